@@ -1,0 +1,380 @@
+//! EKS adapter: reads a cluster into [`Observed`] and carries out one [`Step`]'s calls.
+//! No decisions here; see `reconcile.rs`.
+
+use std::collections::HashMap;
+
+use aws_sdk_eks::types::{
+    AmiTypes, CapacityTypes, NodegroupScalingConfig, ResolveConflicts, VpcConfigRequest,
+};
+use fleet_shared::config::{Blueprint, ClusterConfig, CLUSTER_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE};
+use fleet_shared::{FleetError, Result};
+use futures::future::try_join_all;
+
+use crate::reconcile::{Observed, ObservedCluster, ObservedNodegroup, Scaling};
+
+#[derive(Clone, Debug)]
+pub struct Eks {
+    client: aws_sdk_eks::Client,
+}
+
+/// Which parts of a cluster the decision needs; the rest is not listed (fewer calls).
+#[derive(Debug, Clone, Copy)]
+pub struct Want {
+    pub addons: bool,
+    pub fargate: bool,
+}
+
+fn err<E, R>(op: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> FleetError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    move |e| FleetError::aws("EKS", op, e)
+}
+
+/// Tags on everything the fleet creates: the blueprint's, the cluster tag the cost reporter
+/// groups by, and the managed-by marker that makes a cluster ours.
+pub fn fleet_tags(cluster: &str, blueprint: &Blueprint) -> HashMap<String, String> {
+    let mut tags: HashMap<String, String> = blueprint.tags.clone().into_iter().collect();
+    tags.insert(CLUSTER_TAG.into(), cluster.into());
+    tags.insert(MANAGED_BY_TAG.into(), MANAGED_BY_VALUE.into());
+    tags
+}
+
+impl Eks {
+    pub fn new(client: aws_sdk_eks::Client) -> Self {
+        Eks { client }
+    }
+
+    pub async fn observe(&self, name: &str, want: Want) -> Result<Observed> {
+        let described = self
+            .client
+            .describe_cluster()
+            .name(name)
+            .send()
+            .await
+            .map_err(err("DescribeCluster"));
+        let cluster = match described {
+            Err(e) if e.is_not_found() => return Ok(Observed::Absent),
+            other => other?.cluster,
+        };
+        let Some(cluster) = cluster else {
+            return Ok(Observed::Absent);
+        };
+        let managed = cluster
+            .tags
+            .as_ref()
+            .and_then(|t| t.get(MANAGED_BY_TAG))
+            .is_some_and(|v| v == MANAGED_BY_VALUE);
+        let status = cluster
+            .status
+            .as_ref()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "UNKNOWN".into());
+        let generation = cluster
+            .created_at
+            .map(|t| t.secs().to_string())
+            .or_else(|| cluster.arn.clone())
+            .unwrap_or_default();
+        let mut observed = ObservedCluster {
+            status,
+            managed,
+            generation,
+            endpoint: cluster.endpoint.clone(),
+            nodegroups: vec![],
+            addons: vec![],
+            fargate_profiles: vec![],
+        };
+        if !managed {
+            // Nothing else is read from a cluster that is not ours.
+            return Ok(Observed::Present(observed));
+        }
+        let names = self.nodegroup_names(name).await?;
+        observed.nodegroups = try_join_all(names.iter().map(|ng| self.nodegroup(name, ng)))
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        if want.addons {
+            observed.addons = self.addons(name).await?;
+        }
+        if want.fargate {
+            observed.fargate_profiles = self.fargate_profiles(name).await?;
+        }
+        Ok(Observed::Present(observed))
+    }
+
+    async fn nodegroup_names(&self, cluster: &str) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_nodegroups()
+                .cluster_name(cluster)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(err("ListNodegroups"))?;
+            names.extend(page.nodegroups.unwrap_or_default());
+            token = page.next_token;
+            if token.is_none() {
+                return Ok(names);
+            }
+        }
+    }
+
+    async fn nodegroup(&self, cluster: &str, name: &str) -> Result<Option<ObservedNodegroup>> {
+        let out = self
+            .client
+            .describe_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .send()
+            .await
+            .map_err(err("DescribeNodegroup"));
+        let ng = match out {
+            // Deleted between list and describe.
+            Err(e) if e.is_not_found() => return Ok(None),
+            other => other?.nodegroup,
+        };
+        let Some(ng) = ng else { return Ok(None) };
+        let scaling = ng.scaling_config.as_ref();
+        Ok(Some(ObservedNodegroup {
+            name: name.to_string(),
+            status: ng
+                .status
+                .as_ref()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "UNKNOWN".into()),
+            min: scaling.and_then(|s| s.min_size).unwrap_or(0),
+            max: scaling.and_then(|s| s.max_size).unwrap_or(0),
+            desired: scaling.and_then(|s| s.desired_size).unwrap_or(0),
+            issues: ng
+                .health
+                .as_ref()
+                .map(|h| {
+                    h.issues()
+                        .iter()
+                        .map(|i| {
+                            format!(
+                                "{}: {}",
+                                i.code.as_ref().map(|c| c.as_str()).unwrap_or("Unknown"),
+                                i.message.as_deref().unwrap_or_default()
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }))
+    }
+
+    async fn addons(&self, cluster: &str) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_addons()
+                .cluster_name(cluster)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(err("ListAddons"))?;
+            names.extend(page.addons.unwrap_or_default());
+            token = page.next_token;
+            if token.is_none() {
+                return Ok(names);
+            }
+        }
+    }
+
+    async fn fargate_profiles(&self, cluster: &str) -> Result<Vec<(String, String)>> {
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_fargate_profiles()
+                .cluster_name(cluster)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(err("ListFargateProfiles"))?;
+            names.extend(page.fargate_profile_names.unwrap_or_default());
+            token = page.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        let mut out = Vec::new();
+        for name in names {
+            let described = self
+                .client
+                .describe_fargate_profile()
+                .cluster_name(cluster)
+                .fargate_profile_name(&name)
+                .send()
+                .await
+                .map_err(err("DescribeFargateProfile"));
+            let status = match described {
+                Err(e) if e.is_not_found() => continue,
+                other => other?
+                    .fargate_profile
+                    .and_then(|p| p.status)
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|| "UNKNOWN".into()),
+            };
+            out.push((name, status));
+        }
+        Ok(out)
+    }
+
+    /// Creates the control plane. Already there (ResourceInUse) counts as done.
+    pub async fn create_cluster(&self, cluster: &ClusterConfig) -> Result<()> {
+        let bp = &cluster.blueprint;
+        let vpc = VpcConfigRequest::builder()
+            .set_subnet_ids(Some(bp.subnet_ids.clone()))
+            .set_security_group_ids(Some(bp.security_group_ids.clone()))
+            .endpoint_public_access(bp.endpoint_public_access)
+            .endpoint_private_access(bp.endpoint_private_access)
+            .build();
+        let result = self
+            .client
+            .create_cluster()
+            .name(&cluster.name)
+            .version(&bp.version)
+            .role_arn(&bp.role_arn)
+            .resources_vpc_config(vpc)
+            .set_tags(Some(fleet_tags(&cluster.name, bp)))
+            .send()
+            .await
+            .map_err(err("CreateCluster"));
+        converge_on_in_use(result)
+    }
+
+    pub async fn create_addons(&self, cluster: &ClusterConfig, names: &[String]) -> Result<()> {
+        let bp = &cluster.blueprint;
+        for addon in bp.addons.iter().filter(|a| names.contains(&a.name)) {
+            let result = self
+                .client
+                .create_addon()
+                .cluster_name(&cluster.name)
+                .addon_name(&addon.name)
+                .set_addon_version(addon.version.clone())
+                .set_configuration_values(addon.configuration_values.clone())
+                .set_service_account_role_arn(addon.service_account_role_arn.clone())
+                .resolve_conflicts(ResolveConflicts::Overwrite)
+                .set_tags(Some(fleet_tags(&cluster.name, bp)))
+                .send()
+                .await
+                .map_err(err("CreateAddon"));
+            converge_on_in_use(result)?;
+        }
+        Ok(())
+    }
+
+    pub async fn create_nodegroups(&self, cluster: &ClusterConfig, names: &[String]) -> Result<()> {
+        let bp = &cluster.blueprint;
+        for ng in bp.nodegroups.iter().filter(|n| names.contains(&n.name)) {
+            let scaling = NodegroupScalingConfig::builder()
+                .min_size(ng.min_size)
+                .max_size(ng.max_size)
+                .desired_size(ng.desired_size)
+                .build();
+            let result = self
+                .client
+                .create_nodegroup()
+                .cluster_name(&cluster.name)
+                .nodegroup_name(&ng.name)
+                .node_role(&ng.node_role_arn)
+                .set_subnets(Some(ng.subnet_ids.clone().unwrap_or_else(|| bp.subnet_ids.clone())))
+                .scaling_config(scaling)
+                .set_instance_types(Some(ng.instance_types.clone()))
+                .capacity_type(CapacityTypes::from(ng.capacity_type.as_str()))
+                .set_ami_type(ng.ami_type.as_deref().map(AmiTypes::from))
+                .set_disk_size(ng.disk_size)
+                .set_labels((!ng.labels.is_empty()).then(|| ng.labels.clone().into_iter().collect()))
+                .set_tags(Some(fleet_tags(&cluster.name, bp)))
+                .send()
+                .await
+                .map_err(err("CreateNodegroup"));
+            converge_on_in_use(result)?;
+        }
+        Ok(())
+    }
+
+    pub async fn scale_nodegroups(&self, cluster: &str, targets: &[(String, Scaling)]) -> Result<()> {
+        for (name, s) in targets {
+            let scaling = NodegroupScalingConfig::builder()
+                .min_size(s.min)
+                .max_size(s.max)
+                .desired_size(s.desired)
+                .build();
+            self.client
+                .update_nodegroup_config()
+                .cluster_name(cluster)
+                .nodegroup_name(name)
+                .scaling_config(scaling)
+                .send()
+                .await
+                .map_err(err("UpdateNodegroupConfig"))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes nodegroups; already gone counts as done.
+    pub async fn delete_nodegroups(&self, cluster: &str, names: &[String]) -> Result<()> {
+        for name in names {
+            let result = self
+                .client
+                .delete_nodegroup()
+                .cluster_name(cluster)
+                .nodegroup_name(name)
+                .send()
+                .await
+                .map_err(err("DeleteNodegroup"));
+            done_on_not_found(result)?;
+        }
+        Ok(())
+    }
+
+    pub async fn delete_fargate_profile(&self, cluster: &str, name: &str) -> Result<()> {
+        let result = self
+            .client
+            .delete_fargate_profile()
+            .cluster_name(cluster)
+            .fargate_profile_name(name)
+            .send()
+            .await
+            .map_err(err("DeleteFargateProfile"));
+        done_on_not_found(result)
+    }
+
+    pub async fn delete_cluster(&self, cluster: &str) -> Result<()> {
+        let result = self
+            .client
+            .delete_cluster()
+            .name(cluster)
+            .send()
+            .await
+            .map_err(err("DeleteCluster"));
+        done_on_not_found(result)
+    }
+}
+
+fn converge_on_in_use<T>(result: Result<T>) -> Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_in_use() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn done_on_not_found<T>(result: Result<T>) -> Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
+}

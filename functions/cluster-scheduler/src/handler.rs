@@ -1,0 +1,567 @@
+//! The scheduler's handler: decode the request, then reconcile, plan, override or report.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleet_shared::bus::{detail_type, EventPublisher, SOURCE_SCHEDULER};
+use fleet_shared::config::{ClusterConfig, FleetConfig, Mode};
+use fleet_shared::notify::Notifier;
+use fleet_shared::runner::Invocation;
+use fleet_shared::schedule::{Decision, Desired, Override};
+use fleet_shared::state::{uptime_hours, ClusterRecord, StateStore, TransitionKind};
+use fleet_shared::{FleetError, Result};
+use futures::stream::{self, StreamExt};
+use jiff::{Timestamp, ToSpan};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::eks::{Eks, Want};
+use crate::reconcile::{next_step, summarize, Observed, ObservedCluster, Situation, Step};
+use crate::request::{self, Request};
+
+/// Clusters reconciled at once: enough to finish 200 clusters well inside a tick, few
+/// enough to stay under EKS's API rate limits.
+const CONCURRENCY: usize = 16;
+/// Stop starting work this long before Lambda's deadline.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
+/// How far ahead a plan looks for the next change of desired state.
+const HORIZON_DAYS: i64 = 40;
+
+pub struct Scheduler {
+    pub config: Arc<FleetConfig>,
+    pub eks: Eks,
+    pub store: StateStore,
+    pub bus: EventPublisher,
+    pub notifier: Notifier,
+}
+
+/// What one tick did for one cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub name: String,
+    pub desired: Desired,
+    pub reason: String,
+    pub actual: String,
+    pub step: String,
+    /// `done`, `waiting`, `steady`, `backoff`, `failed`, `skipped`, `foreign`.
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Backoff after the n-th consecutive failure: 2, 4, 8, 16, then 30 minutes.
+pub fn backoff(attempts: u32) -> jiff::Span {
+    let minutes = 2i64.saturating_pow(attempts.clamp(1, 5)).min(30);
+    minutes.minutes()
+}
+
+impl Scheduler {
+    /// Wires the scheduler from the environment: config, secrets and clients, once.
+    pub async fn from_cold_start() -> Result<Self> {
+        let cold = fleet_shared::startup::cold_start().await?;
+        let table = fleet_shared::startup::table_name()?;
+        let slack = match &cold.config.fleet.slack_webhook {
+            Some(r) => Some(fleet_shared::startup::resolve_secret(&cold.ssm, "fleet.slack_webhook", r).await?),
+            None => None,
+        };
+        let bus = EventPublisher::new(
+            aws_sdk_eventbridge::Client::new(&cold.sdk),
+            cold.config.fleet.event_bus.clone(),
+            SOURCE_SCHEDULER,
+        );
+        Ok(Scheduler {
+            eks: Eks::new(aws_sdk_eks::Client::new(&cold.sdk)),
+            store: StateStore::new(aws_sdk_dynamodb::Client::new(&cold.sdk), table),
+            bus,
+            notifier: Notifier::new(slack),
+            config: Arc::new(cold.config),
+        })
+    }
+
+    pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
+        match request::parse(&event)? {
+            Request::Reconcile => self.reconcile_all(&inv).await,
+            Request::Plan { at } => self.plan(at.unwrap_or(inv.now)).await,
+            Request::Override {
+                cluster,
+                desired,
+                until,
+                reason,
+            } => self.set_override(&inv, &cluster, desired, until, reason).await,
+            Request::Clear { cluster } => self.clear_override(&inv, &cluster).await,
+            Request::Status => self.status(inv.now).await,
+        }
+    }
+
+    fn cluster(&self, name: &str) -> Result<&ClusterConfig> {
+        self.config.cluster(name).ok_or_else(|| {
+            let known: Vec<&str> = self.config.clusters.iter().map(|c| c.name.as_str()).collect();
+            FleetError::bad_request(
+                "cluster",
+                format!("unknown cluster `{name}`: configured are {}", known.join(", ")),
+            )
+        })
+    }
+
+    fn want(c: &ClusterConfig, desired: Desired) -> Want {
+        Want {
+            addons: desired == Desired::Up && !c.blueprint.addons.is_empty(),
+            fargate: desired == Desired::Down && c.mode == Mode::Destroy,
+        }
+    }
+
+    async fn reconcile_all(&self, inv: &Invocation) -> Result<Value> {
+        let budget = inv
+            .deadline
+            .and_then(|d| d.duration_since(inv.now).unsigned_abs().checked_sub(DEADLINE_MARGIN))
+            .unwrap_or(Duration::from_secs(600));
+        let outcomes: Vec<Outcome> = stream::iter(self.config.clusters.iter())
+            .map(|c| async move {
+                match tokio::time::timeout(budget, self.reconcile_one(c, inv.now)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Outcome {
+                        name: c.name.clone(),
+                        desired: c.schedule().decide(inv.now, None).desired,
+                        reason: String::new(),
+                        actual: "unknown".into(),
+                        step: "none".into(),
+                        result: "skipped",
+                        error: Some("out of time before the Lambda deadline; the next tick continues".into()),
+                    },
+                }
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        Ok(json!({ "clusters": outcomes }))
+    }
+
+    /// One cluster, one step. Errors end up in the outcome: one cluster's failure never
+    /// stops the others.
+    async fn reconcile_one(&self, c: &ClusterConfig, now: Timestamp) -> Outcome {
+        let mut outcome = Outcome {
+            name: c.name.clone(),
+            desired: Desired::Down,
+            reason: String::new(),
+            actual: "unknown".into(),
+            step: "none".into(),
+            result: "failed",
+            error: None,
+        };
+        let record = match self.store.cluster(&c.name).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(cluster = %c.name, error = %e, "reading state failed");
+                outcome.error = Some(e.to_string());
+                return outcome;
+            }
+        };
+        let decision = c.schedule().decide(now, record.over.as_ref());
+        outcome.desired = decision.desired;
+        outcome.reason = decision.reason.clone();
+        if let Some(until) = record.state.backoff_until.filter(|u| *u > now) {
+            outcome.result = "backoff";
+            outcome.step = format!("wait: backing off until {until}");
+            outcome.error = record.state.last_error.clone();
+            return outcome;
+        }
+        let observed = match self.eks.observe(&c.name, Self::want(c, decision.desired)).await {
+            Ok(o) => o,
+            Err(e) => return self.after_error(c, &record, now, outcome, e).await,
+        };
+        outcome.actual = summarize(&observed);
+        let step = next_step(Situation {
+            desired: decision.desired,
+            mode: c.mode,
+            blueprint: &c.blueprint,
+            observed: &observed,
+            recorded: &record.state,
+        });
+        outcome.step = step.describe();
+        tracing::info!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");
+        match self.execute(c, &step, &observed, &record, now).await {
+            Ok(result) => {
+                if record.state.attempts > 0 && !matches!(result, "failed") {
+                    if let Err(e) = self.store.clear_backoff(&c.name).await {
+                        tracing::warn!(cluster = %c.name, error = %e, "clearing backoff failed");
+                    }
+                }
+                outcome.result = result;
+                outcome
+            }
+            Err(e) => self.after_error(c, &record, now, outcome, e).await,
+        }
+    }
+
+    /// Retryable errors back off quietly; the rest are recorded as a failed transition,
+    /// published and sent to Slack (once per distinct error).
+    async fn after_error(
+        &self,
+        c: &ClusterConfig,
+        record: &ClusterRecord,
+        now: Timestamp,
+        mut outcome: Outcome,
+        e: FleetError,
+    ) -> Outcome {
+        let attempts = record.state.attempts.saturating_add(1);
+        let retry_at = now.checked_add(backoff(attempts)).unwrap_or(now);
+        outcome.error = Some(e.to_string());
+        if e.is_retryable() {
+            tracing::warn!(cluster = %c.name, error = %e, %retry_at, "retryable error; backing off");
+            outcome.result = "backoff";
+            if let Err(e) = self.store.set_backoff(&c.name, retry_at, attempts).await {
+                tracing::error!(cluster = %c.name, error = %e, "recording backoff failed");
+            }
+            return outcome;
+        }
+        tracing::error!(cluster = %c.name, step = %outcome.step, error = %e, "step failed");
+        outcome.result = "failed";
+        self.report_failure(c, &outcome.step, &e.to_string(), now, retry_at, attempts)
+            .await;
+        outcome
+    }
+
+    async fn report_failure(
+        &self,
+        c: &ClusterConfig,
+        step: &str,
+        error: &str,
+        now: Timestamp,
+        retry_at: Timestamp,
+        attempts: u32,
+    ) {
+        let is_new = match self.store.record_failure(&c.name, now, error, retry_at, attempts).await {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!(cluster = %c.name, error = %e, "recording the failure failed");
+                true
+            }
+        };
+        if !is_new {
+            return;
+        }
+        let detail = json!({
+            "cluster": c.name,
+            "region": self.config.fleet.region,
+            "step": step,
+            "error": error,
+            "retry_at": retry_at.to_string(),
+            "at": now.to_string(),
+        });
+        if let Err(e) = self.bus.publish(detail_type::CLUSTER_TRANSITION_FAILED, &detail).await {
+            tracing::error!(cluster = %c.name, error = %e, "publishing Cluster Transition Failed failed");
+        }
+        let text = format!(
+            ":warning: cluster `{}`: `{step}` failed: {error}. Retrying after {retry_at}.",
+            c.name
+        );
+        if let Err(e) = self.notifier.send(&text).await {
+            tracing::warn!(cluster = %c.name, error = %e, "Slack notification failed");
+        }
+    }
+
+    /// Carries out one step. Returns the outcome's `result`.
+    async fn execute(
+        &self,
+        c: &ClusterConfig,
+        step: &Step,
+        observed: &Observed,
+        record: &ClusterRecord,
+        now: Timestamp,
+    ) -> Result<&'static str> {
+        let name = c.name.as_str();
+        match step {
+            Step::Steady => Ok("steady"),
+            Step::Foreign => {
+                tracing::warn!(cluster = %name, "a cluster of this name exists without the fleet:managed-by tag; not touching it");
+                Ok("foreign")
+            }
+            Step::Wait(_) => Ok("waiting"),
+            Step::CreateCluster => self.eks.create_cluster(c).await.map(|_| "done"),
+            Step::CreateAddons(names) => self.eks.create_addons(c, names).await.map(|_| "done"),
+            Step::CreateNodegroups(names) => {
+                self.eks.create_nodegroups(c, names).await.map(|_| "done")
+            }
+            Step::ScaleNodegroups(targets) => {
+                self.eks.scale_nodegroups(name, targets).await.map(|_| "done")
+            }
+            Step::DeleteFargateProfile(p) => {
+                self.eks.delete_fargate_profile(name, p).await.map(|_| "done")
+            }
+            Step::DeleteNodegroups(names) => {
+                self.eks.delete_nodegroups(name, names).await.map(|_| "done")
+            }
+            Step::DeleteCluster { failed: false } => {
+                self.eks.delete_cluster(name).await.map(|_| "done")
+            }
+            Step::DeleteCluster { failed: true } => {
+                self.eks.delete_cluster(name).await?;
+                self.fail_and_continue(c, step, "the cluster is in FAILED status; deleted to be rebuilt", record, now)
+                    .await
+            }
+            Step::ReplaceFailedNodegroups(names) => {
+                self.eks.delete_nodegroups(name, names).await?;
+                let issues = match observed {
+                    Observed::Present(o) => failed_nodegroup_issues(o, names),
+                    Observed::Absent => String::new(),
+                };
+                let error = format!("nodegroup {} is CREATE_FAILED{issues}; deleted to be recreated", names.join(","));
+                self.fail_and_continue(c, step, &error, record, now).await
+            }
+            Step::AnnounceUp => {
+                let Observed::Present(o) = observed else {
+                    return Ok("waiting");
+                };
+                let detail = json!({
+                    "cluster": name,
+                    "endpoint": o.endpoint,
+                    "region": self.config.fleet.region,
+                    "mode": c.mode,
+                    "generation": o.generation,
+                    "at": now.to_string(),
+                });
+                self.announce(c, Desired::Up, &o.generation, record, detail, now).await
+            }
+            Step::AnnounceDown => {
+                let generation = match observed {
+                    Observed::Present(o) => o.generation.clone(),
+                    Observed::Absent => record.state.generation.clone().unwrap_or_else(|| "none".into()),
+                };
+                let detail = json!({
+                    "cluster": name,
+                    "region": self.config.fleet.region,
+                    "mode": c.mode,
+                    "at": now.to_string(),
+                });
+                self.announce(c, Desired::Down, &generation, record, detail, now).await
+            }
+        }
+    }
+
+    async fn fail_and_continue(
+        &self,
+        c: &ClusterConfig,
+        step: &Step,
+        error: &str,
+        record: &ClusterRecord,
+        now: Timestamp,
+    ) -> Result<&'static str> {
+        let attempts = record.state.attempts.saturating_add(1);
+        let retry_at = now.checked_add(backoff(attempts)).unwrap_or(now);
+        self.report_failure(c, &step.describe(), error, now, retry_at, attempts).await;
+        Ok("failed")
+    }
+
+    /// Records the transition once, then publishes its event. If publishing fails the
+    /// phase stays unannounced and the next tick publishes again: at least once.
+    async fn announce(
+        &self,
+        c: &ClusterConfig,
+        phase: Desired,
+        generation: &str,
+        record: &ClusterRecord,
+        detail: Value,
+        now: Timestamp,
+    ) -> Result<&'static str> {
+        let detail_text = match phase {
+            Desired::Up => format!("ready, generation {generation}"),
+            Desired::Down => format!("down ({})", mode_name(c.mode)),
+        };
+        let recorded = self
+            .store
+            .record_transition(&c.name, phase, generation, now, &detail_text)
+            .await?;
+        let already_ours = record.state.phase == Some(phase)
+            && record.state.generation.as_deref() == Some(generation);
+        if !recorded && !already_ours {
+            // A concurrent tick recorded it first and publishes it.
+            return Ok("steady");
+        }
+        let dt = match phase {
+            Desired::Up => detail_type::CLUSTER_READY,
+            Desired::Down => detail_type::CLUSTER_DESTROYED,
+        };
+        self.bus.publish(dt, &detail).await?;
+        self.store.mark_announced(&c.name, phase, generation).await?;
+        tracing::info!(cluster = %c.name, event = dt, "published");
+        Ok("done")
+    }
+
+    async fn plan(&self, at: Timestamp) -> Result<Value> {
+        let rows: Vec<Result<Value>> = stream::iter(self.config.clusters.iter())
+            .map(|c| self.plan_one(c, at))
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        let clusters = rows.into_iter().collect::<Result<Vec<Value>>>()?;
+        Ok(json!({ "at": at.to_string(), "clusters": clusters }))
+    }
+
+    async fn plan_one(&self, c: &ClusterConfig, at: Timestamp) -> Result<Value> {
+        let record = self.store.cluster(&c.name).await?;
+        let schedule = c.schedule();
+        let decision = schedule.decide(at, record.over.as_ref());
+        let observed = self.eks.observe(&c.name, Self::want(c, decision.desired)).await?;
+        let step = next_step(Situation {
+            desired: decision.desired,
+            mode: c.mode,
+            blueprint: &c.blueprint,
+            observed: &observed,
+            recorded: &record.state,
+        });
+        let next_step = match record.state.backoff_until.filter(|u| *u > at) {
+            Some(until) => format!("wait: backing off until {until}, then {}", step.describe()),
+            None => step.describe(),
+        };
+        Ok(json!({
+            "name": c.name,
+            "desired": decision.desired,
+            "actual": summarize(&observed),
+            "next_step": next_step,
+            "reason": decision.reason,
+            "rule": decision.rule,
+            "next_change": schedule.next_change(at, record.over.as_ref(), HORIZON_DAYS).map(|t| t.to_string()),
+        }))
+    }
+
+    async fn set_override(
+        &self,
+        inv: &Invocation,
+        name: &str,
+        desired: Desired,
+        until: Timestamp,
+        reason: String,
+    ) -> Result<Value> {
+        let c = self.cluster(name)?;
+        if until <= inv.now {
+            return Err(FleetError::bad_request(
+                "until",
+                format!("{until} is not in the future (now is {})", inv.now),
+            ));
+        }
+        if c.protect && desired == Desired::Down {
+            return Err(FleetError::bad_request(
+                "action",
+                format!("cluster `{name}` has protect = true: it is never taken down"),
+            ));
+        }
+        let o = Override {
+            desired,
+            until,
+            reason,
+            set_at: inv.now,
+        };
+        self.store.set_override(name, &o).await?;
+        tracing::info!(cluster = %name, desired = %desired, %until, "override set");
+        // Act now rather than on the next tick.
+        let outcome = self.reconcile_one(c, inv.now).await;
+        Ok(json!({ "cluster": name, "override": o, "reconcile": outcome }))
+    }
+
+    async fn clear_override(&self, inv: &Invocation, name: &str) -> Result<Value> {
+        let c = self.cluster(name)?;
+        let cleared = self.store.clear_override(name).await?;
+        let outcome = self.reconcile_one(c, inv.now).await;
+        Ok(json!({
+            "cluster": name,
+            "cleared": cleared.is_some(),
+            "override": cleared,
+            "reconcile": outcome,
+        }))
+    }
+
+    async fn status(&self, now: Timestamp) -> Result<Value> {
+        let rows: Vec<Result<Value>> = stream::iter(self.config.clusters.iter())
+            .map(|c| self.status_one(c, now))
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        let clusters = rows.into_iter().collect::<Result<Vec<Value>>>()?;
+        Ok(json!({ "at": now.to_string(), "clusters": clusters }))
+    }
+
+    async fn status_one(&self, c: &ClusterConfig, now: Timestamp) -> Result<Value> {
+        let record = self.store.cluster(&c.name).await?;
+        let schedule = c.schedule();
+        let Decision { desired, reason, .. } = schedule.decide(now, record.over.as_ref());
+        let observed = self.eks.observe(&c.name, Want { addons: false, fargate: false }).await?;
+        let month_start = month_start(now)?;
+        // Look back far enough to know the phase at the start of the month.
+        let lookback = month_start.checked_sub((40 * 24).hours()).unwrap_or(month_start);
+        let history = self.store.transitions(&c.name, lookback, now).await?;
+        let up_at_start = history
+            .iter()
+            .filter(|t| t.at < month_start && t.kind != TransitionKind::Failed)
+            .last()
+            .is_some_and(|t| t.kind == TransitionKind::Up);
+        let uptime = uptime_hours(&history, up_at_start, month_start, now);
+        let last: Vec<_> = history.iter().rev().take(5).collect();
+        let live_override = record.over.as_ref().filter(|o| o.until > now);
+        Ok(json!({
+            "name": c.name,
+            "mode": c.mode,
+            "protect": c.protect,
+            "desired": desired,
+            "reason": reason,
+            "actual": summarize(&observed),
+            "endpoint": match &observed { Observed::Present(ObservedCluster { endpoint, .. }) => endpoint.clone(), Observed::Absent => None },
+            "recorded": record.state,
+            "override": live_override,
+            "next_change": schedule.next_change(now, record.over.as_ref(), HORIZON_DAYS).map(|t| t.to_string()),
+            "last_transitions": last,
+            "uptime_hours_this_month": (uptime * 100.0).round() / 100.0,
+        }))
+    }
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Destroy => "destroyed",
+        Mode::Scale => "scaled to zero",
+    }
+}
+
+fn failed_nodegroup_issues(o: &ObservedCluster, names: &[String]) -> String {
+    let issues: Vec<&str> = o
+        .nodegroups
+        .iter()
+        .filter(|n| names.contains(&n.name))
+        .flat_map(|n| n.issues.iter().map(String::as_str))
+        .collect();
+    if issues.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", issues.join("; "))
+    }
+}
+
+/// The first instant of `now`'s month, UTC.
+pub fn month_start(now: Timestamp) -> Result<Timestamp> {
+    let utc = now.to_zoned(jiff::tz::TimeZone::UTC);
+    utc.date()
+        .first_of_month()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .map_err(|e| FleetError::Io(format!("month start: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_then_caps() {
+        let minutes = |n| backoff(n).get_minutes();
+        assert_eq!(minutes(1), 2);
+        assert_eq!(minutes(2), 4);
+        assert_eq!(minutes(4), 16);
+        assert_eq!(minutes(5), 30);
+        assert_eq!(minutes(50), 30);
+    }
+
+    #[test]
+    fn month_start_is_utc_midnight() {
+        let t: Timestamp = "2026-11-22T10:42:00Z".parse().expect("ts");
+        assert_eq!(month_start(t).ok(), "2026-11-01T00:00:00Z".parse().ok());
+    }
+}

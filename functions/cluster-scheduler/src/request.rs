@@ -1,0 +1,193 @@
+//! What an invocation asks for: a scheduled tick or a manual document.
+
+use fleet_shared::schedule::Desired;
+use fleet_shared::{FleetError, Result};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// One reconcile pass over every cluster (the schedule tick, or `{"action":"reconcile"}`).
+    Reconcile,
+    /// What a tick at `at` would do; changes nothing.
+    Plan { at: Option<Timestamp> },
+    /// Hold a cluster up or down until `until`.
+    Override {
+        cluster: String,
+        desired: Desired,
+        until: Timestamp,
+        reason: String,
+    },
+    /// Drop a cluster's override.
+    Clear { cluster: String },
+    /// Recorded state, overrides, history and uptime of every cluster.
+    Status,
+}
+
+const ACTIONS: &str = "plan, reconcile, up, down, clear, status";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanDoc {
+    #[allow(dead_code)]
+    action: String,
+    at: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideDoc {
+    #[allow(dead_code)]
+    action: String,
+    cluster: String,
+    until: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterDoc {
+    #[allow(dead_code)]
+    action: String,
+    cluster: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BareDoc {
+    #[allow(dead_code)]
+    action: String,
+}
+
+fn doc<T: for<'de> Deserialize<'de>>(event: &Value) -> Result<T> {
+    serde_path_to_error::deserialize(event).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "(document)".to_string() } else { path };
+        FleetError::bad_request(field, e.into_inner().to_string())
+    })
+}
+
+fn timestamp(field: &str, text: &str) -> Result<Timestamp> {
+    text.parse().map_err(|_| {
+        FleetError::bad_request(
+            field,
+            format!("`{text}` is not an RFC 3339 timestamp such as 2026-11-23T08:00:00Z"),
+        )
+    })
+}
+
+/// Decodes an invocation event.
+pub fn parse(event: &Value) -> Result<Request> {
+    let Some(obj) = event.as_object() else {
+        return Err(FleetError::bad_request(
+            "(event)",
+            "expected a JSON object: a scheduled event or {\"action\": ...}",
+        ));
+    };
+    if let Some(detail_type) = obj.get("detail-type") {
+        return match detail_type.as_str() {
+            Some("Scheduled Event") => Ok(Request::Reconcile),
+            _ => Err(FleetError::bad_request(
+                "detail-type",
+                format!("{detail_type} is not an event this function handles (expected \"Scheduled Event\")"),
+            )),
+        };
+    }
+    let action = match obj.get("action") {
+        Some(Value::String(a)) => a.as_str(),
+        Some(other) => {
+            return Err(FleetError::bad_request(
+                "action",
+                format!("expected a string, got {other}"),
+            ))
+        }
+        None => {
+            return Err(FleetError::bad_request(
+                "action",
+                format!("missing: expected one of {ACTIONS}"),
+            ))
+        }
+    };
+    match action {
+        "reconcile" => doc::<BareDoc>(event).map(|_| Request::Reconcile),
+        "status" => doc::<BareDoc>(event).map(|_| Request::Status),
+        "plan" => {
+            let d: PlanDoc = doc(event)?;
+            let at = d.at.as_deref().map(|t| timestamp("at", t)).transpose()?;
+            Ok(Request::Plan { at })
+        }
+        "up" | "down" => {
+            let d: OverrideDoc = doc(event)?;
+            Ok(Request::Override {
+                cluster: d.cluster,
+                desired: if action == "up" { Desired::Up } else { Desired::Down },
+                until: timestamp("until", &d.until)?,
+                reason: d.reason.unwrap_or_else(|| "manual override".into()),
+            })
+        }
+        "clear" => {
+            let d: ClusterDoc = doc(event)?;
+            Ok(Request::Clear { cluster: d.cluster })
+        }
+        other => Err(FleetError::bad_request(
+            "action",
+            format!("unknown action `{other}`: expected one of {ACTIONS}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(v: Value) -> String {
+        parse(&v).expect_err("should fail").to_string()
+    }
+
+    #[test]
+    fn scheduled_events_reconcile() {
+        let ev = json!({"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","detail":{}});
+        assert_eq!(parse(&ev).ok(), Some(Request::Reconcile));
+        assert_eq!(parse(&json!({"action":"reconcile"})).ok(), Some(Request::Reconcile));
+    }
+
+    #[test]
+    fn manual_documents() {
+        assert_eq!(
+            parse(&json!({"action":"plan","at":"2026-11-23T08:00:00+01:00"})).ok(),
+            Some(Request::Plan { at: Some("2026-11-23T07:00:00Z".parse().expect("ts")) })
+        );
+        assert_eq!(
+            parse(&json!({"action":"down","cluster":"staging","until":"2026-11-24T00:00:00Z"})).ok(),
+            Some(Request::Override {
+                cluster: "staging".into(),
+                desired: Desired::Down,
+                until: "2026-11-24T00:00:00Z".parse().expect("ts"),
+                reason: "manual override".into(),
+            })
+        );
+        assert_eq!(
+            parse(&json!({"action":"clear","cluster":"staging"})).ok(),
+            Some(Request::Clear { cluster: "staging".into() })
+        );
+    }
+
+    #[test]
+    fn bad_documents_name_the_field() {
+        assert_eq!(
+            err(json!({"action":"destroy-everything"})),
+            "bad request: `action`: unknown action `destroy-everything`: expected one of plan, reconcile, up, down, clear, status"
+        );
+        assert!(err(json!({"action":"up","cluster":"a","until":"tomorrow"})).starts_with("bad request: `until`: `tomorrow` is not an RFC 3339"));
+        assert!(err(json!({"action":"up","until":"2026-11-24T00:00:00Z"})).contains("missing field `cluster`"));
+        assert!(err(json!({"action":"plan","at":5})).starts_with("bad request: `at`: invalid type"));
+        assert!(err(json!({"action":"status","force":true})).contains("unknown field `force`"));
+        assert!(err(json!({"action":7})).starts_with("bad request: `action`: expected a string"));
+        assert!(err(json!([1,2])).starts_with("bad request: `(event)`"));
+        assert!(err(json!({"detail-type":"EC2 Spot Instance Interruption Warning"})).starts_with("bad request: `detail-type`"));
+        assert!(err(json!({})).contains("missing"));
+    }
+}

@@ -1,0 +1,506 @@
+//! The fleet config: what users write (see `infra/fleet.example.toml`).
+//!
+//! Loaded once per cold start from a file or an SSM parameter. Every error names the key
+//! (`cluster[0].blueprint.nodegroup[1].max_size`), and everything is validated before any
+//! function acts on it. Unknown keys are warnings, not errors, so that a config written for
+//! a newer version still runs an older function.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+
+use crate::error::{FleetError, Result};
+use crate::schedule::{ClusterSchedule, Holiday, Uptime};
+
+/// Tag key carried by every resource the fleet creates: the cluster it belongs to. The cost
+/// reporter groups by it.
+pub const CLUSTER_TAG: &str = "fleet:cluster";
+/// Tag that marks a cluster as created by the fleet. Clusters without it are never touched.
+pub const MANAGED_BY_TAG: &str = "fleet:managed-by";
+pub const MANAGED_BY_VALUE: &str = "infra-fleet";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FleetConfig {
+    pub fleet: FleetSection,
+    #[serde(default, rename = "cluster")]
+    pub clusters: Vec<ClusterConfig>,
+    /// Read by the DORA functions.
+    #[serde(default)]
+    pub dora: Option<toml::Table>,
+    /// Read by the cost reporter.
+    #[serde(default)]
+    pub cost: Option<toml::Table>,
+    /// Keys nobody reads, for a warning at load.
+    #[serde(skip)]
+    pub unknown_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FleetSection {
+    pub region: String,
+    #[serde(default = "default_event_bus")]
+    pub event_bus: String,
+    #[serde(default)]
+    pub slack_webhook: Option<SecretRef>,
+    #[serde(default)]
+    pub cloudflare_api_token: Option<SecretRef>,
+}
+
+fn default_event_bus() -> String {
+    "fleet".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Nodegroups and the cluster are deleted; rebuilt from the blueprint.
+    Destroy,
+    /// Nodegroups go to zero; the control plane stays.
+    Scale,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClusterConfig {
+    pub name: String,
+    #[serde(default = "default_mode")]
+    pub mode: Mode,
+    #[serde(default)]
+    pub uptime: Option<Uptime>,
+    #[serde(default)]
+    pub holidays: Vec<Holiday>,
+    /// The zone holidays are local to; defaults to the zone of the first uptime spec.
+    #[serde(default)]
+    pub timezone: Option<ZoneName>,
+    #[serde(default)]
+    pub protect: bool,
+    pub blueprint: Blueprint,
+    /// Read by the DNS updater.
+    #[serde(default)]
+    pub dns: Option<toml::Table>,
+}
+
+fn default_mode() -> Mode {
+    Mode::Destroy
+}
+
+/// An IANA time zone name, checked at load.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ZoneName(pub String, #[serde(skip)] pub Option<TimeZone>);
+
+impl TryFrom<String> for ZoneName {
+    type Error = String;
+    fn try_from(name: String) -> Result<Self, String> {
+        let tz = TimeZone::get(&name)
+            .map_err(|_| format!("unknown time zone `{name}` (expected an IANA name)"))?;
+        Ok(ZoneName(name, Some(tz)))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Blueprint {
+    pub version: String,
+    pub role_arn: String,
+    pub subnet_ids: Vec<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default = "yes")]
+    pub endpoint_public_access: bool,
+    #[serde(default)]
+    pub endpoint_private_access: bool,
+    #[serde(default, rename = "nodegroup")]
+    pub nodegroups: Vec<NodegroupBlueprint>,
+    #[serde(default, rename = "addon")]
+    pub addons: Vec<AddonBlueprint>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum CapacityType {
+    #[serde(rename = "ON_DEMAND")]
+    OnDemand,
+    #[serde(rename = "SPOT")]
+    Spot,
+}
+
+impl CapacityType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CapacityType::OnDemand => "ON_DEMAND",
+            CapacityType::Spot => "SPOT",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodegroupBlueprint {
+    pub name: String,
+    #[serde(default = "on_demand")]
+    pub capacity_type: CapacityType,
+    pub instance_types: Vec<String>,
+    pub node_role_arn: String,
+    pub min_size: i32,
+    pub max_size: i32,
+    pub desired_size: i32,
+    /// Defaults to the cluster's subnets.
+    #[serde(default)]
+    pub subnet_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub ami_type: Option<String>,
+    #[serde(default)]
+    pub disk_size: Option<i32>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn on_demand() -> CapacityType {
+    CapacityType::OnDemand
+}
+
+/// Add-ons that nodes need to join and become Ready; installed before the nodegroups.
+const NODE_ADDONS: [&str; 3] = ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"];
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AddonBlueprint {
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub configuration_values: Option<String>,
+    #[serde(default)]
+    pub service_account_role_arn: Option<String>,
+    /// Installed before the nodegroups; defaults to true for the add-ons nodes need
+    /// (vpc-cni, kube-proxy, eks-pod-identity-agent).
+    #[serde(default)]
+    pub before_nodes: Option<bool>,
+}
+
+impl AddonBlueprint {
+    pub fn is_before_nodes(&self) -> bool {
+        self.before_nodes
+            .unwrap_or_else(|| NODE_ADDONS.contains(&self.name.as_str()))
+    }
+}
+
+/// A secret in the config: `ssm:<parameter name>` (a SecureString, read at cold start) or,
+/// for local runs only, the value itself.
+#[derive(Clone, Deserialize)]
+#[serde(from = "String")]
+pub enum SecretRef {
+    Ssm(String),
+    Literal(Secret),
+}
+
+impl From<String> for SecretRef {
+    fn from(s: String) -> Self {
+        match s.strip_prefix("ssm:") {
+            Some(name) => SecretRef::Ssm(name.to_string()),
+            None => SecretRef::Literal(Secret(s)),
+        }
+    }
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Ssm(name) => write!(f, "ssm:{name}"),
+            SecretRef::Literal(_) => f.write_str("[redacted]"),
+        }
+    }
+}
+
+/// A secret value. It prints as `[redacted]` everywhere; only `expose` gives the value, at
+/// the one place that sends it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FleetConfig {
+    /// Parses and validates the TOML text of a fleet config.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut unknown = Vec::new();
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            FleetError::config("(file)", format!("not valid TOML: {}", e.message()))
+        })?;
+        let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+        let ignored = serde_ignored::Deserializer::new(de, &mut on_unknown);
+        let mut config: FleetConfig = serde_path_to_error::deserialize(ignored).map_err(|e| {
+            let key = e.path().to_string();
+            FleetError::config(key, e.into_inner().message().to_string())
+        })?;
+        config.unknown_keys = unknown;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn cluster(&self, name: &str) -> Option<&ClusterConfig> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.fleet.region.trim().is_empty() {
+            return Err(FleetError::config("fleet.region", "must not be empty"));
+        }
+        if self.fleet.event_bus.trim().is_empty() {
+            return Err(FleetError::config("fleet.event_bus", "must not be empty"));
+        }
+        let mut names = HashSet::new();
+        for (i, c) in self.clusters.iter().enumerate() {
+            let key = |k: &str| format!("cluster[{i}].{k}");
+            if !valid_cluster_name(&c.name) {
+                return Err(FleetError::config(
+                    key("name"),
+                    format!("`{}` is not a valid EKS cluster name (1-100 letters, digits, - and _, starting with a letter or digit)", c.name),
+                ));
+            }
+            if !names.insert(c.name.as_str()) {
+                return Err(FleetError::config(
+                    key("name"),
+                    format!("cluster `{}` is configured twice", c.name),
+                ));
+            }
+            if c.uptime.is_none() && !c.protect {
+                return Err(FleetError::config(
+                    key("uptime"),
+                    "missing: give a spec such as \"Mon-Fri 08:00-20:00 Europe/Berlin\" (or protect = true)",
+                ));
+            }
+            c.blueprint.validate(&key("blueprint"))?;
+        }
+        Ok(())
+    }
+}
+
+impl ClusterConfig {
+    /// The inputs of the schedule decision.
+    pub fn schedule(&self) -> ClusterSchedule {
+        let holiday_zone = self
+            .timezone
+            .as_ref()
+            .and_then(|z| z.1.clone())
+            .or_else(|| {
+                self.uptime
+                    .as_ref()
+                    .and_then(|u| u.0.first())
+                    .map(|s| s.zone().clone())
+            })
+            .unwrap_or(TimeZone::UTC);
+        ClusterSchedule {
+            uptime: self.uptime.clone(),
+            holidays: self.holidays.clone(),
+            holiday_zone,
+            protect: self.protect,
+        }
+    }
+}
+
+fn valid_cluster_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() <= 100
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn valid_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if partition.starts_with("aws")
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty()))
+}
+
+impl Blueprint {
+    fn validate(&self, key: &str) -> Result<()> {
+        let key = |k: &str| format!("{key}.{k}");
+        if self.version.trim().is_empty() {
+            return Err(FleetError::config(key("version"), "must not be empty"));
+        }
+        if !valid_role_arn(&self.role_arn) {
+            return Err(FleetError::config(
+                key("role_arn"),
+                format!("`{}` is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", self.role_arn),
+            ));
+        }
+        if self.subnet_ids.len() < 2 {
+            return Err(FleetError::config(
+                key("subnet_ids"),
+                "EKS needs subnets in at least two availability zones",
+            ));
+        }
+        let mut names = HashSet::new();
+        for (j, ng) in self.nodegroups.iter().enumerate() {
+            let key = |k: &str| key(&format!("nodegroup[{j}].{k}"));
+            if ng.name.trim().is_empty() || !names.insert(ng.name.as_str()) {
+                return Err(FleetError::config(
+                    key("name"),
+                    format!("`{}` is empty or used twice", ng.name),
+                ));
+            }
+            if ng.instance_types.is_empty() {
+                return Err(FleetError::config(
+                    key("instance_types"),
+                    "give at least one instance type",
+                ));
+            }
+            if !valid_role_arn(&ng.node_role_arn) {
+                return Err(FleetError::config(
+                    key("node_role_arn"),
+                    format!("`{}` is not an IAM role ARN", ng.node_role_arn),
+                ));
+            }
+            if ng.min_size < 0 || ng.max_size < 1 {
+                return Err(FleetError::config(
+                    key("max_size"),
+                    "sizes must satisfy 0 <= min_size and max_size >= 1",
+                ));
+            }
+            if !(ng.min_size <= ng.desired_size && ng.desired_size <= ng.max_size) {
+                return Err(FleetError::config(
+                    key("desired_size"),
+                    format!(
+                        "must lie between min_size ({}) and max_size ({})",
+                        ng.min_size, ng.max_size
+                    ),
+                ));
+            }
+        }
+        let mut addons = HashSet::new();
+        for (j, a) in self.addons.iter().enumerate() {
+            if !addons.insert(a.name.as_str()) {
+                return Err(FleetError::config(
+                    key(&format!("addon[{j}].name")),
+                    format!("add-on `{}` is listed twice", a.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const EXAMPLE: &str = include_str!("../../infra/fleet.example.toml");
+
+    #[test]
+    fn example_config_parses() {
+        let c = FleetConfig::parse(EXAMPLE).expect("example parses");
+        assert_eq!(c.fleet.event_bus, "fleet");
+        assert!(c.clusters.len() >= 2);
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+    }
+
+    fn minimal(extra_cluster: &str) -> String {
+        format!(
+            r#"
+[fleet]
+region = "eu-west-1"
+
+[[cluster]]
+name = "staging"
+uptime = "Mon-Fri 08:00-20:00 Europe/Berlin"
+{extra_cluster}
+
+[cluster.blueprint]
+version = "1.32"
+role_arn = "arn:aws:iam::123456789012:role/eks-cluster"
+subnet_ids = ["subnet-a", "subnet-b"]
+
+[[cluster.blueprint.nodegroup]]
+name = "spot"
+instance_types = ["t3.large"]
+node_role_arn = "arn:aws:iam::123456789012:role/eks-node"
+min_size = 1
+max_size = 3
+desired_size = 2
+"#
+        )
+    }
+
+    fn err(text: &str) -> String {
+        FleetConfig::parse(text).expect_err("should fail").to_string()
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert_eq!(
+            err(&minimal("mode = \"pause\"")),
+            "config key `cluster[0].mode`: unknown variant `pause`, expected `destroy` or `scale`"
+        );
+        assert!(err(&minimal("holidays = [\"2026-13-01\"]")).starts_with("config key `cluster[0].holidays[0]`: bad date"));
+        assert!(err(&minimal("protect = \"yes\"")).starts_with("config key `cluster[0].protect`: invalid type"));
+        let bad_uptime = minimal("").replace("Mon-Fri 08:00", "Mon-Fri 8:00");
+        assert!(err(&bad_uptime).starts_with("config key `cluster[0].uptime`: bad time `8:00`"));
+        let no_region = minimal("").replace("region = \"eu-west-1\"", "");
+        assert_eq!(err(&no_region), "config key `fleet`: missing field `region`");
+        let bad_size = minimal("").replace("desired_size = 2", "desired_size = 7");
+        assert!(err(&bad_size).starts_with("config key `cluster[0].blueprint.nodegroup[0].desired_size`"));
+        let bad_arn = minimal("").replace("arn:aws:iam::123456789012:role/eks-cluster", "eks-cluster");
+        assert!(err(&bad_arn).starts_with("config key `cluster[0].blueprint.role_arn`"));
+        assert!(err("not toml [").starts_with("config key `(file)`: not valid TOML"));
+    }
+
+    #[test]
+    fn unknown_keys_are_collected_not_fatal() {
+        let c = FleetConfig::parse(&minimal("colour = \"blue\"")).expect("parses");
+        assert_eq!(c.unknown_keys, vec!["cluster.0.colour".to_string()]);
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = SecretRef::from("hooks.example/T000/B000/XXXX".to_string());
+        assert_eq!(format!("{s:?}"), "[redacted]");
+        let s = SecretRef::from("ssm:/fleet/slack".to_string());
+        assert_eq!(format!("{s:?}"), "ssm:/fleet/slack");
+        assert_eq!(Secret::new("x".into()).to_string(), "[redacted]");
+    }
+
+    #[test]
+    fn holiday_zone_defaults_to_first_spec() {
+        let c = FleetConfig::parse(&minimal("")).expect("parses");
+        let s = c.clusters[0].schedule();
+        assert_eq!(s.holiday_zone.iana_name(), Some("Europe/Berlin"));
+    }
+
+    #[test]
+    fn node_addons_go_first() {
+        let a = |n: &str| AddonBlueprint {
+            name: n.into(),
+            version: None,
+            configuration_values: None,
+            service_account_role_arn: None,
+            before_nodes: None,
+        };
+        assert!(a("vpc-cni").is_before_nodes());
+        assert!(!a("coredns").is_before_nodes());
+    }
+}

@@ -1,0 +1,232 @@
+//! The one error type every function returns.
+//!
+//! Each variant names what went wrong precisely enough for a platform engineer reading a
+//! CloudWatch log line to act on it. None of them ever carries a secret value: secrets are
+//! only held in [`crate::config::Secret`], whose `Display` and `Debug` are redacted.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+pub type Result<T, E = FleetError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// The fleet config is missing a key, has a wrong type or an invalid value.
+    #[error("config key `{key}`: {message}")]
+    Config { key: String, message: String },
+
+    /// An event or manual invoke document that cannot be acted on.
+    #[error("bad request: `{field}`: {message}")]
+    BadRequest { field: String, message: String },
+
+    /// A call to an AWS API failed.
+    #[error("{service} {operation} failed: {code}: {message}")]
+    Aws {
+        service: &'static str,
+        operation: &'static str,
+        code: String,
+        message: String,
+        kind: AwsErrorKind,
+    },
+
+    /// Reading the event or writing the response failed in the local runner.
+    #[error("{0}")]
+    Io(String),
+
+    /// An external HTTP API (Slack, Cloudflare, Kubernetes) failed.
+    #[error("{api} request failed: {message}")]
+    Http {
+        api: &'static str,
+        message: String,
+        retryable: bool,
+    },
+}
+
+/// What the caller should do about an AWS error. Derived from the error code, so the
+/// decision lives in one place instead of string matching at every call site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    /// The resource does not exist (deleting it again is done).
+    NotFound,
+    /// The resource exists or is busy (creating it again converges; otherwise wait).
+    InUse,
+    /// A conditional write lost: another invocation already did it.
+    ConditionFailed,
+    /// Throttling, 5xx, timeouts, connection failures: try again later.
+    Retryable,
+    /// Quotas, unsupported zones, invalid parameters: needs a human.
+    Fatal,
+}
+
+impl FleetError {
+    pub fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
+        FleetError::Config {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FleetError::BadRequest {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Converts an SDK error, keeping the service's error code and message.
+    pub fn aws<E, R>(service: &'static str, operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let (code, message) = match &err {
+            SdkError::ServiceError(service_err) => {
+                let e = service_err.err();
+                (
+                    e.code().unwrap_or("Unknown").to_string(),
+                    e.message().unwrap_or_default().to_string(),
+                )
+            }
+            SdkError::TimeoutError(_) => ("Timeout".into(), "the request timed out".into()),
+            SdkError::DispatchFailure(d) => (
+                "DispatchFailure".into(),
+                if d.is_io() || d.is_timeout() {
+                    "connection failed".into()
+                } else {
+                    "the request could not be sent".into()
+                },
+            ),
+            SdkError::ResponseError(_) => (
+                "ResponseError".into(),
+                "the response could not be read".into(),
+            ),
+            SdkError::ConstructionFailure(_) => (
+                "ConstructionFailure".into(),
+                "the request could not be built".into(),
+            ),
+            _ => ("Unknown".into(), "unknown SDK error".into()),
+        };
+        let kind = classify_aws_code(&code, &message);
+        FleetError::Aws {
+            service,
+            operation,
+            code,
+            message,
+            kind,
+        }
+    }
+
+    /// The AWS error kind, or `None` for errors that are not AWS errors.
+    pub fn aws_kind(&self) -> Option<AwsErrorKind> {
+        match self {
+            FleetError::Aws { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.aws_kind() == Some(AwsErrorKind::NotFound)
+    }
+
+    pub fn is_in_use(&self) -> bool {
+        self.aws_kind() == Some(AwsErrorKind::InUse)
+    }
+
+    pub fn is_condition_failed(&self) -> bool {
+        self.aws_kind() == Some(AwsErrorKind::ConditionFailed)
+    }
+
+    /// Worth trying again later without a human doing anything.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            FleetError::Aws { kind, .. } => *kind == AwsErrorKind::Retryable,
+            FleetError::Http { retryable, .. } => *retryable,
+            _ => false,
+        }
+    }
+}
+
+/// Maps an AWS error code to what the caller should do about it.
+pub fn classify_aws_code(code: &str, message: &str) -> AwsErrorKind {
+    match code {
+        "ResourceNotFoundException" | "NotFoundException" | "ParameterNotFound" => {
+            AwsErrorKind::NotFound
+        }
+        "ResourceInUseException" => AwsErrorKind::InUse,
+        "ConditionalCheckFailedException" => AwsErrorKind::ConditionFailed,
+        // A transaction cancelled only because a condition did not hold.
+        "TransactionCanceledException" if message.contains("ConditionalCheckFailed") => {
+            AwsErrorKind::ConditionFailed
+        }
+        "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "ProvisionedThroughputExceededException"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "ServerException"
+        | "InternalServerError"
+        | "InternalFailure"
+        | "InternalServerException"
+        | "TransactionConflictException"
+        | "TransactionCanceledException"
+        | "Timeout"
+        | "DispatchFailure"
+        | "ResponseError" => AwsErrorKind::Retryable,
+        // EKS says "Cluster is not in ACTIVE status" or "... is currently being
+        // updated" with InvalidRequestException: the resource is busy, wait.
+        "InvalidRequestException"
+            if message.contains("not in ACTIVE")
+                || message.contains("currently")
+                || message.contains("in progress") =>
+        {
+            AwsErrorKind::InUse
+        }
+        _ => AwsErrorKind::Fatal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_common_codes() {
+        assert_eq!(
+            classify_aws_code("ResourceNotFoundException", ""),
+            AwsErrorKind::NotFound
+        );
+        assert_eq!(
+            classify_aws_code("ThrottlingException", ""),
+            AwsErrorKind::Retryable
+        );
+        assert_eq!(
+            classify_aws_code("ResourceLimitExceededException", ""),
+            AwsErrorKind::Fatal
+        );
+        assert_eq!(
+            classify_aws_code(
+                "InvalidRequestException",
+                "Cluster 'a' is not in ACTIVE status"
+            ),
+            AwsErrorKind::InUse
+        );
+        assert_eq!(
+            classify_aws_code(
+                "TransactionCanceledException",
+                "Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]"
+            ),
+            AwsErrorKind::ConditionFailed
+        );
+    }
+
+    #[test]
+    fn messages_name_the_key() {
+        let e = FleetError::config("cluster[0].uptime", "unknown day `Mo`");
+        assert_eq!(
+            e.to_string(),
+            "config key `cluster[0].uptime`: unknown day `Mo`"
+        );
+    }
+}

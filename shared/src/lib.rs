@@ -1,0 +1,15 @@
+//! What every fleet function shares: the fleet config, the schedule, AWS clients, the state
+//! table, the `fleet` bus, Slack notifications, errors, and the runner that serves a
+//! handler in Lambda or runs it once locally.
+
+pub mod aws;
+pub mod bus;
+pub mod config;
+pub mod error;
+pub mod notify;
+pub mod runner;
+pub mod schedule;
+pub mod startup;
+pub mod state;
+
+pub use error::{FleetError, Result};

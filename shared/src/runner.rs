@@ -1,0 +1,186 @@
+//! Runs a handler in Lambda or, outside Lambda, once on an event file (contract, see
+//! DESIGN.md "Running locally").
+//!
+//! `cargo run -p <function> -- --event <file|->` deserializes the event exactly as the
+//! Lambda runtime does (JSON into `serde_json::Value`), prints the JSON response on stdout,
+//! and on failure prints one line to stderr and exits 1.
+
+use std::future::Future;
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::Value;
+
+use crate::error::{FleetError, Result};
+
+/// What a handler knows about the invocation besides its event.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The time the handler acts at. In Lambda the clock; locally `FLEET_NOW` may set it
+    /// (the demo replays a day with a virtual clock).
+    pub now: Timestamp,
+    /// When Lambda stops the invocation; `None` locally.
+    pub deadline: Option<Timestamp>,
+    pub request_id: String,
+}
+
+impl Invocation {
+    /// An invocation at `now` with no deadline: for tests.
+    pub fn at(now: Timestamp) -> Self {
+        Invocation {
+            now,
+            deadline: None,
+            request_id: "local".into(),
+        }
+    }
+}
+
+impl From<FleetError> for Diagnostic {
+    fn from(e: FleetError) -> Self {
+        let error_type = match &e {
+            FleetError::Config { .. } => "ConfigError",
+            FleetError::BadRequest { .. } => "BadRequest",
+            FleetError::Aws { .. } => "AwsError",
+            FleetError::Io(_) => "IoError",
+            FleetError::Http { .. } => "HttpError",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Logs go to stderr as JSON in Lambda (CloudWatch parses them) and as text locally, so
+/// that stdout carries only the response.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if in_lambda() {
+        builder.json().with_current_span(false).without_time().init();
+    } else {
+        builder.with_target(false).compact().init();
+    }
+}
+
+pub fn in_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
+/// Prints a cold-start failure the way a failed handler is printed, and exits 1.
+pub fn fail(e: FleetError) -> ExitCode {
+    tracing::error!(error = %e, "cold start failed");
+    eprintln!("error: {}", one_line(&e.to_string()));
+    ExitCode::from(1)
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Serves `handler` from the Lambda Runtime API, or runs it once locally.
+pub async fn run<H, F>(handler: H) -> ExitCode
+where
+    H: Fn(Value, Invocation) -> F,
+    F: Future<Output = Result<Value>>,
+{
+    if in_lambda() {
+        let served = lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+            let deadline = Timestamp::from_millisecond(event.context.deadline as i64).ok();
+            let inv = Invocation {
+                now: Timestamp::now(),
+                deadline,
+                request_id: event.context.request_id.clone(),
+            };
+            handler(event.payload, inv)
+        }))
+        .await;
+        return match served {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "runtime stopped");
+                ExitCode::from(1)
+            }
+        };
+    }
+    match run_local(&handler).await {
+        Ok(response) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&response).unwrap_or_else(|_| response.to_string())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e.to_string()));
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_local<H, F>(handler: &H) -> Result<Value>
+where
+    H: Fn(Value, Invocation) -> F,
+    F: Future<Output = Result<Value>>,
+{
+    let path = event_arg(std::env::args().skip(1))?;
+    let text = if path == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| FleetError::Io(format!("reading the event from stdin: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(&path)
+            .map_err(|e| FleetError::Io(format!("reading the event file {path}: {e}")))?
+    };
+    let event: Value = serde_json::from_str(&text)
+        .map_err(|e| FleetError::bad_request("event", format!("not valid JSON: {e}")))?;
+    let now = match std::env::var("FLEET_NOW") {
+        Ok(v) => v.parse::<Timestamp>().map_err(|e| {
+            FleetError::bad_request("FLEET_NOW", format!("`{v}` is not an RFC 3339 timestamp: {e}"))
+        })?,
+        Err(_) => Timestamp::now(),
+    };
+    let inv = Invocation {
+        now,
+        deadline: now.checked_add(Duration::from_secs(900)).ok(),
+        request_id: "local".into(),
+    };
+    handler(event, inv).await
+}
+
+fn event_arg(mut args: impl Iterator<Item = String>) -> Result<String> {
+    let usage = || FleetError::bad_request("--event", "usage: <function> --event <file|->");
+    match (args.next().as_deref(), args.next(), args.next()) {
+        (Some("--event"), Some(path), None) => Ok(path),
+        (Some(flag), None, None) if flag.starts_with("--event=") => {
+            Ok(flag["--event=".len()..].to_string())
+        }
+        _ => Err(usage()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> impl Iterator<Item = String> {
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn event_argument_forms() {
+        assert_eq!(event_arg(args(&["--event", "e.json"])).ok(), Some("e.json".into()));
+        assert_eq!(event_arg(args(&["--event=-"])).ok(), Some("-".into()));
+        assert!(event_arg(args(&[])).is_err());
+        assert!(event_arg(args(&["--evnt", "x"])).is_err());
+        assert!(event_arg(args(&["--event", "a", "b"])).is_err());
+    }
+}

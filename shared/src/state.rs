@@ -1,0 +1,554 @@
+//! The state table (DynamoDB, string keys `pk`/`sk`, TTL attribute `ttl`).
+//!
+//! Items this module owns:
+//!
+//! | pk | sk | what |
+//! |---|---|---|
+//! | `cluster#<name>` | `state` | recorded phase (up/down), its generation, whether it was announced, backoff, last error |
+//! | `cluster#<name>` | `override` | manual override, expires at `until` |
+//! | `transitions#<name>` | `<RFC3339>#<kind>` | history of up/down/failed: the cost report's uptime |
+//!
+//! Writes that must happen once are conditional, so that two invocations racing on the
+//! same tick record a transition once and announce it once.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
+    ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use jiff::{Timestamp, ToSpan};
+use serde::Serialize;
+
+use crate::error::{FleetError, Result};
+use crate::schedule::{Desired, Override};
+
+/// How long transition history is kept: a year and a month, for year-on-year reports.
+const HISTORY_DAYS: i64 = 400;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransitionKind {
+    Up,
+    Down,
+    Failed,
+}
+
+impl TransitionKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TransitionKind::Up => "up",
+            TransitionKind::Down => "down",
+            TransitionKind::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "up" => Some(TransitionKind::Up),
+            "down" => Some(TransitionKind::Down),
+            "failed" => Some(TransitionKind::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// What the table says about a cluster's last completed transition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecordedState {
+    /// `up` or `down`; `None` before the first transition.
+    pub phase: Option<Desired>,
+    pub since: Option<Timestamp>,
+    /// Identifies the cluster incarnation the phase belongs to (its creation time), so a
+    /// cluster recreated behind our back is announced again.
+    pub generation: Option<String>,
+    /// The event for the phase reached the bus.
+    pub announced: bool,
+    pub backoff_until: Option<Timestamp>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClusterRecord {
+    pub state: RecordedState,
+    pub over: Option<Override>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transition {
+    pub kind: TransitionKind,
+    pub at: Timestamp,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct StateStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Sortable UTC timestamp with whole seconds (lexicographic order = time order).
+pub fn sort_key_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn get_ts(item: &HashMap<String, AttributeValue>, k: &str) -> Option<Timestamp> {
+    get_s(item, k).and_then(|v| v.parse().ok())
+}
+
+fn cluster_pk(name: &str) -> String {
+    format!("cluster#{name}")
+}
+
+fn transitions_pk(name: &str) -> String {
+    format!("transitions#{name}")
+}
+
+fn ddb<E, R>(op: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> FleetError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    move |e| FleetError::aws("DynamoDB", op, e)
+}
+
+fn parse_desired(v: Option<&str>) -> Option<Desired> {
+    match v {
+        Some("up") => Some(Desired::Up),
+        Some("down") => Some(Desired::Down),
+        _ => None,
+    }
+}
+
+impl StateStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        StateStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The recorded state and the override of one cluster, in one query.
+    pub async fn cluster(&self, name: &str) -> Result<ClusterRecord> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(cluster_pk(name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(ddb("Query"))?;
+        let mut record = ClusterRecord::default();
+        for item in out.items() {
+            match get_s(item, "sk") {
+                Some("state") => {
+                    record.state = RecordedState {
+                        phase: parse_desired(get_s(item, "phase")),
+                        since: get_ts(item, "since"),
+                        generation: get_s(item, "generation").map(String::from),
+                        announced: item
+                            .get("announced")
+                            .and_then(|v| v.as_bool().ok())
+                            .copied()
+                            .unwrap_or(false),
+                        backoff_until: get_ts(item, "backoff_until"),
+                        attempts: item
+                            .get("attempts")
+                            .and_then(|v| v.as_n().ok())
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0),
+                        last_error: get_s(item, "last_error").map(String::from),
+                    }
+                }
+                Some("override") => {
+                    let desired = parse_desired(get_s(item, "desired"));
+                    let until = get_ts(item, "until");
+                    if let (Some(desired), Some(until)) = (desired, until) {
+                        record.over = Some(Override {
+                            desired,
+                            until,
+                            reason: get_s(item, "reason").unwrap_or_default().to_string(),
+                            set_at: get_ts(item, "set_at").unwrap_or(until),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(record)
+    }
+
+    pub async fn set_override(&self, name: &str, o: &Override) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(cluster_pk(name)))
+            .item("sk", s("override"))
+            .item("desired", s(o.desired.to_string()))
+            .item("until", s(o.until.to_string()))
+            .item("reason", s(&o.reason))
+            .item("set_at", s(o.set_at.to_string()))
+            // Expired overrides are ignored by the schedule; the TTL only tidies up.
+            .item("ttl", n(o.until.as_second() + 86_400))
+            .send()
+            .await
+            .map_err(ddb("PutItem"))?;
+        Ok(())
+    }
+
+    /// Removes the override; returns the one that was there.
+    pub async fn clear_override(&self, name: &str) -> Result<Option<Override>> {
+        let before = self.cluster(name).await?.over;
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(cluster_pk(name)))
+            .key("sk", s("override"))
+            .send()
+            .await
+            .map_err(ddb("DeleteItem"))?;
+        Ok(before)
+    }
+
+    /// Records that the cluster reached `phase` (generation `generation`) at `at`, once:
+    /// returns false when that transition was already recorded (by an earlier tick or a
+    /// concurrent one). The phase starts unannounced; see [`Self::mark_announced`].
+    pub async fn record_transition(
+        &self,
+        name: &str,
+        phase: Desired,
+        generation: &str,
+        at: Timestamp,
+        detail: &str,
+    ) -> Result<bool> {
+        let kind = match phase {
+            Desired::Up => TransitionKind::Up,
+            Desired::Down => TransitionKind::Down,
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(cluster_pk(name)))
+            .key("sk", s("state"))
+            .update_expression(
+                "SET phase = :phase, since = :at, generation = :gen, announced = :no, attempts = :zero REMOVE backoff_until, last_error",
+            )
+            .condition_expression(
+                "attribute_not_exists(phase) OR phase <> :phase OR generation <> :gen",
+            )
+            .expression_attribute_values(":phase", s(phase.to_string()))
+            .expression_attribute_values(":at", s(at.to_string()))
+            .expression_attribute_values(":gen", s(generation))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":zero", n(0))
+            .build()
+            .map_err(|e| FleetError::Io(format!("DynamoDB update: {e}")))?;
+        let put = self.transition_put(name, kind, at, detail)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await
+            .map_err(ddb("TransactWriteItems"));
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_condition_failed() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn transition_put(
+        &self,
+        name: &str,
+        kind: TransitionKind,
+        at: Timestamp,
+        detail: &str,
+    ) -> Result<Put> {
+        let expires = at
+            .checked_add((HISTORY_DAYS * 24).hours())
+            .unwrap_or(at)
+            .as_second();
+        Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(transitions_pk(name)))
+            .item("sk", s(format!("{}#{}", sort_key_time(at), kind.as_str())))
+            .item("kind", s(kind.as_str()))
+            .item("at", s(at.to_string()))
+            .item("detail", s(detail))
+            .item("ttl", n(expires))
+            .build()
+            .map_err(|e| FleetError::Io(format!("DynamoDB put: {e}")))
+    }
+
+    /// Marks the current phase as announced on the bus. Conditional on the phase and
+    /// generation still being the ones announced.
+    pub async fn mark_announced(&self, name: &str, phase: Desired, generation: &str) -> Result<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(cluster_pk(name)))
+            .key("sk", s("state"))
+            .update_expression("SET announced = :yes")
+            .condition_expression("phase = :phase AND generation = :gen")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":phase", s(phase.to_string()))
+            .expression_attribute_values(":gen", s(generation))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"));
+        match result {
+            // The phase moved on meanwhile: nothing left to mark.
+            Err(e) if e.is_condition_failed() => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Records a failed step and backs off until `retry_at`. Returns true when the error
+    /// differs from the last one recorded: callers notify humans only then, so a cluster
+    /// stuck on one quota error does not page every tick.
+    pub async fn record_failure(
+        &self,
+        name: &str,
+        at: Timestamp,
+        error: &str,
+        retry_at: Timestamp,
+        attempts: u32,
+    ) -> Result<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(cluster_pk(name)))
+            .key("sk", s("state"))
+            .update_expression("SET last_error = :err, backoff_until = :until, attempts = :n")
+            .expression_attribute_values(":err", s(error))
+            .expression_attribute_values(":until", s(retry_at.to_string()))
+            .expression_attribute_values(":n", n(attempts as i64))
+            .return_values(ReturnValue::UpdatedOld)
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"))?;
+        let previous = out
+            .attributes()
+            .and_then(|a| a.get("last_error"))
+            .and_then(|v| v.as_s().ok());
+        let is_new = previous.map(String::as_str) != Some(error);
+        if is_new {
+            let put = self.transition_put(name, TransitionKind::Failed, at, error)?;
+            let put_result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(put.item))
+                .send()
+                .await;
+            put_result.map_err(ddb("PutItem"))?;
+        }
+        Ok(is_new)
+    }
+
+    /// Backs off after a retryable error, without recording a failure.
+    pub async fn set_backoff(&self, name: &str, until: Timestamp, attempts: u32) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(cluster_pk(name)))
+            .key("sk", s("state"))
+            .update_expression("SET backoff_until = :until, attempts = :n")
+            .expression_attribute_values(":until", s(until.to_string()))
+            .expression_attribute_values(":n", n(attempts as i64))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Clears backoff and the last error after a step succeeded.
+    pub async fn clear_backoff(&self, name: &str) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(cluster_pk(name)))
+            .key("sk", s("state"))
+            .update_expression("SET attempts = :zero REMOVE backoff_until, last_error")
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Transitions of one cluster with `from <= at < to`, oldest first.
+    pub async fn transitions(&self, name: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Transition>> {
+        let mut out = Vec::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(transitions_pk(name)))
+                .expression_attribute_values(":from", s(sort_key_time(from)))
+                // `~` sorts after every `#kind` suffix of the same second.
+                .expression_attribute_values(":to", s(format!("{}~", sort_key_time(to))))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(ddb("Query"))?;
+            for item in page.items() {
+                let (Some(kind), Some(at)) = (
+                    get_s(item, "kind").and_then(TransitionKind::parse),
+                    get_ts(item, "at"),
+                ) else {
+                    continue;
+                };
+                if at >= from && at < to {
+                    out.push(Transition {
+                        kind,
+                        at,
+                        detail: get_s(item, "detail").unwrap_or_default().to_string(),
+                    });
+                }
+            }
+            start_key = page.last_evaluated_key;
+            if start_key.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates the table as the SAM template does (on-demand, TTL on `ttl`). For tests,
+    /// the demo and local runs; in AWS the stack owns the table.
+    pub async fn create_table(&self) -> Result<()> {
+        let key = |name: &str, kt: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kt)
+                .build()
+                .map_err(|e| FleetError::Io(format!("key schema: {e}")))
+        };
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| FleetError::Io(format!("attribute: {e}")))
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .send()
+            .await
+            .map_err(ddb("CreateTable"));
+        match created {
+            Err(e) if e.is_in_use() => return Ok(()),
+            other => other?,
+        };
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("ttl")
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| FleetError::Io(format!("ttl: {e}")))?,
+            )
+            .send()
+            .await
+            .map_err(ddb("UpdateTimeToLive"))?;
+        Ok(())
+    }
+}
+
+/// Hours a cluster was up within `[from, to)`, from its transitions (oldest first). The
+/// phase at `from` is that of the last transition before it (`up_at_start`).
+pub fn uptime_hours(transitions: &[Transition], up_at_start: bool, from: Timestamp, to: Timestamp) -> f64 {
+    let mut up_since = up_at_start.then_some(from);
+    let mut seconds = 0i64;
+    for t in transitions.iter().filter(|t| t.at >= from && t.at < to) {
+        match t.kind {
+            TransitionKind::Up => {
+                up_since.get_or_insert(t.at);
+            }
+            TransitionKind::Down => {
+                if let Some(since) = up_since.take() {
+                    seconds += t.at.as_second() - since.as_second();
+                }
+            }
+            TransitionKind::Failed => {}
+        }
+    }
+    if let Some(since) = up_since {
+        seconds += to.as_second() - since.as_second();
+    }
+    seconds as f64 / 3600.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(kind: TransitionKind, at: &str) -> Transition {
+        Transition {
+            kind,
+            at: at.parse().expect("ts"),
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn uptime_from_transitions() {
+        let from: Timestamp = "2026-11-01T00:00:00Z".parse().expect("ts");
+        let to: Timestamp = "2026-11-03T00:00:00Z".parse().expect("ts");
+        let ts = vec![
+            t(TransitionKind::Down, "2026-11-01T02:00:00Z"),
+            t(TransitionKind::Up, "2026-11-02T08:00:00Z"),
+            t(TransitionKind::Failed, "2026-11-02T09:00:00Z"),
+            t(TransitionKind::Up, "2026-11-02T10:00:00Z"),
+            t(TransitionKind::Down, "2026-11-02T20:00:00Z"),
+        ];
+        assert_eq!(uptime_hours(&ts, true, from, to), 2.0 + 12.0);
+        assert_eq!(uptime_hours(&ts, false, from, to), 12.0);
+        // Still up at the end of the window.
+        let open = vec![t(TransitionKind::Up, "2026-11-02T20:00:00Z")];
+        assert_eq!(uptime_hours(&open, false, from, to), 4.0);
+    }
+
+    #[test]
+    fn sort_keys_order_like_time() {
+        let a = sort_key_time("2026-11-02T09:00:00Z".parse().expect("ts"));
+        let b = sort_key_time("2026-11-02T10:00:00.5Z".parse().expect("ts"));
+        assert!(a < b);
+        assert_eq!(b, "2026-11-02T10:00:00Z");
+    }
+}
