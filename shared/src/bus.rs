@@ -21,7 +21,11 @@ pub struct EventPublisher {
 }
 
 impl EventPublisher {
-    pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>, source: &'static str) -> Self {
+    pub fn new(
+        client: aws_sdk_eventbridge::Client,
+        bus: impl Into<String>,
+        source: &'static str,
+    ) -> Self {
         EventPublisher {
             client,
             bus: bus.into(),

@@ -346,7 +346,10 @@ impl Blueprint {
         if !valid_role_arn(&self.role_arn) {
             return Err(FleetError::config(
                 key("role_arn"),
-                format!("`{}` is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", self.role_arn),
+                format!(
+                    "`{}` is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+                    self.role_arn
+                ),
             ));
         }
         if self.subnet_ids.len() < 2 {
@@ -447,7 +450,9 @@ desired_size = 2
     }
 
     fn err(text: &str) -> String {
-        FleetConfig::parse(text).expect_err("should fail").to_string()
+        FleetConfig::parse(text)
+            .expect_err("should fail")
+            .to_string()
     }
 
     #[test]
@@ -456,15 +461,22 @@ desired_size = 2
             err(&minimal("mode = \"pause\"")),
             "config key `cluster[0].mode`: unknown variant `pause`, expected `destroy` or `scale`"
         );
-        assert!(err(&minimal("holidays = [\"2026-13-01\"]")).starts_with("config key `cluster[0].holidays[0]`: bad date"));
-        assert!(err(&minimal("protect = \"yes\"")).starts_with("config key `cluster[0].protect`: invalid type"));
+        assert!(err(&minimal("holidays = [\"2026-13-01\"]"))
+            .starts_with("config key `cluster[0].holidays[0]`: bad date"));
+        assert!(err(&minimal("protect = \"yes\""))
+            .starts_with("config key `cluster[0].protect`: invalid type"));
         let bad_uptime = minimal("").replace("Mon-Fri 08:00", "Mon-Fri 8:00");
         assert!(err(&bad_uptime).starts_with("config key `cluster[0].uptime`: bad time `8:00`"));
         let no_region = minimal("").replace("region = \"eu-west-1\"", "");
-        assert_eq!(err(&no_region), "config key `fleet`: missing field `region`");
+        assert_eq!(
+            err(&no_region),
+            "config key `fleet`: missing field `region`"
+        );
         let bad_size = minimal("").replace("desired_size = 2", "desired_size = 7");
-        assert!(err(&bad_size).starts_with("config key `cluster[0].blueprint.nodegroup[0].desired_size`"));
-        let bad_arn = minimal("").replace("arn:aws:iam::123456789012:role/eks-cluster", "eks-cluster");
+        assert!(err(&bad_size)
+            .starts_with("config key `cluster[0].blueprint.nodegroup[0].desired_size`"));
+        let bad_arn =
+            minimal("").replace("arn:aws:iam::123456789012:role/eks-cluster", "eks-cluster");
         assert!(err(&bad_arn).starts_with("config key `cluster[0].blueprint.role_arn`"));
         assert!(err("not toml [").starts_with("config key `(file)`: not valid TOML"));
     }

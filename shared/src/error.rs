@@ -82,10 +82,12 @@ impl FleetError {
         let (code, message) = match &err {
             SdkError::ServiceError(service_err) => {
                 let e = service_err.err();
-                (
-                    e.code().unwrap_or("Unknown").to_string(),
-                    e.message().unwrap_or_default().to_string(),
-                )
+                let message = match e.message() {
+                    Some(m) if !m.is_empty() => m.to_string(),
+                    // Some modeled errors keep their message out of the metadata.
+                    _ => e.to_string(),
+                };
+                (e.code().unwrap_or("Unknown").to_string(), message)
             }
             SdkError::TimeoutError(_) => ("Timeout".into(), "the request timed out".into()),
             SdkError::DispatchFailure(d) => (

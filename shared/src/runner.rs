@@ -63,9 +63,18 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if in_lambda() {
-        builder.json().with_current_span(false).without_time().init();
+        builder
+            .json()
+            .with_current_span(false)
+            .without_time()
+            .init();
     } else {
-        builder.with_target(false).compact().init();
+        use std::io::IsTerminal;
+        builder
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .compact()
+            .init();
     }
 }
 
@@ -144,7 +153,10 @@ where
         .map_err(|e| FleetError::bad_request("event", format!("not valid JSON: {e}")))?;
     let now = match std::env::var("FLEET_NOW") {
         Ok(v) => v.parse::<Timestamp>().map_err(|e| {
-            FleetError::bad_request("FLEET_NOW", format!("`{v}` is not an RFC 3339 timestamp: {e}"))
+            FleetError::bad_request(
+                "FLEET_NOW",
+                format!("`{v}` is not an RFC 3339 timestamp: {e}"),
+            )
         })?,
         Err(_) => Timestamp::now(),
     };
@@ -172,12 +184,18 @@ mod tests {
     use super::*;
 
     fn args(a: &[&str]) -> impl Iterator<Item = String> {
-        a.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter()
+        a.iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
     fn event_argument_forms() {
-        assert_eq!(event_arg(args(&["--event", "e.json"])).ok(), Some("e.json".into()));
+        assert_eq!(
+            event_arg(args(&["--event", "e.json"])).ok(),
+            Some("e.json".into())
+        );
         assert_eq!(event_arg(args(&["--event=-"])).ok(), Some("-".into()));
         assert!(event_arg(args(&[])).is_err());
         assert!(event_arg(args(&["--evnt", "x"])).is_err());

@@ -67,7 +67,9 @@ fn parse_day(token: &str) -> Result<u8, String> {
         .iter()
         .position(|d| *d == lower || (full.contains(&lower.as_str()) && *d == short))
         .map(|i| i as u8)
-        .ok_or_else(|| format!("unknown day `{token}` (expected Mon, Tue, Wed, Thu, Fri, Sat or Sun)"))
+        .ok_or_else(|| {
+            format!("unknown day `{token}` (expected Mon, Tue, Wed, Thu, Fri, Sat or Sun)")
+        })
 }
 
 fn parse_days(text: &str) -> Result<u8, String> {
@@ -135,8 +137,9 @@ impl std::str::FromStr for UptimeSpec {
                 "window `{window}` is empty (for all day write 00:00-24:00)"
             ));
         }
-        let tz = TimeZone::get(zone)
-            .map_err(|_| format!("unknown time zone `{zone}` (expected an IANA name such as Europe/Berlin)"))?;
+        let tz = TimeZone::get(zone).map_err(|_| {
+            format!("unknown time zone `{zone}` (expected an IANA name such as Europe/Berlin)")
+        })?;
         Ok(UptimeSpec {
             days,
             start,
@@ -240,7 +243,10 @@ impl TryFrom<String> for Uptime {
             .map(str::parse)
             .collect::<Result<Vec<UptimeSpec>, String>>()?;
         if specs.is_empty() {
-            return Err("empty uptime: give at least one spec such as `Mon-Fri 08:00-20:00 Europe/Berlin`".into());
+            return Err(
+                "empty uptime: give at least one spec such as `Mon-Fri 08:00-20:00 Europe/Berlin`"
+                    .into(),
+            );
         }
         Ok(Uptime(specs))
     }

@@ -14,8 +14,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
-    ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
@@ -117,7 +117,9 @@ fn transitions_pk(name: &str) -> String {
     format!("transitions#{name}")
 }
 
-fn ddb<E, R>(op: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> FleetError
+fn ddb<E, R>(
+    op: &'static str,
+) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> FleetError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -345,7 +347,7 @@ impl StateStore {
             .expression_attribute_values(":err", s(error))
             .expression_attribute_values(":until", s(retry_at.to_string()))
             .expression_attribute_values(":n", n(attempts as i64))
-            .return_values(ReturnValue::UpdatedOld)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(ddb("UpdateItem"))?;
@@ -400,7 +402,12 @@ impl StateStore {
     }
 
     /// Transitions of one cluster with `from <= at < to`, oldest first.
-    pub async fn transitions(&self, name: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Transition>> {
+    pub async fn transitions(
+        &self,
+        name: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Transition>> {
         let mut out = Vec::new();
         let mut start_key = None;
         loop {
@@ -492,7 +499,12 @@ impl StateStore {
 
 /// Hours a cluster was up within `[from, to)`, from its transitions (oldest first). The
 /// phase at `from` is that of the last transition before it (`up_at_start`).
-pub fn uptime_hours(transitions: &[Transition], up_at_start: bool, from: Timestamp, to: Timestamp) -> f64 {
+pub fn uptime_hours(
+    transitions: &[Transition],
+    up_at_start: bool,
+    from: Timestamp,
+    to: Timestamp,
+) -> f64 {
     let mut up_since = up_at_start.then_some(from);
     let mut seconds = 0i64;
     for t in transitions.iter().filter(|t| t.at >= from && t.at < to) {

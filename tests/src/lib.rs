@@ -1,1 +1,214 @@
+//! Test support: a real AWS emulator (moto server) on a free loopback port, and helpers
+//! to give every test its own table, bus and cluster names on it.
+//!
+//! One moto server serves all tests of a test binary. It is started on first use and stops
+//! by itself when the test process exits (see `support/moto_server.py`). Tests never share
+//! resource names, so they run in parallel on one server.
 
+pub mod demo;
+pub mod fake_slack;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use aws_types::SdkConfig;
+use fleet_shared::state::StateStore;
+use serde_json::Value;
+
+pub const REGION: &str = "eu-west-1";
+
+/// A moto server child process. Dropping it (or exiting) stops the server.
+pub struct MotoServer {
+    pub endpoint: String,
+    child: Mutex<Child>,
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        if let Ok(mut child) = self.child.lock() {
+            // Closing stdin asks the launcher to stop; kill in case it does not.
+            drop(child.stdin.take());
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The workspace root (the directory holding `Cargo.toml` and `.venv`).
+pub fn workspace_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(PathBuf::from).unwrap_or(here)
+}
+
+/// The Python with moto installed: `FLEET_PYTHON`, else `.venv/bin/python` from `make setup`.
+pub fn python() -> PathBuf {
+    std::env::var_os("FLEET_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"))
+}
+
+impl MotoServer {
+    /// Starts a moto server on `port` (0 = any free port) on 127.0.0.1.
+    pub fn start(port: u16) -> Result<MotoServer, String> {
+        let script = workspace_root().join("tests/support/moto_server.py");
+        let python = python();
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "cannot start {} (run `make setup` first): {e}",
+                    python.display()
+                )
+            })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| "moto server has no stdout".to_string())?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| format!("reading moto's port: {e}"))?;
+        let port: u16 = line
+            .trim()
+            .parse()
+            .map_err(|_| format!("moto server did not start (is moto[server] installed? run `make setup`); it said {line:?}"))?;
+        Ok(MotoServer {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child: Mutex::new(child),
+        })
+    }
+}
+
+/// The moto server shared by this test binary.
+pub fn moto() -> &'static MotoServer {
+    static MOTO: OnceLock<MotoServer> = OnceLock::new();
+    MOTO.get_or_init(|| MotoServer::start(0).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// SDK config pointed at the shared moto server.
+pub fn sdk() -> SdkConfig {
+    fleet_shared::aws::emulator_config(&moto().endpoint, REGION)
+}
+
+/// A name no other test in this process uses: `<prefix>-<pid>-<n>`.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A fresh state table on moto.
+pub async fn state_table(sdk: &SdkConfig) -> StateStore {
+    let store = StateStore::new(aws_sdk_dynamodb::Client::new(sdk), unique("fleet-state"));
+    store.create_table().await.expect("create table");
+    store
+}
+
+/// Every event put on an EventBridge bus, captured through a rule into an SQS queue, the
+/// way a real consumer would see them.
+pub struct BusTap {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    pub bus: String,
+}
+
+impl BusTap {
+    /// Creates bus `bus` (if needed), a queue, and a rule sending every event to it.
+    pub async fn new(sdk: &SdkConfig, bus: &str) -> BusTap {
+        let eb = aws_sdk_eventbridge::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let _ = eb.create_event_bus().name(bus).send().await;
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(unique("tap"))
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url");
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
+            .expect("queue arn");
+        let rule = unique("tap-rule");
+        eb.put_rule()
+            .name(&rule)
+            .event_bus_name(bus)
+            .event_pattern(r#"{"source":[{"prefix":""}]}"#)
+            .send()
+            .await
+            .expect("put rule");
+        eb.put_targets()
+            .rule(&rule)
+            .event_bus_name(bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("tap")
+                    .arn(arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("put targets");
+        BusTap {
+            sqs,
+            queue_url,
+            bus: bus.to_string(),
+        }
+    }
+
+    /// Events delivered since the last call, as EventBridge envelopes.
+    pub async fn drain(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let msgs = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive")
+                .messages
+                .unwrap_or_default();
+            if msgs.is_empty() {
+                return out;
+            }
+            for m in msgs {
+                if let Some(body) = m.body.as_deref() {
+                    out.push(serde_json::from_str(body).expect("event json"));
+                }
+                if let Some(handle) = m.receipt_handle {
+                    let _ = self
+                        .sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    }
+}

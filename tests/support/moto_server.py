@@ -6,6 +6,7 @@ the pipe closes and the server stops. No stray servers, no fixed ports.
 
 Usage: python moto_server.py [port]   (port 0, the default, picks a free one)
 """
+import logging
 import sys
 
 from moto.server import ThreadedMotoServer
@@ -13,6 +14,8 @@ from moto.server import ThreadedMotoServer
 
 def main() -> None:
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    # One line per request would bury the test output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     _, bound = server.get_host_and_port()

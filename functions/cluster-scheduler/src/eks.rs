@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use aws_sdk_eks::types::{
     AmiTypes, CapacityTypes, NodegroupScalingConfig, ResolveConflicts, VpcConfigRequest,
 };
-use fleet_shared::config::{Blueprint, ClusterConfig, CLUSTER_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE};
+use fleet_shared::config::{
+    Blueprint, ClusterConfig, CLUSTER_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE,
+};
 use fleet_shared::{FleetError, Result};
 use futures::future::try_join_all;
 
@@ -24,7 +26,9 @@ pub struct Want {
     pub fargate: bool,
 }
 
-fn err<E, R>(op: &'static str) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> FleetError
+fn err<E, R>(
+    op: &'static str,
+) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> FleetError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -288,13 +292,19 @@ impl Eks {
                 .cluster_name(&cluster.name)
                 .nodegroup_name(&ng.name)
                 .node_role(&ng.node_role_arn)
-                .set_subnets(Some(ng.subnet_ids.clone().unwrap_or_else(|| bp.subnet_ids.clone())))
+                .set_subnets(Some(
+                    ng.subnet_ids
+                        .clone()
+                        .unwrap_or_else(|| bp.subnet_ids.clone()),
+                ))
                 .scaling_config(scaling)
                 .set_instance_types(Some(ng.instance_types.clone()))
                 .capacity_type(CapacityTypes::from(ng.capacity_type.as_str()))
                 .set_ami_type(ng.ami_type.as_deref().map(AmiTypes::from))
                 .set_disk_size(ng.disk_size)
-                .set_labels((!ng.labels.is_empty()).then(|| ng.labels.clone().into_iter().collect()))
+                .set_labels(
+                    (!ng.labels.is_empty()).then(|| ng.labels.clone().into_iter().collect()),
+                )
                 .set_tags(Some(fleet_tags(&cluster.name, bp)))
                 .send()
                 .await
@@ -304,7 +314,11 @@ impl Eks {
         Ok(())
     }
 
-    pub async fn scale_nodegroups(&self, cluster: &str, targets: &[(String, Scaling)]) -> Result<()> {
+    pub async fn scale_nodegroups(
+        &self,
+        cluster: &str,
+        targets: &[(String, Scaling)],
+    ) -> Result<()> {
         for (name, s) in targets {
             let scaling = NodegroupScalingConfig::builder()
                 .min_size(s.min)

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::eks::{Eks, Want};
 use crate::reconcile::{next_step, summarize, Observed, ObservedCluster, Situation, Step};
-use crate::request::{self, Request};
+use crate::request::{self, Request, Until};
 
 /// Clusters reconciled at once: enough to finish 200 clusters well inside a tick, few
 /// enough to stay under EKS's API rate limits.
@@ -61,7 +61,9 @@ impl Scheduler {
         let cold = fleet_shared::startup::cold_start().await?;
         let table = fleet_shared::startup::table_name()?;
         let slack = match &cold.config.fleet.slack_webhook {
-            Some(r) => Some(fleet_shared::startup::resolve_secret(&cold.ssm, "fleet.slack_webhook", r).await?),
+            Some(r) => Some(
+                fleet_shared::startup::resolve_secret(&cold.ssm, "fleet.slack_webhook", r).await?,
+            ),
             None => None,
         };
         let bus = EventPublisher::new(
@@ -87,7 +89,10 @@ impl Scheduler {
                 desired,
                 until,
                 reason,
-            } => self.set_override(&inv, &cluster, desired, until, reason).await,
+            } => {
+                self.set_override(&inv, &cluster, desired, until, reason)
+                    .await
+            }
             Request::Clear { cluster } => self.clear_override(&inv, &cluster).await,
             Request::Status => self.status(inv.now).await,
         }
@@ -95,10 +100,18 @@ impl Scheduler {
 
     fn cluster(&self, name: &str) -> Result<&ClusterConfig> {
         self.config.cluster(name).ok_or_else(|| {
-            let known: Vec<&str> = self.config.clusters.iter().map(|c| c.name.as_str()).collect();
+            let known: Vec<&str> = self
+                .config
+                .clusters
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
             FleetError::bad_request(
                 "cluster",
-                format!("unknown cluster `{name}`: configured are {}", known.join(", ")),
+                format!(
+                    "unknown cluster `{name}`: configured are {}",
+                    known.join(", ")
+                ),
             )
         })
     }
@@ -113,7 +126,11 @@ impl Scheduler {
     async fn reconcile_all(&self, inv: &Invocation) -> Result<Value> {
         let budget = inv
             .deadline
-            .and_then(|d| d.duration_since(inv.now).unsigned_abs().checked_sub(DEADLINE_MARGIN))
+            .and_then(|d| {
+                d.duration_since(inv.now)
+                    .unsigned_abs()
+                    .checked_sub(DEADLINE_MARGIN)
+            })
             .unwrap_or(Duration::from_secs(600));
         let outcomes: Vec<Outcome> = stream::iter(self.config.clusters.iter())
             .map(|c| async move {
@@ -126,7 +143,10 @@ impl Scheduler {
                         actual: "unknown".into(),
                         step: "none".into(),
                         result: "skipped",
-                        error: Some("out of time before the Lambda deadline; the next tick continues".into()),
+                        error: Some(
+                            "out of time before the Lambda deadline; the next tick continues"
+                                .into(),
+                        ),
                     },
                 }
             })
@@ -165,7 +185,11 @@ impl Scheduler {
             outcome.error = record.state.last_error.clone();
             return outcome;
         }
-        let observed = match self.eks.observe(&c.name, Self::want(c, decision.desired)).await {
+        let observed = match self
+            .eks
+            .observe(&c.name, Self::want(c, decision.desired))
+            .await
+        {
             Ok(o) => o,
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };
@@ -230,7 +254,11 @@ impl Scheduler {
         retry_at: Timestamp,
         attempts: u32,
     ) {
-        let is_new = match self.store.record_failure(&c.name, now, error, retry_at, attempts).await {
+        let is_new = match self
+            .store
+            .record_failure(&c.name, now, error, retry_at, attempts)
+            .await
+        {
             Ok(new) => new,
             Err(e) => {
                 tracing::error!(cluster = %c.name, error = %e, "recording the failure failed");
@@ -248,7 +276,11 @@ impl Scheduler {
             "retry_at": retry_at.to_string(),
             "at": now.to_string(),
         });
-        if let Err(e) = self.bus.publish(detail_type::CLUSTER_TRANSITION_FAILED, &detail).await {
+        if let Err(e) = self
+            .bus
+            .publish(detail_type::CLUSTER_TRANSITION_FAILED, &detail)
+            .await
+        {
             tracing::error!(cluster = %c.name, error = %e, "publishing Cluster Transition Failed failed");
         }
         let text = format!(
@@ -282,22 +314,34 @@ impl Scheduler {
             Step::CreateNodegroups(names) => {
                 self.eks.create_nodegroups(c, names).await.map(|_| "done")
             }
-            Step::ScaleNodegroups(targets) => {
-                self.eks.scale_nodegroups(name, targets).await.map(|_| "done")
-            }
-            Step::DeleteFargateProfile(p) => {
-                self.eks.delete_fargate_profile(name, p).await.map(|_| "done")
-            }
-            Step::DeleteNodegroups(names) => {
-                self.eks.delete_nodegroups(name, names).await.map(|_| "done")
-            }
+            Step::ScaleNodegroups(targets) => self
+                .eks
+                .scale_nodegroups(name, targets)
+                .await
+                .map(|_| "done"),
+            Step::DeleteFargateProfile(p) => self
+                .eks
+                .delete_fargate_profile(name, p)
+                .await
+                .map(|_| "done"),
+            Step::DeleteNodegroups(names) => self
+                .eks
+                .delete_nodegroups(name, names)
+                .await
+                .map(|_| "done"),
             Step::DeleteCluster { failed: false } => {
                 self.eks.delete_cluster(name).await.map(|_| "done")
             }
             Step::DeleteCluster { failed: true } => {
                 self.eks.delete_cluster(name).await?;
-                self.fail_and_continue(c, step, "the cluster is in FAILED status; deleted to be rebuilt", record, now)
-                    .await
+                self.fail_and_continue(
+                    c,
+                    step,
+                    "the cluster is in FAILED status; deleted to be rebuilt",
+                    record,
+                    now,
+                )
+                .await
             }
             Step::ReplaceFailedNodegroups(names) => {
                 self.eks.delete_nodegroups(name, names).await?;
@@ -305,7 +349,10 @@ impl Scheduler {
                     Observed::Present(o) => failed_nodegroup_issues(o, names),
                     Observed::Absent => String::new(),
                 };
-                let error = format!("nodegroup {} is CREATE_FAILED{issues}; deleted to be recreated", names.join(","));
+                let error = format!(
+                    "nodegroup {} is CREATE_FAILED{issues}; deleted to be recreated",
+                    names.join(",")
+                );
                 self.fail_and_continue(c, step, &error, record, now).await
             }
             Step::AnnounceUp => {
@@ -320,12 +367,17 @@ impl Scheduler {
                     "generation": o.generation,
                     "at": now.to_string(),
                 });
-                self.announce(c, Desired::Up, &o.generation, record, detail, now).await
+                self.announce(c, Desired::Up, &o.generation, record, detail, now)
+                    .await
             }
             Step::AnnounceDown => {
                 let generation = match observed {
                     Observed::Present(o) => o.generation.clone(),
-                    Observed::Absent => record.state.generation.clone().unwrap_or_else(|| "none".into()),
+                    Observed::Absent => record
+                        .state
+                        .generation
+                        .clone()
+                        .unwrap_or_else(|| "none".into()),
                 };
                 let detail = json!({
                     "cluster": name,
@@ -333,7 +385,17 @@ impl Scheduler {
                     "mode": c.mode,
                     "at": now.to_string(),
                 });
-                self.announce(c, Desired::Down, &generation, record, detail, now).await
+                self.announce(c, Desired::Down, &generation, record, detail, now)
+                    .await
+            }
+            Step::RecordDown => {
+                self.store
+                    .record_transition(&c.name, Desired::Down, "none", now, "down (never built)")
+                    .await?;
+                self.store
+                    .mark_announced(&c.name, Desired::Down, "none")
+                    .await?;
+                Ok("done")
             }
         }
     }
@@ -348,7 +410,8 @@ impl Scheduler {
     ) -> Result<&'static str> {
         let attempts = record.state.attempts.saturating_add(1);
         let retry_at = now.checked_add(backoff(attempts)).unwrap_or(now);
-        self.report_failure(c, &step.describe(), error, now, retry_at, attempts).await;
+        self.report_failure(c, &step.describe(), error, now, retry_at, attempts)
+            .await;
         Ok("failed")
     }
 
@@ -382,7 +445,9 @@ impl Scheduler {
             Desired::Down => detail_type::CLUSTER_DESTROYED,
         };
         self.bus.publish(dt, &detail).await?;
-        self.store.mark_announced(&c.name, phase, generation).await?;
+        self.store
+            .mark_announced(&c.name, phase, generation)
+            .await?;
         tracing::info!(cluster = %c.name, event = dt, "published");
         Ok("done")
     }
@@ -401,7 +466,10 @@ impl Scheduler {
         let record = self.store.cluster(&c.name).await?;
         let schedule = c.schedule();
         let decision = schedule.decide(at, record.over.as_ref());
-        let observed = self.eks.observe(&c.name, Self::want(c, decision.desired)).await?;
+        let observed = self
+            .eks
+            .observe(&c.name, Self::want(c, decision.desired))
+            .await?;
         let step = next_step(Situation {
             desired: decision.desired,
             mode: c.mode,
@@ -429,10 +497,11 @@ impl Scheduler {
         inv: &Invocation,
         name: &str,
         desired: Desired,
-        until: Timestamp,
+        until: Until,
         reason: String,
     ) -> Result<Value> {
         let c = self.cluster(name)?;
+        let until = until.resolve(inv.now)?;
         if until <= inv.now {
             return Err(FleetError::bad_request(
                 "until",
@@ -483,16 +552,29 @@ impl Scheduler {
     async fn status_one(&self, c: &ClusterConfig, now: Timestamp) -> Result<Value> {
         let record = self.store.cluster(&c.name).await?;
         let schedule = c.schedule();
-        let Decision { desired, reason, .. } = schedule.decide(now, record.over.as_ref());
-        let observed = self.eks.observe(&c.name, Want { addons: false, fargate: false }).await?;
+        let Decision {
+            desired, reason, ..
+        } = schedule.decide(now, record.over.as_ref());
+        let observed = self
+            .eks
+            .observe(
+                &c.name,
+                Want {
+                    addons: false,
+                    fargate: false,
+                },
+            )
+            .await?;
         let month_start = month_start(now)?;
         // Look back far enough to know the phase at the start of the month.
-        let lookback = month_start.checked_sub((40 * 24).hours()).unwrap_or(month_start);
+        let lookback = month_start
+            .checked_sub((40 * 24).hours())
+            .unwrap_or(month_start);
         let history = self.store.transitions(&c.name, lookback, now).await?;
         let up_at_start = history
             .iter()
-            .filter(|t| t.at < month_start && t.kind != TransitionKind::Failed)
-            .last()
+            .rev()
+            .find(|t| t.at < month_start && t.kind != TransitionKind::Failed)
             .is_some_and(|t| t.kind == TransitionKind::Up);
         let uptime = uptime_hours(&history, up_at_start, month_start, now);
         let last: Vec<_> = history.iter().rev().take(5).collect();

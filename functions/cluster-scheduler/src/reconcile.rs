@@ -70,11 +70,16 @@ pub enum Step {
     DeleteFargateProfile(String),
     DeleteNodegroups(Vec<String>),
     /// `failed`: the cluster is in FAILED status and is deleted to be rebuilt.
-    DeleteCluster { failed: bool },
+    DeleteCluster {
+        failed: bool,
+    },
     /// Record the up transition and publish `Cluster Ready`.
     AnnounceUp,
     /// Record the down transition and publish `Cluster Destroyed`.
     AnnounceDown,
+    /// First sight of a cluster that does not exist and should not: record it as down
+    /// without an event, since nothing was ever built.
+    RecordDown,
 }
 
 impl Step {
@@ -101,6 +106,7 @@ impl Step {
             Step::DeleteCluster { failed: false } => "delete-cluster".into(),
             Step::AnnounceUp => "announce-ready".into(),
             Step::AnnounceDown => "announce-destroyed".into(),
+            Step::RecordDown => "record-down (never built: nothing to announce)".into(),
         }
     }
 }
@@ -149,6 +155,7 @@ pub fn next_step(s: Situation<'_>) -> Step {
             return match s.desired {
                 Desired::Up => Step::CreateCluster,
                 Desired::Down if is_announced(s.recorded, Desired::Down, None) => Step::Steady,
+                Desired::Down if s.recorded.phase.is_none() => Step::RecordDown,
                 Desired::Down => Step::AnnounceDown,
             }
         }
@@ -363,7 +370,13 @@ desired_size = 2
         }
     }
 
-    fn step(desired: Desired, mode: Mode, bp: &Blueprint, observed: &Observed, recorded: &RecordedState) -> Step {
+    fn step(
+        desired: Desired,
+        mode: Mode,
+        bp: &Blueprint,
+        observed: &Observed,
+        recorded: &RecordedState,
+    ) -> Step {
         next_step(Situation {
             desired,
             mode,
@@ -391,15 +404,32 @@ desired_size = 2
         let none = RecordedState::default();
         let cases: Vec<(Observed, Step)> = vec![
             (Observed::Absent, Step::CreateCluster),
-            (cluster("CREATING", vec![], &[]), Step::Wait("the cluster is CREATING".into())),
-            (cluster("ACTIVE", vec![], &[]), Step::CreateAddons(vec!["vpc-cni".into()])),
-            (cluster("ACTIVE", vec![], &["vpc-cni"]), Step::CreateNodegroups(vec!["spot".into()])),
             (
-                cluster("ACTIVE", vec![ng("spot", "CREATING", 1, 2, 3)], &["vpc-cni"]),
+                cluster("CREATING", vec![], &[]),
+                Step::Wait("the cluster is CREATING".into()),
+            ),
+            (
+                cluster("ACTIVE", vec![], &[]),
+                Step::CreateAddons(vec!["vpc-cni".into()]),
+            ),
+            (
+                cluster("ACTIVE", vec![], &["vpc-cni"]),
+                Step::CreateNodegroups(vec!["spot".into()]),
+            ),
+            (
+                cluster(
+                    "ACTIVE",
+                    vec![ng("spot", "CREATING", 1, 2, 3)],
+                    &["vpc-cni"],
+                ),
                 Step::Wait("nodegroup spot is CREATING".into()),
             ),
             (
-                cluster("ACTIVE", vec![ng("spot", "CREATE_FAILED", 1, 2, 3)], &["vpc-cni"]),
+                cluster(
+                    "ACTIVE",
+                    vec![ng("spot", "CREATE_FAILED", 1, 2, 3)],
+                    &["vpc-cni"],
+                ),
                 Step::ReplaceFailedNodegroups(vec!["spot".into()]),
             ),
             (
@@ -407,16 +437,34 @@ desired_size = 2
                 Step::CreateAddons(vec!["coredns".into()]),
             ),
             (
-                cluster("ACTIVE", vec![ng("spot", "ACTIVE", 1, 2, 3)], &["vpc-cni", "coredns"]),
+                cluster(
+                    "ACTIVE",
+                    vec![ng("spot", "ACTIVE", 1, 2, 3)],
+                    &["vpc-cni", "coredns"],
+                ),
                 Step::AnnounceUp,
             ),
-            (cluster("FAILED", vec![], &[]), Step::DeleteCluster { failed: true }),
-            (cluster("DELETING", vec![], &[]), Step::Wait("the cluster is being deleted".into())),
+            (
+                cluster("FAILED", vec![], &[]),
+                Step::DeleteCluster { failed: true },
+            ),
+            (
+                cluster("DELETING", vec![], &[]),
+                Step::Wait("the cluster is being deleted".into()),
+            ),
         ];
         for (observed, expected) in cases {
-            assert_eq!(step(Up, Destroy, &bp, &observed, &none), expected, "{observed:?}");
+            assert_eq!(
+                step(Up, Destroy, &bp, &observed, &none),
+                expected,
+                "{observed:?}"
+            );
         }
-        let ready = cluster("ACTIVE", vec![ng("spot", "ACTIVE", 1, 2, 3)], &["vpc-cni", "coredns"]);
+        let ready = cluster(
+            "ACTIVE",
+            vec![ng("spot", "ACTIVE", 1, 2, 3)],
+            &["vpc-cni", "coredns"],
+        );
         assert_eq!(step(Up, Destroy, &bp, &ready, &announced(Up)), Step::Steady);
         // Recreated behind our back: a new generation is announced again.
         let mut old = announced(Up);
@@ -425,7 +473,10 @@ desired_size = 2
         // Recorded but the event never reached the bus: announce again.
         let mut unannounced = announced(Up);
         unannounced.announced = false;
-        assert_eq!(step(Up, Destroy, &bp, &ready, &unannounced), Step::AnnounceUp);
+        assert_eq!(
+            step(Up, Destroy, &bp, &ready, &unannounced),
+            Step::AnnounceUp
+        );
     }
 
     #[test]
@@ -436,9 +487,15 @@ desired_size = 2
         let none = RecordedState::default();
         let mut with_fargate = cluster("ACTIVE", vec![ng("spot", "ACTIVE", 1, 2, 3)], &[]);
         if let Observed::Present(c) = &mut with_fargate {
-            c.fargate_profiles = vec![("fp-a".into(), "ACTIVE".into()), ("fp-b".into(), "ACTIVE".into())];
+            c.fargate_profiles = vec![
+                ("fp-a".into(), "ACTIVE".into()),
+                ("fp-b".into(), "ACTIVE".into()),
+            ];
         }
-        assert_eq!(step(Down, Destroy, &bp, &with_fargate, &none), Step::DeleteFargateProfile("fp-a".into()));
+        assert_eq!(
+            step(Down, Destroy, &bp, &with_fargate, &none),
+            Step::DeleteFargateProfile("fp-a".into())
+        );
         if let Observed::Present(c) = &mut with_fargate {
             c.fargate_profiles[0].1 = "DELETING".into();
         }
@@ -448,22 +505,53 @@ desired_size = 2
         );
         let cases: Vec<(Observed, Step)> = vec![
             (
-                cluster("ACTIVE", vec![ng("spot", "ACTIVE", 1, 2, 3), ng("extra", "CREATE_FAILED", 0, 0, 1)], &[]),
+                cluster(
+                    "ACTIVE",
+                    vec![
+                        ng("spot", "ACTIVE", 1, 2, 3),
+                        ng("extra", "CREATE_FAILED", 0, 0, 1),
+                    ],
+                    &[],
+                ),
                 Step::DeleteNodegroups(vec!["spot".into(), "extra".into()]),
             ),
             (
                 cluster("ACTIVE", vec![ng("spot", "DELETING", 1, 2, 3)], &[]),
                 Step::Wait("nodegroup spot is DELETING".into()),
             ),
-            (cluster("ACTIVE", vec![], &[]), Step::DeleteCluster { failed: false }),
-            (cluster("FAILED", vec![], &[]), Step::DeleteCluster { failed: false }),
-            (cluster("CREATING", vec![], &[]), Step::Wait("the cluster is CREATING".into())),
-            (Observed::Absent, Step::AnnounceDown),
+            (
+                cluster("ACTIVE", vec![], &[]),
+                Step::DeleteCluster { failed: false },
+            ),
+            (
+                cluster("FAILED", vec![], &[]),
+                Step::DeleteCluster { failed: false },
+            ),
+            (
+                cluster("CREATING", vec![], &[]),
+                Step::Wait("the cluster is CREATING".into()),
+            ),
+            (Observed::Absent, Step::RecordDown),
         ];
         for (observed, expected) in cases {
-            assert_eq!(step(Down, Destroy, &bp, &observed, &none), expected, "{observed:?}");
+            assert_eq!(
+                step(Down, Destroy, &bp, &observed, &none),
+                expected,
+                "{observed:?}"
+            );
         }
-        assert_eq!(step(Down, Destroy, &bp, &Observed::Absent, &announced(Down)), Step::Steady);
+        assert_eq!(
+            step(Down, Destroy, &bp, &Observed::Absent, &announced(Down)),
+            Step::Steady
+        );
+        let was_up = RecordedState {
+            phase: Some(Desired::Up),
+            ..announced(Desired::Up)
+        };
+        assert_eq!(
+            step(Down, Destroy, &bp, &Observed::Absent, &was_up),
+            Step::AnnounceDown
+        );
     }
 
     #[test]
@@ -473,14 +561,40 @@ desired_size = 2
         let up = cluster("ACTIVE", vec![ng("spot", "ACTIVE", 1, 2, 3)], &[]);
         assert_eq!(
             step(Desired::Down, Mode::Scale, &bp, &up, &none),
-            Step::ScaleNodegroups(vec![("spot".into(), Scaling { min: 0, max: 3, desired: 0 })])
+            Step::ScaleNodegroups(vec![(
+                "spot".into(),
+                Scaling {
+                    min: 0,
+                    max: 3,
+                    desired: 0
+                }
+            )])
         );
         let zero = cluster("ACTIVE", vec![ng("spot", "ACTIVE", 0, 0, 3)], &[]);
-        assert_eq!(step(Desired::Down, Mode::Scale, &bp, &zero, &none), Step::AnnounceDown);
-        assert_eq!(step(Desired::Down, Mode::Scale, &bp, &zero, &announced(Desired::Down)), Step::Steady);
+        assert_eq!(
+            step(Desired::Down, Mode::Scale, &bp, &zero, &none),
+            Step::AnnounceDown
+        );
+        assert_eq!(
+            step(
+                Desired::Down,
+                Mode::Scale,
+                &bp,
+                &zero,
+                &announced(Desired::Down)
+            ),
+            Step::Steady
+        );
         assert_eq!(
             step(Desired::Up, Mode::Scale, &bp, &zero, &none),
-            Step::ScaleNodegroups(vec![("spot".into(), Scaling { min: 1, max: 3, desired: 2 })])
+            Step::ScaleNodegroups(vec![(
+                "spot".into(),
+                Scaling {
+                    min: 1,
+                    max: 3,
+                    desired: 2
+                }
+            )])
         );
         let updating = cluster("ACTIVE", vec![ng("spot", "UPDATING", 1, 2, 3)], &[]);
         assert_eq!(
@@ -489,9 +603,21 @@ desired_size = 2
         );
         // The autoscaler moved desired within bounds: that is still up.
         let autoscaled = cluster("ACTIVE", vec![ng("spot", "ACTIVE", 1, 3, 3)], &[]);
-        assert_eq!(step(Desired::Up, Mode::Scale, &bp, &autoscaled, &announced(Desired::Up)), Step::Steady);
-        // Scale mode never deletes the control plane.
-        assert_eq!(step(Desired::Down, Mode::Scale, &bp, &Observed::Absent, &none), Step::AnnounceDown);
+        assert_eq!(
+            step(
+                Desired::Up,
+                Mode::Scale,
+                &bp,
+                &autoscaled,
+                &announced(Desired::Up)
+            ),
+            Step::Steady
+        );
+        // A scale-mode cluster that was never built is simply down.
+        assert_eq!(
+            step(Desired::Down, Mode::Scale, &bp, &Observed::Absent, &none),
+            Step::RecordDown
+        );
     }
 
     #[test]
@@ -503,7 +629,10 @@ desired_size = 2
         }
         for desired in [Desired::Up, Desired::Down] {
             for mode in [Mode::Destroy, Mode::Scale] {
-                assert_eq!(step(desired, mode, &bp, &foreign, &RecordedState::default()), Step::Foreign);
+                assert_eq!(
+                    step(desired, mode, &bp, &foreign, &RecordedState::default()),
+                    Step::Foreign
+                );
             }
         }
     }

@@ -12,17 +12,46 @@ pub enum Request {
     Reconcile,
     /// What a tick at `at` would do; changes nothing.
     Plan { at: Option<Timestamp> },
-    /// Hold a cluster up or down until `until`.
+    /// Hold a cluster up or down until a time, or for a while from now.
     Override {
         cluster: String,
         desired: Desired,
-        until: Timestamp,
+        until: Until,
         reason: String,
     },
     /// Drop a cluster's override.
     Clear { cluster: String },
     /// Recorded state, overrides, history and uptime of every cluster.
     Status,
+}
+
+/// When an override ends: `until` (a timestamp) or `for` (a duration such as `3h`,
+/// `90m` or `2 days`, from the invocation's time).
+#[derive(Debug, Clone)]
+pub enum Until {
+    At(Timestamp),
+    For(jiff::Span),
+}
+
+impl PartialEq for Until {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Until::At(a), Until::At(b)) => a == b,
+            (Until::For(a), Until::For(b)) => a.fieldwise() == b.fieldwise(),
+            _ => false,
+        }
+    }
+}
+
+impl Until {
+    pub fn resolve(&self, now: Timestamp) -> Result<Timestamp> {
+        match self {
+            Until::At(t) => Ok(*t),
+            Until::For(span) => now
+                .checked_add(*span)
+                .map_err(|e| FleetError::bad_request("for", format!("{span} from {now}: {e}"))),
+        }
+    }
 }
 
 const ACTIONS: &str = "plan, reconcile, up, down, clear, status";
@@ -41,7 +70,10 @@ struct OverrideDoc {
     #[allow(dead_code)]
     action: String,
     cluster: String,
-    until: String,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default, rename = "for")]
+    duration: Option<String>,
     #[serde(default)]
     reason: Option<String>,
 }
@@ -64,7 +96,11 @@ struct BareDoc {
 fn doc<T: for<'de> Deserialize<'de>>(event: &Value) -> Result<T> {
     serde_path_to_error::deserialize(event).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "(document)".to_string() } else { path };
+        let field = if path == "." {
+            "(document)".to_string()
+        } else {
+            path
+        };
         FleetError::bad_request(field, e.into_inner().to_string())
     })
 }
@@ -76,6 +112,20 @@ fn timestamp(field: &str, text: &str) -> Result<Timestamp> {
             format!("`{text}` is not an RFC 3339 timestamp such as 2026-11-23T08:00:00Z"),
         )
     })
+}
+
+fn duration(field: &str, text: &str) -> Result<jiff::Span> {
+    let bad = || {
+        FleetError::bad_request(
+            field,
+            format!("`{text}` is not a positive duration such as 3h, 90m or 2 days"),
+        )
+    };
+    let span: jiff::Span = text.parse().map_err(|_| bad())?;
+    if !span.is_positive() {
+        return Err(bad());
+    }
+    Ok(span)
 }
 
 /// Decodes an invocation event.
@@ -120,10 +170,23 @@ pub fn parse(event: &Value) -> Result<Request> {
         }
         "up" | "down" => {
             let d: OverrideDoc = doc(event)?;
+            let until =
+                match (d.until.as_deref(), d.duration.as_deref()) {
+                    (Some(t), None) => Until::At(timestamp("until", t)?),
+                    (None, Some(span)) => Until::For(duration("for", span)?),
+                    _ => return Err(FleetError::bad_request(
+                        "until",
+                        "give exactly one of `until` (RFC 3339) or `for` (a duration such as 3h)",
+                    )),
+                };
             Ok(Request::Override {
                 cluster: d.cluster,
-                desired: if action == "up" { Desired::Up } else { Desired::Down },
-                until: timestamp("until", &d.until)?,
+                desired: if action == "up" {
+                    Desired::Up
+                } else {
+                    Desired::Down
+                },
+                until,
                 reason: d.reason.unwrap_or_else(|| "manual override".into()),
             })
         }
@@ -151,27 +214,42 @@ mod tests {
     fn scheduled_events_reconcile() {
         let ev = json!({"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","detail":{}});
         assert_eq!(parse(&ev).ok(), Some(Request::Reconcile));
-        assert_eq!(parse(&json!({"action":"reconcile"})).ok(), Some(Request::Reconcile));
+        assert_eq!(
+            parse(&json!({"action":"reconcile"})).ok(),
+            Some(Request::Reconcile)
+        );
     }
 
     #[test]
     fn manual_documents() {
         assert_eq!(
             parse(&json!({"action":"plan","at":"2026-11-23T08:00:00+01:00"})).ok(),
-            Some(Request::Plan { at: Some("2026-11-23T07:00:00Z".parse().expect("ts")) })
-        );
-        assert_eq!(
-            parse(&json!({"action":"down","cluster":"staging","until":"2026-11-24T00:00:00Z"})).ok(),
-            Some(Request::Override {
-                cluster: "staging".into(),
-                desired: Desired::Down,
-                until: "2026-11-24T00:00:00Z".parse().expect("ts"),
-                reason: "manual override".into(),
+            Some(Request::Plan {
+                at: Some("2026-11-23T07:00:00Z".parse().expect("ts"))
             })
         );
         assert_eq!(
+            parse(&json!({"action":"down","cluster":"staging","until":"2026-11-24T00:00:00Z"}))
+                .ok(),
+            Some(Request::Override {
+                cluster: "staging".into(),
+                desired: Desired::Down,
+                until: Until::At("2026-11-24T00:00:00Z".parse().expect("ts")),
+                reason: "manual override".into(),
+            })
+        );
+        let Ok(Request::Override { until, .. }) =
+            parse(&json!({"action":"up","cluster":"staging","for":"3h","reason":"demo"}))
+        else {
+            panic!("for: should parse");
+        };
+        let now: Timestamp = "2026-11-23T20:00:00Z".parse().expect("ts");
+        assert_eq!(until.resolve(now).ok(), "2026-11-23T23:00:00Z".parse().ok());
+        assert_eq!(
             parse(&json!({"action":"clear","cluster":"staging"})).ok(),
-            Some(Request::Clear { cluster: "staging".into() })
+            Some(Request::Clear {
+                cluster: "staging".into()
+            })
         );
     }
 
@@ -181,13 +259,24 @@ mod tests {
             err(json!({"action":"destroy-everything"})),
             "bad request: `action`: unknown action `destroy-everything`: expected one of plan, reconcile, up, down, clear, status"
         );
-        assert!(err(json!({"action":"up","cluster":"a","until":"tomorrow"})).starts_with("bad request: `until`: `tomorrow` is not an RFC 3339"));
-        assert!(err(json!({"action":"up","until":"2026-11-24T00:00:00Z"})).contains("missing field `cluster`"));
+        assert!(err(json!({"action":"up","cluster":"a","until":"tomorrow"}))
+            .starts_with("bad request: `until`: `tomorrow` is not an RFC 3339"));
+        assert!(err(json!({"action":"up","until":"2026-11-24T00:00:00Z"}))
+            .contains("missing field `cluster`"));
+        assert!(err(json!({"action":"up","cluster":"a"})).contains("exactly one of `until`"));
+        assert!(
+            err(json!({"action":"up","cluster":"a","for":"-2h"})).starts_with("bad request: `for`")
+        );
+        assert!(err(json!({"action":"up","cluster":"a","for":"soon"}))
+            .starts_with("bad request: `for`"));
         assert!(err(json!({"action":"plan","at":5})).starts_with("bad request: `at`: invalid type"));
         assert!(err(json!({"action":"status","force":true})).contains("unknown field `force`"));
         assert!(err(json!({"action":7})).starts_with("bad request: `action`: expected a string"));
-        assert!(err(json!([1,2])).starts_with("bad request: `(event)`"));
-        assert!(err(json!({"detail-type":"EC2 Spot Instance Interruption Warning"})).starts_with("bad request: `detail-type`"));
+        assert!(err(json!([1, 2])).starts_with("bad request: `(event)`"));
+        assert!(
+            err(json!({"detail-type":"EC2 Spot Instance Interruption Warning"}))
+                .starts_with("bad request: `detail-type`")
+        );
         assert!(err(json!({})).contains("missing"));
     }
 }

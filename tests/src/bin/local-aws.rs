@@ -1,0 +1,102 @@
+//! `make local-aws`: a local stand-in for the fleet's AWS account, for `make invoke`.
+//!
+//! Starts moto server on 127.0.0.1:5000 (or `--port N`), creates the state table and the
+//! `fleet` bus, stores the SSM parameters the example config names (the Slack webhook
+//! points at a fake Slack that prints what it receives), and prints the environment to
+//! export. Runs until Ctrl-C; moto stops with it.
+
+use std::time::Duration;
+
+use fleet_shared::state::StateStore;
+use fleet_tests::fake_slack::FakeSlack;
+use fleet_tests::{workspace_root, MotoServer, REGION};
+
+const TABLE: &str = "fleet";
+const BUS: &str = "fleet";
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let port = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
+        [] => 5000,
+        [flag, n] if flag == "--port" => match n.parse() {
+            Ok(p) => p,
+            Err(_) => {
+                eprintln!("error: --port takes a number");
+                return std::process::ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("usage: local-aws [--port N]");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(port).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(port: u16) -> Result<(), String> {
+    let moto = MotoServer::start(port)?;
+    let sdk = fleet_shared::aws::emulator_config(&moto.endpoint, REGION);
+    StateStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE)
+        .create_table()
+        .await
+        .map_err(|e| e.to_string())?;
+    let eb = aws_sdk_eventbridge::Client::new(&sdk);
+    let _ = eb.create_event_bus().name(BUS).send().await;
+    let slack = FakeSlack::start().await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    for (name, value) in [
+        ("/fleet/slack-webhook", slack.url.as_str()),
+        ("/fleet/cloudflare-api-token", "local-cloudflare-token"),
+        ("/fleet/github-webhook-secret", "local-webhook-secret"),
+    ] {
+        ssm.put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| format!("SSM PutParameter {name}: {e}"))?;
+    }
+    let config = workspace_root().join("infra/fleet.example.toml");
+    let env = format!(
+        "export AWS_ENDPOINT_URL={endpoint}\nexport AWS_REGION={REGION}\nexport AWS_ACCESS_KEY_ID=testing\nexport AWS_SECRET_ACCESS_KEY=testing\nexport FLEET_TABLE={TABLE}\nexport FLEET_CONFIG={config}\n",
+        endpoint = moto.endpoint,
+        config = config.display(),
+    );
+    let env_file = workspace_root().join("target/local-aws.env");
+    if let Some(dir) = env_file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&env_file, &env).map_err(|e| format!("writing {}: {e}", env_file.display()))?;
+    println!(
+        "moto server on {} with table `{TABLE}`, bus `{BUS}` and the example's SSM parameters.",
+        moto.endpoint
+    );
+    println!(
+        "In another shell:\n\n  source {}\n\nor export:\n\n{env}",
+        env_file.display()
+    );
+    println!("Slack messages appear below. Ctrl-C stops everything.");
+    let mut seen = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                let texts = slack.texts();
+                for t in texts.iter().skip(seen) {
+                    println!("[slack] {t}");
+                }
+                seen = texts.len();
+            }
+        }
+    }
+    drop(moto);
+    Ok(())
+}

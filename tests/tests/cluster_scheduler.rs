@@ -1,0 +1,526 @@
+//! cluster-scheduler against moto: simulated days, duplicate and concurrent ticks, foreign
+//! clusters, manual actions, and the events that reach the `fleet` bus.
+
+use std::sync::Arc;
+
+use cluster_scheduler::eks::Eks;
+use cluster_scheduler::Scheduler;
+use fleet_shared::bus::{EventPublisher, SOURCE_SCHEDULER};
+use fleet_shared::config::{FleetConfig, Secret};
+use fleet_shared::notify::Notifier;
+use fleet_shared::runner::Invocation;
+use fleet_shared::state::{StateStore, TransitionKind};
+use fleet_tests::fake_slack::FakeSlack;
+use fleet_tests::{sdk, state_table, unique, BusTap};
+use jiff::{Timestamp, ToSpan};
+use serde_json::{json, Value};
+
+struct Fixture {
+    scheduler: Scheduler,
+    tap: BusTap,
+    store: StateStore,
+    eks: aws_sdk_eks::Client,
+    names: Vec<String>,
+}
+
+fn cluster_toml(name: &str, mode: &str, uptime: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[cluster]]
+name = "{name}"
+mode = "{mode}"
+uptime = "{uptime}"
+{extra}
+
+[cluster.blueprint]
+version = "1.32"
+role_arn = "arn:aws:iam::123456789012:role/eks-cluster"
+subnet_ids = ["subnet-0aaa", "subnet-0bbb"]
+tags = {{ team = "platform" }}
+
+[[cluster.blueprint.nodegroup]]
+name = "spot"
+capacity_type = "SPOT"
+instance_types = ["t3.large", "t3a.large"]
+node_role_arn = "arn:aws:iam::123456789012:role/eks-node"
+min_size = 1
+max_size = 3
+desired_size = 2
+
+[[cluster.blueprint.nodegroup]]
+name = "system"
+instance_types = ["t3.medium"]
+node_role_arn = "arn:aws:iam::123456789012:role/eks-node"
+min_size = 1
+max_size = 1
+desired_size = 1
+"#
+    )
+}
+
+/// A scheduler on moto with its own bus, table and cluster names. `clusters` are
+/// (mode, uptime, extra keys).
+async fn fixture(clusters: &[(&str, &str, &str)], slack: Option<&FakeSlack>) -> Fixture {
+    let sdk = sdk();
+    let bus = unique("fleet-bus");
+    let tap = BusTap::new(&sdk, &bus).await;
+    let store = state_table(&sdk).await;
+    let names: Vec<String> = clusters.iter().map(|_| unique("staging")).collect();
+    let mut text = format!("[fleet]\nregion = \"eu-west-1\"\nevent_bus = \"{bus}\"\n");
+    for (name, (mode, uptime, extra)) in names.iter().zip(clusters) {
+        text.push_str(&cluster_toml(name, mode, uptime, extra));
+    }
+    let config = FleetConfig::parse(&text).expect("test config");
+    let eks = aws_sdk_eks::Client::new(&sdk);
+    let scheduler = Scheduler {
+        config: Arc::new(config),
+        eks: Eks::new(eks.clone()),
+        store: store.clone(),
+        bus: EventPublisher::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            &bus,
+            SOURCE_SCHEDULER,
+        ),
+        notifier: Notifier::new(slack.map(|s| Secret::new(s.url.clone()))),
+    };
+    Fixture {
+        scheduler,
+        tap,
+        store,
+        eks,
+        names,
+    }
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().expect("timestamp")
+}
+
+impl Fixture {
+    async fn call(&self, event: Value, at: Timestamp) -> Value {
+        self.scheduler
+            .handle(event, Invocation::at(at))
+            .await
+            .expect("handler")
+    }
+
+    async fn tick(&self, at: Timestamp) -> Value {
+        self.call(json!({"action": "reconcile"}), at).await
+    }
+
+    async fn cluster_exists(&self, name: &str) -> bool {
+        self.eks.describe_cluster().name(name).send().await.is_ok()
+    }
+
+    async fn nodegroups(&self, name: &str) -> Vec<(String, i32, i32, i32)> {
+        let names = self
+            .eks
+            .list_nodegroups()
+            .cluster_name(name)
+            .send()
+            .await
+            .map(|o| o.nodegroups.unwrap_or_default())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for ng in names {
+            let d = self
+                .eks
+                .describe_nodegroup()
+                .cluster_name(name)
+                .nodegroup_name(&ng)
+                .send()
+                .await
+                .expect("describe nodegroup")
+                .nodegroup
+                .expect("nodegroup");
+            let s = d.scaling_config.expect("scaling");
+            out.push((
+                ng,
+                s.min_size.unwrap_or(-1),
+                s.desired_size.unwrap_or(-1),
+                s.max_size.unwrap_or(-1),
+            ));
+        }
+        out.sort();
+        out
+    }
+}
+
+fn outcome<'a>(response: &'a Value, name: &str) -> &'a Value {
+    response["clusters"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == name))
+        .expect("cluster in response")
+}
+
+fn detail_types(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["detail-type"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Ticks every 5 minutes over `[from, to)`.
+async fn ticks(f: &Fixture, from: &str, to: &str) {
+    let mut at = ts(from);
+    while at < ts(to) {
+        f.tick(at).await;
+        at = at.checked_add(5.minutes()).expect("time");
+    }
+}
+
+const BERLIN_WEEKDAYS: &str = "Mon-Fri 08:00-20:00 Europe/Berlin";
+
+#[tokio::test]
+async fn a_day_in_destroy_mode_builds_announces_and_tears_down_once() {
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")], None).await;
+    let name = f.names[0].clone();
+
+    // Monday 2026-11-23; Berlin is UTC+1. Night: nothing exists, nothing is created.
+    let night = f.tick(ts("2026-11-23T05:00:00Z")).await;
+    assert_eq!(outcome(&night, &name)["desired"], "down");
+    assert!(!f.cluster_exists(&name).await);
+
+    // Morning: ticks from 06:55 UTC (07:55 Berlin) build it up.
+    ticks(&f, "2026-11-23T06:55:00Z", "2026-11-23T07:30:00Z").await;
+    assert!(f.cluster_exists(&name).await);
+    let described = f
+        .eks
+        .describe_cluster()
+        .name(&name)
+        .send()
+        .await
+        .expect("describe");
+    let tags = described.cluster.and_then(|c| c.tags).expect("tags");
+    assert_eq!(tags.get("fleet:cluster"), Some(&name));
+    assert_eq!(
+        tags.get("fleet:managed-by").map(String::as_str),
+        Some("infra-fleet")
+    );
+    assert_eq!(tags.get("team").map(String::as_str), Some("platform"));
+    assert_eq!(
+        f.nodegroups(&name).await,
+        vec![("spot".into(), 1, 2, 3), ("system".into(), 1, 1, 1)]
+    );
+
+    let events = f.tap.drain().await;
+    assert_eq!(detail_types(&events), vec!["Cluster Ready"]);
+    let ready = &events[0];
+    assert_eq!(ready["source"], "fleet.cluster-scheduler");
+    assert_eq!(ready["detail"]["cluster"], name.as_str());
+    assert_eq!(ready["detail"]["region"], "eu-west-1");
+    assert!(ready["detail"]["endpoint"]
+        .as_str()
+        .is_some_and(|e| !e.is_empty()));
+
+    // The rest of the day: repeated ticks change nothing and publish nothing.
+    for _ in 0..3 {
+        let again = f.tick(ts("2026-11-23T12:00:00Z")).await;
+        assert_eq!(outcome(&again, &name)["result"], "steady");
+    }
+    assert!(f.tap.drain().await.is_empty());
+
+    // Evening: 19:00 UTC is 20:00 Berlin.
+    let before = f.tick(ts("2026-11-23T18:59:00Z")).await;
+    assert_eq!(outcome(&before, &name)["desired"], "up");
+    ticks(&f, "2026-11-23T19:00:00Z", "2026-11-23T19:30:00Z").await;
+    assert!(!f.cluster_exists(&name).await);
+    assert_eq!(
+        detail_types(&f.tap.drain().await),
+        vec!["Cluster Destroyed"]
+    );
+
+    // Night again: steady, nothing published.
+    let late = f.tick(ts("2026-11-23T23:00:00Z")).await;
+    assert_eq!(outcome(&late, &name)["result"], "steady");
+    assert!(f.tap.drain().await.is_empty());
+
+    // The transitions the cost report reads.
+    let history = f
+        .store
+        .transitions(
+            &name,
+            ts("2026-11-23T00:00:00Z"),
+            ts("2026-11-24T00:00:00Z"),
+        )
+        .await
+        .expect("history");
+    let kinds: Vec<TransitionKind> = history.iter().map(|t| t.kind).collect();
+    // First sight at night records down (without an event), then the day's up and down.
+    assert_eq!(
+        kinds,
+        vec![
+            TransitionKind::Down,
+            TransitionKind::Up,
+            TransitionKind::Down
+        ]
+    );
+    assert!(
+        history[1].at >= ts("2026-11-23T07:00:00Z") && history[1].at < ts("2026-11-23T07:30:00Z")
+    );
+
+    let status = f
+        .call(json!({"action": "status"}), ts("2026-11-23T23:00:00Z"))
+        .await;
+    let s = outcome(&status, &name);
+    assert_eq!(s["actual"], "absent");
+    assert_eq!(s["recorded"]["phase"], "down");
+    assert_eq!(s["last_transitions"].as_array().map(Vec::len), Some(3));
+    let hours = s["uptime_hours_this_month"].as_f64().expect("hours");
+    assert!((11.5..=12.0).contains(&hours), "uptime {hours}");
+}
+
+#[tokio::test]
+async fn a_day_in_scale_mode_keeps_the_control_plane() {
+    let f = fixture(&[("scale", BERLIN_WEEKDAYS, "")], None).await;
+    let name = f.names[0].clone();
+    ticks(&f, "2026-11-23T07:00:00Z", "2026-11-23T07:30:00Z").await;
+    assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
+
+    ticks(&f, "2026-11-23T19:00:00Z", "2026-11-23T19:30:00Z").await;
+    assert!(
+        f.cluster_exists(&name).await,
+        "scale mode never deletes the cluster"
+    );
+    assert_eq!(
+        f.nodegroups(&name).await,
+        vec![("spot".into(), 0, 0, 3), ("system".into(), 0, 0, 1)]
+    );
+    let events = f.tap.drain().await;
+    assert_eq!(detail_types(&events), vec!["Cluster Destroyed"]);
+    assert_eq!(events[0]["detail"]["mode"], "scale");
+
+    // Next morning: back to the blueprint sizes, announced again.
+    ticks(&f, "2026-11-24T07:00:00Z", "2026-11-24T07:30:00Z").await;
+    assert_eq!(
+        f.nodegroups(&name).await,
+        vec![("spot".into(), 1, 2, 3), ("system".into(), 1, 1, 1)]
+    );
+    assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
+}
+
+#[tokio::test]
+async fn concurrent_ticks_do_the_work_once() {
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")], None).await;
+    let name = f.names[0].clone();
+    let mut at = ts("2026-11-23T07:00:00Z");
+    for _ in 0..6 {
+        let (a, b) = tokio::join!(f.tick(at), f.tick(at));
+        for r in [a, b] {
+            assert_ne!(outcome(&r, &name)["result"], "failed", "{r}");
+        }
+        at = at.checked_add(5.minutes()).expect("time");
+    }
+    assert_eq!(f.nodegroups(&name).await.len(), 2);
+    assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
+    let history = f
+        .store
+        .transitions(
+            &name,
+            ts("2026-11-23T00:00:00Z"),
+            ts("2026-11-24T00:00:00Z"),
+        )
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 1);
+}
+
+#[tokio::test]
+async fn a_missed_tick_does_not_miss_the_transition() {
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")], None).await;
+    let name = f.names[0].clone();
+    // No tick at 08:00 Berlin at all; the first one arrives at 10:17.
+    ticks(&f, "2026-11-23T09:17:00Z", "2026-11-23T09:40:00Z").await;
+    assert!(f.cluster_exists(&name).await);
+    assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
+}
+
+#[tokio::test]
+async fn a_foreign_cluster_is_never_touched() {
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")], None).await;
+    let name = f.names[0].clone();
+    // Someone else's cluster under the configured name, without the managed-by tag.
+    f.eks
+        .create_cluster()
+        .name(&name)
+        .role_arn("arn:aws:iam::123456789012:role/theirs")
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("subnet-x")
+                .subnet_ids("subnet-y")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create foreign cluster");
+    for at in [
+        "2026-11-23T03:00:00Z",
+        "2026-11-23T10:00:00Z",
+        "2026-11-23T22:00:00Z",
+    ] {
+        let r = f.tick(ts(at)).await;
+        assert_eq!(outcome(&r, &name)["result"], "foreign");
+        assert_eq!(outcome(&r, &name)["actual"], "foreign");
+    }
+    assert!(f.cluster_exists(&name).await);
+    assert!(f.nodegroups(&name).await.is_empty());
+    assert!(f.tap.drain().await.is_empty());
+    let plan = f
+        .call(json!({"action": "plan"}), ts("2026-11-23T22:00:00Z"))
+        .await;
+    assert!(outcome(&plan, &name)["next_step"]
+        .as_str()
+        .is_some_and(|s| s.contains("never touched")));
+}
+
+#[tokio::test]
+async fn plan_changes_nothing_and_says_why() {
+    let f = fixture(
+        &[("destroy", BERLIN_WEEKDAYS, "holidays = [\"2026-12-24\"]")],
+        None,
+    )
+    .await;
+    let name = f.names[0].clone();
+    let plan = f
+        .call(
+            json!({"action": "plan", "at": "2026-11-23T10:00:00Z"}),
+            ts("2026-11-23T03:00:00Z"),
+        )
+        .await;
+    let p = outcome(&plan, &name);
+    assert_eq!(p["desired"], "up");
+    assert_eq!(p["actual"], "absent");
+    assert_eq!(p["next_step"], "create-cluster");
+    assert_eq!(p["rule"], "uptime");
+    assert_eq!(p["next_change"], "2026-11-23T19:00:00Z");
+    let holiday = f
+        .call(
+            json!({"action": "plan", "at": "2026-12-24T10:00:00Z"}),
+            ts("2026-11-23T03:00:00Z"),
+        )
+        .await;
+    assert_eq!(outcome(&holiday, &name)["reason"], "holiday 2026-12-24");
+    assert!(!f.cluster_exists(&name).await);
+    assert!(f.tap.drain().await.is_empty());
+}
+
+#[tokio::test]
+async fn overrides_hold_a_cluster_up_then_expire() {
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")], None).await;
+    let name = f.names[0].clone();
+    // Saturday night: up for a release until Sunday 02:00 UTC.
+    let night = ts("2026-11-28T21:00:00Z");
+    let r = f
+        .call(
+            json!({"action": "up", "cluster": name, "until": "2026-11-29T02:00:00Z", "reason": "release 4.2"}),
+            night,
+        )
+        .await;
+    assert_eq!(r["override"]["desired"], "up");
+    assert_eq!(r["reconcile"]["step"], "create-cluster");
+    assert!(
+        f.cluster_exists(&name).await,
+        "acts at once, not on the next tick"
+    );
+    ticks(&f, "2026-11-28T21:05:00Z", "2026-11-28T21:30:00Z").await;
+    assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
+    let plan = f
+        .call(json!({"action": "plan"}), ts("2026-11-28T23:00:00Z"))
+        .await;
+    assert!(outcome(&plan, &name)["reason"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("override up until 2026-11-29T02:00:00Z: release 4.2")));
+    assert_eq!(outcome(&plan, &name)["next_change"], "2026-11-29T02:00:00Z");
+
+    // Expired: the schedule takes it down again.
+    ticks(&f, "2026-11-29T02:00:00Z", "2026-11-29T02:30:00Z").await;
+    assert!(!f.cluster_exists(&name).await);
+
+    // Clear drops an override early.
+    f.call(
+        json!({"action": "up", "cluster": name, "until": "2026-11-29T12:00:00Z"}),
+        ts("2026-11-29T03:00:00Z"),
+    )
+    .await;
+    let cleared = f
+        .call(
+            json!({"action": "clear", "cluster": name}),
+            ts("2026-11-29T03:05:00Z"),
+        )
+        .await;
+    assert_eq!(cleared["cleared"], true);
+    assert_eq!(cleared["reconcile"]["desired"], "down");
+    let again = f
+        .call(
+            json!({"action": "clear", "cluster": name}),
+            ts("2026-11-29T03:06:00Z"),
+        )
+        .await;
+    assert_eq!(again["cleared"], false);
+}
+
+#[tokio::test]
+async fn bad_manual_documents_change_nothing() {
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "protect = true")], None).await;
+    let name = f.names[0].clone();
+    let now = ts("2026-11-23T03:00:00Z");
+    let scheduler = &f.scheduler;
+    let err = |v: Value| async move {
+        scheduler
+            .handle(v, Invocation::at(now))
+            .await
+            .expect_err("should fail")
+            .to_string()
+    };
+    assert!(
+        err(json!({"action": "up", "cluster": "nope", "until": "2026-11-24T00:00:00Z"}))
+            .await
+            .contains("unknown cluster `nope`")
+    );
+    assert!(
+        err(json!({"action": "up", "cluster": name, "until": "2026-11-22T00:00:00Z"}))
+            .await
+            .contains("is not in the future")
+    );
+    assert!(
+        err(json!({"action": "down", "cluster": name, "until": "2026-11-24T00:00:00Z"}))
+            .await
+            .contains("protect = true")
+    );
+    assert!(err(json!({"action": "nuke"}))
+        .await
+        .contains("unknown action `nuke`"));
+    assert!(!f.cluster_exists(&name).await);
+    let record = f.store.cluster(&name).await.expect("record");
+    assert!(record.over.is_none());
+}
+
+#[tokio::test]
+async fn one_cluster_blocked_does_not_hold_up_the_others() {
+    // The second configured name is taken by someone else's cluster.
+    let f = fixture(
+        &[
+            ("destroy", BERLIN_WEEKDAYS, ""),
+            ("destroy", BERLIN_WEEKDAYS, ""),
+        ],
+        None,
+    )
+    .await;
+    let (good, other) = (f.names[0].clone(), f.names[1].clone());
+    f.eks
+        .create_cluster()
+        .name(&other)
+        .role_arn("arn:aws:iam::123456789012:role/theirs")
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("s")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("foreign");
+    ticks(&f, "2026-11-23T07:00:00Z", "2026-11-23T07:30:00Z").await;
+    let events = f.tap.drain().await;
+    assert_eq!(detail_types(&events), vec!["Cluster Ready"]);
+    assert_eq!(events[0]["detail"]["cluster"], good.as_str());
+}
