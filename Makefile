@@ -6,6 +6,7 @@ ARCH ?= arm64
 FN ?= cluster-scheduler
 EVENT ?= events/scheduler-plan.json
 FUNCTIONS := $(notdir $(wildcard functions/*))
+LAMBDA_DIR := $(or $(CARGO_TARGET_DIR),target)/lambda
 
 # Tools installed by `make setup` (moto_server, cargo-lambda, zig) come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -29,8 +30,8 @@ $(VENV)/.installed: requirements-dev.txt
 	touch $@
 
 build: setup
-	cargo lambda build --release $(if $(filter x86-64 x86_64,$(ARCH)),--x86-64,--arm64) --output-format zip
-	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap.zip | awk -v f=$$f '{printf "%-20s %8.1f KiB\n", f, $$5/1024}'; done
+	cargo lambda build --release $(addprefix --bin ,$(FUNCTIONS)) $(if $(filter x86-64 x86_64,$(ARCH)),--x86-64,--arm64) --output-format zip
+	@for f in $(FUNCTIONS); do ls -l $(LAMBDA_DIR)/$$f/bootstrap.zip | awk -v f=$$f '{printf "%-20s %8.1f KiB\n", f, $$5/1024}'; done
 
 test: setup
 	cargo test --workspace --all-targets

@@ -10,9 +10,9 @@ use jiff::{Timestamp, ToSpan};
 use serde_json::{json, Value};
 
 use crate::fake_slack::FakeSlack;
-use crate::{workspace_root, BusTap, MotoServer, REGION};
-
-const TABLE: &str = "fleet";
+use crate::{
+    seed_local_account, workspace_root, BusTap, MotoServer, LOCAL_BUS, LOCAL_TABLE, REGION,
+};
 
 /// One line of the timeline.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +68,7 @@ impl Fleet {
             .env("AWS_REGION", REGION)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("FLEET_TABLE", TABLE)
+            .env("FLEET_TABLE", LOCAL_TABLE)
             .env("FLEET_CONFIG", &self.config)
             .env("FLEET_NOW", at.to_string())
             .env("RUST_LOG", "warn")
@@ -94,27 +94,9 @@ fn short(t: Timestamp) -> String {
 pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
     let moto = MotoServer::start(0)?;
     let sdk = fleet_shared::aws::emulator_config(&moto.endpoint, REGION);
-    fleet_shared::state::StateStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE)
-        .create_table()
-        .await
-        .map_err(|e| e.to_string())?;
-    let tap = BusTap::new(&sdk, "fleet").await;
     let slack = FakeSlack::start().await;
-    let ssm = aws_sdk_ssm::Client::new(&sdk);
-    for (name, value) in [
-        ("/fleet/slack-webhook", slack.url.as_str()),
-        ("/fleet/cloudflare-api-token", "demo-token"),
-        ("/fleet/github-webhook-secret", "demo-secret"),
-    ] {
-        ssm.put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .overwrite(true)
-            .send()
-            .await
-            .map_err(|e| format!("SSM PutParameter {name}: {e}"))?;
-    }
+    seed_local_account(&sdk, &slack.url).await?;
+    let tap = BusTap::new(&sdk, LOCAL_BUS).await;
     let fleet = Fleet {
         endpoint: moto.endpoint.clone(),
         bin_dir: bin_dir(),

@@ -115,6 +115,41 @@ pub async fn state_table(sdk: &SdkConfig) -> StateStore {
     store
 }
 
+/// The table and the bus the example config uses on a local account.
+pub const LOCAL_TABLE: &str = "fleet";
+pub const LOCAL_BUS: &str = "fleet";
+
+/// Makes a moto account look like a deployed fleet for the example config: the state
+/// table, the `fleet` bus, and the SSM parameters the example names (the Slack webhook
+/// pointing at `slack_url`, placeholder values for the others).
+pub async fn seed_local_account(sdk: &SdkConfig, slack_url: &str) -> Result<(), String> {
+    StateStore::new(aws_sdk_dynamodb::Client::new(sdk), LOCAL_TABLE)
+        .create_table()
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = aws_sdk_eventbridge::Client::new(sdk)
+        .create_event_bus()
+        .name(LOCAL_BUS)
+        .send()
+        .await;
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    for (name, value) in [
+        ("/fleet/slack-webhook", slack_url),
+        ("/fleet/cloudflare-api-token", "local-cloudflare-token"),
+        ("/fleet/github-webhook-secret", "local-webhook-secret"),
+    ] {
+        ssm.put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| format!("SSM PutParameter {name}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Every event put on an EventBridge bus, captured through a rule into an SQS queue, the
 /// way a real consumer would see them.
 pub struct BusTap {

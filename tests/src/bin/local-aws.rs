@@ -7,12 +7,8 @@
 
 use std::time::Duration;
 
-use fleet_shared::state::StateStore;
 use fleet_tests::fake_slack::FakeSlack;
-use fleet_tests::{workspace_root, MotoServer, REGION};
-
-const TABLE: &str = "fleet";
-const BUS: &str = "fleet";
+use fleet_tests::{seed_local_account, workspace_root, MotoServer, LOCAL_BUS, LOCAL_TABLE, REGION};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -42,31 +38,11 @@ async fn main() -> std::process::ExitCode {
 async fn run(port: u16) -> Result<(), String> {
     let moto = MotoServer::start(port)?;
     let sdk = fleet_shared::aws::emulator_config(&moto.endpoint, REGION);
-    StateStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE)
-        .create_table()
-        .await
-        .map_err(|e| e.to_string())?;
-    let eb = aws_sdk_eventbridge::Client::new(&sdk);
-    let _ = eb.create_event_bus().name(BUS).send().await;
     let slack = FakeSlack::start().await;
-    let ssm = aws_sdk_ssm::Client::new(&sdk);
-    for (name, value) in [
-        ("/fleet/slack-webhook", slack.url.as_str()),
-        ("/fleet/cloudflare-api-token", "local-cloudflare-token"),
-        ("/fleet/github-webhook-secret", "local-webhook-secret"),
-    ] {
-        ssm.put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .overwrite(true)
-            .send()
-            .await
-            .map_err(|e| format!("SSM PutParameter {name}: {e}"))?;
-    }
+    seed_local_account(&sdk, &slack.url).await?;
     let config = workspace_root().join("infra/fleet.example.toml");
     let env = format!(
-        "export AWS_ENDPOINT_URL={endpoint}\nexport AWS_REGION={REGION}\nexport AWS_ACCESS_KEY_ID=testing\nexport AWS_SECRET_ACCESS_KEY=testing\nexport FLEET_TABLE={TABLE}\nexport FLEET_CONFIG={config}\n",
+        "export AWS_ENDPOINT_URL={endpoint}\nexport AWS_REGION={REGION}\nexport AWS_ACCESS_KEY_ID=testing\nexport AWS_SECRET_ACCESS_KEY=testing\nexport FLEET_TABLE={LOCAL_TABLE}\nexport FLEET_CONFIG={config}\n",
         endpoint = moto.endpoint,
         config = config.display(),
     );
@@ -76,7 +52,7 @@ async fn run(port: u16) -> Result<(), String> {
     }
     std::fs::write(&env_file, &env).map_err(|e| format!("writing {}: {e}", env_file.display()))?;
     println!(
-        "moto server on {} with table `{TABLE}`, bus `{BUS}` and the example's SSM parameters.",
+        "moto server on {} with table `{LOCAL_TABLE}`, bus `{LOCAL_BUS}` and the example's SSM parameters.",
         moto.endpoint
     );
     println!(
