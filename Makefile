@@ -33,7 +33,9 @@ build: setup
 	cargo lambda build --release $(addprefix --bin ,$(FUNCTIONS)) $(if $(filter x86-64 x86_64,$(ARCH)),--x86-64,--arm64) --output-format zip
 	@for f in $(FUNCTIONS); do ls -l $(LAMBDA_DIR)/$$f/bootstrap.zip | awk -v f=$$f '{printf "%-20s %8.1f KiB\n", f, $$5/1024}'; done
 
+# The demo test runs the function binaries as the demo does, so build them first.
 test: setup
+	cargo build --workspace --bins
 	cargo test --workspace --all-targets
 
 fmt:
