@@ -29,6 +29,15 @@ pub enum FleetError {
         kind: AwsErrorKind,
     },
 
+    /// A Kubernetes API call failed: the API's status code (0 when it could not be
+    /// reached) and reason.
+    #[error("Kubernetes API: {status} {reason}: {message}")]
+    Kube {
+        status: u16,
+        reason: String,
+        message: String,
+    },
+
     /// Reading the event or writing the response failed in the local runner.
     #[error("{0}")]
     Io(String),
@@ -143,6 +152,9 @@ impl FleetError {
         match self {
             FleetError::Aws { kind, .. } => *kind == AwsErrorKind::Retryable,
             FleetError::Http { retryable, .. } => *retryable,
+            FleetError::Kube { status, reason, .. } => {
+                *status == 429 || *status >= 500 || reason == "Unreachable"
+            }
             _ => false,
         }
     }

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod bus;
 pub mod config;
 pub mod error;
+pub mod kube;
 pub mod notify;
 pub mod runner;
 pub mod schedule;

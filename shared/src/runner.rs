@@ -46,6 +46,7 @@ impl From<FleetError> for Diagnostic {
             FleetError::Aws { .. } => "AwsError",
             FleetError::Io(_) => "IoError",
             FleetError::Http { .. } => "HttpError",
+            FleetError::Kube { .. } => "KubernetesError",
         };
         Diagnostic {
             error_type: error_type.into(),
