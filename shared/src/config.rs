@@ -76,9 +76,17 @@ pub struct ClusterConfig {
     #[serde(default)]
     pub protect: bool,
     pub blueprint: Blueprint,
+    /// How long a teardown waits for the load balancers of deleted LoadBalancer
+    /// Services to disappear before it goes on (and reports them as left behind).
+    #[serde(default = "default_lb_wait")]
+    pub load_balancer_wait_minutes: u32,
     /// Read by the DNS updater.
     #[serde(default)]
     pub dns: Option<toml::Table>,
+}
+
+fn default_lb_wait() -> u32 {
+    10
 }
 
 fn default_mode() -> Mode {
@@ -116,6 +124,40 @@ pub struct Blueprint {
     pub nodegroups: Vec<NodegroupBlueprint>,
     #[serde(default, rename = "addon")]
     pub addons: Vec<AddonBlueprint>,
+    /// IAM principals given access to the cluster through EKS access entries.
+    #[serde(default)]
+    pub access: Vec<AccessEntry>,
+    /// Manifest sources applied after the nodegroups are up: `s3://bucket/key.yaml` or a
+    /// path bundled with the function.
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+}
+
+/// An EKS access entry with one access policy, cluster-wide.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccessEntry {
+    pub principal_arn: String,
+    /// An EKS access policy name, e.g. `AmazonEKSClusterAdminPolicy`.
+    pub policy: String,
+}
+
+/// The EKS access policies (`aws eks list-access-policies`).
+pub const ACCESS_POLICIES: [&str; 6] = [
+    "AmazonEKSClusterAdminPolicy",
+    "AmazonEKSAdminPolicy",
+    "AmazonEKSEditPolicy",
+    "AmazonEKSViewPolicy",
+    "AmazonEKSAdminViewPolicy",
+    "AmazonEKSAutoNodePolicy",
+];
+
+impl AccessEntry {
+    pub fn policy_arn(&self, partition: &str) -> String {
+        format!(
+            "arn:{partition}:eks::aws:cluster-access-policy/{}",
+            self.policy
+        )
+    }
 }
 
 fn yes() -> bool {
@@ -395,6 +437,39 @@ impl Blueprint {
                 ));
             }
         }
+        for (j, a) in self.access.iter().enumerate() {
+            let parts: Vec<&str> = a.principal_arn.splitn(6, ':').collect();
+            let is_principal = matches!(parts.as_slice(), ["arn", p, "iam", "", account, resource]
+                if p.starts_with("aws") && account.len() == 12
+                && (resource.starts_with("role/") || resource.starts_with("user/")));
+            if !is_principal {
+                return Err(FleetError::config(
+                    key(&format!("access[{j}].principal_arn")),
+                    format!("`{}` is not an IAM role or user ARN", a.principal_arn),
+                ));
+            }
+            if !ACCESS_POLICIES.contains(&a.policy.as_str()) {
+                return Err(FleetError::config(
+                    key(&format!("access[{j}].policy")),
+                    format!(
+                        "unknown access policy `{}`: expected one of {}",
+                        a.policy,
+                        ACCESS_POLICIES.join(", ")
+                    ),
+                ));
+            }
+        }
+        for (j, b) in self.bootstrap.iter().enumerate() {
+            let bad_s3 = b
+                .strip_prefix("s3://")
+                .is_some_and(|rest| !matches!(rest.split_once('/'), Some((bucket, k)) if !bucket.is_empty() && !k.is_empty()));
+            if b.trim().is_empty() || bad_s3 {
+                return Err(FleetError::config(
+                    key(&format!("bootstrap[{j}]")),
+                    format!("`{b}` is neither s3://bucket/key nor a file path"),
+                ));
+            }
+        }
         let mut addons = HashSet::new();
         for (j, a) in self.addons.iter().enumerate() {
             if !addons.insert(a.name.as_str()) {
@@ -479,6 +554,16 @@ desired_size = 2
             minimal("").replace("arn:aws:iam::123456789012:role/eks-cluster", "eks-cluster");
         assert!(err(&bad_arn).starts_with("config key `cluster[0].blueprint.role_arn`"));
         assert!(err("not toml [").starts_with("config key `(file)`: not valid TOML"));
+        let bad_policy = minimal("").replace(
+            "[[cluster.blueprint.nodegroup]]",
+            "access = [{ principal_arn = \"arn:aws:iam::123456789012:role/dns\", policy = \"Admin\" }]\nbootstrap = [\"s3://bucket-only\"]\n[[cluster.blueprint.nodegroup]]",
+        );
+        assert!(err(&bad_policy).starts_with(
+            "config key `cluster[0].blueprint.access[0].policy`: unknown access policy `Admin`"
+        ));
+        let bad_source =
+            bad_policy.replace("policy = \"Admin\"", "policy = \"AmazonEKSViewPolicy\"");
+        assert!(err(&bad_source).starts_with("config key `cluster[0].blueprint.bootstrap[0]`"));
     }
 
     #[test]

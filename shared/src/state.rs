@@ -67,6 +67,8 @@ pub struct RecordedState {
     pub backoff_until: Option<Timestamp>,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// When the current teardown began (bounds the wait for load balancers to go).
+    pub teardown_started: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -179,6 +181,7 @@ impl StateStore {
                             .and_then(|v| v.parse().ok())
                             .unwrap_or(0),
                         last_error: get_s(item, "last_error").map(String::from),
+                        teardown_started: get_ts(item, "teardown_started"),
                     }
                 }
                 Some("override") => {
@@ -251,7 +254,7 @@ impl StateStore {
             .key("pk", s(cluster_pk(name)))
             .key("sk", s("state"))
             .update_expression(
-                "SET phase = :phase, since = :at, generation = :gen, announced = :no, attempts = :zero REMOVE backoff_until, last_error",
+                "SET phase = :phase, since = :at, generation = :gen, announced = :no, attempts = :zero REMOVE backoff_until, last_error, teardown_started",
             )
             .condition_expression(
                 "attribute_not_exists(phase) OR phase <> :phase OR generation <> :gen",
@@ -368,6 +371,26 @@ impl StateStore {
             put_result.map_err(ddb("PutItem"))?;
         }
         Ok(is_new)
+    }
+
+    /// Records when a teardown began, once: later calls keep the first time.
+    pub async fn mark_teardown_started(&self, name: &str, at: Timestamp) -> Result<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(cluster_pk(name)))
+            .key("sk", s("state"))
+            .update_expression("SET teardown_started = :at")
+            .condition_expression("attribute_not_exists(teardown_started)")
+            .expression_attribute_values(":at", s(at.to_string()))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"));
+        match result {
+            Err(e) if e.is_condition_failed() => Ok(()),
+            other => other.map(|_| ()),
+        }
     }
 
     /// Backs off after a retryable error, without recording a failure.

@@ -6,7 +6,9 @@
 //! resource names, so they run in parallel on one server.
 
 pub mod demo;
+pub mod fake_kube;
 pub mod fake_slack;
+pub mod scheduler;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

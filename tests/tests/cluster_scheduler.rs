@@ -1,179 +1,26 @@
 //! cluster-scheduler against moto: simulated days, duplicate and concurrent ticks, foreign
 //! clusters, manual actions, and the events that reach the `fleet` bus.
 
-use std::sync::Arc;
-
-use cluster_scheduler::eks::Eks;
-use cluster_scheduler::Scheduler;
-use fleet_shared::bus::{EventPublisher, SOURCE_SCHEDULER};
-use fleet_shared::config::{FleetConfig, Secret};
-use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
-use fleet_shared::state::{StateStore, TransitionKind};
-use fleet_tests::fake_slack::FakeSlack;
-use fleet_tests::{sdk, state_table, unique, BusTap};
-use jiff::{Timestamp, ToSpan};
+use fleet_shared::state::TransitionKind;
+use fleet_tests::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
+use jiff::ToSpan;
 use serde_json::{json, Value};
 
-struct Fixture {
-    scheduler: Scheduler,
-    tap: BusTap,
-    store: StateStore,
-    eks: aws_sdk_eks::Client,
-    names: Vec<String>,
-}
-
-fn cluster_toml(name: &str, mode: &str, uptime: &str, extra: &str) -> String {
-    format!(
-        r#"
-[[cluster]]
-name = "{name}"
-mode = "{mode}"
-uptime = "{uptime}"
-{extra}
-
-[cluster.blueprint]
-version = "1.32"
-role_arn = "arn:aws:iam::123456789012:role/eks-cluster"
-subnet_ids = ["subnet-0aaa", "subnet-0bbb"]
-tags = {{ team = "platform" }}
-
-[[cluster.blueprint.nodegroup]]
-name = "spot"
-capacity_type = "SPOT"
-instance_types = ["t3.large", "t3a.large"]
-node_role_arn = "arn:aws:iam::123456789012:role/eks-node"
-min_size = 1
-max_size = 3
-desired_size = 2
-
-[[cluster.blueprint.nodegroup]]
-name = "system"
-instance_types = ["t3.medium"]
-node_role_arn = "arn:aws:iam::123456789012:role/eks-node"
-min_size = 1
-max_size = 1
-desired_size = 1
-"#
-    )
-}
-
-/// A scheduler on moto with its own bus, table and cluster names. `clusters` are
-/// (mode, uptime, extra keys).
-async fn fixture(clusters: &[(&str, &str, &str)], slack: Option<&FakeSlack>) -> Fixture {
-    let sdk = sdk();
-    let bus = unique("fleet-bus");
-    let tap = BusTap::new(&sdk, &bus).await;
-    let store = state_table(&sdk).await;
-    let names: Vec<String> = clusters.iter().map(|_| unique("staging")).collect();
-    let mut text = format!("[fleet]\nregion = \"eu-west-1\"\nevent_bus = \"{bus}\"\n");
-    for (name, (mode, uptime, extra)) in names.iter().zip(clusters) {
-        text.push_str(&cluster_toml(name, mode, uptime, extra));
-    }
-    let config = FleetConfig::parse(&text).expect("test config");
-    let eks = aws_sdk_eks::Client::new(&sdk);
-    let scheduler = Scheduler {
-        config: Arc::new(config),
-        eks: Eks::new(eks.clone()),
-        store: store.clone(),
-        bus: EventPublisher::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            &bus,
-            SOURCE_SCHEDULER,
-        ),
-        notifier: Notifier::new(slack.map(|s| Secret::new(s.url.clone()))),
-    };
-    Fixture {
-        scheduler,
-        tap,
-        store,
-        eks,
-        names,
-    }
-}
-
-fn ts(s: &str) -> Timestamp {
-    s.parse().expect("timestamp")
-}
-
-impl Fixture {
-    async fn call(&self, event: Value, at: Timestamp) -> Value {
-        self.scheduler
-            .handle(event, Invocation::at(at))
-            .await
-            .expect("handler")
-    }
-
-    async fn tick(&self, at: Timestamp) -> Value {
-        self.call(json!({"action": "reconcile"}), at).await
-    }
-
-    async fn cluster_exists(&self, name: &str) -> bool {
-        self.eks.describe_cluster().name(name).send().await.is_ok()
-    }
-
-    async fn nodegroups(&self, name: &str) -> Vec<(String, i32, i32, i32)> {
-        let names = self
-            .eks
-            .list_nodegroups()
-            .cluster_name(name)
-            .send()
-            .await
-            .map(|o| o.nodegroups.unwrap_or_default())
-            .unwrap_or_default();
-        let mut out = Vec::new();
-        for ng in names {
-            let d = self
-                .eks
-                .describe_nodegroup()
-                .cluster_name(name)
-                .nodegroup_name(&ng)
-                .send()
-                .await
-                .expect("describe nodegroup")
-                .nodegroup
-                .expect("nodegroup");
-            let s = d.scaling_config.expect("scaling");
-            out.push((
-                ng,
-                s.min_size.unwrap_or(-1),
-                s.desired_size.unwrap_or(-1),
-                s.max_size.unwrap_or(-1),
-            ));
-        }
-        out.sort();
-        out
-    }
-}
-
-fn outcome<'a>(response: &'a Value, name: &str) -> &'a Value {
-    response["clusters"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["name"] == name))
-        .expect("cluster in response")
-}
-
-fn detail_types(events: &[Value]) -> Vec<String> {
-    events
+/// A fixture with one cluster per (mode, uptime, extra keys).
+async fn fixture(clusters: &[(&str, &str, &str)]) -> SchedulerFixture {
+    let tables: Vec<String> = clusters
         .iter()
-        .map(|e| e["detail-type"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-/// Ticks every 5 minutes over `[from, to)`.
-async fn ticks(f: &Fixture, from: &str, to: &str) {
-    let mut at = ts(from);
-    while at < ts(to) {
-        f.tick(at).await;
-        at = at.checked_add(5.minutes()).expect("time");
-    }
+        .map(|(mode, uptime, extra)| cluster_toml(mode, uptime, extra))
+        .collect();
+    SchedulerFixture::start(&tables, None).await
 }
 
 const BERLIN_WEEKDAYS: &str = "Mon-Fri 08:00-20:00 Europe/Berlin";
 
 #[tokio::test]
 async fn a_day_in_destroy_mode_builds_announces_and_tears_down_once() {
-    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")], None).await;
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")]).await;
     let name = f.names[0].clone();
 
     // Monday 2026-11-23; Berlin is UTC+1. Night: nothing exists, nothing is created.
@@ -182,7 +29,8 @@ async fn a_day_in_destroy_mode_builds_announces_and_tears_down_once() {
     assert!(!f.cluster_exists(&name).await);
 
     // Morning: ticks from 06:55 UTC (07:55 Berlin) build it up.
-    ticks(&f, "2026-11-23T06:55:00Z", "2026-11-23T07:30:00Z").await;
+    f.ticks("2026-11-23T06:55:00Z", "2026-11-23T07:30:00Z")
+        .await;
     assert!(f.cluster_exists(&name).await);
     let described = f
         .eks
@@ -223,7 +71,8 @@ async fn a_day_in_destroy_mode_builds_announces_and_tears_down_once() {
     // Evening: 19:00 UTC is 20:00 Berlin.
     let before = f.tick(ts("2026-11-23T18:59:00Z")).await;
     assert_eq!(outcome(&before, &name)["desired"], "up");
-    ticks(&f, "2026-11-23T19:00:00Z", "2026-11-23T19:30:00Z").await;
+    f.ticks("2026-11-23T19:00:00Z", "2026-11-23T19:30:00Z")
+        .await;
     assert!(!f.cluster_exists(&name).await);
     assert_eq!(
         detail_types(&f.tap.drain().await),
@@ -272,12 +121,14 @@ async fn a_day_in_destroy_mode_builds_announces_and_tears_down_once() {
 
 #[tokio::test]
 async fn a_day_in_scale_mode_keeps_the_control_plane() {
-    let f = fixture(&[("scale", BERLIN_WEEKDAYS, "")], None).await;
+    let f = fixture(&[("scale", BERLIN_WEEKDAYS, "")]).await;
     let name = f.names[0].clone();
-    ticks(&f, "2026-11-23T07:00:00Z", "2026-11-23T07:30:00Z").await;
+    f.ticks("2026-11-23T07:00:00Z", "2026-11-23T07:30:00Z")
+        .await;
     assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
 
-    ticks(&f, "2026-11-23T19:00:00Z", "2026-11-23T19:30:00Z").await;
+    f.ticks("2026-11-23T19:00:00Z", "2026-11-23T19:30:00Z")
+        .await;
     assert!(
         f.cluster_exists(&name).await,
         "scale mode never deletes the cluster"
@@ -291,7 +142,8 @@ async fn a_day_in_scale_mode_keeps_the_control_plane() {
     assert_eq!(events[0]["detail"]["mode"], "scale");
 
     // Next morning: back to the blueprint sizes, announced again.
-    ticks(&f, "2026-11-24T07:00:00Z", "2026-11-24T07:30:00Z").await;
+    f.ticks("2026-11-24T07:00:00Z", "2026-11-24T07:30:00Z")
+        .await;
     assert_eq!(
         f.nodegroups(&name).await,
         vec![("spot".into(), 1, 2, 3), ("system".into(), 1, 1, 1)]
@@ -301,7 +153,7 @@ async fn a_day_in_scale_mode_keeps_the_control_plane() {
 
 #[tokio::test]
 async fn concurrent_ticks_do_the_work_once() {
-    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")], None).await;
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")]).await;
     let name = f.names[0].clone();
     let mut at = ts("2026-11-23T07:00:00Z");
     for _ in 0..6 {
@@ -327,17 +179,18 @@ async fn concurrent_ticks_do_the_work_once() {
 
 #[tokio::test]
 async fn a_missed_tick_does_not_miss_the_transition() {
-    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")], None).await;
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")]).await;
     let name = f.names[0].clone();
     // No tick at 08:00 Berlin at all; the first one arrives at 10:17.
-    ticks(&f, "2026-11-23T09:17:00Z", "2026-11-23T09:40:00Z").await;
+    f.ticks("2026-11-23T09:17:00Z", "2026-11-23T09:40:00Z")
+        .await;
     assert!(f.cluster_exists(&name).await);
     assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
 }
 
 #[tokio::test]
 async fn a_foreign_cluster_is_never_touched() {
-    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")], None).await;
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")]).await;
     let name = f.names[0].clone();
     // Someone else's cluster under the configured name, without the managed-by tag.
     f.eks
@@ -375,11 +228,7 @@ async fn a_foreign_cluster_is_never_touched() {
 
 #[tokio::test]
 async fn plan_changes_nothing_and_says_why() {
-    let f = fixture(
-        &[("destroy", BERLIN_WEEKDAYS, "holidays = [\"2026-12-24\"]")],
-        None,
-    )
-    .await;
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "holidays = [\"2026-12-24\"]")]).await;
     let name = f.names[0].clone();
     let plan = f
         .call(
@@ -406,7 +255,7 @@ async fn plan_changes_nothing_and_says_why() {
 
 #[tokio::test]
 async fn overrides_hold_a_cluster_up_then_expire() {
-    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")], None).await;
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")]).await;
     let name = f.names[0].clone();
     // Saturday night: up for a release until Sunday 02:00 UTC.
     let night = ts("2026-11-28T21:00:00Z");
@@ -422,7 +271,8 @@ async fn overrides_hold_a_cluster_up_then_expire() {
         f.cluster_exists(&name).await,
         "acts at once, not on the next tick"
     );
-    ticks(&f, "2026-11-28T21:05:00Z", "2026-11-28T21:30:00Z").await;
+    f.ticks("2026-11-28T21:05:00Z", "2026-11-28T21:30:00Z")
+        .await;
     assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
     let plan = f
         .call(json!({"action": "plan"}), ts("2026-11-28T23:00:00Z"))
@@ -433,7 +283,8 @@ async fn overrides_hold_a_cluster_up_then_expire() {
     assert_eq!(outcome(&plan, &name)["next_change"], "2026-11-29T02:00:00Z");
 
     // Expired: the schedule takes it down again.
-    ticks(&f, "2026-11-29T02:00:00Z", "2026-11-29T02:30:00Z").await;
+    f.ticks("2026-11-29T02:00:00Z", "2026-11-29T02:30:00Z")
+        .await;
     assert!(!f.cluster_exists(&name).await);
 
     // Clear drops an override early.
@@ -461,7 +312,7 @@ async fn overrides_hold_a_cluster_up_then_expire() {
 
 #[tokio::test]
 async fn bad_manual_documents_change_nothing() {
-    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "protect = true")], None).await;
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "protect = true")]).await;
     let name = f.names[0].clone();
     let now = ts("2026-11-23T03:00:00Z");
     let scheduler = &f.scheduler;
@@ -498,13 +349,10 @@ async fn bad_manual_documents_change_nothing() {
 #[tokio::test]
 async fn one_cluster_blocked_does_not_hold_up_the_others() {
     // The second configured name is taken by someone else's cluster.
-    let f = fixture(
-        &[
-            ("destroy", BERLIN_WEEKDAYS, ""),
-            ("destroy", BERLIN_WEEKDAYS, ""),
-        ],
-        None,
-    )
+    let f = fixture(&[
+        ("destroy", BERLIN_WEEKDAYS, ""),
+        ("destroy", BERLIN_WEEKDAYS, ""),
+    ])
     .await;
     let (good, other) = (f.names[0].clone(), f.names[1].clone());
     f.eks
@@ -519,7 +367,8 @@ async fn one_cluster_blocked_does_not_hold_up_the_others() {
         .send()
         .await
         .expect("foreign");
-    ticks(&f, "2026-11-23T07:00:00Z", "2026-11-23T07:30:00Z").await;
+    f.ticks("2026-11-23T07:00:00Z", "2026-11-23T07:30:00Z")
+        .await;
     let events = f.tap.drain().await;
     assert_eq!(detail_types(&events), vec!["Cluster Ready"]);
     assert_eq!(events[0]["detail"]["cluster"], good.as_str());

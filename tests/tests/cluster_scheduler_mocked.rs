@@ -76,6 +76,9 @@ async fn fixture(names: &[&str], rules: &[&Rule]) -> Fixture {
     let eks: Client = mock_client!(aws_sdk_eks, RuleMode::MatchAny, rules, |c| c
         .retry_config(aws_sdk_eks::config::retry::RetryConfig::disabled()));
     let scheduler = Scheduler {
+        kube: Arc::new(fleet_shared::kube::KubeConnector::new(&sdk, None)),
+        s3: aws_sdk_s3::Client::new(&sdk),
+        elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
         config: Arc::new(config(&bus, names)),
         eks: Eks::new(eks),
         store: state_table(&sdk).await,

@@ -24,6 +24,7 @@ pub struct Eks {
 pub struct Want {
     pub addons: bool,
     pub fargate: bool,
+    pub access: bool,
 }
 
 fn err<E, R>(
@@ -85,9 +86,11 @@ impl Eks {
             managed,
             generation,
             endpoint: cluster.endpoint.clone(),
-            nodegroups: vec![],
-            addons: vec![],
-            fargate_profiles: vec![],
+            ca_data: cluster
+                .certificate_authority
+                .as_ref()
+                .and_then(|c| c.data.clone()),
+            ..Default::default()
         };
         if !managed {
             // Nothing else is read from a cluster that is not ours.
@@ -104,6 +107,9 @@ impl Eks {
         }
         if want.fargate {
             observed.fargate_profiles = self.fargate_profiles(name).await?;
+        }
+        if want.access && observed.status == "ACTIVE" {
+            observed.access_principals = self.access_principals(name).await?;
         }
         Ok(Observed::Present(observed))
     }
@@ -193,6 +199,67 @@ impl Eks {
         }
     }
 
+    async fn access_principals(&self, cluster: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_access_entries()
+                .cluster_name(cluster)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(err("ListAccessEntries"))?;
+            out.extend(page.access_entries.unwrap_or_default());
+            token = page.next_token;
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// An access entry and its cluster-wide policy for each principal. Both calls are
+    /// idempotent: an existing entry converges, re-associating a policy is a no-op.
+    pub async fn create_access_entries(
+        &self,
+        cluster: &ClusterConfig,
+        principals: &[String],
+    ) -> Result<()> {
+        for entry in cluster
+            .blueprint
+            .access
+            .iter()
+            .filter(|a| principals.contains(&a.principal_arn))
+        {
+            let created = self
+                .client
+                .create_access_entry()
+                .cluster_name(&cluster.name)
+                .principal_arn(&entry.principal_arn)
+                .set_tags(Some(fleet_tags(&cluster.name, &cluster.blueprint)))
+                .send()
+                .await
+                .map_err(err("CreateAccessEntry"));
+            converge_on_in_use(created)?;
+            let partition = entry.principal_arn.split(':').nth(1).unwrap_or("aws");
+            self.client
+                .associate_access_policy()
+                .cluster_name(&cluster.name)
+                .principal_arn(&entry.principal_arn)
+                .policy_arn(entry.policy_arn(partition))
+                .access_scope(
+                    aws_sdk_eks::types::AccessScope::builder()
+                        .r#type(aws_sdk_eks::types::AccessScopeType::Cluster)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(err("AssociateAccessPolicy"))?;
+        }
+        Ok(())
+    }
+
     async fn fargate_profiles(&self, cluster: &str) -> Result<Vec<(String, String)>> {
         let mut names = Vec::new();
         let mut token = None;
@@ -250,6 +317,14 @@ impl Eks {
             .version(&bp.version)
             .role_arn(&bp.role_arn)
             .resources_vpc_config(vpc)
+            // Access entries for the other functions' roles; the scheduler, as creator,
+            // is cluster admin.
+            .access_config(
+                aws_sdk_eks::types::CreateAccessConfigRequest::builder()
+                    .authentication_mode(aws_sdk_eks::types::AuthenticationMode::ApiAndConfigMap)
+                    .bootstrap_cluster_creator_admin_permissions(true)
+                    .build(),
+            )
             .set_tags(Some(fleet_tags(&cluster.name, bp)))
             .send()
             .await

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use fleet_shared::bus::{detail_type, EventPublisher, SOURCE_SCHEDULER};
 use fleet_shared::config::{ClusterConfig, FleetConfig, Mode};
+use fleet_shared::kube::{ClusterAccess, KubeConnector};
 use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::{Decision, Desired, Override};
@@ -15,9 +16,11 @@ use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::bootstrap;
 use crate::eks::{Eks, Want};
 use crate::reconcile::{next_step, summarize, Observed, ObservedCluster, Situation, Step};
 use crate::request::{self, Request, Until};
+use crate::teardown;
 
 /// Clusters reconciled at once: enough to finish 200 clusters well inside a tick, few
 /// enough to stay under EKS's API rate limits.
@@ -33,6 +36,9 @@ pub struct Scheduler {
     pub store: StateStore,
     pub bus: EventPublisher,
     pub notifier: Notifier,
+    pub kube: Arc<KubeConnector>,
+    pub s3: aws_sdk_s3::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
 }
 
 /// What one tick did for one cluster.
@@ -47,6 +53,9 @@ pub struct Outcome {
     pub result: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What a step had to skip or leave behind.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Backoff after the n-th consecutive failure: 2, 4, 8, 16, then 30 minutes.
@@ -73,6 +82,9 @@ impl Scheduler {
         );
         Ok(Scheduler {
             eks: Eks::new(aws_sdk_eks::Client::new(&cold.sdk)),
+            kube: Arc::new(KubeConnector::from_env(&cold.sdk)),
+            s3: aws_sdk_s3::Client::new(&cold.sdk),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&cold.sdk),
             store: StateStore::new(aws_sdk_dynamodb::Client::new(&cold.sdk), table),
             bus,
             notifier: Notifier::new(slack),
@@ -120,7 +132,34 @@ impl Scheduler {
         Want {
             addons: desired == Desired::Up && !c.blueprint.addons.is_empty(),
             fargate: desired == Desired::Down && c.mode == Mode::Destroy,
+            access: desired == Desired::Up && !c.blueprint.access.is_empty(),
         }
+    }
+
+    fn access(name: &str, o: &ObservedCluster) -> ClusterAccess {
+        ClusterAccess {
+            name: name.to_string(),
+            endpoint: o.endpoint.clone().unwrap_or_default(),
+            ca_data: o.ca_data.clone(),
+        }
+    }
+
+    /// EKS, plus (while a destroy-mode teardown still has running nodegroups) the
+    /// load balancers that must not be orphaned.
+    async fn observe(&self, c: &ClusterConfig, desired: Desired) -> Result<Observed> {
+        let mut observed = self.eks.observe(&c.name, Self::want(c, desired)).await?;
+        if let Observed::Present(o) = &mut observed {
+            let tearing_down = desired == Desired::Down
+                && c.mode == Mode::Destroy
+                && o.managed
+                && o.status == "ACTIVE"
+                && o.nodegroups.iter().any(|n| n.status != "DELETING");
+            if tearing_down {
+                let client = self.kube.client(&Self::access(&c.name, o)).await;
+                o.teardown = Some(teardown::observe(client, &self.elb, &c.name).await?);
+            }
+        }
+        Ok(observed)
     }
 
     async fn reconcile_all(&self, inv: &Invocation) -> Result<Value> {
@@ -147,6 +186,7 @@ impl Scheduler {
                             "out of time before the Lambda deadline; the next tick continues"
                                 .into(),
                         ),
+                        notes: vec![],
                     },
                 }
             })
@@ -167,6 +207,7 @@ impl Scheduler {
             step: "none".into(),
             result: "failed",
             error: None,
+            notes: vec![],
         };
         let record = match self.store.cluster(&c.name).await {
             Ok(r) => r,
@@ -185,23 +226,31 @@ impl Scheduler {
             outcome.error = record.state.last_error.clone();
             return outcome;
         }
-        let observed = match self
-            .eks
-            .observe(&c.name, Self::want(c, decision.desired))
-            .await
-        {
+        let observed = match self.observe(c, decision.desired).await {
             Ok(o) => o,
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };
         outcome.actual = summarize(&observed);
+        let mut record = record;
+        if let Observed::Present(o) = &observed {
+            if o.teardown.is_some() && record.state.teardown_started.is_none() {
+                if let Err(e) = self.store.mark_teardown_started(&c.name, now).await {
+                    return self.after_error(c, &record, now, outcome, e).await;
+                }
+                record.state.teardown_started = Some(now);
+            }
+        }
         let step = next_step(Situation {
             desired: decision.desired,
-            mode: c.mode,
-            blueprint: &c.blueprint,
+            cluster: c,
             observed: &observed,
             recorded: &record.state,
+            now,
         });
         outcome.step = step.describe();
+        if let Step::DeleteNodegroups { notes, .. } = &step {
+            outcome.notes = notes.clone();
+        }
         tracing::info!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");
         match self.execute(c, &step, &observed, &record, now).await {
             Ok(result) => {
@@ -324,11 +373,51 @@ impl Scheduler {
                 .delete_fargate_profile(name, p)
                 .await
                 .map(|_| "done"),
-            Step::DeleteNodegroups(names) => self
+            Step::DeleteNodegroups { names, notes } => {
+                self.eks.delete_nodegroups(name, names).await?;
+                if !notes.is_empty() {
+                    let text = format!(":warning: cluster `{name}` teardown: {}", notes.join("; "));
+                    if let Err(e) = self.notifier.send(&text).await {
+                        tracing::warn!(cluster = %name, error = %e, "Slack notification failed");
+                    }
+                    tracing::warn!(cluster = %name, notes = ?notes, "teardown left something behind");
+                }
+                Ok("done")
+            }
+            Step::CreateAccessEntries(principals) => self
                 .eks
-                .delete_nodegroups(name, names)
+                .create_access_entries(c, principals)
                 .await
                 .map(|_| "done"),
+            Step::DeleteLoadBalancerServices(services) => {
+                let Observed::Present(o) = observed else {
+                    return Ok("waiting");
+                };
+                let client = self.kube.client(&Self::access(name, o)).await?;
+                teardown::delete_services(&client, services).await?;
+                Ok("done")
+            }
+            Step::BootstrapThenAnnounce => {
+                let Observed::Present(o) = observed else {
+                    return Ok("waiting");
+                };
+                let mut manifests = Vec::new();
+                for source in &c.blueprint.bootstrap {
+                    let text = bootstrap::load(&self.s3, source).await?;
+                    manifests.extend(bootstrap::parse(source, &text)?);
+                }
+                let client = self.kube.client(&Self::access(name, o)).await?;
+                match bootstrap::apply(&client, manifests).await? {
+                    bootstrap::Progress::WaitingForCrds(pending) => {
+                        tracing::info!(cluster = %name, crds = ?pending, "waiting for CRDs to be Established");
+                        Ok("waiting")
+                    }
+                    bootstrap::Progress::Applied(n) => {
+                        tracing::info!(cluster = %name, documents = n, "bootstrap applied");
+                        self.announce_up(c, o, record, now).await
+                    }
+                }
+            }
             Step::DeleteCluster { failed: false } => {
                 self.eks.delete_cluster(name).await.map(|_| "done")
             }
@@ -355,21 +444,10 @@ impl Scheduler {
                 );
                 self.fail_and_continue(c, step, &error, record, now).await
             }
-            Step::AnnounceUp => {
-                let Observed::Present(o) = observed else {
-                    return Ok("waiting");
-                };
-                let detail = json!({
-                    "cluster": name,
-                    "endpoint": o.endpoint,
-                    "region": self.config.fleet.region,
-                    "mode": c.mode,
-                    "generation": o.generation,
-                    "at": now.to_string(),
-                });
-                self.announce(c, Desired::Up, &o.generation, record, detail, now)
-                    .await
-            }
+            Step::AnnounceUp => match observed {
+                Observed::Present(o) => self.announce_up(c, o, record, now).await,
+                Observed::Absent => Ok("waiting"),
+            },
             Step::AnnounceDown => {
                 let generation = match observed {
                     Observed::Present(o) => o.generation.clone(),
@@ -398,6 +476,25 @@ impl Scheduler {
                 Ok("done")
             }
         }
+    }
+
+    async fn announce_up(
+        &self,
+        c: &ClusterConfig,
+        o: &ObservedCluster,
+        record: &ClusterRecord,
+        now: Timestamp,
+    ) -> Result<&'static str> {
+        let detail = json!({
+            "cluster": c.name,
+            "endpoint": o.endpoint,
+            "region": self.config.fleet.region,
+            "mode": c.mode,
+            "generation": o.generation,
+            "at": now.to_string(),
+        });
+        self.announce(c, Desired::Up, &o.generation, record, detail, now)
+            .await
     }
 
     async fn fail_and_continue(
@@ -466,16 +563,13 @@ impl Scheduler {
         let record = self.store.cluster(&c.name).await?;
         let schedule = c.schedule();
         let decision = schedule.decide(at, record.over.as_ref());
-        let observed = self
-            .eks
-            .observe(&c.name, Self::want(c, decision.desired))
-            .await?;
+        let observed = self.observe(c, decision.desired).await?;
         let step = next_step(Situation {
             desired: decision.desired,
-            mode: c.mode,
-            blueprint: &c.blueprint,
+            cluster: c,
             observed: &observed,
             recorded: &record.state,
+            now: at,
         });
         let next_step = match record.state.backoff_until.filter(|u| *u > at) {
             Some(until) => format!("wait: backing off until {until}, then {}", step.describe()),
@@ -562,6 +656,7 @@ impl Scheduler {
                 Want {
                     addons: false,
                     fargate: false,
+                    access: false,
                 },
             )
             .await?;

@@ -6,9 +6,11 @@
 //! - `eks`: the EKS adapter that observes and acts.
 //! - `handler`: ties them to the state table, the bus and Slack.
 
+pub mod bootstrap;
 pub mod eks;
 pub mod handler;
 pub mod reconcile;
 pub mod request;
+pub mod teardown;
 
 pub use handler::Scheduler;

@@ -4,12 +4,15 @@
 //! observes again and takes the step after. That makes the scheduler safe to run twice,
 //! late, or concurrently, and lets a 10-20 minute cluster creation span many short ticks.
 
-use fleet_shared::config::{Blueprint, Mode};
+use fleet_shared::config::{ClusterConfig, Mode};
 use fleet_shared::schedule::Desired;
 use fleet_shared::state::RecordedState;
+use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
 
 /// What EKS says about a cluster.
+// One value per cluster per tick, never stored in bulk: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observed {
     Absent,
@@ -25,11 +28,55 @@ pub struct ObservedCluster {
     /// Identifies this incarnation of the cluster (its creation time).
     pub generation: String,
     pub endpoint: Option<String>,
+    /// `certificateAuthority.data`, for Kubernetes access.
+    pub ca_data: Option<String>,
     pub nodegroups: Vec<ObservedNodegroup>,
     /// Installed add-on names; empty when the blueprint has none (not listed then).
     pub addons: Vec<String>,
     /// Fargate profiles with their status; only listed when tearing down.
     pub fargate_profiles: Vec<(String, String)>,
+    /// Principals with an access entry; only listed when the blueprint has `access`.
+    pub access_principals: Vec<String>,
+    /// What stands in the way of a clean teardown; only read while nodegroups still run.
+    pub teardown: Option<TeardownView>,
+}
+
+/// Load balancers a teardown must not orphan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeardownView {
+    /// `namespace/name` of Services of type LoadBalancer, or why the API could not say.
+    pub lb_services: Result<Vec<String>, String>,
+    /// Ingresses whose controller provisions load balancers (reported, not deleted).
+    pub lb_ingresses: Vec<String>,
+    /// ELBv2 load balancers tagged for the cluster.
+    pub load_balancers: Vec<String>,
+}
+
+impl Default for TeardownView {
+    fn default() -> Self {
+        TeardownView {
+            lb_services: Ok(vec![]),
+            lb_ingresses: vec![],
+            load_balancers: vec![],
+        }
+    }
+}
+
+impl Default for ObservedCluster {
+    fn default() -> Self {
+        ObservedCluster {
+            status: "ACTIVE".into(),
+            managed: true,
+            generation: String::new(),
+            endpoint: None,
+            ca_data: None,
+            nodegroups: vec![],
+            addons: vec![],
+            fargate_profiles: vec![],
+            access_principals: vec![],
+            teardown: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +108,8 @@ pub enum Step {
     /// Something is in progress; look again on a later tick.
     Wait(String),
     CreateCluster,
+    /// Access entries (with their policy) for principals that lack one.
+    CreateAccessEntries(Vec<String>),
     CreateAddons(Vec<String>),
     CreateNodegroups(Vec<String>),
     /// Delete nodegroups that failed to create; later ticks recreate them.
@@ -68,11 +117,19 @@ pub enum Step {
     ScaleNodegroups(Vec<(String, Scaling)>),
     /// EKS deletes one Fargate profile at a time.
     DeleteFargateProfile(String),
-    DeleteNodegroups(Vec<String>),
+    /// Delete Services of type LoadBalancer so their load balancers are not orphaned.
+    DeleteLoadBalancerServices(Vec<String>),
+    /// Delete the nodegroups; `notes` report what the teardown had to leave behind.
+    DeleteNodegroups {
+        names: Vec<String>,
+        notes: Vec<String>,
+    },
     /// `failed`: the cluster is in FAILED status and is deleted to be rebuilt.
     DeleteCluster {
         failed: bool,
     },
+    /// Apply the bootstrap manifests, then (when all applied) announce as `AnnounceUp`.
+    BootstrapThenAnnounce,
     /// Record the up transition and publish `Cluster Ready`.
     AnnounceUp,
     /// Record the down transition and publish `Cluster Destroyed`.
@@ -90,6 +147,9 @@ impl Step {
             Step::Foreign => "none: a cluster of this name exists without the fleet:managed-by tag; it is never touched".into(),
             Step::Wait(why) => format!("wait: {why}"),
             Step::CreateCluster => "create-cluster".into(),
+            Step::CreateAccessEntries(p) => format!("create-access-entries {}", p.join(",")),
+            Step::DeleteLoadBalancerServices(s) => format!("delete-loadbalancer-services {}", s.join(",")),
+            Step::BootstrapThenAnnounce => "bootstrap-then-announce".into(),
             Step::CreateAddons(a) => format!("create-addons {}", a.join(",")),
             Step::CreateNodegroups(n) => format!("create-nodegroups {}", n.join(",")),
             Step::ReplaceFailedNodegroups(n) => format!("delete-failed-nodegroups {}", n.join(",")),
@@ -101,7 +161,7 @@ impl Step {
                     .join(",")
             ),
             Step::DeleteFargateProfile(p) => format!("delete-fargate-profile {p}"),
-            Step::DeleteNodegroups(n) => format!("delete-nodegroups {}", n.join(",")),
+            Step::DeleteNodegroups { names, .. } => format!("delete-nodegroups {}", names.join(",")),
             Step::DeleteCluster { failed: true } => "delete-cluster (FAILED, rebuilt after)".into(),
             Step::DeleteCluster { failed: false } => "delete-cluster".into(),
             Step::AnnounceUp => "announce-ready".into(),
@@ -115,10 +175,10 @@ impl Step {
 #[derive(Debug, Clone, Copy)]
 pub struct Situation<'a> {
     pub desired: Desired,
-    pub mode: Mode,
-    pub blueprint: &'a Blueprint,
+    pub cluster: &'a ClusterConfig,
     pub observed: &'a Observed,
     pub recorded: &'a RecordedState,
+    pub now: Timestamp,
 }
 
 const NODEGROUP_RUNNING: [&str; 2] = ["ACTIVE", "DEGRADED"];
@@ -169,15 +229,24 @@ pub fn next_step(s: Situation<'_>) -> Step {
         }
         (Desired::Up, "FAILED") => Step::DeleteCluster { failed: true },
         (Desired::Up, _) => bring_up(s, cluster),
-        (Desired::Down, _) => match s.mode {
-            Mode::Destroy => tear_down(cluster),
+        (Desired::Down, _) => match s.cluster.mode {
+            Mode::Destroy => tear_down(s, cluster),
             Mode::Scale => scale_down(s, cluster),
         },
     }
 }
 
 fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
-    let bp = s.blueprint;
+    let bp = &s.cluster.blueprint;
+    let missing_access: Vec<String> = bp
+        .access
+        .iter()
+        .filter(|a| !c.access_principals.contains(&a.principal_arn))
+        .map(|a| a.principal_arn.clone())
+        .collect();
+    if !missing_access.is_empty() {
+        return Step::CreateAccessEntries(missing_access);
+    }
     let missing_addons = |before_nodes: bool| -> Vec<String> {
         bp.addons
             .iter()
@@ -208,7 +277,7 @@ fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
     if !missing.is_empty() {
         return Step::CreateNodegroups(missing);
     }
-    if s.mode == Mode::Scale {
+    if s.cluster.mode == Mode::Scale {
         // Compare min and max only: a cluster autoscaler owns desired between them.
         let to_scale: Vec<(String, Scaling)> = bp
             .nodegroups
@@ -246,12 +315,14 @@ fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
     }
     if is_announced(s.recorded, Desired::Up, Some(&c.generation)) {
         Step::Steady
+    } else if !bp.bootstrap.is_empty() {
+        Step::BootstrapThenAnnounce
     } else {
         Step::AnnounceUp
     }
 }
 
-fn tear_down(c: &ObservedCluster) -> Step {
+fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
     if let Some((name, status)) = c.fargate_profiles.iter().find(|(_, st)| st == "DELETING") {
         return Step::Wait(format!("fargate profile {name} is {status}"));
     }
@@ -269,7 +340,45 @@ fn tear_down(c: &ObservedCluster) -> Step {
         .map(|n| n.name.clone())
         .collect();
     if !deletable.is_empty() {
-        return Step::DeleteNodegroups(deletable);
+        let mut notes = Vec::new();
+        if let Some(t) = &c.teardown {
+            match &t.lb_services {
+                Ok(services) if !services.is_empty() => {
+                    return Step::DeleteLoadBalancerServices(services.clone())
+                }
+                Ok(_) => {}
+                Err(why) => notes.push(format!(
+                    "skipped deleting LoadBalancer Services: the Kubernetes API is unreachable ({why})"
+                )),
+            }
+            if !t.load_balancers.is_empty() {
+                let minutes = s.cluster.load_balancer_wait_minutes;
+                let started = s.recorded.teardown_started.unwrap_or(s.now);
+                let deadline = started
+                    .checked_add((minutes as i64).minutes())
+                    .unwrap_or(started);
+                if s.now < deadline {
+                    return Step::Wait(format!(
+                        "load balancers still exist: {} (waiting until {deadline})",
+                        t.load_balancers.join(", ")
+                    ));
+                }
+                notes.push(format!(
+                    "load balancers left behind after waiting {minutes} minutes: {}",
+                    t.load_balancers.join(", ")
+                ));
+            }
+            if !t.lb_ingresses.is_empty() {
+                notes.push(format!(
+                    "ingresses whose controller provisions load balancers: {}",
+                    t.lb_ingresses.join(", ")
+                ));
+            }
+        }
+        return Step::DeleteNodegroups {
+            names: deletable,
+            notes,
+        };
     }
     if let Some(n) = c.nodegroups.first() {
         return Step::Wait(format!("nodegroup {} is {}", n.name, n.status));
@@ -316,7 +425,7 @@ mod tests {
     use super::*;
     use fleet_shared::config::FleetConfig;
 
-    fn blueprint(addons: &[&str]) -> Blueprint {
+    fn blueprint(addons: &[&str]) -> ClusterConfig {
         let mut text = String::from(
             r#"
 [fleet]
@@ -344,18 +453,16 @@ desired_size = 2
             .expect("test config")
             .clusters
             .remove(0)
-            .blueprint
     }
 
     fn cluster(status: &str, ngs: Vec<ObservedNodegroup>, addons: &[&str]) -> Observed {
         Observed::Present(ObservedCluster {
             status: status.into(),
-            managed: true,
             generation: "gen-1".into(),
             endpoint: Some("https://x".into()),
             nodegroups: ngs,
             addons: addons.iter().map(|s| s.to_string()).collect(),
-            fargate_profiles: vec![],
+            ..Default::default()
         })
     }
 
@@ -373,16 +480,18 @@ desired_size = 2
     fn step(
         desired: Desired,
         mode: Mode,
-        bp: &Blueprint,
+        c: &ClusterConfig,
         observed: &Observed,
         recorded: &RecordedState,
     ) -> Step {
+        let mut cluster = c.clone();
+        cluster.mode = mode;
         next_step(Situation {
             desired,
-            mode,
-            blueprint: bp,
+            cluster: &cluster,
             observed,
             recorded,
+            now: "2026-11-23T19:00:00Z".parse().expect("ts"),
         })
     }
 
@@ -513,7 +622,10 @@ desired_size = 2
                     ],
                     &[],
                 ),
-                Step::DeleteNodegroups(vec!["spot".into(), "extra".into()]),
+                Step::DeleteNodegroups {
+                    names: vec!["spot".into(), "extra".into()],
+                    notes: vec![],
+                },
             ),
             (
                 cluster("ACTIVE", vec![ng("spot", "DELETING", 1, 2, 3)], &[]),
@@ -635,5 +747,118 @@ desired_size = 2
                 );
             }
         }
+    }
+
+    fn with_teardown(view: TeardownView) -> Observed {
+        let mut o = cluster("ACTIVE", vec![ng("spot", "ACTIVE", 1, 2, 3)], &[]);
+        if let Observed::Present(c) = &mut o {
+            c.teardown = Some(view);
+        }
+        o
+    }
+
+    #[test]
+    fn teardown_deletes_load_balancer_services_then_waits_bounded() {
+        let c = blueprint(&[]);
+        let started = RecordedState {
+            teardown_started: Some("2026-11-23T18:55:00Z".parse().expect("ts")),
+            ..Default::default()
+        };
+        let services = with_teardown(TeardownView {
+            lb_services: Ok(vec!["ingress-nginx/controller".into()]),
+            load_balancers: vec!["k8s-ingress-abc".into()],
+            ..Default::default()
+        });
+        assert_eq!(
+            step(Desired::Down, Mode::Destroy, &c, &services, &started),
+            Step::DeleteLoadBalancerServices(vec!["ingress-nginx/controller".into()])
+        );
+        let lb_left = with_teardown(TeardownView {
+            lb_services: Ok(vec![]),
+            load_balancers: vec!["k8s-ingress-abc".into()],
+            ..Default::default()
+        });
+        // 5 minutes into a 10-minute wait.
+        assert!(matches!(
+            step(Desired::Down, Mode::Destroy, &c, &lb_left, &started),
+            Step::Wait(w) if w.starts_with("load balancers still exist: k8s-ingress-abc")
+        ));
+        // Past the wait: go on, and say what was left behind.
+        let long_ago = RecordedState {
+            teardown_started: Some("2026-11-23T18:00:00Z".parse().expect("ts")),
+            ..Default::default()
+        };
+        let Step::DeleteNodegroups { names, notes } =
+            step(Desired::Down, Mode::Destroy, &c, &lb_left, &long_ago)
+        else {
+            panic!("should delete nodegroups");
+        };
+        assert_eq!(names, vec!["spot".to_string()]);
+        assert!(notes[0].contains("left behind after waiting 10 minutes: k8s-ingress-abc"));
+        // Gone: straight on, nothing to report.
+        let clean = with_teardown(TeardownView {
+            lb_services: Ok(vec![]),
+            ..Default::default()
+        });
+        assert_eq!(
+            step(Desired::Down, Mode::Destroy, &c, &clean, &started),
+            Step::DeleteNodegroups {
+                names: vec!["spot".into()],
+                notes: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn teardown_goes_on_when_the_api_is_unreachable() {
+        let c = blueprint(&[]);
+        let unreachable = with_teardown(TeardownView {
+            lb_services: Err("connection refused".into()),
+            ..Default::default()
+        });
+        let Step::DeleteNodegroups { notes, .. } = step(
+            Desired::Down,
+            Mode::Destroy,
+            &c,
+            &unreachable,
+            &RecordedState::default(),
+        ) else {
+            panic!("should go on");
+        };
+        assert!(notes[0].contains("Kubernetes API is unreachable (connection refused)"));
+    }
+
+    #[test]
+    fn access_entries_first_and_bootstrap_before_ready() {
+        let mut c = blueprint(&[]);
+        c.blueprint.access = vec![fleet_shared::config::AccessEntry {
+            principal_arn: "arn:aws:iam::123456789012:role/dns-updater".into(),
+            policy: "AmazonEKSViewPolicy".into(),
+        }];
+        c.blueprint.bootstrap = vec!["manifests/flux.yaml".into()];
+        let ready = cluster("ACTIVE", vec![ng("spot", "ACTIVE", 1, 2, 3)], &[]);
+        let none = RecordedState::default();
+        assert_eq!(
+            step(Desired::Up, Mode::Destroy, &c, &ready, &none),
+            Step::CreateAccessEntries(vec!["arn:aws:iam::123456789012:role/dns-updater".into()])
+        );
+        let mut with_access = ready.clone();
+        if let Observed::Present(o) = &mut with_access {
+            o.access_principals = vec!["arn:aws:iam::123456789012:role/dns-updater".into()];
+        }
+        assert_eq!(
+            step(Desired::Up, Mode::Destroy, &c, &with_access, &none),
+            Step::BootstrapThenAnnounce
+        );
+        assert_eq!(
+            step(
+                Desired::Up,
+                Mode::Destroy,
+                &c,
+                &with_access,
+                &announced(Desired::Up)
+            ),
+            Step::Steady
+        );
     }
 }

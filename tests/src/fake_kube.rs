@@ -1,0 +1,813 @@
+//! A fake Kubernetes API server. No real API server can run on these machines; this one
+//! keeps the semantics the functions depend on, and records every request so tests can
+//! assert on what a real API would have received:
+//!
+//! - discovery (`/api`, `/apis`, `/api/v1`, `/apis/<group>/<version>`): built-in kinds,
+//!   plus the kinds of every CustomResourceDefinition once it is Established;
+//! - server-side apply (`PATCH` with `application/apply-patch+yaml`, `fieldManager`
+//!   required): creates or merges, returns the stored object, and leaves
+//!   `resourceVersion` alone when nothing changed (re-applying is a no-op);
+//! - namespaced objects need their Namespace (404 otherwise), custom resources need their
+//!   CRD Established (404 otherwise); CRDs become Established after a configurable
+//!   number of reads;
+//! - get, list (label and field selectors of the form `k=v`), create (409 when it
+//!   exists), JSON merge patch, delete (404 when gone; a Namespace takes its objects);
+//! - injectable latency and faults (a status code for the next N requests).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Clone)]
+struct Kind {
+    group: String,
+    version: String,
+    kind: String,
+    plural: String,
+    namespaced: bool,
+}
+
+/// One request as the API received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub body: Value,
+}
+
+type Key = (String, String, String, String); // group, plural, namespace ("" = cluster), name
+
+#[derive(Default)]
+struct Store {
+    kinds: Vec<Kind>,
+    objects: BTreeMap<Key, Value>,
+    requests: Vec<Recorded>,
+    latency: Duration,
+    faults: VecDeque<u16>,
+    establish_after_reads: u32,
+    pending_crds: HashMap<String, u32>,
+    resource_version: u64,
+    uid: u64,
+}
+
+const BUILTIN: &[(&str, &str, &str, &str, bool)] = &[
+    ("", "v1", "Namespace", "namespaces", false),
+    ("", "v1", "Node", "nodes", false),
+    ("", "v1", "Pod", "pods", true),
+    ("", "v1", "Service", "services", true),
+    ("", "v1", "ConfigMap", "configmaps", true),
+    ("", "v1", "Secret", "secrets", true),
+    ("", "v1", "ServiceAccount", "serviceaccounts", true),
+    ("apps", "v1", "Deployment", "deployments", true),
+    ("apps", "v1", "DaemonSet", "daemonsets", true),
+    ("apps", "v1", "StatefulSet", "statefulsets", true),
+    ("apps", "v1", "ReplicaSet", "replicasets", true),
+    ("networking.k8s.io", "v1", "Ingress", "ingresses", true),
+    (
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+    ),
+    (
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        true,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+    ),
+    ("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        true,
+    ),
+    (
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        false,
+    ),
+];
+
+fn status(code: u16, reason: &str, message: String) -> Response {
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "message": message, "reason": reason, "code": code,
+    });
+    (
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+fn ok(body: Value) -> Response {
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+fn api_version(k: &Kind) -> String {
+    if k.group.is_empty() {
+        k.version.clone()
+    } else {
+        format!("{}/{}", k.group, k.version)
+    }
+}
+
+/// RFC 7386 JSON merge patch.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = Value::Object(Map::new());
+            }
+            if let Value::Object(t) = target {
+                for (k, v) in p {
+                    if v.is_null() {
+                        t.remove(k);
+                    } else {
+                        merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                    }
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+fn selector_matches(obj: &Value, query: &HashMap<String, String>) -> bool {
+    let pairs = |key: &str| -> Vec<(String, String)> {
+        query
+            .get(key)
+            .map(|s| {
+                s.split(',')
+                    .filter_map(|p| p.split_once('='))
+                    .map(|(k, v)| (k.trim_end_matches('=').to_string(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let labels_ok = pairs("labelSelector")
+        .iter()
+        .all(|(k, v)| obj["metadata"]["labels"][k].as_str() == Some(v.as_str()));
+    let fields_ok = pairs("fieldSelector").iter().all(|(k, v)| {
+        let mut cur = obj;
+        for part in k.split('.') {
+            cur = &cur[part];
+        }
+        cur.as_str() == Some(v.as_str())
+    });
+    labels_ok && fields_ok
+}
+
+impl Store {
+    fn kind_by_plural(&self, group: &str, version: &str, plural: &str) -> Option<Kind> {
+        self.kinds
+            .iter()
+            .find(|k| k.group == group && k.version == version && k.plural == plural)
+            .cloned()
+    }
+
+    fn next_rv(&mut self) -> String {
+        self.resource_version += 1;
+        self.resource_version.to_string()
+    }
+
+    fn discovery(&self, group: &str, version: &str) -> Option<Value> {
+        let resources: Vec<Value> = self
+            .kinds
+            .iter()
+            .filter(|k| k.group == group && k.version == version)
+            .map(|k| {
+                json!({"name": k.plural, "singularName": k.kind.to_lowercase(), "namespaced": k.namespaced,
+                       "kind": k.kind, "verbs": ["create","delete","get","list","patch","update","watch"]})
+            })
+            .collect();
+        if resources.is_empty() {
+            return None;
+        }
+        let gv = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
+        Some(
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+        )
+    }
+
+    fn groups(&self) -> Value {
+        let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for k in self.kinds.iter().filter(|k| !k.group.is_empty()) {
+            let versions = seen.entry(k.group.clone()).or_default();
+            if !versions.contains(&k.version) {
+                versions.push(k.version.clone());
+            }
+        }
+        let groups: Vec<Value> = seen
+            .into_iter()
+            .map(|(g, vs)| {
+                let versions: Vec<Value> = vs
+                    .iter()
+                    .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+                    .collect();
+                json!({"name": g, "versions": versions, "preferredVersion": versions[0]})
+            })
+            .collect();
+        json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+    }
+
+    /// Marks a CRD Established and makes its kinds discoverable.
+    fn establish(&mut self, name: &str) {
+        let key = (
+            "apiextensions.k8s.io".to_string(),
+            "customresourcedefinitions".to_string(),
+            String::new(),
+            name.to_string(),
+        );
+        let Some(crd) = self.objects.get_mut(&key) else {
+            return;
+        };
+        crd["status"]["conditions"] = json!([
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts"},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}
+        ]);
+        let spec = crd["spec"].clone();
+        let group = spec["group"].as_str().unwrap_or_default().to_string();
+        let namespaced = spec["scope"].as_str() == Some("Namespaced");
+        for v in spec["versions"].as_array().into_iter().flatten() {
+            let kind = Kind {
+                group: group.clone(),
+                version: v["name"].as_str().unwrap_or_default().to_string(),
+                kind: spec["names"]["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                plural: spec["names"]["plural"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                namespaced,
+            };
+            if self
+                .kind_by_plural(&kind.group, &kind.version, &kind.plural)
+                .is_none()
+            {
+                self.kinds.push(kind);
+            }
+        }
+    }
+
+    fn stamp_new(&mut self, obj: &mut Value, k: &Kind, ns: &str) {
+        self.uid += 1;
+        let rv = self.next_rv();
+        let meta = &mut obj["metadata"];
+        meta["uid"] = json!(format!("uid-{:08}", self.uid));
+        meta["resourceVersion"] = json!(rv);
+        meta["creationTimestamp"] = json!("2026-11-23T07:00:00Z");
+        if k.namespaced {
+            meta["namespace"] = json!(ns);
+        }
+        obj["apiVersion"] = json!(api_version(k));
+        obj["kind"] = json!(k.kind);
+    }
+}
+
+#[derive(Clone)]
+pub struct FakeKube {
+    pub url: String,
+    store: Arc<Mutex<Store>>,
+}
+
+struct Target {
+    kind: Kind,
+    namespace: String,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+async fn handle(
+    State(store): State<Arc<Mutex<Store>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let latency = store.lock().map(|s| s.latency).unwrap_or_default();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let Ok(mut s) = store.lock() else {
+        return status(500, "InternalError", "lock".into());
+    };
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let parsed_body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .or_else(|_| serde_saphyr::from_slice::<Value>(&body))
+            .unwrap_or(Value::String(String::from_utf8_lossy(&body).into()))
+    };
+    s.requests.push(Recorded {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        query: uri.query().unwrap_or_default().to_string(),
+        content_type: content_type.clone(),
+        body: parsed_body.clone(),
+    });
+    if let Some(code) = s.faults.pop_front() {
+        let reason = match code {
+            429 => "TooManyRequests",
+            500 => "InternalError",
+            503 => "ServiceUnavailable",
+            _ => "Injected",
+        };
+        return status(code, reason, format!("injected fault {code}"));
+    }
+    let query: HashMap<String, String> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), percent_decode(v)))
+        .collect();
+    let segments: Vec<&str> = uri.path().split('/').filter(|p| !p.is_empty()).collect();
+    let (group, version, rest) = match segments.as_slice() {
+        ["api"] => {
+            return ok(
+                json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
+            )
+        }
+        ["apis"] => return ok(s.groups()),
+        ["version"] => {
+            return ok(json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake"}))
+        }
+        ["api", v, rest @ ..] => ("".to_string(), v.to_string(), rest.to_vec()),
+        ["apis", g, v, rest @ ..] => (g.to_string(), v.to_string(), rest.to_vec()),
+        _ => {
+            return status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource".into(),
+            )
+        }
+    };
+    if rest.is_empty() {
+        return match (method.as_str(), s.discovery(&group, &version)) {
+            ("GET", Some(d)) => ok(d),
+            _ => status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource".into(),
+            ),
+        };
+    }
+    let owned = |x: Option<&&str>| x.map(|v| v.to_string());
+    let (namespace, plural, name, sub) = match rest.as_slice() {
+        // `/api/v1/namespaces/<name>` is the Namespace object itself.
+        ["namespaces", name] => (
+            String::new(),
+            "namespaces".to_string(),
+            Some(name.to_string()),
+            None,
+        ),
+        ["namespaces", name, "status"] => (
+            String::new(),
+            "namespaces".to_string(),
+            Some(name.to_string()),
+            Some("status".to_string()),
+        ),
+        ["namespaces", ns, plural, more @ ..] => (
+            ns.to_string(),
+            plural.to_string(),
+            owned(more.first()),
+            owned(more.get(1)),
+        ),
+        [plural, more @ ..] => (
+            String::new(),
+            plural.to_string(),
+            owned(more.first()),
+            owned(more.get(1)),
+        ),
+        [] => {
+            return status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource".into(),
+            )
+        }
+    };
+    let Some(kind) = s.kind_by_plural(&group, &version, &plural) else {
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource".into(),
+        );
+    };
+    let target = Target {
+        kind,
+        namespace,
+        name,
+        subresource: sub,
+    };
+    dispatch(&mut s, &method, target, &query, &content_type, parsed_body)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    Err(_) => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn not_found(k: &Kind, name: &str) -> Response {
+    let what = if k.group.is_empty() {
+        k.plural.clone()
+    } else {
+        format!("{}.{}", k.plural, k.group)
+    };
+    status(404, "NotFound", format!("{what} \"{name}\" not found"))
+}
+
+fn dispatch(
+    s: &mut Store,
+    method: &Method,
+    t: Target,
+    query: &HashMap<String, String>,
+    content_type: &str,
+    body: Value,
+) -> Response {
+    let k = t.kind.clone();
+    if k.namespaced && !t.namespace.is_empty() && method != Method::GET && method != Method::DELETE
+    {
+        let ns_key = (
+            String::new(),
+            "namespaces".to_string(),
+            String::new(),
+            t.namespace.clone(),
+        );
+        if !s.objects.contains_key(&ns_key) {
+            return status(
+                404,
+                "NotFound",
+                format!("namespaces \"{}\" not found", t.namespace),
+            );
+        }
+    }
+    let key = |name: &str| {
+        (
+            k.group.clone(),
+            k.plural.clone(),
+            if k.namespaced {
+                t.namespace.clone()
+            } else {
+                String::new()
+            },
+            name.to_string(),
+        )
+    };
+    match (method.as_str(), t.name.as_deref()) {
+        ("GET", None) => {
+            let items: Vec<Value> = s
+                .objects
+                .iter()
+                .filter(|((g, p, ns, _), _)| {
+                    *g == k.group
+                        && *p == k.plural
+                        && (t.namespace.is_empty() || *ns == t.namespace)
+                })
+                .map(|(_, v)| v.clone())
+                .filter(|v| selector_matches(v, query))
+                .collect();
+            let rv = s.resource_version.to_string();
+            ok(
+                json!({"kind": format!("{}List", k.kind), "apiVersion": api_version(&k), "metadata": {"resourceVersion": rv}, "items": items}),
+            )
+        }
+        ("GET", Some(name)) => {
+            if k.plural == "customresourcedefinitions" {
+                if let Some(left) = s.pending_crds.get_mut(name) {
+                    if *left <= 1 {
+                        s.pending_crds.remove(name);
+                        s.establish(name);
+                    } else {
+                        *left -= 1;
+                    }
+                }
+            }
+            match s.objects.get(&key(name)) {
+                Some(obj) => ok(obj.clone()),
+                None => not_found(&k, name),
+            }
+        }
+        ("POST", None) => {
+            let Some(name) = body["metadata"]["name"].as_str().map(String::from) else {
+                return status(422, "Invalid", "metadata.name: Required value".into());
+            };
+            if s.objects.contains_key(&key(&name)) {
+                return status(
+                    409,
+                    "AlreadyExists",
+                    format!("{} \"{name}\" already exists", k.plural),
+                );
+            }
+            let mut obj = body;
+            s.stamp_new(&mut obj, &k, &t.namespace);
+            s.objects.insert(key(&name), obj.clone());
+            after_write(s, &k, &name, true);
+            (StatusCode::CREATED, axum::Json(obj)).into_response()
+        }
+        ("PATCH", Some(name))
+            if t.subresource.is_none() || t.subresource.as_deref() == Some("status") =>
+        {
+            let existing = s.objects.get(&key(name)).cloned();
+            if content_type.starts_with("application/apply-patch") {
+                if query.get("fieldManager").is_none_or(|m| m.is_empty()) {
+                    return status(
+                        400,
+                        "BadRequest",
+                        "PATCH with apply-patch requires fieldManager".into(),
+                    );
+                }
+                if body["kind"].as_str() != Some(k.kind.as_str())
+                    || body["apiVersion"].as_str() != Some(api_version(&k).as_str())
+                {
+                    return status(
+                        400,
+                        "BadRequest",
+                        format!("apply body must be {} {}", api_version(&k), k.kind),
+                    );
+                }
+                if body["metadata"]["name"].as_str() != Some(name) {
+                    return status(
+                        400,
+                        "BadRequest",
+                        "metadata.name does not match the path".into(),
+                    );
+                }
+                let manager = query.get("fieldManager").cloned().unwrap_or_default();
+                match existing {
+                    None => {
+                        let mut obj = body;
+                        s.stamp_new(&mut obj, &k, &t.namespace);
+                        obj["metadata"]["managedFields"] =
+                            json!([{"manager": manager, "operation": "Apply"}]);
+                        s.objects.insert(key(name), obj.clone());
+                        after_write(s, &k, name, true);
+                        (StatusCode::CREATED, axum::Json(obj)).into_response()
+                    }
+                    Some(mut obj) => {
+                        let before = obj.clone();
+                        let mut patch = body;
+                        if let Some(m) = patch.get_mut("metadata").and_then(Value::as_object_mut) {
+                            m.remove("resourceVersion");
+                            m.remove("uid");
+                        }
+                        merge_patch(&mut obj, &patch);
+                        if obj != before {
+                            obj["metadata"]["resourceVersion"] = json!(s.next_rv());
+                        }
+                        s.objects.insert(key(name), obj.clone());
+                        after_write(s, &k, name, false);
+                        ok(obj)
+                    }
+                }
+            } else if content_type.contains("merge-patch") {
+                let Some(mut obj) = existing else {
+                    return not_found(&k, name);
+                };
+                merge_patch(&mut obj, &body);
+                obj["metadata"]["resourceVersion"] = json!(s.next_rv());
+                s.objects.insert(key(name), obj.clone());
+                ok(obj)
+            } else {
+                status(
+                    415,
+                    "UnsupportedMediaType",
+                    format!("the body of the request was in an unknown format: {content_type}"),
+                )
+            }
+        }
+        ("DELETE", Some(name)) => match s.objects.remove(&key(name)) {
+            Some(obj) => {
+                if k.plural == "namespaces" {
+                    s.objects.retain(|(_, _, ns, _), _| ns != name);
+                }
+                ok(
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "details": {"name": name, "kind": k.plural, "uid": obj["metadata"]["uid"]}}),
+                )
+            }
+            None => not_found(&k, name),
+        },
+        _ => status(
+            405,
+            "MethodNotAllowed",
+            format!("{method} is not supported here"),
+        ),
+    }
+}
+
+fn after_write(s: &mut Store, k: &Kind, name: &str, created: bool) {
+    if k.plural != "customresourcedefinitions" || !created {
+        return;
+    }
+    if s.establish_after_reads == 0 {
+        s.establish(name);
+    } else {
+        let n = s.establish_after_reads;
+        s.pending_crds.insert(name.to_string(), n);
+    }
+}
+
+impl FakeKube {
+    /// Serves on a free loopback port for as long as the current tokio runtime lives.
+    pub async fn start() -> FakeKube {
+        let store = Store {
+            kinds: BUILTIN
+                .iter()
+                .map(|(g, v, k, p, n)| Kind {
+                    group: g.to_string(),
+                    version: v.to_string(),
+                    kind: k.to_string(),
+                    plural: p.to_string(),
+                    namespaced: *n,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let store = Arc::new(Mutex::new(store));
+        let app = Router::new().fallback(handle).with_state(store.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake kube");
+        let addr = listener.local_addr().expect("fake kube address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let fake = FakeKube {
+            url: format!("http://{addr}"),
+            store,
+        };
+        for ns in ["default", "kube-system"] {
+            fake.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+        }
+        fake
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        let mut guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Stores an object as if created through the API (for seeding state).
+    pub fn insert(&self, mut obj: Value) {
+        self.with(|s| {
+            let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
+            let kind_name = obj["kind"].as_str().unwrap_or_default().to_string();
+            let Some(k) = s
+                .kinds
+                .iter()
+                .find(|k| api_version_matches(k, &api_version) && k.kind == kind_name)
+                .cloned()
+            else {
+                panic!("fake kube: unknown kind {api_version} {kind_name}");
+            };
+            let ns = obj["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string();
+            let name = obj["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            s.stamp_new(&mut obj, &k, &ns);
+            let ns_key = if k.namespaced { ns } else { String::new() };
+            s.objects.insert(
+                (k.group.clone(), k.plural.clone(), ns_key, name.clone()),
+                obj,
+            );
+            after_write(s, &k, &name, true);
+        })
+    }
+
+    /// The stored object, if any.
+    pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.with(|s| {
+            let k = s
+                .kinds
+                .iter()
+                .find(|k| api_version_matches(k, api_version) && k.kind == kind)?
+                .clone();
+            let ns = if k.namespaced {
+                namespace.to_string()
+            } else {
+                String::new()
+            };
+            s.objects
+                .get(&(k.group, k.plural, ns, name.to_string()))
+                .cloned()
+        })
+    }
+
+    /// Every stored object of a kind.
+    pub fn list(&self, api_version: &str, kind: &str) -> Vec<Value> {
+        self.with(|s| {
+            let Some(k) = s
+                .kinds
+                .iter()
+                .find(|k| api_version_matches(k, api_version) && k.kind == kind)
+                .cloned()
+            else {
+                return vec![];
+            };
+            s.objects
+                .iter()
+                .filter(|((g, p, _, _), _)| *g == k.group && *p == k.plural)
+                .map(|(_, v)| v.clone())
+                .collect()
+        })
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.with(|s| s.requests.clone())
+    }
+
+    pub fn clear_requests(&self) {
+        self.with(|s| s.requests.clear())
+    }
+
+    /// Every request waits this long first.
+    pub fn set_latency(&self, latency: Duration) {
+        self.with(|s| s.latency = latency)
+    }
+
+    /// The next `n` requests fail with `code`.
+    pub fn fail_next(&self, n: usize, code: u16) {
+        self.with(|s| s.faults.extend(std::iter::repeat_n(code, n)))
+    }
+
+    /// CRDs created from now on become Established after this many reads of them.
+    pub fn establish_crds_after_reads(&self, n: u32) {
+        self.with(|s| s.establish_after_reads = n)
+    }
+}
+
+fn api_version_matches(k: &Kind, wanted: &str) -> bool {
+    wanted == api_version(k)
+}
