@@ -4,11 +4,11 @@
 //! The library form is run by a test, so the demo cannot silently rot.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use jiff::{Timestamp, ToSpan};
 use serde_json::{json, Value};
 
+use crate::fake_kube::FakeKube;
 use crate::fake_slack::FakeSlack;
 use crate::{
     seed_local_account, workspace_root, BusTap, MotoServer, LOCAL_BUS, LOCAL_TABLE, REGION,
@@ -53,15 +53,17 @@ pub fn bin_dir() -> PathBuf {
 
 struct Fleet {
     endpoint: String,
+    kube_url: String,
     bin_dir: PathBuf,
     config: PathBuf,
 }
 
 impl Fleet {
-    /// Runs a function binary's local runner on an event file at virtual time `at`.
-    fn invoke(&self, function: &str, event: &str, at: Timestamp) -> Result<Value, String> {
+    /// Runs a function binary's local runner on an event file at virtual time `at`. Async,
+    /// so that the fakes on this runtime keep answering while the binary runs.
+    async fn invoke(&self, function: &str, event: &str, at: Timestamp) -> Result<Value, String> {
         let bin = self.bin_dir.join(function);
-        let out = Command::new(&bin)
+        let out = tokio::process::Command::new(&bin)
             .arg("--event")
             .arg(workspace_root().join("events").join(event))
             .env("AWS_ENDPOINT_URL", &self.endpoint)
@@ -71,9 +73,11 @@ impl Fleet {
             .env("FLEET_TABLE", LOCAL_TABLE)
             .env("FLEET_CONFIG", &self.config)
             .env("FLEET_NOW", at.to_string())
+            .env("FLEET_KUBE_API_URL", &self.kube_url)
             .env("RUST_LOG", "warn")
             .env_remove("AWS_LAMBDA_RUNTIME_API")
             .output()
+            .await
             .map_err(|e| format!("cannot run {} (build it first): {e}", bin.display()))?;
         if !out.status.success() {
             return Err(format!(
@@ -97,8 +101,11 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
     let slack = FakeSlack::start().await;
     seed_local_account(&sdk, &slack.url).await?;
     let tap = BusTap::new(&sdk, LOCAL_BUS).await;
+    // Every cluster's Kubernetes API is played by one fake API server.
+    let kube = FakeKube::start().await;
     let fleet = Fleet {
         endpoint: moto.endpoint.clone(),
+        kube_url: kube.url.clone(),
         bin_dir: bin_dir(),
         config: workspace_root().join("infra/fleet.example.toml"),
     };
@@ -121,7 +128,9 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
     let mut at = start;
     while at < end {
         if at == release {
-            let r = fleet.invoke("cluster-scheduler", "scheduler-up.json", at)?;
+            let r = fleet
+                .invoke("cluster-scheduler", "scheduler-up.json", at)
+                .await?;
             log(
                 &mut report,
                 at,
@@ -133,7 +142,9 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
                 ),
             );
         }
-        let tick = fleet.invoke("cluster-scheduler", "scheduler-tick.json", at)?;
+        let tick = fleet
+            .invoke("cluster-scheduler", "scheduler-tick.json", at)
+            .await?;
         for c in tick["clusters"].as_array().into_iter().flatten() {
             let result = c["result"].as_str().unwrap_or_default();
             if matches!(result, "steady" | "waiting") {
@@ -165,7 +176,9 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
         report.slack = slack.texts();
         at = at.checked_add(15.minutes()).map_err(|e| e.to_string())?;
     }
-    report.status = fleet.invoke("cluster-scheduler", "scheduler-status.json", end)?;
+    report.status = fleet
+        .invoke("cluster-scheduler", "scheduler-status.json", end)
+        .await?;
     Ok(report)
 }
 

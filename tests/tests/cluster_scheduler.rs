@@ -84,6 +84,13 @@ async fn a_day_in_destroy_mode_builds_announces_and_tears_down_once() {
     assert_eq!(outcome(&late, &name)["result"], "steady");
     assert!(f.tap.drain().await.is_empty());
 
+    // Before the nodegroups went, the teardown looked for load balancers to clean up.
+    assert!(f
+        .kube
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path == "/api/v1/services"));
+
     // The transitions the cost report reads.
     let history = f
         .store

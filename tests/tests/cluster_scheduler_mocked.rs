@@ -31,7 +31,7 @@ use fleet_tests::{sdk, state_table, unique, BusTap};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-fn config(bus: &str, names: &[&str]) -> FleetConfig {
+fn config_with(bus: &str, names: &[&str], blueprint_extra: &str) -> FleetConfig {
     let mut text = format!("[fleet]\nregion = \"eu-west-1\"\nevent_bus = \"{bus}\"\n");
     for name in names {
         text.push_str(&format!(
@@ -43,6 +43,7 @@ uptime = "Mon-Fri 08:00-20:00 Europe/Berlin"
 version = "1.32"
 role_arn = "arn:aws:iam::123456789012:role/eks-cluster"
 subnet_ids = ["subnet-a", "subnet-b"]
+{blueprint_extra}
 [[cluster.blueprint.nodegroup]]
 name = "spot"
 capacity_type = "SPOT"
@@ -69,6 +70,10 @@ struct Fixture {
 }
 
 async fn fixture(names: &[&str], rules: &[&Rule]) -> Fixture {
+    fixture_with(names, rules, "").await
+}
+
+async fn fixture_with(names: &[&str], rules: &[&Rule], blueprint_extra: &str) -> Fixture {
     let sdk = sdk();
     let bus = unique("fleet-bus");
     let tap = BusTap::new(&sdk, &bus).await;
@@ -79,7 +84,7 @@ async fn fixture(names: &[&str], rules: &[&Rule]) -> Fixture {
         kube: Arc::new(fleet_shared::kube::KubeConnector::new(&sdk, None)),
         s3: aws_sdk_s3::Client::new(&sdk),
         elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-        config: Arc::new(config(&bus, names)),
+        config: Arc::new(config_with(&bus, names, blueprint_extra)),
         eks: Eks::new(eks),
         store: state_table(&sdk).await,
         bus: EventPublisher::new(
@@ -471,4 +476,87 @@ async fn slack_down_never_fails_the_work() {
     assert_eq!(r["clusters"][0]["result"], "failed");
     // The failure still reached the bus.
     assert_eq!(f.tap.drain().await.len(), 1);
+}
+
+#[tokio::test]
+async fn access_entries_are_created_with_their_policy_cluster_wide() {
+    use aws_sdk_eks::operation::associate_access_policy::AssociateAccessPolicyOutput;
+    use aws_sdk_eks::operation::create_access_entry::{
+        CreateAccessEntryError, CreateAccessEntryOutput,
+    };
+    use aws_sdk_eks::operation::list_access_entries::ListAccessEntriesOutput;
+    use aws_sdk_eks::types::AccessScopeType;
+
+    let name = unique("access");
+    let n = name.clone();
+    let describe = mock!(Client::describe_cluster).then_output(move || {
+        DescribeClusterOutput::builder()
+            .cluster(active_cluster(&n))
+            .build()
+    });
+    let list_ng =
+        mock!(Client::list_nodegroups).then_output(|| ListNodegroupsOutput::builder().build());
+    let list_addons =
+        mock!(Client::list_addons).then_output(|| ListAddonsOutput::builder().build());
+    // The drainer's role already has an entry (a rerun after a crash): it converges.
+    let list_access = mock!(Client::list_access_entries)
+        .then_output(|| ListAccessEntriesOutput::builder().build());
+    let create_dns = mock!(Client::create_access_entry)
+        .match_requests(|r| r.principal_arn() == Some("arn:aws:iam::123456789012:role/dns-updater"))
+        .then_output(|| CreateAccessEntryOutput::builder().build());
+    let create_drainer = mock!(Client::create_access_entry)
+        .match_requests(|r| {
+            r.principal_arn() == Some("arn:aws:iam::123456789012:role/spot-drainer")
+        })
+        .then_error(|| {
+            CreateAccessEntryError::ResourceInUseException(
+                aws_sdk_eks::types::error::ResourceInUseException::builder()
+                    .meta(meta("ResourceInUseException"))
+                    .message(
+                        "The specified access entry resource is already in use on this cluster.",
+                    )
+                    .build(),
+            )
+        });
+    let associate_view = mock!(Client::associate_access_policy)
+        .match_requests(|r| {
+            r.principal_arn() == Some("arn:aws:iam::123456789012:role/dns-updater")
+                && r.policy_arn()
+                    == Some("arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy")
+                && r.access_scope().and_then(|s| s.r#type()) == Some(&AccessScopeType::Cluster)
+        })
+        .then_output(|| AssociateAccessPolicyOutput::builder().build());
+    let associate_edit = mock!(Client::associate_access_policy)
+        .match_requests(|r| {
+            r.policy_arn() == Some("arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy")
+        })
+        .then_output(|| AssociateAccessPolicyOutput::builder().build());
+    let f = fixture_with(
+        &[&name],
+        &[
+            &describe,
+            &list_ng,
+            &list_addons,
+            &list_access,
+            &create_dns,
+            &create_drainer,
+            &associate_view,
+            &associate_edit,
+        ],
+        r#"access = [
+  { principal_arn = "arn:aws:iam::123456789012:role/dns-updater", policy = "AmazonEKSViewPolicy" },
+  { principal_arn = "arn:aws:iam::123456789012:role/spot-drainer", policy = "AmazonEKSEditPolicy" },
+]"#,
+    )
+    .await;
+    let r = tick(&f, MONDAY_NOON).await;
+    assert_eq!(
+        r["clusters"][0]["step"],
+        "create-access-entries arn:aws:iam::123456789012:role/dns-updater,arn:aws:iam::123456789012:role/spot-drainer"
+    );
+    assert_eq!(r["clusters"][0]["result"], "done");
+    assert_eq!(create_dns.num_calls(), 1);
+    assert_eq!(create_drainer.num_calls(), 1);
+    assert_eq!(associate_view.num_calls(), 1);
+    assert_eq!(associate_edit.num_calls(), 1);
 }
