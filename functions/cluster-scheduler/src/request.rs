@@ -47,8 +47,11 @@ impl Until {
     pub fn resolve(&self, now: Timestamp) -> Result<Timestamp> {
         match self {
             Until::At(t) => Ok(*t),
+            // Through UTC so that days and weeks count (a UTC day is 24 hours).
             Until::For(span) => now
+                .to_zoned(jiff::tz::TimeZone::UTC)
                 .checked_add(*span)
+                .map(|z| z.timestamp())
                 .map_err(|e| FleetError::bad_request("for", format!("{span} from {now}: {e}"))),
         }
     }
@@ -245,6 +248,12 @@ mod tests {
         };
         let now: Timestamp = "2026-11-23T20:00:00Z".parse().expect("ts");
         assert_eq!(until.resolve(now).ok(), "2026-11-23T23:00:00Z".parse().ok());
+        let Ok(Request::Override { until, .. }) =
+            parse(&json!({"action":"down","cluster":"staging","for":"2 days"}))
+        else {
+            panic!("for days: should parse");
+        };
+        assert_eq!(until.resolve(now).ok(), "2026-11-25T20:00:00Z".parse().ok());
         assert_eq!(
             parse(&json!({"action":"clear","cluster":"staging"})).ok(),
             Some(Request::Clear {

@@ -3,10 +3,12 @@
 //! Starts moto server on 127.0.0.1:5000 (or `--port N`), creates the state table and the
 //! `fleet` bus, stores the SSM parameters the example config names (the Slack webhook
 //! points at a fake Slack that prints what it receives), and prints the environment to
-//! export. Runs until Ctrl-C; moto stops with it.
+//! export. Every cluster's Kubernetes API is played by the fake API server from the test
+//! support (`FLEET_KUBE_API_URL`). Runs until Ctrl-C; moto stops with it.
 
 use std::time::Duration;
 
+use fleet_tests::fake_kube::FakeKube;
 use fleet_tests::fake_slack::FakeSlack;
 use fleet_tests::{seed_local_account, workspace_root, MotoServer, LOCAL_BUS, LOCAL_TABLE, REGION};
 
@@ -40,11 +42,13 @@ async fn run(port: u16) -> Result<(), String> {
     let sdk = fleet_shared::aws::emulator_config(&moto.endpoint, REGION);
     let slack = FakeSlack::start().await;
     seed_local_account(&sdk, &slack.url).await?;
+    let kube = FakeKube::start().await;
     let config = workspace_root().join("infra/fleet.example.toml");
     let env = format!(
-        "export AWS_ENDPOINT_URL={endpoint}\nexport AWS_REGION={REGION}\nexport AWS_ACCESS_KEY_ID=testing\nexport AWS_SECRET_ACCESS_KEY=testing\nexport FLEET_TABLE={LOCAL_TABLE}\nexport FLEET_CONFIG={config}\n",
+        "export AWS_ENDPOINT_URL={endpoint}\nexport AWS_REGION={REGION}\nexport AWS_ACCESS_KEY_ID=testing\nexport AWS_SECRET_ACCESS_KEY=testing\nexport FLEET_TABLE={LOCAL_TABLE}\nexport FLEET_CONFIG={config}\nexport FLEET_KUBE_API_URL={kube_url}\n",
         endpoint = moto.endpoint,
         config = config.display(),
+        kube_url = kube.url,
     );
     let env_file = workspace_root().join("target/local-aws.env");
     if let Some(dir) = env_file.parent() {
