@@ -5,12 +5,14 @@ use serde_json::Value;
 use crate::error::{FleetError, Result};
 
 pub const SOURCE_SCHEDULER: &str = "fleet.cluster-scheduler";
+pub const SOURCE_DRAINER: &str = "fleet.spot-drainer";
 
 /// Detail types on the `fleet` bus (contract: rules and other functions match on them).
 pub mod detail_type {
     pub const CLUSTER_READY: &str = "Cluster Ready";
     pub const CLUSTER_DESTROYED: &str = "Cluster Destroyed";
     pub const CLUSTER_TRANSITION_FAILED: &str = "Cluster Transition Failed";
+    pub const NODE_DRAINED: &str = "Node Drained";
 }
 
 #[derive(Clone, Debug)]

@@ -80,9 +80,21 @@ pub struct ClusterConfig {
     /// Services to disappear before it goes on (and reports them as left behind).
     #[serde(default = "default_lb_wait")]
     pub load_balancer_wait_minutes: u32,
+    /// What a spot rebalance recommendation does to a node: `drain` (default) or only
+    /// `cordon`. Interruptions and retirements always drain.
+    #[serde(default)]
+    pub rebalance: RebalanceAction,
     /// Read by the DNS updater.
     #[serde(default)]
     pub dns: Option<toml::Table>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RebalanceAction {
+    Cordon,
+    #[default]
+    Drain,
 }
 
 fn default_lb_wait() -> u32 {

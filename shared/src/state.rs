@@ -393,6 +393,76 @@ impl StateStore {
         }
     }
 
+    /// Takes the lease `pk` for `owner` until `until`, unless someone holds an unexpired
+    /// one: the conditional write that decides which of two deliveries of an event acts.
+    /// A holder that crashed loses the lease when `until` passes.
+    pub async fn acquire_lease(
+        &self,
+        pk: &str,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s("lease"))
+            .item("owner", s(owner))
+            .item("status", s("running"))
+            .item("until", s(until.to_string()))
+            .item("until_epoch", n(until.as_second()))
+            .item("ttl", n(until.as_second() + 86_400))
+            .condition_expression("attribute_not_exists(pk) OR until_epoch < :now")
+            .expression_attribute_values(":now", n(now.as_second()))
+            .send()
+            .await
+            .map_err(ddb("PutItem"));
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_condition_failed() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Marks `owner`'s lease done and keeps it until `until`, so that later deliveries of
+    /// the same work are recognised as duplicates until then.
+    pub async fn complete_lease(
+        &self,
+        pk: &str,
+        owner: &str,
+        until: Timestamp,
+        summary: &str,
+    ) -> Result<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s("lease"))
+            .update_expression("SET #status = :done, #until = :until, until_epoch = :epoch, summary = :summary, #ttl = :ttl")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":done", s("done"))
+            .expression_attribute_values(":until", s(until.to_string()))
+            .expression_attribute_values(":epoch", n(until.as_second()))
+            .expression_attribute_values(":summary", s(summary))
+            .expression_attribute_values(":ttl", n(until.as_second() + 86_400))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"));
+        match result {
+            // Someone took over an expired lease meanwhile: theirs to finish.
+            Err(e) if e.is_condition_failed() => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
     /// Backs off after a retryable error, without recording a failure.
     pub async fn set_backoff(&self, name: &str, until: Timestamp, attempts: u32) -> Result<()> {
         self.client

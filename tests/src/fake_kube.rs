@@ -12,6 +12,11 @@
 //!   number of reads;
 //! - get, list (label and field selectors of the form `k=v`), create (409 when it
 //!   exists), JSON merge patch, delete (404 when gone; a Namespace takes its objects);
+//! - the Eviction API with PodDisruptionBudget semantics (`minAvailable` and
+//!   `maxUnavailable`, numbers or percentages): 429 while a budget forbids it, 409 on a UID
+//!   precondition mismatch, 404 for a pod already gone; an evicted or deleted pod is
+//!   terminating for its grace period (`gracePeriodSeconds` honoured), then goes, and a
+//!   pod owned by a ReplicaSet is replaced on another node, as the controller would;
 //! - injectable latency and faults (a status code for the next N requests).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -57,6 +62,8 @@ struct Store {
     pending_crds: HashMap<String, u32>,
     resource_version: u64,
     uid: u64,
+    /// Play the ReplicaSet: a terminated pod with an owner comes back on another node.
+    replace_evicted: bool,
 }
 
 const BUILTIN: &[(&str, &str, &str, &str, bool)] = &[
@@ -441,7 +448,198 @@ async fn handle(
         name,
         subresource: sub,
     };
+    if target.kind.plural == "pods" {
+        if let (Some(name), Some("eviction")) = (target.name.clone(), target.subresource.as_deref())
+        {
+            if method == Method::POST {
+                return evict(&mut s, &store, &target.namespace, &name, &parsed_body);
+            }
+        }
+        if let (Some(name), None, true) = (
+            target.name.clone(),
+            target.subresource.as_ref(),
+            method == Method::DELETE,
+        ) {
+            return delete_pod(
+                &mut s,
+                &store,
+                &target.namespace,
+                &name,
+                &parsed_body,
+                &query,
+            );
+        }
+    }
     dispatch(&mut s, &method, target, &query, &content_type, parsed_body)
+}
+
+fn pod_key(ns: &str, name: &str) -> Key {
+    (
+        String::new(),
+        "pods".into(),
+        ns.to_string(),
+        name.to_string(),
+    )
+}
+
+fn is_terminating(pod: &Value) -> bool {
+    !pod["metadata"]["deletionTimestamp"].is_null()
+}
+
+fn labels_match(selector: &Value, labels: &Value) -> bool {
+    selector["matchLabels"]
+        .as_object()
+        .is_some_and(|m| m.iter().all(|(k, v)| labels.get(k) == Some(v)))
+}
+
+/// How many of the pods a PodDisruptionBudget covers may go now.
+fn disruptions_allowed(pdb: &Value, covered: &[&Value]) -> i64 {
+    let expected = covered.len() as i64;
+    let healthy = covered.iter().filter(|p| !is_terminating(p)).count() as i64;
+    let amount = |v: &Value, round_up: bool| -> i64 {
+        match v {
+            Value::Number(n) => n.as_i64().unwrap_or(0),
+            Value::String(s) => {
+                let pct: f64 = s.trim_end_matches('%').parse().unwrap_or(0.0);
+                let x = pct / 100.0 * expected as f64;
+                (if round_up { x.ceil() } else { x.floor() }) as i64
+            }
+            _ => 0,
+        }
+    };
+    let spec = &pdb["spec"];
+    if !spec["minAvailable"].is_null() {
+        healthy - amount(&spec["minAvailable"], true)
+    } else if !spec["maxUnavailable"].is_null() {
+        amount(&spec["maxUnavailable"], false) - (expected - healthy)
+    } else {
+        i64::MAX
+    }
+}
+
+fn uid_precondition_fails(pod: &Value, options: &Value) -> bool {
+    options["preconditions"]["uid"]
+        .as_str()
+        .is_some_and(|uid| pod["metadata"]["uid"].as_str() != Some(uid))
+}
+
+/// Marks a pod terminating; it disappears after its grace period, and a pod owned by a
+/// controller gets a replacement on another node, as a ReplicaSet would make.
+fn terminate(s: &mut Store, store: &Arc<Mutex<Store>>, ns: &str, name: &str, grace: i64) {
+    let Some(pod) = s.objects.get_mut(&pod_key(ns, name)) else {
+        return;
+    };
+    pod["metadata"]["deletionTimestamp"] = json!("2026-11-23T10:00:00Z");
+    pod["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+    let store = store.clone();
+    let (ns, name) = (ns.to_string(), name.to_string());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(grace.max(0) as u64)).await;
+        let Ok(mut s) = store.lock() else { return };
+        let Some(mut pod) = s.objects.remove(&pod_key(&ns, &name)) else {
+            return;
+        };
+        let owned = pod["metadata"]["ownerReferences"]
+            .as_array()
+            .is_some_and(|o| {
+                o.iter()
+                    .any(|r| r["kind"] == "ReplicaSet" || r["kind"] == "StatefulSet")
+            });
+        if owned && s.replace_evicted {
+            s.uid += 1;
+            let replacement = format!("{name}-r{}", s.uid);
+            pod["metadata"]["name"] = json!(replacement);
+            pod["metadata"]["uid"] = json!(format!("uid-{:08}", s.uid));
+            pod["metadata"].as_object_mut().map(|m| {
+                m.remove("deletionTimestamp");
+                m.remove("deletionGracePeriodSeconds")
+            });
+            pod["spec"]["nodeName"] = json!("replacement-node");
+            s.objects.insert(pod_key(&ns, &replacement), pod);
+        }
+    });
+}
+
+/// The Eviction API with PodDisruptionBudget semantics: 429 while a budget forbids it.
+fn evict(s: &mut Store, store: &Arc<Mutex<Store>>, ns: &str, name: &str, body: &Value) -> Response {
+    let Some(pod) = s.objects.get(&pod_key(ns, name)).cloned() else {
+        return status(404, "NotFound", format!("pods \"{name}\" not found"));
+    };
+    if uid_precondition_fails(&pod, &body["deleteOptions"]) {
+        return status(
+            409,
+            "Conflict",
+            format!("Precondition failed: UID in precondition does not match the pod {name}"),
+        );
+    }
+    if !is_terminating(&pod) {
+        let labels = &pod["metadata"]["labels"];
+        let pods: Vec<Value> = s
+            .objects
+            .iter()
+            .filter(|((g, p, n, _), _)| g.is_empty() && p == "pods" && n == ns)
+            .map(|(_, v)| v.clone())
+            .collect();
+        let blocked = s
+            .objects
+            .iter()
+            .filter(|((g, p, n, _), _)| g == "policy" && p == "poddisruptionbudgets" && n == ns)
+            .map(|(_, pdb)| pdb)
+            .filter(|pdb| labels_match(&pdb["spec"]["selector"], labels))
+            .any(|pdb| {
+                let covered: Vec<&Value> = pods
+                    .iter()
+                    .filter(|p| labels_match(&pdb["spec"]["selector"], &p["metadata"]["labels"]))
+                    .collect();
+                disruptions_allowed(pdb, &covered) < 1
+            });
+        if blocked {
+            return status(
+                429,
+                "TooManyRequests",
+                "Cannot evict pod as it would violate the pod's disruption budget.".into(),
+            );
+        }
+        let grace = pod["spec"]["terminationGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(30);
+        terminate(s, store, ns, name, grace);
+    }
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201})),
+    )
+        .into_response()
+}
+
+/// Pod delete: honours the UID precondition and `gracePeriodSeconds` (query or body).
+fn delete_pod(
+    s: &mut Store,
+    store: &Arc<Mutex<Store>>,
+    ns: &str,
+    name: &str,
+    body: &Value,
+    query: &HashMap<String, String>,
+) -> Response {
+    let Some(pod) = s.objects.get(&pod_key(ns, name)).cloned() else {
+        return status(404, "NotFound", format!("pods \"{name}\" not found"));
+    };
+    if uid_precondition_fails(&pod, body) {
+        return status(
+            409,
+            "Conflict",
+            format!("Precondition failed: UID in precondition does not match the pod {name}"),
+        );
+    }
+    let grace = body["gracePeriodSeconds"]
+        .as_i64()
+        .or_else(|| query.get("gracePeriodSeconds").and_then(|g| g.parse().ok()))
+        .or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64())
+        .unwrap_or(30);
+    terminate(s, store, ns, name, grace);
+    let mut out = s.objects.get(&pod_key(ns, name)).cloned().unwrap_or(pod);
+    out["kind"] = json!("Pod");
+    ok(out)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -689,6 +887,7 @@ impl FakeKube {
                     namespaced: *n,
                 })
                 .collect(),
+            replace_evicted: true,
             ..Default::default()
         };
         let store = Arc::new(Mutex::new(store));
@@ -800,6 +999,11 @@ impl FakeKube {
     /// The next `n` requests fail with `code`.
     pub fn fail_next(&self, n: usize, code: u16) {
         self.with(|s| s.faults.extend(std::iter::repeat_n(code, n)))
+    }
+
+    /// Whether terminated pods with an owner are replaced on another node (default yes).
+    pub fn replace_evicted_pods(&self, on: bool) {
+        self.with(|s| s.replace_evicted = on)
     }
 
     /// CRDs created from now on become Established after this many reads of them.

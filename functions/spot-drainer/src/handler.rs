@@ -1,0 +1,269 @@
+//! The drainer's handler: decode the event, find the node among the fleet's clusters,
+//! take the drain lease, cordon, evict, report.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use fleet_shared::bus::{detail_type, EventPublisher, SOURCE_DRAINER};
+use fleet_shared::config::{FleetConfig, RebalanceAction};
+use fleet_shared::kube::{ClusterAccess, KubeConnector};
+use fleet_shared::notify::Notifier;
+use fleet_shared::runner::Invocation;
+use fleet_shared::state::StateStore;
+use fleet_shared::{FleetError, Result};
+use jiff::{Timestamp, ToSpan};
+use k8s_openapi::api::core::v1::Node;
+use serde_json::{json, Value};
+
+use crate::drain::{self, Tally};
+use crate::event::{self, DrainRequest, Kind, Request};
+use crate::plan;
+
+/// CloudWatch namespace of the drain metrics.
+pub const METRICS_NAMESPACE: &str = "Fleet/SpotDrainer";
+/// Leave this much of the invocation's own time for reporting.
+const REPORT_MARGIN_SECONDS: i64 = 5;
+/// How long a finished drain of a node without a deadline keeps later deliveries out.
+const NO_DEADLINE_DEDUP_MINUTES: i64 = 30;
+
+pub struct Drainer {
+    pub config: Arc<FleetConfig>,
+    pub eks: aws_sdk_eks::Client,
+    pub kube: Arc<KubeConnector>,
+    pub store: StateStore,
+    pub bus: EventPublisher,
+    pub notifier: Notifier,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+/// Where an instance runs.
+struct Found {
+    cluster: String,
+    rebalance: RebalanceAction,
+    client: kube::Client,
+    node: Node,
+}
+
+impl Drainer {
+    pub async fn from_cold_start() -> Result<Self> {
+        let cold = fleet_shared::startup::cold_start().await?;
+        let table = fleet_shared::startup::table_name()?;
+        let slack = match &cold.config.fleet.slack_webhook {
+            Some(r) => Some(
+                fleet_shared::startup::resolve_secret(&cold.ssm, "fleet.slack_webhook", r).await?,
+            ),
+            None => None,
+        };
+        Ok(Drainer {
+            eks: aws_sdk_eks::Client::new(&cold.sdk),
+            kube: Arc::new(KubeConnector::from_env(&cold.sdk)),
+            store: StateStore::new(aws_sdk_dynamodb::Client::new(&cold.sdk), table),
+            bus: EventPublisher::new(
+                aws_sdk_eventbridge::Client::new(&cold.sdk),
+                cold.config.fleet.event_bus.clone(),
+                SOURCE_DRAINER,
+            ),
+            notifier: Notifier::new(slack),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&cold.sdk),
+            config: Arc::new(cold.config),
+        })
+    }
+
+    pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
+        match event::parse(&event, inv.now)? {
+            Request::Ignore { reason } => {
+                tracing::info!(%reason, "ignored");
+                Ok(json!({"status": "ignored", "reason": reason}))
+            }
+            Request::Drain(req) => {
+                let mut reports = Vec::new();
+                for iid in &req.instance_ids {
+                    reports.push(self.drain_instance(&req, iid, &inv).await?);
+                }
+                // One instance (every event but Health's): its report is the response.
+                Ok(match reports.len() {
+                    1 => reports.remove(0),
+                    _ => json!({"instances": reports}),
+                })
+            }
+        }
+    }
+
+    /// Searches the fleet's active clusters for the node of `instance_id`.
+    async fn find(&self, instance_id: &str) -> Result<Option<Found>> {
+        for c in &self.config.clusters {
+            let described = self.eks.describe_cluster().name(&c.name).send().await;
+            let cluster = match described {
+                Ok(out) => out.cluster,
+                Err(e) => {
+                    let e = FleetError::aws("EKS", "DescribeCluster", e);
+                    if e.is_not_found() {
+                        continue;
+                    }
+                    return Err(e);
+                }
+            };
+            let Some(cluster) =
+                cluster.filter(|c| c.status.as_ref().map(|s| s.as_str()) == Some("ACTIVE"))
+            else {
+                continue;
+            };
+            let access = ClusterAccess {
+                name: c.name.clone(),
+                endpoint: cluster.endpoint.clone().unwrap_or_default(),
+                ca_data: cluster.certificate_authority.and_then(|ca| ca.data),
+            };
+            let client = self.kube.client(&access).await?;
+            if let Some(node) = drain::find_node(&client, instance_id).await? {
+                return Ok(Some(Found {
+                    cluster: c.name.clone(),
+                    rebalance: c.rebalance,
+                    client,
+                    node,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn drain_instance(
+        &self,
+        req: &DrainRequest,
+        instance_id: &str,
+        inv: &Invocation,
+    ) -> Result<Value> {
+        let started = Instant::now();
+        let Some(found) = self.find(instance_id).await? else {
+            // Acknowledged, not an error: an error would make EventBridge retry forever.
+            tracing::info!(
+                instance_id,
+                event = req.kind.as_str(),
+                "instance is not a node of any fleet cluster; nothing to do"
+            );
+            return Ok(
+                json!({"status": "not-ours", "instance_id": instance_id, "event": req.kind.as_str()}),
+            );
+        };
+        let node_name = found.node.metadata.name.clone().unwrap_or_default();
+        let cordon_only = req.kind == Kind::Rebalance && found.rebalance == RebalanceAction::Cordon;
+        if req.dry_run {
+            let pods = drain::pods_on(&found.client, &node_name).await?;
+            let p = plan::plan(&pods);
+            return Ok(json!({
+                "status": "dry-run",
+                "node": node_name,
+                "cluster": found.cluster,
+                "instance_id": instance_id,
+                "event": req.kind.as_str(),
+                "would_cordon": true,
+                "would_evict": if cordon_only { vec![] } else { p.tiers.iter().flatten().map(plan::Target::qualified).collect::<Vec<_>>() },
+                "skipped": p.skipped,
+            }));
+        }
+        // The invocation's own end, less time to report: a drain never runs past it.
+        let stop_at = inv
+            .deadline
+            .and_then(|d| d.checked_sub(REPORT_MARGIN_SECONDS.seconds()).ok())
+            .unwrap_or_else(|| inv.now.checked_add(10.minutes()).unwrap_or(inv.now));
+        let lease = format!("drain#{instance_id}");
+        if !self
+            .store
+            .acquire_lease(&lease, &req.event_id, stop_at, Timestamp::now())
+            .await?
+        {
+            tracing::info!(instance_id, event_id = %req.event_id, "a drain of this instance is already under way or done");
+            return Ok(
+                json!({"status": "duplicate", "instance_id": instance_id, "event": req.kind.as_str()}),
+            );
+        }
+        drain::cordon(&found.client, &found.node, req.kind).await?;
+        let cordon_ms = started.elapsed().as_millis() as u64;
+        let tally = if cordon_only {
+            Tally::default()
+        } else {
+            let pods = drain::pods_on(&found.client, &node_name).await?;
+            let deadline = req.deadline.map(|d| d.min(stop_at));
+            drain::evict_all(&found.client, plan::plan(&pods), deadline, stop_at).await
+        };
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let report = json!({
+            "status": if cordon_only { "cordoned" } else { "drained" },
+            "node": node_name,
+            "cluster": found.cluster,
+            "instance_id": instance_id,
+            "event": req.kind.as_str(),
+            "evicted": tally.evicted,
+            "forced": tally.forced,
+            "skipped": tally.skipped,
+            "pending": tally.pending,
+            "cordon_ms": cordon_ms,
+            "duration_ms": duration_ms,
+        });
+        let keep_until = req.deadline.unwrap_or_else(|| {
+            Timestamp::now()
+                .checked_add(NO_DEADLINE_DEDUP_MINUTES.minutes())
+                .unwrap_or(stop_at)
+        });
+        self.store
+            .complete_lease(&lease, &req.event_id, keep_until, &report.to_string())
+            .await?;
+        self.announce(&report, &tally, duration_ms, &found.cluster)
+            .await;
+        Ok(report)
+    }
+
+    /// Bus event, Slack and metrics: best effort, logged when they fail; the drain is done.
+    async fn announce(&self, report: &Value, tally: &Tally, duration_ms: u64, cluster: &str) {
+        if let Err(e) = self.bus.publish(detail_type::NODE_DRAINED, report).await {
+            tracing::error!(error = %e, "publishing Node Drained failed");
+        }
+        let text = format!(
+            ":ocean: `{}` node `{}` ({}, {}): {} evicted, {} forced, {} pending, {} ms",
+            cluster,
+            report["node"].as_str().unwrap_or_default(),
+            report["instance_id"].as_str().unwrap_or_default(),
+            report["event"].as_str().unwrap_or_default(),
+            tally.evicted,
+            tally.forced,
+            tally.pending.len(),
+            duration_ms
+        );
+        if let Err(e) = self.notifier.send(&text).await {
+            tracing::warn!(error = %e, "Slack notification failed");
+        }
+        let dim = Dimension::builder().name("Cluster").value(cluster).build();
+        let datum = |name: &str, value: f64, unit: StandardUnit| {
+            MetricDatum::builder()
+                .metric_name(name)
+                .value(value)
+                .unit(unit)
+                .dimensions(dim.clone())
+                .build()
+        };
+        let sent = self
+            .cloudwatch
+            .put_metric_data()
+            .namespace(METRICS_NAMESPACE)
+            .metric_data(datum(
+                "DrainDuration",
+                duration_ms as f64,
+                StandardUnit::Milliseconds,
+            ))
+            .metric_data(datum(
+                "PodsEvicted",
+                tally.evicted as f64,
+                StandardUnit::Count,
+            ))
+            .metric_data(datum(
+                "PodsForced",
+                tally.forced as f64,
+                StandardUnit::Count,
+            ))
+            .send()
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %FleetError::aws("CloudWatch", "PutMetricData", e), "metrics not sent");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! spot-drainer: on a spot interruption, rebalance recommendation, instance state change
+//! or scheduled retirement, cordons the node and evicts its pods gracefully before the
+//! instance goes.
+//!
+//! - `event`: what the event asks for.
+//! - `plan`: the pure drain plan (tiers, skips, when to force).
+//! - `drain`: the Kubernetes adapter that cordons and evicts.
+//! - `handler`: node lookup, the drain lease, the report.
+
+pub mod drain;
+pub mod event;
+pub mod handler;
+pub mod plan;
+
+pub use handler::Drainer;

@@ -1,0 +1,390 @@
+//! spot-drainer against the fake Kubernetes API (nodes, pods, PodDisruptionBudgets, the
+//! Eviction API) and moto (EKS, the state table, the bus, CloudWatch).
+
+use std::sync::Arc;
+
+use fleet_shared::bus::{EventPublisher, SOURCE_DRAINER};
+use fleet_shared::config::{FleetConfig, Secret};
+use fleet_shared::kube::KubeConnector;
+use fleet_shared::notify::Notifier;
+use fleet_shared::runner::Invocation;
+use fleet_tests::fake_kube::FakeKube;
+use fleet_tests::fake_slack::FakeSlack;
+use fleet_tests::{sdk, state_table, unique, workspace_root, BusTap};
+use jiff::{Timestamp, ToSpan};
+use serde_json::{json, Value};
+use spot_drainer::Drainer;
+
+const INSTANCE: &str = "i-1234567890abcdef0";
+const NODE: &str = "ip-10-0-1-23.eu-west-1.compute.internal";
+
+struct Fixture {
+    drainer: Drainer,
+    kube: FakeKube,
+    tap: BusTap,
+    slack: FakeSlack,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    cluster: String,
+}
+
+async fn fixture(cluster_extra: &str) -> Fixture {
+    let sdk = sdk();
+    let bus = unique("fleet-bus");
+    let tap = BusTap::new(&sdk, &bus).await;
+    let cluster = unique("spot");
+    let eks = aws_sdk_eks::Client::new(&sdk);
+    eks.create_cluster()
+        .name(&cluster)
+        .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("subnet-a")
+                .subnet_ids("subnet-b")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("cluster");
+    let text = format!(
+        r#"
+[fleet]
+region = "eu-west-1"
+event_bus = "{bus}"
+[[cluster]]
+name = "{cluster}"
+uptime = "daily 00:00-24:00 UTC"
+{cluster_extra}
+[cluster.blueprint]
+version = "1.32"
+role_arn = "arn:aws:iam::123456789012:role/eks-cluster"
+subnet_ids = ["subnet-a", "subnet-b"]
+"#
+    );
+    let kube = FakeKube::start().await;
+    let slack = FakeSlack::start().await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
+    let drainer = Drainer {
+        config: Arc::new(FleetConfig::parse(&text).expect("config")),
+        eks,
+        kube: Arc::new(KubeConnector::new(&sdk, Some(kube.url.clone()))),
+        store: state_table(&sdk).await,
+        bus: EventPublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &bus, SOURCE_DRAINER),
+        notifier: Notifier::new(Some(Secret::new(slack.url.clone()))),
+        cloudwatch: cloudwatch.clone(),
+    };
+    Fixture {
+        drainer,
+        kube,
+        tap,
+        slack,
+        cloudwatch,
+        cluster,
+    }
+}
+
+fn pod(name: &str, ns: &str, extra: Value) -> Value {
+    let mut p = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": {}},
+        "spec": {"nodeName": NODE, "containers": [{"name": "c", "image": "nginx"}], "terminationGracePeriodSeconds": 1},
+        "status": {"phase": "Running"}
+    });
+    fleet_tests::fake_kube::merge_patch(&mut p, &extra);
+    p
+}
+
+fn owned_by(kind: &str) -> Value {
+    json!({"metadata": {"ownerReferences": [{"apiVersion": "apps/v1", "kind": kind, "name": "owner", "uid": "o"}]}})
+}
+
+/// A node with three web pods behind a budget, a critical CoreDNS pod, a DaemonSet pod
+/// and a mirror pod.
+fn seed_node(kube: &FakeKube, budget: Value, web_grace: i64) {
+    kube.insert(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": NODE, "labels": {"kubernetes.io/hostname": NODE}},
+        "spec": {"providerID": format!("aws:///eu-west-1b/{INSTANCE}"), "taints": [{"key": "existing", "effect": "PreferNoSchedule"}]}
+    }));
+    kube.insert(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "other"}, "spec": {"providerID": "aws:///eu-west-1a/i-0fffffffffffffff0"}}));
+    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}));
+    for i in 1..=3 {
+        let mut extra = owned_by("ReplicaSet");
+        fleet_tests::fake_kube::merge_patch(
+            &mut extra,
+            &json!({"metadata": {"labels": {"app": "web"}}, "spec": {"terminationGracePeriodSeconds": web_grace}}),
+        );
+        kube.insert(pod(&format!("web-{i}"), "shop", extra));
+    }
+    let mut coredns = owned_by("ReplicaSet");
+    fleet_tests::fake_kube::merge_patch(
+        &mut coredns,
+        &json!({"spec": {"priorityClassName": "system-cluster-critical"}}),
+    );
+    kube.insert(pod("coredns-1", "kube-system", coredns));
+    kube.insert(pod("aws-node-x", "kube-system", owned_by("DaemonSet")));
+    kube.insert(pod(
+        "kube-proxy-static",
+        "kube-system",
+        json!({"metadata": {"annotations": {"kubernetes.io/config.mirror": "abc"}}}),
+    ));
+    let mut pdb = json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}}
+    });
+    fleet_tests::fake_kube::merge_patch(&mut pdb, &json!({"spec": budget}));
+    kube.insert(pdb);
+}
+
+fn sample(name: &str) -> Value {
+    let path = workspace_root().join("events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json")
+}
+
+/// The spot warning, as if it arrived `ago` seconds before now, with a fresh id.
+fn interruption(ago: i64) -> Value {
+    let mut ev = sample("spot-interruption.json");
+    let at = Timestamp::now().checked_sub(ago.seconds()).expect("time");
+    ev["time"] = json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    ev["id"] = json!(unique("event"));
+    ev
+}
+
+async fn handle(f: &Fixture, ev: Value) -> Value {
+    f.drainer
+        .handle(ev, Invocation::at(Timestamp::now()))
+        .await
+        .expect("handler")
+}
+
+fn pods_left_on_node(kube: &FakeKube) -> Vec<String> {
+    let mut names: Vec<String> = kube
+        .list("v1", "Pod")
+        .into_iter()
+        .filter(|p| p["spec"]["nodeName"] == NODE)
+        .filter_map(|p| p["metadata"]["name"].as_str().map(String::from))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_budget_allowing_one_at_a_time_drains_fully_before_the_deadline() {
+    let f = fixture("").await;
+    seed_node(&f.kube, json!({"maxUnavailable": 1}), 1);
+    let report = handle(&f, interruption(0)).await;
+    assert_eq!(report["status"], "drained");
+    assert_eq!(report["cluster"], f.cluster.as_str());
+    assert_eq!(report["node"], NODE);
+    assert_eq!(report["evicted"], 4, "{report}");
+    assert_eq!(report["forced"], 0);
+    assert_eq!(report["pending"], json!([]));
+    let skipped: Vec<&str> = report["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .filter_map(|s| s["reason"].as_str())
+        .collect();
+    assert_eq!(skipped.len(), 2);
+    assert!(skipped.contains(&"DaemonSet pod") && skipped.contains(&"mirror pod"));
+
+    // Cordoned, tainted and out of external load balancers; the old taint kept.
+    let node = f.kube.get("v1", "Node", "", NODE).expect("node");
+    assert_eq!(node["spec"]["unschedulable"], true);
+    assert_eq!(
+        node["metadata"]["labels"]["node.kubernetes.io/exclude-from-external-load-balancers"],
+        "true"
+    );
+    let taints: Vec<&str> = node["spec"]["taints"]
+        .as_array()
+        .expect("taints")
+        .iter()
+        .filter_map(|t| t["key"].as_str())
+        .collect();
+    assert_eq!(taints, vec!["existing", "fleet/spot-interruption"]);
+    // The cordon was the first write, before any eviction.
+    let writes: Vec<_> = f
+        .kube
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .collect();
+    assert_eq!(writes[0].method, "PATCH");
+    assert!(writes[0].path.ends_with(&format!("/nodes/{NODE}")));
+    // The budget was honoured: some evictions were refused and retried.
+    let evictions = f
+        .kube
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/eviction"))
+        .count();
+    assert!(evictions > 4, "{evictions} eviction requests");
+    // Every eviction carried the pod's UID as a precondition.
+    assert!(f
+        .kube
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/eviction"))
+        .all(|r| r.body["deleteOptions"]["preconditions"]["uid"].is_string()));
+
+    let events = f.tap.drain().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["detail-type"], "Node Drained");
+    assert_eq!(events[0]["detail"]["evicted"], 4);
+    assert_eq!(f.slack.texts().len(), 1);
+    let metrics = f
+        .cloudwatch
+        .list_metrics()
+        .namespace("Fleet/SpotDrainer")
+        .send()
+        .await
+        .expect("metrics");
+    let names: Vec<&str> = metrics
+        .metrics()
+        .iter()
+        .filter_map(|m| m.metric_name())
+        .collect();
+    for m in ["DrainDuration", "PodsEvicted", "PodsForced"] {
+        assert!(names.contains(&m), "{m} in {names:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_budget_that_never_allows_ends_in_clamped_force_deletes_before_the_deadline() {
+    let f = fixture("").await;
+    seed_node(&f.kube, json!({"minAvailable": 3}), 30);
+    // The warning came 100 s ago: 20 s left, less than a 30 s grace period.
+    let ev = interruption(100);
+    let deadline: Timestamp = ev["time"]
+        .as_str()
+        .expect("time")
+        .parse::<Timestamp>()
+        .expect("ts")
+        .checked_add(120.seconds())
+        .expect("deadline");
+    let report = handle(&f, ev).await;
+    assert!(Timestamp::now() < deadline, "finished before the deadline");
+    assert_eq!(report["forced"], 3, "{report}");
+    assert_eq!(report["evicted"], 1, "coredns has no budget");
+    let deletes: Vec<_> = f
+        .kube
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE" && r.path.contains("/pods/web-"))
+        .collect();
+    assert_eq!(deletes.len(), 3);
+    for d in deletes {
+        let grace = d.body["gracePeriodSeconds"].as_i64().expect("grace");
+        assert!(
+            (1..=15).contains(&grace),
+            "grace {grace} clamped to the time left"
+        );
+        assert!(d.body["preconditions"]["uid"].is_string());
+    }
+    for p in ["web-1", "web-2", "web-3"] {
+        let pod = f
+            .kube
+            .get("v1", "Pod", "shop", p)
+            .expect("still terminating");
+        assert!(!pod["metadata"]["deletionTimestamp"].is_null());
+    }
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_drain_once() {
+    let f = fixture("").await;
+    seed_node(&f.kube, json!({"maxUnavailable": 3}), 1);
+    let ev = interruption(0);
+    let (a, b) = tokio::join!(handle(&f, ev.clone()), handle(&f, ev.clone()));
+    let statuses = [
+        a["status"].as_str().unwrap_or_default(),
+        b["status"].as_str().unwrap_or_default(),
+    ];
+    assert!(
+        statuses.contains(&"drained") && statuses.contains(&"duplicate"),
+        "{statuses:?}"
+    );
+    // Redelivered later, and a second warning for the same instance within its deadline.
+    assert_eq!(handle(&f, ev).await["status"], "duplicate");
+    assert_eq!(handle(&f, interruption(0)).await["status"], "duplicate");
+    assert_eq!(f.tap.drain().await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_instance_of_no_fleet_cluster_is_acknowledged_once() {
+    let f = fixture("").await;
+    seed_node(&f.kube, json!({"maxUnavailable": 1}), 1);
+    let mut ev = interruption(0);
+    ev["detail"]["instance-id"] = json!("i-0aaaaaaaaaaaaaaa1");
+    let r = handle(&f, ev).await;
+    assert_eq!(r["status"], "not-ours");
+    assert!(f.tap.drain().await.is_empty());
+    assert_eq!(pods_left_on_node(&f.kube).len(), 6, "nothing touched");
+}
+
+#[tokio::test]
+async fn dry_run_plans_and_changes_nothing() {
+    let f = fixture("").await;
+    seed_node(&f.kube, json!({"maxUnavailable": 1}), 1);
+    let r = handle(&f, sample("spot-drain-dry-run.json")).await;
+    assert_eq!(r["status"], "dry-run");
+    assert_eq!(
+        r["would_evict"],
+        json!([
+            "shop/web-1",
+            "shop/web-2",
+            "shop/web-3",
+            "kube-system/coredns-1"
+        ])
+    );
+    assert!(
+        f.kube.requests().iter().all(|r| r.method == "GET"),
+        "dry run only reads"
+    );
+    assert!(f.tap.drain().await.is_empty());
+}
+
+#[tokio::test]
+async fn every_sample_event_is_handled() {
+    // A rebalance recommendation only cordons where the cluster says so.
+    let f = fixture("rebalance = \"cordon\"").await;
+    seed_node(&f.kube, json!({"maxUnavailable": 3}), 1);
+    let r = handle(&f, sample("spot-rebalance.json")).await;
+    assert_eq!(r["status"], "cordoned");
+    assert_eq!(r["evicted"], 0);
+    assert_eq!(
+        f.kube.get("v1", "Node", "", NODE).expect("node")["spec"]["unschedulable"],
+        true
+    );
+    assert_eq!(pods_left_on_node(&f.kube).len(), 6);
+
+    for (file, expected) in [
+        ("instance-state-change.json", "drained"),
+        ("health-scheduled-change.json", "drained"),
+        ("spot-drain-manual.json", "drained"),
+    ] {
+        let f = fixture("").await;
+        seed_node(&f.kube, json!({"maxUnavailable": 3}), 1);
+        let mut ev = sample(file);
+        if ev.get("time").is_some() {
+            ev["time"] = json!(Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+        let r = handle(&f, ev).await;
+        assert_eq!(r["status"], expected, "{file}: {r}");
+    }
+}
+
+#[tokio::test]
+async fn unsupported_events_are_rejected_and_change_nothing() {
+    let f = fixture("").await;
+    seed_node(&f.kube, json!({"maxUnavailable": 1}), 1);
+    let err = f
+        .drainer
+        .handle(json!({"source": "aws.s3", "detail-type": "Object Created", "id": "x", "time": "2026-11-23T10:00:00Z", "detail": {}}), Invocation::at(Timestamp::now()))
+        .await
+        .expect_err("rejected");
+    assert!(err
+        .to_string()
+        .contains("not an event this function handles"));
+    assert!(f.kube.requests().is_empty());
+}
