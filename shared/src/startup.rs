@@ -47,6 +47,26 @@ pub async fn cold_start() -> Result<ColdStart> {
     Ok(ColdStart { sdk, config, ssm })
 }
 
+impl ColdStart {
+    /// The Slack notifier, with the webhook from `fleet.slack_webhook` (disabled without).
+    pub async fn notifier(&self) -> Result<crate::notify::Notifier> {
+        let webhook = match &self.config.fleet.slack_webhook {
+            Some(r) => Some(resolve_secret(&self.ssm, "fleet.slack_webhook", r).await?),
+            None => None,
+        };
+        Ok(crate::notify::Notifier::new(webhook))
+    }
+
+    /// The publisher on the fleet bus, as `source`.
+    pub fn publisher(&self, source: &'static str) -> crate::bus::EventPublisher {
+        crate::bus::EventPublisher::new(
+            aws_sdk_eventbridge::Client::new(&self.sdk),
+            self.config.fleet.event_bus.clone(),
+            source,
+        )
+    }
+}
+
 /// Resolves a secret reference from the config; `key` names it in errors.
 pub async fn resolve_secret(
     ssm: &aws_sdk_ssm::Client,

@@ -69,17 +69,8 @@ impl Scheduler {
     pub async fn from_cold_start() -> Result<Self> {
         let cold = fleet_shared::startup::cold_start().await?;
         let table = fleet_shared::startup::table_name()?;
-        let slack = match &cold.config.fleet.slack_webhook {
-            Some(r) => Some(
-                fleet_shared::startup::resolve_secret(&cold.ssm, "fleet.slack_webhook", r).await?,
-            ),
-            None => None,
-        };
-        let bus = EventPublisher::new(
-            aws_sdk_eventbridge::Client::new(&cold.sdk),
-            cold.config.fleet.event_bus.clone(),
-            SOURCE_SCHEDULER,
-        );
+        let notifier = cold.notifier().await?;
+        let bus = cold.publisher(SOURCE_SCHEDULER);
         Ok(Scheduler {
             eks: Eks::new(aws_sdk_eks::Client::new(&cold.sdk)),
             kube: Arc::new(KubeConnector::from_env(&cold.sdk)),
@@ -87,7 +78,7 @@ impl Scheduler {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&cold.sdk),
             store: StateStore::new(aws_sdk_dynamodb::Client::new(&cold.sdk), table),
             bus,
-            notifier: Notifier::new(slack),
+            notifier,
             config: Arc::new(cold.config),
         })
     }

@@ -49,22 +49,13 @@ impl Drainer {
     pub async fn from_cold_start() -> Result<Self> {
         let cold = fleet_shared::startup::cold_start().await?;
         let table = fleet_shared::startup::table_name()?;
-        let slack = match &cold.config.fleet.slack_webhook {
-            Some(r) => Some(
-                fleet_shared::startup::resolve_secret(&cold.ssm, "fleet.slack_webhook", r).await?,
-            ),
-            None => None,
-        };
+        let notifier = cold.notifier().await?;
         Ok(Drainer {
             eks: aws_sdk_eks::Client::new(&cold.sdk),
             kube: Arc::new(KubeConnector::from_env(&cold.sdk)),
             store: StateStore::new(aws_sdk_dynamodb::Client::new(&cold.sdk), table),
-            bus: EventPublisher::new(
-                aws_sdk_eventbridge::Client::new(&cold.sdk),
-                cold.config.fleet.event_bus.clone(),
-                SOURCE_DRAINER,
-            ),
-            notifier: Notifier::new(slack),
+            bus: cold.publisher(SOURCE_DRAINER),
+            notifier,
             cloudwatch: aws_sdk_cloudwatch::Client::new(&cold.sdk),
             config: Arc::new(cold.config),
         })
