@@ -187,7 +187,18 @@ async fn a_budget_allowing_one_at_a_time_drains_fully_before_the_deadline() {
         .collect();
     assert_eq!(skipped.len(), 2);
     assert!(skipped.contains(&"DaemonSet pod") && skipped.contains(&"mirror pod"));
-
+    // DaemonSet and mirror pods untouched; every other pod gone or terminating.
+    for p in f
+        .kube
+        .list("v1", "Pod")
+        .into_iter()
+        .filter(|p| p["spec"]["nodeName"] == NODE)
+    {
+        let name = p["metadata"]["name"].as_str().unwrap_or_default();
+        let terminating = !p["metadata"]["deletionTimestamp"].is_null();
+        let untouchable = name == "aws-node-x" || name == "kube-proxy-static";
+        assert_eq!(terminating, !untouchable, "{name}");
+    }
     // Cordoned, tainted and out of external load balancers; the old taint kept.
     let node = f.kube.get("v1", "Node", "", NODE).expect("node");
     assert_eq!(node["spec"]["unschedulable"], true);

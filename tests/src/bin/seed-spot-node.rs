@@ -1,0 +1,117 @@
+//! `cargo run -p fleet-tests --bin seed-spot-node`: puts a spot node for the sample
+//! instance `i-1234567890abcdef0` into the fake Kubernetes API of `make local-aws`
+//! (`FLEET_KUBE_API_URL`): three web pods behind a PodDisruptionBudget that allows one
+//! disruption at a time, a DaemonSet pod and a mirror pod. Prints the spot interruption
+//! warning for that instance, timed now, for `cargo run -p spot-drainer -- --event -`.
+
+use fleet_shared::kube::{kube_error, ClusterAccess, KubeConnector};
+use jiff::Timestamp;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::discovery::pinned_kind;
+use serde_json::{json, Value};
+
+const INSTANCE: &str = "i-1234567890abcdef0";
+const NODE: &str = "ip-10-0-1-23.eu-west-1.compute.internal";
+
+fn objects() -> Vec<Value> {
+    let pod = |name: &str, ns: &str, meta: Value, spec: Value| {
+        let mut p = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 2, "containers": [{"name": "app", "image": "nginx:1.27"}]},
+            "status": {"phase": "Running"}
+        });
+        fleet_tests::fake_kube::merge_patch(&mut p, &json!({"metadata": meta, "spec": spec}));
+        p
+    };
+    let rs =
+        json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d9f", "uid": "rs-1"}]);
+    let mut out = vec![
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE},
+               "spec": {"providerID": format!("aws:///eu-west-1b/{INSTANCE}")}}),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+        json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web", "namespace": "shop"},
+               "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}}}),
+        pod(
+            "aws-node-x1",
+            "kube-system",
+            json!({"ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "aws-node", "uid": "ds-1"}]}),
+            json!({}),
+        ),
+        pod(
+            "kube-proxy-static",
+            "kube-system",
+            json!({"annotations": {"kubernetes.io/config.mirror": "static"}}),
+            json!({}),
+        ),
+    ];
+    for i in 1..=3 {
+        out.push(pod(
+            &format!("web-{i}"),
+            "shop",
+            json!({"labels": {"app": "web"}, "ownerReferences": rs}),
+            json!({}),
+        ));
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(event) => {
+            println!("{event}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+async fn run() -> Result<Value, String> {
+    let url = std::env::var("FLEET_KUBE_API_URL").map_err(|_| {
+        "FLEET_KUBE_API_URL is not set: source target/local-aws.env first".to_string()
+    })?;
+    let sdk = fleet_shared::aws::emulator_config("http://127.0.0.1:0", "eu-west-1");
+    let client = KubeConnector::new(&sdk, Some(url))
+        .client(&ClusterAccess {
+            name: "local".into(),
+            endpoint: String::new(),
+            ca_data: None,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    for obj in objects() {
+        let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let kind = obj["kind"].as_str().unwrap_or_default();
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
+        let (resource, caps) = pinned_kind(&client, &gvk)
+            .await
+            .map_err(|e| kube_error(e).to_string())?;
+        let api: Api<DynamicObject> = match caps.scope {
+            kube::discovery::Scope::Namespaced => Api::namespaced_with(
+                client.clone(),
+                obj["metadata"]["namespace"].as_str().unwrap_or("default"),
+                &resource,
+            ),
+            kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &resource),
+        };
+        api.patch(
+            name,
+            &PatchParams::apply("seed-spot-node").force(),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .map_err(|e| format!("{kind} {name}: {}", kube_error(e)))?;
+    }
+    eprintln!("node {NODE} ({INSTANCE}) seeded with 3 web pods behind a budget, a DaemonSet pod and a mirror pod");
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../events/spot-interruption.json"))
+            .map_err(|e| e.to_string())?;
+    event["time"] = json!(Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    Ok(event)
+}
