@@ -7,6 +7,7 @@
 
 pub mod demo;
 pub mod fake_kube;
+pub mod fake_lambda;
 pub mod fake_slack;
 pub mod scheduler;
 

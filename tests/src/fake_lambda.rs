@@ -1,0 +1,155 @@
+//! A local stand-in for the Lambda Runtime API, so a function binary can be run the way
+//! Lambda runs it: `GET /2018-06-01/runtime/invocation/next` hands out queued events
+//! (with the request id and deadline headers), `POST .../{id}/response` and
+//! `.../{id}/error` collect the answers, `POST .../init/error` a failed cold start. When
+//! the queue is empty, `next` waits, as Lambda's does between invocations.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Response(Value),
+    Error(Value),
+}
+
+#[derive(Default)]
+struct Inner {
+    queue: VecDeque<(String, Value)>,
+    answers: Vec<(String, Answer)>,
+    init_error: Option<Value>,
+}
+
+#[derive(Clone)]
+pub struct FakeLambda {
+    /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
+    pub address: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+async fn next(State(inner): State<Arc<Mutex<Inner>>>) -> impl IntoResponse {
+    loop {
+        let item = inner.lock().ok().and_then(|mut i| i.queue.pop_front());
+        if let Some((id, event)) = item {
+            let mut headers = HeaderMap::new();
+            let deadline = jiff::Timestamp::now().as_millisecond() + 60_000;
+            let values = [
+                ("lambda-runtime-aws-request-id", id),
+                ("lambda-runtime-deadline-ms", deadline.to_string()),
+                (
+                    "lambda-runtime-invoked-function-arn",
+                    "arn:aws:lambda:eu-west-1:123456789012:function:fleet".to_string(),
+                ),
+                (
+                    "lambda-runtime-trace-id",
+                    "Root=1-00000000-000000000000000000000000".to_string(),
+                ),
+            ];
+            for (k, v) in values {
+                if let Ok(v) = HeaderValue::from_str(&v) {
+                    headers.insert(k, v);
+                }
+            }
+            return (StatusCode::OK, headers, event.to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn parse(body: &Bytes) -> Value {
+    serde_json::from_slice(body).unwrap_or(Value::String(String::from_utf8_lossy(body).into()))
+}
+
+impl FakeLambda {
+    pub async fn start() -> FakeLambda {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app =
+            Router::new()
+                .route("/2018-06-01/runtime/invocation/next", get(next))
+                .route(
+                    "/2018-06-01/runtime/invocation/{id}/response",
+                    post(
+                        |State(i): State<Arc<Mutex<Inner>>>,
+                         Path(id): Path<String>,
+                         body: Bytes| async move {
+                            if let Ok(mut i) = i.lock() {
+                                i.answers.push((id, Answer::Response(parse(&body))));
+                            }
+                            StatusCode::ACCEPTED
+                        },
+                    ),
+                )
+                .route(
+                    "/2018-06-01/runtime/invocation/{id}/error",
+                    post(
+                        |State(i): State<Arc<Mutex<Inner>>>,
+                         Path(id): Path<String>,
+                         body: Bytes| async move {
+                            if let Ok(mut i) = i.lock() {
+                                i.answers.push((id, Answer::Error(parse(&body))));
+                            }
+                            StatusCode::ACCEPTED
+                        },
+                    ),
+                )
+                .route(
+                    "/2018-06-01/runtime/init/error",
+                    post(
+                        |State(i): State<Arc<Mutex<Inner>>>, body: Bytes| async move {
+                            if let Ok(mut i) = i.lock() {
+                                i.init_error = Some(parse(&body));
+                            }
+                            StatusCode::ACCEPTED
+                        },
+                    ),
+                )
+                .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake lambda");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeLambda {
+            address: addr.to_string(),
+            inner,
+        }
+    }
+
+    /// Queues an invocation; returns its request id.
+    pub fn invoke(&self, event: Value) -> String {
+        let id = crate::unique("request");
+        if let Ok(mut i) = self.inner.lock() {
+            i.queue.push_back((id.clone(), event));
+        }
+        id
+    }
+
+    /// Waits (up to `timeout`) for the answer to `id`.
+    pub async fn answer(&self, id: &str, timeout: Duration) -> Option<Answer> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < timeout {
+            let found = self.inner.lock().ok().and_then(|i| {
+                i.answers
+                    .iter()
+                    .find(|(a, _)| a == id)
+                    .map(|(_, ans)| ans.clone())
+            });
+            if found.is_some() {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+}
