@@ -50,6 +50,8 @@ pub struct TeardownView {
     pub lb_ingresses: Vec<String>,
     /// ELBv2 load balancers tagged for the cluster.
     pub load_balancers: Vec<String>,
+    /// What could not be checked (reported; the teardown goes on).
+    pub problems: Vec<String>,
 }
 
 impl Default for TeardownView {
@@ -58,6 +60,7 @@ impl Default for TeardownView {
             lb_services: Ok(vec![]),
             lb_ingresses: vec![],
             load_balancers: vec![],
+            problems: vec![],
         }
     }
 }
@@ -368,6 +371,7 @@ fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
                     t.load_balancers.join(", ")
                 ));
             }
+            notes.extend(t.problems.iter().cloned());
             if !t.lb_ingresses.is_empty() {
                 notes.push(format!(
                     "ingresses whose controller provisions load balancers: {}",
@@ -859,6 +863,28 @@ desired_size = 2
                 &announced(Desired::Up)
             ),
             Step::Steady
+        );
+    }
+
+    #[test]
+    fn teardown_reports_what_it_could_not_check() {
+        let c = blueprint(&[]);
+        let view = with_teardown(TeardownView {
+            problems: vec!["could not check for leftover load balancers: AccessDenied".into()],
+            ..Default::default()
+        });
+        let Step::DeleteNodegroups { notes, .. } = step(
+            Desired::Down,
+            Mode::Destroy,
+            &c,
+            &view,
+            &RecordedState::default(),
+        ) else {
+            panic!("should go on");
+        };
+        assert_eq!(
+            notes,
+            vec!["could not check for leftover load balancers: AccessDenied".to_string()]
         );
     }
 }

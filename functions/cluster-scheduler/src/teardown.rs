@@ -32,10 +32,21 @@ pub async fn observe(
         },
         Err(e) => (Err(e.to_string()), vec![]),
     };
+    // Throttling waits for a later tick; anything else (say, a missing permission) must
+    // not keep a cluster billing all night: report it and go on.
+    let (load_balancers, problems) = match tagged_load_balancers(elb, cluster).await {
+        Ok(lbs) => (lbs, vec![]),
+        Err(e) if e.is_retryable() => return Err(e),
+        Err(e) => (
+            vec![],
+            vec![format!("could not check for leftover load balancers: {e}")],
+        ),
+    };
     Ok(TeardownView {
         lb_services,
         lb_ingresses,
-        load_balancers: tagged_load_balancers(elb, cluster).await?,
+        load_balancers,
+        problems,
     })
 }
 
