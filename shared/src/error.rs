@@ -42,6 +42,11 @@ pub enum FleetError {
     #[error("{0}")]
     Io(String),
 
+    /// Something inside the function failed that no input caused: a request that could
+    /// not be built, or several parts of one invocation failing.
+    #[error("{0}")]
+    Internal(String),
+
     /// An external HTTP API (Slack, Cloudflare, Kubernetes) failed.
     #[error("{api} request failed: {message}")]
     Http {

@@ -45,6 +45,7 @@ impl From<FleetError> for Diagnostic {
             FleetError::BadRequest { .. } => "BadRequest",
             FleetError::Aws { .. } => "AwsError",
             FleetError::Io(_) => "IoError",
+            FleetError::Internal(_) => "InternalError",
             FleetError::Http { .. } => "HttpError",
             FleetError::Kube { .. } => "KubernetesError",
         };

@@ -265,7 +265,7 @@ impl StateStore {
             .expression_attribute_values(":no", AttributeValue::Bool(false))
             .expression_attribute_values(":zero", n(0))
             .build()
-            .map_err(|e| FleetError::Io(format!("DynamoDB update: {e}")))?;
+            .map_err(|e| FleetError::Internal(format!("DynamoDB update: {e}")))?;
         let put = self.transition_put(name, kind, at, detail)?;
         let result = self
             .client
@@ -302,7 +302,7 @@ impl StateStore {
             .item("detail", s(detail))
             .item("ttl", n(expires))
             .build()
-            .map_err(|e| FleetError::Io(format!("DynamoDB put: {e}")))
+            .map_err(|e| FleetError::Internal(format!("DynamoDB put: {e}")))
     }
 
     /// Marks the current phase as announced on the bus. Conditional on the phase and
@@ -548,14 +548,14 @@ impl StateStore {
                 .attribute_name(name)
                 .key_type(kt)
                 .build()
-                .map_err(|e| FleetError::Io(format!("key schema: {e}")))
+                .map_err(|e| FleetError::Internal(format!("key schema: {e}")))
         };
         let attr = |name: &str| {
             AttributeDefinition::builder()
                 .attribute_name(name)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
-                .map_err(|e| FleetError::Io(format!("attribute: {e}")))
+                .map_err(|e| FleetError::Internal(format!("attribute: {e}")))
         };
         let created = self
             .client
@@ -581,7 +581,7 @@ impl StateStore {
                     .attribute_name("ttl")
                     .enabled(true)
                     .build()
-                    .map_err(|e| FleetError::Io(format!("ttl: {e}")))?,
+                    .map_err(|e| FleetError::Internal(format!("ttl: {e}")))?,
             )
             .send()
             .await

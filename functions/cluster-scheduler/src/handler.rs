@@ -710,7 +710,7 @@ pub fn month_start(now: Timestamp) -> Result<Timestamp> {
         .first_of_month()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .map(|z| z.timestamp())
-        .map_err(|e| FleetError::Io(format!("month start: {e}")))
+        .map_err(|e| FleetError::Internal(format!("month start: {e}")))
 }
 
 #[cfg(test)]

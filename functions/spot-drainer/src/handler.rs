@@ -68,9 +68,27 @@ impl Drainer {
                 Ok(json!({"status": "ignored", "reason": reason}))
             }
             Request::Drain(req) => {
+                // Every instance gets its drain even when another fails; a failure then
+                // fails the invocation so that EventBridge retries, and the retry finds
+                // the finished ones done (their leases) and drains only the rest.
                 let mut reports = Vec::new();
+                let mut failures = Vec::new();
                 for iid in &req.instance_ids {
-                    reports.push(self.drain_instance(&req, iid, &inv).await?);
+                    match self.drain_instance(&req, iid, &inv).await {
+                        Ok(r) => reports.push(r),
+                        Err(e) => failures.push((iid.clone(), e)),
+                    }
+                }
+                if failures.len() == 1 && req.instance_ids.len() == 1 {
+                    return Err(failures.remove(0).1);
+                }
+                if !failures.is_empty() {
+                    let what: Vec<String> =
+                        failures.iter().map(|(i, e)| format!("{i}: {e}")).collect();
+                    return Err(FleetError::Internal(format!(
+                        "drains failed: {}",
+                        what.join("; ")
+                    )));
                 }
                 // One instance (every event but Health's): its report is the response.
                 Ok(match reports.len() {
