@@ -254,7 +254,7 @@ impl StateStore {
             .key("pk", s(cluster_pk(name)))
             .key("sk", s("state"))
             .update_expression(
-                "SET phase = :phase, since = :at, generation = :gen, announced = :no, attempts = :zero REMOVE backoff_until, last_error, teardown_started",
+                "SET phase = :phase, since = :at, generation = :gen, announced = :no, announcing_at = :at_epoch, attempts = :zero REMOVE backoff_until, last_error, teardown_started",
             )
             .condition_expression(
                 "attribute_not_exists(phase) OR phase <> :phase OR generation <> :gen",
@@ -264,6 +264,7 @@ impl StateStore {
             .expression_attribute_values(":gen", s(generation))
             .expression_attribute_values(":no", AttributeValue::Bool(false))
             .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":at_epoch", n(at.as_second()))
             .build()
             .map_err(|e| FleetError::Internal(format!("DynamoDB update: {e}")))?;
         let put = self.transition_put(name, kind, at, detail)?;
@@ -303,6 +304,44 @@ impl StateStore {
             .item("ttl", n(expires))
             .build()
             .map_err(|e| FleetError::Internal(format!("DynamoDB put: {e}")))
+    }
+
+    /// Claims the announcement of a phase that was recorded but never announced (its
+    /// announcer crashed or could not publish). Only one claimer wins, and only once the
+    /// last claim is `stale_after` old, so a tick racing an announcement in flight does not
+    /// publish it twice.
+    pub async fn claim_announcement(
+        &self,
+        name: &str,
+        phase: Desired,
+        generation: &str,
+        now: Timestamp,
+        stale_after: jiff::Span,
+    ) -> Result<bool> {
+        let stale = now.checked_sub(stale_after).unwrap_or(now).as_second();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(cluster_pk(name)))
+            .key("sk", s("state"))
+            .update_expression("SET announcing_at = :now")
+            .condition_expression(
+                "phase = :phase AND generation = :gen AND announced = :no AND (attribute_not_exists(announcing_at) OR announcing_at < :stale)",
+            )
+            .expression_attribute_values(":now", n(now.as_second()))
+            .expression_attribute_values(":phase", s(phase.to_string()))
+            .expression_attribute_values(":gen", s(generation))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":stale", n(stale))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"));
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_condition_failed() => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Marks the current phase as announced on the bus. Conditional on the phase and

@@ -560,3 +560,56 @@ async fn access_entries_are_created_with_their_policy_cluster_wide() {
     assert_eq!(associate_view.num_calls(), 1);
     assert_eq!(associate_edit.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn a_transition_recorded_but_never_published_is_published_once_later() {
+    let name = unique("crashed");
+    let n = name.clone();
+    let describe = mock!(Client::describe_cluster).then_output(move || {
+        DescribeClusterOutput::builder()
+            .cluster(active_cluster(&n))
+            .build()
+    });
+    let list_ng = mock!(Client::list_nodegroups)
+        .then_output(|| ListNodegroupsOutput::builder().nodegroups("spot").build());
+    let describe_ng = mock!(Client::describe_nodegroup).then_output(|| {
+        DescribeNodegroupOutput::builder()
+            .nodegroup(nodegroup(NodegroupStatus::Active))
+            .build()
+    });
+    let list_addons = mock!(Client::list_addons).then_output(|| {
+        ListAddonsOutput::builder()
+            .addons("vpc-cni")
+            .addons("coredns")
+            .build()
+    });
+    let f = fixture(&[&name], &[&describe, &list_ng, &describe_ng, &list_addons]).await;
+    // A tick recorded Ready at 11:00 and died before publishing.
+    let recorded = f
+        .scheduler
+        .store
+        .record_transition(
+            &name,
+            fleet_shared::schedule::Desired::Up,
+            "1790000000",
+            at("2026-11-23T11:00:00Z"),
+            "ready",
+        )
+        .await
+        .expect("record");
+    assert!(recorded);
+    // A minute later that announcement might still be in flight: not published twice.
+    let soon = tick(&f, "2026-11-23T11:01:00Z").await;
+    assert_eq!(soon["clusters"][0]["step"], "announce-ready");
+    assert!(f.tap.drain().await.is_empty());
+    // Later it is stale: published once, then steady.
+    tick(&f, "2026-11-23T11:05:00Z").await;
+    tick(&f, "2026-11-23T11:05:00Z").await;
+    let events = f.tap.drain().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["detail-type"], "Cluster Ready");
+    assert_eq!(
+        tick(&f, "2026-11-23T11:10:00Z").await["clusters"][0]["result"],
+        "steady"
+    );
+}

@@ -522,11 +522,19 @@ impl Scheduler {
             .store
             .record_transition(&c.name, phase, generation, now, &detail_text)
             .await?;
-        let already_ours = record.state.phase == Some(phase)
-            && record.state.generation.as_deref() == Some(generation);
-        if !recorded && !already_ours {
-            // A concurrent tick recorded it first and publishes it.
-            return Ok("steady");
+        if !recorded {
+            let ours = record.state.phase == Some(phase)
+                && record.state.generation.as_deref() == Some(generation);
+            // Recorded earlier but never announced: publish again, unless another tick is
+            // announcing it right now (claims go stale after two minutes).
+            let claimed = ours
+                && self
+                    .store
+                    .claim_announcement(&c.name, phase, generation, now, 2.minutes())
+                    .await?;
+            if !claimed {
+                return Ok("steady");
+            }
         }
         let dt = match phase {
             Desired::Up => detail_type::CLUSTER_READY,
