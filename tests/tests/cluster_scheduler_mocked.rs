@@ -130,6 +130,25 @@ fn active_cluster(name: &str) -> Cluster {
         .build()
 }
 
+/// EKS answers for a cluster whose nodegroup `spot` is ACTIVE and whose add-ons are in.
+fn nodegroup_and_addons_ready() -> [Rule; 3] {
+    [
+        mock!(Client::list_nodegroups)
+            .then_output(|| ListNodegroupsOutput::builder().nodegroups("spot").build()),
+        mock!(Client::describe_nodegroup).then_output(|| {
+            DescribeNodegroupOutput::builder()
+                .nodegroup(nodegroup(NodegroupStatus::Active))
+                .build()
+        }),
+        mock!(Client::list_addons).then_output(|| {
+            ListAddonsOutput::builder()
+                .addons("vpc-cni")
+                .addons("coredns")
+                .build()
+        }),
+    ]
+}
+
 fn nodegroup(status: NodegroupStatus) -> Nodegroup {
     Nodegroup::builder()
         .nodegroup_name("spot")
@@ -343,19 +362,7 @@ async fn throttling_backs_off_quietly_and_spares_the_other_clusters() {
                 .cluster(active_cluster(&fine_out))
                 .build()
         });
-    let list_ng = mock!(Client::list_nodegroups)
-        .then_output(|| ListNodegroupsOutput::builder().nodegroups("spot").build());
-    let describe_ng = mock!(Client::describe_nodegroup).then_output(|| {
-        DescribeNodegroupOutput::builder()
-            .nodegroup(nodegroup(NodegroupStatus::Active))
-            .build()
-    });
-    let list_addons = mock!(Client::list_addons).then_output(|| {
-        ListAddonsOutput::builder()
-            .addons("vpc-cni")
-            .addons("coredns")
-            .build()
-    });
+    let [list_ng, describe_ng, list_addons] = nodegroup_and_addons_ready();
     let f = fixture(
         &[&slow, &fine],
         &[&throttled, &ok, &list_ng, &describe_ng, &list_addons],
@@ -570,19 +577,7 @@ async fn a_transition_recorded_but_never_published_is_published_once_later() {
             .cluster(active_cluster(&n))
             .build()
     });
-    let list_ng = mock!(Client::list_nodegroups)
-        .then_output(|| ListNodegroupsOutput::builder().nodegroups("spot").build());
-    let describe_ng = mock!(Client::describe_nodegroup).then_output(|| {
-        DescribeNodegroupOutput::builder()
-            .nodegroup(nodegroup(NodegroupStatus::Active))
-            .build()
-    });
-    let list_addons = mock!(Client::list_addons).then_output(|| {
-        ListAddonsOutput::builder()
-            .addons("vpc-cni")
-            .addons("coredns")
-            .build()
-    });
+    let [list_ng, describe_ng, list_addons] = nodegroup_and_addons_ready();
     let f = fixture(&[&name], &[&describe, &list_ng, &describe_ng, &list_addons]).await;
     // A tick recorded Ready at 11:00 and died before publishing.
     let recorded = f
