@@ -132,6 +132,18 @@ impl FleetError {
         }
     }
 
+    /// `FleetError::aws` for one operation, in the shape `map_err` takes.
+    pub fn aws_call<E, R>(
+        service: &'static str,
+        operation: &'static str,
+    ) -> impl FnOnce(SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        move |e| FleetError::aws(service, operation, e)
+    }
+
     /// The AWS error kind, or `None` for errors that are not AWS errors.
     pub fn aws_kind(&self) -> Option<AwsErrorKind> {
         match self {

@@ -126,7 +126,17 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    move |e| FleetError::aws("DynamoDB", op, e)
+    FleetError::aws_call("DynamoDB", op)
+}
+
+/// A conditional write's outcome: true when it was applied, false when its condition did
+/// not hold (another invocation got there first); other errors stay errors.
+fn condition_held<T>(result: Result<T>) -> Result<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_condition_failed() => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 fn parse_desired(v: Option<&str>) -> Option<Desired> {
@@ -276,11 +286,7 @@ impl StateStore {
             .send()
             .await
             .map_err(ddb("TransactWriteItems"));
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_condition_failed() => Ok(false),
-            Err(e) => Err(e),
-        }
+        condition_held(result)
     }
 
     fn transition_put(
@@ -337,11 +343,7 @@ impl StateStore {
             .send()
             .await
             .map_err(ddb("UpdateItem"));
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_condition_failed() => Ok(false),
-            Err(e) => Err(e),
-        }
+        condition_held(result)
     }
 
     /// Marks the current phase as announced on the bus. Conditional on the phase and
@@ -361,11 +363,8 @@ impl StateStore {
             .send()
             .await
             .map_err(ddb("UpdateItem"));
-        match result {
-            // The phase moved on meanwhile: nothing left to mark.
-            Err(e) if e.is_condition_failed() => Ok(()),
-            other => other.map(|_| ()),
-        }
+        // False: the phase moved on meanwhile, nothing left to mark.
+        condition_held(result).map(|_| ())
     }
 
     /// Records a failed step and backs off until `retry_at`. Returns true when the error
@@ -426,10 +425,7 @@ impl StateStore {
             .send()
             .await
             .map_err(ddb("UpdateItem"));
-        match result {
-            Err(e) if e.is_condition_failed() => Ok(()),
-            other => other.map(|_| ()),
-        }
+        condition_held(result).map(|_| ())
     }
 
     /// Takes the lease `pk` for `owner` until `until`, unless someone holds an unexpired
@@ -458,11 +454,7 @@ impl StateStore {
             .send()
             .await
             .map_err(ddb("PutItem"));
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_condition_failed() => Ok(false),
-            Err(e) => Err(e),
-        }
+        condition_held(result)
     }
 
     /// Marks `owner`'s lease done and keeps it until `until`, so that later deliveries of
@@ -495,11 +487,8 @@ impl StateStore {
             .send()
             .await
             .map_err(ddb("UpdateItem"));
-        match result {
-            // Someone took over an expired lease meanwhile: theirs to finish.
-            Err(e) if e.is_condition_failed() => Ok(()),
-            other => other.map(|_| ()),
-        }
+        // False: someone took over an expired lease meanwhile, theirs to finish.
+        condition_held(result).map(|_| ())
     }
 
     /// Backs off after a retryable error, without recording a failure.

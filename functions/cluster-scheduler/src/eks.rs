@@ -34,7 +34,7 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    move |e| FleetError::aws("EKS", op, e)
+    FleetError::aws_call("EKS", op)
 }
 
 /// Tags on everything the fleet creates: the blueprint's, the cluster tag the cost reporter

@@ -4,10 +4,8 @@
 //! disruption at a time, a DaemonSet pod and a mirror pod. Prints the spot interruption
 //! warning for that instance, timed now, for `cargo run -p spot-drainer -- --event -`.
 
-use fleet_shared::kube::{kube_error, ClusterAccess, KubeConnector};
+use fleet_shared::kube::{ClusterAccess, KubeConnector};
 use jiff::Timestamp;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::discovery::pinned_kind;
 use serde_json::{json, Value};
 
 const INSTANCE: &str = "i-1234567890abcdef0";
@@ -83,31 +81,13 @@ async fn run() -> Result<Value, String> {
         })
         .await
         .map_err(|e| e.to_string())?;
-    for obj in objects() {
-        let api_version = obj["apiVersion"].as_str().unwrap_or_default();
-        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        let kind = obj["kind"].as_str().unwrap_or_default();
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-        let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
-        let (resource, caps) = pinned_kind(&client, &gvk)
-            .await
-            .map_err(|e| kube_error(e).to_string())?;
-        let api: Api<DynamicObject> = match caps.scope {
-            kube::discovery::Scope::Namespaced => Api::namespaced_with(
-                client.clone(),
-                obj["metadata"]["namespace"].as_str().unwrap_or("default"),
-                &resource,
-            ),
-            kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &resource),
-        };
-        api.patch(
-            name,
-            &PatchParams::apply("seed-spot-node").force(),
-            &Patch::Apply(&obj),
-        )
+    // The same server-side apply the morning bootstrap uses (JSON is YAML).
+    let text: Vec<String> = objects().iter().map(Value::to_string).collect();
+    let manifests = cluster_scheduler::bootstrap::parse("seed-spot-node", &text.join("\n---\n"))
+        .map_err(|e| e.to_string())?;
+    cluster_scheduler::bootstrap::apply(&client, manifests)
         .await
-        .map_err(|e| format!("{kind} {name}: {}", kube_error(e)))?;
-    }
+        .map_err(|e| e.to_string())?;
     eprintln!("node {NODE} ({INSTANCE}) seeded with 3 web pods behind a budget, a DaemonSet pod and a mirror pod");
     let mut event: Value =
         serde_json::from_str(include_str!("../../../events/spot-interruption.json"))
