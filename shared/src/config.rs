@@ -14,6 +14,11 @@ use serde::Deserialize;
 use crate::error::{FleetError, Result};
 use crate::schedule::{ClusterSchedule, Holiday, Uptime};
 
+mod dns;
+pub use dns::{
+    is_hostname, normalize_name, DnsConfig, DnsProvider, DnsRecordConfig, OnDestroy, ServiceRef,
+};
+
 /// Tag key carried by every resource the fleet creates: the cluster it belongs to. The cost
 /// reporter groups by it.
 pub const CLUSTER_TAG: &str = "fleet:cluster";
@@ -84,9 +89,9 @@ pub struct ClusterConfig {
     /// `cordon`. Interruptions and retirements always drain.
     #[serde(default)]
     pub rebalance: RebalanceAction,
-    /// Read by the DNS updater.
+    /// The DNS records that follow the cluster's ingress (the DNS updater).
     #[serde(default)]
-    pub dns: Option<toml::Table>,
+    pub dns: Option<DnsConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -347,6 +352,18 @@ impl FleetConfig {
                 ));
             }
             c.blueprint.validate(&key("blueprint"))?;
+            if let Some(dns) = &c.dns {
+                dns.validate(&key("dns"))?;
+                if dns.uses(DnsProvider::Cloudflare) && self.fleet.cloudflare_api_token.is_none() {
+                    return Err(FleetError::config(
+                        "fleet.cloudflare_api_token",
+                        format!(
+                            "missing: cluster `{}` has Cloudflare records (give ssm:<parameter>)",
+                            c.name
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }

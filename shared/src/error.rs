@@ -47,6 +47,20 @@ pub enum FleetError {
     #[error("{0}")]
     Internal(String),
 
+    /// The Cloudflare API answered with an error: its HTTP status and Cloudflare's own
+    /// error code (five digits for DNS errors, e.g. 81053) and message.
+    #[error("Cloudflare API: HTTP {status}, error {code}: {message}")]
+    Cloudflare {
+        status: u16,
+        code: u32,
+        message: String,
+    },
+
+    /// Something the function waits for is not there yet (a load balancer still being
+    /// provisioned): fail now, a retry or the next scheduled run finds it.
+    #[error("not ready: {0}")]
+    Pending(String),
+
     /// An external HTTP API (Slack, Cloudflare, Kubernetes) failed.
     #[error("{api} request failed: {message}")]
     Http {
@@ -169,6 +183,8 @@ impl FleetError {
         match self {
             FleetError::Aws { kind, .. } => *kind == AwsErrorKind::Retryable,
             FleetError::Http { retryable, .. } => *retryable,
+            FleetError::Cloudflare { status, .. } => *status == 429 || *status >= 500,
+            FleetError::Pending(_) => true,
             FleetError::Kube { status, reason, .. } => {
                 *status == 429 || *status >= 500 || reason == "Unreachable"
             }
@@ -180,9 +196,11 @@ impl FleetError {
 /// Maps an AWS error code to what the caller should do about it.
 pub fn classify_aws_code(code: &str, message: &str) -> AwsErrorKind {
     match code {
-        "ResourceNotFoundException" | "NotFoundException" | "ParameterNotFound" => {
-            AwsErrorKind::NotFound
-        }
+        "ResourceNotFoundException"
+        | "NotFoundException"
+        | "ParameterNotFound"
+        | "NoSuchHostedZone"
+        | "NoSuchChange" => AwsErrorKind::NotFound,
         "ResourceInUseException" => AwsErrorKind::InUse,
         "ConditionalCheckFailedException" => AwsErrorKind::ConditionFailed,
         // A transaction cancelled only because a condition did not hold.
@@ -192,6 +210,7 @@ pub fn classify_aws_code(code: &str, message: &str) -> AwsErrorKind {
         "ThrottlingException"
         | "Throttling"
         | "TooManyRequestsException"
+        | "PriorRequestNotComplete"
         | "RequestLimitExceeded"
         | "ProvisionedThroughputExceededException"
         | "ServiceUnavailable"

@@ -39,6 +39,27 @@ pub struct ClusterAccess {
     pub ca_data: Option<String>,
 }
 
+impl ClusterAccess {
+    /// The cluster's access, when EKS says it exists and is ACTIVE (`None` otherwise: a
+    /// cluster that is down or still being built has no API to talk to).
+    pub async fn of_active(eks: &aws_sdk_eks::Client, name: &str) -> Result<Option<Self>> {
+        let described = match eks.describe_cluster().name(name).send().await {
+            Ok(out) => out.cluster,
+            Err(e) => {
+                let e = FleetError::aws("EKS", "DescribeCluster", e);
+                return if e.is_not_found() { Ok(None) } else { Err(e) };
+            }
+        };
+        Ok(described
+            .filter(|c| c.status.as_ref().map(|s| s.as_str()) == Some("ACTIVE"))
+            .map(|c| ClusterAccess {
+                name: name.to_string(),
+                endpoint: c.endpoint.unwrap_or_default(),
+                ca_data: c.certificate_authority.and_then(|ca| ca.data),
+            }))
+    }
+}
+
 /// Builds Kubernetes clients for fleet clusters, with cached EKS tokens.
 pub struct KubeConnector {
     sdk: SdkConfig,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod kube;
 pub mod notify;
+pub mod request;
 pub mod runner;
 pub mod schedule;
 pub mod startup;

@@ -48,6 +48,8 @@ impl From<FleetError> for Diagnostic {
             FleetError::Internal(_) => "InternalError",
             FleetError::Http { .. } => "HttpError",
             FleetError::Kube { .. } => "KubernetesError",
+            FleetError::Cloudflare { .. } => "CloudflareError",
+            FleetError::Pending(_) => "NotReady",
         };
         Diagnostic {
             error_type: error_type.into(),

@@ -23,6 +23,8 @@ use serde::Serialize;
 use crate::error::{FleetError, Result};
 use crate::schedule::{Desired, Override};
 
+mod dns;
+
 /// How long transition history is kept: a year and a month, for year-on-year reports.
 const HISTORY_DAYS: i64 = 400;
 

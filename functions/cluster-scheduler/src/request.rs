@@ -96,17 +96,7 @@ struct BareDoc {
     action: String,
 }
 
-fn doc<T: for<'de> Deserialize<'de>>(event: &Value) -> Result<T> {
-    serde_path_to_error::deserialize(event).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." {
-            "(document)".to_string()
-        } else {
-            path
-        };
-        FleetError::bad_request(field, e.into_inner().to_string())
-    })
-}
+use fleet_shared::request::document as doc;
 
 fn timestamp(field: &str, text: &str) -> Result<Timestamp> {
     text.parse().map_err(|_| {
@@ -148,21 +138,7 @@ pub fn parse(event: &Value) -> Result<Request> {
             )),
         };
     }
-    let action = match obj.get("action") {
-        Some(Value::String(a)) => a.as_str(),
-        Some(other) => {
-            return Err(FleetError::bad_request(
-                "action",
-                format!("expected a string, got {other}"),
-            ))
-        }
-        None => {
-            return Err(FleetError::bad_request(
-                "action",
-                format!("missing: expected one of {ACTIONS}"),
-            ))
-        }
-    };
+    let action = fleet_shared::request::action(event, ACTIONS)?;
     match action {
         "reconcile" => doc::<BareDoc>(event).map(|_| Request::Reconcile),
         "status" => doc::<BareDoc>(event).map(|_| Request::Status),

@@ -102,26 +102,8 @@ impl Drainer {
     /// Searches the fleet's active clusters for the node of `instance_id`.
     async fn find(&self, instance_id: &str) -> Result<Option<Found>> {
         for c in &self.config.clusters {
-            let described = self.eks.describe_cluster().name(&c.name).send().await;
-            let cluster = match described {
-                Ok(out) => out.cluster,
-                Err(e) => {
-                    let e = FleetError::aws("EKS", "DescribeCluster", e);
-                    if e.is_not_found() {
-                        continue;
-                    }
-                    return Err(e);
-                }
-            };
-            let Some(cluster) =
-                cluster.filter(|c| c.status.as_ref().map(|s| s.as_str()) == Some("ACTIVE"))
-            else {
+            let Some(access) = ClusterAccess::of_active(&self.eks, &c.name).await? else {
                 continue;
-            };
-            let access = ClusterAccess {
-                name: c.name.clone(),
-                endpoint: cluster.endpoint.clone().unwrap_or_default(),
-                ca_data: cluster.certificate_authority.and_then(|ca| ca.data),
             };
             let client = self.kube.client(&access).await?;
             if let Some(node) = drain::find_node(&client, instance_id).await? {

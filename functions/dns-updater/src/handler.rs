@@ -1,0 +1,425 @@
+//! The DNS updater's handler: decide which clusters to converge and where their records
+//! should point, then plan and apply each record (see `plan.rs`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use fleet_shared::config::{
+    ClusterConfig, DnsConfig, DnsProvider, DnsRecordConfig, FleetConfig, OnDestroy,
+};
+use fleet_shared::kube::{ClusterAccess, KubeConnector};
+use fleet_shared::notify::Notifier;
+use fleet_shared::runner::Invocation;
+use fleet_shared::schedule::Desired;
+use fleet_shared::startup::{cold_start, resolve_secret, table_name};
+use fleet_shared::state::StateStore;
+use fleet_shared::{FleetError, Result};
+use jiff::Timestamp;
+use serde_json::{json, Value};
+
+use crate::cloudflare::{Cloudflare, RetryPolicy};
+use crate::plan::{plan_cloudflare, plan_route53, Action, Change, Goal};
+use crate::request::{parse, Request};
+use crate::route53::Route53;
+use crate::target::{read_ingress, Target};
+
+/// CloudWatch namespace of the DNS metrics.
+pub const METRICS_NAMESPACE: &str = "Fleet/DNS";
+/// Time kept free at the end of an invocation for writing the records and reporting.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(15);
+/// How long a Route53 change is waited for when `wait_insync` is set.
+const INSYNC_WAIT: Duration = Duration::from_secs(60);
+
+pub struct Updater {
+    pub config: Arc<FleetConfig>,
+    pub eks: aws_sdk_eks::Client,
+    pub kube: Arc<KubeConnector>,
+    pub store: StateStore,
+    /// Present when some record uses Cloudflare.
+    pub cloudflare: Option<Cloudflare>,
+    pub route53: Route53,
+    pub notifier: Notifier,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+fn phase_name(p: Desired) -> &'static str {
+    match p {
+        Desired::Up => "up",
+        Desired::Down => "down",
+    }
+}
+
+impl Updater {
+    pub async fn from_cold_start() -> Result<Self> {
+        let cold = cold_start().await?;
+        let table = table_name()?;
+        let notifier = cold.notifier().await?;
+        let uses_cloudflare = cold
+            .config
+            .clusters
+            .iter()
+            .filter_map(|c| c.dns.as_ref())
+            .any(|d| d.uses(DnsProvider::Cloudflare));
+        let cloudflare = match (&cold.config.fleet.cloudflare_api_token, uses_cloudflare) {
+            (Some(token), true) => {
+                let token = resolve_secret(&cold.ssm, "fleet.cloudflare_api_token", token).await?;
+                let url = std::env::var("CLOUDFLARE_API_URL")
+                    .ok()
+                    .filter(|u| !u.trim().is_empty());
+                Some(Cloudflare::new(
+                    url.as_deref(),
+                    token,
+                    RetryPolicy::default(),
+                )?)
+            }
+            _ => None,
+        };
+        Ok(Updater {
+            eks: aws_sdk_eks::Client::new(&cold.sdk),
+            kube: Arc::new(KubeConnector::from_env(&cold.sdk)),
+            store: StateStore::new(aws_sdk_dynamodb::Client::new(&cold.sdk), table),
+            cloudflare,
+            route53: Route53::new(&cold.sdk),
+            notifier,
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&cold.sdk),
+            config: Arc::new(cold.config),
+        })
+    }
+
+    pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
+        match parse(&event)? {
+            Request::Ignore { reason } => Ok(ignored(None, reason)),
+            Request::Ready {
+                cluster,
+                generation,
+            } => self.on_event(&cluster, generation, Desired::Up, &inv).await,
+            Request::Destroyed {
+                cluster,
+                generation,
+            } => {
+                self.on_event(&cluster, generation, Desired::Down, &inv)
+                    .await
+            }
+            Request::SyncUp => {
+                let mut up = Vec::new();
+                for (c, dns) in self.dns_clusters() {
+                    let state = self.store.cluster(&c.name).await?.state;
+                    if state.phase == Some(Desired::Up) {
+                        up.push((c, dns));
+                    }
+                }
+                self.converge_all(up, Some(Desired::Up), false, &inv).await
+            }
+            Request::Sync { cluster, dry_run } => {
+                let clusters = match cluster {
+                    None => self.dns_clusters(),
+                    Some(name) => {
+                        let c = self.config.cluster(&name).ok_or_else(|| {
+                            FleetError::bad_request(
+                                "cluster",
+                                format!("`{name}` is not a cluster in the fleet config"),
+                            )
+                        })?;
+                        let dns = c.dns.as_ref().ok_or_else(|| {
+                            FleetError::bad_request(
+                                "cluster",
+                                format!("cluster `{name}` has no [cluster.dns] section"),
+                            )
+                        })?;
+                        vec![(c, dns)]
+                    }
+                };
+                let single = clusters.len() == 1;
+                let mut out = self.converge_all(clusters, None, dry_run, &inv).await?;
+                if single {
+                    out = out["clusters"][0].take();
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn dns_clusters(&self) -> Vec<(&ClusterConfig, &DnsConfig)> {
+        self.config
+            .clusters
+            .iter()
+            .filter_map(|c| c.dns.as_ref().map(|d| (c, d)))
+            .collect()
+    }
+
+    /// A `Cluster Ready` or `Cluster Destroyed` event, unless a later transition made it
+    /// stale (a redelivery arriving after the next teardown must not point DNS back).
+    async fn on_event(
+        &self,
+        name: &str,
+        generation: Option<String>,
+        phase: Desired,
+        inv: &Invocation,
+    ) -> Result<Value> {
+        let Some(c) = self.config.cluster(name) else {
+            return Ok(ignored(
+                Some(name),
+                "not a cluster in the fleet config".into(),
+            ));
+        };
+        let Some(dns) = c.dns.as_ref() else {
+            return Ok(ignored(
+                Some(name),
+                "the cluster has no [cluster.dns] section".into(),
+            ));
+        };
+        let state = self.store.cluster(name).await?.state;
+        if let Some(recorded) = state.phase {
+            let other_generation =
+                matches!((&generation, &state.generation), (Some(a), Some(b)) if a != b);
+            if recorded != phase || other_generation {
+                return Ok(ignored(
+                    Some(name),
+                    format!(
+                        "stale event: the cluster is recorded {} since {}",
+                        phase_name(recorded),
+                        state.since.map(|t| t.to_string()).unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        self.converge(c, dns, phase, false, inv).await
+    }
+
+    /// Converges several clusters; every one is tried, then any failure fails the whole.
+    async fn converge_all(
+        &self,
+        clusters: Vec<(&ClusterConfig, &DnsConfig)>,
+        phase: Option<Desired>,
+        dry_run: bool,
+        inv: &Invocation,
+    ) -> Result<Value> {
+        let mut reports = Vec::new();
+        let mut failures = Vec::new();
+        for (c, dns) in clusters {
+            let phase = match phase {
+                Some(p) => p,
+                None => match self.store.cluster(&c.name).await?.state.phase {
+                    Some(Desired::Down) => Desired::Down,
+                    _ => Desired::Up,
+                },
+            };
+            match self.converge(c, dns, phase, dry_run, inv).await {
+                Ok(r) => reports.push(r),
+                Err(e) => failures.push(format!("{}: {e}", c.name)),
+            }
+        }
+        if !failures.is_empty() {
+            return Err(FleetError::Internal(format!(
+                "DNS sync failed for {}",
+                failures.join("; ")
+            )));
+        }
+        Ok(json!({ "clusters": reports, "dry_run": dry_run }))
+    }
+
+    /// Points every record of the cluster where its phase says.
+    async fn converge(
+        &self,
+        c: &ClusterConfig,
+        dns: &DnsConfig,
+        phase: Desired,
+        dry_run: bool,
+        inv: &Invocation,
+    ) -> Result<Value> {
+        let goal = match (phase, &dns.on_destroy) {
+            (Desired::Up, _) => Goal::PointAt(self.ingress_target(c, dns, inv).await?),
+            (Desired::Down, OnDestroy::Keep) => {
+                return Ok(json!({
+                    "cluster": c.name, "phase": "down", "on_destroy": "keep",
+                    "changes": [], "dry_run": dry_run,
+                }))
+            }
+            (Desired::Down, OnDestroy::Delete) => Goal::Remove,
+            (Desired::Down, OnDestroy::PointAt(h)) => Goal::PointAt(Target::Hostname(h.clone())),
+        };
+        let known = if dns.uses(DnsProvider::Route53) {
+            self.store.dns_targets(&c.name).await?
+        } else {
+            vec![]
+        };
+        let mut changes = Vec::new();
+        let mut failures = Vec::new();
+        for rec in &dns.records {
+            match self.record(&c.name, rec, &goal, &known, dry_run).await {
+                Ok(change) => changes.push(change),
+                Err(e) => {
+                    failures.push(format!("{} {}: {e}", rec.provider.as_str(), rec.name));
+                }
+            }
+        }
+        let target = match &goal {
+            Goal::PointAt(t) => Some(t.value()),
+            Goal::Remove => None,
+        };
+        if !dry_run && failures.is_empty() && phase == Desired::Up {
+            if let Some(t) = &target {
+                self.store.remember_dns_target(&c.name, t).await?;
+            }
+        }
+        let report = json!({
+            "cluster": c.name,
+            "phase": phase_name(phase),
+            "target": target,
+            "changes": changes,
+            "dry_run": dry_run,
+        });
+        tracing::info!(cluster = %c.name, report = %report, "DNS converged");
+        if !dry_run {
+            self.announce(&c.name, &changes).await;
+        }
+        if !failures.is_empty() {
+            return Err(FleetError::Internal(failures.join("; ")));
+        }
+        Ok(report)
+    }
+
+    /// The ingress load balancer's address, waited for within the invocation's time.
+    async fn ingress_target(
+        &self,
+        c: &ClusterConfig,
+        dns: &DnsConfig,
+        inv: &Invocation,
+    ) -> Result<Target> {
+        let access = ClusterAccess::of_active(&self.eks, &c.name)
+            .await?
+            .ok_or_else(|| {
+                FleetError::Pending(format!("cluster `{}` is not ACTIVE in EKS", c.name))
+            })?;
+        let client = self.kube.client(&access).await?;
+        let mut wait = Duration::from_secs(u64::from(dns.ingress_wait_seconds));
+        if let Some(deadline) = inv.deadline {
+            let left = deadline.duration_since(Timestamp::now());
+            let left = Duration::try_from(left).unwrap_or_default();
+            wait = wait.min(left.saturating_sub(DEADLINE_MARGIN));
+        }
+        read_ingress(&client, &dns.ingress_service, Instant::now() + wait).await
+    }
+
+    /// Plans one record and, unless a dry run, applies the plan.
+    async fn record(
+        &self,
+        cluster: &str,
+        rec: &DnsRecordConfig,
+        goal: &Goal,
+        known: &[String],
+        dry_run: bool,
+    ) -> Result<Change> {
+        match rec.provider {
+            DnsProvider::Cloudflare => {
+                let cf = self
+                    .cloudflare
+                    .as_ref()
+                    .ok_or_else(|| FleetError::config("fleet.cloudflare_api_token", "missing"))?;
+                let zone = cf.zone_id(rec).await?;
+                let existing = cf.records(&zone, &rec.name).await?;
+                let (change, writes) = plan_cloudflare(rec, cluster, goal, &existing);
+                if !dry_run {
+                    for w in &writes {
+                        cf.apply(&zone, w).await?;
+                    }
+                }
+                Ok(change)
+            }
+            DnsProvider::Route53 => {
+                let zone = rec.zone_id.as_deref().unwrap_or_default();
+                let existing = self.route53.records_at(zone, &rec.name).await?;
+                let owner = self.store.dns_owner(zone, &rec.name).await?;
+                let mut plan = plan_route53(rec, cluster, goal, &existing, owner.as_deref(), known);
+                if dry_run {
+                    return Ok(plan.change);
+                }
+                if !plan.batch.is_empty() {
+                    let comment = format!("fleet dns-updater, cluster {cluster}");
+                    let id = self.route53.change(zone, &plan.batch, &comment).await?;
+                    if rec.wait_insync
+                        && !self
+                            .route53
+                            .wait_insync(&id, Instant::now() + INSYNC_WAIT)
+                            .await?
+                    {
+                        plan.change.reason = Some(format!("change {id} is not INSYNC yet"));
+                    }
+                }
+                if plan.claim {
+                    self.store.set_dns_owner(zone, &rec.name, cluster).await?;
+                }
+                if plan.release {
+                    self.store.clear_dns_owner(zone, &rec.name, cluster).await?;
+                }
+                Ok(plan.change)
+            }
+        }
+    }
+
+    /// Slack and metrics when something changed or conflicted: best effort, logged.
+    async fn announce(&self, cluster: &str, changes: &[Change]) {
+        let written = changes.iter().filter(|c| c.writes()).count();
+        let conflicts = changes
+            .iter()
+            .filter(|c| c.action == Action::Conflict)
+            .count();
+        if written + conflicts == 0 {
+            return;
+        }
+        let lines: Vec<String> = changes
+            .iter()
+            .filter(|c| c.action != Action::None)
+            .map(|c| {
+                let what = match c.action {
+                    Action::Conflict => format!(
+                        "conflict, left alone: {}",
+                        c.reason.as_deref().unwrap_or_default()
+                    ),
+                    Action::Delete => {
+                        format!("deleted {}", c.from.as_deref().unwrap_or_default())
+                    }
+                    _ => format!(
+                        "{} -> {}",
+                        c.from.as_deref().unwrap_or("(none)"),
+                        c.to.as_deref().unwrap_or_default()
+                    ),
+                };
+                format!("• `{}` ({}): {what}", c.name, c.provider)
+            })
+            .collect();
+        let text = format!(
+            ":globe_with_meridians: `{cluster}` DNS\n{}",
+            lines.join("\n")
+        );
+        if let Err(e) = self.notifier.send(&text).await {
+            tracing::warn!(error = %e, "Slack notification failed");
+        }
+        let dim = Dimension::builder().name("Cluster").value(cluster).build();
+        let datum = |name: &str, value: usize| {
+            MetricDatum::builder()
+                .metric_name(name)
+                .value(value as f64)
+                .unit(StandardUnit::Count)
+                .dimensions(dim.clone())
+                .build()
+        };
+        let sent = self
+            .cloudwatch
+            .put_metric_data()
+            .namespace(METRICS_NAMESPACE)
+            .metric_data(datum("RecordChanges", written))
+            .metric_data(datum("RecordConflicts", conflicts))
+            .send()
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %FleetError::aws("CloudWatch", "PutMetricData", e), "metrics not sent");
+        }
+    }
+}
+
+fn ignored(cluster: Option<&str>, reason: String) -> Value {
+    tracing::info!(cluster, %reason, "ignored");
+    json!({ "status": "ignored", "cluster": cluster, "reason": reason })
+}

@@ -1,0 +1,190 @@
+//! Where the records should point: the ingress Service's load balancer, read through the
+//! Kubernetes API, and what Route53 needs to alias it.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use fleet_shared::config::{normalize_name, ServiceRef};
+use fleet_shared::kube::kube_error;
+use fleet_shared::{FleetError, Result};
+use k8s_openapi::api::core::v1::Service;
+use kube::Api;
+
+/// What a record points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Hostname(String),
+    Ip(IpAddr),
+}
+
+impl Target {
+    /// The record's content: the hostname (normalized) or the address.
+    pub fn value(&self) -> String {
+        match self {
+            Target::Hostname(h) => normalize_name(h),
+            Target::Ip(ip) => ip.to_string(),
+        }
+    }
+
+    /// The plain record type for this target (Route53 may use an alias A instead of CNAME).
+    pub fn record_type(&self) -> &'static str {
+        match self {
+            Target::Hostname(_) => "CNAME",
+            Target::Ip(IpAddr::V4(_)) => "A",
+            Target::Ip(IpAddr::V6(_)) => "AAAA",
+        }
+    }
+}
+
+/// The Service's load balancer address, if it has one yet.
+pub fn of_service(svc: &Service) -> Option<Target> {
+    let first = svc
+        .status
+        .as_ref()?
+        .load_balancer
+        .as_ref()?
+        .ingress
+        .as_ref()?
+        .first()?;
+    if let Some(h) = first.hostname.as_deref().filter(|h| !h.is_empty()) {
+        return Some(Target::Hostname(normalize_name(h)));
+    }
+    first
+        .ip
+        .as_deref()
+        .and_then(|ip| ip.parse().ok())
+        .map(Target::Ip)
+}
+
+/// How often the Service is read again while its load balancer is being provisioned.
+const POLL: Duration = Duration::from_secs(5);
+
+/// Reads the ingress Service until it has a load balancer address, or `until` passes:
+/// then a [`FleetError::Pending`] names what is missing, so that the event is retried.
+pub async fn read_ingress(
+    client: &kube::Client,
+    service: &ServiceRef,
+    until: Instant,
+) -> Result<Target> {
+    let api: Api<Service> = Api::namespaced(client.clone(), &service.namespace);
+    let started = Instant::now();
+    loop {
+        let found = api.get_opt(&service.name).await.map_err(kube_error)?;
+        if let Some(target) = found.as_ref().and_then(of_service) {
+            return Ok(target);
+        }
+        if Instant::now() + POLL > until {
+            let waited = started.elapsed().as_secs();
+            return Err(FleetError::Pending(match found {
+                None => format!("ingress Service {service} does not exist (waited {waited} s)"),
+                Some(_) => format!(
+                    "ingress Service {service} has no load balancer address yet (waited {waited} s)"
+                ),
+            }));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The kind of Elastic Load Balancing load balancer a hostname belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ElbKind {
+    /// Application and Classic load balancers: `<name>-<id>.<region>.elb.amazonaws.com`.
+    ApplicationOrClassic,
+    /// Network load balancers: `<name>-<id>.elb.<region>.amazonaws.com`.
+    Network,
+}
+
+/// Region and kind of an ELB hostname (`internal-` and `dualstack.` prefixes allowed).
+fn elb_of(hostname: &str) -> Option<(&str, ElbKind)> {
+    let h = hostname.trim_end_matches('.');
+    let h = h.strip_suffix(".amazonaws.com")?;
+    let labels: Vec<&str> = h.split('.').collect();
+    match labels.as_slice() {
+        [.., _, region, "elb"] => Some((region, ElbKind::ApplicationOrClassic)),
+        [.., _, "elb", region] => Some((region, ElbKind::Network)),
+        _ => None,
+    }
+}
+
+/// The canonical hosted zone of Elastic Load Balancing in each region, which a Route53
+/// alias record to a load balancer names (AWS General Reference, "Elastic Load Balancing
+/// endpoints and quotas"; last checked 2026-11-22). Kept as a table rather than calling
+/// ELB `DescribeLoadBalancers`, which would cost a call per sync and does not cover
+/// Classic load balancers. Regions missing here (newer ones, China)
+/// get a CNAME instead of an alias.
+const ELB_ZONES: [(&str, &str, &str); 17] = [
+    // region, Application/Classic, Network
+    ("us-east-1", "Z35SXDOTRQ7X7K", "Z26RNL4JYFTOTI"),
+    ("us-east-2", "Z3AADJGX6KTTL2", "ZLMOA37VPKANP"),
+    ("us-west-1", "Z368ELLRRE2KJ0", "Z24FKFUX50B4VW"),
+    ("us-west-2", "Z1H1FL5HABSF5", "Z18D5FSROUN65G"),
+    ("ca-central-1", "ZQSVJUPU6J1EY", "Z2EPGBW3API2WT"),
+    ("sa-east-1", "Z2P70J7HTTTPLU", "ZTK26PT1VY4CU"),
+    ("eu-west-1", "Z32O12XQLNTSW2", "Z2IFOLAFXWLO4F"),
+    ("eu-west-2", "ZHURV8PSTC4K8", "ZD4D7Y8KGAS4G"),
+    ("eu-west-3", "Z3Q77PNBQS71R4", "Z1CMS0P5QUZ6D5"),
+    ("eu-central-1", "Z215JYRZR1TBD5", "Z3F0SRJ5LGBH90"),
+    ("eu-north-1", "Z23TAZ6LKFMNIO", "Z1UDT6IFJ4EJM"),
+    ("ap-south-1", "ZP97RAFLXTNZK", "ZVDDRBQ08TROA"),
+    ("ap-northeast-1", "Z14GRHDCWA56QT", "Z31USIVHYNEOWT"),
+    ("ap-northeast-2", "ZWKZPGTI48KDX", "ZIBE1TIR4HY56"),
+    ("ap-northeast-3", "Z5LXEXXYW11ES", "Z1GWIQ4HH19I5X"),
+    ("ap-southeast-1", "Z1LMS91P8CMLE5", "ZKVM4W9LS7TM"),
+    ("ap-southeast-2", "Z1GM3OXH4ZPM65", "ZCT6FZBF4DROD"),
+];
+
+/// The hosted zone to alias `hostname` with, when it is a load balancer Route53 can alias.
+pub fn elb_alias_zone(hostname: &str) -> Option<&'static str> {
+    let (region, kind) = elb_of(hostname)?;
+    let (_, alb, nlb) = ELB_ZONES.iter().find(|(r, _, _)| *r == region)?;
+    Some(match kind {
+        ElbKind::ApplicationOrClassic => alb,
+        ElbKind::Network => nlb,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn alias_zones_by_region_and_kind() {
+        assert_eq!(
+            elb_alias_zone("a1b2-123456789.eu-west-1.elb.amazonaws.com"),
+            Some("Z32O12XQLNTSW2")
+        );
+        assert_eq!(
+            elb_alias_zone("internal-k8s-ingress-abc.eu-west-1.elb.amazonaws.com."),
+            Some("Z32O12XQLNTSW2")
+        );
+        assert_eq!(
+            elb_alias_zone(
+                "k8s-ingressn-ingressn-0a1b2c3d4e-0123456789abcdef.elb.us-east-1.amazonaws.com"
+            ),
+            Some("Z26RNL4JYFTOTI")
+        );
+        assert_eq!(elb_alias_zone("lb.xx-nowhere-9.elb.amazonaws.com"), None);
+        assert_eq!(elb_alias_zone("maintenance.example.com"), None);
+    }
+
+    #[test]
+    fn service_addresses() {
+        let svc = |status: serde_json::Value| -> Service {
+            serde_json::from_value(json!({"metadata": {"name": "x"}, "status": status}))
+                .expect("service")
+        };
+        assert_eq!(of_service(&svc(json!({}))), None);
+        assert_eq!(
+            of_service(&svc(
+                json!({"loadBalancer": {"ingress": [{"hostname": "LB.example.com"}]}})
+            )),
+            Some(Target::Hostname("lb.example.com".into()))
+        );
+        let ip = of_service(&svc(
+            json!({"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}}),
+        ));
+        assert_eq!(ip.as_ref().map(Target::record_type), Some("A"));
+    }
+}
