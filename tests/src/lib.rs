@@ -6,6 +6,8 @@
 //! resource names, so they run in parallel on one server.
 
 pub mod demo;
+pub mod dns;
+pub mod fake_cloudflare;
 pub mod fake_kube;
 pub mod fake_lambda;
 pub mod fake_slack;
@@ -59,6 +61,10 @@ impl MotoServer {
         let script = workspace_root().join("tests/support/moto_server.py");
         let python = python();
         let mut child = Command::new(&python)
+            .env(
+                "FLEET_MOTO_ROUTE53_ZONE_IDS",
+                format!("{LOCAL_ZONE}={LOCAL_HOSTED_ZONE_ID}"),
+            )
             .arg(&script)
             .arg(port.to_string())
             .stdin(Stdio::piped())
@@ -111,6 +117,22 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// An ACTIVE EKS cluster on moto (as a rebuilt cluster looks to the other functions).
+pub async fn active_cluster(eks: &aws_sdk_eks::Client, name: &str) {
+    eks.create_cluster()
+        .name(name)
+        .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("subnet-0aaa")
+                .subnet_ids("subnet-0bbb")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create cluster");
+}
+
 /// A fresh state table on moto.
 pub async fn state_table(sdk: &SdkConfig) -> StateStore {
     let store = StateStore::new(aws_sdk_dynamodb::Client::new(sdk), unique("fleet-state"));
@@ -121,10 +143,16 @@ pub async fn state_table(sdk: &SdkConfig) -> StateStore {
 /// The table and the bus the example config uses on a local account.
 pub const LOCAL_TABLE: &str = "fleet";
 pub const LOCAL_BUS: &str = "fleet";
+/// The DNS zone of the example config's records, in Cloudflare and Route53, and the
+/// Route53 hosted zone id the example names (moto gives the zone that id).
+pub const LOCAL_ZONE: &str = "example.com";
+pub const LOCAL_HOSTED_ZONE_ID: &str = "Z0123456789ABCDEFGHIJ";
+pub const LOCAL_CLOUDFLARE_TOKEN: &str = "local-cloudflare-token";
 
 /// Makes a moto account look like a deployed fleet for the example config: the state
-/// table, the `fleet` bus, and the SSM parameters the example names (the Slack webhook
-/// pointing at `slack_url`, placeholder values for the others).
+/// table, the `fleet` bus, the SSM parameters the example names (the Slack webhook
+/// pointing at `slack_url`, placeholder values for the others), and the Route53 zone of
+/// the example's records.
 pub async fn seed_local_account(sdk: &SdkConfig, slack_url: &str) -> Result<(), String> {
     StateStore::new(aws_sdk_dynamodb::Client::new(sdk), LOCAL_TABLE)
         .create_table()
@@ -135,10 +163,30 @@ pub async fn seed_local_account(sdk: &SdkConfig, slack_url: &str) -> Result<(), 
         .name(LOCAL_BUS)
         .send()
         .await;
+    let route53 = aws_sdk_route53::Client::new(sdk);
+    let zones = route53
+        .list_hosted_zones_by_name()
+        .dns_name(LOCAL_ZONE)
+        .send()
+        .await
+        .map_err(|e| format!("Route53 ListHostedZonesByName: {e}"))?;
+    if !zones
+        .hosted_zones()
+        .iter()
+        .any(|z| z.id().ends_with(LOCAL_HOSTED_ZONE_ID))
+    {
+        route53
+            .create_hosted_zone()
+            .name(LOCAL_ZONE)
+            .caller_reference("fleet-local")
+            .send()
+            .await
+            .map_err(|e| format!("Route53 CreateHostedZone {LOCAL_ZONE}: {e}"))?;
+    }
     let ssm = aws_sdk_ssm::Client::new(sdk);
     for (name, value) in [
         ("/fleet/slack-webhook", slack_url),
-        ("/fleet/cloudflare-api-token", "local-cloudflare-token"),
+        ("/fleet/cloudflare-api-token", LOCAL_CLOUDFLARE_TOKEN),
         ("/fleet/github-webhook-secret", "local-webhook-secret"),
     ] {
         ssm.put_parameter()

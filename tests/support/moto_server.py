@@ -5,17 +5,35 @@ the parent holds the write end of stdin, so when the test process exits (even ki
 the pipe closes and the server stops. No stray servers, no fixed ports.
 
 Usage: python moto_server.py [port]   (port 0, the default, picks a free one)
+
+FLEET_MOTO_ROUTE53_ZONE_IDS="example.com=Z0123456789ABCDEFGHIJ,..." gives the hosted zones
+created later under those names the ids the example config names (moto's own custom-id
+registry; real Route53 ids are random, so a config names them).
 """
 import logging
+import os
 import sys
 
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.route53.models import HostedZoneIdentifier
 from moto.server import ThreadedMotoServer
+from moto.utilities.id_generator import moto_id_manager
+
+
+def register_zone_ids() -> None:
+    for pair in filter(None, os.environ.get("FLEET_MOTO_ROUTE53_ZONE_IDS", "").split(",")):
+        name, _, zone_id = pair.partition("=")
+        name = name.strip().rstrip(".") + "."
+        moto_id_manager.set_custom_id(
+            HostedZoneIdentifier(DEFAULT_ACCOUNT_ID, name, None), zone_id.strip()
+        )
 
 
 def main() -> None:
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     # One line per request would bury the test output.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    register_zone_ids()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     _, bound = server.get_host_and_port()

@@ -33,18 +33,7 @@ async fn fixture(cluster_extra: &str) -> Fixture {
     let tap = BusTap::new(&sdk, &bus).await;
     let cluster = unique("spot");
     let eks = aws_sdk_eks::Client::new(&sdk);
-    eks.create_cluster()
-        .name(&cluster)
-        .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
-        .resources_vpc_config(
-            aws_sdk_eks::types::VpcConfigRequest::builder()
-                .subnet_ids("subnet-a")
-                .subnet_ids("subnet-b")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("cluster");
+    fleet_tests::active_cluster(&eks, &cluster).await;
     let text = format!(
         r#"
 [fleet]

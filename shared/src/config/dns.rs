@@ -295,4 +295,82 @@ mod tests {
         assert!(ServiceRef::try_from("no-namespace".to_string()).is_err());
         assert!(ServiceRef::try_from("a/b/c".to_string()).is_err());
     }
+
+    fn parse(token: bool, dns: &str) -> crate::Result<crate::config::FleetConfig> {
+        let token = if token {
+            "cloudflare_api_token = \"ssm:/fleet/cf\""
+        } else {
+            ""
+        };
+        crate::config::FleetConfig::parse(&format!(
+            r#"
+[fleet]
+region = "eu-west-1"
+{token}
+[[cluster]]
+name = "staging"
+protect = true
+[cluster.blueprint]
+version = "1.32"
+role_arn = "arn:aws:iam::123456789012:role/eks"
+subnet_ids = ["a", "b"]
+[cluster.dns]
+{dns}
+"#
+        ))
+    }
+
+    fn key_of(token: bool, dns: &str) -> String {
+        match parse(token, dns) {
+            Err(crate::FleetError::Config { key, .. }) => key,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cf = "ingress_service = \"ns/svc\"\n[[cluster.dns.record]]\nprovider = \"cloudflare\"\nname = \"app.example.com\"\n";
+        assert_eq!(key_of(true, cf), "cluster[0].dns.record[0].zone");
+        assert_eq!(
+            key_of(false, &format!("{cf}zone = \"example.com\"")),
+            "fleet.cloudflare_api_token"
+        );
+        assert_eq!(
+            key_of(true, &format!("{cf}zone = \"example.org\"")),
+            "cluster[0].dns.record[0].name"
+        );
+        assert_eq!(
+            key_of(
+                true,
+                &format!("{cf}zone = \"example.com\"\nproxied = true\nttl = 300")
+            ),
+            "cluster[0].dns.record[0].ttl"
+        );
+        let r53 = "ingress_service = \"ns/svc\"\n[[cluster.dns.record]]\nprovider = \"route53\"\nname = \"app.example.com\"\n";
+        assert_eq!(key_of(false, r53), "cluster[0].dns.record[0].zone_id");
+        assert_eq!(
+            key_of(false, &format!("{r53}zone_id = \"Z1\"\nproxied = true")),
+            "cluster[0].dns.record[0].proxied"
+        );
+        assert_eq!(
+            key_of(false, "ingress_service = \"svc\""),
+            "cluster[0].dns.ingress_service"
+        );
+        assert_eq!(
+            key_of(false, "ingress_service = \"ns/svc\"\non_destroy = \"nuke\""),
+            "cluster[0].dns.on_destroy"
+        );
+        assert_eq!(
+            key_of(false, "ingress_service = \"ns/svc\"\n[[cluster.dns.record]]\nprovider = \"bind\"\nname = \"a.b.c\""),
+            "cluster[0].dns.record[0].provider"
+        );
+        let ok = parse(false, &format!("{r53}zone_id = \"Z1\"")).expect("valid");
+        assert_eq!(
+            ok.clusters[0]
+                .dns
+                .as_ref()
+                .map(|d| d.records[0].effective_ttl()),
+            Some(60)
+        );
+    }
 }

@@ -4,13 +4,24 @@
 //! `fleet` bus, stores the SSM parameters the example config names (the Slack webhook
 //! points at a fake Slack that prints what it receives), and prints the environment to
 //! export. Every cluster's Kubernetes API is played by the fake API server from the test
-//! support (`FLEET_KUBE_API_URL`). Runs until Ctrl-C; moto stops with it.
+//! support (`FLEET_KUBE_API_URL`), which already has the ingress controller's Service with
+//! a load balancer; Cloudflare is played by the fake Cloudflare API (`CLOUDFLARE_API_URL`)
+//! with the example's zone, and Route53 (moto) has it too. Runs until Ctrl-C; moto stops
+//! with it.
 
 use std::time::Duration;
 
+use fleet_tests::dns::ingress_service;
+use fleet_tests::fake_cloudflare::FakeCloudflare;
 use fleet_tests::fake_kube::FakeKube;
 use fleet_tests::fake_slack::FakeSlack;
-use fleet_tests::{seed_local_account, workspace_root, MotoServer, LOCAL_BUS, LOCAL_TABLE, REGION};
+use fleet_tests::{
+    seed_local_account, workspace_root, MotoServer, LOCAL_BUS, LOCAL_CLOUDFLARE_TOKEN, LOCAL_TABLE,
+    LOCAL_ZONE, REGION,
+};
+
+/// The load balancer the local ingress controller has.
+const LOCAL_LOAD_BALANCER: &str = "a1b2c3d4e5f6-1234567890.eu-west-1.elb.amazonaws.com";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -43,12 +54,17 @@ async fn run(port: u16) -> Result<(), String> {
     let slack = FakeSlack::start().await;
     seed_local_account(&sdk, &slack.url).await?;
     let kube = FakeKube::start().await;
+    kube.insert(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ingress-nginx"}}));
+    kube.insert(ingress_service(Some(LOCAL_LOAD_BALANCER)));
+    let cloudflare = FakeCloudflare::start(LOCAL_CLOUDFLARE_TOKEN).await;
+    cloudflare.add_zone(LOCAL_ZONE);
     let config = workspace_root().join("infra/fleet.example.toml");
     let env = format!(
-        "export AWS_ENDPOINT_URL={endpoint}\nexport AWS_REGION={REGION}\nexport AWS_ACCESS_KEY_ID=testing\nexport AWS_SECRET_ACCESS_KEY=testing\nexport FLEET_TABLE={LOCAL_TABLE}\nexport FLEET_CONFIG={config}\nexport FLEET_KUBE_API_URL={kube_url}\n",
+        "export AWS_ENDPOINT_URL={endpoint}\nexport AWS_REGION={REGION}\nexport AWS_ACCESS_KEY_ID=testing\nexport AWS_SECRET_ACCESS_KEY=testing\nexport FLEET_TABLE={LOCAL_TABLE}\nexport FLEET_CONFIG={config}\nexport FLEET_KUBE_API_URL={kube_url}\nexport CLOUDFLARE_API_URL={cloudflare_url}\n",
         endpoint = moto.endpoint,
         config = config.display(),
         kube_url = kube.url,
+        cloudflare_url = cloudflare.url,
     );
     let env_file = workspace_root().join("target/local-aws.env");
     if let Some(dir) = env_file.parent() {
@@ -63,8 +79,9 @@ async fn run(port: u16) -> Result<(), String> {
         "In another shell:\n\n  source {}\n\nor export:\n\n{env}",
         env_file.display()
     );
-    println!("Slack messages appear below. Ctrl-C stops everything.");
+    println!("Slack messages and Cloudflare writes appear below. Ctrl-C stops everything.");
     let mut seen = 0;
+    let mut seen_writes = 0;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
@@ -74,6 +91,11 @@ async fn run(port: u16) -> Result<(), String> {
                     println!("[slack] {t}");
                 }
                 seen = texts.len();
+                let writes = cloudflare.writes();
+                for w in writes.iter().skip(seen_writes) {
+                    println!("[cloudflare] {} {}", w.method, w.path);
+                }
+                seen_writes = writes.len();
             }
         }
     }

@@ -1,0 +1,486 @@
+//! A fake of the Cloudflare v4 API's zones and DNS records, on a loopback port.
+//!
+//! No Cloudflare server can run here, so this keeps the real API's semantics that the DNS
+//! updater depends on: bearer-token auth, the response envelope, `name`/`type` filters and
+//! pagination with `result_info`, records with `comment`, POST/PATCH/PUT/DELETE, proxied
+//! records reported with TTL 1, the CNAME-exclusivity rule (error 81053), identical-record
+//! rejection (81058), five-digit error codes, and 429 with `retry-after`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::{json, Value};
+
+/// A request the fake received.
+#[derive(Debug, Clone)]
+pub struct CfRequest {
+    pub method: String,
+    /// Path below `/client/v4/`.
+    pub path: String,
+    pub query: String,
+}
+
+#[derive(Debug, Clone)]
+enum Fault {
+    RateLimited {
+        retry_after: u64,
+    },
+    Error {
+        status: u16,
+        code: u32,
+        message: String,
+    },
+}
+
+#[derive(Default)]
+struct Store {
+    token: String,
+    zones: Vec<(String, String)>,
+    /// id -> record (with `zone_id`).
+    records: BTreeMap<String, Value>,
+    next_id: u64,
+    requests: Vec<CfRequest>,
+    faults: VecDeque<Fault>,
+    /// Faults for requests that change something (reads pass).
+    write_faults: VecDeque<Fault>,
+}
+
+#[derive(Clone)]
+pub struct FakeCloudflare {
+    /// Base URL, as `CLOUDFLARE_API_URL` takes it (`http://127.0.0.1:<port>/client/v4`).
+    pub url: String,
+    store: Arc<Mutex<Store>>,
+}
+
+fn envelope(status: u16, result: Value, result_info: Option<Value>) -> Response {
+    let mut body = json!({"success": true, "errors": [], "messages": [], "result": result});
+    if let Some(info) = result_info {
+        body["result_info"] = info;
+    }
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+fn error(status: u16, code: u32, message: &str) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        axum::Json(json!({
+            "success": false,
+            "errors": [{"code": code, "message": message}],
+            "messages": [],
+            "result": null,
+        })),
+    )
+        .into_response()
+}
+
+fn query_map(uri: &Uri) -> HashMap<String, String> {
+    uri.query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            let v = v.replace('+', " ");
+            (k.to_string(), crate::fake_kube::percent_decode(&v))
+        })
+        .collect()
+}
+
+fn lower(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or_default()
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+impl Store {
+    /// Cloudflare's rules for a record about to be written (`id` = the one being changed).
+    fn validate(
+        &self,
+        zone_id: &str,
+        id: Option<&str>,
+        r: &Value,
+    ) -> Result<(), (u16, u32, &'static str)> {
+        let t = r["type"].as_str().unwrap_or_default();
+        let content = r["content"].as_str().unwrap_or_default();
+        if r["name"].as_str().unwrap_or_default().is_empty() || content.is_empty() {
+            return Err((400, 9000, "DNS name is invalid."));
+        }
+        match t {
+            "A" if content.parse::<std::net::Ipv4Addr>().is_err() => {
+                return Err((
+                    400,
+                    9005,
+                    "Content for A record must be a valid IPv4 address.",
+                ))
+            }
+            "AAAA" if content.parse::<std::net::Ipv6Addr>().is_err() => {
+                return Err((
+                    400,
+                    9006,
+                    "Content for AAAA record must be a valid IPv6 address.",
+                ))
+            }
+            "A" | "AAAA" | "CNAME" | "TXT" | "MX" => {}
+            _ => return Err((400, 9004, "This record type is not supported.")),
+        }
+        let ttl = r["ttl"].as_u64().unwrap_or(1);
+        if ttl != 1 && !(30..=86400).contains(&ttl) {
+            return Err((
+                400,
+                9021,
+                "Invalid TTL. Must be between 30 and 86400 seconds, or 1 for Automatic.",
+            ));
+        }
+        let name = lower(&r["name"]);
+        for (other_id, o) in &self.records {
+            if Some(other_id.as_str()) == id || o["zone_id"] != zone_id || lower(&o["name"]) != name
+            {
+                continue;
+            }
+            let ot = o["type"].as_str().unwrap_or_default();
+            let address = |t: &str| matches!(t, "A" | "AAAA" | "CNAME");
+            if (t == "CNAME" && address(ot)) || (ot == "CNAME" && address(t)) {
+                return Err((
+                    400,
+                    81053,
+                    "An A, AAAA, or CNAME record with that host already exists.",
+                ));
+            }
+            if ot == t && lower(&o["content"]) == content.to_ascii_lowercase() {
+                return Err((
+                    400,
+                    81058,
+                    "A record with the same settings already exists.",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn stamp(r: &mut Value) {
+        if r["proxied"].as_bool() == Some(true) {
+            r["ttl"] = json!(1);
+        }
+        if r.get("ttl").is_none_or(Value::is_null) {
+            r["ttl"] = json!(1);
+        }
+        if r.get("proxied").is_none_or(Value::is_null) {
+            r["proxied"] = json!(false);
+        }
+        let proxiable = matches!(r["type"].as_str(), Some("A" | "AAAA" | "CNAME"));
+        r["proxiable"] = json!(proxiable);
+        r["modified_on"] = json!("2026-11-23T07:00:00Z");
+    }
+}
+
+async fn handle(
+    State(store): State<Arc<Mutex<Store>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(mut s) = store.lock() else {
+        return error(500, 10001, "lock");
+    };
+    let path = uri
+        .path()
+        .strip_prefix("/client/v4/")
+        .unwrap_or(uri.path())
+        .to_string();
+    s.requests.push(CfRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        query: uri.query().unwrap_or_default().to_string(),
+    });
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if auth != format!("Bearer {}", s.token) {
+        return error(403, 10000, "Authentication error");
+    }
+    let fault = match s.faults.pop_front() {
+        Some(f) => Some(f),
+        None if method != Method::GET => s.write_faults.pop_front(),
+        None => None,
+    };
+    if let Some(fault) = fault {
+        return match fault {
+            Fault::RateLimited { retry_after } => {
+                let mut r = error(
+                    429,
+                    971,
+                    "Please wait and consider throttling your request speed",
+                );
+                if let Ok(v) = retry_after.to_string().parse() {
+                    r.headers_mut().insert("retry-after", v);
+                }
+                r
+            }
+            Fault::Error {
+                status,
+                code,
+                message,
+            } => error(status, code, &message),
+        };
+    }
+    let q = query_map(&uri);
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => return error(400, 9207, "Request body is invalid."),
+        }
+    };
+    let segments: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["zones"]) => {
+            let name = q.get("name").map(|n| n.to_ascii_lowercase());
+            let zones: Vec<Value> = s
+                .zones
+                .iter()
+                .filter(|(_, n)| name.as_ref().is_none_or(|want| want == n))
+                .map(|(id, n)| json!({"id": id, "name": n, "status": "active"}))
+                .collect();
+            let count = zones.len();
+            envelope(
+                200,
+                json!(zones),
+                Some(
+                    json!({"page": 1, "per_page": 50, "count": count, "total_count": count, "total_pages": 1}),
+                ),
+            )
+        }
+        (_, ["zones", zone, "dns_records", rest @ ..]) => {
+            let zone = zone.to_string();
+            if !s.zones.iter().any(|(id, _)| *id == zone) {
+                return error(
+                    404,
+                    7003,
+                    "Could not route to /zones/dns_records, perhaps your object identifier is invalid?",
+                );
+            }
+            match (method.as_str(), rest) {
+                ("GET", []) => {
+                    let name = q
+                        .get("name")
+                        .map(|n| n.trim_end_matches('.').to_ascii_lowercase());
+                    let t = q.get("type");
+                    let per_page: usize = q
+                        .get("per_page")
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(100)
+                        .clamp(5, 5000);
+                    let page: usize = q
+                        .get("page")
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(1)
+                        .max(1);
+                    let all: Vec<Value> = s
+                        .records
+                        .values()
+                        .filter(|r| r["zone_id"] == zone.as_str())
+                        .filter(|r| name.as_ref().is_none_or(|n| lower(&r["name"]) == *n))
+                        .filter(|r| t.is_none_or(|t| r["type"] == t.as_str()))
+                        .cloned()
+                        .collect();
+                    let total = all.len();
+                    let pages = total.div_ceil(per_page).max(1);
+                    let items: Vec<Value> = all
+                        .into_iter()
+                        .skip((page - 1) * per_page)
+                        .take(per_page)
+                        .collect();
+                    let count = items.len();
+                    envelope(
+                        200,
+                        json!(items),
+                        Some(
+                            json!({"page": page, "per_page": per_page, "count": count, "total_count": total, "total_pages": pages}),
+                        ),
+                    )
+                }
+                ("POST", []) => {
+                    let mut r = body;
+                    if let Err((status, code, message)) = s.validate(&zone, None, &r) {
+                        return error(status, code, message);
+                    }
+                    s.next_id += 1;
+                    let id = format!("{:032x}", s.next_id);
+                    r["id"] = json!(id);
+                    r["zone_id"] = json!(zone);
+                    r["created_on"] = json!("2026-11-23T07:00:00Z");
+                    Store::stamp(&mut r);
+                    s.records.insert(id, r.clone());
+                    envelope(200, r, None)
+                }
+                (m @ ("PATCH" | "PUT"), [id]) => {
+                    let id = id.to_string();
+                    let Some(current) = s.records.get(&id).cloned() else {
+                        return error(404, 81044, "Record does not exist.");
+                    };
+                    let mut r = if m == "PUT" {
+                        json!({"id": id, "zone_id": zone, "created_on": current["created_on"]})
+                    } else {
+                        current
+                    };
+                    if let Some(fields) = body.as_object() {
+                        for (k, v) in fields {
+                            if k != "id" && k != "zone_id" {
+                                r[k] = v.clone();
+                            }
+                        }
+                    }
+                    if let Err((status, code, message)) = s.validate(&zone, Some(&id), &r) {
+                        return error(status, code, message);
+                    }
+                    Store::stamp(&mut r);
+                    s.records.insert(id, r.clone());
+                    envelope(200, r, None)
+                }
+                ("DELETE", [id]) => match s.records.remove(*id) {
+                    Some(_) => envelope(200, json!({"id": id}), None),
+                    None => error(404, 81044, "Record does not exist."),
+                },
+                _ => error(405, 10000, "Method not allowed"),
+            }
+        }
+        _ => error(404, 7000, "No route for that URI"),
+    }
+}
+
+impl FakeCloudflare {
+    /// Serves on a free loopback port for as long as the current tokio runtime lives;
+    /// requests must carry `Authorization: Bearer <token>`.
+    pub async fn start(token: &str) -> FakeCloudflare {
+        let store = Arc::new(Mutex::new(Store {
+            token: token.to_string(),
+            ..Default::default()
+        }));
+        let app = Router::new().fallback(handle).with_state(store.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake cloudflare");
+        let addr = listener.local_addr().expect("fake cloudflare address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeCloudflare {
+            url: format!("http://{addr}/client/v4"),
+            store,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        let mut guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Adds a zone; returns its id.
+    pub fn add_zone(&self, name: &str) -> String {
+        self.with(|s| {
+            let id = format!("zone{:028x}", s.zones.len() + 1);
+            s.zones.push((id.clone(), name.to_ascii_lowercase()));
+            id
+        })
+    }
+
+    /// Stores a record as if created through the API; returns its id.
+    pub fn insert(&self, zone_id: &str, mut record: Value) -> String {
+        self.with(|s| {
+            s.next_id += 1;
+            let id = format!("{:032x}", s.next_id);
+            record["id"] = json!(id);
+            record["zone_id"] = json!(zone_id);
+            record["created_on"] = json!("2026-11-20T07:00:00Z");
+            Store::stamp(&mut record);
+            s.records.insert(id.clone(), record);
+            id
+        })
+    }
+
+    /// The zone's records named `name`.
+    pub fn records(&self, zone_id: &str, name: &str) -> Vec<Value> {
+        self.with(|s| {
+            s.records
+                .values()
+                .filter(|r| r["zone_id"] == zone_id && lower(&r["name"]) == name)
+                .cloned()
+                .collect()
+        })
+    }
+
+    pub fn requests(&self) -> Vec<CfRequest> {
+        self.with(|s| s.requests.clone())
+    }
+
+    /// Requests that changed something.
+    pub fn writes(&self) -> Vec<CfRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method != "GET")
+            .collect()
+    }
+
+    pub fn clear_requests(&self) {
+        self.with(|s| s.requests.clear())
+    }
+
+    /// The next `n` requests get 429 with `retry-after: <seconds>`.
+    pub fn rate_limit_next(&self, n: usize, retry_after: u64) {
+        self.with(|s| {
+            s.faults
+                .extend(std::iter::repeat_n(Fault::RateLimited { retry_after }, n))
+        })
+    }
+
+    /// The next `n` writes (POST, PATCH, PUT, DELETE) fail with this status and error.
+    pub fn fail_next_writes(&self, n: usize, status: u16, code: u32, message: &str) {
+        self.with(|s| {
+            s.write_faults.extend(std::iter::repeat_n(
+                Fault::Error {
+                    status,
+                    code,
+                    message: message.to_string(),
+                },
+                n,
+            ))
+        })
+    }
+
+    /// Changes a stored record behind the updater's back (a hand edit in the dashboard).
+    pub fn edit(&self, id: &str, fields: Value) {
+        self.with(|s| {
+            if let (Some(r), Some(fields)) = (s.records.get_mut(id), fields.as_object()) {
+                for (k, v) in fields {
+                    r[k] = v.clone();
+                }
+            }
+        })
+    }
+
+    /// The next `n` requests fail with this status and Cloudflare error.
+    pub fn fail_next(&self, n: usize, status: u16, code: u32, message: &str) {
+        self.with(|s| {
+            s.faults.extend(std::iter::repeat_n(
+                Fault::Error {
+                    status,
+                    code,
+                    message: message.to_string(),
+                },
+                n,
+            ))
+        })
+    }
+}
