@@ -365,3 +365,86 @@ async fn unknown_and_bad_events_change_nothing() {
     assert_eq!(r["status"], "ignored");
     assert!(f.cloudflare.requests().is_empty());
 }
+
+#[tokio::test]
+async fn every_page_of_a_crowded_name_is_read() {
+    let f = DnsFixture::start(&both("", "keep")).await;
+    // An ingress with an address: A records. 150 stale ones of ours fill the first page;
+    // the right one is on the second.
+    let mut svc = fleet_tests::dns::ingress_service(None);
+    svc["status"] = json!({"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}});
+    f.kube.insert(svc);
+    let marker = format!("managed-by=fleet cluster={}", f.cluster);
+    for i in 0..150 {
+        f.cloudflare.insert(
+            &f.cf_zone,
+            json!({"type": "A", "name": f.name("app"), "content": format!("198.51.100.{}", i + 1), "ttl": 60, "comment": marker}),
+        );
+    }
+    f.cloudflare.insert(
+        &f.cf_zone,
+        json!({"type": "A", "name": f.name("app"), "content": "203.0.113.7", "ttl": 60, "proxied": true, "comment": marker}),
+    );
+    let r = f.ready("g1").await.expect("sync");
+    assert_eq!(actions(&r)[0].1, "update", "{r:#}");
+    let reads: Vec<String> = f
+        .cloudflare
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("dns_records"))
+        .map(|r| r.query.clone())
+        .collect();
+    assert!(reads.iter().any(|q| q.contains("page=2")), "{reads:?}");
+    // The right record was kept as it was; the stale ones were deleted, none patched.
+    let left = f.cf_records("app");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["content"], "203.0.113.7");
+    assert!(f.cloudflare.writes().iter().all(|w| w.method == "DELETE"));
+}
+
+#[tokio::test]
+async fn a_rate_limit_beyond_the_budget_fails_cleanly() {
+    let f = DnsFixture::start(&both("", "keep")).await;
+    f.set_ingress(Some(LB1));
+    f.cloudflare.rate_limit_next(10, 1);
+    let e = f.ready("g1").await.expect_err("rate limited");
+    let text = e.to_string();
+    assert!(text.contains("HTTP 429") && text.contains("971"), "{text}");
+    assert!(f.cloudflare.writes().is_empty());
+    // Route53 is not held back; the retry finishes Cloudflare.
+    assert_eq!(f.r53_records("app").await.len(), 1);
+}
+
+#[tokio::test]
+async fn changes_are_counted_in_cloudwatch() {
+    let f = synced(&both("", "keep")).await;
+    let metrics = aws_sdk_cloudwatch::Client::new(&f.sdk)
+        .list_metrics()
+        .namespace("Fleet/DNS")
+        .dimensions(
+            aws_sdk_cloudwatch::types::DimensionFilter::builder()
+                .name("Cluster")
+                .value(&f.cluster)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("list metrics");
+    let mut names: Vec<&str> = metrics
+        .metrics()
+        .iter()
+        .filter_map(|m| m.metric_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["RecordChanges", "RecordConflicts"]);
+}
+
+#[tokio::test]
+async fn wait_insync_waits_for_route53_to_apply_the_change() {
+    let f = DnsFixture::start(&both("wait_insync = true", "keep")).await;
+    f.set_ingress(Some(LB1));
+    let r = f.ready("g1").await.expect("sync");
+    assert_eq!(actions(&r), pair("create", "create"), "{r:#}");
+    // moto reports changes INSYNC at once: no "not INSYNC yet" note.
+    assert!(r["changes"][1].get("reason").is_none(), "{r:#}");
+}
