@@ -15,9 +15,11 @@ use crate::error::{FleetError, Result};
 use crate::schedule::{ClusterSchedule, Holiday, Uptime};
 
 mod dns;
+mod dora;
 pub use dns::{
     is_hostname, normalize_name, DnsConfig, DnsProvider, DnsRecordConfig, OnDestroy, ServiceRef,
 };
+pub use dora::{DeploySource, DoraConfig, DoraService};
 
 /// Tag key carried by every resource the fleet creates: the cluster it belongs to. The cost
 /// reporter groups by it.
@@ -31,9 +33,9 @@ pub struct FleetConfig {
     pub fleet: FleetSection,
     #[serde(default, rename = "cluster")]
     pub clusters: Vec<ClusterConfig>,
-    /// Read by the DORA functions.
+    /// The services whose DORA metrics are measured.
     #[serde(default)]
-    pub dora: Option<toml::Table>,
+    pub dora: Option<DoraConfig>,
     /// Read by the cost reporter.
     #[serde(default)]
     pub cost: Option<toml::Table>,
@@ -329,6 +331,9 @@ impl FleetConfig {
         }
         if self.fleet.event_bus.trim().is_empty() {
             return Err(FleetError::config("fleet.event_bus", "must not be empty"));
+        }
+        if let Some(dora) = &self.dora {
+            dora.validate()?;
         }
         let mut names = HashSet::new();
         for (i, c) in self.clusters.iter().enumerate() {

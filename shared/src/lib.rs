@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod bus;
 pub mod config;
+pub mod dora;
 pub mod error;
 pub mod kube;
 pub mod notify;

@@ -25,6 +25,11 @@ impl Notifier {
         Notifier::new(None)
     }
 
+    /// Whether a webhook is configured.
+    pub fn enabled(&self) -> bool {
+        self.webhook.is_some()
+    }
+
     /// Posts `text`; returns whether a webhook is configured.
     pub async fn send(&self, text: &str) -> Result<bool> {
         let Some(url) = &self.webhook else {

@@ -72,6 +72,21 @@ fn parse_day(token: &str) -> Result<u8, String> {
         })
 }
 
+/// A weekday written as in uptime specs (`Mon`, `monday`...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct DayName(pub Weekday);
+
+impl TryFrom<String> for DayName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let i = parse_day(s.trim())?;
+        Ok(DayName(
+            Weekday::from_monday_zero_offset(i as i8).map_err(|e| e.to_string())?,
+        ))
+    }
+}
+
 fn parse_days(text: &str) -> Result<u8, String> {
     let lower = text.to_ascii_lowercase();
     if lower == "daily" || lower == "*" || lower == "mon-sun" {

@@ -1,0 +1,388 @@
+//! The aggregator's handler: read each service's window (plus the lookback), compute,
+//! and on the daily run publish to CloudWatch, the Pushgateway and the weekly digest.
+
+use std::sync::Arc;
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use fleet_shared::config::{DoraConfig, DoraService};
+use fleet_shared::dora::DoraStore;
+use fleet_shared::notify::Notifier;
+use fleet_shared::runner::Invocation;
+use fleet_shared::startup::{cold_start, table_name};
+use fleet_shared::state::StateStore;
+use fleet_shared::{FleetError, Result};
+use jiff::SignedDuration;
+use serde_json::{json, Value};
+
+use crate::metrics::{tally, History, Metrics, Tally, Window};
+use crate::request::{parse, Request};
+
+/// CloudWatch namespace of the DORA metrics.
+pub const METRICS_NAMESPACE: &str = "Fleet/DORA";
+
+pub struct Aggregator {
+    pub dora: Arc<DoraConfig>,
+    pub store: DoraStore,
+    /// For the once-a-day digest marker.
+    pub state: StateStore,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub notifier: Notifier,
+    pub http: reqwest::Client,
+}
+
+/// One service's (or all services') metrics.
+pub struct ServiceReport {
+    pub name: String,
+    pub environment: String,
+    pub metrics: Metrics,
+}
+
+fn days(n: u32) -> SignedDuration {
+    SignedDuration::from_hours(i64::from(n) * 24)
+}
+
+impl Aggregator {
+    pub async fn from_cold_start() -> Result<Self> {
+        let cold = cold_start().await?;
+        let dora = cold
+            .config
+            .dora
+            .clone()
+            .ok_or_else(|| FleetError::config("dora", "missing: the [dora] section"))?;
+        let table = table_name()?;
+        let notifier = cold.notifier().await?;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&cold.sdk);
+        Ok(Aggregator {
+            store: DoraStore::new(dynamodb.clone(), table.clone(), dora.retention_days),
+            state: StateStore::new(dynamodb, table),
+            dora: Arc::new(dora),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&cold.sdk),
+            notifier,
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .map_err(|e| FleetError::Internal(format!("HTTP client: {e}")))?,
+        })
+    }
+
+    pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
+        match parse(&event)? {
+            Request::Daily => {
+                let window = Window {
+                    from: inv
+                        .now
+                        .checked_sub(days(self.dora.window_days))
+                        .unwrap_or(inv.now),
+                    to: inv.now,
+                };
+                let (reports, all) = self.compute(None, window).await?;
+                self.publish(&reports, &all, &window, &inv).await;
+                Ok(render(&window, &reports, &all))
+            }
+            Request::Report { service, from, to } => {
+                let to = to.unwrap_or(inv.now);
+                let from =
+                    from.unwrap_or(to.checked_sub(days(self.dora.window_days)).unwrap_or(to));
+                if from >= to {
+                    return Err(FleetError::bad_request(
+                        "from",
+                        format!("{from} is not before {to}"),
+                    ));
+                }
+                if let Some(name) = &service {
+                    if self.dora.service(name).is_none() {
+                        return Err(FleetError::bad_request(
+                            "service",
+                            format!("`{name}` is not a service in [dora]"),
+                        ));
+                    }
+                }
+                let window = Window { from, to };
+                let (reports, all) = self.compute(service.as_deref(), window).await?;
+                Ok(render(&window, &reports, &all))
+            }
+        }
+    }
+
+    /// The metrics of every service (or one), and of all of them together.
+    pub async fn compute(
+        &self,
+        only: Option<&str>,
+        window: Window,
+    ) -> Result<(Vec<ServiceReport>, ServiceReport)> {
+        let read_from = window
+            .from
+            .checked_sub(days(self.dora.lookback_days))
+            .unwrap_or(window.from);
+        let services: Vec<&DoraService> = self
+            .dora
+            .services
+            .iter()
+            .filter(|s| only.is_none_or(|n| n == s.name))
+            .collect();
+        let mut reports = Vec::new();
+        let mut total = Tally::default();
+        for s in services {
+            let events = self.store.events(&s.name, read_from, window.to).await?;
+            let t = tally(&History::new(events), &window);
+            total.add(t.clone());
+            reports.push(ServiceReport {
+                name: s.name.clone(),
+                environment: s.environment.clone(),
+                metrics: t.metrics(&window),
+            });
+        }
+        let all = ServiceReport {
+            name: "all".into(),
+            environment: "all".into(),
+            metrics: total.metrics(&window),
+        };
+        Ok((reports, all))
+    }
+
+    /// CloudWatch, the Pushgateway and the weekly digest: best effort, each logged.
+    async fn publish(
+        &self,
+        reports: &[ServiceReport],
+        all: &ServiceReport,
+        window: &Window,
+        inv: &Invocation,
+    ) {
+        if let Err(e) = self
+            .put_metrics(reports.iter().chain(std::iter::once(all)))
+            .await
+        {
+            tracing::error!(error = %e, "DORA metrics not sent to CloudWatch");
+        }
+        if let Some(url) = &self.dora.pushgateway_url {
+            if let Err(e) = self
+                .push(url, reports.iter().chain(std::iter::once(all)))
+                .await
+            {
+                tracing::error!(error = %e, "DORA metrics not pushed");
+            }
+        }
+        let today = inv.now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        if self.notifier.enabled() && today.weekday() == self.dora.digest_day.0 {
+            // One digest a day, however often the schedule fires.
+            let marker = format!("dora#digest#{today}");
+            let until = inv
+                .now
+                .checked_add(SignedDuration::from_hours(24))
+                .unwrap_or(inv.now);
+            match self
+                .state
+                .acquire_lease(&marker, &inv.request_id, until, inv.now)
+                .await
+            {
+                Ok(true) => {
+                    if let Err(e) = self.notifier.send(&digest(reports, all, window)).await {
+                        tracing::warn!(error = %e, "DORA digest not sent");
+                    }
+                }
+                Ok(false) => tracing::info!("the digest went out already today"),
+                Err(e) => tracing::warn!(error = %e, "digest marker unavailable; digest skipped"),
+            }
+        }
+    }
+
+    async fn put_metrics<'a>(
+        &self,
+        reports: impl Iterator<Item = &'a ServiceReport>,
+    ) -> Result<()> {
+        let mut data = Vec::new();
+        for r in reports {
+            let dims = [
+                Dimension::builder().name("Service").value(&r.name).build(),
+                Dimension::builder()
+                    .name("Environment")
+                    .value(&r.environment)
+                    .build(),
+            ];
+            let m = &r.metrics;
+            let mut put = |name: &str, value: Option<f64>, unit: StandardUnit| {
+                if let Some(v) = value {
+                    data.push(
+                        MetricDatum::builder()
+                            .metric_name(name)
+                            .value(v)
+                            .unit(unit)
+                            .set_dimensions(Some(dims.to_vec()))
+                            .build(),
+                    );
+                }
+            };
+            put(
+                "Deployments",
+                Some(m.deployments as f64),
+                StandardUnit::Count,
+            );
+            put(
+                "FailedDeployments",
+                Some(m.failed_deployments as f64),
+                StandardUnit::Count,
+            );
+            put(
+                "DeploymentFrequencyPerDay",
+                Some(m.deployment_frequency_per_day),
+                StandardUnit::None,
+            );
+            put(
+                "LeadTimeHours",
+                m.lead_time_hours.as_ref().map(|l| l.median),
+                StandardUnit::None,
+            );
+            put(
+                "ChangeFailureRate",
+                m.change_failure_rate,
+                StandardUnit::None,
+            );
+            put(
+                "RecoveryTimeHours",
+                m.recovery_time_hours.as_ref().map(|r| r.median),
+                StandardUnit::None,
+            );
+            put("ReworkRate", m.rework_rate, StandardUnit::None);
+        }
+        // PutMetricData takes up to 1000 data points per request.
+        for chunk in data.chunks(500) {
+            self.cloudwatch
+                .put_metric_data()
+                .namespace(METRICS_NAMESPACE)
+                .set_metric_data(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(FleetError::aws_call("CloudWatch", "PutMetricData"))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the `fleet_dora` group on the Pushgateway (a PUT is idempotent).
+    async fn push<'a>(
+        &self,
+        url: &str,
+        reports: impl Iterator<Item = &'a ServiceReport>,
+    ) -> Result<()> {
+        let body = exposition(reports);
+        let response = self
+            .http
+            .put(format!(
+                "{}/metrics/job/fleet_dora",
+                url.trim_end_matches('/')
+            ))
+            .header("content-type", "text/plain; version=0.0.4")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| FleetError::Http {
+                api: "Pushgateway",
+                message: e.to_string(),
+                retryable: true,
+            })?;
+        if !response.status().is_success() {
+            return Err(FleetError::Http {
+                api: "Pushgateway",
+                message: format!("HTTP {}", response.status()),
+                retryable: response.status().is_server_error(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Reads one gauge's value from the metrics (none: not exported).
+type Gauge = fn(&Metrics) -> Option<f64>;
+
+/// The Prometheus text format of the reports' gauges.
+pub fn exposition<'a>(reports: impl Iterator<Item = &'a ServiceReport>) -> String {
+    let reports: Vec<&ServiceReport> = reports.collect();
+    let gauges: [(&str, Gauge); 6] = [
+        ("fleet_dora_deployments", |m| Some(m.deployments as f64)),
+        ("fleet_dora_deployment_frequency_per_day", |m| {
+            Some(m.deployment_frequency_per_day)
+        }),
+        ("fleet_dora_lead_time_hours", |m| {
+            m.lead_time_hours.as_ref().map(|l| l.median)
+        }),
+        ("fleet_dora_change_failure_rate", |m| m.change_failure_rate),
+        ("fleet_dora_recovery_time_hours", |m| {
+            m.recovery_time_hours.as_ref().map(|r| r.median)
+        }),
+        ("fleet_dora_rework_rate", |m| m.rework_rate),
+    ];
+    let mut out = String::new();
+    for (name, get) in gauges {
+        out.push_str(&format!("# TYPE {name} gauge\n"));
+        for r in &reports {
+            if let Some(v) = get(&r.metrics) {
+                out.push_str(&format!(
+                    "{name}{{service=\"{}\",environment=\"{}\"}} {v}\n",
+                    label(&r.name),
+                    label(&r.environment)
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn service_json(r: &ServiceReport) -> Value {
+    let mut v = serde_json::to_value(&r.metrics).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("environment".into(), json!(r.environment));
+        o.insert("name".into(), json!(r.name));
+    }
+    v
+}
+
+/// The report: `{"window", "services": [...], "all"}`.
+pub fn render(window: &Window, reports: &[ServiceReport], all: &ServiceReport) -> Value {
+    json!({
+        "window": {"from": window.from.to_string(), "to": window.to.to_string(), "days": window.days()},
+        "services": reports.iter().map(service_json).collect::<Vec<_>>(),
+        "all": service_json(all),
+    })
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|x| format!("{:.0} %", x * 100.0))
+        .unwrap_or_else(|| "no data".into())
+}
+
+fn hrs(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.1} h"))
+        .unwrap_or_else(|| "no data".into())
+}
+
+/// The weekly Slack digest.
+pub fn digest(reports: &[ServiceReport], all: &ServiceReport, window: &Window) -> String {
+    let mut lines = vec![format!(
+        ":bar_chart: DORA, {} to {}",
+        window.from.strftime("%Y-%m-%d"),
+        window.to.strftime("%Y-%m-%d")
+    )];
+    for r in reports.iter().chain(std::iter::once(all)) {
+        let m = &r.metrics;
+        let lv = |k: &str| m.levels[k].as_str().unwrap_or("no data").to_string();
+        lines.push(format!(
+            "• *{}*: {:.2}/day ({}), lead time {} ({}), change failure rate {} ({}), recovery {} ({}), rework {}",
+            r.name,
+            m.deployment_frequency_per_day,
+            lv("deployment_frequency"),
+            hrs(m.lead_time_hours.as_ref().map(|l| l.median)),
+            lv("lead_time"),
+            pct(m.change_failure_rate),
+            lv("change_failure_rate"),
+            hrs(m.recovery_time_hours.as_ref().map(|r| r.median)),
+            lv("recovery_time"),
+            pct(m.rework_rate),
+        ));
+    }
+    lines.join("\n")
+}

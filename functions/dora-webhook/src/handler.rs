@@ -1,0 +1,264 @@
+//! The webhook's handler: a Function URL request in, an HTTP answer out. Bad input is
+//! always a 4xx with a reason (never a 500); only storage failures answer 500.
+
+use std::sync::Arc;
+
+use aws_lambda_events::lambda_function_urls::{
+    LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
+};
+use base64::Engine;
+use fleet_shared::config::{DoraConfig, Secret};
+use fleet_shared::dora::DoraStore;
+use fleet_shared::runner::Invocation;
+use fleet_shared::startup::{cold_start, resolve_secret, table_name};
+use fleet_shared::{FleetError, Result};
+use serde_json::{json, Value};
+
+use crate::normalize::{self, Normalized};
+use crate::signature::{verify_sha256, verify_token};
+
+/// The largest body accepted (GitHub caps payloads at 25 MB; ours are far smaller).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The secrets requests are checked with, read once at cold start.
+pub struct Secrets {
+    pub github: Secret,
+    pub flux: Secret,
+    pub flagger: Secret,
+}
+
+pub struct Webhook {
+    pub dora: Arc<DoraConfig>,
+    pub store: DoraStore,
+    pub secrets: Secrets,
+}
+
+/// Which sender a request comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    GitHub,
+    Flux,
+    Flagger,
+}
+
+fn respond(status: i64, body: Value) -> Value {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    let mut response = LambdaFunctionUrlResponse::default();
+    response.status_code = status;
+    response.headers = headers;
+    response.body = Some(body.to_string());
+    serde_json::to_value(response).unwrap_or_else(|_| json!({"statusCode": 500}))
+}
+
+fn reject(status: i64, reason: impl std::fmt::Display) -> Value {
+    let reason = reason.to_string();
+    tracing::info!(status, %reason, "request rejected");
+    respond(status, json!({"status": "rejected", "reason": reason}))
+}
+
+impl Webhook {
+    pub async fn from_cold_start() -> Result<Self> {
+        let cold = cold_start().await?;
+        let dora = cold
+            .config
+            .dora
+            .clone()
+            .ok_or_else(|| FleetError::config("dora", "missing: the [dora] section"))?;
+        let github = resolve_secret(&cold.ssm, "dora.webhook_secret", &dora.webhook_secret).await?;
+        let flux = match &dora.flux_secret {
+            Some(s) => resolve_secret(&cold.ssm, "dora.flux_secret", s).await?,
+            None => github.clone(),
+        };
+        let flagger = match &dora.flagger_token {
+            Some(s) => resolve_secret(&cold.ssm, "dora.flagger_token", s).await?,
+            None => github.clone(),
+        };
+        let store = DoraStore::new(
+            aws_sdk_dynamodb::Client::new(&cold.sdk),
+            table_name()?,
+            dora.retention_days,
+        );
+        Ok(Webhook {
+            dora: Arc::new(dora),
+            store,
+            secrets: Secrets {
+                github,
+                flux,
+                flagger,
+            },
+        })
+    }
+
+    /// Never an `Err` for anything the caller sent: the answer is an HTTP status.
+    pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
+        let request: LambdaFunctionUrlRequest = match serde_json::from_value(event) {
+            Ok(r) => r,
+            Err(e) => return Ok(reject(400, format!("not a Function URL request: {e}"))),
+        };
+        let method = request
+            .request_context
+            .http
+            .method
+            .as_deref()
+            .unwrap_or("POST");
+        if method != "POST" {
+            return Ok(reject(
+                405,
+                format!("{method} is not allowed; webhooks are POSTed"),
+            ));
+        }
+        let body = match body_bytes(&request) {
+            Ok(b) => b,
+            Err((status, reason)) => return Ok(reject(status, reason)),
+        };
+        let headers = &request.headers;
+        let values = |name: &str| -> Vec<&str> {
+            headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect()
+        };
+        let path = request
+            .raw_path
+            .as_deref()
+            .unwrap_or("/")
+            .trim_end_matches('/');
+        let sender = match path {
+            "/github" => Sender::GitHub,
+            "/flux" => Sender::Flux,
+            "/flagger" => Sender::Flagger,
+            "" if headers.contains_key("x-github-event") => Sender::GitHub,
+            other => {
+                return Ok(reject(
+                    404,
+                    format!("unknown path `{other}`: POST to /github, /flux or /flagger"),
+                ))
+            }
+        };
+        let authenticated = match sender {
+            Sender::GitHub => verify_sha256(
+                "X-Hub-Signature-256",
+                &values("x-hub-signature-256"),
+                self.secrets.github.expose().as_bytes(),
+                &body,
+            ),
+            Sender::Flux => verify_sha256(
+                "X-Signature",
+                &values("x-signature"),
+                self.secrets.flux.expose().as_bytes(),
+                &body,
+            ),
+            Sender::Flagger => verify_token(
+                "token",
+                request
+                    .query_string_parameters
+                    .get("token")
+                    .map(String::as_str),
+                self.secrets.flagger.expose().as_bytes(),
+            ),
+        };
+        if let Err(why) = authenticated {
+            return Ok(reject(401, why));
+        }
+        let payload: Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => return Ok(reject(400, format!("the body is not JSON: {e}"))),
+        };
+        let (normalized, delivery) = match sender {
+            Sender::GitHub => {
+                let [event] = values("x-github-event")[..] else {
+                    return Ok(reject(400, "exactly one X-GitHub-Event header is needed"));
+                };
+                if event == "ping" {
+                    return Ok(respond(200, json!({"status": "pong"})));
+                }
+                let delivery = values("x-github-delivery").first().map(|d| d.to_string());
+                (normalize::github(event, &payload, &self.dora), delivery)
+            }
+            Sender::Flux => (normalize::flux(&payload, &self.dora), None),
+            Sender::Flagger => (normalize::flagger(&payload, &self.dora, inv.now), None),
+        };
+        let events = match normalized {
+            Err(e) => return Ok(reject(400, e.0)),
+            Ok(Normalized::Ignored(reason)) => {
+                tracing::info!(%reason, "ignored");
+                return Ok(respond(202, json!({"status": "ignored", "reason": reason})));
+            }
+            Ok(Normalized::Events(events)) => events,
+        };
+        match self.store_all(&events, delivery.as_deref(), inv).await {
+            Ok(body) => Ok(respond(200, body)),
+            Err(e) => {
+                tracing::error!(error = %e, "storing webhook events failed");
+                Ok(respond(
+                    500,
+                    json!({"status": "error", "reason": "storage unavailable; redeliver later"}),
+                ))
+            }
+        }
+    }
+
+    async fn store_all(
+        &self,
+        events: &[fleet_shared::dora::ServiceEvent],
+        delivery: Option<&str>,
+        inv: Invocation,
+    ) -> Result<Value> {
+        if let Some(d) = delivery {
+            if self.store.delivery_seen(d).await? {
+                return Ok(json!({"status": "duplicate", "delivery": d}));
+            }
+        }
+        let mut stored = 0;
+        for e in events {
+            if self.store.put(e).await? {
+                stored += 1;
+            }
+        }
+        if let Some(d) = delivery {
+            self.store.mark_delivery(d, inv.now).await?;
+        }
+        let services: Vec<&str> = events.iter().map(|e| e.service.as_str()).collect();
+        Ok(json!({
+            "status": if stored == 0 { "duplicate" } else { "stored" },
+            "stored": stored,
+            "duplicates": events.len() - stored,
+            "services": services,
+        }))
+    }
+}
+
+/// The raw body, decoded from base64 when the flag says so; 413 past [`MAX_BODY`].
+fn body_bytes(request: &LambdaFunctionUrlRequest) -> std::result::Result<Vec<u8>, (i64, String)> {
+    let raw = request.body.as_deref().unwrap_or_default();
+    if raw.is_empty() {
+        return Err((400, "the body is empty".into()));
+    }
+    if request.is_base64_encoded {
+        // Base64 is 4 bytes per 3: anything longer cannot decode to an accepted size.
+        if raw.len() > MAX_BODY.div_ceil(3) * 4 + 4 {
+            return Err((413, format!("the body is over {MAX_BODY} bytes")));
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw.trim())
+            .map_err(|_| {
+                (
+                    400,
+                    "isBase64Encoded is set but the body is not base64".to_string(),
+                )
+            })?;
+        if bytes.len() > MAX_BODY {
+            return Err((413, format!("the body is over {MAX_BODY} bytes")));
+        }
+        Ok(bytes)
+    } else if raw.len() > MAX_BODY {
+        Err((413, format!("the body is over {MAX_BODY} bytes")))
+    } else {
+        Ok(raw.as_bytes().to_vec())
+    }
+}

@@ -1,0 +1,167 @@
+//! `[dora]`: the services whose delivery performance is measured (read by dora-webhook
+//! and dora-aggregator).
+
+use serde::Deserialize;
+
+use super::SecretRef;
+use crate::error::{FleetError, Result};
+use crate::schedule::DayName;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DoraConfig {
+    /// GitHub webhook secret (HMAC-SHA256 of the body, `X-Hub-Signature-256`).
+    pub webhook_secret: SecretRef,
+    /// Flux notification-controller `generic-hmac` key; defaults to `webhook_secret`.
+    #[serde(default)]
+    pub flux_secret: Option<SecretRef>,
+    /// Flagger event webhook token (`?token=`); defaults to `webhook_secret`.
+    #[serde(default)]
+    pub flagger_token: Option<SecretRef>,
+    /// Issues carrying this label are incidents.
+    #[serde(default = "default_incident_label")]
+    pub incident_label: String,
+    /// Prometheus Pushgateway base URL; the daily run pushes the metrics there.
+    #[serde(default)]
+    pub pushgateway_url: Option<String>,
+    /// UTC weekday of the Slack digest (when `fleet.slack_webhook` is set).
+    #[serde(default = "default_digest_day")]
+    pub digest_day: DayName,
+    /// The report window, in days back from now.
+    #[serde(default = "default_window")]
+    pub window_days: u32,
+    /// How far before the window pushes, failures and incidents are read, so that a
+    /// commit pushed before the window and deployed inside it still has its lead time.
+    #[serde(default = "default_lookback")]
+    pub lookback_days: u32,
+    /// How long normalized events are kept.
+    #[serde(default = "default_retention")]
+    pub retention_days: u32,
+    #[serde(default, rename = "service")]
+    pub services: Vec<DoraService>,
+}
+
+fn default_incident_label() -> String {
+    "incident".into()
+}
+fn default_digest_day() -> DayName {
+    DayName(jiff::civil::Weekday::Monday)
+}
+fn default_window() -> u32 {
+    30
+}
+fn default_lookback() -> u32 {
+    90
+}
+fn default_retention() -> u32 {
+    400
+}
+
+/// Where a service's deployments come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploySource {
+    WorkflowRun,
+    DeploymentStatus,
+    Flux,
+    Flagger,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DoraService {
+    pub name: String,
+    /// `owner/name` on GitHub.
+    pub repo: String,
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    pub deployments_from: DeploySource,
+    /// `workflow_run`: the deploy workflows, by path (`.github/workflows/deploy.yml`) or name.
+    #[serde(default)]
+    pub deploy_workflows: Vec<String>,
+    #[serde(default = "default_environment")]
+    pub environment: String,
+    /// `flux`: the object whose events are deployments, `Kind/namespace/name`.
+    #[serde(default)]
+    pub flux_object: Option<String>,
+    /// `flagger`: the canary, `namespace/name`.
+    #[serde(default)]
+    pub flagger_canary: Option<String>,
+}
+
+fn default_branch() -> String {
+    "main".into()
+}
+fn default_environment() -> String {
+    "production".into()
+}
+
+/// `a/b/c`-style names with exactly `n` non-empty parts.
+fn has_parts(name: Option<&str>, n: usize) -> bool {
+    name.is_some_and(|o| o.split('/').count() == n && o.split('/').all(|p| !p.is_empty()))
+}
+
+impl DoraConfig {
+    pub fn service(&self, name: &str) -> Option<&DoraService> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.incident_label.trim().is_empty() {
+            return Err(FleetError::config(
+                "dora.incident_label",
+                "must not be empty",
+            ));
+        }
+        if let Some(url) = &self.pushgateway_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(FleetError::config(
+                    "dora.pushgateway_url",
+                    format!("`{url}` is not an http(s) URL"),
+                ));
+            }
+        }
+        if self.window_days == 0 {
+            return Err(FleetError::config("dora.window_days", "must be at least 1"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in self.services.iter().enumerate() {
+            let key = |k: &str| format!("dora.service[{i}].{k}");
+            if s.name.trim().is_empty() || !names.insert(s.name.as_str()) {
+                return Err(FleetError::config(
+                    key("name"),
+                    format!("`{}` is empty or used twice", s.name),
+                ));
+            }
+            let repo_ok = matches!(s.repo.split_once('/'), Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/'));
+            if !repo_ok {
+                return Err(FleetError::config(
+                    key("repo"),
+                    format!("`{}` is not `owner/name`", s.repo),
+                ));
+            }
+            match s.deployments_from {
+                DeploySource::WorkflowRun if s.deploy_workflows.is_empty() => {
+                    return Err(FleetError::config(
+                        key("deploy_workflows"),
+                        "missing: name the deploy workflows (e.g. \".github/workflows/deploy.yml\")",
+                    ))
+                }
+                DeploySource::Flux if !has_parts(s.flux_object.as_deref(), 3) =>
+                {
+                    return Err(FleetError::config(
+                        key("flux_object"),
+                        "missing or not `Kind/namespace/name` (e.g. \"Kustomization/flux-system/apps\")",
+                    ))
+                }
+                DeploySource::Flagger if !has_parts(s.flagger_canary.as_deref(), 2) =>
+                {
+                    return Err(FleetError::config(
+                        key("flagger_canary"),
+                        "missing or not `namespace/name`",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}

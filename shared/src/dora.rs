@@ -1,0 +1,222 @@
+//! Normalized DORA events: what dora-webhook stores and dora-aggregator reads.
+//!
+//! One item per event per service in the state table: `pk = dora#<service>`,
+//! `sk = <RFC 3339 time>#<key>`, so a service's window is one range query, and `key` is
+//! the event's semantic identity (a redelivery, or the same event through another hook,
+//! lands on the same item and is stored once).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::{Timestamp, ToSpan};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FleetError, Result};
+use crate::state::sort_key_time;
+
+/// A commit pushed to a service's branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    pub sha: String,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DoraEvent {
+    /// Commits reaching the branch; `head` is the branch's sha after the push.
+    Push {
+        at: Timestamp,
+        head: String,
+        commits: Vec<Commit>,
+    },
+    /// A deployment that finished at `at`.
+    Deployment {
+        at: Timestamp,
+        outcome: Outcome,
+        /// The deployed commit, when the source says (Flagger does not).
+        sha: Option<String>,
+    },
+    /// A pull request merged into the branch: its merge commit (a squash merge's only
+    /// commit on the branch) starts when the pull request started.
+    MergedPullRequest {
+        at: Timestamp,
+        merge_commit: String,
+        started: Timestamp,
+    },
+    IncidentOpened {
+        at: Timestamp,
+        issue: u64,
+    },
+    IncidentClosed {
+        at: Timestamp,
+        issue: u64,
+    },
+}
+
+impl DoraEvent {
+    pub fn at(&self) -> Timestamp {
+        match self {
+            DoraEvent::Push { at, .. }
+            | DoraEvent::Deployment { at, .. }
+            | DoraEvent::MergedPullRequest { at, .. }
+            | DoraEvent::IncidentOpened { at, .. }
+            | DoraEvent::IncidentClosed { at, .. } => *at,
+        }
+    }
+}
+
+/// An event for one service, with its semantic key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEvent {
+    pub service: String,
+    pub key: String,
+    pub event: DoraEvent,
+}
+
+fn pk(service: &str) -> String {
+    format!("dora#{service}")
+}
+
+/// Services not in the config keep their events here (`<owner>/<repo>`), unreported.
+pub fn unassigned(repo: &str) -> String {
+    format!("unassigned:{repo}")
+}
+
+#[derive(Clone, Debug)]
+pub struct DoraStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    retention_days: i64,
+}
+
+/// How long delivery ids are remembered: GitHub lets people redeliver for a while.
+const DELIVERY_DAYS: i64 = 30;
+
+impl DoraStore {
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        retention_days: u32,
+    ) -> Self {
+        DoraStore {
+            client,
+            table: table.into(),
+            retention_days: i64::from(retention_days),
+        }
+    }
+
+    /// Stores the event unless it is already there; true when it was new.
+    pub async fn put(&self, e: &ServiceEvent) -> Result<bool> {
+        let body = serde_json::to_string(&e.event)
+            .map_err(|err| FleetError::Internal(format!("encoding an event: {err}")))?;
+        let at = e.event.at();
+        let ttl = at
+            .checked_add((self.retention_days * 24).hours())
+            .unwrap_or(at)
+            .as_second();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(pk(&e.service)))
+            .item(
+                "sk",
+                AttributeValue::S(format!("{}#{}", sort_key_time(at), e.key)),
+            )
+            .item("e", AttributeValue::S(body))
+            .item("ttl", AttributeValue::N(ttl.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(FleetError::aws_call("DynamoDB", "PutItem"));
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_condition_failed() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether a delivery id was seen already.
+    pub async fn delivery_seen(&self, delivery: &str) -> Result<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("dora#delivery#{delivery}")))
+            .key("sk", AttributeValue::S("delivery".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(FleetError::aws_call("DynamoDB", "GetItem"))?;
+        Ok(out.item.is_some())
+    }
+
+    /// Remembers a delivery id (after its events are stored, so a failure in between
+    /// leaves the redelivery able to store them).
+    pub async fn mark_delivery(&self, delivery: &str, now: Timestamp) -> Result<()> {
+        let ttl = now.as_second() + DELIVERY_DAYS * 86_400;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("dora#delivery#{delivery}")))
+            .item("sk", AttributeValue::S("delivery".into()))
+            .item("ttl", AttributeValue::N(ttl.to_string()))
+            .send()
+            .await
+            .map_err(FleetError::aws_call("DynamoDB", "PutItem"))?;
+        Ok(())
+    }
+
+    /// A service's events with `from <= time < to`, oldest first, in one paginated query.
+    pub async fn events(
+        &self,
+        service: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<DoraEvent>> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", AttributeValue::S(pk(service)))
+                .expression_attribute_values(":from", AttributeValue::S(sort_key_time(from)))
+                // `#` sorts before every key character: this ends just before `to`.
+                .expression_attribute_values(
+                    ":to",
+                    AttributeValue::S(format!("{}#", sort_key_time(to))),
+                )
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(FleetError::aws_call("DynamoDB", "Query"))?;
+            for item in page.items() {
+                let Some(body) = item.get("e").and_then(|v| v.as_s().ok()) else {
+                    continue;
+                };
+                match serde_json::from_str::<DoraEvent>(body) {
+                    Ok(e) if e.at() < to => out.push(e),
+                    Ok(_) => {}
+                    // An item written by a newer version: skipped, not fatal.
+                    Err(err) => tracing::warn!(error = %err, "unreadable DORA event skipped"),
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
