@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 .PHONY: help setup build test fmt lint invoke local-aws demo
 
 help:
-	@echo "make setup                      Python venv with moto, cargo-lambda and zig (.venv)"
+	@echo "make setup                      Python venv with moto, cargo-lambda and zig (.venv); npm test fixtures"
 	@echo "make test                       all tests (unit + integration against moto)"
 	@echo "make demo                       the scheduler's morning and evening, locally on moto"
 	@echo "make build [ARCH=x86-64]        release zips under target/lambda/ (arm64 by default)"
@@ -22,11 +22,16 @@ help:
 	@echo "make local-aws                  moto with the fleet table and bus, for make invoke"
 	@echo "make fmt lint                   rustfmt, clippy -D warnings"
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed tests/support/node_modules/.installed
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# GitHub's published webhook examples, which the DORA tests sign and send.
+tests/support/node_modules/.installed: tests/support/package.json
+	cd tests/support && npm install --no-package-lock --no-audit --no-fund --loglevel=error
 	touch $@
 
 build: setup

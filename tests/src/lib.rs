@@ -7,6 +7,7 @@
 
 pub mod demo;
 pub mod dns;
+pub mod dora;
 pub mod fake_cloudflare;
 pub mod fake_kube;
 pub mod fake_lambda;
