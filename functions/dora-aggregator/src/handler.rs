@@ -333,10 +333,9 @@ pub fn exposition<'a>(reports: impl Iterator<Item = &'a ServiceReport>) -> Strin
 }
 
 fn service_json(r: &ServiceReport) -> Value {
-    let mut v = serde_json::to_value(&r.metrics).unwrap_or(Value::Null);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("environment".into(), json!(r.environment));
-        o.insert("name".into(), json!(r.name));
+    let mut v = json!({"name": r.name, "environment": r.environment});
+    if let (Some(o), Ok(Value::Object(m))) = (v.as_object_mut(), serde_json::to_value(&r.metrics)) {
+        o.extend(m);
     }
     v
 }

@@ -165,3 +165,57 @@ impl DoraConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::FleetConfig;
+    use crate::FleetError;
+
+    fn key_of(dora: &str) -> String {
+        let text =
+            format!("[fleet]\nregion = \"eu-west-1\"\n[dora]\nwebhook_secret = \"ssm:/s\"\n{dora}");
+        match FleetConfig::parse(&text) {
+            Err(FleetError::Config { key, .. }) => key,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let svc = "[[dora.service]]\nname = \"web\"\nrepo = \"org/web\"\n";
+        assert_eq!(
+            key_of(&format!("{svc}deployments_from = \"workflow_run\"")),
+            "dora.service[0].deploy_workflows"
+        );
+        assert_eq!(
+            key_of(&format!(
+                "{svc}deployments_from = \"flux\"\nflux_object = \"apps\""
+            )),
+            "dora.service[0].flux_object"
+        );
+        assert_eq!(
+            key_of(&format!("{svc}deployments_from = \"flagger\"")),
+            "dora.service[0].flagger_canary"
+        );
+        assert_eq!(
+            key_of(&format!("{svc}deployments_from = \"argo\"")),
+            "dora.service[0].deployments_from"
+        );
+        assert_eq!(
+            key_of("[[dora.service]]\nname = \"web\"\nrepo = \"web\"\ndeployments_from = \"flagger\"\nflagger_canary = \"a/b\""),
+            "dora.service[0].repo"
+        );
+        assert_eq!(key_of("digest_day = \"Caturday\""), "dora.digest_day");
+        assert_eq!(
+            key_of("pushgateway_url = \"pushgateway:9091\""),
+            "dora.pushgateway_url"
+        );
+        let ok = FleetConfig::parse(&format!(
+            "[fleet]\nregion = \"eu-west-1\"\n[dora]\nwebhook_secret = \"ssm:/s\"\ndigest_day = \"friday\"\n{svc}deployments_from = \"deployment_status\""
+        ))
+        .expect("valid");
+        let dora = ok.dora.expect("dora");
+        assert_eq!(dora.services[0].branch, "main");
+        assert_eq!(dora.digest_day.0, jiff::civil::Weekday::Friday);
+    }
+}
