@@ -14,8 +14,10 @@ use serde::Deserialize;
 use crate::error::{FleetError, Result};
 use crate::schedule::{ClusterSchedule, Holiday, Uptime};
 
+mod cost;
 mod dns;
 mod dora;
+pub use cost::{CostConfig, CostMetric};
 pub use dns::{
     is_hostname, normalize_name, DnsConfig, DnsProvider, DnsRecordConfig, OnDestroy, ServiceRef,
 };
@@ -36,9 +38,9 @@ pub struct FleetConfig {
     /// The services whose DORA metrics are measured.
     #[serde(default)]
     pub dora: Option<DoraConfig>,
-    /// Read by the cost reporter.
+    /// What the cost reporter reads.
     #[serde(default)]
-    pub cost: Option<toml::Table>,
+    pub cost: Option<CostConfig>,
     /// Keys nobody reads, for a warning at load.
     #[serde(skip)]
     pub unknown_keys: Vec<String>,
@@ -334,6 +336,9 @@ impl FleetConfig {
         }
         if let Some(dora) = &self.dora {
             dora.validate()?;
+        }
+        if let Some(cost) = &self.cost {
+            cost.validate()?;
         }
         let mut names = HashSet::new();
         for (i, c) in self.clusters.iter().enumerate() {

@@ -23,6 +23,7 @@ use serde::Serialize;
 use crate::error::{FleetError, Result};
 use crate::schedule::{Desired, Override};
 
+mod cache;
 mod dns;
 
 /// How long transition history is kept: a year and a month, for year-on-year reports.

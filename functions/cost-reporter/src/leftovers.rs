@@ -1,0 +1,411 @@
+//! What teardown left behind: resources still tagged for a cluster that is down, found
+//! with the Resource Groups Tagging API, aged and priced with their own services'
+//! describe calls.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_resourcegroupstagging::types::TagFilter;
+use fleet_shared::{FleetError, Result};
+use jiff::Timestamp;
+use serde::Serialize;
+
+/// The resource types looked for.
+pub const RESOURCE_TYPES: [&str; 5] = [
+    "elasticloadbalancing:loadbalancer",
+    "ec2:volume",
+    "ec2:elastic-ip",
+    "ec2:natgateway",
+    "ec2:network-interface",
+];
+
+/// On-demand prices (USD, us-east-1; other regions differ by a few percent), used to
+/// estimate what a leftover costs a day. Last checked: 2026-11-22.
+pub mod price {
+    /// Per GB-month, by EBS volume type.
+    pub fn ebs_gb_month(volume_type: &str) -> f64 {
+        match volume_type {
+            "gp3" => 0.08,
+            "gp2" => 0.10,
+            "io1" | "io2" => 0.125,
+            "st1" => 0.045,
+            "sc1" => 0.015,
+            _ => 0.05,
+        }
+    }
+    pub const ALB_HOUR: f64 = 0.0225;
+    pub const NLB_HOUR: f64 = 0.0225;
+    pub const CLB_HOUR: f64 = 0.025;
+    pub const NAT_HOUR: f64 = 0.045;
+    /// A public IPv4 address (an Elastic IP, or one on an ENI).
+    pub const PUBLIC_IPV4_HOUR: f64 = 0.005;
+    pub const DAYS_PER_MONTH: f64 = 30.4;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Leftover {
+    pub cluster: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub arn: String,
+    /// `None` when the service does not say when it was created (Elastic IPs, ENIs).
+    pub age_days: Option<f64>,
+    pub daily_cost_usd: f64,
+    pub detail: String,
+}
+
+/// A tagged resource: its ARN and the cluster it is tagged for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tagged {
+    pub arn: String,
+    pub cluster: String,
+}
+
+/// Which cluster of `down` a resource's tags name, by any of the three tags.
+pub fn cluster_of(
+    tags: &BTreeMap<String, String>,
+    cluster_tag: &str,
+    down: &[String],
+) -> Option<String> {
+    down.iter()
+        .find(|c| {
+            tags.get(cluster_tag) == Some(*c)
+                || tags.get("elbv2.k8s.aws/cluster") == Some(*c)
+                || tags.contains_key(&format!("kubernetes.io/cluster/{c}"))
+        })
+        .cloned()
+}
+
+pub struct Finder {
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+fn age(created: Option<&aws_sdk_ec2::primitives::DateTime>, now: Timestamp) -> Option<f64> {
+    let t = Timestamp::from_second(created?.secs()).ok()?;
+    Some(now.duration_since(t).as_secs_f64() / 86_400.0)
+}
+
+impl Finder {
+    /// Resources tagged for any of the `down` clusters.
+    pub async fn tagged(&self, cluster_tag: &str, down: &[String]) -> Result<Vec<Tagged>> {
+        if down.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut filters: Vec<TagFilter> = down
+            .iter()
+            .map(|c| {
+                TagFilter::builder()
+                    .key(format!("kubernetes.io/cluster/{c}"))
+                    .build()
+            })
+            .collect();
+        filters.push(
+            TagFilter::builder()
+                .key("elbv2.k8s.aws/cluster")
+                .set_values(Some(down.to_vec()))
+                .build(),
+        );
+        filters.push(
+            TagFilter::builder()
+                .key(cluster_tag)
+                .set_values(Some(down.to_vec()))
+                .build(),
+        );
+        let mut found: BTreeMap<String, String> = BTreeMap::new();
+        // One filter per request: filters in one request must all match.
+        for filter in filters {
+            let mut token: Option<String> = None;
+            loop {
+                let out = self
+                    .tagging
+                    .get_resources()
+                    .tag_filters(filter.clone())
+                    .set_resource_type_filters(Some(
+                        RESOURCE_TYPES.iter().map(|s| s.to_string()).collect(),
+                    ))
+                    .set_pagination_token(token.take())
+                    .send()
+                    .await
+                    .map_err(FleetError::aws_call(
+                        "ResourceGroupsTagging",
+                        "GetResources",
+                    ))?;
+                for r in out.resource_tag_mapping_list() {
+                    let tags: BTreeMap<String, String> = r
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key().to_string(), t.value().to_string()))
+                        .collect();
+                    if let (Some(arn), Some(cluster)) =
+                        (r.resource_arn(), cluster_of(&tags, cluster_tag, down))
+                    {
+                        found.entry(arn.to_string()).or_insert(cluster);
+                    }
+                }
+                match out.pagination_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(found
+            .into_iter()
+            .map(|(arn, cluster)| Tagged { arn, cluster })
+            .collect())
+    }
+
+    /// Ages and prices the tagged resources; ones already gone (a deleted NAT gateway,
+    /// a released address) are dropped.
+    pub async fn describe(&self, tagged: &[Tagged], now: Timestamp) -> Result<Vec<Leftover>> {
+        let mut out = Vec::new();
+        for t in tagged {
+            let Some((service_type, id)) = split_arn(&t.arn) else {
+                continue;
+            };
+            let leftover =
+                |kind: &str, age_days: Option<f64>, daily: f64, detail: String| Leftover {
+                    cluster: t.cluster.clone(),
+                    kind: kind.to_string(),
+                    id: id.to_string(),
+                    arn: t.arn.clone(),
+                    age_days,
+                    daily_cost_usd: daily,
+                    detail,
+                };
+            match service_type.as_str() {
+                "ec2:volume" => {
+                    let r = self.ec2.describe_volumes().volume_ids(id).send().await;
+                    let Some(v) = ok_or_gone(r, "DescribeVolumes")?
+                        .and_then(|o| o.volumes.and_then(|v| v.into_iter().next()))
+                    else {
+                        continue;
+                    };
+                    let size = v.size().unwrap_or(0) as f64;
+                    let vt = v
+                        .volume_type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default();
+                    let state = v
+                        .state()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default();
+                    let daily = size * price::ebs_gb_month(&vt) / price::DAYS_PER_MONTH;
+                    out.push(leftover(
+                        "ebs-volume",
+                        age(v.create_time(), now),
+                        daily,
+                        format!("{size} GiB {vt}, {state}"),
+                    ));
+                }
+                "ec2:natgateway" => {
+                    let r = self
+                        .ec2
+                        .describe_nat_gateways()
+                        .nat_gateway_ids(id)
+                        .send()
+                        .await;
+                    let Some(n) = ok_or_gone(r, "DescribeNatGateways")?
+                        .and_then(|o| o.nat_gateways.and_then(|v| v.into_iter().next()))
+                    else {
+                        continue;
+                    };
+                    let state = n
+                        .state()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default();
+                    if matches!(state.as_str(), "deleted" | "deleting") {
+                        continue;
+                    }
+                    out.push(leftover(
+                        "nat-gateway",
+                        age(n.create_time(), now),
+                        price::NAT_HOUR * 24.0,
+                        state,
+                    ));
+                }
+                "ec2:elastic-ip" => {
+                    let r = self
+                        .ec2
+                        .describe_addresses()
+                        .allocation_ids(id)
+                        .send()
+                        .await;
+                    let Some(a) = ok_or_gone(r, "DescribeAddresses")?
+                        .and_then(|o| o.addresses.and_then(|v| v.into_iter().next()))
+                    else {
+                        continue;
+                    };
+                    let ip = a.public_ip().unwrap_or_default().to_string();
+                    out.push(leftover(
+                        "elastic-ip",
+                        None,
+                        price::PUBLIC_IPV4_HOUR * 24.0,
+                        ip,
+                    ));
+                }
+                "ec2:network-interface" => {
+                    let r = self
+                        .ec2
+                        .describe_network_interfaces()
+                        .network_interface_ids(id)
+                        .send()
+                        .await;
+                    let Some(n) = ok_or_gone(r, "DescribeNetworkInterfaces")?
+                        .and_then(|o| o.network_interfaces.and_then(|v| v.into_iter().next()))
+                    else {
+                        continue;
+                    };
+                    let public = n.association().and_then(|a| a.public_ip()).is_some();
+                    let status = n
+                        .status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default();
+                    let daily = if public {
+                        price::PUBLIC_IPV4_HOUR * 24.0
+                    } else {
+                        0.0
+                    };
+                    out.push(leftover("network-interface", None, daily, status));
+                }
+                "elasticloadbalancing:loadbalancer" => {
+                    let r = self
+                        .elb
+                        .describe_load_balancers()
+                        .load_balancer_arns(&t.arn)
+                        .send()
+                        .await;
+                    let lb = match r {
+                        Ok(o) => o.load_balancers.and_then(|v| v.into_iter().next()),
+                        Err(e) => {
+                            let e = FleetError::aws("ELBv2", "DescribeLoadBalancers", e);
+                            if e.aws_kind().is_some()
+                                && e.to_string().contains("LoadBalancerNotFound")
+                            {
+                                None
+                            } else {
+                                return Err(e);
+                            }
+                        }
+                    };
+                    let Some(lb) = lb else { continue };
+                    let kind = lb
+                        .r#type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default();
+                    let hourly = if kind == "network" {
+                        price::NLB_HOUR
+                    } else {
+                        price::ALB_HOUR
+                    };
+                    let created = lb
+                        .created_time()
+                        .and_then(|c| Timestamp::from_second(c.secs()).ok());
+                    let age_days = created.map(|c| now.duration_since(c).as_secs_f64() / 86_400.0);
+                    out.push(leftover(
+                        &format!("load-balancer ({kind})"),
+                        age_days,
+                        hourly * 24.0,
+                        lb.dns_name().unwrap_or_default().to_string(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Treats "does not exist" answers as gone.
+fn ok_or_gone<T, E>(
+    r: std::result::Result<
+        T,
+        aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>,
+    >,
+    op: &'static str,
+) -> Result<Option<T>>
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) => {
+            let e = FleetError::aws("EC2", op, e);
+            match &e {
+                FleetError::Aws { code, .. } if code.contains("NotFound") => Ok(None),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
+/// `("ec2:volume", "vol-1")` from `arn:aws:ec2:eu-west-1:123:volume/vol-1`; load
+/// balancers keep their whole ARN as the id's source (`app/name/hash`).
+pub fn split_arn(arn: &str) -> Option<(String, &str)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [_, _, service, _, _, resource] = parts.as_slice() else {
+        return None;
+    };
+    let (kind, id) = resource.split_once('/')?;
+    let kind = match (*service, kind) {
+        ("ec2", "elastic-ip") => "elastic-ip",
+        ("ec2", k) => k,
+        ("elasticloadbalancing", "loadbalancer") => "loadbalancer",
+        _ => return None,
+    };
+    Some((format!("{service}:{kind}"), id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns() {
+        assert_eq!(
+            split_arn("arn:aws:ec2:eu-west-1:123456789012:volume/vol-0abc"),
+            Some(("ec2:volume".to_string(), "vol-0abc"))
+        );
+        assert_eq!(
+            split_arn(
+                "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/net/k8s-x/0123"
+            ),
+            Some((
+                "elasticloadbalancing:loadbalancer".to_string(),
+                "net/k8s-x/0123"
+            ))
+        );
+        assert_eq!(split_arn("arn:aws:s3:::bucket"), None);
+    }
+
+    #[test]
+    fn tags_name_the_cluster() {
+        let down = vec!["staging".to_string()];
+        let tags = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        assert_eq!(
+            cluster_of(
+                &tags("kubernetes.io/cluster/staging", "owned"),
+                "fleet:cluster",
+                &down
+            ),
+            Some("staging".into())
+        );
+        assert_eq!(
+            cluster_of(
+                &tags("elbv2.k8s.aws/cluster", "staging"),
+                "fleet:cluster",
+                &down
+            ),
+            Some("staging".into())
+        );
+        assert_eq!(
+            cluster_of(&tags("fleet:cluster", "staging"), "fleet:cluster", &down),
+            Some("staging".into())
+        );
+        assert_eq!(
+            cluster_of(&tags("fleet:cluster", "prod"), "fleet:cluster", &down),
+            None
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! cost-reporter: what the fleet costs, what the schedule saved, what the month will end
+//! at, and what teardown left behind.
+//!
+//! - `request`: what an invocation asks for;
+//! - `explorer`: Cost Explorer (usage and forecast, cached for the day);
+//! - `uptime`: hours up from the recorded transitions, hours the schedule plans (pure);
+//! - `leftovers`: resources still tagged for clusters that are down;
+//! - `versions`: EKS standard-support dates;
+//! - `report`: the report itself (pure);
+//! - `handler`: the wiring of one invocation.
+
+pub mod explorer;
+pub mod handler;
+pub mod leftovers;
+pub mod report;
+pub mod request;
+pub mod uptime;
+pub mod versions;
+
+pub use handler::Reporter;

@@ -1,0 +1,442 @@
+//! The report: spend, forecast, budget, savings from the schedule, leftovers. Pure:
+//! everything it needs is read before.
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+use jiff::{Timestamp, ToSpan};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::explorer::CostData;
+use crate::leftovers::Leftover;
+use crate::versions::VersionWarning;
+
+/// Below this many dollars a day-over-day jump is never an anomaly (noise on tiny bills).
+const ANOMALY_MIN_USD: f64 = 1.0;
+
+/// A calendar month in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Month {
+    pub first: Date,
+}
+
+impl Month {
+    pub fn of(t: Timestamp) -> Month {
+        let d = t.to_zoned(jiff::tz::TimeZone::UTC).date();
+        Month {
+            first: d.first_of_month(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Month> {
+        let (y, m) = text.split_once('-')?;
+        let first = Date::new(y.parse().ok()?, m.parse().ok()?, 1).ok()?;
+        (text.len() == 7).then_some(Month { first })
+    }
+
+    pub fn next(&self) -> Date {
+        self.first.checked_add(1.month()).unwrap_or(self.first)
+    }
+
+    pub fn start(&self) -> Timestamp {
+        utc(self.first)
+    }
+
+    pub fn end(&self) -> Timestamp {
+        utc(self.next())
+    }
+
+    pub fn hours(&self) -> f64 {
+        self.end().duration_since(self.start()).as_secs_f64() / 3600.0
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.first.strftime("%Y-%m"))
+    }
+}
+
+pub fn utc(d: Date) -> Timestamp {
+    d.to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// What the report knows about one cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterInput {
+    pub name: String,
+    /// Hours up in the month so far (from the recorded transitions).
+    pub hours_up: f64,
+    pub uptime_by_day: Vec<(Date, f64)>,
+    /// Hours the schedule keeps it up over the whole month.
+    pub scheduled_hours_month: f64,
+}
+
+pub struct Inputs<'a> {
+    pub month: Month,
+    pub now: Timestamp,
+    pub metric: &'a str,
+    pub data: &'a CostData,
+    pub clusters: Vec<ClusterInput>,
+    pub leftovers: Vec<Leftover>,
+    pub versions: Vec<VersionWarning>,
+    pub budget: Option<f64>,
+    pub anomaly_factor: f64,
+    pub requests: u32,
+}
+
+fn round(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn round_map(m: BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    m.into_iter().map(|(k, v)| (k, round(v))).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Savings {
+    pub cluster: String,
+    pub hours_up: f64,
+    pub hours_in_period: f64,
+    pub cost_usd: f64,
+    pub cost_per_running_hour_usd: Option<f64>,
+    /// What running it around the clock would have cost on top.
+    pub saved_usd: Option<f64>,
+    pub projected_month: Value,
+}
+
+/// The whole report as JSON, and the headline numbers for metrics and Slack.
+pub fn build(i: &Inputs) -> Value {
+    let today = i.now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let period_end = i.now.min(i.month.end());
+    let in_month = |d: &Date| *d >= i.month.first && *d < i.month.next();
+    let month_days: Vec<_> = i.data.days.iter().filter(|d| in_month(&d.date)).collect();
+    let total: f64 = month_days.iter().map(|d| d.total).sum();
+    let mut by_service: BTreeMap<String, f64> = BTreeMap::new();
+    let mut by_cluster: BTreeMap<String, f64> = BTreeMap::new();
+    for d in &month_days {
+        for (k, v) in &d.by_service {
+            *by_service.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &d.by_cluster {
+            *by_cluster.entry(k.clone()).or_default() += v;
+        }
+    }
+    let estimated: Vec<String> = month_days
+        .iter()
+        .filter(|d| d.estimated)
+        .map(|d| d.date.to_string())
+        .collect();
+    let mut warnings: Vec<String> = Vec::new();
+    if !estimated.is_empty() {
+        warnings.push(format!(
+            "{} day(s) are still estimated by Cost Explorer ({}); they may change",
+            estimated.len(),
+            estimated.join(", ")
+        ));
+    }
+
+    // Yesterday against the seven days before it.
+    let yesterday_date = today.yesterday().ok();
+    let day_total = |d: Date| {
+        i.data
+            .days
+            .iter()
+            .find(|x| x.date == d)
+            .map(|x| (x.total, x.estimated))
+    };
+    let yesterday = yesterday_date.and_then(|y| {
+        let (cost, estimated) = day_total(y)?;
+        let trailing: Vec<f64> = (2..=8)
+            .filter_map(|n| today.checked_sub(n.days()).ok())
+            .filter_map(|d| day_total(d).map(|x| x.0))
+            .collect();
+        let mean =
+            (!trailing.is_empty()).then(|| trailing.iter().sum::<f64>() / trailing.len() as f64);
+        let anomaly =
+            mean.is_some_and(|m| cost > m * i.anomaly_factor && cost - m >= ANOMALY_MIN_USD);
+        if anomaly {
+            warnings.push(format!(
+                "yesterday ({y}) cost ${cost:.2}, {:.1}x the trailing 7-day mean of ${:.2}",
+                cost / mean.unwrap_or(1.0),
+                mean.unwrap_or(0.0)
+            ));
+        }
+        Some(json!({
+            "date": y.to_string(), "cost_usd": round(cost), "estimated": estimated,
+            "trailing_7_day_mean_usd": mean.map(round), "anomaly": anomaly,
+        }))
+    });
+
+    let current = i.now < i.month.end();
+    let forecast = match (&i.data.forecast, current) {
+        (Some(f), true) => Some(json!({
+            "month_end_usd": round(total + f.mean),
+            "lower_usd": round(total + f.lower),
+            "upper_usd": round(total + f.upper),
+            "prediction_interval": "80 %",
+        })),
+        _ => None,
+    };
+    let month_end = match (&i.data.forecast, current) {
+        (Some(f), true) => total + f.mean,
+        _ => total,
+    };
+    let budget = i.budget.map(|b| {
+        let spent = total / b;
+        let projected = month_end / b;
+        for (what, share) in [("spent", spent), ("forecast", projected)] {
+            if share >= 1.0 {
+                warnings.push(format!("{what} ${:.2} is {:.0} % of the ${b:.2} budget: over it", share * b, share * 100.0));
+            } else if share >= 0.8 {
+                warnings.push(format!("{what} ${:.2} is {:.0} % of the ${b:.2} budget", share * b, share * 100.0));
+            }
+        }
+        json!({"monthly_usd": b, "spent_pct": round(spent * 100.0), "forecast_pct": round(projected * 100.0)})
+    });
+
+    let hours_in_period = period_end
+        .duration_since(i.month.start())
+        .as_secs_f64()
+        .max(0.0)
+        / 3600.0;
+    let savings: Vec<Savings> = i
+        .clusters
+        .iter()
+        .map(|c| {
+            let cost = by_cluster.get(&c.name).copied().unwrap_or(0.0);
+            let per_hour = (c.hours_up > 0.0).then(|| cost / c.hours_up);
+            let saved = per_hour.map(|p| p * (hours_in_period - c.hours_up).max(0.0));
+            let projected = json!({
+                "scheduled_hours_up": round(c.scheduled_hours_month),
+                "hours_in_month": i.month.hours(),
+                "cost_usd": per_hour.map(|p| round(p * c.scheduled_hours_month)),
+                "saved_usd": per_hour.map(|p| round(p * (i.month.hours() - c.scheduled_hours_month).max(0.0))),
+            });
+            Savings {
+                cluster: c.name.clone(),
+                hours_up: round(c.hours_up),
+                hours_in_period: round(hours_in_period),
+                cost_usd: round(cost),
+                cost_per_running_hour_usd: per_hour.map(|p| (p * 10_000.0).round() / 10_000.0),
+                saved_usd: saved.map(round),
+                projected_month: projected,
+            }
+        })
+        .collect();
+    let saved_to_date: f64 = savings.iter().filter_map(|s| s.saved_usd).sum();
+    let saved_projected: f64 = savings
+        .iter()
+        .filter_map(|s| s.projected_month["saved_usd"].as_f64())
+        .sum();
+    let leftover_daily: f64 = i.leftovers.iter().map(|l| l.daily_cost_usd).sum();
+    if !i.leftovers.is_empty() {
+        warnings.push(format!(
+            "{} resource(s) left behind by clusters that are down cost ${leftover_daily:.2} a day",
+            i.leftovers.len()
+        ));
+    }
+    warnings.extend(
+        i.versions
+            .iter()
+            .map(|v| format!("{}: {}", v.cluster, v.message)),
+    );
+    let uptime: BTreeMap<&str, Value> = i
+        .clusters
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                json!(c
+                    .uptime_by_day
+                    .iter()
+                    .map(|(d, h)| json!({"date": d.to_string(), "hours_up": round(*h)}))
+                    .collect::<Vec<_>>()),
+            )
+        })
+        .collect();
+
+    json!({
+        "month": i.month.to_string(),
+        "as_of": i.now.to_string(),
+        "metric": i.metric,
+        "month_to_date": {
+            "total_usd": round(total),
+            "by_service": round_map(by_service),
+            "by_cluster": round_map(by_cluster),
+            "estimated_days": estimated,
+            "complete": !current,
+        },
+        "days": month_days.iter().map(|d| json!({"date": d.date.to_string(), "cost_usd": round(d.total), "estimated": d.estimated})).collect::<Vec<_>>(),
+        "yesterday": yesterday,
+        "forecast": forecast,
+        "budget": budget,
+        "savings": {
+            "clusters": savings,
+            "saved_to_date_usd": round(saved_to_date),
+            "projected_month_usd": round(saved_projected),
+        },
+        "uptime_by_day": uptime,
+        "leftovers": i.leftovers,
+        "leftover_daily_cost_usd": round(leftover_daily),
+        "eks_versions": i.versions,
+        "warnings": warnings,
+        "cost_explorer_requests": i.requests,
+    })
+}
+
+/// The Slack message.
+pub fn slack_text(r: &Value) -> String {
+    let mut lines = vec![format!(
+        ":moneybag: Fleet cost, {}: ${:.2} so far",
+        r["month"].as_str().unwrap_or_default(),
+        r["month_to_date"]["total_usd"].as_f64().unwrap_or(0.0)
+    )];
+    if let Some(f) = r["forecast"].as_object() {
+        lines.push(format!(
+            "Month end: ${:.2} (80 %: ${:.2} to ${:.2})",
+            f["month_end_usd"].as_f64().unwrap_or(0.0),
+            f["lower_usd"].as_f64().unwrap_or(0.0),
+            f["upper_usd"].as_f64().unwrap_or(0.0)
+        ));
+    }
+    for s in r["savings"]["clusters"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "• `{}`: up {:.0} of {:.0} h, ${:.2}; the schedule saved ${:.2} (month: ${:.2})",
+            s["cluster"].as_str().unwrap_or_default(),
+            s["hours_up"].as_f64().unwrap_or(0.0),
+            s["hours_in_period"].as_f64().unwrap_or(0.0),
+            s["cost_usd"].as_f64().unwrap_or(0.0),
+            s["saved_usd"].as_f64().unwrap_or(0.0),
+            s["projected_month"]["saved_usd"].as_f64().unwrap_or(0.0),
+        ));
+    }
+    for l in r["leftovers"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "• left behind by `{}`: {} {} (${:.2}/day)",
+            l["cluster"].as_str().unwrap_or_default(),
+            l["type"].as_str().unwrap_or_default(),
+            l["id"].as_str().unwrap_or_default(),
+            l["daily_cost_usd"].as_f64().unwrap_or(0.0),
+        ));
+    }
+    for w in r["warnings"].as_array().into_iter().flatten() {
+        lines.push(format!(":warning: {}", w.as_str().unwrap_or_default()));
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explorer::{DayCost, Forecast};
+
+    fn day(d: &str, total: f64, cluster: &str, estimated: bool) -> DayCost {
+        DayCost {
+            date: d.parse().expect("date"),
+            estimated,
+            total,
+            by_service: BTreeMap::from([("Amazon Elastic Kubernetes Service".to_string(), total)]),
+            by_cluster: BTreeMap::from([(cluster.to_string(), total)]),
+        }
+    }
+
+    fn inputs(data: &CostData, hours_up: f64) -> Inputs<'_> {
+        Inputs {
+            month: Month::parse("2026-11").expect("month"),
+            now: "2026-11-23T06:00:00Z".parse().expect("now"),
+            metric: "UnblendedCost",
+            data,
+            clusters: vec![ClusterInput {
+                name: "staging".into(),
+                hours_up,
+                uptime_by_day: vec![],
+                scheduled_hours_month: 21.0 * 12.0,
+            }],
+            leftovers: vec![],
+            versions: vec![],
+            budget: Some(60.0),
+            anomaly_factor: 1.5,
+            requests: 2,
+        }
+    }
+
+    #[test]
+    fn savings_for_a_weekday_schedule() {
+        // 1-22 November: 15 weekdays up 12 h = 180 h of 528 h; $1.20 a day while up.
+        let days: Vec<DayCost> = (1..=22)
+            .map(|d| day(&format!("2026-11-{d:02}"), 1.2, "staging", false))
+            .collect();
+        let data = CostData {
+            days,
+            forecast: Some(Forecast {
+                mean: 8.0,
+                lower: 6.0,
+                upper: 10.0,
+            }),
+        };
+        let r = build(&inputs(&data, 180.0));
+        let s = &r["savings"]["clusters"][0];
+        assert_eq!(s["cost_usd"], 26.4);
+        assert_eq!(s["hours_in_period"], 534.0); // to 06:00 on the 23rd
+        assert_eq!(s["cost_per_running_hour_usd"], 0.1467);
+        // 26.40 / 180 × (534 − 180) = 51.92
+        assert_eq!(s["saved_usd"], 51.92);
+        // Month: 720 h, 252 scheduled: saved 26.40 / 180 × 468 = 68.64
+        assert_eq!(s["projected_month"]["saved_usd"], 68.64);
+        assert_eq!(r["forecast"]["month_end_usd"], 34.4);
+        assert_eq!(r["budget"]["forecast_pct"], 57.33);
+        assert_eq!(r["warnings"], json!([]));
+    }
+
+    #[test]
+    fn anomalies_budgets_and_estimates_warn() {
+        let mut days: Vec<DayCost> = (14..=21)
+            .map(|d| day(&format!("2026-11-{d:02}"), 2.0, "staging", false))
+            .collect();
+        days.push(day("2026-11-22", 9.0, "staging", true));
+        let data = CostData {
+            days,
+            forecast: Some(Forecast {
+                mean: 40.0,
+                lower: 30.0,
+                upper: 50.0,
+            }),
+        };
+        let r = build(&inputs(&data, 100.0));
+        assert_eq!(r["yesterday"]["anomaly"], true);
+        assert_eq!(r["yesterday"]["trailing_7_day_mean_usd"], 2.0);
+        assert_eq!(r["month_to_date"]["estimated_days"], json!(["2026-11-22"]));
+        let warnings = r["warnings"].to_string();
+        assert!(warnings.contains("estimated"), "{warnings}");
+        assert!(warnings.contains("4.5x"), "{warnings}");
+        assert!(
+            warnings.contains("forecast $65.00 is 108 % of the $60.00 budget: over it"),
+            "{warnings}"
+        );
+    }
+
+    #[test]
+    fn a_past_month_is_complete_and_unforecast() {
+        let data = CostData {
+            days: vec![day("2026-10-05", 3.0, "staging", false)],
+            forecast: None,
+        };
+        let mut i = inputs(&data, 10.0);
+        i.month = Month::parse("2026-10").expect("month");
+        let r = build(&i);
+        assert_eq!(r["month_to_date"]["complete"], true);
+        assert_eq!(r["forecast"], Value::Null);
+        assert_eq!(r["savings"]["clusters"][0]["hours_in_period"], 744.0);
+    }
+
+    #[test]
+    fn months() {
+        assert_eq!(Month::parse("2026-02").map(|m| m.hours()), Some(672.0));
+        assert_eq!(Month::parse("2026-13"), None);
+        assert_eq!(Month::parse("2026-1"), None);
+    }
+}
