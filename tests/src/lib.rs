@@ -5,6 +5,7 @@
 //! by itself when the test process exits (see `support/moto_server.py`). Tests never share
 //! resource names, so they run in parallel on one server.
 
+pub mod cost;
 pub mod demo;
 pub mod dns;
 pub mod dora;
@@ -132,6 +133,45 @@ pub async fn active_cluster(eks: &aws_sdk_eks::Client, name: &str) {
         .send()
         .await
         .expect("create cluster");
+}
+
+/// Two default subnets of moto's default VPC, for load balancers.
+pub async fn default_subnets(sdk: &aws_types::SdkConfig) -> Vec<String> {
+    aws_sdk_ec2::Client::new(sdk)
+        .describe_subnets()
+        .send()
+        .await
+        .expect("subnets")
+        .subnets
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|s| s.subnet_id)
+        .take(2)
+        .collect()
+}
+
+/// A load balancer as the cloud provider creates one for a Service of the cluster.
+pub async fn service_load_balancer(sdk: &aws_types::SdkConfig, cluster: &str) -> String {
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
+    let name = unique("k8s-ingress").chars().take(32).collect::<String>();
+    let out = elb
+        .create_load_balancer()
+        .name(&name)
+        .set_subnets(Some(default_subnets(sdk).await))
+        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+        .tags(
+            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                .key(format!("kubernetes.io/cluster/{cluster}"))
+                .value("owned")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create load balancer");
+    out.load_balancers()[0]
+        .load_balancer_arn
+        .clone()
+        .expect("arn")
 }
 
 /// A fresh state table on moto.

@@ -216,45 +216,6 @@ async fn a_bad_manifest_is_named_and_blocks_cluster_ready() {
         .all(|d| d != "Cluster Ready"));
 }
 
-/// Two default subnets of moto's default VPC, for load balancers.
-async fn default_subnets(sdk: &aws_types::SdkConfig) -> Vec<String> {
-    aws_sdk_ec2::Client::new(sdk)
-        .describe_subnets()
-        .send()
-        .await
-        .expect("subnets")
-        .subnets
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|s| s.subnet_id)
-        .take(2)
-        .collect()
-}
-
-/// A load balancer as the cloud provider creates one for a Service of the cluster.
-async fn service_load_balancer(sdk: &aws_types::SdkConfig, cluster: &str) -> String {
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
-    let name = unique("k8s-ingress").chars().take(32).collect::<String>();
-    let out = elb
-        .create_load_balancer()
-        .name(&name)
-        .set_subnets(Some(default_subnets(sdk).await))
-        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
-        .tags(
-            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
-                .key(format!("kubernetes.io/cluster/{cluster}"))
-                .value("owned")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create load balancer");
-    out.load_balancers()[0]
-        .load_balancer_arn
-        .clone()
-        .expect("arn")
-}
-
 fn seed_ingress(kube: &FakeKube) {
     kube.insert(
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ingress-nginx"}}),
@@ -284,7 +245,7 @@ async fn teardown_deletes_load_balancer_services_first_and_waits_for_the_load_ba
     f.ticks("2026-11-23T07:00:00Z", "2026-11-23T07:15:00Z")
         .await;
     seed_ingress(&f.kube);
-    let lb = service_load_balancer(&f.sdk, &name).await;
+    let lb = fleet_tests::service_load_balancer(&f.sdk, &name).await;
     f.tap.drain().await;
 
     // 20:00 Berlin: the LoadBalancer Service goes first; the ClusterIP one stays.
@@ -353,7 +314,7 @@ async fn a_load_balancer_that_never_goes_is_waited_for_a_bounded_time_and_report
     f.ticks("2026-11-23T07:00:00Z", "2026-11-23T07:15:00Z")
         .await;
     seed_ingress(&f.kube);
-    let _lb = service_load_balancer(&f.sdk, &name).await;
+    let _lb = fleet_tests::service_load_balancer(&f.sdk, &name).await;
     let ticks = f
         .ticks("2026-11-23T19:00:00Z", "2026-11-23T19:15:00Z")
         .await;

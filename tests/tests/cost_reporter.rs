@@ -1,0 +1,280 @@
+//! cost-reporter against moto: Cost Explorer usage seeded through moto's API, the
+//! scheduler's transitions in the table, leftovers created in moto; the forecast mocked.
+
+use fleet_shared::schedule::Desired;
+use fleet_tests::cost::{ce_day, forecast_rule, CostFixture};
+use jiff::civil::Date;
+use jiff::ToSpan;
+use serde_json::{json, Value};
+
+const WEEKDAYS: &str = "Mon-Fri 08:00-20:00 UTC";
+const NOW: &str = "2026-11-23T06:00:00Z"; // a Monday morning
+const EKS: &str = "Amazon Elastic Kubernetes Service";
+const EBS: &str = "EC2 - Other";
+
+/// A November on the weekday schedule: up 08:00-20:00 UTC on the 15 weekdays before the
+/// 23rd, recorded as the scheduler records it.
+async fn record_weekdays(f: &CostFixture, name: &str) {
+    let mut day: Date = "2026-11-02".parse().expect("date");
+    while day < "2026-11-21".parse().expect("date") {
+        if day.weekday().to_monday_zero_offset() < 5 {
+            let at = |h: i8| {
+                day.at(h, 0, 0, 0)
+                    .to_zoned(jiff::tz::TimeZone::UTC)
+                    .expect("time")
+                    .timestamp()
+            };
+            let generation = format!("g{day}");
+            f.store
+                .record_transition(name, Desired::Up, &generation, at(8), "ready")
+                .await
+                .expect("up");
+            f.store
+                .record_transition(name, Desired::Down, &generation, at(20), "down")
+                .await
+                .expect("down");
+        }
+        day = day.checked_add(1.day()).expect("date");
+    }
+}
+
+/// Cost Explorer's November for `cluster`: $1.20 on weekdays (control plane and nodes
+/// while up), $0.10 on weekend days (volumes), and `yesterday` on the 22nd.
+fn november(cluster: &str, yesterday: f64) -> Vec<Value> {
+    (1..=22)
+        .map(|d| {
+            let date = format!("2026-11-{d:02}");
+            let weekday = date
+                .parse::<Date>()
+                .expect("date")
+                .weekday()
+                .to_monday_zero_offset()
+                < 5;
+            match (d, weekday) {
+                (22, _) => ce_day(&date, true, &[(EKS, cluster, yesterday)]),
+                (_, true) => ce_day(&date, false, &[(EKS, cluster, 1.0), (EBS, cluster, 0.2)]),
+                (_, false) => ce_day(&date, false, &[(EBS, cluster, 0.1)]),
+            }
+        })
+        .collect()
+}
+
+fn savings<'a>(r: &'a Value, cluster: &str) -> &'a Value {
+    r["savings"]["clusters"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["cluster"] == cluster))
+        .expect("cluster in savings")
+}
+
+#[tokio::test]
+async fn a_weekday_month_reports_spend_savings_forecast_and_warnings() {
+    let f = CostFixture::start(
+        &[("destroy", WEEKDAYS)],
+        "monthly_budget_usd = 60",
+        forecast_rule(30.0, 24.0, 36.0),
+    )
+    .await;
+    let staging = f.names[0].clone();
+    record_weekdays(&f, &staging).await;
+    f.seed_usage(november(&staging, 5.0)).await;
+
+    let r = f
+        .call(json!({"action": "report"}), NOW)
+        .await
+        .expect("report");
+    // Spend: 15 weekdays × 1.20 + 6 weekend days × 0.10 + 5.00 yesterday.
+    assert_eq!(r["month_to_date"]["total_usd"], 23.6, "{r:#}");
+    assert_eq!(r["month_to_date"]["by_service"][EBS], 3.6);
+    assert_eq!(r["month_to_date"]["by_cluster"][&staging], 23.6);
+    assert_eq!(r["month_to_date"]["estimated_days"], json!(["2026-11-22"]));
+    // Savings: up 180 of 534 hours; $23.60 / 180 h a running hour.
+    let s = savings(&r, &staging);
+    assert_eq!(s["hours_up"], 180.0);
+    assert_eq!(s["hours_in_period"], 534.0);
+    assert_eq!(s["cost_per_running_hour_usd"], 0.1311);
+    assert_eq!(s["saved_usd"], 46.41); // 23.60 / 180 × 354
+                                       // The whole month on the schedule: 21 weekdays × 12 h = 252 of 720 h.
+    assert_eq!(s["projected_month"]["scheduled_hours_up"], 252.0);
+    assert_eq!(s["projected_month"]["saved_usd"], 61.36); // 23.60 / 180 × 468
+    assert_eq!(r["uptime_by_day"][&staging][1]["hours_up"], 12.0); // Monday the 2nd
+                                                                   // Yesterday, $5.00, against a trailing mean of $0.89: an anomaly.
+    assert_eq!(r["yesterday"]["anomaly"], true);
+    // Forecast: 23.60 so far + 30 for the rest, 80 % of the budget reached.
+    assert_eq!(r["forecast"]["month_end_usd"], 53.6);
+    assert_eq!(r["forecast"]["lower_usd"], 47.6);
+    let warnings = r["warnings"].to_string();
+    assert!(
+        warnings.contains("forecast $53.60 is 89 % of the $60.00 budget"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("5.6x the trailing 7-day mean"),
+        "{warnings}"
+    );
+    // The example's Kubernetes 1.32 is past standard support.
+    assert!(warnings.contains("left standard support"), "{warnings}");
+    assert_eq!(r["cost_explorer_requests"], 2);
+}
+
+#[tokio::test]
+async fn a_second_report_the_same_day_asks_cost_explorer_nothing() {
+    let f = CostFixture::start(&[("destroy", WEEKDAYS)], "", forecast_rule(10.0, 8.0, 12.0)).await;
+    let staging = f.names[0].clone();
+    f.seed_usage(november(&staging, 0.1)).await;
+    let daily = json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}});
+    let first = f.call(daily.clone(), NOW).await.expect("first");
+    assert_eq!(first["cost_explorer_requests"], 2);
+    let second = f.call(daily, "2026-11-23T09:00:00Z").await.expect("second");
+    assert_eq!(second["cost_explorer_requests"], 0);
+    assert_eq!(second["month_to_date"], first["month_to_date"]);
+    assert_eq!(f.forecast_rule.num_calls(), 1);
+    // The next day asks again.
+    let third = f
+        .call(json!({"action": "report"}), "2026-11-24T06:00:00Z")
+        .await
+        .expect("next day");
+    assert_eq!(third["cost_explorer_requests"], 2);
+    // The daily run published: Slack and CloudWatch.
+    assert!(f
+        .slack
+        .texts()
+        .iter()
+        .any(|t| t.contains("Fleet cost, 2026-11")));
+    let metrics = aws_sdk_cloudwatch::Client::new(&f.sdk)
+        .list_metrics()
+        .namespace("Fleet/Cost")
+        .send()
+        .await
+        .expect("metrics");
+    let names: Vec<&str> = metrics
+        .metrics()
+        .iter()
+        .filter_map(|m| m.metric_name())
+        .collect();
+    assert!(
+        names.contains(&"MonthToDateUsd") && names.contains(&"HoursUp"),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn leftovers_are_found_only_for_clusters_that_are_down() {
+    let f = CostFixture::start(
+        &[("destroy", WEEKDAYS), ("scale", WEEKDAYS)],
+        "",
+        forecast_rule(1.0, 1.0, 1.0),
+    )
+    .await;
+    let (down, up) = (f.names[0].clone(), f.names[1].clone());
+    f.store
+        .record_transition(
+            &down,
+            Desired::Down,
+            "g1",
+            "2026-11-20T20:00:00Z".parse().expect("t"),
+            "down",
+        )
+        .await
+        .expect("down");
+    f.store
+        .record_transition(
+            &up,
+            Desired::Up,
+            "g1",
+            "2026-11-20T08:00:00Z".parse().expect("t"),
+            "up",
+        )
+        .await
+        .expect("up");
+    let ec2 = aws_sdk_ec2::Client::new(&f.sdk);
+    let volume = |cluster: &str, size: i32| {
+        ec2.create_volume()
+            .availability_zone("eu-west-1a")
+            .size(size)
+            .volume_type(aws_sdk_ec2::types::VolumeType::Gp3)
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::Volume)
+                    .tags(
+                        aws_sdk_ec2::types::Tag::builder()
+                            .key(format!("kubernetes.io/cluster/{cluster}"))
+                            .value("owned")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+    };
+    let left = volume(&down, 100)
+        .await
+        .expect("volume")
+        .volume_id
+        .expect("id");
+    volume(&up, 50)
+        .await
+        .expect("volume of a cluster that is up");
+    let lb = fleet_tests::service_load_balancer(&f.sdk, &down).await;
+
+    let r = f
+        .call(json!({"action": "report"}), NOW)
+        .await
+        .expect("report");
+    let leftovers = r["leftovers"].as_array().expect("leftovers");
+    assert_eq!(leftovers.len(), 2, "{leftovers:#?}");
+    assert!(leftovers.iter().all(|l| l["cluster"] == down.as_str()));
+    let vol = leftovers
+        .iter()
+        .find(|l| l["type"] == "ebs-volume")
+        .expect("volume");
+    assert_eq!(vol["id"], left.as_str());
+    // 100 GiB gp3 at $0.08 a GB-month.
+    assert_eq!(
+        vol["daily_cost_usd"]
+            .as_f64()
+            .map(|c| (c * 1000.0).round() / 1000.0),
+        Some(0.263)
+    );
+    let nlb = leftovers
+        .iter()
+        .find(|l| l["arn"] == lb.as_str())
+        .expect("load balancer");
+    assert_eq!(nlb["type"], "load-balancer (network)");
+    assert_eq!(nlb["daily_cost_usd"], 0.54);
+    assert!(r["warnings"]
+        .to_string()
+        .contains("2 resource(s) left behind"));
+}
+
+#[tokio::test]
+async fn a_past_month_and_bad_requests() {
+    let f = CostFixture::start(&[("destroy", WEEKDAYS)], "", forecast_rule(1.0, 1.0, 1.0)).await;
+    let staging = f.names[0].clone();
+    f.seed_usage(vec![ce_day("2026-10-05", false, &[(EKS, &staging, 3.0)])])
+        .await;
+    let r = f
+        .call(json!({"action": "report", "month": "2026-10"}), NOW)
+        .await
+        .expect("October");
+    assert_eq!(r["month_to_date"]["complete"], true);
+    assert_eq!(r["month_to_date"]["total_usd"], 3.0);
+    assert_eq!(r["forecast"], Value::Null);
+    assert_eq!(
+        r["cost_explorer_requests"], 1,
+        "no forecast for a month that is over"
+    );
+    let e = f
+        .call(json!({"action": "report", "month": "2027-01"}), NOW)
+        .await
+        .expect_err("future");
+    assert!(e.to_string().contains("month"));
+    let e = f
+        .call(json!({"action": "report", "month": "11/2026"}), NOW)
+        .await
+        .expect_err("bad month");
+    assert!(e.to_string().contains("month"));
+    let e = f
+        .call(json!({"action": "bill"}), NOW)
+        .await
+        .expect_err("unknown action");
+    assert!(e.to_string().contains("bill"));
+}
