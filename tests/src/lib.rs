@@ -242,6 +242,51 @@ pub async fn seed_local_account(sdk: &SdkConfig, slack_url: &str) -> Result<(), 
     Ok(())
 }
 
+/// Queues Cost Explorer usage in moto for the example's clusters: the 40 days before
+/// `today`, weekdays costing what a cluster up 12 hours does, weekends what it leaves.
+pub async fn seed_local_costs(endpoint: &str, today: jiff::civil::Date) -> Result<(), String> {
+    let mut days = Vec::new();
+    for back in (1..=40).rev() {
+        let Ok(date) = today.checked_sub(jiff::Span::new().days(back)) else {
+            continue;
+        };
+        let weekday = date.weekday().to_monday_zero_offset() < 5;
+        let group = |service: &str, cluster: &str, usd: f64| {
+            serde_json::json!({"Keys": [service, format!("fleet:cluster${cluster}")],
+                               "Metrics": {"UnblendedCost": {"Amount": format!("{usd:.4}"), "Unit": "USD"}}})
+        };
+        let groups = if weekday {
+            vec![
+                group("Amazon Elastic Kubernetes Service", "staging", 1.2),
+                group("Amazon Elastic Compute Cloud - Compute", "staging", 1.45),
+                group("EC2 - Other", "staging", 0.55),
+                group("Amazon Elastic Kubernetes Service", "sandbox-us", 2.4),
+                group("Amazon Elastic Compute Cloud - Compute", "sandbox-us", 0.5),
+            ]
+        } else {
+            vec![
+                group("EC2 - Other", "staging", 0.08),
+                group("Amazon Elastic Kubernetes Service", "sandbox-us", 2.4),
+            ]
+        };
+        let next = date.tomorrow().map_err(|e| e.to_string())?;
+        days.push(serde_json::json!({
+            "TimePeriod": {"Start": date.to_string(), "End": next.to_string()},
+            "Total": {}, "Groups": groups, "Estimated": back == 1,
+        }));
+    }
+    let body = serde_json::json!({"results": [{"ResultsByTime": days}]});
+    reqwest::Client::new()
+        .post(format!(
+            "{endpoint}/moto-api/static/ce/cost-and-usage-results"
+        ))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("seeding Cost Explorer: {e}"))?;
+    Ok(())
+}
+
 /// Every event put on an EventBridge bus, captured through a rule into an SQS queue, the
 /// way a real consumer would see them.
 pub struct BusTap {

@@ -46,6 +46,9 @@ pub struct Forecast {
 pub struct CostData {
     pub days: Vec<DayCost>,
     pub forecast: Option<Forecast>,
+    /// Why there is no forecast, when asking for one failed (the report goes on without).
+    #[serde(default)]
+    pub forecast_error: Option<String>,
 }
 
 /// What to ask for.
@@ -153,17 +156,31 @@ impl Explorer {
         } else {
             self.usage(q, &mut requests).await?
         };
-        let forecast = match q
+        let (forecast, forecast_error) = match q
             .forecast_end
             .filter(|end| today < *end && !q.clusters.is_empty())
         {
-            Some(end) => self.forecast(q, today, end, &mut requests).await?,
-            None => None,
+            Some(end) => match self.forecast(q, today, end, &mut requests).await {
+                Ok(f) => (f, None),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no forecast");
+                    (None, Some(e.to_string()))
+                }
+            },
+            None => (None, None),
         };
-        let data = CostData { days, forecast };
-        let body = serde_json::to_string(&data).map_err(|e| FleetError::Internal(e.to_string()))?;
-        let until = now.checked_add(48.hours()).unwrap_or(now);
-        self.cache.cache(CACHE_PK, &key, &body, until).await?;
+        let data = CostData {
+            days,
+            forecast,
+            forecast_error,
+        };
+        // A failed forecast is asked for again by the next report rather than cached.
+        if data.forecast_error.is_none() {
+            let body =
+                serde_json::to_string(&data).map_err(|e| FleetError::Internal(e.to_string()))?;
+            let until = now.checked_add(48.hours()).unwrap_or(now);
+            self.cache.cache(CACHE_PK, &key, &body, until).await?;
+        }
         Ok((data, requests))
     }
 

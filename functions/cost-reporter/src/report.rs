@@ -172,6 +172,9 @@ pub fn build(i: &Inputs) -> Value {
     });
 
     let current = i.now < i.month.end();
+    if let Some(e) = &i.data.forecast_error {
+        warnings.push(format!("no forecast: {e}"));
+    }
     let forecast = match (&i.data.forecast, current) {
         (Some(f), true) => Some(json!({
             "month_end_usd": round(total + f.mean),
@@ -377,6 +380,7 @@ mod tests {
                 lower: 6.0,
                 upper: 10.0,
             }),
+            forecast_error: None,
         };
         let r = build(&inputs(&data, 180.0));
         let s = &r["savings"]["clusters"][0];
@@ -405,6 +409,7 @@ mod tests {
                 lower: 30.0,
                 upper: 50.0,
             }),
+            forecast_error: None,
         };
         let r = build(&inputs(&data, 100.0));
         assert_eq!(r["yesterday"]["anomaly"], true);
@@ -424,6 +429,7 @@ mod tests {
         let data = CostData {
             days: vec![day("2026-10-05", 3.0, "staging", false)],
             forecast: None,
+            forecast_error: None,
         };
         let mut i = inputs(&data, 10.0);
         i.month = Month::parse("2026-10").expect("month");

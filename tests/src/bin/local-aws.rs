@@ -7,7 +7,8 @@
 //! support (`FLEET_KUBE_API_URL`), which already has the ingress controller's Service with
 //! a load balancer; Cloudflare is played by the fake Cloudflare API (`CLOUDFLARE_API_URL`)
 //! with the example's zone, and Route53 (moto) has it too. Runs until Ctrl-C; moto stops
-//! with it.
+//! with it. Cost Explorer (moto) answers the first usage query with 40 days of costs for
+//! the example's clusters.
 
 use std::time::Duration;
 
@@ -53,6 +54,13 @@ async fn run(port: u16) -> Result<(), String> {
     let sdk = fleet_shared::aws::emulator_config(&moto.endpoint, REGION);
     let slack = FakeSlack::start().await;
     seed_local_account(&sdk, &slack.url).await?;
+    fleet_tests::seed_local_costs(
+        &moto.endpoint,
+        jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date(),
+    )
+    .await?;
     let kube = FakeKube::start().await;
     kube.insert(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ingress-nginx"}}));
     kube.insert(ingress_service(Some(LOCAL_LOAD_BALANCER)));
