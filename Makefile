@@ -11,7 +11,13 @@ LAMBDA_DIR := $(or $(CARGO_TARGET_DIR),target)/lambda
 # Tools installed by `make setup` (moto_server, cargo-lambda, zig) come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup build test fmt lint invoke local-aws demo
+STACK ?= fleet
+CONFIG ?= infra/fleet.toml
+CONFIG_PARAMETER ?= /fleet/config
+PARAMS ?=
+DEPLOY_VENV := .venv-deploy
+
+.PHONY: help setup build test infra-check fmt lint invoke local-aws demo deploy deploy-fn destroy
 
 help:
 	@echo "make setup                      Python venv with moto, cargo-lambda and zig (.venv); npm test fixtures"
@@ -21,6 +27,11 @@ help:
 	@echo "make invoke FN=... EVENT=...    run one function once on an event file"
 	@echo "make local-aws                  moto with the fleet table and bus, for make invoke"
 	@echo "make fmt lint                   rustfmt, clippy -D warnings"
+	@echo "make infra-check                cfn-lint and checkov on infra/template.yaml"
+	@echo "make deploy [STACK=fleet] CONFIG=infra/fleet.toml PARAMS='BlueprintRoleArns=...'"
+	@echo "                                SAM build (cargo-lambda) and deploy of every function"
+	@echo "make deploy-fn FN=...            new code for one deployed function (cargo lambda deploy)"
+	@echo "make destroy [STACK=fleet]       delete the stack (the state table is kept)"
 
 setup: $(VENV)/.installed tests/support/node_modules/.installed
 
@@ -38,10 +49,16 @@ build: setup
 	cargo lambda build --release $(addprefix --bin ,$(FUNCTIONS)) $(if $(filter x86-64 x86_64,$(ARCH)),--x86-64,--arm64) --output-format zip
 	@for f in $(FUNCTIONS); do ls -l $(LAMBDA_DIR)/$$f/bootstrap.zip | awk -v f=$$f '{printf "%-20s %8.1f KiB\n", f, $$5/1024}'; done
 
-# The demo test runs the function binaries as the demo does, so build them first.
-test: setup
+# The demo test runs the function binaries as the demo does, so build them first. The
+# release zips are built too: their sizes are part of what a change is checked for.
+test: setup infra-check
 	cargo build --workspace --bins
 	cargo test --workspace --all-targets
+	$(MAKE) --no-print-directory build ARCH=x86-64
+
+infra-check: setup
+	cfn-lint infra/template.yaml
+	checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml
 
 fmt:
 	cargo fmt --all
@@ -58,3 +75,25 @@ local-aws: setup
 demo: setup
 	cargo build --quiet -p cluster-scheduler
 	cargo run --quiet -p fleet-tests --bin demo -- $(ARGS)
+
+$(DEPLOY_VENV)/.installed: requirements-deploy.txt
+	python3 -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-deploy.txt
+	touch $@
+
+# Needs AWS credentials (see README, "Deploy"). The config goes to SSM first, then SAM
+# builds every function with cargo-lambda and deploys the stack.
+deploy: setup $(DEPLOY_VENV)/.installed
+	@test -f $(CONFIG) || { echo "no $(CONFIG): copy infra/fleet.example.toml and edit it"; exit 1; }
+	$(DEPLOY_VENV)/bin/python infra/put-config.py $(CONFIG) $(CONFIG_PARAMETER)
+	$(DEPLOY_VENV)/bin/sam build --beta-features --template-file infra/template.yaml --build-dir .aws-sam/build
+	$(DEPLOY_VENV)/bin/sam deploy --template-file .aws-sam/build/template.yaml --stack-name $(STACK) \
+		--capabilities CAPABILITY_IAM --resolve-s3 --no-fail-on-empty-changeset \
+		--parameter-overrides FleetConfigParameter=$(CONFIG_PARAMETER) $(PARAMS)
+
+deploy-fn: setup
+	cargo lambda build --release --bin $(FN) $(if $(filter x86-64 x86_64,$(ARCH)),--x86-64,--arm64)
+	cargo lambda deploy --binary-name $(FN) $(STACK)-$(FN)
+
+destroy: $(DEPLOY_VENV)/.installed
+	$(DEPLOY_VENV)/bin/sam delete --stack-name $(STACK) --no-prompts

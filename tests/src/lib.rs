@@ -298,6 +298,11 @@ pub struct BusTap {
 impl BusTap {
     /// Creates bus `bus` (if needed), a queue, and a rule sending every event to it.
     pub async fn new(sdk: &SdkConfig, bus: &str) -> BusTap {
+        BusTap::with_pattern(sdk, bus, r#"{"source":[{"prefix":""}]}"#).await
+    }
+
+    /// The same, for the events matching `pattern` only (EventBridge's own matching).
+    pub async fn with_pattern(sdk: &SdkConfig, bus: &str, pattern: &str) -> BusTap {
         let eb = aws_sdk_eventbridge::Client::new(sdk);
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let _ = eb.create_event_bus().name(bus).send().await;
@@ -326,7 +331,7 @@ impl BusTap {
         eb.put_rule()
             .name(&rule)
             .event_bus_name(bus)
-            .event_pattern(r#"{"source":[{"prefix":""}]}"#)
+            .event_pattern(pattern)
             .send()
             .await
             .expect("put rule");

@@ -1,0 +1,414 @@
+//! The SAM template's wiring: every function is in it, its event patterns match the
+//! sample events (by EventBridge's own matching, on moto), its schedules send what the
+//! function parses, and each role allows exactly the calls the function's code makes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use fleet_tests::{sdk, unique, workspace_root, BusTap};
+use serde_json::{json, Value};
+
+fn template() -> Value {
+    let path = workspace_root().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path).expect("infra/template.yaml");
+    serde_saphyr::from_str(&text).expect("the template is YAML")
+}
+
+/// Every `AWS::Serverless::Function`, by its binary (the crate under `functions/`).
+fn functions(t: &Value) -> BTreeMap<String, Value> {
+    t["Resources"]
+        .as_object()
+        .expect("resources")
+        .values()
+        .filter(|r| r["Type"] == "AWS::Serverless::Function")
+        .map(|r| {
+            let binary = r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .expect("BuildProperties.Binary")
+                .to_string();
+            (binary, r.clone())
+        })
+        .collect()
+}
+
+fn event(name: &str) -> Value {
+    let path = workspace_root().join("events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("event file")).expect("event JSON")
+}
+
+#[test]
+fn every_function_is_deployed_with_its_limits() {
+    let t = template();
+    let fns = functions(&t);
+    let crates: BTreeSet<String> = std::fs::read_dir(workspace_root().join("functions"))
+        .expect("functions/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(fns.keys().cloned().collect::<BTreeSet<_>>(), crates);
+    for (name, f) in &fns {
+        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+        let log_group = f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: its own log group"));
+        assert!(
+            t["Resources"][log_group]["Properties"]["RetentionInDays"].is_object(),
+            "{name}: log retention"
+        );
+    }
+    let p = |f: &str, k: &str| fns[f]["Properties"][k].clone();
+    assert!(p("spot-drainer", "Timeout").as_u64() >= Some(150));
+    assert!(p("cluster-scheduler", "Timeout").as_u64() <= Some(60));
+    assert_eq!(p("cluster-scheduler", "ReservedConcurrentExecutions"), 1);
+    assert_eq!(p("dora-webhook", "FunctionUrlConfig")["AuthType"], "NONE");
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["MemorySize"], 128);
+    assert_eq!(globals["DeadLetterQueue"]["Type"], "SQS");
+    assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
+    assert_eq!(t["Parameters"]["Architecture"]["Default"], "arm64");
+    let table = &t["Resources"]["StateTable"]["Properties"];
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(table["TimeToLiveSpecification"]["AttributeName"], "ttl");
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+}
+
+/// The EventBridge rules of a function: (event name, pattern).
+fn rules(f: &Value) -> Vec<(String, Value)> {
+    f["Properties"]["Events"]
+        .as_object()
+        .map(|e| {
+            e.iter()
+                .filter(|(_, v)| v["Type"] == "EventBridgeRule")
+                .map(|(k, v)| (k.clone(), v["Properties"]["Pattern"].clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Which of `samples` the pattern lets through, by EventBridge's matching (moto's).
+async fn matching(pattern: &Value, samples: &[&str]) -> BTreeSet<String> {
+    let sdk = sdk();
+    let bus = unique("pattern-bus");
+    let tap = BusTap::with_pattern(&sdk, &bus, &pattern.to_string()).await;
+    let eb = aws_sdk_eventbridge::Client::new(&sdk);
+    for name in samples {
+        let e = event(name);
+        eb.put_events()
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .event_bus_name(&bus)
+                    .source(e["source"].as_str().expect("source"))
+                    .detail_type(e["detail-type"].as_str().expect("detail-type"))
+                    .detail(e["detail"].to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("put events");
+    }
+    tap.drain()
+        .await
+        .iter()
+        .filter_map(|delivered| {
+            samples.iter().find(|n| {
+                let e = event(n);
+                e["detail-type"] == delivered["detail-type"] && e["detail"] == delivered["detail"]
+            })
+        })
+        .map(|n| n.to_string())
+        .collect()
+}
+
+const BUS_EVENTS: [&str; 6] = [
+    "spot-interruption.json",
+    "spot-rebalance.json",
+    "instance-state-change.json",
+    "health-scheduled-change.json",
+    "cluster-ready.json",
+    "cluster-destroyed.json",
+];
+
+#[tokio::test]
+async fn event_patterns_match_exactly_their_sample_events() {
+    let t = template();
+    let fns = functions(&t);
+    let mut matched: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, f) in &fns {
+        for (rule, pattern) in rules(f) {
+            let m = matching(&pattern, &BUS_EVENTS).await;
+            assert!(!m.is_empty(), "{name}.{rule} matches no sample event");
+            matched.entry(name.clone()).or_default().extend(m);
+        }
+    }
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(matched["spot-drainer"], set(&BUS_EVENTS[..4]));
+    assert_eq!(matched["dns-updater"], set(&BUS_EVENTS[4..]));
+    assert_eq!(
+        matched.len(),
+        2,
+        "only the drainer and the DNS updater have rules"
+    );
+    // A state change the drainer has nothing to do for never reaches it.
+    let drainer_state = rules(&fns["spot-drainer"])
+        .into_iter()
+        .find(|(r, _)| r == "InstanceStateChange")
+        .expect("state-change rule")
+        .1;
+    let sdk = sdk();
+    let bus = unique("pattern-bus");
+    let tap = BusTap::with_pattern(&sdk, &bus, &drainer_state.to_string()).await;
+    let mut running = event("instance-state-change.json");
+    running["detail"]["state"] = json!("running");
+    aws_sdk_eventbridge::Client::new(&sdk)
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name(&bus)
+                .source("aws.ec2")
+                .detail_type("EC2 Instance State-change Notification")
+                .detail(running["detail"].to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put events");
+    assert!(tap.drain().await.is_empty());
+    // The DNS rule listens on the fleet bus.
+    let dns_rule = &fns["dns-updater"]["Properties"]["Events"]["ClusterTransitions"]["Properties"];
+    assert_eq!(dns_rule["EventBusName"]["Ref"], "FleetBus");
+}
+
+#[test]
+fn schedules_send_what_the_functions_parse() {
+    let t = template();
+    let fns = functions(&t);
+    let inputs: BTreeMap<String, Value> = fns
+        .iter()
+        .flat_map(|(name, f)| {
+            f["Properties"]["Events"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, e)| e["Type"] == "ScheduleV2")
+                .map(|(_, e)| {
+                    let input = e["Properties"]["Input"].as_str().expect("schedule input");
+                    (
+                        name.clone(),
+                        serde_json::from_str(input).expect("input is JSON"),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        inputs.keys().map(String::as_str).collect::<Vec<_>>(),
+        vec![
+            "cluster-scheduler",
+            "cost-reporter",
+            "dns-updater",
+            "dora-aggregator"
+        ]
+    );
+    assert_eq!(
+        cluster_scheduler::request::parse(&inputs["cluster-scheduler"]).ok(),
+        Some(cluster_scheduler::request::Request::Reconcile)
+    );
+    assert_eq!(
+        dns_updater::request::parse(&inputs["dns-updater"]).ok(),
+        Some(dns_updater::request::Request::SyncUp)
+    );
+    assert_eq!(
+        dora_aggregator::request::parse(&inputs["dora-aggregator"]).ok(),
+        Some(dora_aggregator::request::Request::Daily)
+    );
+    assert_eq!(
+        cost_reporter::request::parse(&inputs["cost-reporter"]).ok(),
+        Some(cost_reporter::request::Request::Daily)
+    );
+}
+
+/// SDK operations (as the code calls them) -> the IAM actions they need.
+const OPERATIONS: [(&str, &[&str]); 39] = [
+    ("describe_cluster", &["eks:DescribeCluster"]),
+    ("create_cluster", &["eks:CreateCluster"]),
+    ("delete_cluster", &["eks:DeleteCluster"]),
+    ("list_nodegroups", &["eks:ListNodegroups"]),
+    ("describe_nodegroup", &["eks:DescribeNodegroup"]),
+    ("create_nodegroup", &["eks:CreateNodegroup"]),
+    ("update_nodegroup_config", &["eks:UpdateNodegroupConfig"]),
+    ("delete_nodegroup", &["eks:DeleteNodegroup"]),
+    ("list_addons", &["eks:ListAddons"]),
+    ("create_addon", &["eks:CreateAddon"]),
+    ("list_fargate_profiles", &["eks:ListFargateProfiles"]),
+    ("describe_fargate_profile", &["eks:DescribeFargateProfile"]),
+    ("delete_fargate_profile", &["eks:DeleteFargateProfile"]),
+    ("list_access_entries", &["eks:ListAccessEntries"]),
+    ("create_access_entry", &["eks:CreateAccessEntry"]),
+    ("associate_access_policy", &["eks:AssociateAccessPolicy"]),
+    (
+        "describe_cluster_versions",
+        &["eks:DescribeClusterVersions"],
+    ),
+    (
+        "describe_load_balancers",
+        &["elasticloadbalancing:DescribeLoadBalancers"],
+    ),
+    ("describe_tags", &["elasticloadbalancing:DescribeTags"]),
+    ("get_object", &["s3:GetObject"]),
+    ("query", &["dynamodb:Query"]),
+    ("get_item", &["dynamodb:GetItem"]),
+    ("put_item", &["dynamodb:PutItem"]),
+    ("update_item", &["dynamodb:UpdateItem"]),
+    ("delete_item", &["dynamodb:DeleteItem"]),
+    // A transaction needs the actions of the writes in it: an update and a put.
+    (
+        "transact_write_items",
+        &["dynamodb:UpdateItem", "dynamodb:PutItem"],
+    ),
+    ("put_events", &["events:PutEvents"]),
+    ("get_parameter", &["ssm:GetParameter"]),
+    ("put_metric_data", &["cloudwatch:PutMetricData"]),
+    (
+        "list_resource_record_sets",
+        &["route53:ListResourceRecordSets"],
+    ),
+    (
+        "change_resource_record_sets",
+        &["route53:ChangeResourceRecordSets"],
+    ),
+    ("get_change", &["route53:GetChange"]),
+    ("get_cost_and_usage", &["ce:GetCostAndUsage"]),
+    ("get_cost_forecast", &["ce:GetCostForecast"]),
+    ("get_resources", &["tag:GetResources"]),
+    ("describe_volumes", &["ec2:DescribeVolumes"]),
+    ("describe_nat_gateways", &["ec2:DescribeNatGateways"]),
+    ("describe_addresses", &["ec2:DescribeAddresses"]),
+    (
+        "describe_network_interfaces",
+        &["ec2:DescribeNetworkInterfaces"],
+    ),
+];
+
+/// Calls a function reaches through `fleet_shared` (whose code every function links, so
+/// scanning it would credit every function with every shared call). Each line names the
+/// shared code that makes the call.
+fn shared_calls(function: &str) -> Vec<&'static str> {
+    // startup::cold_start reads the config and secrets from SSM.
+    let mut calls = vec!["get_parameter"];
+    calls.extend(match function {
+        // state: cluster(), overrides, record_transition (a transaction); bus: publish.
+        "cluster-scheduler" => vec![
+            "query",
+            "put_item",
+            "update_item",
+            "delete_item",
+            "transact_write_items",
+            "put_events",
+        ],
+        // state: drain leases; bus: Node Drained; kube: ClusterAccess::of_active.
+        "spot-drainer" => vec!["put_item", "update_item", "put_events", "describe_cluster"],
+        // state: cluster(), dns owners and targets; kube: ClusterAccess::of_active.
+        "dns-updater" => vec![
+            "query",
+            "get_item",
+            "put_item",
+            "delete_item",
+            "describe_cluster",
+        ],
+        // dora: DoraStore::put, delivery_seen, mark_delivery.
+        "dora-webhook" => vec!["get_item", "put_item"],
+        // dora: DoraStore::events; state: the digest's acquire_lease.
+        "dora-aggregator" => vec!["query", "put_item"],
+        // state: transitions(), cluster(), the Cost Explorer cache.
+        "cost-reporter" => vec!["query", "get_item", "put_item"],
+        _ => vec![],
+    });
+    calls
+}
+
+/// Actions a role needs that no call names: tagging on create (CreateCluster with tags
+/// needs eks:TagResource) and passing the blueprint roles to EKS.
+fn implied_actions(function: &str) -> Vec<&'static str> {
+    match function {
+        "cluster-scheduler" => vec!["eks:TagResource", "iam:PassRole"],
+        _ => vec![],
+    }
+}
+
+/// The operations a function's own code calls.
+fn own_calls(function: &str) -> BTreeSet<String> {
+    let dir = workspace_root()
+        .join("functions")
+        .join(function)
+        .join("src");
+    let mut calls = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("src").filter_map(|e| e.ok()) {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        // Test code is not deployed.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (op, _) in OPERATIONS {
+            if code.contains(&format!(".{op}()")) {
+                calls.insert(op.to_string());
+            }
+        }
+    }
+    calls
+}
+
+/// The actions in a function's inline policy statements (both branches of an `Fn::If`).
+fn role_actions(f: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut statements: Vec<Value> = Vec::new();
+    for policy in f["Properties"]["Policies"].as_array().into_iter().flatten() {
+        for s in policy["Statement"].as_array().into_iter().flatten() {
+            match s.get("Fn::If").and_then(Value::as_array) {
+                Some(branches) => statements.extend(
+                    branches
+                        .iter()
+                        .skip(1)
+                        .filter(|b| b.get("Action").is_some())
+                        .cloned(),
+                ),
+                None => statements.push(s.clone()),
+            }
+        }
+    }
+    for s in statements {
+        assert_eq!(s["Effect"], "Allow");
+        match &s["Action"] {
+            Value::String(a) => {
+                out.insert(a.clone());
+            }
+            Value::Array(a) => out.extend(a.iter().filter_map(|x| x.as_str().map(String::from))),
+            other => panic!("unexpected Action {other}"),
+        }
+        assert!(
+            !s["Action"].to_string().contains("*"),
+            "wildcard action in {s}"
+        );
+    }
+    out
+}
+
+#[test]
+fn each_role_allows_exactly_the_calls_its_function_makes() {
+    let t = template();
+    let actions: BTreeMap<&str, &[&str]> = OPERATIONS.iter().copied().collect();
+    for (name, f) in functions(&t) {
+        let mut calls: BTreeSet<String> = own_calls(&name);
+        calls.extend(shared_calls(&name).into_iter().map(String::from));
+        let mut needed: BTreeSet<String> = calls
+            .iter()
+            .flat_map(|c| actions[c.as_str()].iter().map(|a| a.to_string()))
+            .collect();
+        needed.extend(implied_actions(&name).into_iter().map(String::from));
+        assert_eq!(
+            role_actions(&f),
+            needed,
+            "{name}: role vs the calls in its code"
+        );
+    }
+}
