@@ -73,7 +73,7 @@ local-aws: setup
 	cargo run --quiet -p fleet-tests --bin local-aws
 
 demo: setup
-	cargo build --quiet -p cluster-scheduler
+	cargo build --quiet --workspace --bins
 	cargo run --quiet -p fleet-tests --bin demo -- $(ARGS)
 
 $(DEPLOY_VENV)/.installed: requirements-deploy.txt

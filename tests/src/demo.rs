@@ -1,5 +1,8 @@
 //! `make demo`: a day of the fleet, run locally through the same binaries and event shapes
-//! that run in Lambda, against moto and the fakes, with a virtual clock (`FLEET_NOW`).
+//! that run in Lambda, against moto and the fakes, with a virtual clock (`FLEET_NOW`):
+//! the morning rebuild, DNS following the new ingress, a spot interruption drained past a
+//! PodDisruptionBudget, a day of GitHub webhooks (a failed deploy, then the fix, and an
+//! incident), the evening teardown with DNS `on_destroy`, then the DORA and cost reports.
 //!
 //! The library form is run by a test, so the demo cannot silently rot.
 
@@ -8,11 +11,22 @@ use std::path::{Path, PathBuf};
 use jiff::{Timestamp, ToSpan};
 use serde_json::{json, Value};
 
+use crate::dns::ingress_service;
+use crate::dora::{github_examples, github_request};
+use crate::fake_cloudflare::FakeCloudflare;
 use crate::fake_kube::FakeKube;
 use crate::fake_slack::FakeSlack;
 use crate::{
-    seed_local_account, workspace_root, BusTap, MotoServer, LOCAL_BUS, LOCAL_TABLE, REGION,
+    cost_day, seed_costs, seed_local_account, workspace_root, BusTap, MotoServer, LOCAL_BUS,
+    LOCAL_CLOUDFLARE_TOKEN, LOCAL_HOSTED_ZONE_ID, LOCAL_TABLE, LOCAL_ZONE, REGION,
 };
+
+/// The secret `make local-aws` and the demo store for GitHub webhooks.
+const LOCAL_WEBHOOK_SECRET: &str = "local-webhook-secret";
+/// The example's record.
+const RECORD: &str = "app.example.com";
+/// The ingress load balancer of the rebuilt staging cluster.
+const LOAD_BALANCER: &str = "k8s-ingress-0a1b2c3d4e-1234567890.eu-west-1.elb.amazonaws.com";
 
 /// One line of the timeline.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +51,20 @@ pub struct Report {
     pub slack: Vec<String>,
     /// The scheduler's final `status` response.
     pub status: Value,
+    /// The DNS updater's answers to the bus events, in order.
+    pub dns: Vec<Value>,
+    /// `app.example.com` while staging was up: (Cloudflare content, Route53 alias target).
+    pub dns_while_up: Option<(String, String)>,
+    /// How many `app.example.com` records were left in Cloudflare and Route53 at the end.
+    pub dns_records_at_end: usize,
+    /// The spot drain's report.
+    pub drain: Value,
+    /// The webhook's HTTP status per delivery.
+    pub webhooks: Vec<i64>,
+    pub dora: Value,
+    pub cost: Value,
+    /// Hours each cluster was up in November before the demo day (the seeded history).
+    pub history_hours: std::collections::BTreeMap<String, f64>,
 }
 
 /// Where the function binaries are: next to the running executable, or one level up
@@ -54,34 +82,68 @@ pub fn bin_dir() -> PathBuf {
 struct Fleet {
     endpoint: String,
     kube_url: String,
+    cloudflare_url: String,
     bin_dir: PathBuf,
     config: PathBuf,
 }
 
 impl Fleet {
-    /// Runs a function binary's local runner on an event file at virtual time `at`. Async,
-    /// so that the fakes on this runtime keep answering while the binary runs.
+    /// Runs a function binary's local runner on an event file at virtual time `at`.
     async fn invoke(&self, function: &str, event: &str, at: Timestamp) -> Result<Value, String> {
+        let path = workspace_root().join("events").join(event);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{event}: {e}"))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| format!("{event}: {e}"))?;
+        self.invoke_value(function, &value, Some(at)).await
+    }
+
+    /// Runs a function binary's local runner on `event` (through stdin, `--event -`), at
+    /// virtual time `at` (`None`: the real clock, for work that waits in real time). Async,
+    /// so that the fakes on this runtime keep answering while the binary runs.
+    async fn invoke_value(
+        &self,
+        function: &str,
+        event: &Value,
+        at: Option<Timestamp>,
+    ) -> Result<Value, String> {
+        use tokio::io::AsyncWriteExt;
         let bin = self.bin_dir.join(function);
-        let out = tokio::process::Command::new(&bin)
+        let mut command = tokio::process::Command::new(&bin);
+        command
             .arg("--event")
-            .arg(workspace_root().join("events").join(event))
+            .arg("-")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_REGION", REGION)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("FLEET_TABLE", LOCAL_TABLE)
             .env("FLEET_CONFIG", &self.config)
-            .env("FLEET_NOW", at.to_string())
             .env("FLEET_KUBE_API_URL", &self.kube_url)
+            .env("CLOUDFLARE_API_URL", &self.cloudflare_url)
             .env("RUST_LOG", "warn")
-            .env_remove("AWS_LAMBDA_RUNTIME_API")
-            .output()
-            .await
+            .env_remove("FLEET_NOW")
+            .env_remove("AWS_LAMBDA_RUNTIME_API");
+        if let Some(at) = at {
+            command.env("FLEET_NOW", at.to_string());
+        }
+        let mut child = command
+            .spawn()
             .map_err(|e| format!("cannot run {} (build it first): {e}", bin.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(event.to_string().as_bytes())
+                .await
+                .map_err(|e| format!("{function}: writing the event: {e}"))?;
+        }
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| format!("{function}: {e}"))?;
         if !out.status.success() {
             return Err(format!(
-                "{function} --event {event} at {at} failed: {}",
+                "{function} failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
@@ -94,22 +156,320 @@ fn short(t: Timestamp) -> String {
     t.strftime("%a %H:%M").to_string()
 }
 
+/// A GitHub delivery to the webhook's Function URL, signed with the local secret.
+fn github(event: &str, payload: &Value, delivery: &str) -> Value {
+    github_request(event, payload, delivery, LOCAL_WEBHOOK_SECRET)
+}
+
+fn example(event: &str, pick: impl Fn(&Value) -> bool) -> Result<Value, String> {
+    github_examples(event)
+        .into_iter()
+        .find(|e| pick(e))
+        .ok_or_else(|| format!("no `{event}` example (run `make setup`)"))
+}
+
+/// The day's webhooks: (virtual time, event, payload, what it is).
+fn webhooks() -> Result<Vec<(&'static str, &'static str, Value, String)>, String> {
+    let repo = "your-org/infra-fleet";
+    let push = |head: &str, pushed: &str, commits: &[(&str, &str)]| -> Result<Value, String> {
+        let mut p = example("push", |e| e["ref"] == "refs/heads/master")?;
+        p["ref"] = json!("refs/heads/main");
+        p["repository"]["full_name"] = json!(repo);
+        p["after"] = json!(head);
+        let at: Timestamp = pushed.parse().map_err(|e| format!("{e}"))?;
+        p["repository"]["pushed_at"] = json!(at.as_second());
+        let template = p["commits"][0].clone();
+        p["commits"] = commits
+            .iter()
+            .map(|(sha, t)| {
+                let mut c = template.clone();
+                c["id"] = json!(sha);
+                c["timestamp"] = json!(t);
+                c
+            })
+            .collect();
+        Ok(p)
+    };
+    let run = |id: u64, conclusion: &str, sha: &str, at: &str| -> Result<Value, String> {
+        let mut r = example("workflow_run", |e| {
+            e["workflow_run"]["conclusion"] == "success"
+        })?;
+        r["repository"]["full_name"] = json!(repo);
+        let w = &mut r["workflow_run"];
+        w["id"] = json!(id);
+        w["name"] = json!("deploy");
+        w["path"] = json!(".github/workflows/deploy.yml");
+        w["head_branch"] = json!("main");
+        w["head_sha"] = json!(sha);
+        w["conclusion"] = json!(conclusion);
+        w["updated_at"] = json!(at);
+        Ok(r)
+    };
+    let issue = |action: &str, opened: &str, closed: Option<&str>| -> Result<Value, String> {
+        let mut i = example("issues", |e| e["action"] == "opened")?;
+        i["action"] = json!(action);
+        i["repository"]["full_name"] = json!(repo);
+        i["issue"]["id"] = json!(4242);
+        i["issue"]["title"] = json!("checkout latency above the SLO");
+        i["issue"]["labels"] = json!([{"name": "incident"}]);
+        i["issue"]["created_at"] = json!(opened);
+        i["issue"]["closed_at"] = json!(closed);
+        Ok(i)
+    };
+    let (a, b, c, d) = (
+        "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
+        "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2",
+        "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3",
+        "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4",
+    );
+    Ok(vec![
+        (
+            "2026-11-23T09:00:00Z",
+            "push",
+            push(
+                a,
+                "2026-11-23T09:00:00Z",
+                &[
+                    (
+                        "a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0",
+                        "2026-11-23T08:10:00Z",
+                    ),
+                    (a, "2026-11-23T08:40:00Z"),
+                ],
+            )?,
+            "push: 2 commits to main".into(),
+        ),
+        (
+            "2026-11-23T09:30:00Z",
+            "workflow_run",
+            run(101, "success", a, "2026-11-23T09:30:00Z")?,
+            "deploy.yml #101 succeeded".into(),
+        ),
+        (
+            "2026-11-23T11:00:00Z",
+            "push",
+            push(b, "2026-11-23T11:00:00Z", &[(b, "2026-11-23T10:30:00Z")])?,
+            "push: 1 commit".into(),
+        ),
+        (
+            "2026-11-23T11:30:00Z",
+            "workflow_run",
+            run(102, "failure", b, "2026-11-23T11:30:00Z")?,
+            "deploy.yml #102 failed".into(),
+        ),
+        (
+            "2026-11-23T11:45:00Z",
+            "push",
+            push(c, "2026-11-23T11:45:00Z", &[(c, "2026-11-23T11:40:00Z")])?,
+            "push: the fix".into(),
+        ),
+        (
+            "2026-11-23T12:00:00Z",
+            "workflow_run",
+            run(103, "success", c, "2026-11-23T12:00:00Z")?,
+            "deploy.yml #103 succeeded".into(),
+        ),
+        (
+            "2026-11-23T14:00:00Z",
+            "issues",
+            issue("opened", "2026-11-23T14:00:00Z", None)?,
+            "incident opened".into(),
+        ),
+        (
+            "2026-11-23T14:30:00Z",
+            "push",
+            push(d, "2026-11-23T14:30:00Z", &[(d, "2026-11-23T14:20:00Z")])?,
+            "push: a hotfix".into(),
+        ),
+        (
+            "2026-11-23T14:45:00Z",
+            "workflow_run",
+            run(104, "success", d, "2026-11-23T14:45:00Z")?,
+            "deploy.yml #104 succeeded".into(),
+        ),
+        (
+            "2026-11-23T15:00:00Z",
+            "issues",
+            issue(
+                "closed",
+                "2026-11-23T14:00:00Z",
+                Some("2026-11-23T15:00:00Z"),
+            )?,
+            "incident closed".into(),
+        ),
+    ])
+}
+
+/// `app.example.com` now: (Cloudflare CNAME content, Route53 alias target), and how
+/// many records of that name both hold.
+async fn records(
+    cloudflare: &FakeCloudflare,
+    zone_id: &str,
+    route53: &aws_sdk_route53::Client,
+) -> (String, String, usize) {
+    let cf = cloudflare.records(zone_id, RECORD);
+    let sets = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(LOCAL_HOSTED_ZONE_ID)
+        .send()
+        .await
+        .map(|o| o.resource_record_sets)
+        .unwrap_or_default();
+    let r53: Vec<_> = sets
+        .iter()
+        .filter(|s| s.name().trim_end_matches('.') == RECORD)
+        .collect();
+    (
+        cf.first()
+            .and_then(|r| r["content"].as_str())
+            .unwrap_or_default()
+            .to_string(),
+        r53.first()
+            .and_then(|s| s.alias_target())
+            .map(|a| a.dns_name().trim_end_matches('.').to_string())
+            .unwrap_or_default(),
+        cf.len() + r53.len(),
+    )
+}
+
+/// Hourly rates of the seeded bills (USD): staging's control plane, spot nodes and NAT
+/// while up; sandbox-us's control plane all day (scale mode keeps it) and nodes while up.
+const STAGING_HOURLY: [(&str, f64); 3] = [
+    ("Amazon Elastic Kubernetes Service", 0.10),
+    ("Amazon Elastic Compute Cloud - Compute", 0.06),
+    ("EC2 - Other", 0.045),
+];
+const SANDBOX_NODES_HOURLY: f64 = 0.0416;
+
+/// November before the demo, as the schedule made it: each cluster's transitions from the
+/// 1st to Sunday the 22nd recorded in the state table, and Cost Explorer's days priced by
+/// the hours up (the demo Monday priced by the hours the demo keeps them up). Returns the
+/// hours each cluster was up before the demo.
+async fn seed_history(
+    sdk: &aws_types::SdkConfig,
+    endpoint: &str,
+) -> Result<std::collections::BTreeMap<String, f64>, String> {
+    use fleet_shared::schedule::Desired;
+    use fleet_shared::state::{StateStore, Transition, TransitionKind};
+    let text = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
+        .map_err(|e| e.to_string())?;
+    let config = fleet_shared::config::FleetConfig::parse(&text).map_err(|e| e.to_string())?;
+    let store = StateStore::new(aws_sdk_dynamodb::Client::new(sdk), LOCAL_TABLE);
+    let from: Timestamp = "2026-11-01T00:00:00Z".parse().map_err(|e| format!("{e}"))?;
+    let to: Timestamp = "2026-11-22T00:00:00Z".parse().map_err(|e| format!("{e}"))?;
+    let mut hours = std::collections::BTreeMap::new();
+    let mut by_day: std::collections::BTreeMap<(jiff::civil::Date, String), f64> =
+        Default::default();
+    for c in &config.clusters {
+        let schedule = c.schedule();
+        let mut transitions = Vec::new();
+        let mut at = from;
+        let mut n: u32 = 0;
+        let mut last_generation = None;
+        while at < to {
+            let next = schedule.next_change(at, None, 40).unwrap_or(to).min(to);
+            if schedule.decide(at, None).desired == Desired::Up {
+                let generation = format!("history-{n}");
+                last_generation = Some(generation.clone());
+                for (phase, kind, when) in [
+                    (Desired::Up, TransitionKind::Up, at),
+                    (Desired::Down, TransitionKind::Down, next),
+                ] {
+                    store
+                        .record_transition(&c.name, phase, &generation, when, "history")
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    transitions.push(Transition {
+                        kind,
+                        at: when,
+                        detail: String::new(),
+                    });
+                }
+            }
+            if next <= at {
+                break;
+            }
+            at = next;
+            n += 1;
+        }
+        // The scheduler announced every transition back then.
+        if let Some(generation) = &last_generation {
+            store
+                .mark_announced(&c.name, Desired::Down, generation)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let days = cost_reporter::uptime::hours_by_day(
+            &transitions,
+            from.to_zoned(jiff::tz::TimeZone::UTC).date(),
+            to,
+        );
+        hours.insert(c.name.clone(), days.iter().map(|d| d.1).sum());
+        for (d, h) in days {
+            by_day.insert((d, c.name.clone()), h);
+        }
+    }
+    // The demo Monday: staging 07:30-22:15, sandbox-us 05:30-06:15 and 12:15-24:00.
+    let monday: jiff::civil::Date = "2026-11-23".parse().map_err(|e| format!("{e}"))?;
+    by_day.insert((monday, "staging".into()), 14.75);
+    by_day.insert((monday, "sandbox-us".into()), 12.5);
+    let mut days = Vec::new();
+    let mut date: jiff::civil::Date = "2026-11-01".parse().map_err(|e| format!("{e}"))?;
+    while date <= monday {
+        let up = |name: &str| {
+            by_day
+                .get(&(date, name.to_string()))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let mut groups: Vec<(&str, &str, f64)> = STAGING_HOURLY
+            .iter()
+            .filter(|_| up("staging") > 0.0)
+            .map(|(service, rate)| (*service, "staging", rate * up("staging")))
+            .collect();
+        groups.push(("Amazon Elastic Kubernetes Service", "sandbox-us", 2.4));
+        if up("sandbox-us") > 0.0 {
+            groups.push((
+                "Amazon Elastic Compute Cloud - Compute",
+                "sandbox-us",
+                SANDBOX_NODES_HOURLY * up("sandbox-us"),
+            ));
+        }
+        days.push(cost_day(date, date == monday, &groups)?);
+        date = date.tomorrow().map_err(|e| e.to_string())?;
+    }
+    seed_costs(endpoint, days).await?;
+    Ok(hours)
+}
+
 /// Runs the demo day; `on_entry` sees each timeline line as it happens.
 pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
     let moto = MotoServer::start(0)?;
     let sdk = fleet_shared::aws::emulator_config(&moto.endpoint, REGION);
     let slack = FakeSlack::start().await;
     seed_local_account(&sdk, &slack.url).await?;
+    let history_hours = seed_history(&sdk, &moto.endpoint).await?;
     let tap = BusTap::new(&sdk, LOCAL_BUS).await;
-    // Every cluster's Kubernetes API is played by one fake API server.
+    // Every cluster's Kubernetes API is played by one fake API server; the ingress
+    // controller's Service has its load balancer (the bootstrap would install it).
     let kube = FakeKube::start().await;
+    kube.insert(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ingress-nginx"}}),
+    );
+    let cloudflare = FakeCloudflare::start(LOCAL_CLOUDFLARE_TOKEN).await;
+    let cf_zone = cloudflare.add_zone(LOCAL_ZONE);
+    let route53 = aws_sdk_route53::Client::new(&sdk);
     let fleet = Fleet {
         endpoint: moto.endpoint.clone(),
         kube_url: kube.url.clone(),
+        cloudflare_url: cloudflare.url.clone(),
         bin_dir: bin_dir(),
         config: workspace_root().join("infra/fleet.example.toml"),
     };
-    let mut report = Report::default();
+    let mut report = Report {
+        history_hours,
+        ..Report::default()
+    };
     let mut log = |report: &mut Report, at: Timestamp, source: &str, what: String| {
         let e = Entry {
             at,
@@ -119,12 +479,14 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
         on_entry(&e);
         report.timeline.push(e);
     };
+    let hooks = webhooks()?;
 
     // Monday 2026-11-23 05:00 UTC to Tuesday 06:30 UTC, a tick every 15 minutes, plus a
     // late release that holds staging up for 3 hours past its evening.
     let start: Timestamp = "2026-11-23T05:00:00Z".parse().map_err(|e| format!("{e}"))?;
     let end: Timestamp = "2026-11-24T06:30:00Z".parse().map_err(|e| format!("{e}"))?;
     let release: Timestamp = "2026-11-23T18:30:00Z".parse().map_err(|e| format!("{e}"))?;
+    let interruption: Timestamp = "2026-11-23T10:00:00Z".parse().map_err(|e| format!("{e}"))?;
     let mut at = start;
     while at < end {
         if at == release {
@@ -141,6 +503,66 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
                     r["override"]["until"].as_str().unwrap_or_default()
                 ),
             );
+        }
+        if at == interruption {
+            for obj in crate::spot_node::objects() {
+                kube.insert(obj);
+            }
+            let mut warning: Value =
+                serde_json::from_str(include_str!("../../events/spot-interruption.json"))
+                    .map_err(|e| e.to_string())?;
+            // The drain waits in real time for pods to go: its two minutes start now.
+            warning["time"] = json!(Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+            log(
+                &mut report,
+                at,
+                "aws.ec2",
+                format!(
+                    "EC2 Spot Instance Interruption Warning: {}",
+                    crate::spot_node::INSTANCE
+                ),
+            );
+            let d = fleet.invoke_value("spot-drainer", &warning, None).await?;
+            log(
+                &mut report,
+                at,
+                "spot-drainer",
+                format!(
+                    "{} node {} of {}: {} evicted past the PodDisruptionBudget, {} forced, {} skipped (DaemonSet, mirror), in {} ms",
+                    d["status"].as_str().unwrap_or_default(),
+                    d["node"].as_str().unwrap_or_default(),
+                    d["cluster"].as_str().unwrap_or_default(),
+                    d["evicted"],
+                    d["forced"],
+                    d["skipped"].as_array().map(Vec::len).unwrap_or(0),
+                    d["duration_ms"],
+                ),
+            );
+            report.drain = d;
+        }
+        for (when, event, payload, what) in hooks
+            .iter()
+            .filter(|h| h.0.parse::<Timestamp>().ok() == Some(at))
+        {
+            let delivery = format!("demo-{event}-{when}");
+            let r = fleet
+                .invoke_value("dora-webhook", &github(event, payload, &delivery), Some(at))
+                .await?;
+            let status = r["statusCode"].as_i64().unwrap_or(0);
+            let body: Value = r["body"]
+                .as_str()
+                .and_then(|b| serde_json::from_str(b).ok())
+                .unwrap_or_default();
+            log(
+                &mut report,
+                at,
+                "dora-webhook",
+                format!(
+                    "GitHub {what}: {status} {}",
+                    body["status"].as_str().unwrap_or_default()
+                ),
+            );
+            report.webhooks.push(status);
         }
         let tick = fleet
             .invoke("cluster-scheduler", "scheduler-tick.json", at)
@@ -159,6 +581,10 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
             if let Some(err) = c["error"].as_str() {
                 what.push_str(&format!(" error: {err}"));
             }
+            if c["name"] == "staging" && c["step"] == "create-cluster" {
+                // The rebuilt cluster's ingress controller gets a new load balancer.
+                kube.insert(ingress_service(Some(LOAD_BALANCER)));
+            }
             log(&mut report, at, "cluster-scheduler", what);
         }
         for e in tap.drain().await {
@@ -168,18 +594,115 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
                 .unwrap_or_default()
                 .to_string();
             log(&mut report, at, "fleet bus", format!("{dt}: {cluster}"));
-            report.events.push((dt, cluster));
+            report.events.push((dt.clone(), cluster.clone()));
+            if dt.starts_with("Cluster") {
+                let r = fleet.invoke_value("dns-updater", &e, Some(at)).await?;
+                for ch in r["changes"].as_array().into_iter().flatten() {
+                    log(
+                        &mut report,
+                        at,
+                        "dns-updater",
+                        format!(
+                            "{} {} {}: {} -> {}",
+                            ch["provider"].as_str().unwrap_or_default(),
+                            ch["action"].as_str().unwrap_or_default(),
+                            ch["name"].as_str().unwrap_or_default(),
+                            ch["from"].as_str().unwrap_or("(none)"),
+                            ch["to"].as_str().unwrap_or("(none)"),
+                        ),
+                    );
+                }
+                if cluster == "staging" && dt == "Cluster Ready" {
+                    let (cf, r53, _) = records(&cloudflare, &cf_zone, &route53).await;
+                    report.dns_while_up = Some((cf, r53));
+                }
+                if cluster == "staging" && dt == "Cluster Destroyed" {
+                    // A volume a PersistentVolumeClaim left behind: the cost report finds it.
+                    leave_volume(&sdk).await?;
+                    log(
+                        &mut report,
+                        at,
+                        "aws",
+                        "an EBS volume of staging's PVC was left behind".into(),
+                    );
+                }
+                report.dns.push(r);
+            }
         }
         for t in slack.texts().iter().skip(report.slack.len()) {
-            log(&mut report, at, "slack", t.clone());
+            log(
+                &mut report,
+                at,
+                "slack",
+                t.lines().next().unwrap_or_default().to_string(),
+            );
         }
         report.slack = slack.texts();
         at = at.checked_add(15.minutes()).map_err(|e| e.to_string())?;
     }
+    report.dns_records_at_end = records(&cloudflare, &cf_zone, &route53).await.2;
     report.status = fleet
         .invoke("cluster-scheduler", "scheduler-status.json", end)
         .await?;
+    report.dora = fleet
+        .invoke_value(
+            "dora-aggregator",
+            &json!({"action": "report", "from": "2026-11-23T00:00:00Z", "to": "2026-11-24T00:00:00Z"}),
+            Some(end),
+        )
+        .await?;
+    log(
+        &mut report,
+        end,
+        "dora-aggregator",
+        "the DORA report for Monday".into(),
+    );
+    let cost = fleet
+        .invoke("cost-reporter", "cost-report.json", end)
+        .await?;
+    log(
+        &mut report,
+        end,
+        "cost-reporter",
+        format!(
+            "November so far ${:.2}; the schedule saved ${:.2}; {} leftover(s)",
+            cost["month_to_date"]["total_usd"].as_f64().unwrap_or(0.0),
+            cost["savings"]["saved_to_date_usd"].as_f64().unwrap_or(0.0),
+            cost["leftovers"].as_array().map(Vec::len).unwrap_or(0)
+        ),
+    );
+    report.cost = cost;
     Ok(report)
+}
+
+async fn leave_volume(sdk: &aws_types::SdkConfig) -> Result<(), String> {
+    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification, VolumeType};
+    aws_sdk_ec2::Client::new(sdk)
+        .create_volume()
+        .availability_zone("eu-west-1a")
+        .size(50)
+        .volume_type(VolumeType::Gp3)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Volume)
+                .tags(
+                    Tag::builder()
+                        .key("kubernetes.io/cluster/staging")
+                        .value("owned")
+                        .build(),
+                )
+                .tags(
+                    Tag::builder()
+                        .key("kubernetes.io/created-for/pvc/name")
+                        .value("data-postgres-0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("EC2 CreateVolume: {e}"))?;
+    Ok(())
 }
 
 /// The outcome the demo promises; the demo exits non-zero when it does not hold.
@@ -194,6 +717,7 @@ pub fn check(report: &Report) -> Result<(), String> {
         ("Cluster Ready", "sandbox-us"),
         ("Cluster Destroyed", "sandbox-us"),
         ("Cluster Ready", "staging"),
+        ("Node Drained", "staging"),
         ("Cluster Ready", "sandbox-us"),
         ("Cluster Destroyed", "staging"),
         ("Cluster Destroyed", "sandbox-us"),
@@ -211,22 +735,102 @@ pub fn check(report: &Report) -> Result<(), String> {
             .and_then(|a| a.iter().find(|c| c["name"] == name))
             .and_then(|c| c["uptime_hours_this_month"].as_f64())
     };
-    // Up from Ready to Destroyed, ticks 15 minutes apart. staging: 07:30-22:00 UTC (the
-    // release held it past 19:00); sandbox-us: 05:30-06:15, 12:15-00:15, 03:15-06:15.
-    for (name, hours) in [("staging", 14.5), ("sandbox-us", 15.75)] {
+    // The history (staging: 15 weekdays × 12 h), then the day, ticks 15 minutes apart:
+    // staging 07:30-22:15 UTC (the release held it past 19:00, its load balancer went
+    // first); sandbox-us 05:30-06:15, 12:15-00:15, 03:15-06:15.
+    let before = |name: &str| report.history_hours.get(name).copied().unwrap_or(0.0);
+    if (before("staging") - 180.0).abs() > 0.01 {
+        return Err(format!(
+            "staging's history is {} hours, expected 180",
+            before("staging")
+        ));
+    }
+    for (name, hours) in [("staging", 14.75), ("sandbox-us", 15.75)] {
+        let want = before(name) + hours;
         match uptime(name) {
-            Some(h) if (h - hours).abs() < 0.01 => {}
+            Some(h) if (h - want).abs() < 0.01 => {}
             other => {
                 return Err(format!(
-                    "{name} was up {other:?} hours, expected about {hours}"
+                    "{name} was up {other:?} hours this month, expected {want}"
                 ))
             }
         }
     }
+    // DNS followed the ingress, and on_destroy = "delete" removed only what it created.
+    let lb = (LOAD_BALANCER.to_string(), LOAD_BALANCER.to_string());
+    if report.dns_while_up.as_ref() != Some(&lb) {
+        return Err(format!(
+            "while staging was up, {RECORD} pointed at {:?}",
+            report.dns_while_up
+        ));
+    }
+    if report.dns_records_at_end != 0 {
+        return Err(format!(
+            "{} {RECORD} record(s) left after teardown",
+            report.dns_records_at_end
+        ));
+    }
+    // The drain: three web pods through the budget, DaemonSet and mirror pods left.
+    let d = &report.drain;
+    if d["status"] != "drained"
+        || d["evicted"] != 3
+        || d["forced"] != 0
+        || d["skipped"].as_array().map(Vec::len) != Some(2)
+    {
+        return Err(format!("the drain reported {d}"));
+    }
+    if report.webhooks.len() != 10 || report.webhooks.iter().any(|s| *s != 200) {
+        return Err(format!("webhook answers {:?}", report.webhooks));
+    }
+    // DORA for Monday: #101, #103 and #104 succeeded, #102 failed and the incident
+    // (14:00-15:00) is pinned on #103; #104 shipped during it.
+    let s = &report.dora["services"][0];
+    let dora = [
+        ("deployments", json!(3)),
+        ("failed_deployments", json!(2)),
+        ("change_failure_rate", json!(0.5)),
+        ("rework_rate", json!(1.0 / 3.0)),
+    ];
+    for (k, v) in dora {
+        if s[k] != v {
+            return Err(format!("DORA {k} is {}, expected {v}", s[k]));
+        }
+    }
+    // Five commits, the first two pushes' included by later deploys: median 50 minutes.
+    let lead = s["lead_time_hours"]["median"].as_f64().unwrap_or(0.0);
+    if s["lead_time_hours"]["commits"] != 5 || (lead - 50.0 / 60.0).abs() > 0.001 {
+        return Err(format!("DORA lead time {}", s["lead_time_hours"]));
+    }
+    if s["recovery_time_hours"]["median"] != json!(0.75) {
+        return Err(format!("DORA recovery {}", s["recovery_time_hours"]));
+    }
+    // Cost: the schedule saved money on staging, and the PVC's volume was found.
+    let c = &report.cost;
+    let staging = c["savings"]["clusters"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["cluster"] == "staging"))
+        .cloned()
+        .unwrap_or_default();
+    if staging["saved_usd"].as_f64().unwrap_or(0.0) <= 0.0 || staging["hours_up"] != json!(194.75) {
+        return Err(format!("staging's savings {staging}"));
+    }
+    let leftovers = c["leftovers"].as_array().cloned().unwrap_or_default();
+    if leftovers.len() != 1
+        || leftovers[0]["cluster"] != "staging"
+        || leftovers[0]["type"] != "ebs-volume"
+    {
+        return Err(format!("leftovers {leftovers:?}"));
+    }
+    if c["cost_explorer_requests"].as_u64().unwrap_or(99) > 3 {
+        return Err(format!(
+            "{} Cost Explorer requests",
+            c["cost_explorer_requests"]
+        ));
+    }
     Ok(())
 }
 
-/// A readable summary table of the final status.
+/// Readable tables: the clusters, the DORA report and the cost report.
 pub fn summary(report: &Report) -> String {
     let mut s =
         String::from("\ncluster      mode      now       uptime this month   next change\n");
@@ -239,6 +843,63 @@ pub fn summary(report: &Report) -> String {
             c["uptime_hours_this_month"].as_f64().unwrap_or_default(),
             c["next_change"].as_str().unwrap_or("-"),
         ));
+    }
+    let num = |v: &Value, digits: usize| match v.as_f64() {
+        Some(x) => format!("{x:.digits$}"),
+        None => "-".into(),
+    };
+    s.push_str("\nDORA, Monday 2026-11-23\nservice        deploys  failed  per day  lead time (median, p90)  change failure  recovery  rework\n");
+    for d in report.dora["services"].as_array().into_iter().flatten() {
+        let lv = |k: &str| d["levels"][k].as_str().unwrap_or("-").to_string();
+        s.push_str(&format!(
+            "{:<14} {:>7}  {:>6}  {:>7} ({})  {} h, {} h ({})  {:>5} ({})  {} h ({})  {}\n",
+            d["name"].as_str().unwrap_or_default(),
+            d["deployments"].to_string(),
+            d["failed_deployments"].to_string(),
+            num(&d["deployment_frequency_per_day"], 1),
+            lv("deployment_frequency"),
+            num(&d["lead_time_hours"]["median"], 2),
+            num(&d["lead_time_hours"]["p90"], 2),
+            lv("lead_time"),
+            num(&d["change_failure_rate"], 2),
+            lv("change_failure_rate"),
+            num(&d["recovery_time_hours"]["median"], 2),
+            lv("recovery_time"),
+            num(&d["rework_rate"], 2),
+        ));
+    }
+    let c = &report.cost;
+    s.push_str(&format!(
+        "\nCost, {} to {}: ${} (estimated days: {})\ncluster      hours up  of hours  cost      per running hour  saved     month: saved\n",
+        c["month"].as_str().unwrap_or_default(),
+        c["as_of"].as_str().unwrap_or_default(),
+        num(&c["month_to_date"]["total_usd"], 2),
+        c["month_to_date"]["estimated_days"],
+    ));
+    for x in c["savings"]["clusters"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "{:<12} {:>8}  {:>8}  ${:>7}  ${:>15}  ${:>7}  ${:>7}\n",
+            x["cluster"].as_str().unwrap_or_default(),
+            num(&x["hours_up"], 2),
+            num(&x["hours_in_period"], 2),
+            num(&x["cost_usd"], 2),
+            num(&x["cost_per_running_hour_usd"], 4),
+            num(&x["saved_usd"], 2),
+            num(&x["projected_month"]["saved_usd"], 2),
+        ));
+    }
+    for l in c["leftovers"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "left behind by {}: {} {} ({}), ${}/day\n",
+            l["cluster"].as_str().unwrap_or_default(),
+            l["type"].as_str().unwrap_or_default(),
+            l["id"].as_str().unwrap_or_default(),
+            l["detail"].as_str().unwrap_or_default(),
+            num(&l["daily_cost_usd"], 2),
+        ));
+    }
+    for w in c["warnings"].as_array().into_iter().flatten() {
+        s.push_str(&format!("warning: {}\n", w.as_str().unwrap_or_default()));
     }
     s
 }

@@ -14,6 +14,7 @@ pub mod fake_kube;
 pub mod fake_lambda;
 pub mod fake_slack;
 pub mod scheduler;
+pub mod spot_node;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -251,30 +252,45 @@ pub async fn seed_local_costs(endpoint: &str, today: jiff::civil::Date) -> Resul
             continue;
         };
         let weekday = date.weekday().to_monday_zero_offset() < 5;
-        let group = |service: &str, cluster: &str, usd: f64| {
-            serde_json::json!({"Keys": [service, format!("fleet:cluster${cluster}")],
-                               "Metrics": {"UnblendedCost": {"Amount": format!("{usd:.4}"), "Unit": "USD"}}})
-        };
         let groups = if weekday {
             vec![
-                group("Amazon Elastic Kubernetes Service", "staging", 1.2),
-                group("Amazon Elastic Compute Cloud - Compute", "staging", 1.45),
-                group("EC2 - Other", "staging", 0.55),
-                group("Amazon Elastic Kubernetes Service", "sandbox-us", 2.4),
-                group("Amazon Elastic Compute Cloud - Compute", "sandbox-us", 0.5),
+                ("Amazon Elastic Kubernetes Service", "staging", 1.2),
+                ("Amazon Elastic Compute Cloud - Compute", "staging", 1.45),
+                ("EC2 - Other", "staging", 0.55),
+                ("Amazon Elastic Kubernetes Service", "sandbox-us", 2.4),
+                ("Amazon Elastic Compute Cloud - Compute", "sandbox-us", 0.5),
             ]
         } else {
             vec![
-                group("EC2 - Other", "staging", 0.08),
-                group("Amazon Elastic Kubernetes Service", "sandbox-us", 2.4),
+                ("EC2 - Other", "staging", 0.08),
+                ("Amazon Elastic Kubernetes Service", "sandbox-us", 2.4),
             ]
         };
-        let next = date.tomorrow().map_err(|e| e.to_string())?;
-        days.push(serde_json::json!({
-            "TimePeriod": {"Start": date.to_string(), "End": next.to_string()},
-            "Total": {}, "Groups": groups, "Estimated": back == 1,
-        }));
+        days.push(cost_day(date, back == 1, &groups)?);
     }
+    seed_costs(endpoint, days).await
+}
+
+/// One day of Cost Explorer results grouped by service and cluster tag.
+pub fn cost_day(
+    date: jiff::civil::Date,
+    estimated: bool,
+    groups: &[(&str, &str, f64)],
+) -> Result<Value, String> {
+    let next = date.tomorrow().map_err(|e| e.to_string())?;
+    Ok(serde_json::json!({
+        "TimePeriod": {"Start": date.to_string(), "End": next.to_string()},
+        "Total": {},
+        "Groups": groups.iter().map(|(service, cluster, usd)| serde_json::json!({
+            "Keys": [service, format!("fleet:cluster${cluster}")],
+            "Metrics": {"UnblendedCost": {"Amount": format!("{usd:.4}"), "Unit": "USD"}},
+        })).collect::<Vec<_>>(),
+        "Estimated": estimated,
+    }))
+}
+
+/// Queues `days` as moto's answer to the next distinct Cost Explorer usage query.
+pub async fn seed_costs(endpoint: &str, days: Vec<Value>) -> Result<(), String> {
     let body = serde_json::json!({"results": [{"ResultsByTime": days}]});
     reqwest::Client::new()
         .post(format!(

@@ -35,6 +35,8 @@ async fn main() -> ExitCode {
     };
     if json {
         println!("{}", serde_json::json!({ "status": report.status }));
+        println!("{}", serde_json::json!({ "dora": report.dora }));
+        println!("{}", serde_json::json!({ "cost": report.cost }));
     } else {
         println!("{}", demo::summary(&report));
     }
