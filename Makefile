@@ -17,7 +17,7 @@ CONFIG_PARAMETER ?= /fleet/config
 PARAMS ?=
 DEPLOY_VENV := .venv-deploy
 
-.PHONY: help setup build test infra-check fmt lint invoke local-aws demo deploy deploy-fn destroy
+.PHONY: help setup build test infra-check fmt lint invoke local-aws demo bench deploy deploy-fn destroy
 
 help:
 	@echo "make setup                      Python venv with moto, cargo-lambda and zig (.venv); npm test fixtures"
@@ -28,6 +28,7 @@ help:
 	@echo "make local-aws                  moto with the fleet table and bus, for make invoke"
 	@echo "make fmt lint                   rustfmt, clippy -D warnings"
 	@echo "make infra-check                cfn-lint and checkov on infra/template.yaml"
+	@echo "make bench                      measure cold start, memory, drain, DORA, ingest, fan-out, API calls -> BENCHMARKS.md"
 	@echo "make deploy [STACK=fleet] CONFIG=infra/fleet.toml PARAMS='BlueprintRoleArns=...'"
 	@echo "                                SAM build (cargo-lambda) and deploy of every function"
 	@echo "make deploy-fn FN=...            new code for one deployed function (cargo lambda deploy)"
@@ -71,6 +72,12 @@ invoke:
 
 local-aws: setup
 	cargo run --quiet -p fleet-tests --bin local-aws
+
+# Release binaries, as Lambda runs them; the zips for their sizes.
+bench: setup
+	$(MAKE) --no-print-directory build ARCH=x86-64
+	cargo build --release --workspace --bins
+	cargo run --release --quiet -p fleet-tests --bin bench
 
 demo: setup
 	cargo build --quiet --workspace --bins

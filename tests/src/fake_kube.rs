@@ -42,6 +42,8 @@ struct Kind {
 /// One request as the API received it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    /// When the request arrived.
+    pub at: std::time::Instant,
     pub method: String,
     pub path: String,
     pub query: String,
@@ -347,6 +349,7 @@ async fn handle(
             .unwrap_or(Value::String(String::from_utf8_lossy(&body).into()))
     };
     s.requests.push(Recorded {
+        at: std::time::Instant::now(),
         method: method.to_string(),
         path: uri.path().to_string(),
         query: uri.query().unwrap_or_default().to_string(),

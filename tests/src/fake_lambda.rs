@@ -27,6 +27,8 @@ struct Inner {
     queue: VecDeque<(String, Value)>,
     answers: Vec<(String, Answer)>,
     init_error: Option<Value>,
+    /// When the first `next` arrived: the end of the cold start.
+    first_poll: Option<std::time::Instant>,
 }
 
 #[derive(Clone)]
@@ -37,6 +39,9 @@ pub struct FakeLambda {
 }
 
 async fn next(State(inner): State<Arc<Mutex<Inner>>>) -> impl IntoResponse {
+    if let Ok(mut i) = inner.lock() {
+        i.first_poll.get_or_insert_with(std::time::Instant::now);
+    }
     loop {
         let item = inner.lock().ok().and_then(|mut i| i.queue.pop_front());
         if let Some((id, event)) = item {
@@ -124,6 +129,11 @@ impl FakeLambda {
             address: addr.to_string(),
             inner,
         }
+    }
+
+    /// When the function first asked for an invocation (its cold start ended).
+    pub fn first_poll(&self) -> Option<std::time::Instant> {
+        self.inner.lock().ok().and_then(|i| i.first_poll)
     }
 
     /// Queues an invocation; returns its request id.

@@ -175,6 +175,32 @@ pub async fn service_load_balancer(sdk: &aws_types::SdkConfig, cluster: &str) ->
         .expect("arn")
 }
 
+/// Counts the HTTP requests (retries included) of the SDK clients it is added to.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(pub std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl CallCounter {
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 /// A fresh state table on moto.
 pub async fn state_table(sdk: &SdkConfig) -> StateStore {
     let store = StateStore::new(aws_sdk_dynamodb::Client::new(sdk), unique("fleet-state"));
