@@ -27,6 +27,26 @@ use serde_json::{json, Value};
 
 const RUNS: usize = 10;
 
+/// Kept in step by hand with what the sections find (the figures above are measured).
+const MISSING: &str = r#"## What is missing, and why
+
+- **DuckDB comparison (4)**: not written yet. The aggregation side is measured; the SQL
+  side needs the lead-time rule as an inequality join (each commit to the first
+  successful deployment, at or after its push, of its own sha or of the head of its push
+  or a later one), incident attribution as an as-of join, and rework as a range join.
+  Also, the generator makes about 440,000 events (24 per service per day), not the
+  1,000,000 the target names: raise it to 55 a day when adding DuckDB.
+- **Scheduler fan-out calls (6)**: five AWS calls per cluster per steady tick against a
+  target of two (see the section).
+- **Budget-bound drain (3)**: the drain ended 238 s after the warning, past the 120 s
+  deadline, with only 8 pods evicted through the budget before the forced deletes. The
+  forced deletes themselves start on time (the clamped-grace path is unit-tested); where
+  the rest of the time goes is still to be found (suspects: the 429 backoff of 98
+  concurrent evictions against a 5 ms-latency API, and what the handler does after
+  `evict_all`). Until then, the 120 s promise holds only for nodes whose budgets let the
+  pods go.
+"#;
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     cost_reporter_quantile(&v, 0.5)
@@ -435,7 +455,7 @@ fn dora_aggregation(md: &mut String) {
     writeln!(md, "| measure | value | verdict |\n|---|---|---|").ok();
     writeln!(md, "| aggregation, median of 3 | {t:.2} s | - |").ok();
     writeln!(md, "| peak RSS of the benchmark process (events held in memory included) | {rss:.0} MiB (before generating: {rss_before:.0} MiB) | {} |", verdict(rss <= 512.0)).ok();
-    writeln!(md, "| DuckDB on the same events | **not measured yet**: the SQL port of the lead-time rule (each commit deployed by the first success of it or of a later push's head) is the part left; see the note below | - |\n").ok();
+    writeln!(md, "| DuckDB on the same events | **not measured yet**: the SQL port of the lead-time rule (each commit deployed by the first success of it or of a later push's head) is the part left; see the end of this file | - |\n").ok();
     eprintln!("dora: {total} events, {t:.2} s, {rss:.0} MiB");
 }
 
@@ -685,6 +705,7 @@ async fn main() -> ExitCode {
     for f in &failed {
         writeln!(md, "Could not measure {f}\n").ok();
     }
+    md.push_str(MISSING);
     let path = workspace_root().join("BENCHMARKS.md");
     if let Err(e) = std::fs::write(&path, md) {
         eprintln!("writing {}: {e}", path.display());
