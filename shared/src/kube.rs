@@ -60,6 +60,16 @@ impl ClusterAccess {
     }
 }
 
+/// kube's default client retries 429, 503 and 504 itself, with backoff growing to 1000 s
+/// over 15 attempts: a drain would wait inside one eviction request while its deadline
+/// passes. Callers decide: the drainer retries refused evictions on its own clock and
+/// forces deletes before the deadline; everything else is retried by the next tick or
+/// delivery.
+fn without_retry(mut config: kube::Config) -> kube::Config {
+    config.default_retry = false;
+    config
+}
+
 /// Builds Kubernetes clients for fleet clusters, with cached EKS tokens.
 pub struct KubeConnector {
     sdk: SdkConfig,
@@ -117,7 +127,8 @@ impl KubeConnector {
         let client = match &self.local_url {
             Some(url) => {
                 let uri = url.parse().map_err(kube_config_error)?;
-                kube::Client::try_from(kube::Config::new(uri)).map_err(kube_config_error)?
+                kube::Client::try_from(without_retry(kube::Config::new(uri)))
+                    .map_err(kube_config_error)?
             }
             None => self.eks_client(access).await?,
         };
@@ -148,7 +159,7 @@ impl KubeConnector {
         }
         config.auth_info.token = Some(token.into());
         config.read_timeout = Some(Duration::from_secs(20));
-        kube::Client::try_from(config).map_err(kube_config_error)
+        kube::Client::try_from(without_retry(config)).map_err(kube_config_error)
     }
 }
 
