@@ -49,3 +49,43 @@ pub fn objects() -> Vec<Value> {
     }
     out
 }
+
+/// A spot-drainer for one ACTIVE cluster on moto (its own bus and table), whose
+/// Kubernetes API is `kube_url`.
+pub async fn drainer(kube_url: &str) -> spot_drainer::Drainer {
+    use std::sync::Arc;
+    let sdk = crate::sdk();
+    let bus = crate::unique("fleet-bus");
+    let _ = aws_sdk_eventbridge::Client::new(&sdk)
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await;
+    let cluster = crate::unique("spot");
+    let eks = aws_sdk_eks::Client::new(&sdk);
+    crate::active_cluster(&eks, &cluster).await;
+    let text = format!("[fleet]\nregion = \"eu-west-1\"\nevent_bus = \"{bus}\"\n[[cluster]]\nname = \"{cluster}\"\nuptime = \"daily 00:00-24:00 UTC\"\n[cluster.blueprint]\nversion = \"1.32\"\nrole_arn = \"arn:aws:iam::123456789012:role/eks\"\nsubnet_ids = [\"a\", \"b\"]\n");
+    spot_drainer::Drainer {
+        config: Arc::new(fleet_shared::config::FleetConfig::parse(&text).expect("config")),
+        eks,
+        kube: Arc::new(fleet_shared::kube::KubeConnector::new(
+            &sdk,
+            Some(kube_url.to_string()),
+        )),
+        store: crate::state_table(&sdk).await,
+        bus: fleet_shared::bus::EventPublisher::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            &bus,
+            fleet_shared::bus::SOURCE_DRAINER,
+        ),
+        notifier: fleet_shared::notify::Notifier::disabled(),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+    }
+}
+
+/// The spot interruption warning for `instance`, sent at `sent`.
+pub fn interruption_warning(instance: &str, sent: jiff::Timestamp) -> Value {
+    json!({"version": "0", "id": crate::unique("ev"), "detail-type": "EC2 Spot Instance Interruption Warning",
+           "source": "aws.ec2", "account": "123456789012", "time": sent.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+           "region": "eu-west-1", "resources": [], "detail": {"instance-id": instance, "instance-action": "terminate"}})
+}

@@ -11,7 +11,7 @@ use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fleet_shared::bus::{EventPublisher, SOURCE_DRAINER, SOURCE_SCHEDULER};
+use fleet_shared::bus::{EventPublisher, SOURCE_SCHEDULER};
 use fleet_shared::config::FleetConfig;
 use fleet_shared::kube::KubeConnector;
 use fleet_shared::notify::Notifier;
@@ -19,9 +19,7 @@ use fleet_shared::runner::Invocation;
 use fleet_tests::fake_kube::FakeKube;
 use fleet_tests::fake_lambda::{Answer, FakeLambda};
 use fleet_tests::fake_slack::FakeSlack;
-use fleet_tests::{
-    moto, sdk, seed_local_account, state_table, unique, workspace_root, CallCounter, REGION,
-};
+use fleet_tests::{moto, sdk, seed_local_account, unique, workspace_root, CallCounter, REGION};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
@@ -255,32 +253,11 @@ fn crowded_node(kube: &FakeKube, grace: u32, pdb: bool) {
 }
 
 async fn drainer(kube: &FakeKube) -> Result<spot_drainer::Drainer, String> {
-    let sdk = sdk();
-    let bus = unique("bench-bus");
-    let _ = aws_sdk_eventbridge::Client::new(&sdk)
-        .create_event_bus()
-        .name(&bus)
-        .send()
-        .await;
-    let cluster = unique("bench");
-    let eks = aws_sdk_eks::Client::new(&sdk);
-    fleet_tests::active_cluster(&eks, &cluster).await;
-    let text = format!("[fleet]\nregion = \"eu-west-1\"\nevent_bus = \"{bus}\"\n[[cluster]]\nname = \"{cluster}\"\nuptime = \"daily 00:00-24:00 UTC\"\n[cluster.blueprint]\nversion = \"1.32\"\nrole_arn = \"arn:aws:iam::123456789012:role/eks\"\nsubnet_ids = [\"a\", \"b\"]\n");
-    Ok(spot_drainer::Drainer {
-        config: Arc::new(FleetConfig::parse(&text).map_err(|e| e.to_string())?),
-        eks,
-        kube: Arc::new(KubeConnector::new(&sdk, Some(kube.url.clone()))),
-        store: state_table(&sdk).await,
-        bus: EventPublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &bus, SOURCE_DRAINER),
-        notifier: Notifier::disabled(),
-        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-    })
+    Ok(fleet_tests::spot_node::drainer(&kube.url).await)
 }
 
 fn warning(now: Timestamp) -> Value {
-    json!({"version": "0", "id": unique("ev"), "detail-type": "EC2 Spot Instance Interruption Warning", "source": "aws.ec2",
-           "account": "123456789012", "time": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(), "region": "eu-west-1",
-           "resources": [], "detail": {"instance-id": INSTANCE, "instance-action": "terminate"}})
+    fleet_tests::spot_node::interruption_warning(INSTANCE, now)
 }
 
 /// 3. Drain speed on a crowded node with 5 ms per API request.
