@@ -131,11 +131,7 @@ fn push(payload: &Value, repo: &str, services: &[&DoraService]) -> Normalize {
     let mut out: Vec<ServiceEvent> = services
         .iter()
         .filter(|s| git_ref == format!("refs/heads/{}", s.branch))
-        .map(|s| ServiceEvent {
-            service: s.name.clone(),
-            key: key.clone(),
-            event: event.clone(),
-        })
+        .map(|s| per_service(s, &key, &event))
         .collect();
     if services.is_empty() {
         let default = payload["repository"]["default_branch"]
@@ -193,11 +189,7 @@ fn workflow_run(payload: &Value, services: &[&DoraService]) -> Normalize {
                     .iter()
                     .any(|w| w == path || (!name.is_empty() && w == name))
         })
-        .map(|s| ServiceEvent {
-            service: s.name.clone(),
-            key: key.clone(),
-            event: event.clone(),
-        })
+        .map(|s| per_service(s, &key, &event))
         .collect();
     Ok(events(out, || {
         format!(
@@ -230,11 +222,7 @@ fn deployment_status(payload: &Value, repo: &str, services: &[&DoraService]) -> 
         .filter(|s| {
             s.deployments_from == DeploySource::DeploymentStatus && s.environment == environment
         })
-        .map(|s| ServiceEvent {
-            service: s.name.clone(),
-            key: key.clone(),
-            event: event.clone(),
-        })
+        .map(|s| per_service(s, &key, &event))
         .collect();
     if services.is_empty() {
         out.push(ServiceEvent {
@@ -314,6 +302,15 @@ fn pull_request(payload: &Value, repo: &str, services: &[&DoraService]) -> Norma
     )))
 }
 
+/// The event as stored for one configured service.
+fn per_service(s: &DoraService, key: &str, event: &DoraEvent) -> ServiceEvent {
+    ServiceEvent {
+        service: s.name.clone(),
+        key: key.to_string(),
+        event: event.clone(),
+    }
+}
+
 fn for_services(
     services: &[&DoraService],
     repo: &str,
@@ -329,11 +326,7 @@ fn for_services(
     }
     services
         .iter()
-        .map(|s| ServiceEvent {
-            service: s.name.clone(),
-            key: key.clone(),
-            event: event.clone(),
-        })
+        .map(|s| per_service(s, &key, &event))
         .collect()
 }
 
@@ -391,11 +384,7 @@ pub fn flux(payload: &Value, dora: &DoraConfig) -> Normalize {
                     .as_deref()
                     .is_some_and(|o| o.eq_ignore_ascii_case(&object))
         })
-        .map(|s| ServiceEvent {
-            service: s.name.clone(),
-            key: key.clone(),
-            event: event.clone(),
-        })
+        .map(|s| per_service(s, &key, &event))
         .collect();
     Ok(events(out, || {
         format!("`{object}` is not a service's Flux object")
@@ -438,11 +427,7 @@ pub fn flagger(payload: &Value, dora: &DoraConfig, now: Timestamp) -> Normalize 
             s.deployments_from == DeploySource::Flagger
                 && s.flagger_canary.as_deref() == Some(canary.as_str())
         })
-        .map(|s| ServiceEvent {
-            service: s.name.clone(),
-            key: key.clone(),
-            event: event.clone(),
-        })
+        .map(|s| per_service(s, &key, &event))
         .collect();
     Ok(events(out, || {
         format!("canary `{canary}` is not a service's")
