@@ -13,11 +13,18 @@ registry; real Route53 ids are random, so a config names them).
 import logging
 import os
 import sys
+import threading
 
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from moto.route53.models import HostedZoneIdentifier
 from moto.server import ThreadedMotoServer
 from moto.utilities.id_generator import moto_id_manager
+from werkzeug.serving import make_server
 
 
 def register_zone_ids() -> None:
@@ -29,12 +36,42 @@ def register_zone_ids() -> None:
         )
 
 
+class SerializedDynamoDB:
+    """Handles DynamoDB requests one at a time, as DynamoDB applies conditional writes.
+
+    moto serves each request on its own thread and checks a condition and writes without
+    a lock, so two racing conditional writes could both succeed: tests that race two
+    invocations (the state table deciding which one acts) would then be flaky.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with self.lock:
+                # The body is built inside the call; list() drains it under the lock too.
+                return list(self.app(environ, start_response))
+        return self.app(environ, start_response)
+
+
+class Server(ThreadedMotoServer):
+    def _server_entry(self) -> None:
+        app = SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 def main() -> None:
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     # One line per request would bury the test output.
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
     register_zone_ids()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = Server(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     _, bound = server.get_host_and_port()
     print(bound, flush=True)
