@@ -70,6 +70,17 @@ pub enum FleetError {
     },
 }
 
+/// The HTTP status of a raw SDK response (the SDK's error type is generic over it).
+pub trait HttpStatus {
+    fn status_code(&self) -> Option<u16>;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+    fn status_code(&self) -> Option<u16> {
+        Some(self.status().as_u16())
+    }
+}
+
 /// What the caller should do about an AWS error. Derived from the error code, so the
 /// decision lives in one place instead of string matching at every call site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +116,7 @@ impl FleetError {
     pub fn aws<E, R>(service: &'static str, operation: &'static str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + HttpStatus,
     {
         let (code, message) = match &err {
             SdkError::ServiceError(service_err) => {
@@ -136,7 +147,16 @@ impl FleetError {
             ),
             _ => ("Unknown".into(), "unknown SDK error".into()),
         };
-        let kind = classify_aws_code(&code, &message);
+        // A 5xx or 429 is worth retrying whatever its body says (a load balancer's 503
+        // has no AWS error code at all).
+        let status = match &err {
+            SdkError::ServiceError(e) => e.raw().status_code(),
+            _ => None,
+        };
+        let kind = match status {
+            Some(s) if s >= 500 || s == 429 => AwsErrorKind::Retryable,
+            _ => classify_aws_code(&code, &message),
+        };
         FleetError::Aws {
             service,
             operation,
@@ -153,7 +173,7 @@ impl FleetError {
     ) -> impl FnOnce(SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + HttpStatus,
     {
         move |e| FleetError::aws(service, operation, e)
     }

@@ -30,10 +30,13 @@ pub struct Invocation {
 impl Invocation {
     /// An invocation at `now` with no deadline: for tests.
     pub fn at(now: Timestamp) -> Self {
+        // Every invocation its own id, as in Lambda: leases tell racing ones apart by it.
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Invocation {
             now,
             deadline: None,
-            request_id: "local".into(),
+            request_id: format!("local-{}-{n}", std::process::id()),
         }
     }
 }
@@ -165,9 +168,8 @@ where
         Err(_) => Timestamp::now(),
     };
     let inv = Invocation {
-        now,
         deadline: now.checked_add(Duration::from_secs(900)).ok(),
-        request_id: "local".into(),
+        ..Invocation::at(now)
     };
     handler(event, inv).await
 }

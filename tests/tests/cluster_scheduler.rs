@@ -380,3 +380,78 @@ async fn one_cluster_blocked_does_not_hold_up_the_others() {
     assert_eq!(detail_types(&events), vec!["Cluster Ready"]);
     assert_eq!(events[0]["detail"]["cluster"], good.as_str());
 }
+
+/// A steady cluster costs one EKS call a tick: the recorded phase stands for it until the
+/// next full look, at most 30 minutes later (drift is found then) or at once after a
+/// config change.
+#[tokio::test]
+async fn a_steady_cluster_is_trusted_between_full_looks() {
+    let mut f = fixture(&[("scale", BERLIN_WEEKDAYS, "")]).await;
+    let name = f.names[0].clone();
+    f.ticks("2026-11-23T06:55:00Z", "2026-11-23T07:30:00Z")
+        .await;
+    assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
+    let counter = fleet_tests::CallCounter::default();
+    f.scheduler.eks = cluster_scheduler::eks::Eks::new(aws_sdk_eks::Client::from_conf(
+        aws_sdk_eks::config::Builder::from(&f.sdk)
+            .interceptor(counter.clone())
+            .build(),
+    ));
+    async fn eks_calls(
+        f: &SchedulerFixture,
+        counter: &fleet_tests::CallCounter,
+        at: jiff::Timestamp,
+    ) -> (Value, usize) {
+        let before = counter.count();
+        let r = f.tick(at).await;
+        (
+            outcome(&r, &f.names[0])["result"].clone(),
+            counter.count() - before,
+        )
+    }
+    // The last full look found it steady and was recorded; ticks until 30 minutes after
+    // it describe the cluster only.
+    let checked = f
+        .store
+        .cluster(&name)
+        .await
+        .expect("record")
+        .state
+        .checked_at
+        .expect("a full look was recorded");
+    let after = |minutes: i64| checked.checked_add(minutes.minutes()).expect("time");
+    let (result, calls) = eks_calls(&f, &counter, after(5)).await;
+    assert_eq!((result.as_str(), calls), (Some("steady"), 1));
+
+    // A nodegroup deleted by hand is found by the next full look, not before.
+    f.eks
+        .delete_nodegroup()
+        .cluster_name(&name)
+        .nodegroup_name("system")
+        .send()
+        .await
+        .expect("delete nodegroup");
+    let (result, calls) = eks_calls(&f, &counter, after(25)).await;
+    assert_eq!((result.as_str(), calls), (Some("steady"), 1));
+    let look = f.tick(after(30)).await;
+    assert_eq!(outcome(&look, &name)["step"], "create-nodegroups system");
+    for minutes in [35, 40, 45] {
+        f.tick(after(minutes)).await;
+    }
+    assert_eq!(f.nodegroups(&name).await.len(), 2);
+
+    // A changed blueprint is looked at on the very next tick.
+    let (result, calls) = eks_calls(&f, &counter, after(50)).await;
+    assert_eq!((result.as_str(), calls), (Some("steady"), 1));
+    let mut config = (*f.scheduler.config).clone();
+    config.clusters[0].blueprint.nodegroups[0].max_size = 5;
+    f.scheduler.config = std::sync::Arc::new(config);
+    let changed = f.tick(after(55)).await;
+    assert!(
+        outcome(&changed, &name)["step"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("scale-nodegroups")),
+        "{changed}"
+    );
+    assert!(f.tap.drain().await.is_empty());
+}

@@ -32,7 +32,7 @@ fn err<E, R>(
 ) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> FleetError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + fleet_shared::error::HttpStatus,
 {
     FleetError::aws_call("EKS", op)
 }
@@ -51,7 +51,18 @@ impl Eks {
         Eks { client }
     }
 
+    /// The whole cluster as far as `want` asks: [`Self::describe`], then
+    /// [`Self::look_inside`].
     pub async fn observe(&self, name: &str, want: Want) -> Result<Observed> {
+        let mut observed = self.describe(name).await?;
+        if let Observed::Present(o) = &mut observed {
+            self.look_inside(name, o, want).await?;
+        }
+        Ok(observed)
+    }
+
+    /// The cluster itself (status, tags, endpoint) in one call; no nodegroups or add-ons.
+    pub async fn describe(&self, name: &str) -> Result<Observed> {
         let described = self
             .client
             .describe_cluster()
@@ -81,7 +92,7 @@ impl Eks {
             .map(|t| t.secs().to_string())
             .or_else(|| cluster.arn.clone())
             .unwrap_or_default();
-        let mut observed = ObservedCluster {
+        Ok(Observed::Present(ObservedCluster {
             status,
             managed,
             generation,
@@ -91,10 +102,19 @@ impl Eks {
                 .as_ref()
                 .and_then(|c| c.data.clone()),
             ..Default::default()
-        };
-        if !managed {
+        }))
+    }
+
+    /// Nodegroups, and the add-ons, Fargate profiles and access entries `want` asks for.
+    pub async fn look_inside(
+        &self,
+        name: &str,
+        observed: &mut ObservedCluster,
+        want: Want,
+    ) -> Result<()> {
+        if !observed.managed {
             // Nothing else is read from a cluster that is not ours.
-            return Ok(Observed::Present(observed));
+            return Ok(());
         }
         let names = self.nodegroup_names(name).await?;
         observed.nodegroups = try_join_all(names.iter().map(|ng| self.nodegroup(name, ng)))
@@ -111,7 +131,7 @@ impl Eks {
         if want.access && observed.status == "ACTIVE" {
             observed.access_principals = self.access_principals(name).await?;
         }
-        Ok(Observed::Present(observed))
+        Ok(())
     }
 
     async fn nodegroup_names(&self, cluster: &str) -> Result<Vec<String>> {

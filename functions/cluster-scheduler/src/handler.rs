@@ -18,7 +18,10 @@ use serde_json::{json, Value};
 
 use crate::bootstrap;
 use crate::eks::{Eks, Want};
-use crate::reconcile::{next_step, summarize, Observed, ObservedCluster, Situation, Step};
+use crate::reconcile::{
+    config_fingerprint, next_step, summarize, trust_recorded, Observed, ObservedCluster, Situation,
+    Step,
+};
 use crate::request::{self, Request, Until};
 use crate::teardown;
 
@@ -138,8 +141,21 @@ impl Scheduler {
     /// EKS, plus (while a destroy-mode teardown still has running nodegroups) the
     /// load balancers that must not be orphaned.
     async fn observe(&self, c: &ClusterConfig, desired: Desired) -> Result<Observed> {
-        let mut observed = self.eks.observe(&c.name, Self::want(c, desired)).await?;
+        let described = self.eks.describe(&c.name).await?;
+        self.look_inside(c, desired, described).await
+    }
+
+    /// The rest of [`Self::observe`] for a cluster already described.
+    async fn look_inside(
+        &self,
+        c: &ClusterConfig,
+        desired: Desired,
+        mut observed: Observed,
+    ) -> Result<Observed> {
         if let Observed::Present(o) = &mut observed {
+            self.eks
+                .look_inside(&c.name, o, Self::want(c, desired))
+                .await?;
             let tearing_down = desired == Desired::Down
                 && c.mode == Mode::Destroy
                 && o.managed
@@ -162,23 +178,43 @@ impl Scheduler {
                     .checked_sub(DEADLINE_MARGIN)
             })
             .unwrap_or(Duration::from_secs(600));
+        // One instant for all: clusters that wait for a free slot get what is left, not a
+        // budget of their own that would end past Lambda's deadline.
+        let stop_at = tokio::time::Instant::now() + budget;
+        let names: Vec<&str> = self
+            .config
+            .clusters
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        // One batch read for every cluster's record. If it fails the tick fails before
+        // acting on anything, and the next tick starts over.
+        let mut records = self.store.clusters(&names).await?;
         let outcomes: Vec<Outcome> = stream::iter(self.config.clusters.iter())
-            .map(|c| async move {
-                match tokio::time::timeout(budget, self.reconcile_one(c, inv.now)).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => Outcome {
-                        name: c.name.clone(),
-                        desired: c.schedule().decide(inv.now, None).desired,
-                        reason: String::new(),
-                        actual: "unknown".into(),
-                        step: "none".into(),
-                        result: "skipped",
-                        error: Some(
-                            "out of time before the Lambda deadline; the next tick continues"
-                                .into(),
-                        ),
-                        notes: vec![],
-                    },
+            .map(|c| {
+                let record = records.remove(&c.name).unwrap_or_default();
+                async move {
+                    match tokio::time::timeout_at(
+                        stop_at,
+                        self.reconcile_recorded(c, record, inv.now),
+                    )
+                    .await
+                    {
+                        Ok(outcome) => outcome,
+                        Err(_) => Outcome {
+                            name: c.name.clone(),
+                            desired: c.schedule().decide(inv.now, None).desired,
+                            reason: String::new(),
+                            actual: "unknown".into(),
+                            step: "none".into(),
+                            result: "skipped",
+                            error: Some(
+                                "out of time before the Lambda deadline; the next tick continues"
+                                    .into(),
+                            ),
+                            notes: vec![],
+                        },
+                    }
                 }
             })
             .buffered(CONCURRENCY)
@@ -187,9 +223,34 @@ impl Scheduler {
         Ok(json!({ "clusters": outcomes }))
     }
 
+    /// One cluster, one step, reading its record first (overrides act at once).
+    async fn reconcile_one(&self, c: &ClusterConfig, now: Timestamp) -> Outcome {
+        match self.store.cluster(&c.name).await {
+            Ok(record) => self.reconcile_recorded(c, record, now).await,
+            Err(e) => {
+                tracing::error!(cluster = %c.name, error = %e, "reading state failed");
+                Outcome {
+                    name: c.name.clone(),
+                    desired: c.schedule().decide(now, None).desired,
+                    reason: String::new(),
+                    actual: "unknown".into(),
+                    step: "none".into(),
+                    result: "failed",
+                    error: Some(e.to_string()),
+                    notes: vec![],
+                }
+            }
+        }
+    }
+
     /// One cluster, one step. Errors end up in the outcome: one cluster's failure never
     /// stops the others.
-    async fn reconcile_one(&self, c: &ClusterConfig, now: Timestamp) -> Outcome {
+    async fn reconcile_recorded(
+        &self,
+        c: &ClusterConfig,
+        record: ClusterRecord,
+        now: Timestamp,
+    ) -> Outcome {
         let mut outcome = Outcome {
             name: c.name.clone(),
             desired: Desired::Down,
@@ -200,14 +261,6 @@ impl Scheduler {
             error: None,
             notes: vec![],
         };
-        let record = match self.store.cluster(&c.name).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(cluster = %c.name, error = %e, "reading state failed");
-                outcome.error = Some(e.to_string());
-                return outcome;
-            }
-        };
         let decision = c.schedule().decide(now, record.over.as_ref());
         outcome.desired = decision.desired;
         outcome.reason = decision.reason.clone();
@@ -217,7 +270,25 @@ impl Scheduler {
             outcome.error = record.state.last_error.clone();
             return outcome;
         }
-        let observed = match self.observe(c, decision.desired).await {
+        let described = match self.eks.describe(&c.name).await {
+            Ok(d) => d,
+            Err(e) => return self.after_error(c, &record, now, outcome, e).await,
+        };
+        let fingerprint = config_fingerprint(c);
+        let situation = Situation {
+            desired: decision.desired,
+            cluster: c,
+            observed: &described,
+            recorded: &record.state,
+            now,
+        };
+        if trust_recorded(&situation, &described, &fingerprint) {
+            outcome.actual = summarize(&described);
+            outcome.step = Step::Steady.describe();
+            outcome.result = "steady";
+            return outcome;
+        }
+        let observed = match self.look_inside(c, decision.desired, described).await {
             Ok(o) => o,
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };
@@ -243,18 +314,24 @@ impl Scheduler {
             outcome.notes = notes.clone();
         }
         tracing::info!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");
-        match self.execute(c, &step, &observed, &record, now).await {
-            Ok(result) => {
-                if record.state.attempts > 0 && !matches!(result, "failed") {
-                    if let Err(e) = self.store.clear_backoff(&c.name).await {
-                        tracing::warn!(cluster = %c.name, error = %e, "clearing backoff failed");
-                    }
-                }
-                outcome.result = result;
-                outcome
+        let result = match self.execute(c, &step, &observed, &record, now).await {
+            Ok(result) => result,
+            Err(e) => return self.after_error(c, &record, now, outcome, e).await,
+        };
+        if record.state.attempts > 0 && !matches!(result, "failed") {
+            if let Err(e) = self.store.clear_backoff(&c.name).await {
+                tracing::warn!(cluster = %c.name, error = %e, "clearing backoff failed");
             }
-            Err(e) => self.after_error(c, &record, now, outcome, e).await,
         }
+        if step == Step::Steady && matches!(observed, Observed::Present(_)) {
+            // Lets the next ticks trust the recorded phase (see `trust_recorded`); a lost
+            // write only costs another full look.
+            if let Err(e) = self.store.mark_checked(&c.name, now, &fingerprint).await {
+                tracing::warn!(cluster = %c.name, error = %e, "recording the full look failed");
+            }
+        }
+        outcome.result = result;
+        outcome
     }
 
     /// Retryable errors back off quietly; the rest are recorded as a failed transition,

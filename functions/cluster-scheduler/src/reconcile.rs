@@ -212,6 +212,48 @@ fn is_announced(recorded: &RecordedState, phase: Desired, generation: Option<&st
         && generation.is_none_or(|g| recorded.generation.as_deref() == Some(g))
 }
 
+/// How long a steady cluster's recorded phase is trusted on `DescribeCluster` alone
+/// before the nodegroups and add-ons are looked at again. Drift inside a cluster (a
+/// nodegroup deleted by hand) is found within this long; a config change at once.
+pub const FULL_LOOK_EVERY_MINUTES: i64 = 30;
+
+/// What a full look was checked against: the cluster's config, so that a changed
+/// blueprint is looked at on the next tick instead of up to half an hour later.
+pub fn config_fingerprint(c: &ClusterConfig) -> String {
+    use std::hash::{Hash, Hasher};
+    // Not persisted beyond a comparison: a Rust upgrade changing the hash only costs
+    // one full look.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{c:?}").hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// Whether the recorded phase can stand for the cluster without a full look: it was
+/// announced for the desired state, a full look found it steady less than
+/// [`FULL_LOOK_EVERY_MINUTES`] ago against the same config, nothing failed since, and
+/// `DescribeCluster` still shows the same incarnation, ACTIVE. This is what keeps a
+/// steady tick at about two AWS calls per cluster instead of five or more.
+pub fn trust_recorded(s: &Situation<'_>, described: &Observed, fingerprint: &str) -> bool {
+    let r = s.recorded;
+    let Observed::Present(c) = described else {
+        return false;
+    };
+    let recent = r.checked_at.is_some_and(|at| {
+        at <= s.now
+            && s.now
+                < at.checked_add(FULL_LOOK_EVERY_MINUTES.minutes())
+                    .unwrap_or(at)
+    });
+    is_announced(r, s.desired, Some(&c.generation))
+        && recent
+        && r.checked_config.as_deref() == Some(fingerprint)
+        && r.attempts == 0
+        && c.managed
+        && c.status == "ACTIVE"
+        // A destroy-mode cluster that should be down has work to do whatever the record says.
+        && !(s.desired == Desired::Down && s.cluster.mode == Mode::Destroy)
+}
+
 pub fn next_step(s: Situation<'_>) -> Step {
     let cluster = match s.observed {
         Observed::Absent => {
@@ -886,5 +928,86 @@ desired_size = 2
             notes,
             vec!["could not check for leftover load balancers: AccessDenied".to_string()]
         );
+    }
+
+    /// When one `DescribeCluster` may stand for a full look, and every reason it may not.
+    #[test]
+    fn trusting_the_recorded_phase() {
+        let bp = blueprint(&[]);
+        let print = config_fingerprint(&bp);
+        let now: Timestamp = "2026-11-23T19:00:00Z".parse().expect("ts");
+        let checked = |minutes_ago: i64| RecordedState {
+            checked_at: now.checked_sub(minutes_ago.minutes()).ok(),
+            checked_config: Some(print.clone()),
+            ..announced(Desired::Up)
+        };
+        let trust = |desired, mode, recorded: &RecordedState, described: &Observed, print: &str| {
+            let mut c = bp.clone();
+            c.mode = mode;
+            let s = Situation {
+                desired,
+                cluster: &c,
+                observed: described,
+                recorded,
+                now,
+            };
+            trust_recorded(&s, described, print)
+        };
+        let active = cluster("ACTIVE", vec![], &[]);
+        use Desired::{Down, Up};
+        use Mode::{Destroy, Scale};
+        assert!(trust(Up, Destroy, &checked(5), &active, &print));
+        assert!(trust(Up, Destroy, &checked(29), &active, &print));
+        // Stale, never checked, or checked in the future (a clock gone wrong).
+        assert!(!trust(Up, Destroy, &checked(30), &active, &print));
+        assert!(!trust(Up, Destroy, &announced(Up), &active, &print));
+        assert!(!trust(Up, Destroy, &checked(-5), &active, &print));
+        // The config changed since.
+        assert!(!trust(Up, Destroy, &checked(5), &active, "other"));
+        // Not announced, another phase, another incarnation.
+        let unannounced = RecordedState {
+            announced: false,
+            ..checked(5)
+        };
+        assert!(!trust(Up, Destroy, &unannounced, &active, &print));
+        assert!(!trust(Down, Scale, &checked(5), &active, &print));
+        let recreated = Observed::Present(ObservedCluster {
+            generation: "gen-2".into(),
+            ..Default::default()
+        });
+        assert!(!trust(Up, Destroy, &checked(5), &recreated, &print));
+        // Not ACTIVE, not ours, gone.
+        assert!(!trust(
+            Up,
+            Destroy,
+            &checked(5),
+            &cluster("UPDATING", vec![], &[]),
+            &print
+        ));
+        let foreign = Observed::Present(ObservedCluster {
+            managed: false,
+            generation: "gen-1".into(),
+            ..Default::default()
+        });
+        assert!(!trust(Up, Destroy, &checked(5), &foreign, &print));
+        assert!(!trust(Up, Destroy, &checked(5), &Observed::Absent, &print));
+        // A failure since the look.
+        let failing = RecordedState {
+            attempts: 1,
+            ..checked(5)
+        };
+        assert!(!trust(Up, Destroy, &failing, &active, &print));
+        // Scaled down: trusted; destroy mode and present while down: never.
+        let down = RecordedState {
+            phase: Some(Down),
+            ..checked(5)
+        };
+        assert!(trust(Down, Scale, &down, &active, &print));
+        assert!(!trust(Down, Destroy, &down, &active, &print));
+        // Any change of the config changes the fingerprint.
+        let mut bigger = bp.clone();
+        bigger.blueprint.nodegroups[0].max_size = 9;
+        assert_ne!(config_fingerprint(&bigger), print);
+        assert_eq!(config_fingerprint(&bp.clone()), print);
     }
 }
