@@ -67,7 +67,7 @@ impl Reporter {
         match parse(&event)? {
             Request::Daily => {
                 let report = self.report(Month::of(inv.now), inv.now).await?;
-                self.publish(&report).await;
+                self.publish(&report, &inv).await;
                 Ok(report)
             }
             Request::Report { month } => {
@@ -201,8 +201,9 @@ impl Reporter {
             .collect()
     }
 
-    /// CloudWatch and Slack: best effort, logged.
-    async fn publish(&self, r: &Value) {
+    /// CloudWatch and Slack: best effort, logged. Slack once a day, however often the
+    /// schedule fires (the metrics are gauges: sending them twice changes nothing).
+    async fn publish(&self, r: &Value, inv: &Invocation) {
         let mut data = Vec::new();
         let datum = |name: &str, value: f64, cluster: Option<&str>| {
             let mut b = MetricDatum::builder()
@@ -249,8 +250,21 @@ impl Reporter {
         if let Err(e) = sent {
             tracing::warn!(error = %FleetError::aws("CloudWatch", "PutMetricData", e), "cost metrics not sent");
         }
-        if let Err(e) = self.notifier.send(&slack_text(r)).await {
-            tracing::warn!(error = %e, "Slack notification failed");
+        if !self.notifier.enabled() {
+            return;
+        }
+        match self
+            .store
+            .claim_daily("cost#slack", &inv.request_id, inv.now)
+            .await
+        {
+            Ok(true) => {
+                if let Err(e) = self.notifier.send(&slack_text(r)).await {
+                    tracing::warn!(error = %e, "Slack notification failed");
+                }
+            }
+            Ok(false) => tracing::info!("the cost report went to Slack already today"),
+            Err(e) => tracing::warn!(error = %e, "daily marker unavailable; Slack skipped"),
         }
     }
 }

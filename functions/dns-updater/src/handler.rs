@@ -30,6 +30,9 @@ pub const METRICS_NAMESPACE: &str = "Fleet/DNS";
 const DEADLINE_MARGIN: Duration = Duration::from_secs(15);
 /// How long a Route53 change is waited for when `wait_insync` is set.
 const INSYNC_WAIT: Duration = Duration::from_secs(60);
+/// How long a sync's lease lasts when there is no Lambda deadline (local runs): Lambda's
+/// longest timeout.
+const LEASE_WITHOUT_DEADLINE: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
 
 pub struct Updater {
     pub config: Arc<FleetConfig>,
@@ -219,8 +222,48 @@ impl Updater {
         Ok(json!({ "clusters": reports, "dry_run": dry_run }))
     }
 
-    /// Points every record of the cluster where its phase says.
+    /// Points every record of the cluster where its phase says, one sync per cluster at a
+    /// time: a delivery racing another (a redelivery, or the drift repair) fails with
+    /// `Pending` and is retried by Lambda, so two syncs never both create a record.
     async fn converge(
+        &self,
+        c: &ClusterConfig,
+        dns: &DnsConfig,
+        phase: Desired,
+        dry_run: bool,
+        inv: &Invocation,
+    ) -> Result<Value> {
+        if dry_run {
+            return self.converge_unlocked(c, dns, phase, true, inv).await;
+        }
+        let lease = format!("dnssync#{}", c.name);
+        // In real time, not `inv.now`: the lease guards against racing processes, whatever
+        // time the demo's virtual clock says. It lasts as long as the invocation can.
+        let now = Timestamp::now();
+        let left = inv
+            .deadline
+            .map(|d| d.duration_since(inv.now))
+            .unwrap_or(LEASE_WITHOUT_DEADLINE);
+        let until = now.checked_add(left).unwrap_or(now);
+        if !self
+            .store
+            .acquire_lease(&lease, &inv.request_id, until, now)
+            .await?
+        {
+            return Err(FleetError::Pending(format!(
+                "another DNS sync of cluster `{}` is running; this one is retried",
+                c.name
+            )));
+        }
+        let result = self.converge_unlocked(c, dns, phase, false, inv).await;
+        if let Err(e) = self.store.release_lease(&lease, &inv.request_id).await {
+            // It expires at `until` anyway.
+            tracing::warn!(cluster = %c.name, error = %e, "releasing the DNS sync lease failed");
+        }
+        result
+    }
+
+    async fn converge_unlocked(
         &self,
         c: &ClusterConfig,
         dns: &DnsConfig,
@@ -246,7 +289,21 @@ impl Updater {
         };
         let mut changes = Vec::new();
         let mut failures = Vec::new();
-        for rec in &dns.records {
+        let mut out_of_time = false;
+        for (done, rec) in dns.records.iter().enumerate() {
+            // Stop between records rather than be cut off inside one: what is done stays
+            // done (the records are the record of it) and the retry plans only the rest.
+            let left = inv.deadline.map(|d| d.duration_since(Timestamp::now()));
+            if left.is_some_and(|l| {
+                l < jiff::SignedDuration::try_from(DEADLINE_MARGIN).unwrap_or_default()
+            }) {
+                failures.push(format!(
+                    "out of time after {done} of {} records; the retry continues",
+                    dns.records.len()
+                ));
+                out_of_time = true;
+                break;
+            }
             match self.record(&c.name, rec, &goal, &known, dry_run).await {
                 Ok(change) => changes.push(change),
                 Err(e) => {
@@ -273,6 +330,9 @@ impl Updater {
         tracing::info!(cluster = %c.name, report = %report, "DNS converged");
         if !dry_run {
             self.announce(&c.name, &changes).await;
+        }
+        if out_of_time {
+            return Err(FleetError::Pending(failures.join("; ")));
         }
         if !failures.is_empty() {
             return Err(FleetError::Internal(failures.join("; ")));
@@ -338,13 +398,14 @@ impl Updater {
                 if !plan.batch.is_empty() {
                     let comment = format!("fleet dns-updater, cluster {cluster}");
                     let id = self.route53.change(zone, &plan.batch, &comment).await?;
-                    if rec.wait_insync
-                        && !self
+                    if let Some(id) = id.filter(|_| rec.wait_insync) {
+                        if !self
                             .route53
                             .wait_insync(&id, Instant::now() + INSYNC_WAIT)
                             .await?
-                    {
-                        plan.change.reason = Some(format!("change {id} is not INSYNC yet"));
+                        {
+                            plan.change.reason = Some(format!("change {id} is not INSYNC yet"));
+                        }
                     }
                 }
                 if plan.claim {

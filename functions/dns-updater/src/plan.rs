@@ -299,6 +299,21 @@ pub enum R53Op {
     Delete,
 }
 
+/// Whether `batch` is already in effect among `existing` (the record sets now at its
+/// names): Route53 refuses a change whose first attempt went through with only its answer
+/// lost ("already exists", "not found"), and that retry has nothing left to do.
+pub fn already_applied(batch: &[(R53Op, RecordSet)], existing: &[RecordSet]) -> bool {
+    batch.iter().all(|(op, set)| {
+        let present = existing
+            .iter()
+            .any(|e| normalize_name(&e.name) == normalize_name(&set.name) && e.same_as(set));
+        match op {
+            R53Op::Delete => !present,
+            R53Op::Create | R53Op::Upsert => present,
+        }
+    })
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct R53Plan {
     pub change: Change,
@@ -738,5 +753,23 @@ name = "app.example.com"
             &[],
         );
         assert_eq!((p.change.action, p.batch.len()), (Action::None, 0));
+    }
+
+    #[test]
+    fn a_change_already_in_effect_is_recognized() {
+        let new = alias_set(ELB);
+        let old = alias_set("old-lb.eu-west-1.elb.amazonaws.com");
+        let batch = [(R53Op::Delete, old.clone()), (R53Op::Upsert, new.clone())];
+        assert!(already_applied(&batch, std::slice::from_ref(&new)));
+        assert!(!already_applied(&batch, &[old.clone(), new.clone()]));
+        assert!(!already_applied(&batch, &[]));
+        assert!(already_applied(
+            &[(R53Op::Create, new.clone())],
+            std::slice::from_ref(&new)
+        ));
+        // Listed back with a trailing dot on the name: the same record.
+        let mut listed = new.clone();
+        listed.name = "app.example.com".into();
+        assert!(already_applied(&[(R53Op::Create, new)], &[listed]));
     }
 }

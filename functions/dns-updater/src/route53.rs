@@ -13,7 +13,7 @@ use aws_sdk_route53::types::{
 use aws_sdk_route53::Client;
 use fleet_shared::{FleetError, Result};
 
-use crate::plan::{Alias, R53Op, RecordSet};
+use crate::plan::{already_applied, Alias, R53Op, RecordSet};
 
 /// Record sets read from the start name: enough for every type one name can have.
 const LIST_MAX_ITEMS: i32 = 20;
@@ -88,8 +88,15 @@ fn to_sdk(set: &RecordSet) -> Result<ResourceRecordSet> {
 
 impl Route53 {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        // More attempts than the SDK's default (Route53 throttles at 5 requests a second
+        // per account), with the backoff the config already has.
+        let retry = sdk
+            .retry_config()
+            .cloned()
+            .unwrap_or_else(RetryConfig::standard)
+            .with_max_attempts(MAX_ATTEMPTS);
         let config = aws_sdk_route53::config::Builder::from(sdk)
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .retry_config(retry)
             .build();
         Route53 {
             client: Client::from_conf(config),
@@ -120,13 +127,14 @@ impl Route53 {
             .collect())
     }
 
-    /// Applies the batch atomically; returns the change id.
+    /// Applies the batch atomically; returns the change id, or `None` when Route53 refused
+    /// it because it was already in effect (a retry of a change whose answer was lost).
     pub async fn change(
         &self,
         zone_id: &str,
         batch: &[(R53Op, RecordSet)],
         comment: &str,
-    ) -> Result<String> {
+    ) -> Result<Option<String>> {
         let mut changes = Vec::with_capacity(batch.len());
         for (op, set) in batch {
             let action = match op {
@@ -142,23 +150,44 @@ impl Route53 {
                     .map_err(|e| built("change", e))?,
             );
         }
-        let batch = ChangeBatch::builder()
+        let change_batch = ChangeBatch::builder()
             .comment(comment)
             .set_changes(Some(changes))
             .build()
             .map_err(|e| built("change batch", e))?;
-        let out = self
+        let sent = self
             .client
             .change_resource_record_sets()
             .hosted_zone_id(zone_id)
-            .change_batch(batch)
+            .change_batch(change_batch)
             .send()
-            .await
-            .map_err(FleetError::aws_call("Route53", "ChangeResourceRecordSets"))?;
-        Ok(out
-            .change_info()
-            .map(|c| c.id().to_string())
-            .unwrap_or_default())
+            .await;
+        let out = match sent {
+            Ok(out) => out,
+            Err(e) => {
+                let refused = e.as_service_error().and_then(|se| se.meta().code())
+                    == Some("InvalidChangeBatch");
+                let e = FleetError::aws("Route53", "ChangeResourceRecordSets", e);
+                if !refused {
+                    return Err(e);
+                }
+                let mut names: Vec<String> = batch
+                    .iter()
+                    .map(|(_, set)| fleet_shared::config::normalize_name(&set.name))
+                    .collect();
+                names.dedup();
+                let mut now = Vec::new();
+                for name in names {
+                    now.extend(self.records_at(zone_id, &name).await?);
+                }
+                return if already_applied(batch, &now) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        Ok(out.change_info().map(|c| c.id().to_string()))
     }
 
     /// Waits until the change is INSYNC or `until` passes; true when it is in sync.

@@ -165,14 +165,9 @@ impl Aggregator {
         let today = inv.now.to_zoned(jiff::tz::TimeZone::UTC).date();
         if self.notifier.enabled() && today.weekday() == self.dora.digest_day.0 {
             // One digest a day, however often the schedule fires.
-            let marker = format!("dora#digest#{today}");
-            let until = inv
-                .now
-                .checked_add(SignedDuration::from_hours(24))
-                .unwrap_or(inv.now);
             match self
                 .state
-                .acquire_lease(&marker, &inv.request_id, until, inv.now)
+                .claim_daily("dora#digest", &inv.request_id, inv.now)
                 .await
             {
                 Ok(true) => {

@@ -158,9 +158,11 @@ impl Drainer {
             .and_then(|d| d.checked_sub(REPORT_MARGIN_SECONDS.seconds()).ok())
             .unwrap_or_else(|| inv.now.checked_add(10.minutes()).unwrap_or(inv.now));
         let lease = format!("drain#{instance_id}");
+        // The owner is this invocation: a racing delivery of the same event is a
+        // duplicate; a retry after this one failed takes the lease over (it is released).
         if !self
             .store
-            .acquire_lease(&lease, &req.event_id, stop_at, Timestamp::now())
+            .acquire_lease(&lease, &inv.request_id, stop_at, Timestamp::now())
             .await?
         {
             tracing::info!(instance_id, event_id = %req.event_id, "a drain of this instance is already under way or done");
@@ -168,14 +170,29 @@ impl Drainer {
                 json!({"status": "duplicate", "instance_id": instance_id, "event": req.kind.as_str()}),
             );
         }
-        drain::cordon(&found.client, &found.node, req.kind).await?;
-        let cordon_ms = started.elapsed().as_millis() as u64;
-        let tally = if cordon_only {
-            Tally::default()
-        } else {
-            let pods = drain::pods_on(&found.client, &node_name).await?;
-            let deadline = req.deadline.map(|d| d.min(stop_at));
-            drain::evict_all(&found.client, plan::plan(&pods), deadline, stop_at).await
+        let drained = async {
+            drain::cordon(&found.client, &found.node, req.kind).await?;
+            let cordon_ms = started.elapsed().as_millis() as u64;
+            let tally = if cordon_only {
+                Tally::default()
+            } else {
+                let pods = drain::pods_on(&found.client, &node_name).await?;
+                let deadline = req.deadline.map(|d| d.min(stop_at));
+                drain::evict_all(&found.client, plan::plan(&pods), deadline, stop_at).await
+            };
+            Ok::<_, FleetError>((cordon_ms, tally))
+        }
+        .await;
+        let (cordon_ms, tally) = match drained {
+            Ok(d) => d,
+            Err(e) => {
+                // Lambda retries the event: let that retry drain rather than find the
+                // lease held and call itself a duplicate.
+                if let Err(release) = self.store.release_lease(&lease, &inv.request_id).await {
+                    tracing::warn!(error = %release, "releasing the drain lease failed; it expires at its deadline");
+                }
+                return Err(e);
+            }
         };
         let duration_ms = started.elapsed().as_millis() as u64;
         let report = json!({
@@ -196,9 +213,15 @@ impl Drainer {
                 .checked_add(NO_DEADLINE_DEDUP_MINUTES.minutes())
                 .unwrap_or(stop_at)
         });
-        self.store
-            .complete_lease(&lease, &req.event_id, keep_until, &report.to_string())
-            .await?;
+        // The drain is done whatever happens to this write: at worst the lease expires
+        // at its deadline instead of being kept as a record of the drain.
+        if let Err(e) = self
+            .store
+            .complete_lease(&lease, &inv.request_id, keep_until, &report.to_string())
+            .await
+        {
+            tracing::warn!(error = %e, "recording the finished drain failed");
+        }
         self.announce(&report, &tally, duration_ms, &found.cluster)
             .await;
         Ok(report)
