@@ -149,7 +149,8 @@ impl DnsFixture {
             .await
     }
 
-    fn bus_event(&self, detail_type: &str, generation: &str) -> Value {
+    /// The scheduler's event of `detail_type` for the cluster, as it reaches the bus.
+    pub fn bus_event(&self, detail_type: &str, generation: &str) -> Value {
         json!({
             "version": "0", "id": unique("ev"), "detail-type": detail_type,
             "source": "fleet.cluster-scheduler", "account": "123456789012",

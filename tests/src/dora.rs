@@ -21,6 +21,17 @@ use crate::fake_slack::FakeSlack;
 use crate::{sdk, state_table, unique, workspace_root};
 
 pub const GITHUB_SECRET: &str = "github-test-secret";
+
+/// One service whose deployments are the `test.yml` runs of GitHub's `workflow_run`
+/// examples (`{suffix}`: the fixture's).
+pub const OCTO_SERVICE: &str = r#"
+[[dora.service]]
+name = "octo-{suffix}"
+repo = "octo-org/octo-repo"
+branch = "master"
+deployments_from = "workflow_run"
+deploy_workflows = [".github/workflows/test.yml"]
+"#;
 pub const FLUX_SECRET: &str = "flux-test-secret";
 pub const FLAGGER_TOKEN: &str = "flagger-test-token";
 

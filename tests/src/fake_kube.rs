@@ -17,7 +17,8 @@
 //!   precondition mismatch, 404 for a pod already gone; an evicted or deleted pod is
 //!   terminating for its grace period (`gracePeriodSeconds` honoured), then goes, and a
 //!   pod owned by a ReplicaSet is replaced on another node, as the controller would;
-//! - injectable latency and faults (a status code for the next N requests).
+//! - injectable latency and faults (a status code for the next N requests, or for the
+//!   n-th; a connection broken mid-response), and pods deleted between list and evict.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -66,7 +67,15 @@ struct Store {
     uid: u64,
     /// Play the ReplicaSet: a terminated pod with an owner comes back on another node.
     replace_evicted: bool,
+    /// (requests left before it, the fault) for [`FakeKube::fail_request`].
+    fault_at: Option<(usize, u16)>,
+    /// `namespace/name` of pods someone deletes just before their eviction arrives.
+    vanish_before_evict: Vec<String>,
 }
+
+/// A fault code that is no HTTP status: the connection breaks in the middle of the
+/// response (headers sent, the body cut off), as when an API server restarts.
+pub const CONNECTION_RESET: u16 = 0;
 
 const BUILTIN: &[(&str, &str, &str, &str, bool)] = &[
     ("", "v1", "Namespace", "namespaces", false),
@@ -356,7 +365,32 @@ async fn handle(
         content_type: content_type.clone(),
         body: parsed_body.clone(),
     });
-    if let Some(code) = s.faults.pop_front() {
+    let scheduled = match s.fault_at {
+        Some((0, code)) => {
+            s.fault_at = None;
+            Some(code)
+        }
+        Some((n, code)) => {
+            s.fault_at = Some((n - 1, code));
+            None
+        }
+        None => None,
+    };
+    if scheduled == Some(CONNECTION_RESET) {
+        let broken = futures::stream::once(async {
+            Err::<Bytes, std::io::Error>(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "connection reset (injected)",
+            ))
+        });
+        return (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            axum::body::Body::from_stream(broken),
+        )
+            .into_response();
+    }
+    if let Some(code) = scheduled.or_else(|| s.faults.pop_front()) {
         let reason = match code {
             429 => "TooManyRequests",
             500 => "InternalError",
@@ -455,6 +489,11 @@ async fn handle(
         if let (Some(name), Some("eviction")) = (target.name.clone(), target.subresource.as_deref())
         {
             if method == Method::POST {
+                let qualified = format!("{}/{name}", target.namespace);
+                if let Some(i) = s.vanish_before_evict.iter().position(|p| *p == qualified) {
+                    s.vanish_before_evict.remove(i);
+                    s.objects.remove(&pod_key(&target.namespace, &name));
+                }
                 return evict(&mut s, &store, &target.namespace, &name, &parsed_body);
             }
         }
@@ -1002,6 +1041,26 @@ impl FakeKube {
     /// The next `n` requests fail with `code`.
     pub fn fail_next(&self, n: usize, code: u16) {
         self.with(|s| s.faults.extend(std::iter::repeat_n(code, n)))
+    }
+
+    /// The `n`-th request from now (1 = the next) fails with `code`, or breaks off
+    /// mid-response with [`CONNECTION_RESET`].
+    pub fn fail_request(&self, n: usize, code: u16) {
+        self.with(|s| s.fault_at = Some((n.saturating_sub(1), code)))
+    }
+
+    /// Whether the fault set with [`Self::fail_request`] has happened.
+    pub fn fault_pending(&self) -> bool {
+        self.store
+            .lock()
+            .map(|s| s.fault_at.is_some())
+            .unwrap_or(false)
+    }
+
+    /// `namespace/name` is deleted by someone else just before its eviction arrives (the
+    /// drainer listed it, then it went).
+    pub fn vanish_before_evict(&self, pod: &str) {
+        self.with(|s| s.vanish_before_evict.push(pod.to_string()))
     }
 
     /// Whether terminated pods with an owner are replaced on another node (default yes).

@@ -13,6 +13,7 @@ pub mod fake_cloudflare;
 pub mod fake_kube;
 pub mod fake_lambda;
 pub mod fake_slack;
+pub mod faults;
 pub mod scheduler;
 pub mod spot_node;
 
@@ -107,7 +108,25 @@ pub fn moto() -> &'static MotoServer {
 
 /// SDK config pointed at the shared moto server.
 pub fn sdk() -> SdkConfig {
-    fleet_shared::aws::emulator_config(&moto().endpoint, REGION)
+    faults::scoped_sdk()
+        .unwrap_or_else(|| fleet_shared::aws::emulator_config(&moto().endpoint, REGION))
+}
+
+/// A function binary (as `make test` builds it) set up to run once on `event` (a file
+/// under `events/`) against this process's moto, with `config` as its `FLEET_CONFIG`.
+pub fn function_command(function: &str, event: &str, config: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(demo::bin_dir().join(function));
+    cmd.arg("--event")
+        .arg(workspace_root().join("events").join(event))
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("FLEET_TABLE", LOCAL_TABLE)
+        .env("FLEET_CONFIG", config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
 }
 
 /// A name no other test in this process uses: `<prefix>-<pid>-<n>`.

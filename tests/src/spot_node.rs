@@ -89,3 +89,31 @@ pub fn interruption_warning(instance: &str, sent: jiff::Timestamp) -> Value {
            "source": "aws.ec2", "account": "123456789012", "time": sent.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
            "region": "eu-west-1", "resources": [], "detail": {"instance-id": instance, "instance-action": "terminate"}})
 }
+
+/// The node of [`small_node`], and its instance.
+pub const SMALL_NODE: &str = "ip-10-0-9-9.eu-west-1.compute.internal";
+pub const SMALL_INSTANCE: &str = "i-0f0f0f0f0f0f0f0f0";
+
+/// A node with three pods of a ReplicaSet that terminate at once: a drain in milliseconds.
+pub fn small_node(kube: &crate::fake_kube::FakeKube) {
+    kube.insert(
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": SMALL_NODE},
+                       "spec": {"providerID": format!("aws:///eu-west-1a/{SMALL_INSTANCE}")}}),
+    );
+    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}));
+    for i in 0..3 {
+        kube.insert(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("web-{i}"), "namespace": "shop",
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": "rs"}]},
+            "spec": {"nodeName": SMALL_NODE, "terminationGracePeriodSeconds": 0, "containers": [{"name": "c", "image": "nginx"}]},
+            "status": {"phase": "Running"}}));
+    }
+}
+
+/// Pods still on the node of [`small_node`].
+pub fn pods_on_node(kube: &crate::fake_kube::FakeKube) -> usize {
+    kube.list("v1", "Pod")
+        .iter()
+        .filter(|p| p["spec"]["nodeName"] == SMALL_NODE)
+        .count()
+}

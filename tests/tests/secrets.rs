@@ -167,3 +167,82 @@ async fn webhook_answers_never_show_the_secret() {
         assert!(!text.contains(secret), "the logs leak a webhook secret");
     }
 }
+
+/// The function binaries themselves, as Lambda runs them, with every secret a canary in
+/// SSM and logging at its most verbose: the paths that use each secret are driven (Slack
+/// and Cloudflare unreachable, a webhook signed with another secret), and everything the
+/// processes print is searched.
+#[tokio::test]
+async fn no_binary_prints_a_secret_even_at_trace_level() {
+    use fleet_tests::{sdk, seed_local_account, workspace_root};
+    let sdk = sdk();
+    let slack = format!("http://127.0.0.1:9/services/{CANARY}");
+    seed_local_account(&sdk, &slack).await.expect("seed");
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    for name in ["cloudflare", "github", "flux", "flagger"] {
+        ssm.put_parameter()
+            .name(format!("/canary/{name}"))
+            .value(format!("{CANARY}-{name}"))
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("put parameter");
+    }
+    ssm.put_parameter()
+        .name("/canary/slack")
+        .value(&slack)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("put parameter");
+    let example = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
+        .expect("example");
+    let config = example
+        .replace("ssm:/fleet/slack-webhook", "ssm:/canary/slack")
+        .replace("ssm:/fleet/cloudflare-api-token", "ssm:/canary/cloudflare")
+        .replace("ssm:/fleet/github-webhook-secret", "ssm:/canary/github")
+        .replace(
+            "# flux_secret = \"ssm:/fleet/flux-webhook-secret\"",
+            "flux_secret = \"ssm:/canary/flux\"",
+        )
+        .replace(
+            "# flagger_token = \"ssm:/fleet/flagger-token\"",
+            "flagger_token = \"ssm:/canary/flagger\"",
+        );
+    let dir = std::env::temp_dir().join(fleet_tests::unique("canary"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("fleet.toml");
+    std::fs::write(&path, config).expect("config");
+    let runs = [
+        ("cluster-scheduler", "scheduler-reconcile.json"),
+        ("cluster-scheduler", "scheduler-status.json"),
+        ("spot-drainer", "spot-interruption.json"),
+        ("dns-updater", "cluster-ready.json"),
+        ("dns-updater", "dns-sync.json"),
+        ("dora-webhook", "dora-github-push.json"),
+        ("dora-aggregator", "dora-daily.json"),
+        ("cost-reporter", "cost-daily.json"),
+    ];
+    let mut ran = 0;
+    for (function, event) in runs {
+        let mut cmd = fleet_tests::function_command(function, event, &path.display().to_string());
+        cmd.env("FLEET_NOW", "2026-11-23T07:00:00Z")
+            .env("CLOUDFLARE_API_URL", "http://127.0.0.1:9")
+            .env("RUST_LOG", "trace");
+        let out = tokio::process::Command::from(cmd)
+            .output()
+            .await
+            .expect("function binary (make test builds it first)");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.is_empty(), "{function} printed nothing");
+        assert_clean(&format!("{function} on {event}"), &text);
+        ran += 1;
+    }
+    assert_eq!(ran, 8);
+}

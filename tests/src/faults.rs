@@ -1,0 +1,281 @@
+//! AWS faults on demand, in front of moto: an HTTP client for the SDK that passes every
+//! request through to moto, except the operation it is told to fail.
+//!
+//! Operations are counted as the SDK sends them (one per `amz-sdk-invocation-id`, so that
+//! the SDK's own retries of an operation belong to it). An armed fault fails either the
+//! operation's first attempt only (the SDK retries, and nothing may show), or every
+//! attempt (the SDK gives up, and the caller must fail cleanly and leave state that the
+//! next tick or delivery completes). This covers every call path of a scenario without
+//! naming one: the tests arm operation 1, then 2, and so on until the scenario runs out
+//! of operations.
+//!
+//! Faults use the error each protocol really sends: throttling as a 400 with the
+//! service's error code (JSON or XML body, by the request's protocol), a 503 with an
+//! empty body, a connection reset, and a response lost after the service applied the
+//! request. aws-smithy-mocks stays the tool for responses
+//! moto cannot give (Cost Explorer forecasts); everything else here is real moto.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::retry::RetryConfig;
+use aws_types::SdkConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 400 with the protocol's throttling error.
+    Throttle,
+    /// 503, empty body.
+    Unavailable,
+    /// The connection reset before the request reached the service.
+    Reset,
+    /// The request reached the service and was applied, and the response was lost (a
+    /// timeout): the retry, or the next tick, meets its own earlier success.
+    Lost,
+}
+
+#[derive(Debug, Default)]
+struct Plan {
+    /// Invocation id -> operation number, since the last `arm`.
+    operations: HashMap<String, usize>,
+    armed: Option<(usize, Fault, bool)>,
+    /// Operation names (`service.operation` as the request shows it) that were failed.
+    injected: Vec<String>,
+    /// Added to every request: a slow AWS, for deadlines.
+    latency: Duration,
+}
+
+/// The switchboard a test holds; `sdk()` inside [`Faults::scope`] goes through it.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    plan: Arc<Mutex<Plan>>,
+}
+
+tokio::task_local! {
+    static SCOPE: SdkConfig;
+}
+
+/// The SDK config a fixture should use: the faulty one inside a scope, else `None`.
+pub(crate) fn scoped_sdk() -> Option<SdkConfig> {
+    SCOPE.try_with(Clone::clone).ok()
+}
+
+impl Faults {
+    /// Runs `test` with `crate::sdk()` (and so every fixture) going through these faults.
+    pub async fn scope<F: Future>(&self, endpoint: &str, test: F) -> F::Output {
+        let base = fleet_shared::aws::emulator_config(endpoint, crate::REGION);
+        let sdk = base
+            .into_builder()
+            .http_client(SharedHttpClient::new(FaultyClient {
+                inner: aws_smithy_http_client::Builder::new().build_http(),
+                plan: self.plan.clone(),
+            }))
+            // The SDK's standard retries, without the waiting.
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(Duration::from_millis(1))
+                    .with_max_backoff(Duration::from_millis(5)),
+            )
+            .build();
+        SCOPE.scope(sdk, test).await
+    }
+
+    /// Fails the `op`-th operation from now: its first attempt only, or all of them.
+    pub fn arm(&self, op: usize, fault: Fault, persistent: bool) {
+        if let Ok(mut p) = self.plan.lock() {
+            p.operations.clear();
+            p.injected.clear();
+            p.armed = Some((op, fault, persistent));
+        }
+    }
+
+    /// No more faults; returns the operations failed since `arm`.
+    pub fn disarm(&self) -> Vec<String> {
+        self.plan
+            .lock()
+            .map(|mut p| {
+                p.armed = None;
+                std::mem::take(&mut p.injected)
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every request from now on takes `latency` longer.
+    pub fn set_latency(&self, latency: Duration) {
+        if let Ok(mut p) = self.plan.lock() {
+            p.latency = latency;
+        }
+    }
+
+    /// Operations sent since the last `arm`.
+    pub fn operations(&self) -> usize {
+        self.plan.lock().map(|p| p.operations.len()).unwrap_or(0)
+    }
+}
+
+#[derive(Debug)]
+struct FaultyClient {
+    inner: SharedHttpClient,
+    plan: Arc<Mutex<Plan>>,
+}
+
+impl HttpClient for FaultyClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(FaultyConnector {
+            inner: self.inner.http_connector(settings, components),
+            plan: self.plan.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct FaultyConnector {
+    inner: SharedHttpConnector,
+    plan: Arc<Mutex<Plan>>,
+}
+
+/// What the request is, for the record: the JSON target or the query action or the path.
+fn operation_name(request: &HttpRequest) -> String {
+    let h = request.headers();
+    if let Some(target) = h.get("x-amz-target") {
+        return target.to_string();
+    }
+    let body = request
+        .body()
+        .bytes()
+        .map(|b| String::from_utf8_lossy(b).to_string())
+        .unwrap_or_default();
+    if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+        return action.to_string();
+    }
+    format!("{} {}", request.method(), request.uri())
+}
+
+/// The protocol a request speaks, for an error body its SDK can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// awsJson and restJson (DynamoDB, EventBridge, EKS, ...): code in a header and body.
+    Json,
+    /// awsQuery (ELBv2, CloudWatch's older protocol) and restXml (Route53).
+    XmlErrorResponse,
+    /// S3: `<Error>` at the root.
+    S3,
+}
+
+fn protocol(request: &HttpRequest) -> Protocol {
+    let h = request.headers();
+    let content_type = h.get("content-type").unwrap_or_default();
+    if content_type.contains("x-www-form-urlencoded") || request.uri().contains("/2013-04-01/") {
+        Protocol::XmlErrorResponse
+    } else if h.contains_key("x-amz-content-sha256") && !content_type.contains("json") {
+        Protocol::S3
+    } else {
+        Protocol::Json
+    }
+}
+
+fn failure(request: &HttpRequest, fault: Fault) -> Result<HttpResponse, ConnectorError> {
+    let (status, code) = match fault {
+        Fault::Reset => {
+            return Err(ConnectorError::io(Box::new(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "connection reset by peer (injected)",
+            ))))
+        }
+        Fault::Lost => {
+            return Err(ConnectorError::timeout(
+                "the response did not arrive in time (injected)".into(),
+            ))
+        }
+        Fault::Unavailable => (503u16, None),
+        Fault::Throttle => (400, Some("Throttling")),
+    };
+    let protocol = protocol(request);
+    let body = match (code, protocol) {
+        (None, _) => String::new(),
+        (Some(_), Protocol::Json) => {
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded (injected)"}"#.into()
+        }
+        (Some(code), Protocol::XmlErrorResponse) => format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>Rate exceeded (injected)</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
+        ),
+        (Some(_), Protocol::S3) => {
+            "<Error><Code>SlowDown</Code><Message>Please reduce your request rate (injected)</Message></Error>".into()
+        }
+    };
+    let status = status
+        .try_into()
+        .map_err(|e| ConnectorError::other(Box::new(e), None))?;
+    let mut response = HttpResponse::new(status, SdkBody::from(body));
+    if code.is_some() {
+        let headers = response.headers_mut();
+        match protocol {
+            Protocol::Json => {
+                headers.insert("content-type", "application/json");
+                headers.insert("x-amzn-errortype", "ThrottlingException");
+            }
+            _ => {
+                headers.insert("content-type", "text/xml");
+            }
+        }
+    }
+    Ok(response)
+}
+
+impl HttpConnector for FaultyConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let id = request
+            .headers()
+            .get("amz-sdk-invocation-id")
+            .unwrap_or_default()
+            .to_string();
+        let first_attempt = request
+            .headers()
+            .get("amz-sdk-request")
+            .is_none_or(|v| v.starts_with("attempt=1;") || v == "attempt=1");
+        let latency = self.plan.lock().map(|p| p.latency).unwrap_or_default();
+        let inject = self.plan.lock().ok().and_then(|mut p| {
+            let next = p.operations.len() + 1;
+            let op = *p.operations.entry(id).or_insert(next);
+            let (target, fault, persistent) = p.armed?;
+            (op == target && (persistent || first_attempt)).then(|| {
+                p.injected.push(operation_name(&request));
+                fault
+            })
+        });
+        match inject {
+            Some(Fault::Lost) => {
+                let lost = failure(&request, Fault::Lost);
+                let sent = self.inner.call(request);
+                HttpConnectorFuture::new(async move {
+                    let _ = sent.await;
+                    lost
+                })
+            }
+            Some(fault) => HttpConnectorFuture::ready(failure(&request, fault)),
+            None if !latency.is_zero() => {
+                let sent = self.inner.call(request);
+                HttpConnectorFuture::new(async move {
+                    tokio::time::sleep(latency).await;
+                    sent.await
+                })
+            }
+            None => self.inner.call(request),
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! AWS faults on every call path (see `fleet_tests::faults`): each scenario runs once per
+//! operation it makes, with that operation throttled, answered 503, reset or its response
+//! lost. Failing every attempt must end in a clean error or a recorded backoff, and the
+//! next tick or delivery must complete the work with nothing twice that must be once;
+//! failing the first attempt only must be invisible (the SDK retries it).
+
+use std::future::Future;
+
+use fleet_shared::runner::Invocation;
+use fleet_shared::schedule::Desired;
+use fleet_shared::state::TransitionKind;
+use fleet_tests::faults::{Fault, Faults};
+use fleet_tests::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
+use jiff::ToSpan;
+use serde_json::json;
+
+/// Every attempt failed, by each kind of fault; then the first attempt only, with its
+/// answer lost (the retry meets its own success: the hardest case for idempotency; the
+/// retried throttles and 5xx are the SDK's standard retry).
+const MODES: [(Fault, bool); 5] = [
+    (Fault::Throttle, true),
+    (Fault::Unavailable, true),
+    (Fault::Reset, true),
+    (Fault::Lost, true),
+    (Fault::Lost, false),
+];
+
+/// Runs `scenario(faults, op, fault, every_attempt)` for operation 1, 2, ... until the
+/// armed operation is past the scenario's last (it returns false: nothing fired). The
+/// modes run side by side, each with its own switchboard.
+async fn sweep<F, Fut>(name: &str, scenario: F)
+where
+    F: Fn(Faults, usize, Fault, bool) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let scenario = &scenario;
+    let modes = MODES.map(|(fault, every_attempt)| async move {
+        let faults = Faults::default();
+        let mut op = 1;
+        while scenario(faults.clone(), op, fault, every_attempt).await {
+            op += 1;
+            assert!(op < 150, "{name}: more operations than expected");
+        }
+        assert!(op > 1, "{name}: no operation was ever failed");
+    });
+    futures::future::join_all(modes).await;
+}
+
+fn moto_endpoint() -> String {
+    fleet_tests::moto().endpoint.clone()
+}
+
+const BERLIN_WEEKDAYS: &str = "Mon-Fri 08:00-20:00 Europe/Berlin";
+
+/// A morning in destroy mode: build, nodegroups, announce.
+#[tokio::test]
+async fn the_scheduler_morning_survives_a_fault_on_any_call() {
+    let endpoint = moto_endpoint();
+    sweep("scheduler", |faults, op, fault, every_attempt| {
+        let endpoint = endpoint.clone();
+        async move {
+            faults
+                .clone()
+                .scope(&endpoint, async move {
+                    let f = SchedulerFixture::start(
+                        &[cluster_toml("destroy", BERLIN_WEEKDAYS, "")],
+                        None,
+                    )
+                    .await;
+                    let name = f.names[0].clone();
+                    faults.arm(op, fault, every_attempt);
+                    let mut results = Vec::new();
+                    let mut at = ts("2026-11-23T07:00:00Z");
+                    // Build, nodegroups, announce, the first steady look.
+                    while at < ts("2026-11-23T07:25:00Z") {
+                        let r = f
+                            .scheduler
+                            .handle(json!({"action": "reconcile"}), Invocation::at(at))
+                            .await;
+                        results.push(match r {
+                            Ok(r) => outcome(&r, &name)["result"].clone(),
+                            Err(e) => {
+                                assert!(e.to_string().contains("DynamoDB"), "{e}");
+                                json!("error")
+                            }
+                        });
+                        at = at.checked_add(5.minutes()).expect("time");
+                    }
+                    let failed = faults.disarm();
+                    if failed.is_empty() {
+                        return false;
+                    }
+                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}; results {results:?}");
+                    if !every_attempt {
+                        assert!(
+                            results.iter().all(|r| r != "error" && r != "failed" && r != "backoff"),
+                            "a retried fault showed: {what}"
+                        );
+                    }
+                    // The next ticks complete the work.
+                    f.ticks("2026-11-23T07:25:00Z", "2026-11-23T08:00:00Z").await;
+                    assert_eq!(f.nodegroups(&name).await.len(), 2, "{what}");
+                    let events = detail_types(&f.tap.drain().await);
+                    assert!(
+                        !events.is_empty() && events.iter().all(|e| e == "Cluster Ready"),
+                        "{what}: {events:?}"
+                    );
+                    // Published more than once only when the publish itself was retried
+                    // (at least once) or its being marked as published was lost.
+                    if events.len() > 1 {
+                        assert!(
+                            failed.iter().any(|f| f.contains("PutEvents") || f.contains("UpdateItem")),
+                            "{what}: {events:?}"
+                        );
+                    }
+                    let record = f.store.cluster(&name).await.expect("record");
+                    assert_eq!(record.state.phase, Some(Desired::Up), "{what}");
+                    assert!(record.state.announced, "{what}");
+                    let history = f
+                        .store
+                        .transitions(&name, ts("2026-11-23T00:00:00Z"), ts("2026-11-24T00:00:00Z"))
+                        .await
+                        .expect("history");
+                    let ups = history.iter().filter(|t| t.kind == TransitionKind::Up).count();
+                    assert_eq!(ups, 1, "{what}: {history:?}");
+                    true
+                })
+                .await
+        }
+    })
+    .await;
+}
+
+const LB: &str = "a1b2c3-1234567890.eu-west-1.elb.amazonaws.com";
+
+/// `Cluster Ready` to the DNS updater: Route53 records, owner rows, metrics.
+#[tokio::test]
+async fn a_dns_sync_survives_a_fault_on_any_call_and_the_redelivery_completes_it() {
+    let endpoint = moto_endpoint();
+    let dns = r#"
+[cluster.dns]
+ingress_service = "ingress-nginx/ingress-nginx-controller"
+ingress_wait_seconds = 0
+
+[[cluster.dns.record]]
+provider = "route53"
+zone_id = "{zone_id}"
+name = "app.{zone}"
+
+[[cluster.dns.record]]
+provider = "route53"
+zone_id = "{zone_id}"
+name = "api.{zone}"
+"#;
+    sweep("dns-updater", |faults, op, fault, every_attempt| {
+        let endpoint = endpoint.clone();
+        async move {
+            faults
+                .clone()
+                .scope(&endpoint, async move {
+                    let f = fleet_tests::dns::DnsFixture::start(dns).await;
+                    f.set_ingress(Some(LB));
+                    f.record_phase(Desired::Up, "g1").await;
+                    let ready = f.bus_event("Cluster Ready", "g1");
+                    faults.arm(op, fault, every_attempt);
+                    let first = f.call(ready.clone()).await;
+                    let failed = faults.disarm();
+                    if failed.is_empty() {
+                        return false;
+                    }
+                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}: {first:?}");
+                    match &first {
+                        Ok(_) => {}
+                        Err(e) => {
+                            assert!(every_attempt, "a retried fault showed: {what}");
+                            assert!(!e.to_string().is_empty());
+                        }
+                    }
+                    // A failed delivery is retried by Lambda (or the next event comes). The
+                    // lease of a sync whose release failed lasts until its deadline; the
+                    // sync itself was done then.
+                    if first.is_err() {
+                        f.call(ready).await.unwrap_or_else(|e| panic!("{what}; redelivery: {e}"));
+                    }
+                    for label in ["app", "api"] {
+                        assert_eq!(
+                            f.r53_records(label).await,
+                            vec![("A".to_string(), format!("alias Z32O12XQLNTSW2 {LB}"))],
+                            "{what}"
+                        );
+                        assert_eq!(f.owner(label).await.as_deref(), Some(f.cluster.as_str()), "{what}");
+                    }
+                    true
+                })
+                .await
+        }
+    })
+    .await;
+}
+
+/// A signed webhook: a storage fault is a 5xx (GitHub shows it and the delivery can be
+/// redelivered), never a lost or doubled event.
+#[tokio::test]
+async fn a_webhook_delivery_survives_a_fault_on_any_call() {
+    let endpoint = moto_endpoint();
+    let run = fleet_tests::dora::github_examples("workflow_run")
+        .into_iter()
+        .find(|e| e["workflow_run"]["conclusion"] == "success")
+        .expect("a workflow_run example");
+    sweep("dora-webhook", |faults, op, fault, every_attempt| {
+        let endpoint = endpoint.clone();
+        let run = run.clone();
+        async move {
+            faults
+                .clone()
+                .scope(&endpoint, async move {
+                    let f = fleet_tests::dora::DoraFixture::start(fleet_tests::dora::OCTO_SERVICE, false).await;
+                    let request = fleet_tests::dora::github_request(
+                        "workflow_run",
+                        &run,
+                        "guid-1",
+                        fleet_tests::dora::GITHUB_SECRET,
+                    );
+                    faults.arm(op, fault, every_attempt);
+                    let (status, body) = f.post(request.clone()).await;
+                    let failed = faults.disarm();
+                    if failed.is_empty() {
+                        return false;
+                    }
+                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}: {status} {body}");
+                    if every_attempt {
+                        assert!(status == 200 || status >= 500, "{what}");
+                    } else {
+                        assert_eq!(status, 200, "a retried fault showed: {what}");
+                    }
+                    // GitHub's redelivery of the same delivery.
+                    let (again, body) = f.post(request).await;
+                    assert_eq!(again, 200, "{what}; redelivery: {body}");
+                    assert_eq!(f.stored(&f.service("octo")).await.len(), 1, "{what}");
+                    true
+                })
+                .await
+        }
+    })
+    .await;
+}
+
+/// A spot warning: the AWS side (finding the cluster, the once-only lease, the event,
+/// metrics) faulted anywhere; the node still ends drained, by this delivery or the next.
+#[tokio::test]
+async fn a_spot_drain_survives_a_fault_on_any_call() {
+    let endpoint = moto_endpoint();
+    sweep("spot-drainer", |faults, op, fault, every_attempt| {
+        let endpoint = endpoint.clone();
+        async move {
+            faults
+                .clone()
+                .scope(&endpoint, async move {
+                    let kube = fleet_tests::fake_kube::FakeKube::start().await;
+                    kube.replace_evicted_pods(false);
+                    fleet_tests::spot_node::small_node(&kube);
+                    let drainer = fleet_tests::spot_node::drainer(&kube.url).await;
+                    let warning = fleet_tests::spot_node::interruption_warning(
+                        fleet_tests::spot_node::SMALL_INSTANCE,
+                        jiff::Timestamp::now(),
+                    );
+                    faults.arm(op, fault, every_attempt);
+                    let first = drainer
+                        .handle(warning.clone(), Invocation::at(jiff::Timestamp::now()))
+                        .await;
+                    let failed = faults.disarm();
+                    if failed.is_empty() {
+                        return false;
+                    }
+                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}: {first:?}");
+                    if !every_attempt {
+                        assert!(first.is_ok(), "a retried fault showed: {what}");
+                    }
+                    if first.is_err() || fleet_tests::spot_node::pods_on_node(&kube) > 0 {
+                        // EventBridge retries a failed invocation with the same event.
+                        drainer
+                            .handle(warning, Invocation::at(jiff::Timestamp::now()))
+                            .await
+                            .unwrap_or_else(|e| panic!("{what}; redelivery: {e}"));
+                    }
+                    assert_eq!(fleet_tests::spot_node::pods_on_node(&kube), 0, "{what}");
+                    let node = kube
+                        .get("v1", "Node", "", fleet_tests::spot_node::SMALL_NODE)
+                        .expect("node");
+                    assert_eq!(node["spec"]["unschedulable"], true, "{what}");
+                    true
+                })
+                .await
+        }
+    })
+    .await;
+}

@@ -1,0 +1,235 @@
+//! The fleet config, key by key: every key of the example config removed in turn and
+//! given the wrong type in turn. Each is either fine (an optional key; a default) or a
+//! clear error naming the key, found at cold start before anything acts. Unknown keys
+//! are warned about, not fatal; an `ssm:` reference that does not exist names the key
+//! that holds it.
+
+use fleet_shared::config::FleetConfig;
+use fleet_tests::workspace_root;
+
+fn example() -> toml::Table {
+    let text = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
+        .expect("example config");
+    text.parse().expect("example config is TOML")
+}
+
+/// One leaf of the document: the path of keys and array indexes to it.
+#[derive(Debug, Clone)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+fn leaves(v: &toml::Value, here: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, child) in t {
+                here.push(Step::Key(k.clone()));
+                leaves(child, here, out);
+                here.pop();
+            }
+        }
+        toml::Value::Array(a) if a.iter().all(|x| x.is_table()) && !a.is_empty() => {
+            for (i, child) in a.iter().enumerate() {
+                here.push(Step::Index(i));
+                leaves(child, here, out);
+                here.pop();
+            }
+        }
+        _ => out.push(here.clone()),
+    }
+}
+
+/// The path as the config's errors write it: `cluster[0].blueprint.role_arn`.
+fn dotted(path: &[Step]) -> String {
+    let mut s = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) if s.is_empty() => s.push_str(k),
+            Step::Key(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
+            Step::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+fn slot<'a>(doc: &'a mut toml::Table, path: &[Step]) -> Option<(&'a mut toml::Table, String)> {
+    let (last, parents) = path.split_last()?;
+    let mut v: &mut toml::Table = doc;
+    let mut i = 0;
+    while i < parents.len() {
+        let Step::Key(k) = &parents[i] else {
+            return None;
+        };
+        let next = v.get_mut(k)?;
+        v = match (next, parents.get(i + 1)) {
+            (toml::Value::Array(a), Some(Step::Index(n))) => {
+                i += 1;
+                a.get_mut(*n)?.as_table_mut()?
+            }
+            (toml::Value::Table(t), _) => t,
+            _ => return None,
+        };
+        i += 1;
+    }
+    match last {
+        Step::Key(k) => Some((v, k.clone())),
+        Step::Index(_) => None,
+    }
+}
+
+fn parse(doc: &toml::Table) -> Result<FleetConfig, String> {
+    FleetConfig::parse(&toml::to_string(doc).expect("serializes")).map_err(|e| e.to_string())
+}
+
+/// The key an error names, which must be the removed or mistyped key or one of the
+/// tables that hold it (serde reports a missing field at its table).
+fn names_the_key(error: &str, path: &[Step]) -> bool {
+    let full = dotted(path);
+    (1..=path.len()).any(|n| {
+        let prefix = dotted(&path[..n]);
+        error.contains(&format!("`{prefix}`"))
+            && (n == path.len() || error.contains(&full) || {
+                let Step::Key(last) = &path[path.len() - 1] else {
+                    return false;
+                };
+                error.contains(last.as_str())
+            })
+    })
+}
+
+#[test]
+fn every_key_removed_in_turn_is_optional_or_named() {
+    let doc = example();
+    let mut all = Vec::new();
+    leaves(&toml::Value::Table(doc.clone()), &mut Vec::new(), &mut all);
+    assert!(
+        all.len() > 40,
+        "the example config has its keys: {}",
+        all.len()
+    );
+    let mut required = Vec::new();
+    for path in &all {
+        let mut broken = doc.clone();
+        let Some((table, key)) = slot(&mut broken, path) else {
+            continue;
+        };
+        table.remove(&key);
+        if let Err(e) = parse(&broken) {
+            assert!(e.starts_with("config key `"), "{}: {e}", dotted(path));
+            assert!(
+                names_the_key(&e, path),
+                "removing {} gave: {e}",
+                dotted(path)
+            );
+            required.push(dotted(path));
+        }
+    }
+    // The keys without which nothing can work are among them.
+    for key in [
+        "fleet.region",
+        "cluster[0].name",
+        "cluster[0].blueprint.role_arn",
+    ] {
+        assert!(
+            required.iter().any(|r| r == key),
+            "{key} is required: {required:?}"
+        );
+    }
+}
+
+#[test]
+fn every_key_with_the_wrong_type_is_named() {
+    let doc = example();
+    let mut all = Vec::new();
+    leaves(&toml::Value::Table(doc.clone()), &mut Vec::new(), &mut all);
+    let mut refused = 0;
+    for path in &all {
+        let mut broken = doc.clone();
+        let Some((table, key)) = slot(&mut broken, path) else {
+            continue;
+        };
+        let Some(value) = table.get(&key) else {
+            continue;
+        };
+        // A string becomes a table, anything else a string: never a valid value.
+        let wrong = match value {
+            toml::Value::String(_) => toml::Value::Table(toml::Table::from_iter([(
+                "x".to_string(),
+                toml::Value::Integer(1),
+            )])),
+            _ => toml::Value::String("wrong type".into()),
+        };
+        table.insert(key.clone(), wrong);
+        let e = parse(&broken).expect_err(&format!("{} with the wrong type", dotted(path)));
+        assert!(
+            names_the_key(&e, path),
+            "{} with the wrong type gave: {e}",
+            dotted(path)
+        );
+        refused += 1;
+    }
+    assert!(refused > 40);
+}
+
+#[test]
+fn unknown_keys_anywhere_are_collected_not_fatal() {
+    let mut doc = example();
+    doc.insert("colour".into(), toml::Value::String("blue".into()));
+    if let Some(toml::Value::Array(clusters)) = doc.get_mut("cluster") {
+        if let Some(c) = clusters.first_mut().and_then(|c| c.as_table_mut()) {
+            c.insert("uptme".into(), toml::Value::String("typo".into()));
+        }
+    }
+    let config = parse(&doc).expect("unknown keys are not fatal");
+    assert!(
+        config.unknown_keys.contains(&"colour".to_string()),
+        "{:?}",
+        config.unknown_keys
+    );
+    assert!(
+        config.unknown_keys.iter().any(|k| k.ends_with("uptme")),
+        "{:?}",
+        config.unknown_keys
+    );
+}
+
+/// Runs a function binary once on an event, with `config` as its config source.
+fn run(function: &str, config: &str) -> (bool, String) {
+    let out = fleet_tests::function_command(function, "scheduler-plan.json", config)
+        .output()
+        .expect("function binary (make test builds it first)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn a_config_or_secret_in_ssm_that_does_not_exist_is_named_at_cold_start() {
+    let (ok, text) = run("cluster-scheduler", "ssm:/fleet/no-such-config");
+    assert!(!ok);
+    assert!(
+        text.contains("FLEET_CONFIG") && text.contains("/fleet/no-such-config"),
+        "{text}"
+    );
+    // A secret reference that does not resolve: the key holding it is named.
+    let example = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
+        .expect("example");
+    let missing = example.replace("ssm:/fleet/slack-webhook", "ssm:/fleet/no-such-webhook");
+    let dir = std::env::temp_dir().join(fleet_tests::unique("config"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("fleet.toml");
+    std::fs::write(&path, missing).expect("config file");
+    let (ok, text) = run("cluster-scheduler", &path.display().to_string());
+    assert!(!ok);
+    assert!(
+        text.contains("fleet.slack_webhook") && text.contains("/fleet/no-such-webhook"),
+        "{text}"
+    );
+}
