@@ -278,6 +278,17 @@ async fn hostile_bodies_get_clear_4xx_answers() {
     get["requestContext"]["http"]["method"] = json!("GET");
     assert_eq!(f.post(get).await.0, 405);
     assert_eq!(f.post(json!([1, 2, 3])).await.0, 400);
+    // A valid signature over an event type DORA does not use: acknowledged, not stored.
+    let star = json!({"action": "created", "repository": {"full_name": "octo-org/octo-repo"}});
+    let (status, body) = f
+        .post(github_request("star", &star, "d-star", GITHUB_SECRET))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("ignored")),
+        "{body}"
+    );
+    assert!(f.stored(&f.service("octo")).await.is_empty());
 }
 
 fn flux_request(body: &Value, secret: &str) -> Value {
