@@ -295,3 +295,99 @@ async fn a_spot_drain_survives_a_fault_on_any_call() {
     })
     .await;
 }
+
+/// The daily DORA run: the events query, CloudWatch, the digest's daily claim. A run that
+/// fails is retried; the digest goes out at most once (exactly once when the SDK's retry
+/// hid the fault).
+#[tokio::test]
+async fn the_daily_dora_run_survives_a_fault_on_any_call() {
+    let endpoint = moto_endpoint();
+    sweep("dora-aggregator", |faults, op, fault, every_attempt| {
+        let endpoint = endpoint.clone();
+        async move {
+            faults
+                .clone()
+                .scope(&endpoint, async move {
+                    let f = fleet_tests::dora::DoraFixture::start(
+                        fleet_tests::dora::OCTO_SERVICE,
+                        false,
+                    )
+                    .await;
+                    let daily = json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}});
+                    // Monday, the digest's day.
+                    faults.arm(op, fault, every_attempt);
+                    let first = f.aggregate(daily.clone(), "2026-11-23T06:00:00Z").await;
+                    let failed = faults.disarm();
+                    if failed.is_empty() {
+                        return false;
+                    }
+                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}: {first:?}");
+                    if !every_attempt {
+                        assert!(first.is_ok(), "a retried fault showed: {what}");
+                    }
+                    if first.is_err() {
+                        f.aggregate(daily, "2026-11-23T06:05:00Z")
+                            .await
+                            .unwrap_or_else(|e| panic!("{what}; retry: {e}"));
+                    }
+                    let digests = f.slack.texts().iter().filter(|t| t.contains("DORA")).count();
+                    assert!(digests <= 1, "{what}: {digests} digests");
+                    if !every_attempt {
+                        assert_eq!(digests, 1, "{what}");
+                    }
+                    true
+                })
+                .await
+        }
+    })
+    .await;
+}
+
+/// The daily cost report: Cost Explorer, the cache, the state table, CloudWatch, the
+/// daily Slack claim. A failed run is retried and reports; Slack hears of it at most once.
+#[tokio::test]
+async fn the_daily_cost_report_survives_a_fault_on_any_call() {
+    let endpoint = moto_endpoint();
+    sweep("cost-reporter", |faults, op, fault, every_attempt| {
+        let endpoint = endpoint.clone();
+        async move {
+            faults
+                .clone()
+                .scope(&endpoint, async move {
+                    let f = fleet_tests::cost::CostFixture::start(
+                        &[("destroy", "Mon-Fri 08:00-20:00 UTC")],
+                        "",
+                        fleet_tests::cost::forecast_rule(10.0, 8.0, 12.0),
+                    )
+                    .await;
+                    let daily = json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}});
+                    faults.arm(op, fault, every_attempt);
+                    let first = f.call(daily.clone(), "2026-11-23T06:30:00Z").await;
+                    let failed = faults.disarm();
+                    if failed.is_empty() {
+                        return false;
+                    }
+                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}: {first:?}");
+                    if !every_attempt {
+                        assert!(first.is_ok(), "a retried fault showed: {what}");
+                    }
+                    let report = match first {
+                        Ok(r) => r,
+                        Err(_) => f
+                            .call(daily, "2026-11-23T06:35:00Z")
+                            .await
+                            .unwrap_or_else(|e| panic!("{what}; retry: {e}")),
+                    };
+                    assert!(report["month_to_date"].is_object(), "{what}: {report}");
+                    let posts = f.slack.texts().iter().filter(|t| t.contains("Fleet cost")).count();
+                    assert!(posts <= 1, "{what}: {posts} posts");
+                    if !every_attempt {
+                        assert_eq!(posts, 1, "{what}");
+                    }
+                    true
+                })
+                .await
+        }
+    })
+    .await;
+}
