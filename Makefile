@@ -8,8 +8,16 @@ EVENT ?= events/scheduler-plan.json
 FUNCTIONS := $(notdir $(wildcard functions/*))
 LAMBDA_DIR := $(or $(CARGO_TARGET_DIR),target)/lambda
 
-# Tools installed by `make setup` (moto_server, cargo-lambda, zig) come first on PATH.
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Tools installed by `make setup` (moto_server, cargo-lambda, zig) come first on PATH, then
+# the cargo subcommands built into .tools (cargo-deny, cargo-fuzz).
+TOOLS := $(CURDIR)/.tools
+export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS)/bin:$(PATH)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
+# Where cargo deny keeps the RustSec advisory database. Its host is out of this machine's
+# reach: with a clone there (README, "Dependencies") advisories are checked, without one
+# that check is skipped, saying so. Licenses, bans and sources are always checked.
+ADVISORY_DBS ?= $(or $(CARGO_HOME),$(HOME)/.cargo)/advisory-dbs
 
 STACK ?= fleet
 CONFIG ?= infra/fleet.toml
@@ -17,7 +25,7 @@ CONFIG_PARAMETER ?= /fleet/config
 PARAMS ?=
 DEPLOY_VENV := .venv-deploy
 
-.PHONY: help setup build test infra-check fmt lint invoke local-aws demo bench deploy deploy-fn destroy
+.PHONY: help setup build test infra-check deny fuzz fmt lint invoke local-aws demo bench deploy deploy-fn destroy
 
 help:
 	@echo "make setup                      Python venv with moto, cargo-lambda and zig (.venv); npm test fixtures"
@@ -28,7 +36,9 @@ help:
 	@echo "make local-aws                  moto with the fleet table and bus, for make invoke"
 	@echo "make fmt lint                   rustfmt, clippy -D warnings"
 	@echo "make infra-check                cfn-lint and checkov on infra/template.yaml"
-	@echo "make bench                      measure cold start, memory, drain, DORA, ingest, fan-out, API calls -> BENCHMARKS.md"
+	@echo "make deny                       cargo deny: licenses, bans, sources; advisories when a database is there"
+	@echo "make fuzz [FUZZ_SECONDS=60]     every fuzz target under libFuzzer for FUZZ_SECONDS each"
+	@echo "make bench [SECTIONS=\"4 6\"]     measure cold start, memory, drain, DORA, ingest, fan-out, API calls -> BENCHMARKS.md"
 	@echo "make deploy [STACK=fleet] CONFIG=infra/fleet.toml PARAMS='BlueprintRoleArns=...'"
 	@echo "                                SAM build (cargo-lambda) and deploy of every function"
 	@echo "make deploy-fn FN=...            new code for one deployed function (cargo lambda deploy)"
@@ -52,7 +62,7 @@ build: setup
 
 # The demo test runs the function binaries as the demo does, so build them first. The
 # release zips are built too: their sizes are part of what a change is checked for.
-test: setup infra-check
+test: setup infra-check deny
 	cargo build --workspace --bins
 	cargo test --workspace --all-targets
 	$(MAKE) --no-print-directory build ARCH=x86-64
@@ -60,6 +70,32 @@ test: setup infra-check
 infra-check: setup
 	cfn-lint infra/template.yaml
 	checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml
+
+$(TOOLS)/bin/cargo-deny:
+	cargo install cargo-deny --version 0.20.2 --locked --root $(TOOLS)
+
+deny: $(TOOLS)/bin/cargo-deny
+	cargo deny check licenses bans sources
+	@if ls -d $(ADVISORY_DBS)/advisory-db-*/crates >/dev/null 2>&1; then \
+		cargo deny --offline check advisories; \
+	else \
+		echo "cargo deny: advisories SKIPPED: no advisory database under $(ADVISORY_DBS) (see README, Dependencies)"; \
+	fi
+
+$(TOOLS)/bin/cargo-fuzz:
+	cargo install cargo-fuzz --version 0.13.2 --locked --root $(TOOLS)
+
+# libFuzzer without sanitizers, so it builds on the stable toolchain; seeds are the sample
+# events and the example config. A crash stops here and leaves its input in fuzz/artifacts.
+fuzz: $(TOOLS)/bin/cargo-fuzz
+	cp Cargo.lock fuzz/Cargo.lock
+	@for t in $(FUZZ_TARGETS); do mkdir -p fuzz/corpus/$$t; done
+	@for t in $(filter-out config,$(FUZZ_TARGETS)); do cp events/*.json fuzz/corpus/$$t/; done
+	cp infra/fleet.example.toml fuzz/corpus/config/
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+		cargo fuzz run --sanitizer none $$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
 
 fmt:
 	cargo fmt --all
@@ -73,11 +109,16 @@ invoke:
 local-aws: setup
 	cargo run --quiet -p fleet-tests --bin local-aws
 
-# Release binaries, as Lambda runs them; the zips for their sizes.
-bench: setup
+# Release binaries, as Lambda runs them; the zips for their sizes; DuckDB for the DORA
+# comparison. SECTIONS="4 6" runs some sections and prints them (BENCHMARKS.md is kept).
+bench: setup $(VENV)/.bench-installed
 	$(MAKE) --no-print-directory build ARCH=x86-64
 	cargo build --release --workspace --bins
-	cargo run --release --quiet -p fleet-tests --bin bench
+	cargo run --release --quiet -p fleet-tests --bin bench -- $(SECTIONS)
+
+$(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	touch $@
 
 demo: setup
 	cargo build --quiet --workspace --bins
