@@ -419,8 +419,13 @@ async fn a_steady_cluster_is_trusted_between_full_looks() {
         .state
         .checked_at
         .expect("a full look was recorded");
-    let after = |minutes: i64| checked.checked_add(minutes.minutes()).expect("time");
-    let (result, calls) = eks_calls(&f, &counter, after(5)).await;
+    // The next full look is due when the cluster's next 30-minute period begins.
+    let due = cluster_scheduler::reconcile::full_look_due_since(&name, checked)
+        .checked_add(30.minutes())
+        .expect("time");
+    let before_due = |minutes: i64| due.checked_sub(minutes.minutes()).expect("time");
+    let after = |minutes: i64| due.checked_add(minutes.minutes()).expect("time");
+    let (result, calls) = eks_calls(&f, &counter, before_due(2)).await;
     assert_eq!((result.as_str(), calls), (Some("steady"), 1));
 
     // A nodegroup deleted by hand is found by the next full look, not before.
@@ -431,22 +436,22 @@ async fn a_steady_cluster_is_trusted_between_full_looks() {
         .send()
         .await
         .expect("delete nodegroup");
-    let (result, calls) = eks_calls(&f, &counter, after(25)).await;
+    let (result, calls) = eks_calls(&f, &counter, before_due(1)).await;
     assert_eq!((result.as_str(), calls), (Some("steady"), 1));
-    let look = f.tick(after(30)).await;
+    let look = f.tick(after(0)).await;
     assert_eq!(outcome(&look, &name)["step"], "create-nodegroups system");
-    for minutes in [35, 40, 45] {
+    for minutes in [5, 10, 15] {
         f.tick(after(minutes)).await;
     }
     assert_eq!(f.nodegroups(&name).await.len(), 2);
 
     // A changed blueprint is looked at on the very next tick.
-    let (result, calls) = eks_calls(&f, &counter, after(50)).await;
+    let (result, calls) = eks_calls(&f, &counter, after(20)).await;
     assert_eq!((result.as_str(), calls), (Some("steady"), 1));
     let mut config = (*f.scheduler.config).clone();
     config.clusters[0].blueprint.nodegroups[0].max_size = 5;
     f.scheduler.config = std::sync::Arc::new(config);
-    let changed = f.tick(after(55)).await;
+    let changed = f.tick(after(25)).await;
     assert!(
         outcome(&changed, &name)["step"]
             .as_str()

@@ -212,10 +212,29 @@ fn is_announced(recorded: &RecordedState, phase: Desired, generation: Option<&st
         && generation.is_none_or(|g| recorded.generation.as_deref() == Some(g))
 }
 
-/// How long a steady cluster's recorded phase is trusted on `DescribeCluster` alone
-/// before the nodegroups and add-ons are looked at again. Drift inside a cluster (a
+/// How often a steady cluster gets a full look (nodegroups, add-ons); between full looks
+/// its recorded phase is trusted on `DescribeCluster` alone. Drift inside a cluster (a
 /// nodegroup deleted by hand) is found within this long; a config change at once.
 pub const FULL_LOOK_EVERY_MINUTES: i64 = 30;
+
+/// A stable hash (FNV-1a): the same on every machine and Rust version, so a cluster keeps
+/// its slot.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The start of the current full-look period of cluster `name`: periods are
+/// [`FULL_LOOK_EVERY_MINUTES`] long and each cluster's are shifted by its own offset, so
+/// that a fleet's full looks spread evenly over the ticks instead of falling on one.
+pub fn full_look_due_since(name: &str, now: Timestamp) -> Timestamp {
+    let period = FULL_LOOK_EVERY_MINUTES * 60;
+    let offset = (fnv1a(name) % period as u64) as i64;
+    let t = now.as_second();
+    let start = (t - offset).div_euclid(period) * period + offset;
+    Timestamp::from_second(start).unwrap_or(now)
+}
 
 /// What a full look was checked against: the cluster's config, so that a changed
 /// blueprint is looked at on the next tick instead of up to half an hour later.
@@ -229,8 +248,8 @@ pub fn config_fingerprint(c: &ClusterConfig) -> String {
 }
 
 /// Whether the recorded phase can stand for the cluster without a full look: it was
-/// announced for the desired state, a full look found it steady less than
-/// [`FULL_LOOK_EVERY_MINUTES`] ago against the same config, nothing failed since, and
+/// announced for the desired state, a full look found it steady in the current period (see
+/// [`full_look_due_since`]) against the same config, nothing failed since, and
 /// `DescribeCluster` still shows the same incarnation, ACTIVE. This is what keeps a
 /// steady tick at about two AWS calls per cluster instead of five or more.
 pub fn trust_recorded(s: &Situation<'_>, described: &Observed, fingerprint: &str) -> bool {
@@ -238,12 +257,9 @@ pub fn trust_recorded(s: &Situation<'_>, described: &Observed, fingerprint: &str
     let Observed::Present(c) = described else {
         return false;
     };
-    let recent = r.checked_at.is_some_and(|at| {
-        at <= s.now
-            && s.now
-                < at.checked_add(FULL_LOOK_EVERY_MINUTES.minutes())
-                    .unwrap_or(at)
-    });
+    let recent = r
+        .checked_at
+        .is_some_and(|at| at <= s.now && at >= full_look_due_since(&s.cluster.name, s.now));
     is_announced(r, s.desired, Some(&c.generation))
         && recent
         && r.checked_config.as_deref() == Some(fingerprint)
@@ -935,7 +951,10 @@ desired_size = 2
     fn trusting_the_recorded_phase() {
         let bp = blueprint(&[]);
         let print = config_fingerprint(&bp);
-        let now: Timestamp = "2026-11-23T19:00:00Z".parse().expect("ts");
+        // 29 minutes into the cluster's current period.
+        let now = full_look_due_since(&bp.name, "2026-11-23T19:00:00Z".parse().expect("ts"))
+            .checked_add(29.minutes())
+            .expect("ts");
         let checked = |minutes_ago: i64| RecordedState {
             checked_at: now.checked_sub(minutes_ago.minutes()).ok(),
             checked_config: Some(print.clone()),
@@ -958,7 +977,7 @@ desired_size = 2
         use Mode::{Destroy, Scale};
         assert!(trust(Up, Destroy, &checked(5), &active, &print));
         assert!(trust(Up, Destroy, &checked(29), &active, &print));
-        // Stale, never checked, or checked in the future (a clock gone wrong).
+        // Before this period, never checked, or checked in the future (a clock gone wrong).
         assert!(!trust(Up, Destroy, &checked(30), &active, &print));
         assert!(!trust(Up, Destroy, &announced(Up), &active, &print));
         assert!(!trust(Up, Destroy, &checked(-5), &active, &print));
@@ -1004,6 +1023,13 @@ desired_size = 2
         };
         assert!(trust(Down, Scale, &down, &active, &print));
         assert!(!trust(Down, Destroy, &down, &active, &print));
+        // Periods are 30 minutes long, and the fleet's spread over them.
+        let since = full_look_due_since("staging", now);
+        assert!(since <= now && now < since.checked_add(30.minutes()).expect("ts"));
+        let starts: std::collections::BTreeSet<i64> = (0..200)
+            .map(|i| full_look_due_since(&format!("cluster-{i}"), now).as_second() % 1800)
+            .collect();
+        assert!(starts.len() > 100, "{} distinct offsets", starts.len());
         // Any change of the config changes the fingerprint.
         let mut bigger = bp.clone();
         bigger.blueprint.nodegroups[0].max_size = 9;
