@@ -48,6 +48,8 @@ struct Store {
     faults: VecDeque<Fault>,
     /// Faults for requests that change something (reads pass).
     write_faults: VecDeque<Fault>,
+    /// A page of listings that cannot be read: (page, fault, times left).
+    page_fault: Option<(u32, Fault, usize)>,
 }
 
 #[derive(Clone)]
@@ -209,7 +211,20 @@ async fn handle(
     if auth != format!("Bearer {}", s.token) {
         return error(403, 10000, "Authentication error");
     }
-    let fault = match s.faults.pop_front() {
+    let page = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("page="))
+        .and_then(|p| p.parse::<u32>().ok());
+    let page_fault = match &mut s.page_fault {
+        Some((p, fault, left)) if page == Some(*p) && *left > 0 => {
+            *left -= 1;
+            Some(fault.clone())
+        }
+        _ => None,
+    };
+    let fault = match page_fault.or_else(|| s.faults.pop_front()) {
         Some(f) => Some(f),
         None if method != Method::GET => s.write_faults.pop_front(),
         None => None,
@@ -467,6 +482,21 @@ impl FakeCloudflare {
                     r[k] = v.clone();
                 }
             }
+        })
+    }
+
+    /// Reading page `page` of a listing fails `times` times with this status and error.
+    pub fn fail_page(&self, page: u32, times: usize, status: u16, code: u32, message: &str) {
+        self.with(|s| {
+            s.page_fault = Some((
+                page,
+                Fault::Error {
+                    status,
+                    code,
+                    message: message.to_string(),
+                },
+                times,
+            ))
         })
     }
 

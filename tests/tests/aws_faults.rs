@@ -391,3 +391,74 @@ async fn the_daily_cost_report_survives_a_fault_on_any_call() {
     })
     .await;
 }
+
+/// An evening in destroy mode, after a clean morning: nodegroups, cluster and the
+/// announcement, each call failed in turn. The cluster ends deleted and `Cluster
+/// Destroyed` is published (more than once only if a publish or its record was faulted).
+#[tokio::test]
+async fn the_scheduler_evening_survives_a_fault_on_any_call() {
+    let endpoint = moto_endpoint();
+    sweep("scheduler evening", |faults, op, fault, every_attempt| {
+        let endpoint = endpoint.clone();
+        async move {
+            faults
+                .clone()
+                .scope(&endpoint, async move {
+                    let f = SchedulerFixture::start(
+                        &[cluster_toml("destroy", BERLIN_WEEKDAYS, "")],
+                        None,
+                    )
+                    .await;
+                    let name = f.names[0].clone();
+                    f.ticks("2026-11-23T07:00:00Z", "2026-11-23T07:20:00Z").await;
+                    assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
+                    faults.arm(op, fault, every_attempt);
+                    let mut results = Vec::new();
+                    let mut at = ts("2026-11-23T19:00:00Z");
+                    while at < ts("2026-11-23T19:25:00Z") {
+                        let r = f
+                            .scheduler
+                            .handle(json!({"action": "reconcile"}), Invocation::at(at))
+                            .await;
+                        results.push(match r {
+                            Ok(r) => outcome(&r, &name)["result"].clone(),
+                            Err(e) => {
+                                assert!(e.to_string().contains("DynamoDB"), "{e}");
+                                json!("error")
+                            }
+                        });
+                        at = at.checked_add(5.minutes()).expect("time");
+                    }
+                    let failed = faults.disarm();
+                    if failed.is_empty() {
+                        return false;
+                    }
+                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}; results {results:?}");
+                    if !every_attempt {
+                        assert!(
+                            results.iter().all(|r| r != "error" && r != "failed" && r != "backoff"),
+                            "a retried fault showed: {what}"
+                        );
+                    }
+                    f.ticks("2026-11-23T19:25:00Z", "2026-11-23T19:50:00Z").await;
+                    assert!(!f.cluster_exists(&name).await, "{what}");
+                    let events = detail_types(&f.tap.drain().await);
+                    assert!(
+                        !events.is_empty() && events.iter().all(|e| e == "Cluster Destroyed"),
+                        "{what}: {events:?}"
+                    );
+                    if events.len() > 1 {
+                        assert!(
+                            failed.iter().any(|f| f.contains("PutEvents") || f.contains("UpdateItem")),
+                            "{what}: {events:?}"
+                        );
+                    }
+                    let record = f.store.cluster(&name).await.expect("record");
+                    assert_eq!(record.state.phase, Some(Desired::Down), "{what}");
+                    true
+                })
+                .await
+        }
+    })
+    .await;
+}

@@ -366,6 +366,43 @@ async fn unknown_and_bad_events_change_nothing() {
     assert!(f.cloudflare.requests().is_empty());
 }
 
+/// The second page of a crowded name cannot be read: the sync fails before it writes
+/// anything (a partial listing would make the right record look missing), and the
+/// redelivery, with the page readable again, converges.
+#[tokio::test]
+async fn a_page_that_cannot_be_read_fails_the_sync_before_any_write() {
+    let f = DnsFixture::start(&both("", "keep")).await;
+    let mut svc = fleet_tests::dns::ingress_service(None);
+    svc["status"] = json!({"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}});
+    f.kube.insert(svc);
+    let marker = format!("managed-by=fleet cluster={}", f.cluster);
+    for i in 0..150 {
+        f.cloudflare.insert(
+            &f.cf_zone,
+            json!({"type": "A", "name": f.name("app"), "content": format!("198.51.100.{}", i + 1), "ttl": 60, "comment": marker}),
+        );
+    }
+    f.cloudflare.insert(
+        &f.cf_zone,
+        json!({"type": "A", "name": f.name("app"), "content": "203.0.113.7", "ttl": 60, "proxied": true, "comment": marker}),
+    );
+    f.cloudflare
+        .fail_page(2, 100, 500, 10000, "Internal server error");
+    let e = f.ready("g1").await.expect_err("page 2 is unreadable");
+    assert!(e.to_string().contains("cloudflare"), "{e}");
+    assert!(
+        f.cloudflare.writes().is_empty(),
+        "{:?}",
+        f.cloudflare.writes()
+    );
+    assert_eq!(f.cf_records("app").len(), 151);
+    f.cloudflare.fail_page(2, 0, 500, 10000, "");
+    f.ready("g1").await.expect("redelivery");
+    let left = f.cf_records("app");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["content"], "203.0.113.7");
+}
+
 #[tokio::test]
 async fn every_page_of_a_crowded_name_is_read() {
     let f = DnsFixture::start(&both("", "keep")).await;
