@@ -52,6 +52,33 @@ fn moto_endpoint() -> String {
 
 const BERLIN_WEEKDAYS: &str = "Mon-Fri 08:00-20:00 Europe/Berlin";
 
+/// Ticks every 5 minutes over `[from, to)` that may fail: each tick's result for `name`,
+/// or `error` when the whole tick failed (only a faulted batch read of the records may).
+async fn tick_results(
+    f: &SchedulerFixture,
+    name: &str,
+    from: &str,
+    to: &str,
+) -> Vec<serde_json::Value> {
+    let mut results = Vec::new();
+    let mut at = ts(from);
+    while at < ts(to) {
+        let r = f
+            .scheduler
+            .handle(json!({"action": "reconcile"}), Invocation::at(at))
+            .await;
+        results.push(match r {
+            Ok(r) => outcome(&r, name)["result"].clone(),
+            Err(e) => {
+                assert!(e.to_string().contains("DynamoDB"), "{e}");
+                json!("error")
+            }
+        });
+        at = at.checked_add(5.minutes()).expect("time");
+    }
+    results
+}
+
 /// A morning in destroy mode: build, nodegroups, announce.
 #[tokio::test]
 async fn the_scheduler_morning_survives_a_fault_on_any_call() {
@@ -69,23 +96,10 @@ async fn the_scheduler_morning_survives_a_fault_on_any_call() {
                     .await;
                     let name = f.names[0].clone();
                     faults.arm(op, fault, every_attempt);
-                    let mut results = Vec::new();
-                    let mut at = ts("2026-11-23T07:00:00Z");
                     // Build, nodegroups, announce, the first steady look.
-                    while at < ts("2026-11-23T07:25:00Z") {
-                        let r = f
-                            .scheduler
-                            .handle(json!({"action": "reconcile"}), Invocation::at(at))
+                    let results =
+                        tick_results(&f, &name, "2026-11-23T07:00:00Z", "2026-11-23T07:25:00Z")
                             .await;
-                        results.push(match r {
-                            Ok(r) => outcome(&r, &name)["result"].clone(),
-                            Err(e) => {
-                                assert!(e.to_string().contains("DynamoDB"), "{e}");
-                                json!("error")
-                            }
-                        });
-                        at = at.checked_add(5.minutes()).expect("time");
-                    }
                     let failed = faults.disarm();
                     if failed.is_empty() {
                         return false;
@@ -413,22 +427,9 @@ async fn the_scheduler_evening_survives_a_fault_on_any_call() {
                     f.ticks("2026-11-23T07:00:00Z", "2026-11-23T07:20:00Z").await;
                     assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
                     faults.arm(op, fault, every_attempt);
-                    let mut results = Vec::new();
-                    let mut at = ts("2026-11-23T19:00:00Z");
-                    while at < ts("2026-11-23T19:25:00Z") {
-                        let r = f
-                            .scheduler
-                            .handle(json!({"action": "reconcile"}), Invocation::at(at))
+                    let results =
+                        tick_results(&f, &name, "2026-11-23T19:00:00Z", "2026-11-23T19:25:00Z")
                             .await;
-                        results.push(match r {
-                            Ok(r) => outcome(&r, &name)["result"].clone(),
-                            Err(e) => {
-                                assert!(e.to_string().contains("DynamoDB"), "{e}");
-                                json!("error")
-                            }
-                        });
-                        at = at.checked_add(5.minutes()).expect("time");
-                    }
                     let failed = faults.disarm();
                     if failed.is_empty() {
                         return false;

@@ -366,11 +366,9 @@ async fn unknown_and_bad_events_change_nothing() {
     assert!(f.cloudflare.requests().is_empty());
 }
 
-/// The second page of a crowded name cannot be read: the sync fails before it writes
-/// anything (a partial listing would make the right record look missing), and the
-/// redelivery, with the page readable again, converges.
-#[tokio::test]
-async fn a_page_that_cannot_be_read_fails_the_sync_before_any_write() {
+/// An ingress with an address (so A records), and 150 stale records of ours under its
+/// name filling the first page of a listing; the right one is on the second.
+async fn crowded_name() -> DnsFixture {
     let f = DnsFixture::start(&both("", "keep")).await;
     let mut svc = fleet_tests::dns::ingress_service(None);
     svc["status"] = json!({"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}});
@@ -386,6 +384,15 @@ async fn a_page_that_cannot_be_read_fails_the_sync_before_any_write() {
         &f.cf_zone,
         json!({"type": "A", "name": f.name("app"), "content": "203.0.113.7", "ttl": 60, "proxied": true, "comment": marker}),
     );
+    f
+}
+
+/// The second page of a crowded name cannot be read: the sync fails before it writes
+/// anything (a partial listing would make the right record look missing), and the
+/// redelivery, with the page readable again, converges.
+#[tokio::test]
+async fn a_page_that_cannot_be_read_fails_the_sync_before_any_write() {
+    let f = crowded_name().await;
     f.cloudflare
         .fail_page(2, 100, 500, 10000, "Internal server error");
     let e = f.ready("g1").await.expect_err("page 2 is unreadable");
@@ -405,23 +412,7 @@ async fn a_page_that_cannot_be_read_fails_the_sync_before_any_write() {
 
 #[tokio::test]
 async fn every_page_of_a_crowded_name_is_read() {
-    let f = DnsFixture::start(&both("", "keep")).await;
-    // An ingress with an address: A records. 150 stale ones of ours fill the first page;
-    // the right one is on the second.
-    let mut svc = fleet_tests::dns::ingress_service(None);
-    svc["status"] = json!({"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}});
-    f.kube.insert(svc);
-    let marker = format!("managed-by=fleet cluster={}", f.cluster);
-    for i in 0..150 {
-        f.cloudflare.insert(
-            &f.cf_zone,
-            json!({"type": "A", "name": f.name("app"), "content": format!("198.51.100.{}", i + 1), "ttl": 60, "comment": marker}),
-        );
-    }
-    f.cloudflare.insert(
-        &f.cf_zone,
-        json!({"type": "A", "name": f.name("app"), "content": "203.0.113.7", "ttl": 60, "proxied": true, "comment": marker}),
-    );
+    let f = crowded_name().await;
     let r = f.ready("g1").await.expect("sync");
     assert_eq!(actions(&r)[0].1, "update", "{r:#}");
     let reads: Vec<String> = f
