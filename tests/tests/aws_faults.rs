@@ -310,6 +310,16 @@ async fn a_spot_drain_survives_a_fault_on_any_call() {
     .await;
 }
 
+/// A daily Slack post went out at most once, and exactly once when the SDK's retry hid
+/// the fault (only a fault on every attempt of its daily claim may cost it).
+fn posted_once(texts: &[String], needle: &str, every_attempt: bool, what: &str) {
+    let posts = texts.iter().filter(|t| t.contains(needle)).count();
+    assert!(posts <= 1, "{what}: {posts} `{needle}` posts");
+    if !every_attempt {
+        assert_eq!(posts, 1, "{what}");
+    }
+}
+
 /// The daily DORA run: the events query, CloudWatch, the digest's daily claim. A run that
 /// fails is retried; the digest goes out at most once (exactly once when the SDK's retry
 /// hid the fault).
@@ -344,11 +354,7 @@ async fn the_daily_dora_run_survives_a_fault_on_any_call() {
                             .await
                             .unwrap_or_else(|e| panic!("{what}; retry: {e}"));
                     }
-                    let digests = f.slack.texts().iter().filter(|t| t.contains("DORA")).count();
-                    assert!(digests <= 1, "{what}: {digests} digests");
-                    if !every_attempt {
-                        assert_eq!(digests, 1, "{what}");
-                    }
+                    posted_once(&f.slack.texts(), "DORA", every_attempt, &what);
                     true
                 })
                 .await
@@ -393,11 +399,7 @@ async fn the_daily_cost_report_survives_a_fault_on_any_call() {
                             .unwrap_or_else(|e| panic!("{what}; retry: {e}")),
                     };
                     assert!(report["month_to_date"].is_object(), "{what}: {report}");
-                    let posts = f.slack.texts().iter().filter(|t| t.contains("Fleet cost")).count();
-                    assert!(posts <= 1, "{what}: {posts} posts");
-                    if !every_attempt {
-                        assert_eq!(posts, 1, "{what}");
-                    }
+                    posted_once(&f.slack.texts(), "Fleet cost", every_attempt, &what);
                     true
                 })
                 .await
