@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod bus;
+pub mod clock;
 pub mod config;
 pub mod dora;
 pub mod error;

@@ -8,36 +8,87 @@
 use std::future::Future;
 use std::io::Read;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
+use crate::clock::{Budget, LOCAL_BUDGET};
 use crate::error::{FleetError, Result};
 
-/// What a handler knows about the invocation besides its event.
+/// What a handler knows about the invocation besides its event: the two clocks (see
+/// [`crate::clock`]) and its id.
 #[derive(Debug, Clone)]
 pub struct Invocation {
-    /// The time the handler acts at. In Lambda the clock; locally `FLEET_NOW` may set it
-    /// (the demo replays a day with a virtual clock).
+    /// Decision time: the instant the handler decides at. In Lambda the real clock at the
+    /// invocation's start; locally `FLEET_NOW` may set it (the demo replays a virtual day).
     pub now: Timestamp,
-    /// When Lambda stops the invocation; `None` locally.
-    pub deadline: Option<Timestamp>,
+    /// Real time left: ends at Lambda's deadline, or after [`LOCAL_BUDGET`] locally.
+    pub budget: Budget,
+    /// Lambda's request id; `local-<pid>-<n>` locally. Leases tell invocations apart by it.
     pub request_id: String,
+    /// The real instant `now` was taken at: the anchor between the two clocks.
+    started: Instant,
 }
 
 impl Invocation {
-    /// An invocation at `now` with no deadline: for tests.
-    pub fn at(now: Timestamp) -> Self {
-        // Every invocation its own id, as in Lambda: leases tell racing ones apart by it.
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    /// An invocation deciding at `now` with `budget` left.
+    pub fn new(now: Timestamp, budget: Budget, request_id: impl Into<String>) -> Self {
         Invocation {
             now,
-            deadline: None,
-            request_id: format!("local-{}-{n}", std::process::id()),
+            budget,
+            request_id: request_id.into(),
+            started: Instant::now(),
         }
+    }
+
+    /// An invocation at `now` with a local run's budget (15 minutes): for tests and local
+    /// runs. Every invocation gets its own id, as in Lambda.
+    pub fn at(now: Timestamp) -> Self {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Invocation::new(
+            now,
+            Budget::of(LOCAL_BUDGET),
+            format!("local-{}-{n}", std::process::id()),
+        )
+    }
+
+    /// The same invocation with `length` of real time left from this moment.
+    pub fn with_budget(mut self, length: Duration) -> Self {
+        self.budget = Budget::of(length);
+        self
+    }
+
+    /// The real instant at which the decision clock reads `t`: for a decision-time instant
+    /// that bounds real work (a spot interruption's termination). Instants before the
+    /// invocation started map to its start (they are already due).
+    pub fn real_instant(&self, t: Timestamp) -> Instant {
+        let ahead = t.duration_since(self.now);
+        match Duration::try_from(ahead) {
+            Ok(ahead) => self.started + ahead,
+            // Negative: already past when the invocation started.
+            Err(_) => self.started,
+        }
+    }
+
+    /// What the decision clock reads at the real instant `at`: e.g. when a lease held
+    /// until the budget ends expires, in the decision time other invocations compare with.
+    pub fn decision_time(&self, at: Instant) -> Timestamp {
+        let elapsed = at.saturating_duration_since(self.started);
+        self.now.checked_add(elapsed).unwrap_or(self.now)
+    }
+
+    /// The decision clock now, having run on in real time since the invocation began.
+    pub fn decision_now(&self) -> Timestamp {
+        self.decision_time(Instant::now())
+    }
+
+    /// When the budget ends, in decision time: how long a lease this invocation takes
+    /// must last.
+    pub fn budget_ends_at(&self) -> Timestamp {
+        self.decision_time(self.budget.ends())
     }
 }
 
@@ -108,12 +159,12 @@ where
 {
     if in_lambda() {
         let served = lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-            let deadline = Timestamp::from_millisecond(event.context.deadline as i64).ok();
-            let inv = Invocation {
-                now: Timestamp::now(),
-                deadline,
-                request_id: event.context.request_id.clone(),
-            };
+            // Decision time is the real clock in Lambda: the invocation acts now.
+            let inv = Invocation::new(
+                Timestamp::now(),
+                Budget::until_epoch_ms(event.context.deadline),
+                event.context.request_id.clone(),
+            );
             handler(event.payload, inv)
         }))
         .await;
@@ -165,13 +216,11 @@ where
                 format!("`{v}` is not an RFC 3339 timestamp: {e}"),
             )
         })?,
+        // No virtual clock asked for: decide at the real time, as Lambda would.
         Err(_) => Timestamp::now(),
     };
-    let inv = Invocation {
-        deadline: now.checked_add(Duration::from_secs(900)).ok(),
-        ..Invocation::at(now)
-    };
-    handler(event, inv).await
+    // Whatever `FLEET_NOW` says, the run has Lambda's longest timeout of real time.
+    handler(event, Invocation::at(now)).await
 }
 
 fn event_arg(mut args: impl Iterator<Item = String>) -> Result<String> {

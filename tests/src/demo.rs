@@ -511,8 +511,8 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
             let mut warning: Value =
                 serde_json::from_str(include_str!("../../events/spot-interruption.json"))
                     .map_err(|e| e.to_string())?;
-            // The drain waits in real time for pods to go: its two minutes start now.
-            warning["time"] = json!(Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+            // Sent at the virtual instant: the drainer turns its two minutes into real time.
+            warning["time"] = json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
             log(
                 &mut report,
                 at,
@@ -522,7 +522,9 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
                     crate::spot_node::INSTANCE
                 ),
             );
-            let d = fleet.invoke_value("spot-drainer", &warning, None).await?;
+            let d = fleet
+                .invoke_value("spot-drainer", &warning, Some(at))
+                .await?;
             log(
                 &mut report,
                 at,

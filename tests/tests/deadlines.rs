@@ -10,12 +10,9 @@ use fleet_tests::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerF
 use jiff::{Timestamp, ToSpan};
 use serde_json::json;
 
-fn with_deadline(now: Timestamp, seconds: i64) -> Invocation {
-    Invocation {
-        now,
-        deadline: now.checked_add(seconds.seconds()).ok(),
-        request_id: fleet_tests::unique("request"),
-    }
+/// An invocation deciding at `now` with `seconds` of real time left.
+fn with_deadline(now: Timestamp, seconds: u64) -> Invocation {
+    Invocation::at(now).with_budget(Duration::from_secs(seconds))
 }
 
 /// Twenty clusters and a slow AWS: the tick ends before its deadline with the clusters it

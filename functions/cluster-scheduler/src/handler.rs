@@ -170,17 +170,9 @@ impl Scheduler {
     }
 
     async fn reconcile_all(&self, inv: &Invocation) -> Result<Value> {
-        let budget = inv
-            .deadline
-            .and_then(|d| {
-                d.duration_since(inv.now)
-                    .unsigned_abs()
-                    .checked_sub(DEADLINE_MARGIN)
-            })
-            .unwrap_or(Duration::from_secs(600));
-        // One instant for all: clusters that wait for a free slot get what is left, not a
-        // budget of their own that would end past Lambda's deadline.
-        let stop_at = tokio::time::Instant::now() + budget;
+        // One instant for all, in real time: clusters that wait for a free slot get what is
+        // left, not a budget of their own that would end past Lambda's deadline.
+        let stop_at = tokio::time::Instant::from_std(inv.budget.less(DEADLINE_MARGIN).ends());
         let names: Vec<&str> = self
             .config
             .clusters

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use fleet_shared::clock::Budget;
 use fleet_shared::config::{
     ClusterConfig, DnsConfig, DnsProvider, DnsRecordConfig, FleetConfig, OnDestroy,
 };
@@ -15,7 +16,6 @@ use fleet_shared::schedule::Desired;
 use fleet_shared::startup::{cold_start, resolve_secret, table_name};
 use fleet_shared::state::StateStore;
 use fleet_shared::{FleetError, Result};
-use jiff::Timestamp;
 use serde_json::{json, Value};
 
 use crate::cloudflare::{Cloudflare, RetryPolicy};
@@ -30,9 +30,6 @@ pub const METRICS_NAMESPACE: &str = "Fleet/DNS";
 const DEADLINE_MARGIN: Duration = Duration::from_secs(15);
 /// How long a Route53 change is waited for when `wait_insync` is set.
 const INSYNC_WAIT: Duration = Duration::from_secs(60);
-/// How long a sync's lease lasts when there is no Lambda deadline (local runs): Lambda's
-/// longest timeout.
-const LEASE_WITHOUT_DEADLINE: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
 
 pub struct Updater {
     pub config: Arc<FleetConfig>,
@@ -237,17 +234,11 @@ impl Updater {
             return self.converge_unlocked(c, dns, phase, true, inv).await;
         }
         let lease = format!("dnssync#{}", c.name);
-        // In real time, not `inv.now`: the lease guards against racing processes, whatever
-        // time the demo's virtual clock says. It lasts as long as the invocation can.
-        let now = Timestamp::now();
-        let left = inv
-            .deadline
-            .map(|d| d.duration_since(inv.now))
-            .unwrap_or(LEASE_WITHOUT_DEADLINE);
-        let until = now.checked_add(left).unwrap_or(now);
+        // Held for as long as this invocation can run, in decision time: racing deliveries
+        // compare it with their own `now`.
         if !self
             .store
-            .acquire_lease(&lease, &inv.request_id, until, now)
+            .acquire_lease(&lease, &inv.request_id, inv.budget_ends_at(), inv.now)
             .await?
         {
             return Err(FleetError::Pending(format!(
@@ -293,10 +284,7 @@ impl Updater {
         for (done, rec) in dns.records.iter().enumerate() {
             // Stop between records rather than be cut off inside one: what is done stays
             // done (the records are the record of it) and the retry plans only the rest.
-            let left = inv.deadline.map(|d| d.duration_since(Timestamp::now()));
-            if left.is_some_and(|l| {
-                l < jiff::SignedDuration::try_from(DEADLINE_MARGIN).unwrap_or_default()
-            }) {
+            if inv.budget.is_within(DEADLINE_MARGIN) {
                 failures.push(format!(
                     "out of time after {done} of {} records; the retry continues",
                     dns.records.len()
@@ -304,7 +292,10 @@ impl Updater {
                 out_of_time = true;
                 break;
             }
-            match self.record(&c.name, rec, &goal, &known, dry_run).await {
+            match self
+                .record(&c.name, rec, &goal, &known, dry_run, inv.budget)
+                .await
+            {
                 Ok(change) => changes.push(change),
                 Err(e) => {
                     failures.push(format!("{} {}: {e}", rec.provider.as_str(), rec.name));
@@ -353,13 +344,14 @@ impl Updater {
                 FleetError::Pending(format!("cluster `{}` is not ACTIVE in EKS", c.name))
             })?;
         let client = self.kube.client(&access).await?;
-        let mut wait = Duration::from_secs(u64::from(dns.ingress_wait_seconds));
-        if let Some(deadline) = inv.deadline {
-            let left = deadline.duration_since(Timestamp::now());
-            let left = Duration::try_from(left).unwrap_or_default();
-            wait = wait.min(left.saturating_sub(DEADLINE_MARGIN));
-        }
-        read_ingress(&client, &dns.ingress_service, Instant::now() + wait).await
+        // Real time: the load balancer appears in real time, within the invocation's own.
+        let wait = Duration::from_secs(u64::from(dns.ingress_wait_seconds));
+        let until = inv
+            .budget
+            .less(DEADLINE_MARGIN)
+            .min(Instant::now() + wait)
+            .ends();
+        read_ingress(&client, &dns.ingress_service, until).await
     }
 
     /// Plans one record and, unless a dry run, applies the plan.
@@ -370,6 +362,7 @@ impl Updater {
         goal: &Goal,
         known: &[String],
         dry_run: bool,
+        budget: Budget,
     ) -> Result<Change> {
         match rec.provider {
             DnsProvider::Cloudflare => {
@@ -401,7 +394,15 @@ impl Updater {
                     if let Some(id) = id.filter(|_| rec.wait_insync) {
                         if !self
                             .route53
-                            .wait_insync(&id, Instant::now() + INSYNC_WAIT)
+                            // Real time: Route53 propagates in real time, and the
+                            // wait stays inside the invocation's own.
+                            .wait_insync(
+                                &id,
+                                budget
+                                    .less(DEADLINE_MARGIN)
+                                    .min(Instant::now() + INSYNC_WAIT)
+                                    .ends(),
+                            )
                             .await?
                         {
                             plan.change.reason = Some(format!("change {id} is not INSYNC yet"));

@@ -2,12 +2,11 @@
 //! with the Eviction API, and force-delete (grace clamped) what a budget still holds when
 //! time runs out. Decisions come from `plan.rs`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fleet_shared::kube::kube_error;
 use fleet_shared::Result;
 use futures::future::join_all;
-use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use serde::Serialize;
@@ -89,17 +88,24 @@ pub struct Tally {
     pub pending: Vec<String>,
 }
 
-fn seconds_until(t: Timestamp) -> i64 {
-    t.as_second() - Timestamp::now().as_second()
+/// Whole seconds from now until `t`, negative once past. Real time: pods terminate and
+/// instances die in real time.
+fn seconds_until(t: Instant) -> i64 {
+    let now = Instant::now();
+    match t.checked_duration_since(now) {
+        Some(d) => d.as_secs() as i64,
+        None => -(now.duration_since(t).as_secs() as i64),
+    }
 }
 
-/// Evicts one pod, retrying while a budget refuses, until it is out, the deadline forces
-/// a delete, or `stop_at` (the invocation's own time) is reached.
+/// Evicts one pod, retrying while a budget refuses, until it is out, the deadline (the
+/// instance's termination, a real instant) forces a delete, or `stop_at` (the end of the
+/// invocation's own time) is reached.
 async fn evict_one(
     client: &kube::Client,
     t: &Target,
-    deadline: Option<Timestamp>,
-    stop_at: Timestamp,
+    deadline: Option<Instant>,
+    stop_at: Instant,
 ) -> Fate {
     let api: Api<Pod> = Api::namespaced(client.clone(), &t.namespace);
     let mut attempt = 0u32;
@@ -129,7 +135,7 @@ async fn evict_one(
                 };
             }
         }
-        if Timestamp::now() >= stop_at {
+        if Instant::now() >= stop_at {
             return Fate::Pending;
         }
         match evict(client, t).await {
@@ -145,11 +151,13 @@ async fn evict_one(
         let mut wait = Duration::from_millis(retry_delay_ms(attempt));
         // Never sleep past the moment a forced delete becomes due.
         if let Some(d) = deadline {
-            let until_force_ms = d.as_millisecond()
-                - Timestamp::now().as_millisecond()
-                - (t.grace_seconds + crate::plan::MARGIN_SECONDS) * 1000;
+            let keep =
+                Duration::from_secs((t.grace_seconds + crate::plan::MARGIN_SECONDS).max(0) as u64);
+            let until_force = d
+                .saturating_duration_since(Instant::now())
+                .saturating_sub(keep);
             // A little past the moment, and never a busy loop.
-            wait = wait.min(Duration::from_millis(until_force_ms.max(0) as u64 + 50));
+            wait = wait.min(until_force + Duration::from_millis(50));
         }
         tokio::time::sleep(wait).await;
         attempt += 1;
@@ -185,8 +193,8 @@ async fn evict(client: &kube::Client, t: &Target) -> std::result::Result<(), kub
 pub async fn evict_all(
     client: &kube::Client,
     plan: Plan,
-    deadline: Option<Timestamp>,
-    stop_at: Timestamp,
+    deadline: Option<Instant>,
+    stop_at: Instant,
 ) -> Tally {
     let mut tally = Tally {
         skipped: plan.skipped,

@@ -12,7 +12,7 @@ use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
 use fleet_shared::state::StateStore;
 use fleet_shared::{FleetError, Result};
-use jiff::{Timestamp, ToSpan};
+use jiff::ToSpan;
 use k8s_openapi::api::core::v1::Node;
 use serde_json::{json, Value};
 
@@ -23,7 +23,7 @@ use crate::plan;
 /// CloudWatch namespace of the drain metrics.
 pub const METRICS_NAMESPACE: &str = "Fleet/SpotDrainer";
 /// Leave this much of the invocation's own time for reporting.
-const REPORT_MARGIN_SECONDS: i64 = 5;
+const REPORT_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long a finished drain of a node without a deadline keeps later deliveries out.
 const NO_DEADLINE_DEDUP_MINUTES: i64 = 30;
 
@@ -153,16 +153,19 @@ impl Drainer {
             }));
         }
         // The invocation's own end, less time to report: a drain never runs past it.
-        let stop_at = inv
-            .deadline
-            .and_then(|d| d.checked_sub(REPORT_MARGIN_SECONDS.seconds()).ok())
-            .unwrap_or_else(|| inv.now.checked_add(10.minutes()).unwrap_or(inv.now));
+        let budget = inv.budget.less(REPORT_MARGIN);
         let lease = format!("drain#{instance_id}");
         // The owner is this invocation: a racing delivery of the same event is a
         // duplicate; a retry after this one failed takes the lease over (it is released).
+        // Held until the budget ends, in the decision time other deliveries compare with.
         if !self
             .store
-            .acquire_lease(&lease, &inv.request_id, stop_at, Timestamp::now())
+            .acquire_lease(
+                &lease,
+                &inv.request_id,
+                inv.decision_time(budget.ends()),
+                inv.now,
+            )
             .await?
         {
             tracing::info!(instance_id, event_id = %req.event_id, "a drain of this instance is already under way or done");
@@ -177,8 +180,10 @@ impl Drainer {
                 Tally::default()
             } else {
                 let pods = drain::pods_on(&found.client, &node_name).await?;
-                let deadline = req.deadline.map(|d| d.min(stop_at));
-                drain::evict_all(&found.client, plan::plan(&pods), deadline, stop_at).await
+                // The instance's end (decision time, from the event) becomes the real
+                // instant the drain works against, never past the budget.
+                let termination = req.deadline.map(|d| inv.real_instant(d).min(budget.ends()));
+                drain::evict_all(&found.client, plan::plan(&pods), termination, budget.ends()).await
             };
             Ok::<_, FleetError>((cordon_ms, tally))
         }
@@ -209,9 +214,9 @@ impl Drainer {
             "duration_ms": duration_ms,
         });
         let keep_until = req.deadline.unwrap_or_else(|| {
-            Timestamp::now()
-                .checked_add(NO_DEADLINE_DEDUP_MINUTES.minutes())
-                .unwrap_or(stop_at)
+            let done = inv.decision_now();
+            done.checked_add(NO_DEADLINE_DEDUP_MINUTES.minutes())
+                .unwrap_or(done)
         });
         // The drain is done whatever happens to this write: at worst the lease expires
         // at its deadline instead of being kept as a record of the drain.
