@@ -5,6 +5,7 @@
 //! only held in [`crate::config::Secret`], whose `Display` and `Debug` are redacted.
 
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub type Result<T, E = FleetError> = std::result::Result<T, E>;
@@ -70,15 +71,61 @@ pub enum FleetError {
     },
 }
 
-/// The HTTP status of a raw SDK response (the SDK's error type is generic over it).
+/// The HTTP status and body of a raw SDK response (the SDK's error type is generic over
+/// it).
 pub trait HttpStatus {
     fn status_code(&self) -> Option<u16>;
+    /// The body as text, when it is in memory.
+    fn body_text(&self) -> Option<String> {
+        None
+    }
 }
 
 impl HttpStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
     fn status_code(&self) -> Option<u16> {
         Some(self.status().as_u16())
     }
+
+    fn body_text(&self) -> Option<String> {
+        self.body()
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+}
+
+/// Longest excerpt of an error body kept in a message, in characters.
+const BODY_EXCERPT_CHARS: usize = 200;
+
+/// The readable text of an error body that carries no AWS error code (a load balancer's
+/// or a proxy's HTML page, a stand-in's 500): tags dropped, whitespace collapsed, at most
+/// [`BODY_EXCERPT_CHARS`] characters. `None` when nothing readable is left.
+pub fn body_excerpt(body: &str) -> Option<String> {
+    let mut text = String::with_capacity(body.len().min(4096));
+    let mut in_tag = false;
+    for ch in body.chars() {
+        match ch {
+            '<' => {
+                in_tag = true;
+                text.push(' ');
+            }
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => text.push(ch),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out = String::new();
+    for w in words {
+        if out.chars().count() + w.chars().count() + 1 > BODY_EXCERPT_CHARS {
+            out.push_str(" …");
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// What the caller should do about an AWS error. Derived from the error code, so the
@@ -118,34 +165,43 @@ impl FleetError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + HttpStatus,
     {
+        // Always what AWS (or whatever answered) said: its error code, else the HTTP
+        // status; its message, else the body's text, else the SDK's whole error chain.
+        // Never the SDK's bare "unhandled error".
+        let context = || DisplayErrorContext(&err).to_string();
         let (code, message) = match &err {
             SdkError::ServiceError(service_err) => {
                 let e = service_err.err();
+                let raw = service_err.raw();
+                let code = match (e.code(), raw.status_code()) {
+                    (Some(c), _) if !c.is_empty() => c.to_string(),
+                    (_, Some(status)) => format!("HTTP {status}"),
+                    _ => "Unknown".to_string(),
+                };
                 let message = match e.message() {
                     Some(m) if !m.is_empty() => m.to_string(),
-                    // Some modeled errors keep their message out of the metadata.
-                    _ => e.to_string(),
+                    _ => match raw.body_text().as_deref().and_then(body_excerpt) {
+                        Some(text) => text,
+                        // Some modeled errors keep their message out of the metadata.
+                        None if e.code().is_some() => DisplayErrorContext(e).to_string(),
+                        // No code, no body (a load balancer's 503): the status says it all.
+                        None => {
+                            let reason = raw
+                                .status_code()
+                                .and_then(|s| http::StatusCode::from_u16(s).ok())
+                                .and_then(|s| s.canonical_reason())
+                                .unwrap_or("no error code");
+                            format!("{reason} (empty body)")
+                        }
+                    },
                 };
-                (e.code().unwrap_or("Unknown").to_string(), message)
+                (code, message)
             }
-            SdkError::TimeoutError(_) => ("Timeout".into(), "the request timed out".into()),
-            SdkError::DispatchFailure(d) => (
-                "DispatchFailure".into(),
-                if d.is_io() || d.is_timeout() {
-                    "connection failed".into()
-                } else {
-                    "the request could not be sent".into()
-                },
-            ),
-            SdkError::ResponseError(_) => (
-                "ResponseError".into(),
-                "the response could not be read".into(),
-            ),
-            SdkError::ConstructionFailure(_) => (
-                "ConstructionFailure".into(),
-                "the request could not be built".into(),
-            ),
-            _ => ("Unknown".into(), "unknown SDK error".into()),
+            SdkError::TimeoutError(_) => ("Timeout".into(), context()),
+            SdkError::DispatchFailure(_) => ("DispatchFailure".into(), context()),
+            SdkError::ResponseError(_) => ("ResponseError".into(), context()),
+            SdkError::ConstructionFailure(_) => ("ConstructionFailure".into(), context()),
+            _ => ("Unknown".into(), context()),
         };
         // A 5xx or 429 is worth retrying whatever its body says (a load balancer's 503
         // has no AWS error code at all).
@@ -288,6 +344,29 @@ mod tests {
                 "Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]"
             ),
             AwsErrorKind::ConditionFailed
+        );
+    }
+
+    #[test]
+    fn error_bodies_without_a_code_are_read_as_text() {
+        let html = "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1>\n<p>The server encountered an internal error.</p>\n";
+        assert_eq!(
+            body_excerpt(html).as_deref(),
+            Some("500 Internal Server Error Internal Server Error The server encountered an internal error.")
+        );
+        assert_eq!(body_excerpt(""), None);
+        assert_eq!(body_excerpt("<html><body>  </body></html>"), None);
+        let long = "word ".repeat(100);
+        let excerpt = body_excerpt(&long).expect("text");
+        assert!(
+            excerpt.chars().count() <= BODY_EXCERPT_CHARS + 2,
+            "{excerpt}"
+        );
+        assert!(excerpt.ends_with('…'));
+        // Not HTML at all: kept as it is, whitespace collapsed.
+        assert_eq!(
+            body_excerpt("Service Unavailable\r\n").as_deref(),
+            Some("Service Unavailable")
         );
     }
 

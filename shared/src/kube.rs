@@ -133,6 +133,7 @@ impl KubeConnector {
             None => self.eks_client(access).await?,
         };
         if let Ok(mut cache) = self.clients.lock() {
+            // Real time: the client's token expires in real time, whatever `FLEET_NOW` says.
             cache.insert(access.name.clone(), (client.clone(), Instant::now()));
         }
         Ok(client)
@@ -145,12 +146,17 @@ impl KubeConnector {
             .ok_or_else(|| kube_config_error("no AWS credentials provider"))?
             .provide_credentials()
             .await
-            .map_err(|e| kube_config_error(format!("AWS credentials: {e}")))?;
+            .map_err(|e| {
+                // The whole chain: the provider's own message names what is missing.
+                let e = aws_smithy_types::error::display::DisplayErrorContext(&e);
+                kube_config_error(format!("AWS credentials: {e}"))
+            })?;
         let region = self
             .sdk
             .region()
             .map(|r| r.to_string())
             .ok_or_else(|| kube_config_error("no AWS region"))?;
+        // Real time: STS checks the presigned request's date against its own clock.
         let token = eks_token(&credentials, &region, &access.name, SystemTime::now())?;
         let uri = access.endpoint.parse().map_err(kube_config_error)?;
         let mut config = kube::Config::new(uri);

@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+use jiff::civil::{Date, Weekday};
+use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde_json::{json, Value};
 
@@ -28,6 +30,171 @@ const RECORD: &str = "app.example.com";
 /// The ingress load balancer of the rebuilt staging cluster.
 const LOAD_BALANCER: &str = "k8s-ingress-0a1b2c3d4e-1234567890.eu-west-1.elb.amazonaws.com";
 
+/// The Monday `make demo` replays unless `--date` names another.
+pub const DEFAULT_MONDAY: &str = "2026-11-23";
+
+const BERLIN: &str = "Europe/Berlin";
+const NEW_YORK: &str = "America/New_York";
+
+/// `(cluster, announced up, announced down)`; no down: still up when the demo ends.
+pub type UpInterval = (&'static str, Timestamp, Option<Timestamp>);
+
+/// The day the demo replays: a Monday and the night after, in virtual time. Every instant
+/// of the story is a wall-clock time in the zone it belongs to (the example config's
+/// schedules, the operator in Berlin) or a fixed UTC time (webhooks, the spot warning), so
+/// that the same story holds in any week of any year, summer time or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Day {
+    pub monday: Date,
+}
+
+impl Day {
+    /// `YYYY-MM-DD`, a Monday.
+    pub fn parse(text: &str) -> Result<Day, String> {
+        let monday: Date = text
+            .parse()
+            .map_err(|e| format!("--date `{text}` is not a date such as {DEFAULT_MONDAY}: {e}"))?;
+        if monday.weekday() != Weekday::Monday {
+            return Err(format!(
+                "--date {monday} is a {:?}: the demo replays a Monday and the night after",
+                monday.weekday()
+            ));
+        }
+        Ok(Day { monday })
+    }
+
+    /// `days` after the Monday at `h:m` in `zone`.
+    fn local(&self, days: i64, h: i8, m: i8, zone: &str) -> Result<Timestamp, String> {
+        let date = self
+            .monday
+            .checked_add(days.days())
+            .map_err(|e| e.to_string())?;
+        date.at(h, m, 0, 0)
+            .in_tz(zone)
+            .map(|z| z.timestamp())
+            .map_err(|e| format!("{date} {h}:{m} in {zone}: {e}"))
+    }
+
+    /// The Monday at `h:m` UTC (`h` past 23 is the next day).
+    pub fn utc(&self, h: i8, m: i8) -> Result<Timestamp, String> {
+        self.local(i64::from(h / 24), h % 24, m, "UTC")
+    }
+
+    /// The first tick: Monday 05:00 UTC.
+    pub fn start(&self) -> Result<Timestamp, String> {
+        self.utc(5, 0)
+    }
+
+    /// After the last tick: Tuesday 06:30 UTC, when the reports run.
+    pub fn end(&self) -> Result<Timestamp, String> {
+        self.utc(30, 30)
+    }
+
+    /// The spot interruption warning: Monday 10:00 UTC, while staging is up in any season.
+    pub fn interruption(&self) -> Result<Timestamp, String> {
+        self.utc(10, 0)
+    }
+
+    /// The operator holds staging up for a late release: Monday 19:30 in Berlin, for 3
+    /// hours (`events/scheduler-up.json`).
+    pub fn release(&self) -> Result<Timestamp, String> {
+        self.local(0, 19, 30, BERLIN)
+    }
+
+    /// The first instant of the Monday's month, and of the month after.
+    fn month(&self) -> Result<(Timestamp, Timestamp), String> {
+        let first = self.monday.first_of_month();
+        let next = first.checked_add(1.month()).map_err(|e| e.to_string())?;
+        let at = |d: Date| {
+            d.to_zoned(TimeZone::UTC)
+                .map(|z| z.timestamp())
+                .map_err(|e| e.to_string())
+        };
+        Ok((at(first)?, at(next)?))
+    }
+
+    /// When each cluster should be up, as the example config's schedules and the
+    /// operator's hold say in their own zones (not as our schedule code computes it), and
+    /// the ticks it takes to act: a new cluster is announced 30 minutes (create-cluster,
+    /// create-nodegroups, announce) after its window opens, a scaled one 15 minutes; a
+    /// destroy-mode teardown announces 45 minutes after (load balancers, nodegroups,
+    /// cluster, announce), a scale-down 15 minutes. `(cluster, announced up, announced
+    /// down)`, in order; `None`: still up at the end.
+    pub fn expected_uptime(&self) -> Result<Vec<UpInterval>, String> {
+        let (start, end) = (self.start()?, self.end()?);
+        let minutes = |t: Timestamp, m: i64| t.checked_add(m.minutes()).map_err(|e| e.to_string());
+        let mut up = vec![(
+            "staging",
+            minutes(self.local(0, 8, 0, BERLIN)?, 30)?,
+            // Held until 22:30 Berlin, past its 20:00.
+            Some(minutes(self.local(0, 22, 30, BERLIN)?, 45)?),
+        )];
+        let mut built = false;
+        for (from, to) in [((-1, 22), (0, 1)), ((0, 7), (0, 19)), ((0, 22), (1, 1))] {
+            let opens = self.local(from.0, from.1, 0, NEW_YORK)?;
+            let closes = self.local(to.0, to.1, 0, NEW_YORK)?;
+            if closes <= start || opens >= end {
+                continue;
+            }
+            let announced = match (opens < start, built) {
+                (true, _) => minutes(start, 30)?,
+                (false, false) => minutes(opens, 30)?,
+                (false, true) => minutes(opens, 15)?,
+            };
+            built = true;
+            let down = minutes(closes, 15)?;
+            up.push(("sandbox-us", announced, (down < end).then_some(down)));
+        }
+        Ok(up)
+    }
+
+    /// The `fleet` bus events the day should bring, in order: `(at, detail-type, cluster)`.
+    pub fn expected_events(&self) -> Result<Vec<(Timestamp, &'static str, &'static str)>, String> {
+        let mut events = vec![(self.interruption()?, "Node Drained", "staging")];
+        for (cluster, up, down) in self.expected_uptime()? {
+            events.push((up, "Cluster Ready", cluster));
+            if let Some(down) = down {
+                events.push((down, "Cluster Destroyed", cluster));
+            }
+        }
+        // The drain runs before its tick; within a tick, clusters in config order.
+        let rank = |e: &(Timestamp, &str, &str)| (e.0, e.1 != "Node Drained", e.2 != "staging");
+        events.sort_by_key(rank);
+        Ok(events)
+    }
+
+    /// Hours `cluster` should be up within `[from, to)`.
+    pub fn expected_hours(
+        &self,
+        cluster: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<f64, String> {
+        let end = self.end()?;
+        Ok(self
+            .expected_uptime()?
+            .into_iter()
+            .filter(|u| u.0 == cluster)
+            .map(|(_, up, down)| {
+                let (a, b) = (up.max(from), down.unwrap_or(end).min(to));
+                if b > a {
+                    b.duration_since(a).as_secs_f64() / 3600.0
+                } else {
+                    0.0
+                }
+            })
+            .sum())
+    }
+}
+
+impl Default for Day {
+    fn default() -> Self {
+        Day {
+            monday: jiff::civil::date(2026, 11, 23),
+        }
+    }
+}
+
 /// One line of the timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -45,9 +212,11 @@ impl Entry {
 /// What the demo saw, for the caller to print or check.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// The day replayed.
+    pub day: Day,
     pub timeline: Vec<Entry>,
-    /// (detail-type, cluster) of every event on the fleet bus, in order.
-    pub events: Vec<(String, String)>,
+    /// (virtual time, detail-type, cluster) of every event on the fleet bus, in order.
+    pub events: Vec<(Timestamp, String, String)>,
     pub slack: Vec<String>,
     /// The scheduler's final `status` response.
     pub status: Value,
@@ -169,7 +338,12 @@ fn example(event: &str, pick: impl Fn(&Value) -> bool) -> Result<Value, String> 
 }
 
 /// The day's webhooks: (virtual time, event, payload, what it is).
-fn webhooks() -> Result<Vec<(&'static str, &'static str, Value, String)>, String> {
+fn webhooks(day: &Day) -> Result<Vec<(Timestamp, &'static str, Value, String)>, String> {
+    // Monday hh:mm UTC, as GitHub writes it.
+    let t = |h: i8, m: i8| {
+        day.utc(h, m)
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+    };
     let repo = "your-org/infra-fleet";
     let push = |head: &str, pushed: &str, commits: &[(&str, &str)]| -> Result<Value, String> {
         let mut p = example("push", |e| e["ref"] == "refs/heads/master")?;
@@ -224,77 +398,70 @@ fn webhooks() -> Result<Vec<(&'static str, &'static str, Value, String)>, String
     );
     Ok(vec![
         (
-            "2026-11-23T09:00:00Z",
+            day.utc(9, 0)?,
             "push",
             push(
                 a,
-                "2026-11-23T09:00:00Z",
+                &t(9, 0)?,
                 &[
-                    (
-                        "a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0",
-                        "2026-11-23T08:10:00Z",
-                    ),
-                    (a, "2026-11-23T08:40:00Z"),
+                    ("a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0", &t(8, 10)?),
+                    (a, &t(8, 40)?),
                 ],
             )?,
             "push: 2 commits to main".into(),
         ),
         (
-            "2026-11-23T09:30:00Z",
+            day.utc(9, 30)?,
             "workflow_run",
-            run(101, "success", a, "2026-11-23T09:30:00Z")?,
+            run(101, "success", a, &t(9, 30)?)?,
             "deploy.yml #101 succeeded".into(),
         ),
         (
-            "2026-11-23T11:00:00Z",
+            day.utc(11, 0)?,
             "push",
-            push(b, "2026-11-23T11:00:00Z", &[(b, "2026-11-23T10:30:00Z")])?,
+            push(b, &t(11, 0)?, &[(b, &t(10, 30)?)])?,
             "push: 1 commit".into(),
         ),
         (
-            "2026-11-23T11:30:00Z",
+            day.utc(11, 30)?,
             "workflow_run",
-            run(102, "failure", b, "2026-11-23T11:30:00Z")?,
+            run(102, "failure", b, &t(11, 30)?)?,
             "deploy.yml #102 failed".into(),
         ),
         (
-            "2026-11-23T11:45:00Z",
+            day.utc(11, 45)?,
             "push",
-            push(c, "2026-11-23T11:45:00Z", &[(c, "2026-11-23T11:40:00Z")])?,
+            push(c, &t(11, 45)?, &[(c, &t(11, 40)?)])?,
             "push: the fix".into(),
         ),
         (
-            "2026-11-23T12:00:00Z",
+            day.utc(12, 0)?,
             "workflow_run",
-            run(103, "success", c, "2026-11-23T12:00:00Z")?,
+            run(103, "success", c, &t(12, 0)?)?,
             "deploy.yml #103 succeeded".into(),
         ),
         (
-            "2026-11-23T14:00:00Z",
+            day.utc(14, 0)?,
             "issues",
-            issue("opened", "2026-11-23T14:00:00Z", None)?,
+            issue("opened", &t(14, 0)?, None)?,
             "incident opened".into(),
         ),
         (
-            "2026-11-23T14:30:00Z",
+            day.utc(14, 30)?,
             "push",
-            push(d, "2026-11-23T14:30:00Z", &[(d, "2026-11-23T14:20:00Z")])?,
+            push(d, &t(14, 30)?, &[(d, &t(14, 20)?)])?,
             "push: a hotfix".into(),
         ),
         (
-            "2026-11-23T14:45:00Z",
+            day.utc(14, 45)?,
             "workflow_run",
-            run(104, "success", d, "2026-11-23T14:45:00Z")?,
+            run(104, "success", d, &t(14, 45)?)?,
             "deploy.yml #104 succeeded".into(),
         ),
         (
-            "2026-11-23T15:00:00Z",
+            day.utc(15, 0)?,
             "issues",
-            issue(
-                "closed",
-                "2026-11-23T14:00:00Z",
-                Some("2026-11-23T15:00:00Z"),
-            )?,
+            issue("closed", &t(14, 0)?, Some(t(15, 0)?.as_str()))?,
             "incident closed".into(),
         ),
     ])
@@ -341,13 +508,14 @@ const STAGING_HOURLY: [(&str, f64); 3] = [
 ];
 const SANDBOX_NODES_HOURLY: f64 = 0.0416;
 
-/// November before the demo, as the schedule made it: each cluster's transitions from the
-/// 1st to Sunday the 22nd recorded in the state table, and Cost Explorer's days priced by
-/// the hours up (the demo Monday priced by the hours the demo keeps them up). Returns the
-/// hours each cluster was up before the demo.
+/// The month before the demo, as the schedule made it: each cluster's transitions from the
+/// 1st to the Sunday before the Monday recorded in the state table, and Cost Explorer's
+/// days priced by the hours up (the Monday priced by the hours the demo keeps them up).
+/// Returns the hours each cluster was up before the demo.
 async fn seed_history(
     sdk: &aws_types::SdkConfig,
     endpoint: &str,
+    day: &Day,
 ) -> Result<std::collections::BTreeMap<String, f64>, String> {
     use fleet_shared::schedule::Desired;
     use fleet_shared::state::{StateStore, Transition, TransitionKind};
@@ -355,8 +523,9 @@ async fn seed_history(
         .map_err(|e| e.to_string())?;
     let config = fleet_shared::config::FleetConfig::parse(&text).map_err(|e| e.to_string())?;
     let store = StateStore::new(aws_sdk_dynamodb::Client::new(sdk), LOCAL_TABLE);
-    let from: Timestamp = "2026-11-01T00:00:00Z".parse().map_err(|e| format!("{e}"))?;
-    let to: Timestamp = "2026-11-22T00:00:00Z".parse().map_err(|e| format!("{e}"))?;
+    let (from, _) = day.month()?;
+    // Sunday 00:00 UTC: no window of the example config is open from then to the demo.
+    let to = day.utc(-24, 0)?;
     let mut hours = std::collections::BTreeMap::new();
     let mut by_day: std::collections::BTreeMap<(jiff::civil::Date, String), f64> =
         Default::default();
@@ -409,12 +578,15 @@ async fn seed_history(
             by_day.insert((d, c.name.clone()), h);
         }
     }
-    // The demo Monday: staging 07:30-22:15, sandbox-us 05:30-06:15 and 12:15-24:00.
-    let monday: jiff::civil::Date = "2026-11-23".parse().map_err(|e| format!("{e}"))?;
-    by_day.insert((monday, "staging".into()), 14.75);
-    by_day.insert((monday, "sandbox-us".into()), 12.5);
+    // The demo Monday, by the hours the demo keeps each cluster up on its UTC day.
+    let monday = day.monday;
+    let (midnight, next_midnight) = (day.utc(0, 0)?, day.utc(24, 0)?);
+    for c in &config.clusters {
+        let hours = day.expected_hours(&c.name, midnight, next_midnight)?;
+        by_day.insert((monday, c.name.clone()), hours);
+    }
     let mut days = Vec::new();
-    let mut date: jiff::civil::Date = "2026-11-01".parse().map_err(|e| format!("{e}"))?;
+    let mut date = monday.first_of_month();
     while date <= monday {
         let up = |name: &str| {
             by_day
@@ -442,13 +614,41 @@ async fn seed_history(
     Ok(hours)
 }
 
-/// Runs the demo day; `on_entry` sees each timeline line as it happens.
-pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
+/// The example config, refusing a day its holidays would take the story from: the demo
+/// needs a working Sunday night, Monday and Tuesday morning.
+fn example_config(day: &Day) -> Result<fleet_shared::config::FleetConfig, String> {
+    let path = workspace_root().join("infra/fleet.example.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let config = fleet_shared::config::FleetConfig::parse(&text).map_err(|e| e.to_string())?;
+    for c in &config.clusters {
+        for offset in [-1, 0, 1] {
+            let date = day
+                .monday
+                .checked_add(offset.days())
+                .map_err(|e| e.to_string())?;
+            if let Some(h) = c
+                .holidays
+                .iter()
+                .find(|h| h.first <= date && date <= h.last)
+            {
+                return Err(format!(
+                    "--date {}: {date} is a holiday of `{}` in infra/fleet.example.toml ({h}); the demo needs a working day, pick another Monday",
+                    day.monday, c.name
+                ));
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// Runs the demo `day`; `on_entry` sees each timeline line as it happens.
+pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
+    example_config(&day)?;
     let moto = MotoServer::start(0)?;
     let sdk = fleet_shared::aws::emulator_config(&moto.endpoint, REGION);
     let slack = FakeSlack::start().await;
     seed_local_account(&sdk, &slack.url).await?;
-    let history_hours = seed_history(&sdk, &moto.endpoint).await?;
+    let history_hours = seed_history(&sdk, &moto.endpoint, &day).await?;
     let tap = BusTap::new(&sdk, LOCAL_BUS).await;
     // Every cluster's Kubernetes API is played by one fake API server; the ingress
     // controller's Service has its load balancer (the bootstrap would install it).
@@ -467,6 +667,7 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
         config: workspace_root().join("infra/fleet.example.toml"),
     };
     let mut report = Report {
+        day,
         history_hours,
         ..Report::default()
     };
@@ -479,14 +680,12 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
         on_entry(&e);
         report.timeline.push(e);
     };
-    let hooks = webhooks()?;
+    let hooks = webhooks(&day)?;
 
-    // Monday 2026-11-23 05:00 UTC to Tuesday 06:30 UTC, a tick every 15 minutes, plus a
-    // late release that holds staging up for 3 hours past its evening.
-    let start: Timestamp = "2026-11-23T05:00:00Z".parse().map_err(|e| format!("{e}"))?;
-    let end: Timestamp = "2026-11-24T06:30:00Z".parse().map_err(|e| format!("{e}"))?;
-    let release: Timestamp = "2026-11-23T18:30:00Z".parse().map_err(|e| format!("{e}"))?;
-    let interruption: Timestamp = "2026-11-23T10:00:00Z".parse().map_err(|e| format!("{e}"))?;
+    // Monday 05:00 UTC to Tuesday 06:30 UTC, a tick every 15 minutes, plus a late release
+    // that holds staging up for 3 hours past its evening.
+    let (start, end) = (day.start()?, day.end()?);
+    let (release, interruption) = (day.release()?, day.interruption()?);
     let mut at = start;
     while at < end {
         if at == release {
@@ -542,10 +741,7 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
             );
             report.drain = d;
         }
-        for (when, event, payload, what) in hooks
-            .iter()
-            .filter(|h| h.0.parse::<Timestamp>().ok() == Some(at))
-        {
+        for (when, event, payload, what) in hooks.iter().filter(|h| h.0 == at) {
             let delivery = format!("demo-{event}-{when}");
             let r = fleet
                 .invoke_value("dora-webhook", &github(event, payload, &delivery), Some(at))
@@ -596,7 +792,7 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
                 .unwrap_or_default()
                 .to_string();
             log(&mut report, at, "fleet bus", format!("{dt}: {cluster}"));
-            report.events.push((dt.clone(), cluster.clone()));
+            report.events.push((at, dt.clone(), cluster.clone()));
             if dt.starts_with("Cluster") {
                 let r = fleet.invoke_value("dns-updater", &e, Some(at)).await?;
                 for ch in r["changes"].as_array().into_iter().flatten() {
@@ -649,7 +845,7 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
     report.dora = fleet
         .invoke_value(
             "dora-aggregator",
-            &json!({"action": "report", "from": "2026-11-23T00:00:00Z", "to": "2026-11-24T00:00:00Z"}),
+            &json!({"action": "report", "from": day.utc(0, 0)?.to_string(), "to": day.utc(24, 0)?.to_string()}),
             Some(end),
         )
         .await?;
@@ -659,15 +855,22 @@ pub async fn run(mut on_entry: impl FnMut(&Entry)) -> Result<Report, String> {
         "dora-aggregator",
         "the DORA report for Monday".into(),
     );
+    // The Monday's month, even when Tuesday begins the next one.
+    let month = day.monday.strftime("%Y-%m").to_string();
     let cost = fleet
-        .invoke("cost-reporter", "cost-report.json", end)
+        .invoke_value(
+            "cost-reporter",
+            &json!({"action": "report", "month": month}),
+            Some(end),
+        )
         .await?;
     log(
         &mut report,
         end,
         "cost-reporter",
         format!(
-            "November so far ${:.2}; the schedule saved ${:.2}; {} leftover(s)",
+            "{} so far ${:.2}; the schedule saved ${:.2}; {} leftover(s)",
+            day.monday.strftime("%B"),
             cost["month_to_date"]["total_usd"].as_f64().unwrap_or(0.0),
             cost["savings"]["saved_to_date_usd"].as_f64().unwrap_or(0.0),
             cost["leftovers"].as_array().map(Vec::len).unwrap_or(0)
@@ -707,28 +910,53 @@ async fn leave_volume(sdk: &aws_types::SdkConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// Weekdays from the Monday's month's 1st to the Sunday before it, holidays of staging
+/// in the example config left out: the days staging's history has 12 hours up.
+fn staging_history_days(day: &Day) -> Result<i64, String> {
+    let config = example_config(day)?;
+    let holidays = config
+        .clusters
+        .iter()
+        .find(|c| c.name == "staging")
+        .map(|c| c.holidays.clone())
+        .unwrap_or_default();
+    let sunday = day.monday.yesterday().map_err(|e| e.to_string())?;
+    let mut n = 0;
+    let mut date = day.monday.first_of_month();
+    while date < sunday {
+        let weekday = date.weekday().to_monday_zero_offset() < 5;
+        if weekday && !holidays.iter().any(|h| h.first <= date && date <= h.last) {
+            n += 1;
+        }
+        date = date.tomorrow().map_err(|e| e.to_string())?;
+    }
+    Ok(n)
+}
+
 /// The outcome the demo promises; the demo exits non-zero when it does not hold.
 pub fn check(report: &Report) -> Result<(), String> {
-    let events: Vec<(&str, &str)> = report
+    let day = &report.day;
+    let events: Vec<(Timestamp, &str, &str)> = report
         .events
         .iter()
-        .map(|(d, c)| (d.as_str(), c.as_str()))
+        .map(|(at, d, c)| (*at, d.as_str(), c.as_str()))
         .collect();
-    let expected = vec![
-        // Sunday's late window (22:00-01:00 New York) is still open at 05:00 UTC.
-        ("Cluster Ready", "sandbox-us"),
-        ("Cluster Destroyed", "sandbox-us"),
-        ("Cluster Ready", "staging"),
-        ("Node Drained", "staging"),
-        ("Cluster Ready", "sandbox-us"),
-        ("Cluster Destroyed", "staging"),
-        ("Cluster Destroyed", "sandbox-us"),
-        ("Cluster Ready", "sandbox-us"),
-        ("Cluster Destroyed", "sandbox-us"),
-    ];
+    // Worked out from the schedules' local times (Berlin, New York) for this Monday, summer
+    // time or not; on the default Monday: sandbox-us's Sunday-night window still open at
+    // 05:00 UTC, staging up 07:30, the drain at 10:00, sandbox-us's day, staging held
+    // past 20:00 Berlin, sandbox-us's Monday-night window.
+    let expected = day.expected_events()?;
     if events != expected {
+        let show = |e: &[(Timestamp, &str, &str)]| {
+            e.iter()
+                .map(|(at, d, c)| format!("{} {d}: {c}", short(*at)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         return Err(format!(
-            "the fleet bus saw {events:?}, expected {expected:?}"
+            "the fleet bus saw [{}], expected [{}]",
+            show(&events),
+            show(&expected)
         ));
     }
     let uptime = |name: &str| {
@@ -737,18 +965,29 @@ pub fn check(report: &Report) -> Result<(), String> {
             .and_then(|a| a.iter().find(|c| c["name"] == name))
             .and_then(|c| c["uptime_hours_this_month"].as_f64())
     };
-    // The history (staging: 15 weekdays × 12 h), then the day, ticks 15 minutes apart:
-    // staging 07:30-22:15 UTC (the release held it past 19:00, its load balancer went
-    // first); sandbox-us 05:30-06:15, 12:15-00:15, 03:15-06:15.
+    // The history (staging: 12 h each weekday before the Monday's week), then the day.
     let before = |name: &str| report.history_hours.get(name).copied().unwrap_or(0.0);
-    if (before("staging") - 180.0).abs() > 0.01 {
+    let staging_history = 12.0 * staging_history_days(day)? as f64;
+    if (before("staging") - staging_history).abs() > 0.01 {
         return Err(format!(
-            "staging's history is {} hours, expected 180",
+            "staging's history is {} hours, expected {staging_history}",
             before("staging")
         ));
     }
-    for (name, hours) in [("staging", 14.75), ("sandbox-us", 15.75)] {
-        let want = before(name) + hours;
+    let (end, (month_start, month_end)) = (day.end()?, day.month()?);
+    // The status runs at the end, so "this month" is the end's month.
+    let end_month_start = if end >= month_end {
+        month_end
+    } else {
+        month_start
+    };
+    for name in ["staging", "sandbox-us"] {
+        let history = if end_month_start == month_start {
+            before(name)
+        } else {
+            0.0
+        };
+        let want = history + day.expected_hours(name, end_month_start, end)?;
         match uptime(name) {
             Some(h) if (h - want).abs() < 0.01 => {}
             other => {
@@ -813,8 +1052,14 @@ pub fn check(report: &Report) -> Result<(), String> {
         .and_then(|a| a.iter().find(|x| x["cluster"] == "staging"))
         .cloned()
         .unwrap_or_default();
-    if staging["saved_usd"].as_f64().unwrap_or(0.0) <= 0.0 || staging["hours_up"] != json!(194.75) {
-        return Err(format!("staging's savings {staging}"));
+    let hours_up =
+        before("staging") + day.expected_hours("staging", month_start, month_end.min(end))?;
+    if staging["saved_usd"].as_f64().unwrap_or(0.0) <= 0.0
+        || (staging["hours_up"].as_f64().unwrap_or(-1.0) - hours_up).abs() > 0.01
+    {
+        return Err(format!(
+            "staging's savings {staging}, expected {hours_up} hours up"
+        ));
     }
     let leftovers = c["leftovers"].as_array().cloned().unwrap_or_default();
     if leftovers.len() != 1
@@ -850,7 +1095,8 @@ pub fn summary(report: &Report) -> String {
         Some(x) => format!("{x:.digits$}"),
         None => "-".into(),
     };
-    s.push_str("\nDORA, Monday 2026-11-23\nservice        deploys  failed  per day  lead time (median, p90)  change failure  recovery  rework\n");
+    s.push_str(&format!("\nDORA, Monday {}\n", report.day.monday));
+    s.push_str("service        deploys  failed  per day  lead time (median, p90)  change failure  recovery  rework\n");
     for d in report.dora["services"].as_array().into_iter().flatten() {
         let lv = |k: &str| d["levels"][k].as_str().unwrap_or("-").to_string();
         s.push_str(&format!(

@@ -46,6 +46,7 @@ async fn next(State(inner): State<Arc<Mutex<Inner>>>) -> impl IntoResponse {
         let item = inner.lock().ok().and_then(|mut i| i.queue.pop_front());
         if let Some((id, event)) = item {
             let mut headers = HeaderMap::new();
+            // Real time, as the Lambda service sets it: a wall-clock instant a minute ahead.
             let deadline = jiff::Timestamp::now().as_millisecond() + 60_000;
             let values = [
                 ("lambda-runtime-aws-request-id", id),

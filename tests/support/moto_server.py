@@ -9,13 +9,20 @@ Usage: python moto_server.py [port]   (port 0, the default, picks a free one)
 FLEET_MOTO_ROUTE53_ZONE_IDS="example.com=Z0123456789ABCDEFGHIJ,..." gives the hosted zones
 created later under those names the ids the example config names (moto's own custom-id
 registry; real Route53 ids are random, so a config names them).
+
+moto has no Cost Explorer forecast (GetCostForecast answers 500 "not implemented"): this
+stand-in answers it from the seeded cost-and-usage days (see `get_cost_forecast`).
 """
+import datetime
+import json
 import logging
 import os
 import sys
 import threading
 
+from moto.ce.responses import CostExplorerResponse
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.exceptions import JsonRESTError
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -34,6 +41,52 @@ def register_zone_ids() -> None:
         moto_id_manager.set_custom_id(
             HostedZoneIdentifier(DEFAULT_ACCOUNT_ID, name, None), zone_id.strip()
         )
+
+
+def get_cost_forecast(self) -> str:
+    """GetCostForecast, as a straight line: the mean daily cost of the last 7 seeded days
+    before the forecast starts, times the days forecast, with +-10 % as the 80 % interval.
+
+    Cost Explorer's own model is not public; this is a stand-in with Cost Explorer's
+    request and response shapes, so that a local run shows a forecast. The filter is not
+    applied (the seeded days hold only fleet clusters' costs). With no seeded day before
+    the start it answers as Cost Explorer does for a new account: DataUnavailableException.
+    """
+    params = json.loads(self.body)
+    period = params["TimePeriod"]
+    start = datetime.date.fromisoformat(period["Start"])
+    end = datetime.date.fromisoformat(period["End"])
+    backend = self.ce_backend
+    daily = {}
+    for result in list(backend.cost_usage_results.values()) + backend.cost_usage_results_queue:
+        for day in result.get("ResultsByTime", []):
+            date = datetime.date.fromisoformat(day["TimePeriod"]["Start"])
+            amounts = [
+                float(metric.get("Amount", 0))
+                for group in day.get("Groups", [])
+                for metric in group.get("Metrics", {}).values()
+            ] + [float(metric.get("Amount", 0)) for metric in day.get("Total", {}).values()]
+            daily[date] = sum(amounts)
+    before = sorted(d for d in daily if d < start)[-7:]
+    if not before:
+        raise JsonRESTError(
+            "DataUnavailableException",
+            "Insufficient amount of historical data to generate forecast.",
+        )
+    mean = sum(daily[d] for d in before) / len(before) * (end - start).days
+    money = lambda usd: f"{usd:.10f}"
+    return json.dumps({
+        "Total": {"Amount": money(mean), "Unit": "USD"},
+        "ForecastResultsByTime": [{
+            "TimePeriod": {"Start": period["Start"], "End": period["End"]},
+            "MeanValue": money(mean),
+            "PredictionIntervalLowerBound": money(mean * 0.9),
+            "PredictionIntervalUpperBound": money(mean * 1.1),
+        }],
+    })
+
+
+CostExplorerResponse.get_cost_forecast = get_cost_forecast
 
 
 class SerializedDynamoDB:

@@ -111,7 +111,7 @@ async fn a_weekday_month_reports_spend_savings_forecast_and_warnings() {
         warnings.contains("5.6x the trailing 7-day mean"),
         "{warnings}"
     );
-    // The example's Kubernetes 1.32 is past standard support.
+    // The fixture's Kubernetes 1.32 is past standard support: the one old-version warning.
     assert!(warnings.contains("left standard support"), "{warnings}");
     assert_eq!(r["cost_explorer_requests"], 2);
 }

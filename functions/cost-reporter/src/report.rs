@@ -191,7 +191,10 @@ pub fn build(i: &Inputs) -> Value {
     let budget = i.budget.map(|b| {
         let spent = total / b;
         let projected = month_end / b;
-        for (what, share) in [("spent", spent), ("forecast", projected)] {
+        // Without a forecast the month's end is only what is spent: one warning, not two.
+        let shares = [("spent", spent), ("forecast", projected)];
+        let shares = if forecast.is_some() { &shares[..] } else { &shares[..1] };
+        for &(what, share) in shares {
             if share >= 1.0 {
                 warnings.push(format!("{what} ${:.2} is {:.0} % of the ${b:.2} budget: over it", share * b, share * 100.0));
             } else if share >= 0.8 {

@@ -6,7 +6,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 /// End of standard support per minor version, from the Amazon EKS Kubernetes release
-/// calendar. Last checked: 2026-11-22.
+/// calendar (1.35: standard support to 2027-03-27). Last checked: 2026-11-30.
 pub const STANDARD_SUPPORT_ENDS: [(&str, &str); 8] = [
     ("1.28", "2024-11-26"),
     ("1.29", "2025-03-23"),
@@ -17,7 +17,7 @@ pub const STANDARD_SUPPORT_ENDS: [(&str, &str); 8] = [
     ("1.34", "2026-12-02"),
     ("1.35", "2027-03-27"),
 ];
-pub const TABLE_CHECKED: &str = "2026-11-22";
+pub const TABLE_CHECKED: &str = "2026-11-30";
 
 /// Control-plane price per hour in standard and in extended support (USD).
 pub const STANDARD_HOURLY: f64 = 0.10;

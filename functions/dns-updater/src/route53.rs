@@ -203,6 +203,7 @@ impl Route53 {
             if out.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync) {
                 return Ok(true);
             }
+            // Real time: Route53 propagates in real time; `until` is a real instant.
             if Instant::now() + INSYNC_POLL > until {
                 return Ok(false);
             }

@@ -67,6 +67,7 @@ pub async fn read_ingress(
     until: Instant,
 ) -> Result<Target> {
     let api: Api<Service> = Api::namespaced(client.clone(), &service.namespace);
+    // Real time: the load balancer is provisioned in real time; `until` is a real instant.
     let started = Instant::now();
     loop {
         let found = api.get_opt(&service.name).await.map_err(kube_error)?;

@@ -54,6 +54,7 @@ async fn run(port: u16) -> Result<(), String> {
     let sdk = fleet_shared::aws::emulator_config(&moto.endpoint, REGION);
     let slack = FakeSlack::start().await;
     seed_local_account(&sdk, &slack.url).await?;
+    // Real time: `make invoke` runs without `FLEET_NOW`, so the costs lead up to today.
     fleet_tests::seed_local_costs(
         &moto.endpoint,
         jiff::Timestamp::now()

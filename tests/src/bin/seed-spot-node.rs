@@ -48,6 +48,7 @@ async fn run() -> Result<Value, String> {
     let mut event: Value =
         serde_json::from_str(include_str!("../../../events/spot-interruption.json"))
             .map_err(|e| e.to_string())?;
+    // Real time: `make invoke` runs the drainer without `FLEET_NOW`, at the real clock.
     event["time"] = json!(Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
     Ok(event)
 }
