@@ -6,6 +6,9 @@ ARCH ?= arm64
 FN ?= cluster-scheduler
 EVENT ?= events/scheduler-plan.json
 FUNCTIONS := $(notdir $(wildcard functions/*))
+# What the demo runs: the six function binaries and the demo itself (not the bench and
+# local tools); the same features as a workspace build, so nothing is built twice.
+DEMO_BUILD := $(addprefix -p ,$(FUNCTIONS)) -p fleet-tests $(addprefix --bin ,$(FUNCTIONS) demo)
 LAMBDA_DIR := $(or $(CARGO_TARGET_DIR),target)/lambda
 
 # Tools installed by `make setup` (moto_server, cargo-lambda, zig) come first on PATH, then
@@ -25,12 +28,12 @@ CONFIG_PARAMETER ?= /fleet/config
 PARAMS ?=
 DEPLOY_VENV := .venv-deploy
 
-.PHONY: help setup build test infra-check deny fuzz fmt lint invoke local-aws demo bench deploy deploy-fn destroy
+.PHONY: help setup build test infra-check deny fuzz fmt lint invoke local-aws demo demo-ready demo-bins bench deploy deploy-fn destroy
 
 help:
-	@echo "make setup                      Python venv with moto, cargo-lambda and zig (.venv); npm test fixtures"
+	@echo "make setup                      Python venv (.venv: moto, cfn-lint, checkov, cargo-lambda, zig); npm test fixtures"
 	@echo "make test                       all tests (unit + integration against moto)"
-	@echo "make demo                       the scheduler's morning and evening, locally on moto"
+	@echo "make demo [ARGS=\"--date 2027-03-29\"] a day of the fleet (any Monday), locally on moto"
 	@echo "make build [ARCH=x86-64]        release zips under target/lambda/ (arm64 by default)"
 	@echo "make invoke FN=... EVENT=...    run one function once on an event file"
 	@echo "make local-aws                  moto with the fleet table and bus, for make invoke"
@@ -46,9 +49,15 @@ help:
 
 setup: $(VENV)/.installed tests/support/node_modules/.installed
 
-$(VENV)/.installed: requirements-dev.txt
+# The demo needs only the local AWS (moto); the tests add the infra checks and the Lambda
+# build tools to the same venv. --no-compile: Python compiles what it imports, when it does.
+$(VENV)/.demo-installed: requirements-demo.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --no-compile --disable-pip-version-check -r requirements-demo.txt
+	touch $@
+
+$(VENV)/.installed: requirements-dev.txt $(VENV)/.demo-installed
+	$(VENV)/bin/pip install --quiet --no-compile --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 # GitHub's published webhook examples, which the DORA tests sign and send.
@@ -120,9 +129,16 @@ $(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
-demo: setup
-	cargo build --quiet --workspace --bins
+# The venv installs while cargo builds (make -j2): on a fresh clone the build is most of
+# the wait (BENCHMARKS.md, "Fresh clone").
+demo:
+	@$(MAKE) --no-print-directory -j2 demo-ready
 	cargo run --quiet -p fleet-tests --bin demo -- $(ARGS)
+
+demo-ready: $(VENV)/.demo-installed tests/support/node_modules/.installed demo-bins
+
+demo-bins:
+	cargo build --quiet $(DEMO_BUILD)
 
 $(DEPLOY_VENV)/.installed: requirements-deploy.txt
 	python3 -m venv $(DEPLOY_VENV)
