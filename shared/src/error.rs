@@ -178,19 +178,21 @@ impl FleetError {
                     (_, Some(status)) => format!("HTTP {status}"),
                     _ => "Unknown".to_string(),
                 };
+                // A modeled error keeps its message in its own field, not the metadata;
+                // the SDK's catch-all displays only "unhandled error".
+                let modeled = Some(e.to_string())
+                    .filter(|t| !t.is_empty() && !t.starts_with("unhandled error"));
                 let message = match e.message() {
                     Some(m) if !m.is_empty() => m.to_string(),
-                    _ => match raw.body_text().as_deref().and_then(body_excerpt) {
-                        Some(text) => text,
-                        // Some modeled errors keep their message out of the metadata.
-                        None if e.code().is_some() => DisplayErrorContext(e).to_string(),
-                        // No code, no body (a load balancer's 503): the status says it all.
-                        None => {
+                    _ => match (modeled, raw.body_text().as_deref().and_then(body_excerpt)) {
+                        (Some(text), _) | (None, Some(text)) => text,
+                        // No message, no body (a load balancer's 503): the status says it.
+                        (None, None) => {
                             let reason = raw
                                 .status_code()
                                 .and_then(|s| http::StatusCode::from_u16(s).ok())
                                 .and_then(|s| s.canonical_reason())
-                                .unwrap_or("no error code");
+                                .unwrap_or("no error message");
                             format!("{reason} (empty body)")
                         }
                     },

@@ -324,7 +324,11 @@ async fn a_quota_error_is_recorded_published_and_sent_once() {
     assert_eq!(events[0]["detail-type"], "Cluster Transition Failed");
     assert_eq!(events[0]["detail"]["step"], "create-cluster");
     assert_eq!(f.slack.texts().len(), 1);
-    assert!(f.slack.texts()[0].contains("Cluster limit exceeded"));
+    assert!(
+        f.slack.texts()[0].contains("Cluster limit exceeded"),
+        "{:?}",
+        f.slack.texts()
+    );
 
     // Inside the backoff: no EKS call at all.
     let calls = create.num_calls();
