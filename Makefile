@@ -138,7 +138,7 @@ demo:
 demo-ready: $(VENV)/.demo-installed tests/support/node_modules/.installed demo-bins
 
 demo-bins:
-	cargo build --quiet $(DEMO_BUILD)
+	cargo build --quiet $(CARGO_BUILD_FLAGS) $(DEMO_BUILD)
 
 $(DEPLOY_VENV)/.installed: requirements-deploy.txt
 	python3 -m venv $(DEPLOY_VENV)

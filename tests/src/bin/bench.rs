@@ -826,6 +826,21 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {mem:.0} GiB")
 }
 
+/// The heading of the section `make bench` keeps rather than measures.
+const FRESH_CLONE: &str = "## Fresh clone";
+
+/// The section of `md` that starts with `heading`, up to the next `## ` heading: its text
+/// with the blank line before the next heading.
+fn kept_section(md: &str, heading: &str) -> Option<String> {
+    let start = md.find(&format!("\n{heading}"))? + 1;
+    let rest = &md[start..];
+    let end = rest[heading.len()..]
+        .find("\n## ")
+        .map(|i| i + heading.len() + 1)
+        .unwrap_or(rest.len());
+    Some(rest[..end].to_string())
+}
+
 /// One numbered section of BENCHMARKS.md.
 async fn section(n: &str, md: &mut String) -> Result<(), String> {
     match n {
@@ -873,8 +888,14 @@ async fn main() -> ExitCode {
     }
     let head = format!("# Benchmarks\n\nWritten by `make bench` ({}); machine: {}. Reproduce with `make setup && make bench` (release builds; about five minutes, two of them the budget-bound drain); `make bench SECTIONS=\"4 6\"` runs some sections and prints them instead. Every section names what it runs; the code is `tests/src/bin/bench.rs`. Tests never assert timings: this file is where speed and memory are measured.\n\n", Timestamp::now().strftime("%Y-%m-%d"), machine());
     md.insert_str(0, &head);
-    md.push_str(NOTES);
     let path = workspace_root().join("BENCHMARKS.md");
+    // Measured by tests/support/fresh-clone.sh (three quarters of an hour, not part of
+    // `make bench`): kept as it stands.
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    if let Some(section) = kept_section(&old, FRESH_CLONE) {
+        md.push_str(&section);
+    }
+    md.push_str(NOTES);
     if let Err(e) = std::fs::write(&path, md) {
         eprintln!("writing {}: {e}", path.display());
         return ExitCode::from(1);
@@ -885,5 +906,24 @@ async fn main() -> ExitCode {
     } else {
         eprintln!("failed: {failed:?}");
         ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fresh_clone_section_is_kept_whole() {
+        let md = "# B\n\n## 7. API\n\nx\n\n## Fresh clone\n\n| a | b |\n\n## Notes\n\n- n\n";
+        assert_eq!(
+            kept_section(md, FRESH_CLONE).as_deref(),
+            Some("## Fresh clone\n\n| a | b |\n\n")
+        );
+        assert_eq!(kept_section("# B\n\n## Notes\n", FRESH_CLONE), None);
+        assert_eq!(
+            kept_section("# B\n## Fresh clone\nlast", FRESH_CLONE).as_deref(),
+            Some("## Fresh clone\nlast")
+        );
     }
 }
