@@ -2,8 +2,9 @@
 //!
 //! Loaded once per cold start from a file or an SSM parameter. Every error names the key
 //! (`cluster[0].blueprint.nodegroup[1].max_size`), and everything is validated before any
-//! function acts on it. Unknown keys are warnings, not errors, so that a config written for
-//! a newer version still runs an older function.
+//! function acts on it. Unknown keys are errors: a tool that deletes infrastructure must
+//! not guess what a misplaced `protect = true` meant (TOML puts a key written after a
+//! `[table]` header into that table), so the error says where a key of that name belongs.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -41,9 +42,6 @@ pub struct FleetConfig {
     /// What the cost reporter reads.
     #[serde(default)]
     pub cost: Option<CostConfig>,
-    /// Keys nobody reads, for a warning at load.
-    #[serde(skip)]
-    pub unknown_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -307,18 +305,24 @@ impl fmt::Display for Secret {
 
 impl FleetConfig {
     /// Parses and validates the TOML text of a fleet config.
+    ///
+    /// Errors: [`FleetError::Config`] naming the key; for an unknown key, where a key of
+    /// that name is known at an enclosing level (`cluster[0].blueprint.protect: unknown
+    /// key; did you mean cluster[0].protect?`).
     pub fn parse(text: &str) -> Result<Self> {
-        let mut unknown = Vec::new();
-        let de = toml::Deserializer::parse(text).map_err(|e| {
-            FleetError::config("(file)", format!("not valid TOML: {}", e.message()))
-        })?;
-        let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
-        let ignored = serde_ignored::Deserializer::new(de, &mut on_unknown);
-        let mut config: FleetConfig = serde_path_to_error::deserialize(ignored).map_err(|e| {
-            let key = e.path().to_string();
-            FleetError::config(key, e.into_inner().message().to_string())
-        })?;
-        config.unknown_keys = unknown;
+        let (config, unknown) = deserialize(text)?;
+        if let Some(first) = unknown.first() {
+            let doc: toml::Table = toml::from_str(text).unwrap_or_default();
+            let mut message = unknown_key(&doc, first);
+            for other in &unknown[1..] {
+                message.push_str(&format!(
+                    "; also `{}`: {}",
+                    key_name(other),
+                    unknown_key(&doc, other)
+                ));
+            }
+            return Err(FleetError::config(key_name(first), message));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -522,6 +526,124 @@ impl Blueprint {
     }
 }
 
+/// One step of a key's path: a table key or an array index.
+#[derive(Debug, Clone, PartialEq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// The config and the paths of the keys nobody reads.
+fn deserialize(text: &str) -> Result<(FleetConfig, Vec<Vec<Segment>>)> {
+    let mut unknown = Vec::new();
+    let de = toml::Deserializer::parse(text)
+        .map_err(|e| FleetError::config("(file)", format!("not valid TOML: {}", e.message())))?;
+    let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(segments(&path));
+    let ignored = serde_ignored::Deserializer::new(de, &mut on_unknown);
+    let config: FleetConfig = serde_path_to_error::deserialize(ignored).map_err(|e| {
+        let key = e.path().to_string();
+        FleetError::config(key, e.into_inner().message().to_string())
+    })?;
+    Ok((config, unknown))
+}
+
+fn segments(path: &serde_ignored::Path<'_>) -> Vec<Segment> {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => vec![],
+        Path::Seq { parent, index } => {
+            let mut s = segments(parent);
+            s.push(Segment::Index(*index));
+            s
+        }
+        Path::Map { parent, key } => {
+            let mut s = segments(parent);
+            s.push(Segment::Key(key.clone()));
+            s
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => segments(parent),
+    }
+}
+
+/// `cluster[0].blueprint.protect`: the form every config error names keys in.
+fn key_name(path: &[Segment]) -> String {
+    let mut out = String::new();
+    for s in path {
+        match s {
+            Segment::Key(k) if out.is_empty() => out.push_str(k),
+            Segment::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Segment::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// The table at `path` in `doc`, if there is one.
+fn table_at<'a>(doc: &'a mut toml::Table, path: &[Segment]) -> Option<&'a mut toml::Table> {
+    let mut value: Option<&mut toml::Value> = None;
+    let mut table = Some(doc);
+    for s in path {
+        let next = match (s, table.take(), value.take()) {
+            (Segment::Key(k), Some(t), _) => t.get_mut(k),
+            (Segment::Index(i), None, Some(toml::Value::Array(a))) => a.get_mut(*i),
+            _ => None,
+        }?;
+        match next {
+            toml::Value::Table(t) => table = Some(t),
+            other => value = Some(other),
+        }
+    }
+    table
+}
+
+/// "unknown key", and where a key of that name would be read: the nearest enclosing
+/// table where the same key, with the same value, is not unknown. Found by parsing a copy
+/// with the key moved there, so the structs themselves are the list of known keys.
+fn unknown_key(doc: &toml::Table, path: &[Segment]) -> String {
+    let (Some(Segment::Key(key)), Some(value)) = (path.last(), value_at(doc, path)) else {
+        return "unknown key".into();
+    };
+    for level in (0..path.len().saturating_sub(1)).rev() {
+        let enclosing = &path[..level];
+        let mut copy = doc.clone();
+        let Some(table) = table_at(&mut copy, enclosing) else {
+            continue;
+        };
+        table.entry(key.clone()).or_insert(value.clone());
+        let mut moved = enclosing.to_vec();
+        moved.push(Segment::Key(key.clone()));
+        let known = match toml::to_string(&copy)
+            .map_err(|_| ())
+            .map(|t| deserialize(&t))
+        {
+            Ok(Ok((_, unknown))) => !unknown.contains(&moved),
+            // A type error there still means the key is read there.
+            Ok(Err(FleetError::Config { key: k, .. })) => k == key_name(&moved),
+            _ => false,
+        };
+        if known {
+            return format!(
+                "unknown key; did you mean {}? (in TOML a key after a [table] header belongs to that table: write it above the header)",
+                key_name(&moved)
+            );
+        }
+    }
+    "unknown key".into()
+}
+
+fn value_at(doc: &toml::Table, path: &[Segment]) -> Option<toml::Value> {
+    let (Segment::Key(key), parent) = path.split_last()? else {
+        return None;
+    };
+    let mut copy = doc.clone();
+    table_at(&mut copy, parent)?.get(key).cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,7 +655,6 @@ mod tests {
         let c = FleetConfig::parse(EXAMPLE).expect("example parses");
         assert_eq!(c.fleet.event_bus, "fleet");
         assert!(c.clusters.len() >= 2);
-        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
     }
 
     fn minimal(extra_cluster: &str) -> String {
@@ -606,9 +727,40 @@ desired_size = 2
     }
 
     #[test]
-    fn unknown_keys_are_collected_not_fatal() {
-        let c = FleetConfig::parse(&minimal("colour = \"blue\"")).expect("parses");
-        assert_eq!(c.unknown_keys, vec!["cluster.0.colour".to_string()]);
+    fn unknown_keys_are_errors_that_say_where_the_key_belongs() {
+        assert_eq!(
+            err(&minimal("colour = \"blue\"")),
+            "config key `cluster[0].colour`: unknown key"
+        );
+        // `protect = true` written after `[cluster.blueprint]` lands in the blueprint.
+        let misplaced = minimal("").replace(
+            "subnet_ids = [\"subnet-a\", \"subnet-b\"]",
+            "subnet_ids = [\"subnet-a\", \"subnet-b\"]\nprotect = true",
+        );
+        assert!(
+            err(&misplaced).starts_with(
+                "config key `cluster[0].blueprint.protect`: unknown key; did you mean cluster[0].protect?"
+            ),
+            "{}",
+            err(&misplaced)
+        );
+        // Deeper: a nodegroup key under the nodegroup's table is known; `mode` is a
+        // cluster's, two levels up.
+        let deep = minimal("").replace("desired_size = 2", "desired_size = 2\nmode = \"scale\"");
+        assert!(
+            err(&deep).contains("did you mean cluster[0].mode?"),
+            "{}",
+            err(&deep)
+        );
+        // Top level: `region` belongs to [fleet]; not an enclosing table, so no guess.
+        let top = format!("region = \"x\"\n{}", minimal(""));
+        assert_eq!(err(&top), "config key `region`: unknown key");
+        // Several: all named, the first as the key.
+        let two = minimal("colour = \"blue\"\nflavour = 1");
+        assert_eq!(
+            err(&two),
+            "config key `cluster[0].colour`: unknown key; also `cluster[0].flavour`: unknown key"
+        );
     }
 
     #[test]

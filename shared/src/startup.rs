@@ -40,9 +40,6 @@ pub async fn cold_start() -> Result<ColdStart> {
         })?,
     };
     let config = FleetConfig::parse(&text)?;
-    for key in &config.unknown_keys {
-        tracing::warn!(key = %key, "unknown key in the fleet config (ignored)");
-    }
     let sdk = in_region(&base, &config.fleet.region);
     Ok(ColdStart { sdk, config, ssm })
 }

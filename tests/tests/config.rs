@@ -176,7 +176,7 @@ fn every_key_with_the_wrong_type_is_named() {
 }
 
 #[test]
-fn unknown_keys_anywhere_are_collected_not_fatal() {
+fn unknown_keys_anywhere_are_errors_naming_each() {
     let mut doc = example();
     doc.insert("colour".into(), toml::Value::String("blue".into()));
     if let Some(toml::Value::Array(clusters)) = doc.get_mut("cluster") {
@@ -184,16 +184,36 @@ fn unknown_keys_anywhere_are_collected_not_fatal() {
             c.insert("uptme".into(), toml::Value::String("typo".into()));
         }
     }
-    let config = parse(&doc).expect("unknown keys are not fatal");
+    let e = parse(&doc).expect_err("unknown keys are errors");
     assert!(
-        config.unknown_keys.contains(&"colour".to_string()),
-        "{:?}",
-        config.unknown_keys
+        e.contains("`colour`") || e.starts_with("config key `colour`"),
+        "{e}"
     );
+    assert!(e.contains("cluster[0].uptme"), "{e}");
+}
+
+/// The audit's reproduction: `protect = true` written after `[cluster.blueprint]` (TOML
+/// puts it in the blueprint) is refused, naming where it belongs, before anything runs.
+#[test]
+fn a_misplaced_protect_is_refused_at_cold_start_naming_where_it_belongs() {
+    let example = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
+        .expect("example");
+    let misplaced = example.replacen(
+        "tags = { team = \"platform\" }",
+        "tags = { team = \"platform\" }\nprotect = true",
+        1,
+    );
+    assert_ne!(misplaced, example);
+    let dir = std::env::temp_dir().join(fleet_tests::unique("config"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("fleet.toml");
+    std::fs::write(&path, misplaced).expect("config file");
+    let (ok, text) = run("cluster-scheduler", &path.display().to_string());
+    assert!(!ok, "{text}");
     assert!(
-        config.unknown_keys.iter().any(|k| k.ends_with("uptme")),
-        "{:?}",
-        config.unknown_keys
+        text.contains("cluster[0].blueprint.protect")
+            && text.contains("did you mean cluster[0].protect?"),
+        "{text}"
     );
 }
 
