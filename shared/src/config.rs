@@ -22,14 +22,14 @@ pub use cost::{CostConfig, CostMetric};
 pub use dns::{
     is_hostname, normalize_name, DnsConfig, DnsProvider, DnsRecordConfig, OnDestroy, ServiceRef,
 };
-pub use dora::{DeploySource, DoraConfig, DoraService};
+pub use dora::{check_pushgateway_url, DeploySource, DoraConfig, DoraService};
 
 /// Tag key carried by every resource the fleet creates: the cluster it belongs to. The cost
 /// reporter groups by it.
 pub const CLUSTER_TAG: &str = "fleet:cluster";
-/// Tag that marks a cluster as created by the fleet. Clusters without it are never touched.
+/// Tag that names the fleet (its stack) that created a cluster: clusters without it, or
+/// with another fleet's name, are never touched (see `startup::stack_name`).
 pub const MANAGED_BY_TAG: &str = "fleet:managed-by";
-pub const MANAGED_BY_VALUE: &str = "infra-fleet";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct FleetConfig {
@@ -82,6 +82,12 @@ pub struct ClusterConfig {
     pub timezone: Option<ZoneName>,
     #[serde(default)]
     pub protect: bool,
+    /// Take over an existing cluster of this name that carries this fleet's
+    /// `fleet:managed-by` tag but was not created by it: recorded (when, by which
+    /// invocation, which incarnation), audited and sent to Slack once; from then on the
+    /// schedule acts on it. Without it such a cluster is `not-created-by-fleet`, untouched.
+    #[serde(default)]
+    pub adopt: bool,
     pub blueprint: Blueprint,
     /// How long a teardown waits for the load balancers of deleted LoadBalancer
     /// Services to disappear before it goes on (and reports them as left behind).

@@ -12,7 +12,14 @@ pub struct ColdStart {
     pub sdk: SdkConfig,
     pub config: FleetConfig,
     pub ssm: aws_sdk_ssm::Client,
+    /// Secrets must be `ssm:` references: in Lambda, or whenever the config itself comes
+    /// from SSM (a deployed config). Literal secrets are for local files only.
+    pub secrets_from_ssm_only: bool,
 }
+
+/// The shortest secret (webhook key, API token) accepted, in bytes: a guessable or empty
+/// HMAC key would make the signature check worthless.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 fn env(name: &str) -> Result<String> {
     std::env::var(name)
@@ -24,6 +31,42 @@ fn env(name: &str) -> Result<String> {
 /// `FLEET_TABLE`, the state table's name.
 pub fn table_name() -> Result<String> {
     env("FLEET_TABLE")
+}
+
+/// This fleet's name when `FLEET_STACK` is not set, outside Lambda (local runs, tests).
+pub const LOCAL_STACK: &str = "infra-fleet";
+
+/// `FLEET_STACK`: this fleet's name (the CloudFormation stack's, set by the template), the
+/// value of the `fleet:managed-by` tag on every cluster it creates. Clusters tagged with
+/// another fleet's name are foreign. Required in Lambda; [`LOCAL_STACK`] locally.
+///
+/// Errors: [`FleetError::Config`] when missing in Lambda or not a valid EKS tag value
+/// (1-256 letters, digits, spaces and `_.:/=+-@`).
+pub fn stack_name() -> Result<String> {
+    let name = match std::env::var("FLEET_STACK") {
+        Ok(v) => v,
+        Err(_) if !crate::runner::in_lambda() => return Ok(LOCAL_STACK.to_string()),
+        Err(_) => {
+            return Err(FleetError::config(
+                "FLEET_STACK",
+                "missing: the template sets it to the stack name",
+            ))
+        }
+    };
+    let valid = !name.is_empty()
+        && name.chars().count() <= 256
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c));
+    if !valid {
+        return Err(FleetError::config(
+            "FLEET_STACK",
+            format!(
+                "`{name}` is not a valid tag value (1-256 letters, digits, spaces and _.:/=+-@)"
+            ),
+        ));
+    }
+    Ok(name)
 }
 
 /// Reads `FLEET_CONFIG` (a path, or `ssm:<parameter>`) and validates it.
@@ -41,17 +84,41 @@ pub async fn cold_start() -> Result<ColdStart> {
     };
     let config = FleetConfig::parse(&text)?;
     let sdk = in_region(&base, &config.fleet.region);
-    Ok(ColdStart { sdk, config, ssm })
+    let secrets_from_ssm_only = crate::runner::in_lambda() || source.starts_with("ssm:");
+    Ok(ColdStart {
+        sdk,
+        config,
+        ssm,
+        secrets_from_ssm_only,
+    })
 }
 
 impl ColdStart {
     /// The Slack notifier, with the webhook from `fleet.slack_webhook` (disabled without).
     pub async fn notifier(&self) -> Result<crate::notify::Notifier> {
         let webhook = match &self.config.fleet.slack_webhook {
-            Some(r) => Some(resolve_secret(&self.ssm, "fleet.slack_webhook", r).await?),
+            Some(r) => Some(self.secret("fleet.slack_webhook", r).await?),
             None => None,
         };
         Ok(crate::notify::Notifier::new(webhook))
+    }
+
+    /// The secret `key` of the config names, checked: see [`resolve_secret`].
+    pub async fn secret(&self, key: &str, secret: &SecretRef) -> Result<Secret> {
+        resolve_secret(
+            &self.ssm,
+            key,
+            secret,
+            self.secrets_from_ssm_only,
+            MIN_SECRET_BYTES,
+        )
+        .await
+    }
+
+    /// A value of the config that may be kept in SSM (`ssm:`) because it can carry
+    /// credentials (a Pushgateway URL with a password), without the secrets' minimum length.
+    pub async fn maybe_secret(&self, key: &str, value: &SecretRef) -> Result<Secret> {
+        resolve_secret(&self.ssm, key, value, false, 1).await
     }
 
     /// The publisher on the fleet bus, as `source`.
@@ -64,17 +131,41 @@ impl ColdStart {
     }
 }
 
-/// Resolves a secret reference from the config; `key` names it in errors.
+/// Resolves a secret reference from the config; `key` names it in errors, which never
+/// carry the value.
+///
+/// Errors: [`FleetError::Config`] when `ssm_only` and the value is written in the config
+/// (not `ssm:`), when the parameter cannot be read, or when the value is shorter than
+/// `min_bytes` (empty included).
 pub async fn resolve_secret(
     ssm: &aws_sdk_ssm::Client,
     key: &str,
     secret: &SecretRef,
+    ssm_only: bool,
+    min_bytes: usize,
 ) -> Result<Secret> {
-    match secret {
-        SecretRef::Literal(s) => Ok(s.clone()),
-        SecretRef::Ssm(name) => read_parameter(ssm, name)
-            .await
-            .map(Secret::new)
-            .map_err(|e| FleetError::config(key, format!("cannot read ssm:{name}: {e}"))),
+    let (value, source) = match secret {
+        SecretRef::Literal(_) if ssm_only => {
+            return Err(FleetError::config(
+                key,
+                "must be an ssm: reference (a secret written in a deployed config is readable by everyone who can read the config)",
+            ))
+        }
+        SecretRef::Literal(s) => (s.clone(), "the value in the config".to_string()),
+        SecretRef::Ssm(name) => {
+            let value = read_parameter(ssm, name)
+                .await
+                .map(Secret::new)
+                .map_err(|e| FleetError::config(key, format!("cannot read ssm:{name}: {e}")))?;
+            (value, format!("ssm:{name}"))
+        }
+    };
+    let len = value.expose().trim().len();
+    if len < min_bytes {
+        return Err(FleetError::config(
+            key,
+            format!("{source} is {len} bytes; at least {min_bytes} are needed"),
+        ));
     }
+    Ok(value)
 }

@@ -4,9 +4,10 @@
 //!
 //! | pk | sk | what |
 //! |---|---|---|
-//! | `cluster#<name>` | `state` | recorded phase (up/down), its generation, whether it was announced, backoff, last error, last full look |
+//! | `cluster#<name>` | `state` | recorded phase (up/down), its generation, whether it was announced, backoff, last error, last full look; the incarnation the fleet owns (`creation_token`, `owned_generation`, adoption) |
 //! | `cluster#<name>` | `override` | manual override, expires at `until` |
 //! | `transitions#<name>` | `<RFC3339>#<kind>` | history of up/down/failed: the cost report's uptime |
+//! | `audit#<name>` | `<RFC3339>#<step>` | every destructive step and adoption: what decided it, which invocation |
 //!
 //! Writes that must happen once are conditional, so that two invocations racing on the
 //! same tick record a transition once and announce it once.
@@ -78,6 +79,30 @@ pub struct RecordedState {
     /// phase, and the fingerprint of the cluster's config it was checked against.
     pub checked_at: Option<Timestamp>,
     pub checked_config: Option<String>,
+    /// The `clientRequestToken` of the fleet's `CreateCluster` for this cluster, written
+    /// before the call: the incarnation EKS shows with it is the fleet's own.
+    pub creation_token: Option<String>,
+    /// The generation (creation time) of the incarnation the fleet created (seen with
+    /// its token) or adopted. Once set, the token is spent: the next creation takes a new
+    /// one.
+    pub owned_generation: Option<String>,
+    /// When and by which invocation the incarnation was adopted (`adopt = true`).
+    pub adopted_at: Option<Timestamp>,
+    pub adopted_by: Option<String>,
+}
+
+/// One destructive step or adoption, as the audit trail keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    /// The step as plans and logs describe it (`delete-nodegroups spot`).
+    pub step: String,
+    /// What decided it: the schedule's reason, an override's, `adopt = true`, a failure.
+    pub decided_by: String,
+    /// The invocation that took it (Lambda's request id).
+    pub request_id: String,
+    /// The incarnation acted on (its generation), when known.
+    pub generation: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -110,6 +135,10 @@ impl ClusterRecord {
                     teardown_started: get_ts(item, "teardown_started"),
                     checked_at: get_ts(item, "checked_at"),
                     checked_config: get_s(item, "checked_config").map(String::from),
+                    creation_token: get_s(item, "creation_token").map(String::from),
+                    owned_generation: get_s(item, "owned_generation").map(String::from),
+                    adopted_at: get_ts(item, "adopted_at"),
+                    adopted_by: get_s(item, "adopted_by").map(String::from),
                 }
             }
             Some("override") => {
@@ -169,6 +198,10 @@ fn cluster_pk(name: &str) -> String {
 
 fn transitions_pk(name: &str) -> String {
     format!("transitions#{name}")
+}
+
+fn audit_pk(name: &str) -> String {
+    format!("audit#{name}")
 }
 
 fn ddb<E, R>(
@@ -296,11 +329,7 @@ impl StateStore {
     /// `reconcile::trust_recorded`). Only on an existing state row.
     pub async fn mark_checked(&self, name: &str, at: Timestamp, config: &str) -> Result<()> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(cluster_pk(name)))
-            .key("sk", s("state"))
+            .update_state(name)
             .update_expression("SET checked_at = :at, checked_config = :config")
             .condition_expression("attribute_exists(phase)")
             .expression_attribute_values(":at", s(at.to_string()))
@@ -425,11 +454,7 @@ impl StateStore {
     ) -> Result<bool> {
         let stale = now.checked_sub(stale_after).unwrap_or(now).as_second();
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(cluster_pk(name)))
-            .key("sk", s("state"))
+            .update_state(name)
             .update_expression("SET announcing_at = :now")
             .condition_expression(
                 "phase = :phase AND generation = :gen AND announced = :no AND (attribute_not_exists(announcing_at) OR announcing_at < :stale)",
@@ -449,11 +474,7 @@ impl StateStore {
     /// generation still being the ones announced.
     pub async fn mark_announced(&self, name: &str, phase: Desired, generation: &str) -> Result<()> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(cluster_pk(name)))
-            .key("sk", s("state"))
+            .update_state(name)
             .update_expression("SET announced = :yes")
             .condition_expression("phase = :phase AND generation = :gen")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
@@ -478,11 +499,7 @@ impl StateStore {
         attempts: u32,
     ) -> Result<bool> {
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(cluster_pk(name)))
-            .key("sk", s("state"))
+            .update_state(name)
             .update_expression("SET last_error = :err, backoff_until = :until, attempts = :n")
             .expression_attribute_values(":err", s(error))
             .expression_attribute_values(":until", s(retry_at.to_string()))
@@ -513,11 +530,7 @@ impl StateStore {
     /// Records when a teardown began, once: later calls keep the first time.
     pub async fn mark_teardown_started(&self, name: &str, at: Timestamp) -> Result<()> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(cluster_pk(name)))
-            .key("sk", s("state"))
+            .update_state(name)
             .update_expression("SET teardown_started = :at")
             .condition_expression("attribute_not_exists(teardown_started)")
             .expression_attribute_values(":at", s(at.to_string()))
@@ -642,13 +655,158 @@ impl StateStore {
         condition_held(result).map(|_| ())
     }
 
-    /// Backs off after a retryable error, without recording a failure.
-    pub async fn set_backoff(&self, name: &str, until: Timestamp, attempts: u32) -> Result<()> {
+    /// The `clientRequestToken` for the next `CreateCluster` of `name`: the recorded one
+    /// while no incarnation has been seen with it (a creation in flight, or a retry),
+    /// else `candidate`, written before the call so that the record, EKS and racing ticks
+    /// agree on it (a racer that loses the conditional write takes the winner's token).
+    pub async fn creation_token(
+        &self,
+        name: &str,
+        recorded: &RecordedState,
+        candidate: &str,
+    ) -> Result<String> {
+        if let (Some(token), None) = (&recorded.creation_token, &recorded.owned_generation) {
+            return Ok(token.clone());
+        }
+        let mut update = self
+            .update_state(name)
+            .update_expression(
+                "SET creation_token = :token REMOVE owned_generation, adopted_at, adopted_by",
+            )
+            .expression_attribute_values(":token", s(candidate));
+        update = match &recorded.creation_token {
+            // Spent: its incarnation was seen; replace it unless a racer already did.
+            Some(spent) => update
+                .condition_expression("creation_token = :spent")
+                .expression_attribute_values(":spent", s(spent)),
+            None => update.condition_expression("attribute_not_exists(creation_token)"),
+        };
+        let result = update.send().await.map_err(ddb("UpdateItem"));
+        if condition_held(result)? {
+            return Ok(candidate.to_string());
+        }
+        self.cluster(name)
+            .await?
+            .state
+            .creation_token
+            .ok_or_else(|| {
+                FleetError::Internal(format!(
+                    "cluster `{name}`: no creation token after a racing write"
+                ))
+            })
+    }
+
+    /// Records that the incarnation of `generation` is the fleet's (seen with its creation
+    /// token), which spends the token.
+    pub async fn mark_owned(&self, name: &str, generation: &str) -> Result<()> {
+        self.update_state(name)
+            .update_expression("SET owned_generation = :gen")
+            .expression_attribute_values(":gen", s(generation))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Adopts the incarnation of `generation` (`adopt = true`). True for the invocation
+    /// that adopted it; false when it already was (a racing tick, a redelivery).
+    pub async fn adopt(
+        &self,
+        name: &str,
+        generation: &str,
+        at: Timestamp,
+        by: &str,
+    ) -> Result<bool> {
+        let result = self
+            .update_state(name)
+            .update_expression("SET owned_generation = :gen, adopted_at = :at, adopted_by = :by")
+            .condition_expression(
+                "attribute_not_exists(owned_generation) OR owned_generation <> :gen",
+            )
+            .expression_attribute_values(":gen", s(generation))
+            .expression_attribute_values(":at", s(at.to_string()))
+            .expression_attribute_values(":by", s(by))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"));
+        condition_held(result)
+    }
+
+    /// Appends to the audit trail of `name` (kept as long as the transition history).
+    pub async fn audit(&self, name: &str, entry: &AuditEntry) -> Result<()> {
+        let expires = entry
+            .at
+            .checked_add((HISTORY_DAYS * 24).hours())
+            .unwrap_or(entry.at)
+            .as_second();
+        let verb = entry.step.split_whitespace().next().unwrap_or("step");
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(audit_pk(name)))
+            .item(
+                "sk",
+                s(format!(
+                    "{}#{verb}#{}",
+                    sort_key_time(entry.at),
+                    entry.request_id
+                )),
+            )
+            .item("at", s(entry.at.to_string()))
+            .item("step", s(&entry.step))
+            .item("decided_by", s(&entry.decided_by))
+            .item("request_id", s(&entry.request_id))
+            .item("generation", s(&entry.generation))
+            .item("ttl", n(expires))
+            .send()
+            .await
+            .map_err(ddb("PutItem"))?;
+        Ok(())
+    }
+
+    /// The last `limit` entries of the audit trail of `name`, newest first.
+    pub async fn audit_trail(&self, name: &str, limit: i32) -> Result<Vec<AuditEntry>> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(audit_pk(name)))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(ddb("Query"))?;
+        Ok(page
+            .items()
+            .iter()
+            .filter_map(|item| {
+                Some(AuditEntry {
+                    at: get_ts(item, "at")?,
+                    step: get_s(item, "step")?.to_string(),
+                    decided_by: get_s(item, "decided_by").unwrap_or_default().to_string(),
+                    request_id: get_s(item, "request_id").unwrap_or_default().to_string(),
+                    generation: get_s(item, "generation").unwrap_or_default().to_string(),
+                })
+            })
+            .collect())
+    }
+
+    /// An `UpdateItem` on the `state` row of cluster `name`.
+    fn update_state(
+        &self,
+        name: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(cluster_pk(name)))
             .key("sk", s("state"))
+    }
+
+    /// Backs off after a retryable error, without recording a failure.
+    pub async fn set_backoff(&self, name: &str, until: Timestamp, attempts: u32) -> Result<()> {
+        self.update_state(name)
             .update_expression("SET backoff_until = :until, attempts = :n")
             .expression_attribute_values(":until", s(until.to_string()))
             .expression_attribute_values(":n", n(attempts as i64))
@@ -660,11 +818,7 @@ impl StateStore {
 
     /// Clears backoff and the last error after a step succeeded.
     pub async fn clear_backoff(&self, name: &str) -> Result<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(cluster_pk(name)))
-            .key("sk", s("state"))
+        self.update_state(name)
             .update_expression("SET attempts = :zero REMOVE backoff_until, last_error")
             .expression_attribute_values(":zero", n(0))
             .send()

@@ -20,11 +20,10 @@ use crate::fake_kube::FakeKube;
 use crate::fake_slack::FakeSlack;
 use crate::{
     cost_day, seed_costs, seed_local_account, workspace_root, BusTap, MotoServer, LOCAL_BUS,
-    LOCAL_CLOUDFLARE_TOKEN, LOCAL_HOSTED_ZONE_ID, LOCAL_TABLE, LOCAL_ZONE, REGION,
+    LOCAL_CLOUDFLARE_TOKEN, LOCAL_HOSTED_ZONE_ID, LOCAL_TABLE, LOCAL_WEBHOOK_SECRET, LOCAL_ZONE,
+    REGION,
 };
 
-/// The secret `make local-aws` and the demo store for GitHub webhooks.
-const LOCAL_WEBHOOK_SECRET: &str = "local-webhook-secret";
 /// The example's record.
 const RECORD: &str = "app.example.com";
 /// The ingress load balancer of the rebuilt staging cluster.

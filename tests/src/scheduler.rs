@@ -86,7 +86,8 @@ impl SchedulerFixture {
         let eks = aws_sdk_eks::Client::new(&sdk);
         let scheduler = Scheduler {
             config: Arc::new(config),
-            eks: Eks::new(eks.clone()),
+            stack: fleet_shared::startup::LOCAL_STACK.to_string(),
+            eks: Eks::new(eks.clone(), fleet_shared::startup::LOCAL_STACK),
             store: store.clone(),
             bus: EventPublisher::new(
                 aws_sdk_eventbridge::Client::new(&sdk),

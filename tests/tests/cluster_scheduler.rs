@@ -392,11 +392,14 @@ async fn a_steady_cluster_is_trusted_between_full_looks() {
         .await;
     assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
     let counter = fleet_tests::CallCounter::default();
-    f.scheduler.eks = cluster_scheduler::eks::Eks::new(aws_sdk_eks::Client::from_conf(
-        aws_sdk_eks::config::Builder::from(&f.sdk)
-            .interceptor(counter.clone())
-            .build(),
-    ));
+    f.scheduler.eks = cluster_scheduler::eks::Eks::new(
+        aws_sdk_eks::Client::from_conf(
+            aws_sdk_eks::config::Builder::from(&f.sdk)
+                .interceptor(counter.clone())
+                .build(),
+        ),
+        fleet_shared::startup::LOCAL_STACK,
+    );
     async fn eks_calls(
         f: &SchedulerFixture,
         counter: &fleet_tests::CallCounter,
@@ -459,4 +462,194 @@ async fn a_steady_cluster_is_trusted_between_full_looks() {
         "{changed}"
     );
     assert!(f.tap.drain().await.is_empty());
+}
+
+/// A cluster the fleet did not create, tagged `fleet:managed-by` with this fleet's name
+/// (copied from an older stack), with a nodegroup `critical`, and no record: the audit's
+/// reproduction. The schedule says down, yet nothing is touched: `not-created-by-fleet`.
+async fn tagged_cluster_we_did_not_create(f: &SchedulerFixture, name: &str) {
+    f.eks
+        .create_cluster()
+        .name(name)
+        .role_arn("arn:aws:iam::123456789012:role/theirs")
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("subnet-x")
+                .subnet_ids("subnet-y")
+                .build(),
+        )
+        .tags("fleet:managed-by", fleet_shared::startup::LOCAL_STACK)
+        .send()
+        .await
+        .expect("create the tagged cluster");
+    f.eks
+        .create_nodegroup()
+        .cluster_name(name)
+        .nodegroup_name("critical")
+        .node_role("arn:aws:iam::123456789012:role/theirs-node")
+        .subnets("subnet-x")
+        .send()
+        .await
+        .expect("create nodegroup critical");
+}
+
+#[tokio::test]
+async fn a_cluster_tagged_as_ours_that_we_did_not_create_is_never_touched() {
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")]).await;
+    let name = f.names[0].clone();
+    tagged_cluster_we_did_not_create(&f, &name).await;
+    let plan = f
+        .call(json!({"action": "plan"}), ts("2026-11-23T22:00:00Z"))
+        .await;
+    let step = outcome(&plan, &name)["next_step"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(step.contains("not-created-by-fleet"), "{step}");
+    assert_eq!(outcome(&plan, &name)["actual"], "not-created-by-fleet");
+    for at in [
+        "2026-11-23T22:00:00Z",
+        "2026-11-23T22:05:00Z",
+        "2026-11-24T10:00:00Z",
+    ] {
+        let r = f.tick(ts(at)).await;
+        assert_eq!(outcome(&r, &name)["result"], "not-created-by-fleet", "{r}");
+    }
+    assert!(f.cluster_exists(&name).await);
+    assert_eq!(
+        f.nodegroups(&name).await.len(),
+        1,
+        "critical is still there"
+    );
+    assert!(f.tap.drain().await.is_empty());
+    let status = f
+        .call(json!({"action": "status"}), ts("2026-11-24T10:00:00Z"))
+        .await;
+    assert_eq!(outcome(&status, &name)["last_destructive_steps"], json!([]));
+}
+
+/// With `adopt = true` the incarnation is recorded as the fleet's (once, told to Slack),
+/// then the schedule acts on it; every destructive step is in the audit trail with what
+/// decided it. A nodegroup the blueprint does not list is left in place, and the cluster
+/// waits for it rather than be deleted around it.
+#[tokio::test]
+async fn an_adopted_cluster_is_torn_down_with_an_audit_trail_and_only_the_blueprints_nodegroups() {
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "adopt = true")]).await;
+    let name = f.names[0].clone();
+    tagged_cluster_we_did_not_create(&f, &name).await;
+    let first = f.tick(ts("2026-11-23T22:00:00Z")).await;
+    assert_eq!(outcome(&first, &name)["result"], "adopted", "{first}");
+    assert_eq!(
+        f.slack
+            .texts()
+            .iter()
+            .filter(|t| t.contains("adopted"))
+            .count(),
+        1
+    );
+    let record = f.store.cluster(&name).await.expect("record").state;
+    assert!(
+        record.owned_generation.is_some() && record.adopted_by.is_some(),
+        "{record:?}"
+    );
+    // Adopted, down: `critical` is not the blueprint's, so it stays and the cluster waits.
+    let mut last = Value::Null;
+    for at in [
+        "2026-11-23T22:05:00Z",
+        "2026-11-23T22:10:00Z",
+        "2026-11-23T22:15:00Z",
+    ] {
+        last = f.tick(ts(at)).await;
+    }
+    let step = outcome(&last, &name)["step"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        step.contains("unmanaged nodegroup critical left in place; the cluster cannot be deleted while it exists"),
+        "{step}"
+    );
+    assert!(f.cluster_exists(&name).await);
+    assert_eq!(
+        f.slack
+            .texts()
+            .iter()
+            .filter(|t| t.contains("adopted"))
+            .count(),
+        1,
+        "told once"
+    );
+    // Whoever owns `critical` removes it: the teardown completes.
+    f.eks
+        .delete_nodegroup()
+        .cluster_name(&name)
+        .nodegroup_name("critical")
+        .send()
+        .await
+        .expect("their delete");
+    f.ticks("2026-11-23T22:20:00Z", "2026-11-23T22:40:00Z")
+        .await;
+    assert!(!f.cluster_exists(&name).await);
+    let status = f
+        .call(json!({"action": "status"}), ts("2026-11-23T23:00:00Z"))
+        .await;
+    let trail = outcome(&status, &name)["last_destructive_steps"].clone();
+    let steps: Vec<&str> = trail
+        .as_array()
+        .expect("trail")
+        .iter()
+        .filter_map(|e| e["step"].as_str())
+        .collect();
+    assert!(steps.contains(&"delete-cluster"), "{trail}");
+    assert!(steps.iter().any(|s| s.starts_with("adopt")), "{trail}");
+    let delete = trail
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["step"] == "delete-cluster"))
+        .expect("delete-cluster audited");
+    assert!(
+        delete["decided_by"]
+            .as_str()
+            .is_some_and(|d| d.contains("outside uptime")),
+        "{delete}"
+    );
+    assert!(delete["request_id"].as_str().is_some_and(|r| !r.is_empty()));
+}
+
+/// A cluster the fleet created and rebuilt is its own through each incarnation (the
+/// creation token), and a cluster recreated behind its back under its tag is not.
+#[tokio::test]
+async fn a_cluster_recreated_behind_our_back_is_not_ours() {
+    let f = fixture(&[("destroy", BERLIN_WEEKDAYS, "")]).await;
+    let name = f.names[0].clone();
+    f.ticks("2026-11-23T06:55:00Z", "2026-11-23T07:30:00Z")
+        .await;
+    assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
+    let record = f.store.cluster(&name).await.expect("record").state;
+    assert!(
+        record.creation_token.is_some() && record.owned_generation.is_some(),
+        "{record:?}"
+    );
+    // Someone deletes it and makes another under the same name and tag.
+    for ng in ["spot", "system"] {
+        f.eks
+            .delete_nodegroup()
+            .cluster_name(&name)
+            .nodegroup_name(ng)
+            .send()
+            .await
+            .expect("delete ng");
+    }
+    f.eks
+        .delete_cluster()
+        .name(&name)
+        .send()
+        .await
+        .expect("delete");
+    // A real recreation takes minutes; moto's takes no time, and the generation is the
+    // creation time in seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tagged_cluster_we_did_not_create(&f, &name).await;
+    let r = f.tick(ts("2026-11-23T22:00:00Z")).await;
+    assert_eq!(outcome(&r, &name)["result"], "not-created-by-fleet", "{r}");
+    assert!(f.cluster_exists(&name).await);
 }

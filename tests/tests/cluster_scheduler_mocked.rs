@@ -85,7 +85,8 @@ async fn fixture_with(names: &[&str], rules: &[&Rule], blueprint_extra: &str) ->
         s3: aws_sdk_s3::Client::new(&sdk),
         elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
         config: Arc::new(config_with(&bus, names, blueprint_extra)),
-        eks: Eks::new(eks),
+        stack: fleet_shared::startup::LOCAL_STACK.to_string(),
+        eks: Eks::new(eks, fleet_shared::startup::LOCAL_STACK),
         store: state_table(&sdk).await,
         bus: EventPublisher::new(
             aws_sdk_eventbridge::Client::new(&sdk),
@@ -94,6 +95,15 @@ async fn fixture_with(names: &[&str], rules: &[&Rule], blueprint_extra: &str) ->
         ),
         notifier: Notifier::new(Some(Secret::new(slack.url.clone()))),
     };
+    // As if each cluster's CreateCluster had been sent with MOCK_TOKEN, which the mocked
+    // DescribeCluster answers show: the incarnations are the fleet's own.
+    for name in names {
+        scheduler
+            .store
+            .creation_token(name, &Default::default(), MOCK_TOKEN)
+            .await
+            .expect("creation token");
+    }
     Fixture {
         scheduler,
         tap,
@@ -119,8 +129,12 @@ fn meta(code: &str) -> ErrorMetadata {
     ErrorMetadata::builder().code(code).build()
 }
 
+/// The `clientRequestToken` the mocked clusters were created with (see `fixture_with`).
+const MOCK_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
 fn active_cluster(name: &str) -> Cluster {
     Cluster::builder()
+        .client_request_token(MOCK_TOKEN)
         .name(name)
         .status(ClusterStatus::Active)
         .endpoint(format!("https://{name}.eks.example"))

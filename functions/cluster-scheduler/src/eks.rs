@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_eks::types::{
     AmiTypes, CapacityTypes, NodegroupScalingConfig, ResolveConflicts, VpcConfigRequest,
 };
-use fleet_shared::config::{
-    Blueprint, ClusterConfig, CLUSTER_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE,
-};
+use fleet_shared::config::{Blueprint, ClusterConfig, CLUSTER_TAG, MANAGED_BY_TAG};
 use fleet_shared::{FleetError, Result};
 use futures::future::try_join_all;
 
@@ -17,6 +15,8 @@ use crate::reconcile::{Observed, ObservedCluster, ObservedNodegroup, Scaling};
 #[derive(Clone, Debug)]
 pub struct Eks {
     client: aws_sdk_eks::Client,
+    /// This fleet's name: the `fleet:managed-by` tag value on what it creates.
+    stack: String,
 }
 
 /// Which parts of a cluster the decision needs; the rest is not listed (fewer calls).
@@ -38,30 +38,26 @@ where
 }
 
 /// Tags on everything the fleet creates: the blueprint's, the cluster tag the cost reporter
-/// groups by, and the managed-by marker that makes a cluster ours.
-pub fn fleet_tags(cluster: &str, blueprint: &Blueprint) -> HashMap<String, String> {
+/// groups by, and `fleet:managed-by` = this fleet's name (`stack`), which its IAM policy
+/// requires on every cluster it acts on.
+pub fn fleet_tags(cluster: &str, blueprint: &Blueprint, stack: &str) -> HashMap<String, String> {
     let mut tags: HashMap<String, String> = blueprint.tags.clone().into_iter().collect();
     tags.insert(CLUSTER_TAG.into(), cluster.into());
-    tags.insert(MANAGED_BY_TAG.into(), MANAGED_BY_VALUE.into());
+    tags.insert(MANAGED_BY_TAG.into(), stack.into());
     tags
 }
 
 impl Eks {
-    pub fn new(client: aws_sdk_eks::Client) -> Self {
-        Eks { client }
-    }
-
-    /// The whole cluster as far as `want` asks: [`Self::describe`], then
-    /// [`Self::look_inside`].
-    pub async fn observe(&self, name: &str, want: Want) -> Result<Observed> {
-        let mut observed = self.describe(name).await?;
-        if let Observed::Present(o) = &mut observed {
-            self.look_inside(name, o, want).await?;
+    pub fn new(client: aws_sdk_eks::Client, stack: impl Into<String>) -> Self {
+        Eks {
+            client,
+            stack: stack.into(),
         }
-        Ok(observed)
     }
 
-    /// The cluster itself (status, tags, endpoint) in one call; no nodegroups or add-ons.
+    /// The cluster itself (status, tags, endpoint, the token that created it) in one call;
+    /// no nodegroups or add-ons. Its [`Ownership`](crate::reconcile::Ownership) is the
+    /// caller's to decide (it needs the record): until then, `Foreign`.
     pub async fn describe(&self, name: &str) -> Result<Observed> {
         let described = self
             .client
@@ -77,11 +73,11 @@ impl Eks {
         let Some(cluster) = cluster else {
             return Ok(Observed::Absent);
         };
-        let managed = cluster
+        let managed_by = cluster
             .tags
             .as_ref()
             .and_then(|t| t.get(MANAGED_BY_TAG))
-            .is_some_and(|v| v == MANAGED_BY_VALUE);
+            .cloned();
         let status = cluster
             .status
             .as_ref()
@@ -94,7 +90,10 @@ impl Eks {
             .unwrap_or_default();
         Ok(Observed::Present(ObservedCluster {
             status,
-            managed,
+            ownership: crate::reconcile::Ownership::Foreign(managed_by.clone()),
+            managed_by,
+            request_token: cluster.client_request_token.clone(),
+            arn: cluster.arn.clone(),
             generation,
             endpoint: cluster.endpoint.clone(),
             ca_data: cluster
@@ -112,7 +111,7 @@ impl Eks {
         observed: &mut ObservedCluster,
         want: Want,
     ) -> Result<()> {
-        if !observed.managed {
+        if observed.ownership != crate::reconcile::Ownership::Ours {
             // Nothing else is read from a cluster that is not ours.
             return Ok(());
         }
@@ -257,7 +256,11 @@ impl Eks {
                 .create_access_entry()
                 .cluster_name(&cluster.name)
                 .principal_arn(&entry.principal_arn)
-                .set_tags(Some(fleet_tags(&cluster.name, &cluster.blueprint)))
+                .set_tags(Some(fleet_tags(
+                    &cluster.name,
+                    &cluster.blueprint,
+                    &self.stack,
+                )))
                 .send()
                 .await
                 .map_err(err("CreateAccessEntry"));
@@ -321,8 +324,10 @@ impl Eks {
         Ok(out)
     }
 
-    /// Creates the control plane. Already there (ResourceInUse) counts as done.
-    pub async fn create_cluster(&self, cluster: &ClusterConfig) -> Result<()> {
+    /// Creates the control plane with `token` as its `clientRequestToken` (recorded first:
+    /// it is how the fleet knows the incarnation as its own; EKS makes a retry with the
+    /// same token idempotent). Already there (ResourceInUse) counts as done.
+    pub async fn create_cluster(&self, cluster: &ClusterConfig, token: &str) -> Result<()> {
         let bp = &cluster.blueprint;
         let vpc = VpcConfigRequest::builder()
             .set_subnet_ids(Some(bp.subnet_ids.clone()))
@@ -345,7 +350,8 @@ impl Eks {
                     .bootstrap_cluster_creator_admin_permissions(true)
                     .build(),
             )
-            .set_tags(Some(fleet_tags(&cluster.name, bp)))
+            .set_tags(Some(fleet_tags(&cluster.name, bp, &self.stack)))
+            .client_request_token(token)
             .send()
             .await
             .map_err(err("CreateCluster"));
@@ -364,7 +370,7 @@ impl Eks {
                 .set_configuration_values(addon.configuration_values.clone())
                 .set_service_account_role_arn(addon.service_account_role_arn.clone())
                 .resolve_conflicts(ResolveConflicts::Overwrite)
-                .set_tags(Some(fleet_tags(&cluster.name, bp)))
+                .set_tags(Some(fleet_tags(&cluster.name, bp, &self.stack)))
                 .send()
                 .await
                 .map_err(err("CreateAddon"));
@@ -400,7 +406,7 @@ impl Eks {
                 .set_labels(
                     (!ng.labels.is_empty()).then(|| ng.labels.clone().into_iter().collect()),
                 )
-                .set_tags(Some(fleet_tags(&cluster.name, bp)))
+                .set_tags(Some(fleet_tags(&cluster.name, bp, &self.stack)))
                 .send()
                 .await
                 .map_err(err("CreateNodegroup"));
@@ -446,18 +452,6 @@ impl Eks {
             done_on_not_found(result)?;
         }
         Ok(())
-    }
-
-    pub async fn delete_fargate_profile(&self, cluster: &str, name: &str) -> Result<()> {
-        let result = self
-            .client
-            .delete_fargate_profile()
-            .cluster_name(cluster)
-            .fargate_profile_name(name)
-            .send()
-            .await
-            .map_err(err("DeleteFargateProfile"));
-        done_on_not_found(result)
     }
 
     pub async fn delete_cluster(&self, cluster: &str) -> Result<()> {

@@ -9,7 +9,9 @@ use fleet_shared::kube::{ClusterAccess, KubeConnector};
 use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::{Decision, Desired, Override};
-use fleet_shared::state::{uptime_hours, ClusterRecord, StateStore, TransitionKind};
+use fleet_shared::state::{
+    uptime_hours, AuditEntry, ClusterRecord, RecordedState, StateStore, TransitionKind,
+};
 use fleet_shared::{FleetError, Result};
 use futures::stream::{self, StreamExt};
 use jiff::{Timestamp, ToSpan};
@@ -19,8 +21,8 @@ use serde_json::{json, Value};
 use crate::bootstrap;
 use crate::eks::{Eks, Want};
 use crate::reconcile::{
-    config_fingerprint, next_step, summarize, trust_recorded, Observed, ObservedCluster, Situation,
-    Step,
+    config_fingerprint, creation_token_candidate, next_step, ownership, summarize, trust_recorded,
+    Observed, ObservedCluster, Ownership, Situation, Step,
 };
 use crate::request::{self, Request, Until};
 use crate::teardown;
@@ -35,6 +37,8 @@ const HORIZON_DAYS: i64 = 40;
 
 pub struct Scheduler {
     pub config: Arc<FleetConfig>,
+    /// This fleet's name: the `fleet:managed-by` value it creates and acts on.
+    pub stack: String,
     pub eks: Eks,
     pub store: StateStore,
     pub bus: EventPublisher,
@@ -74,8 +78,10 @@ impl Scheduler {
         let table = fleet_shared::startup::table_name()?;
         let notifier = cold.notifier().await?;
         let bus = cold.publisher(SOURCE_SCHEDULER);
+        let stack = fleet_shared::startup::stack_name()?;
         Ok(Scheduler {
-            eks: Eks::new(aws_sdk_eks::Client::new(&cold.sdk)),
+            eks: Eks::new(aws_sdk_eks::Client::new(&cold.sdk), stack.clone()),
+            stack,
             kube: Arc::new(KubeConnector::from_env(&cold.sdk)),
             s3: aws_sdk_s3::Client::new(&cold.sdk),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&cold.sdk),
@@ -138,11 +144,24 @@ impl Scheduler {
         }
     }
 
-    /// EKS, plus (while a destroy-mode teardown still has running nodegroups) the
-    /// load balancers that must not be orphaned.
-    async fn observe(&self, c: &ClusterConfig, desired: Desired) -> Result<Observed> {
-        let described = self.eks.describe(&c.name).await?;
+    /// EKS, whose it is, plus (while a destroy-mode teardown still has running
+    /// nodegroups) the load balancers that must not be orphaned.
+    async fn observe(
+        &self,
+        c: &ClusterConfig,
+        desired: Desired,
+        recorded: &RecordedState,
+    ) -> Result<Observed> {
+        let mut described = self.eks.describe(&c.name).await?;
+        self.classify(&mut described, recorded);
         self.look_inside(c, desired, described).await
+    }
+
+    /// Decides whose a described cluster is (see [`ownership`]).
+    fn classify(&self, observed: &mut Observed, recorded: &RecordedState) {
+        if let Observed::Present(o) = observed {
+            o.ownership = ownership(o, recorded, &self.stack);
+        }
     }
 
     /// The rest of [`Self::observe`] for a cluster already described.
@@ -158,9 +177,12 @@ impl Scheduler {
                 .await?;
             let tearing_down = desired == Desired::Down
                 && c.mode == Mode::Destroy
-                && o.managed
+                && o.ownership == Ownership::Ours
                 && o.status == "ACTIVE"
-                && o.nodegroups.iter().any(|n| n.status != "DELETING");
+                && o.nodegroups.iter().any(|n| {
+                    n.status != "DELETING"
+                        && c.blueprint.nodegroups.iter().any(|b| b.name == n.name)
+                });
             if tearing_down {
                 let client = self.kube.client(&Self::access(&c.name, o)).await;
                 o.teardown = Some(teardown::observe(client, &self.elb, &c.name).await?);
@@ -186,11 +208,8 @@ impl Scheduler {
             .map(|c| {
                 let record = records.remove(&c.name).unwrap_or_default();
                 async move {
-                    match tokio::time::timeout_at(
-                        stop_at,
-                        self.reconcile_recorded(c, record, inv.now),
-                    )
-                    .await
+                    match tokio::time::timeout_at(stop_at, self.reconcile_recorded(c, record, inv))
+                        .await
                     {
                         Ok(outcome) => outcome,
                         Err(_) => Outcome {
@@ -216,9 +235,10 @@ impl Scheduler {
     }
 
     /// One cluster, one step, reading its record first (overrides act at once).
-    async fn reconcile_one(&self, c: &ClusterConfig, now: Timestamp) -> Outcome {
+    async fn reconcile_one(&self, c: &ClusterConfig, inv: &Invocation) -> Outcome {
+        let now = inv.now;
         match self.store.cluster(&c.name).await {
-            Ok(record) => self.reconcile_recorded(c, record, now).await,
+            Ok(record) => self.reconcile_recorded(c, record, inv).await,
             Err(e) => {
                 tracing::error!(cluster = %c.name, error = %e, "reading state failed");
                 Outcome {
@@ -240,9 +260,10 @@ impl Scheduler {
     async fn reconcile_recorded(
         &self,
         c: &ClusterConfig,
-        record: ClusterRecord,
-        now: Timestamp,
+        mut record: ClusterRecord,
+        inv: &Invocation,
     ) -> Outcome {
+        let now = inv.now;
         let mut outcome = Outcome {
             name: c.name.clone(),
             desired: Desired::Down,
@@ -262,10 +283,23 @@ impl Scheduler {
             outcome.error = record.state.last_error.clone();
             return outcome;
         }
-        let described = match self.eks.describe(&c.name).await {
+        let mut described = match self.eks.describe(&c.name).await {
             Ok(d) => d,
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };
+        self.classify(&mut described, &record.state);
+        if let Observed::Present(o) = &described {
+            // First sight of the incarnation the fleet's token created: it is the fleet's
+            // (the token is spent; the next creation takes a new one).
+            let unconfirmed =
+                record.state.owned_generation.as_deref() != Some(o.generation.as_str());
+            if o.ownership == Ownership::Ours && unconfirmed && !o.generation.is_empty() {
+                if let Err(e) = self.store.mark_owned(&c.name, &o.generation).await {
+                    return self.after_error(c, &record, now, outcome, e).await;
+                }
+                record.state.owned_generation = Some(o.generation.clone());
+            }
+        }
         let fingerprint = config_fingerprint(c);
         let situation = Situation {
             desired: decision.desired,
@@ -285,7 +319,6 @@ impl Scheduler {
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };
         outcome.actual = summarize(&observed);
-        let mut record = record;
         if let Observed::Present(o) = &observed {
             if o.teardown.is_some() && record.state.teardown_started.is_none() {
                 if let Err(e) = self.store.mark_teardown_started(&c.name, now).await {
@@ -306,7 +339,10 @@ impl Scheduler {
             outcome.notes = notes.clone();
         }
         tracing::info!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");
-        let result = match self.execute(c, &step, &observed, &record, now).await {
+        let result = match self
+            .execute(c, &step, &observed, &record, inv, &decision.reason)
+            .await
+        {
             Ok(result) => result,
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };
@@ -401,24 +437,95 @@ impl Scheduler {
         }
     }
 
-    /// Carries out one step. Returns the outcome's `result`.
+    /// Records a destructive step (or an adoption) in the audit trail before it is taken:
+    /// what decided it and which invocation. A step that cannot be recorded is not taken.
+    async fn audit(
+        &self,
+        c: &ClusterConfig,
+        step: &Step,
+        observed: &Observed,
+        inv: &Invocation,
+        decided_by: &str,
+    ) -> Result<()> {
+        let generation = match observed {
+            Observed::Present(o) => o.generation.clone(),
+            Observed::Absent => String::new(),
+        };
+        let entry = AuditEntry {
+            at: inv.now,
+            step: step.describe(),
+            decided_by: decided_by.to_string(),
+            request_id: inv.request_id.clone(),
+            generation,
+        };
+        self.store.audit(&c.name, &entry).await
+    }
+
+    /// Carries out one step. Returns the outcome's `result`. `reason` is what the schedule
+    /// (or an override) decided, for the audit trail.
     async fn execute(
         &self,
         c: &ClusterConfig,
         step: &Step,
         observed: &Observed,
         record: &ClusterRecord,
-        now: Timestamp,
+        inv: &Invocation,
+        reason: &str,
     ) -> Result<&'static str> {
         let name = c.name.as_str();
+        let now = inv.now;
+        if step.is_destructive() {
+            let decided_by = match step {
+                Step::DeleteCluster { failed: true } => {
+                    "the cluster is FAILED: deleted to be rebuilt"
+                }
+                Step::ReplaceFailedNodegroups(_) => "CREATE_FAILED: deleted to be recreated",
+                _ => reason,
+            };
+            self.audit(c, step, observed, inv, decided_by).await?;
+        }
         match step {
             Step::Steady => Ok("steady"),
-            Step::Foreign => {
-                tracing::warn!(cluster = %name, "a cluster of this name exists without the fleet:managed-by tag; not touching it");
+            Step::Foreign(other) => {
+                tracing::warn!(cluster = %name, managed_by = ?other, "a cluster of this name is not this fleet's (fleet:managed-by); not touching it");
                 Ok("foreign")
             }
+            Step::NotCreatedByFleet => {
+                tracing::warn!(cluster = %name, "tagged as this fleet's, but not an incarnation it created or adopted; not touching it (adopt = true takes it over)");
+                Ok("not-created-by-fleet")
+            }
+            Step::Adopt => {
+                let Observed::Present(o) = observed else {
+                    return Ok("waiting");
+                };
+                if !self
+                    .store
+                    .adopt(name, &o.generation, now, &inv.request_id)
+                    .await?
+                {
+                    return Ok("steady");
+                }
+                self.audit(c, step, observed, inv, "adopt = true").await?;
+                let text = format!(
+                    ":handshake: cluster `{name}` adopted (adopt = true): {} (created {}) is now this fleet's; the schedule acts on it from now on",
+                    o.arn.as_deref().unwrap_or("the existing cluster"),
+                    o.generation
+                );
+                if let Err(e) = self.notifier.send(&text).await {
+                    tracing::warn!(cluster = %name, error = %e, "Slack notification failed");
+                }
+                tracing::warn!(cluster = %name, arn = ?o.arn, generation = %o.generation, "adopted");
+                Ok("adopted")
+            }
             Step::Wait(_) => Ok("waiting"),
-            Step::CreateCluster => self.eks.create_cluster(c).await.map(|_| "done"),
+            Step::CreateCluster => {
+                let candidate = creation_token_candidate(&inv.request_id, name, now);
+                let token = self
+                    .store
+                    .creation_token(name, &record.state, &candidate)
+                    .await?;
+                self.eks.create_cluster(c, &token).await.map(|_| "done")
+            }
             Step::CreateAddons(names) => self.eks.create_addons(c, names).await.map(|_| "done"),
             Step::CreateNodegroups(names) => {
                 self.eks.create_nodegroups(c, names).await.map(|_| "done")
@@ -426,11 +533,6 @@ impl Scheduler {
             Step::ScaleNodegroups(targets) => self
                 .eks
                 .scale_nodegroups(name, targets)
-                .await
-                .map(|_| "done"),
-            Step::DeleteFargateProfile(p) => self
-                .eks
-                .delete_fargate_profile(name, p)
                 .await
                 .map(|_| "done"),
             Step::DeleteNodegroups { names, notes } => {
@@ -631,7 +733,7 @@ impl Scheduler {
         let record = self.store.cluster(&c.name).await?;
         let schedule = c.schedule();
         let decision = schedule.decide(at, record.over.as_ref());
-        let observed = self.observe(c, decision.desired).await?;
+        let observed = self.observe(c, decision.desired, &record.state).await?;
         let step = next_step(Situation {
             desired: decision.desired,
             cluster: c,
@@ -685,14 +787,14 @@ impl Scheduler {
         self.store.set_override(name, &o).await?;
         tracing::info!(cluster = %name, desired = %desired, %until, "override set");
         // Act now rather than on the next tick.
-        let outcome = self.reconcile_one(c, inv.now).await;
+        let outcome = self.reconcile_one(c, inv).await;
         Ok(json!({ "cluster": name, "override": o, "reconcile": outcome }))
     }
 
     async fn clear_override(&self, inv: &Invocation, name: &str) -> Result<Value> {
         let c = self.cluster(name)?;
         let cleared = self.store.clear_override(name).await?;
-        let outcome = self.reconcile_one(c, inv.now).await;
+        let outcome = self.reconcile_one(c, inv).await;
         Ok(json!({
             "cluster": name,
             "cleared": cleared.is_some(),
@@ -717,17 +819,17 @@ impl Scheduler {
         let Decision {
             desired, reason, ..
         } = schedule.decide(now, record.over.as_ref());
-        let observed = self
-            .eks
-            .observe(
-                &c.name,
-                Want {
-                    addons: false,
-                    fargate: false,
-                    access: false,
-                },
-            )
-            .await?;
+        let mut observed = self.eks.describe(&c.name).await?;
+        self.classify(&mut observed, &record.state);
+        if let Observed::Present(o) = &mut observed {
+            let want = Want {
+                addons: false,
+                fargate: false,
+                access: false,
+            };
+            self.eks.look_inside(&c.name, o, want).await?;
+        }
+        let audit = self.store.audit_trail(&c.name, 5).await?;
         let month_start = month_start(now)?;
         // Look back far enough to know the phase at the start of the month.
         let lookback = month_start
@@ -754,6 +856,7 @@ impl Scheduler {
             "override": live_override,
             "next_change": schedule.next_change(now, record.over.as_ref(), HORIZON_DAYS).map(|t| t.to_string()),
             "last_transitions": last,
+            "last_destructive_steps": audit,
             "uptime_hours_this_month": (uptime * 100.0).round() / 100.0,
         }))
     }

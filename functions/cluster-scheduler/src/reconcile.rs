@@ -19,12 +19,49 @@ pub enum Observed {
     Present(ObservedCluster),
 }
 
+/// Whose a cluster of a configured name is. Only [`Ownership::Ours`] is ever acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// This incarnation was created by this fleet (EKS shows the `clientRequestToken` the
+    /// fleet recorded before its `CreateCluster`) or explicitly adopted (`adopt = true`,
+    /// recorded with its generation).
+    Ours,
+    /// Tagged `fleet:managed-by` with this fleet's name, but an incarnation the fleet
+    /// neither created nor adopted (a tag copied from another stack, a cluster made by
+    /// hand): reported, never touched.
+    NotCreatedByFleet,
+    /// Without the `fleet:managed-by` tag, or tagged by another fleet (its name).
+    Foreign(Option<String>),
+}
+
+/// Decides whose the cluster is, from EKS's facts and the fleet's record (see
+/// [`Ownership`]). `stack` is this fleet's name, the value of its `fleet:managed-by` tag.
+pub fn ownership(c: &ObservedCluster, recorded: &RecordedState, stack: &str) -> Ownership {
+    if c.managed_by.as_deref() != Some(stack) {
+        return Ownership::Foreign(c.managed_by.clone());
+    }
+    let created = c.request_token.is_some() && c.request_token == recorded.creation_token;
+    let owned = !c.generation.is_empty()
+        && recorded.owned_generation.as_deref() == Some(c.generation.as_str());
+    if created || owned {
+        Ownership::Ours
+    } else {
+        Ownership::NotCreatedByFleet
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedCluster {
     /// EKS status: CREATING, ACTIVE, DELETING, FAILED, UPDATING or PENDING.
     pub status: String,
-    /// Carries the fleet's managed-by tag. Clusters without it are never touched.
-    pub managed: bool,
+    /// Whose it is (see [`ownership`]); nothing is read from or done to a cluster that is
+    /// not [`Ownership::Ours`].
+    pub ownership: Ownership,
+    /// The value of its `fleet:managed-by` tag.
+    pub managed_by: Option<String>,
+    /// The `clientRequestToken` of the `CreateCluster` that made it.
+    pub request_token: Option<String>,
+    pub arn: Option<String>,
     /// Identifies this incarnation of the cluster (its creation time).
     pub generation: String,
     pub endpoint: Option<String>,
@@ -69,7 +106,10 @@ impl Default for ObservedCluster {
     fn default() -> Self {
         ObservedCluster {
             status: "ACTIVE".into(),
-            managed: true,
+            ownership: Ownership::Ours,
+            managed_by: None,
+            request_token: None,
+            arn: None,
             generation: String::new(),
             endpoint: None,
             ca_data: None,
@@ -106,8 +146,14 @@ pub struct Scaling {
 pub enum Step {
     /// Nothing to do: actual matches desired and was announced.
     Steady,
-    /// A cluster of that name exists without the managed-by tag: never touched.
-    Foreign,
+    /// A cluster of that name exists without this fleet's managed-by tag: never touched.
+    Foreign(Option<String>),
+    /// Tagged as this fleet's, but not an incarnation it created or adopted: never
+    /// touched (set `adopt = true` to take it over).
+    NotCreatedByFleet,
+    /// `adopt = true` and the cluster is [`Ownership::NotCreatedByFleet`]: record this
+    /// incarnation as the fleet's (once; audited and sent to Slack).
+    Adopt,
     /// Something is in progress; look again on a later tick.
     Wait(String),
     CreateCluster,
@@ -118,8 +164,6 @@ pub enum Step {
     /// Delete nodegroups that failed to create; later ticks recreate them.
     ReplaceFailedNodegroups(Vec<String>),
     ScaleNodegroups(Vec<(String, Scaling)>),
-    /// EKS deletes one Fargate profile at a time.
-    DeleteFargateProfile(String),
     /// Delete Services of type LoadBalancer so their load balancers are not orphaned.
     DeleteLoadBalancerServices(Vec<String>),
     /// Delete the nodegroups; `notes` report what the teardown had to leave behind.
@@ -143,11 +187,27 @@ pub enum Step {
 }
 
 impl Step {
+    /// Whether the step deletes or takes down something: such steps are recorded in the
+    /// audit trail (with what decided them) before they are taken.
+    pub fn is_destructive(&self) -> bool {
+        match self {
+            Step::DeleteLoadBalancerServices(_)
+            | Step::DeleteNodegroups { .. }
+            | Step::DeleteCluster { .. }
+            | Step::ReplaceFailedNodegroups(_) => true,
+            Step::ScaleNodegroups(targets) => targets.iter().any(|(_, s)| s.desired == 0),
+            _ => false,
+        }
+    }
+
     /// Short, stable description for plans and logs.
     pub fn describe(&self) -> String {
         match self {
             Step::Steady => "none".into(),
-            Step::Foreign => "none: a cluster of this name exists without the fleet:managed-by tag; it is never touched".into(),
+            Step::Foreign(None) => "none: a cluster of this name exists without the fleet:managed-by tag; it is never touched".into(),
+            Step::Foreign(Some(other)) => format!("none: a cluster of this name belongs to another fleet (fleet:managed-by = {other}); it is never touched"),
+            Step::NotCreatedByFleet => "none: not-created-by-fleet: tagged as this fleet's, but this fleet neither created nor adopted this incarnation; it is never touched (adopt = true takes it over)".into(),
+            Step::Adopt => "adopt (adopt = true)".into(),
             Step::Wait(why) => format!("wait: {why}"),
             Step::CreateCluster => "create-cluster".into(),
             Step::CreateAccessEntries(p) => format!("create-access-entries {}", p.join(",")),
@@ -163,7 +223,6 @@ impl Step {
                     .collect::<Vec<_>>()
                     .join(",")
             ),
-            Step::DeleteFargateProfile(p) => format!("delete-fargate-profile {p}"),
             Step::DeleteNodegroups { names, .. } => format!("delete-nodegroups {}", names.join(",")),
             Step::DeleteCluster { failed: true } => "delete-cluster (FAILED, rebuilt after)".into(),
             Step::DeleteCluster { failed: false } => "delete-cluster".into(),
@@ -186,24 +245,37 @@ pub struct Situation<'a> {
 
 const NODEGROUP_RUNNING: [&str; 2] = ["ACTIVE", "DEGRADED"];
 
+/// A fresh `clientRequestToken` for a `CreateCluster`: unique per invocation, cluster and
+/// instant (32 hex characters; EKS takes any string).
+pub fn creation_token_candidate(request_id: &str, cluster: &str, now: Timestamp) -> String {
+    let a = fnv1a(&format!("{request_id}/{cluster}"));
+    let b = fnv1a(&format!("{cluster}@{}/{request_id}", now.as_nanosecond()));
+    format!("{a:016x}{b:016x}")
+}
+
 /// Short summary of the observed state for plans and status.
 pub fn summarize(observed: &Observed) -> String {
     match observed {
         Observed::Absent => "absent".into(),
-        Observed::Present(c) if !c.managed => "foreign".into(),
-        Observed::Present(c) => {
-            let mut s = c.status.to_lowercase();
-            if !c.nodegroups.is_empty() {
-                let ngs: Vec<String> = c
-                    .nodegroups
-                    .iter()
-                    .map(|n| format!("{} {} {}/{}-{}", n.name, n.status, n.desired, n.min, n.max))
-                    .collect();
-                s.push_str(&format!(", nodegroups: {}", ngs.join(", ")));
-            }
-            s
-        }
+        Observed::Present(c) => match &c.ownership {
+            Ownership::Foreign(_) => "foreign".into(),
+            Ownership::NotCreatedByFleet => "not-created-by-fleet".into(),
+            Ownership::Ours => observed_text(c),
+        },
     }
+}
+
+fn observed_text(c: &ObservedCluster) -> String {
+    let mut s = c.status.to_lowercase();
+    if !c.nodegroups.is_empty() {
+        let ngs: Vec<String> = c
+            .nodegroups
+            .iter()
+            .map(|n| format!("{} {} {}/{}-{}", n.name, n.status, n.desired, n.min, n.max))
+            .collect();
+        s.push_str(&format!(", nodegroups: {}", ngs.join(", ")));
+    }
+    s
 }
 
 fn is_announced(recorded: &RecordedState, phase: Desired, generation: Option<&str>) -> bool {
@@ -264,7 +336,7 @@ pub fn trust_recorded(s: &Situation<'_>, described: &Observed, fingerprint: &str
         && recent
         && r.checked_config.as_deref() == Some(fingerprint)
         && r.attempts == 0
-        && c.managed
+        && c.ownership == Ownership::Ours
         && c.status == "ACTIVE"
         // A destroy-mode cluster that should be down has work to do whatever the record says.
         && !(s.desired == Desired::Down && s.cluster.mode == Mode::Destroy)
@@ -280,8 +352,12 @@ pub fn next_step(s: Situation<'_>) -> Step {
                 Desired::Down => Step::AnnounceDown,
             }
         }
-        Observed::Present(c) if !c.managed => return Step::Foreign,
-        Observed::Present(c) => c,
+        Observed::Present(c) => match &c.ownership {
+            Ownership::Foreign(other) => return Step::Foreign(other.clone()),
+            Ownership::NotCreatedByFleet if s.cluster.adopt => return Step::Adopt,
+            Ownership::NotCreatedByFleet => return Step::NotCreatedByFleet,
+            Ownership::Ours => c,
+        },
     };
     match (s.desired, cluster.status.as_str()) {
         (_, "DELETING") => Step::Wait("the cluster is being deleted".into()),
@@ -383,16 +459,51 @@ fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
     }
 }
 
+/// Nodegroups that exist in EKS but not in the blueprint: someone else's, never deleted or
+/// scaled by the fleet.
+fn unmanaged_nodegroups<'a>(
+    s: &Situation<'_>,
+    c: &'a ObservedCluster,
+) -> Vec<&'a ObservedNodegroup> {
+    c.nodegroups
+        .iter()
+        .filter(|n| {
+            !s.cluster
+                .blueprint
+                .nodegroups
+                .iter()
+                .any(|b| b.name == n.name)
+        })
+        .collect()
+}
+
+/// What the teardown leaves in place because the fleet did not make it; the cluster
+/// cannot be deleted while any of it exists.
+fn left_in_place(s: &Situation<'_>, c: &ObservedCluster) -> Vec<String> {
+    let mut left: Vec<String> = unmanaged_nodegroups(s, c)
+        .iter()
+        .map(|n| format!("unmanaged nodegroup {} left in place", n.name))
+        .collect();
+    // The blueprint makes no Fargate profiles: every one is someone else's.
+    left.extend(
+        c.fargate_profiles.iter().map(|(name, _)| {
+            format!("fargate profile {name} (not made by the fleet) left in place")
+        }),
+    );
+    left
+}
+
 fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
-    if let Some((name, status)) = c.fargate_profiles.iter().find(|(_, st)| st == "DELETING") {
-        return Step::Wait(format!("fargate profile {name} is {status}"));
-    }
-    if let Some((name, _)) = c.fargate_profiles.first() {
-        return Step::DeleteFargateProfile(name.clone());
-    }
     let deletable: Vec<String> = c
         .nodegroups
         .iter()
+        .filter(|n| {
+            s.cluster
+                .blueprint
+                .nodegroups
+                .iter()
+                .any(|b| b.name == n.name)
+        })
         .filter(|n| {
             NODEGROUP_RUNNING.contains(&n.status.as_str())
                 || n.status == "CREATE_FAILED"
@@ -401,7 +512,7 @@ fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
         .map(|n| n.name.clone())
         .collect();
     if !deletable.is_empty() {
-        let mut notes = Vec::new();
+        let mut notes = left_in_place(&s, c);
         if let Some(t) = &c.teardown {
             match &t.lb_services {
                 Ok(services) if !services.is_empty() => {
@@ -442,8 +553,20 @@ fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
             notes,
         };
     }
-    if let Some(n) = c.nodegroups.first() {
+    let unmanaged = unmanaged_nodegroups(&s, c);
+    if let Some(n) = c
+        .nodegroups
+        .iter()
+        .find(|n| !unmanaged.iter().any(|u| u.name == n.name))
+    {
         return Step::Wait(format!("nodegroup {} is {}", n.name, n.status));
+    }
+    let left = left_in_place(&s, c);
+    if !left.is_empty() {
+        return Step::Wait(format!(
+            "{}; the cluster cannot be deleted while it exists",
+            left.join(", ")
+        ));
     }
     Step::DeleteCluster { failed: false }
 }
@@ -459,6 +582,14 @@ fn scale_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
     let to_zero: Vec<(String, Scaling)> = c
         .nodegroups
         .iter()
+        // Only the blueprint's: a nodegroup the fleet did not make is not its to scale.
+        .filter(|n| {
+            s.cluster
+                .blueprint
+                .nodegroups
+                .iter()
+                .any(|b| b.name == n.name)
+        })
         .filter(|n| NODEGROUP_RUNNING.contains(&n.status.as_str()) && (n.min > 0 || n.desired > 0))
         .map(|n| {
             (
@@ -663,16 +794,28 @@ desired_size = 2
                 ("fp-b".into(), "ACTIVE".into()),
             ];
         }
+        // Fargate profiles are never the blueprint's: reported, left, and the cluster
+        // waits for them to go.
+        let fargate_notes = vec![
+            "fargate profile fp-a (not made by the fleet) left in place".to_string(),
+            "fargate profile fp-b (not made by the fleet) left in place".to_string(),
+        ];
         assert_eq!(
             step(Down, Destroy, &bp, &with_fargate, &none),
-            Step::DeleteFargateProfile("fp-a".into())
+            Step::DeleteNodegroups {
+                names: vec!["spot".into()],
+                notes: fargate_notes.clone(),
+            }
         );
         if let Observed::Present(c) = &mut with_fargate {
-            c.fargate_profiles[0].1 = "DELETING".into();
+            c.nodegroups.clear();
         }
         assert_eq!(
             step(Down, Destroy, &bp, &with_fargate, &none),
-            Step::Wait("fargate profile fp-a is DELETING".into())
+            Step::Wait(format!(
+                "{}; the cluster cannot be deleted while it exists",
+                fargate_notes.join(", ")
+            ))
         );
         let cases: Vec<(Observed, Step)> = vec![
             (
@@ -680,12 +823,25 @@ desired_size = 2
                     "ACTIVE",
                     vec![
                         ng("spot", "ACTIVE", 1, 2, 3),
-                        ng("extra", "CREATE_FAILED", 0, 0, 1),
+                        ng("critical", "ACTIVE", 1, 1, 1),
                     ],
                     &[],
                 ),
                 Step::DeleteNodegroups {
-                    names: vec!["spot".into(), "extra".into()],
+                    names: vec!["spot".into()],
+                    notes: vec!["unmanaged nodegroup critical left in place".into()],
+                },
+            ),
+            (
+                cluster("ACTIVE", vec![ng("critical", "ACTIVE", 1, 1, 1)], &[]),
+                Step::Wait(
+                    "unmanaged nodegroup critical left in place; the cluster cannot be deleted while it exists".into(),
+                ),
+            ),
+            (
+                cluster("ACTIVE", vec![ng("spot", "CREATE_FAILED", 0, 0, 1)], &[]),
+                Step::DeleteNodegroups {
+                    names: vec!["spot".into()],
                     notes: vec![],
                 },
             ),
@@ -797,18 +953,189 @@ desired_size = 2
     #[test]
     fn foreign_clusters_are_never_touched() {
         let bp = blueprint(&[]);
-        let mut foreign = cluster("ACTIVE", vec![ng("spot", "ACTIVE", 1, 2, 3)], &[]);
-        if let Observed::Present(c) = &mut foreign {
-            c.managed = false;
+        for owner in [None, Some("another-fleet".to_string())] {
+            let mut foreign = cluster("ACTIVE", vec![ng("spot", "ACTIVE", 1, 2, 3)], &[]);
+            if let Observed::Present(c) = &mut foreign {
+                c.ownership = Ownership::Foreign(owner.clone());
+            }
+            for desired in [Desired::Up, Desired::Down] {
+                for mode in [Mode::Destroy, Mode::Scale] {
+                    assert_eq!(
+                        step(desired, mode, &bp, &foreign, &RecordedState::default()),
+                        Step::Foreign(owner.clone())
+                    );
+                }
+            }
+        }
+    }
+
+    fn described(
+        managed_by: Option<&str>,
+        token: Option<&str>,
+        generation: &str,
+    ) -> ObservedCluster {
+        ObservedCluster {
+            managed_by: managed_by.map(String::from),
+            request_token: token.map(String::from),
+            generation: generation.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_cluster_is_ours_only_as_the_incarnation_we_created_or_adopted() {
+        let ours = "infra-fleet";
+        let record = |token: Option<&str>, owned: Option<&str>| RecordedState {
+            creation_token: token.map(String::from),
+            owned_generation: owned.map(String::from),
+            ..Default::default()
+        };
+        // Created by our token: ours, whether or not its generation was seen yet.
+        assert_eq!(
+            ownership(
+                &described(Some(ours), Some("t1"), "100"),
+                &record(Some("t1"), None),
+                ours
+            ),
+            Ownership::Ours
+        );
+        // Adopted (or seen earlier): the generation is recorded.
+        assert_eq!(
+            ownership(
+                &described(Some(ours), None, "100"),
+                &record(None, Some("100")),
+                ours
+            ),
+            Ownership::Ours
+        );
+        // The audit's reproduction: our tag copied onto a cluster we never made, no record.
+        assert_eq!(
+            ownership(
+                &described(Some(ours), None, "100"),
+                &RecordedState::default(),
+                ours
+            ),
+            Ownership::NotCreatedByFleet
+        );
+        // Recreated behind our back under our tag: another token, another generation.
+        assert_eq!(
+            ownership(
+                &described(Some(ours), Some("t9"), "200"),
+                &record(Some("t1"), Some("100")),
+                ours
+            ),
+            Ownership::NotCreatedByFleet
+        );
+        // No token on either side never matches.
+        assert_eq!(
+            ownership(
+                &described(Some(ours), None, "100"),
+                &record(None, None),
+                ours
+            ),
+            Ownership::NotCreatedByFleet
+        );
+        // Another fleet's tag, or none: foreign, even with our token.
+        assert_eq!(
+            ownership(
+                &described(Some("other"), Some("t1"), "100"),
+                &record(Some("t1"), None),
+                ours
+            ),
+            Ownership::Foreign(Some("other".into()))
+        );
+        assert_eq!(
+            ownership(
+                &described(None, None, "100"),
+                &record(None, Some("100")),
+                ours
+            ),
+            Ownership::Foreign(None)
+        );
+    }
+
+    #[test]
+    fn not_created_by_fleet_is_left_alone_unless_adopted() {
+        let mut bp = blueprint(&[]);
+        let mut theirs = cluster("ACTIVE", vec![ng("critical", "ACTIVE", 1, 1, 1)], &[]);
+        if let Observed::Present(c) = &mut theirs {
+            c.ownership = Ownership::NotCreatedByFleet;
         }
         for desired in [Desired::Up, Desired::Down] {
             for mode in [Mode::Destroy, Mode::Scale] {
                 assert_eq!(
-                    step(desired, mode, &bp, &foreign, &RecordedState::default()),
-                    Step::Foreign
+                    step(desired, mode, &bp, &theirs, &RecordedState::default()),
+                    Step::NotCreatedByFleet
                 );
             }
         }
+        bp.adopt = true;
+        assert_eq!(
+            step(
+                Desired::Down,
+                Mode::Destroy,
+                &bp,
+                &theirs,
+                &RecordedState::default()
+            ),
+            Step::Adopt
+        );
+        assert!(Step::NotCreatedByFleet
+            .describe()
+            .starts_with("none: not-created-by-fleet"));
+    }
+
+    #[test]
+    fn scale_down_leaves_nodegroups_the_blueprint_did_not_make() {
+        let bp = blueprint(&[]);
+        let observed = cluster(
+            "ACTIVE",
+            vec![
+                ng("spot", "ACTIVE", 1, 2, 3),
+                ng("critical", "ACTIVE", 1, 1, 1),
+            ],
+            &[],
+        );
+        let Step::ScaleNodegroups(targets) = step(
+            Desired::Down,
+            Mode::Scale,
+            &bp,
+            &observed,
+            &RecordedState::default(),
+        ) else {
+            panic!("expected a scale-down");
+        };
+        let names: Vec<&str> = targets.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, vec!["spot"]);
+    }
+
+    #[test]
+    fn destructive_steps_are_the_ones_audited() {
+        let zero = Scaling {
+            min: 0,
+            max: 1,
+            desired: 0,
+        };
+        let up = Scaling {
+            min: 1,
+            max: 3,
+            desired: 2,
+        };
+        assert!(Step::DeleteCluster { failed: false }.is_destructive());
+        assert!(Step::DeleteNodegroups {
+            names: vec![],
+            notes: vec![]
+        }
+        .is_destructive());
+        assert!(Step::ScaleNodegroups(vec![("a".into(), zero)]).is_destructive());
+        assert!(!Step::ScaleNodegroups(vec![("a".into(), up)]).is_destructive());
+        assert!(!Step::CreateCluster.is_destructive());
+        assert!(!Step::Adopt.is_destructive());
+        let t = "2026-11-23T07:00:00Z".parse().expect("ts");
+        let a = creation_token_candidate("req-1", "staging", t);
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, creation_token_candidate("req-2", "staging", t));
+        assert_ne!(a, creation_token_candidate("req-1", "prod", t));
     }
 
     fn with_teardown(view: TeardownView) -> Observed {
@@ -1004,7 +1331,7 @@ desired_size = 2
             &print
         ));
         let foreign = Observed::Present(ObservedCluster {
-            managed: false,
+            ownership: Ownership::Foreign(None),
             generation: "gen-1".into(),
             ..Default::default()
         });
