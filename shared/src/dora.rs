@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use jiff::{Timestamp, ToSpan};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FleetError, Result};
@@ -117,11 +117,12 @@ impl DoraStore {
     pub async fn put(&self, e: &ServiceEvent) -> Result<bool> {
         let body = serde_json::to_string(&e.event)
             .map_err(|err| FleetError::Internal(format!("encoding an event: {err}")))?;
+        // Whole seconds, saturating: never a panic whatever the config says (it is
+        // validated to at most 36500 days anyway).
         let at = e.event.at();
         let ttl = at
-            .checked_add((self.retention_days * 24).hours())
-            .unwrap_or(at)
-            .as_second();
+            .as_second()
+            .saturating_add(self.retention_days.saturating_mul(86_400));
         let result = self
             .client
             .put_item()

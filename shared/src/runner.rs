@@ -115,8 +115,10 @@ impl From<FleetError> for Diagnostic {
 /// Logs go to stderr as JSON in Lambda (CloudWatch parses them) and as text locally, so
 /// that stdout carries only the response.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = pinned(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -134,6 +136,20 @@ pub fn init_tracing() {
             .compact()
             .init();
     }
+}
+
+/// `lambda_runtime` logs every raw event and response at trace level: an event can carry a
+/// secret (Flagger's token in a Function URL's query string), so it stays at info whatever
+/// `RUST_LOG` asks for. Later directives for the same target replace earlier ones.
+const PINNED: [&str; 2] = ["lambda_runtime=info", "lambda_runtime_api_client=info"];
+
+fn pinned(mut filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
+    for directive in PINNED {
+        if let Ok(d) = directive.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    filter
 }
 
 pub fn in_lambda() -> bool {
@@ -243,6 +259,53 @@ mod tests {
             .map(|s| s.to_string())
             .collect::<Vec<_>>()
             .into_iter()
+    }
+
+    #[test]
+    fn lambda_runtime_stays_at_info_whatever_rust_log_says() {
+        for asked in [
+            "trace",
+            "lambda_runtime=trace",
+            "debug,lambda_runtime=trace,lambda_runtime_api_client=trace",
+        ] {
+            let f = pinned(tracing_subscriber::EnvFilter::new(asked)).to_string();
+            assert!(f.contains("lambda_runtime=info"), "{asked}: {f}");
+            assert!(!f.contains("lambda_runtime=trace"), "{asked}: {f}");
+            assert!(
+                !f.contains("lambda_runtime_api_client=trace"),
+                "{asked}: {f}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_two_clocks_meet_only_through_explicit_conversions_in_any_year() {
+        for now in [
+            "2021-11-30T10:00:00Z",
+            "2031-11-30T10:00:00Z",
+            "1999-12-31T23:59:00Z",
+        ] {
+            let now: Timestamp = now.parse().expect("ts");
+            let inv = Invocation::at(now);
+            // Two minutes ahead in decision time is two minutes ahead in real time.
+            let ahead = now.checked_add(Duration::from_secs(120)).expect("ts");
+            let left = inv
+                .real_instant(ahead)
+                .saturating_duration_since(Instant::now());
+            assert!(
+                left > Duration::from_secs(119) && left <= Duration::from_secs(120),
+                "{left:?}"
+            );
+            // Already past: due now, not in the past and not a panic.
+            let past = now.checked_sub(Duration::from_secs(3600)).expect("ts");
+            assert!(inv.real_instant(past) <= Instant::now());
+            // The budget (15 minutes locally) ends 15 minutes ahead in decision time.
+            let ends = inv.budget_ends_at().duration_since(now).as_secs();
+            assert!((899..=900).contains(&ends), "{ends}");
+            assert!(inv.decision_now() >= now);
+            let short = Invocation::at(now).with_budget(Duration::from_secs(4));
+            assert!(short.budget.remaining() <= Duration::from_secs(4));
+        }
     }
 
     #[test]

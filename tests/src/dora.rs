@@ -149,7 +149,7 @@ impl DoraFixture {
                 secrets: Secrets {
                     github: Secret::new(GITHUB_SECRET.into()),
                     flux: Secret::new(FLUX_SECRET.into()),
-                    flagger: Secret::new(FLAGGER_TOKEN.into()),
+                    flagger: Some(Secret::new(FLAGGER_TOKEN.into())),
                 },
             },
             aggregator: Aggregator {
@@ -159,6 +159,7 @@ impl DoraFixture {
                 cloudwatch: cloudwatch.clone(),
                 notifier: Notifier::new(Some(Secret::new(slack.url.clone()))),
                 http: reqwest::Client::new(),
+                pushgateway: pushgateway.as_ref().map(|p| Secret::new(p.url.clone())),
             },
             store,
             slack,

@@ -76,6 +76,35 @@ fn parse(body: &Bytes) -> Value {
 }
 
 impl FakeLambda {
+    /// The function binary `bin` set up as Lambda starts it, polling this Runtime API:
+    /// the `AWS_LAMBDA_*` variables Lambda sets for function `function`, and AWS (moto's
+    /// endpoint, the local region and table). The caller adds `FLEET_CONFIG`,
+    /// `FLEET_STACK` and where the output goes.
+    pub fn function_process(
+        &self,
+        bin: &std::path::Path,
+        function: &str,
+    ) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(bin);
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", &self.address)
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "stream")
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{function}"),
+            )
+            .env("AWS_ENDPOINT_URL", &crate::moto().endpoint)
+            .env("AWS_REGION", crate::REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("FLEET_TABLE", crate::LOCAL_TABLE)
+            .kill_on_drop(true);
+        command
+    }
+
     pub async fn start() -> FakeLambda {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app =

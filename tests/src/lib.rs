@@ -234,7 +234,10 @@ pub const LOCAL_BUS: &str = "fleet";
 /// Route53 hosted zone id the example names (moto gives the zone that id).
 pub const LOCAL_ZONE: &str = "example.com";
 pub const LOCAL_HOSTED_ZONE_ID: &str = "Z0123456789ABCDEFGHIJ";
-pub const LOCAL_CLOUDFLARE_TOKEN: &str = "local-cloudflare-token";
+pub const LOCAL_CLOUDFLARE_TOKEN: &str = "local-cloudflare-token-0123456789abcdef";
+/// The GitHub webhook secret `make local-aws` and the demo store (secrets are at least 32
+/// bytes: `fleet_shared::startup::MIN_SECRET_BYTES`).
+pub const LOCAL_WEBHOOK_SECRET: &str = "local-webhook-secret-0123456789abcdef";
 
 /// Makes a moto account look like a deployed fleet for the example config: the state
 /// table, the `fleet` bus, the SSM parameters the example names (the Slack webhook
@@ -274,18 +277,25 @@ pub async fn seed_local_account(sdk: &SdkConfig, slack_url: &str) -> Result<(), 
     for (name, value) in [
         ("/fleet/slack-webhook", slack_url),
         ("/fleet/cloudflare-api-token", LOCAL_CLOUDFLARE_TOKEN),
-        ("/fleet/github-webhook-secret", "local-webhook-secret"),
+        ("/fleet/github-webhook-secret", LOCAL_WEBHOOK_SECRET),
     ] {
-        ssm.put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .overwrite(true)
-            .send()
-            .await
-            .map_err(|e| format!("SSM PutParameter {name}: {e}"))?;
+        put_secret(&ssm, name, value).await?;
     }
     Ok(())
+}
+
+/// Stores `value` as the SecureString parameter `name` (overwriting), as `make deploy`'s
+/// operator does for each secret. Errors name the parameter.
+pub async fn put_secret(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) -> Result<(), String> {
+    ssm.put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("SSM PutParameter {name}: {e}"))
 }
 
 /// Queues Cost Explorer usage in moto for the example's clusters: the 40 days before

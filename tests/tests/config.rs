@@ -253,3 +253,51 @@ fn a_config_or_secret_in_ssm_that_does_not_exist_is_named_at_cold_start() {
         "{text}"
     );
 }
+
+/// Outside local runs from a file (here: the config itself in SSM, as deployed), a secret
+/// written into the config is refused; and a secret under 32 bytes is refused anywhere.
+/// Both name the key, never the value.
+#[tokio::test]
+async fn deployed_configs_take_secrets_only_from_ssm_and_only_long_ones() {
+    let ssm = aws_sdk_ssm::Client::new(&fleet_tests::sdk());
+    let put = |name: String, value: String| {
+        let ssm = ssm.clone();
+        async move {
+            fleet_tests::put_secret(&ssm, &name, &value)
+                .await
+                .expect("put parameter");
+        }
+    };
+    let example = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
+        .expect("example");
+    let literal = "https://hooks.example/services/T0/B0/literal-0123456789abcdef";
+    let inline = example.replace("ssm:/fleet/slack-webhook", literal);
+    let name = format!("/{}/config", fleet_tests::unique("cfg"));
+    put(name.clone(), inline).await;
+    let (ok, text) = run("cluster-scheduler", &format!("ssm:{name}"));
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("fleet.slack_webhook") && text.contains("must be an ssm: reference"),
+        "{text}"
+    );
+    assert!(!text.contains("literal-0123456789abcdef"), "{text}");
+
+    let short = format!("/{}/slack", fleet_tests::unique("short"));
+    put(short.clone(), "http://x/short".into()).await;
+    let dir = std::env::temp_dir().join(fleet_tests::unique("config"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("fleet.toml");
+    std::fs::write(
+        &path,
+        example.replace("ssm:/fleet/slack-webhook", &format!("ssm:{short}")),
+    )
+    .expect("config file");
+    let (ok, text) = run("cluster-scheduler", &path.display().to_string());
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("fleet.slack_webhook")
+            && text.contains("is 14 bytes; at least 32 are needed"),
+        "{text}"
+    );
+    assert!(!text.contains("http://x/short"), "{text}");
+}

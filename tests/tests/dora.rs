@@ -175,7 +175,7 @@ async fn redeliveries_and_the_same_event_twice_are_stored_once() {
         .post(github_request(
             "workflow_run",
             &payload,
-            "guid-1",
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958",
             GITHUB_SECRET,
         ))
         .await;
@@ -185,7 +185,7 @@ async fn redeliveries_and_the_same_event_twice_are_stored_once() {
         .post(github_request(
             "workflow_run",
             &payload,
-            "guid-1",
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958",
             GITHUB_SECRET,
         ))
         .await;
@@ -198,7 +198,7 @@ async fn redeliveries_and_the_same_event_twice_are_stored_once() {
         .post(github_request(
             "workflow_run",
             &payload,
-            "guid-2",
+            "72d3162e-cc78-11e3-81ab-4c9367dc0959",
             GITHUB_SECRET,
         ))
         .await;
@@ -213,7 +213,7 @@ async fn redeliveries_and_the_same_event_twice_are_stored_once() {
         .post(github_request(
             "workflow_run",
             &rerun,
-            "guid-3",
+            "72d3162e-cc78-11e3-81ab-4c9367dc095a",
             GITHUB_SECRET,
         ))
         .await;
@@ -555,4 +555,75 @@ async fn bad_report_requests_name_the_field() {
         .expect("empty report");
     assert_eq!(r["all"]["levels"]["lead_time"], "no data");
     assert_eq!(r["all"]["deployments"], 0);
+}
+
+/// The signed sample requests in `events/` (the README's walkthrough) verify with the
+/// secret `make local-aws` stores.
+#[test]
+fn the_sample_requests_are_signed_with_the_local_secret() {
+    for file in ["dora-github-push.json", "dora-github-workflow-run.json"] {
+        let text = std::fs::read_to_string(fleet_tests::workspace_root().join("events").join(file))
+            .expect("sample");
+        let request: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let body = request["body"].as_str().expect("body");
+        let signature = request["headers"]["x-hub-signature-256"]
+            .as_str()
+            .expect("signature");
+        assert_eq!(
+            signature,
+            dora_webhook::signature::sign_sha256(
+                fleet_tests::LOCAL_WEBHOOK_SECRET.as_bytes(),
+                body.as_bytes()
+            ),
+            "{file}"
+        );
+    }
+}
+
+/// An `X-GitHub-Delivery` that is not GUID-shaped (or over 64 characters) is processed
+/// without a redelivery marker, never a 500; the semantic key still stores it once.
+#[tokio::test]
+async fn a_delivery_id_that_is_not_a_guid_is_processed_without_a_marker() {
+    let f = DoraFixture::start(SERVICES, false).await;
+    let payload = example("workflow_run", |e| {
+        e["workflow_run"]["conclusion"] == "success"
+    });
+    for delivery in [
+        "not a guid at all",
+        &"f".repeat(65),
+        "dora#digest#2026-11-23",
+    ] {
+        let (status, body) = f
+            .post(github_request(
+                "workflow_run",
+                &payload,
+                delivery,
+                GITHUB_SECRET,
+            ))
+            .await;
+        assert_eq!(status, 200, "{delivery}: {body}");
+    }
+    assert_eq!(f.stored(&f.service("octo")).await.len(), 1);
+}
+
+/// Without `dora.flagger_token` of its own, `/flagger` is off: 404, nothing stored (the
+/// GitHub secret is never its fallback: Flagger sends the token in the URL).
+#[tokio::test]
+async fn flagger_without_its_own_token_answers_404() {
+    let mut f = DoraFixture::start(SERVICES, false).await;
+    f.webhook.secrets.flagger = None;
+    let body = json!({"name": "podinfo", "namespace": "prod", "phase": "Succeeded",
+        "metadata": {"eventType": "Normal", "eventMessage": "Promotion completed!", "timestamp": "1795420800"}});
+    let request = function_url_request(
+        "/flagger",
+        &format!("token={GITHUB_SECRET}"),
+        &[],
+        body.to_string().as_bytes(),
+        false,
+    );
+    let (status, answer) = f.post(request).await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("dora.flagger_token")));
 }

@@ -255,7 +255,7 @@ fn webhook() -> &'static Webhook {
             secrets: Secrets {
                 github: Secret::new("hostile-input-secret".into()),
                 flux: Secret::new("hostile-input-secret".into()),
-                flagger: Secret::new("hostile-input-secret".into()),
+                flagger: Some(Secret::new("hostile-input-secret".into())),
             },
         }
     })

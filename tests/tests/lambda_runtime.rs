@@ -8,25 +8,13 @@ use std::time::Duration;
 use fleet_tests::demo::bin_dir;
 use fleet_tests::fake_lambda::{Answer, FakeLambda};
 use fleet_tests::fake_slack::FakeSlack;
-use fleet_tests::{moto, sdk, seed_local_account, workspace_root, LOCAL_TABLE, REGION};
+use fleet_tests::{sdk, seed_local_account, workspace_root};
 use serde_json::json;
 
 async fn serve(function: &str, lambda: &FakeLambda) -> tokio::process::Child {
-    tokio::process::Command::new(bin_dir().join(function))
-        .env("AWS_LAMBDA_RUNTIME_API", &lambda.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", function)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "stream")
-        .env(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{function}"),
-        )
-        .env("AWS_ENDPOINT_URL", &moto().endpoint)
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("FLEET_TABLE", LOCAL_TABLE)
+    lambda
+        .function_process(&bin_dir().join(function), function)
+        .env("FLEET_STACK", "fleet-test")
         .env(
             "FLEET_CONFIG",
             workspace_root().join("infra/fleet.example.toml"),

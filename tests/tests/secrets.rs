@@ -13,7 +13,7 @@ use fleet_tests::dora::{function_url_request, DoraFixture};
 use fleet_tests::fake_cloudflare::FakeCloudflare;
 use serde_json::json;
 
-const CANARY: &str = "canary-5ecr3t-d0-n0t-leak";
+const CANARY: &str = "canary-5ecr3t-d0-n0t-leak-0123456789";
 
 /// Every log line of this test binary, at every level.
 fn logs() -> Arc<Mutex<Vec<u8>>> {
@@ -66,6 +66,32 @@ async fn a_failing_slack_webhook_never_shows_its_url() {
         "the logs",
         &String::from_utf8_lossy(&logs.lock().expect("logs")),
     );
+}
+
+/// A Pushgateway URL may carry a password (or a token in its path or query): when the
+/// push fails, the error and the log line show neither.
+#[tokio::test]
+async fn a_failing_pushgateway_never_shows_its_url() {
+    let logs = logs();
+    let mut f = DoraFixture::start("", false).await;
+    f.aggregator.pushgateway = Some(Secret::new(format!(
+        "http://user:{CANARY}@127.0.0.1:9/{CANARY}?token={CANARY}"
+    )));
+    let daily = json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}});
+    let answer = f
+        .aggregator
+        .handle(
+            daily,
+            fleet_shared::runner::Invocation::at(jiff::Timestamp::now()),
+        )
+        .await;
+    assert_clean("the daily run's answer", &format!("{answer:?}"));
+    let text = String::from_utf8_lossy(&logs.lock().expect("logs")).to_string();
+    assert!(
+        text.contains("DORA metrics not pushed"),
+        "the push was not even tried: {text}"
+    );
+    assert_clean("the logs", &text);
 }
 
 #[tokio::test]
@@ -168,33 +194,24 @@ async fn webhook_answers_never_show_the_secret() {
     }
 }
 
-/// The function binaries themselves, as Lambda runs them, with every secret a canary in
-/// SSM and logging at its most verbose: the paths that use each secret are driven (Slack
-/// and Cloudflare unreachable, a webhook signed with another secret), and everything the
-/// processes print is searched.
-#[tokio::test]
-async fn no_binary_prints_a_secret_even_at_trace_level() {
+/// Every secret of the example config a canary in SSM (under `/canary/`); returns the
+/// path of the config that names them.
+async fn canary_config() -> std::path::PathBuf {
     use fleet_tests::{sdk, seed_local_account, workspace_root};
     let sdk = sdk();
     let slack = format!("http://127.0.0.1:9/services/{CANARY}");
     seed_local_account(&sdk, &slack).await.expect("seed");
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     for name in ["cloudflare", "github", "flux", "flagger"] {
-        ssm.put_parameter()
-            .name(format!("/canary/{name}"))
-            .value(format!("{CANARY}-{name}"))
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .overwrite(true)
-            .send()
-            .await
-            .expect("put parameter");
+        fleet_tests::put_secret(
+            &ssm,
+            &format!("/canary/{name}"),
+            &format!("{CANARY}-{name}"),
+        )
+        .await
+        .expect("put parameter");
     }
-    ssm.put_parameter()
-        .name("/canary/slack")
-        .value(&slack)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .overwrite(true)
-        .send()
+    fleet_tests::put_secret(&ssm, "/canary/slack", &slack)
         .await
         .expect("put parameter");
     let example = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
@@ -215,6 +232,65 @@ async fn no_binary_prints_a_secret_even_at_trace_level() {
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("fleet.toml");
     std::fs::write(&path, config).expect("config");
+    path
+}
+
+/// In Lambda mode, at `RUST_LOG=trace`: `lambda_runtime` logs each raw event at trace, and
+/// a Flagger event carries its token in the Function URL's query string. The runner pins
+/// `lambda_runtime` to info, so neither the event nor the token is printed.
+#[tokio::test]
+async fn lambda_mode_at_trace_level_prints_no_secret() {
+    use fleet_tests::fake_lambda::{Answer, FakeLambda};
+    let path = canary_config().await;
+    let lambda = FakeLambda::start().await;
+    let dir = path.parent().expect("config dir").to_path_buf();
+    let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
+    let child = lambda
+        .function_process(
+            &fleet_tests::demo::bin_dir().join("dora-webhook"),
+            "dora-webhook",
+        )
+        .env("FLEET_STACK", "fleet-test")
+        .env("FLEET_CONFIG", &path)
+        .env("RUST_LOG", "trace")
+        // Files, not pipes: trace output would fill a pipe nobody reads and stall it.
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .expect("function binary (make test builds it first)");
+    let body = json!({"name": "podinfo", "namespace": "prod", "phase": "Succeeded",
+        "metadata": {"eventType": "Normal", "eventMessage": "Promotion completed!", "timestamp": "1795420800"}});
+    let request = function_url_request(
+        "/flagger",
+        &format!("token={CANARY}-flagger"),
+        &[],
+        body.to_string().as_bytes(),
+        false,
+    );
+    let id = lambda.invoke(request);
+    let answer = lambda.answer(&id, Duration::from_secs(60)).await;
+    assert!(
+        matches!(&answer, Some(Answer::Response(r)) if r["statusCode"] != 401),
+        "{answer:?}"
+    );
+    let mut child = child;
+    let _ = child.kill().await;
+    let text = format!(
+        "{}{}",
+        std::fs::read_to_string(&out_path).unwrap_or_default(),
+        std::fs::read_to_string(&err_path).unwrap_or_default()
+    );
+    assert!(!text.is_empty(), "nothing was logged at trace level");
+    assert_clean("dora-webhook in Lambda mode at trace", &text);
+}
+
+/// The function binaries themselves, as Lambda runs them, with every secret a canary in
+/// SSM and logging at its most verbose: the paths that use each secret are driven (Slack
+/// and Cloudflare unreachable, a webhook signed with another secret), and everything the
+/// processes print is searched.
+#[tokio::test]
+async fn no_binary_prints_a_secret_even_at_trace_level() {
+    let path = canary_config().await;
     let runs = [
         ("cluster-scheduler", "scheduler-reconcile.json"),
         ("cluster-scheduler", "scheduler-status.json"),

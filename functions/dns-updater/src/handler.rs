@@ -13,7 +13,7 @@ use fleet_shared::kube::{ClusterAccess, KubeConnector};
 use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::Desired;
-use fleet_shared::startup::{cold_start, resolve_secret, table_name};
+use fleet_shared::startup::{cold_start, table_name};
 use fleet_shared::state::StateStore;
 use fleet_shared::{FleetError, Result};
 use serde_json::{json, Value};
@@ -63,7 +63,7 @@ impl Updater {
             .any(|d| d.uses(DnsProvider::Cloudflare));
         let cloudflare = match (&cold.config.fleet.cloudflare_api_token, uses_cloudflare) {
             (Some(token), true) => {
-                let token = resolve_secret(&cold.ssm, "fleet.cloudflare_api_token", token).await?;
+                let token = cold.secret("fleet.cloudflare_api_token", token).await?;
                 let url = std::env::var("CLOUDFLARE_API_URL")
                     .ok()
                     .filter(|u| !u.trim().is_empty());

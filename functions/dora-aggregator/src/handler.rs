@@ -28,6 +28,8 @@ pub struct Aggregator {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub notifier: Notifier,
     pub http: reqwest::Client,
+    /// `dora.pushgateway_url`, resolved (it may live in SSM).
+    pub pushgateway: Option<fleet_shared::config::Secret>,
 }
 
 /// One service's (or all services') metrics.
@@ -51,8 +53,17 @@ impl Aggregator {
             .ok_or_else(|| FleetError::config("dora", "missing: the [dora] section"))?;
         let table = table_name()?;
         let notifier = cold.notifier().await?;
+        let pushgateway = match &dora.pushgateway_url {
+            Some(url) => {
+                let url = cold.maybe_secret("dora.pushgateway_url", url).await?;
+                fleet_shared::config::check_pushgateway_url(url.expose())?;
+                Some(url)
+            }
+            None => None,
+        };
         let dynamodb = aws_sdk_dynamodb::Client::new(&cold.sdk);
         Ok(Aggregator {
+            pushgateway,
             store: DoraStore::new(dynamodb.clone(), table.clone(), dora.retention_days),
             state: StateStore::new(dynamodb, table),
             dora: Arc::new(dora),
@@ -154,9 +165,9 @@ impl Aggregator {
         {
             tracing::error!(error = %e, "DORA metrics not sent to CloudWatch");
         }
-        if let Some(url) = &self.dora.pushgateway_url {
+        if let Some(url) = &self.pushgateway {
             if let Err(e) = self
-                .push(url, reports.iter().chain(std::iter::once(all)))
+                .push(url.expose(), reports.iter().chain(std::iter::once(all)))
                 .await
             {
                 tracing::error!(error = %e, "DORA metrics not pushed");
@@ -271,7 +282,8 @@ impl Aggregator {
             .await
             .map_err(|e| FleetError::Http {
                 api: "Pushgateway",
-                message: e.to_string(),
+                // Without the URL: it may carry a password.
+                message: e.without_url().to_string(),
                 retryable: true,
             })?;
         if !response.status().is_success() {

@@ -10,7 +10,7 @@ use base64::Engine;
 use fleet_shared::config::{DoraConfig, Secret};
 use fleet_shared::dora::DoraStore;
 use fleet_shared::runner::Invocation;
-use fleet_shared::startup::{cold_start, resolve_secret, table_name};
+use fleet_shared::startup::{cold_start, table_name};
 use fleet_shared::{FleetError, Result};
 use serde_json::{json, Value};
 
@@ -24,7 +24,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub struct Secrets {
     pub github: Secret,
     pub flux: Secret,
-    pub flagger: Secret,
+    /// `None`: no `dora.flagger_token`, and `/flagger` answers 404.
+    pub flagger: Option<Secret>,
 }
 
 pub struct Webhook {
@@ -68,14 +69,18 @@ impl Webhook {
             .dora
             .clone()
             .ok_or_else(|| FleetError::config("dora", "missing: the [dora] section"))?;
-        let github = resolve_secret(&cold.ssm, "dora.webhook_secret", &dora.webhook_secret).await?;
+        let github = cold
+            .secret("dora.webhook_secret", &dora.webhook_secret)
+            .await?;
         let flux = match &dora.flux_secret {
-            Some(s) => resolve_secret(&cold.ssm, "dora.flux_secret", s).await?,
+            Some(s) => cold.secret("dora.flux_secret", s).await?,
             None => github.clone(),
         };
+        // Never the GitHub secret: Flagger sends its token in the URL, where it ends up in
+        // proxies' and load balancers' logs. Without one of its own, /flagger is off.
         let flagger = match &dora.flagger_token {
-            Some(s) => resolve_secret(&cold.ssm, "dora.flagger_token", s).await?,
-            None => github.clone(),
+            Some(s) => Some(cold.secret("dora.flagger_token", s).await?),
+            None => None,
         };
         let store = DoraStore::new(
             aws_sdk_dynamodb::Client::new(&cold.sdk),
@@ -153,14 +158,22 @@ impl Webhook {
                 self.secrets.flux.expose().as_bytes(),
                 &body,
             ),
-            Sender::Flagger => verify_token(
-                "token",
-                request
-                    .query_string_parameters
-                    .get("token")
-                    .map(String::as_str),
-                self.secrets.flagger.expose().as_bytes(),
-            ),
+            Sender::Flagger => match &self.secrets.flagger {
+                Some(token) => verify_token(
+                    "token",
+                    request
+                        .query_string_parameters
+                        .get("token")
+                        .map(String::as_str),
+                    token.expose().as_bytes(),
+                ),
+                None => {
+                    return Ok(reject(
+                        404,
+                        "/flagger is off: set dora.flagger_token (its own secret) to receive Flagger events",
+                    ))
+                }
+            },
         };
         if let Err(why) = authenticated {
             return Ok(reject(401, why));
@@ -177,7 +190,12 @@ impl Webhook {
                 if event == "ping" {
                     return Ok(respond(200, json!({"status": "pong"})));
                 }
-                let delivery = values("x-github-delivery").first().map(|d| d.to_string());
+                // GitHub's delivery ids are GUIDs; anything else is processed without a
+                // redelivery marker (the semantic keys still catch duplicates).
+                let delivery = values("x-github-delivery")
+                    .first()
+                    .filter(|d| is_delivery_id(d))
+                    .map(|d| d.to_string());
                 (normalize::github(event, &payload, &self.dora), delivery)
             }
             Sender::Flux => (normalize::flux(&payload, &self.dora), None),
@@ -233,6 +251,12 @@ impl Webhook {
     }
 }
 
+/// A GUID-shaped `X-GitHub-Delivery` (hex digits and dashes, at most 64 characters): the
+/// only kind stored as a redelivery marker (a table key).
+pub fn is_delivery_id(value: &str) -> bool {
+    (1..=64).contains(&value.len()) && value.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
 /// The raw body, decoded from base64 when the flag says so; 413 past [`MAX_BODY`].
 fn body_bytes(request: &LambdaFunctionUrlRequest) -> std::result::Result<Vec<u8>, (i64, String)> {
     let raw = request.body.as_deref().unwrap_or_default();
@@ -260,5 +284,20 @@ fn body_bytes(request: &LambdaFunctionUrlRequest) -> std::result::Result<Vec<u8>
         Err((413, format!("the body is over {MAX_BODY} bytes")))
     } else {
         Ok(raw.as_bytes().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_guid_shaped_delivery_ids_become_markers() {
+        assert!(is_delivery_id("0c9d5a80-c9e2-11f0-8a1e-4e2a7d5e6f01"));
+        assert!(!is_delivery_id(""));
+        assert!(!is_delivery_id(&"a".repeat(65)));
+        assert!(!is_delivery_id("dora#digest#2026-11-23"));
+        assert!(!is_delivery_id("../../etc"));
+        assert!(!is_delivery_id("0c9d5a80 c9e2"));
     }
 }

@@ -14,15 +14,18 @@ pub struct DoraConfig {
     /// Flux notification-controller `generic-hmac` key; defaults to `webhook_secret`.
     #[serde(default)]
     pub flux_secret: Option<SecretRef>,
-    /// Flagger event webhook token (`?token=`); defaults to `webhook_secret`.
+    /// Flagger event webhook token (`?token=`), its own value: Flagger sends it in the URL,
+    /// where it is logged. Without it `/flagger` answers 404.
     #[serde(default)]
     pub flagger_token: Option<SecretRef>,
     /// Issues carrying this label are incidents.
     #[serde(default = "default_incident_label")]
     pub incident_label: String,
-    /// Prometheus Pushgateway base URL; the daily run pushes the metrics there.
+    /// Prometheus Pushgateway base URL; the daily run pushes the metrics there. May be
+    /// `ssm:<parameter>` (a URL can carry a password); never printed whole: errors show
+    /// the scheme and host only.
     #[serde(default)]
-    pub pushgateway_url: Option<String>,
+    pub pushgateway_url: Option<SecretRef>,
     /// UTC weekday of the Slack digest (when `fleet.slack_webhook` is set).
     #[serde(default = "default_digest_day")]
     pub digest_day: DayName,
@@ -39,6 +42,21 @@ pub struct DoraConfig {
     #[serde(default, rename = "service")]
     pub services: Vec<DoraService>,
 }
+
+/// An http(s) URL; the error names the key, not the URL (it may carry a password).
+pub fn check_pushgateway_url(url: &str) -> Result<()> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(FleetError::config(
+            "dora.pushgateway_url",
+            "not an http(s) URL (http://host:9091)",
+        ))
+    }
+}
+
+/// The longest `dora.retention_days` accepted: a century.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 fn default_incident_label() -> String {
     "incident".into()
@@ -111,16 +129,22 @@ impl DoraConfig {
                 "must not be empty",
             ));
         }
-        if let Some(url) = &self.pushgateway_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(FleetError::config(
-                    "dora.pushgateway_url",
-                    format!("`{url}` is not an http(s) URL"),
-                ));
-            }
+        if let Some(SecretRef::Literal(url)) = &self.pushgateway_url {
+            check_pushgateway_url(url.expose())?;
         }
         if self.window_days == 0 {
             return Err(FleetError::config("dora.window_days", "must be at least 1"));
+        }
+        // Events must outlive every window that reads them; a century is the ceiling.
+        let least = u64::from(self.window_days) + u64::from(self.lookback_days);
+        if u64::from(self.retention_days) < least || self.retention_days > MAX_RETENTION_DAYS {
+            return Err(FleetError::config(
+                "dora.retention_days",
+                format!(
+                    "{} is outside {least}..={MAX_RETENTION_DAYS} (at least window_days + lookback_days)",
+                    self.retention_days
+                ),
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.services.iter().enumerate() {
@@ -206,6 +230,14 @@ mod tests {
             "dora.service[0].repo"
         );
         assert_eq!(key_of("digest_day = \"Caturday\""), "dora.digest_day");
+        // Retention: at least window + lookback (30 + 90 by default), at most a century;
+        // 10 000 000 used to panic on every delivery.
+        for bad in ["0", "100", "36501", "10000000"] {
+            assert_eq!(
+                key_of(&format!("retention_days = {bad}")),
+                "dora.retention_days"
+            );
+        }
         assert_eq!(
             key_of("pushgateway_url = \"pushgateway:9091\""),
             "dora.pushgateway_url"

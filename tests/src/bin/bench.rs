@@ -19,7 +19,7 @@ use fleet_shared::runner::Invocation;
 use fleet_tests::fake_kube::FakeKube;
 use fleet_tests::fake_lambda::{Answer, FakeLambda};
 use fleet_tests::fake_slack::FakeSlack;
-use fleet_tests::{moto, sdk, seed_local_account, unique, workspace_root, CallCounter, REGION};
+use fleet_tests::{sdk, seed_local_account, unique, workspace_root, CallCounter};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
@@ -111,15 +111,9 @@ fn typical_event(function: &str) -> Value {
 async fn cold_starts(md: &mut String) -> Result<(), String> {
     let slack = FakeSlack::start().await;
     seed_local_account(&sdk(), &slack.url).await?;
-    // Config from a file, secrets inline: the cold start itself makes no AWS call.
-    let example = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
-        .map_err(|e| e.to_string())?;
-    let config = example
-        .replace("ssm:/fleet/slack-webhook", &slack.url)
-        .replace("ssm:/fleet/cloudflare-api-token", "bench-token")
-        .replace("ssm:/fleet/github-webhook-secret", "local-webhook-secret");
-    let path = std::env::temp_dir().join(unique("bench-config") + ".toml");
-    std::fs::write(&path, config).map_err(|e| e.to_string())?;
+    // The example config from a file, its secrets in SSM (seeded above) as Lambda requires:
+    // the cold start reads them, as a deployed one does.
+    let path = workspace_root().join("infra/fleet.example.toml");
     writeln!(md, "## 1. Cold start and memory\n").ok();
     writeln!(md, "Each release binary started {RUNS} times under a local stand-in of the Lambda Runtime API, config from a file: time from process start to its first `GET /2018-06-01/runtime/invocation/next`, its peak RSS then, and its peak RSS after handling a typical event (the sample in `events/`) against moto. Targets: cold start median ≤ 30 ms, RSS ≤ 32 MB; handling ≤ 64 MB.\n").ok();
     writeln!(md, "| function | cold start median | max | peak RSS at start | peak RSS after an event | verdict |\n|---|---|---|---|---|---|").ok();
@@ -137,19 +131,10 @@ async fn cold_starts(md: &mut String) -> Result<(), String> {
         for _ in 0..RUNS {
             let lambda = FakeLambda::start().await;
             let t0 = Instant::now();
-            let mut child = tokio::process::Command::new(&bin)
-                .env("AWS_LAMBDA_RUNTIME_API", &lambda.address)
-                .env("AWS_LAMBDA_FUNCTION_NAME", f)
-                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-                .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-                .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{f}"))
-                .env("AWS_ENDPOINT_URL", &moto().endpoint)
-                .env("AWS_REGION", REGION)
-                .env("AWS_ACCESS_KEY_ID", "testing")
-                .env("AWS_SECRET_ACCESS_KEY", "testing")
-                .env("FLEET_TABLE", fleet_tests::LOCAL_TABLE)
+            let mut child = lambda
+                .function_process(&bin, f)
                 .env("FLEET_CONFIG", &path)
+                .env("FLEET_STACK", "fleet-bench")
                 .env("CLOUDFLARE_API_URL", "http://127.0.0.1:9/client/v4")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -625,7 +610,7 @@ fn webhook_ingest(md: &mut String) -> Result<(), String> {
         push["commits"] = json!(commits);
     }
     let body = serde_json::to_vec(&push).map_err(|e| e.to_string())?;
-    let secret = b"local-webhook-secret";
+    let secret = fleet_tests::LOCAL_WEBHOOK_SECRET.as_bytes();
     let sig = dora_webhook::signature::sign_sha256(secret, &body);
     let config = FleetConfig::parse(
         &std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
@@ -683,7 +668,8 @@ async fn scheduler_fan_out(md: &mut String) -> Result<(), String> {
     let config = FleetConfig::parse(&text).map_err(|e| e.to_string())?;
     let scheduler = cluster_scheduler::Scheduler {
         config: Arc::new(config),
-        eks: cluster_scheduler::eks::Eks::new(eks),
+        stack: fleet_shared::startup::LOCAL_STACK.to_string(),
+        eks: cluster_scheduler::eks::Eks::new(eks, fleet_shared::startup::LOCAL_STACK),
         store,
         bus: EventPublisher::new(events, &bus, SOURCE_SCHEDULER),
         notifier: Notifier::disabled(),
