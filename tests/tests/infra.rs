@@ -231,7 +231,7 @@ fn schedules_send_what_the_functions_parse() {
 }
 
 /// SDK operations (as the code calls them) -> the IAM actions they need.
-const OPERATIONS: [(&str, &[&str]); 40] = [
+const OPERATIONS: [(&str, &[&str]); 39] = [
     ("describe_cluster", &["eks:DescribeCluster"]),
     ("create_cluster", &["eks:CreateCluster"]),
     ("delete_cluster", &["eks:DeleteCluster"]),
@@ -244,7 +244,6 @@ const OPERATIONS: [(&str, &[&str]); 40] = [
     ("create_addon", &["eks:CreateAddon"]),
     ("list_fargate_profiles", &["eks:ListFargateProfiles"]),
     ("describe_fargate_profile", &["eks:DescribeFargateProfile"]),
-    ("delete_fargate_profile", &["eks:DeleteFargateProfile"]),
     ("list_access_entries", &["eks:ListAccessEntries"]),
     ("create_access_entry", &["eks:CreateAccessEntry"]),
     ("associate_access_policy", &["eks:AssociateAccessPolicy"]),
@@ -469,4 +468,233 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
             "{name}: role vs the calls in its code"
         );
     }
+}
+
+/// A function's policy statements (both branches of an `Fn::If`), Deny ones included.
+fn statements(f: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for policy in f["Properties"]["Policies"].as_array().into_iter().flatten() {
+        for s in policy["Statement"].as_array().into_iter().flatten() {
+            match s.get("Fn::If").and_then(Value::as_array) {
+                Some(branches) => out.extend(
+                    branches
+                        .iter()
+                        .skip(1)
+                        .filter(|b| b.get("Action").is_some())
+                        .cloned(),
+                ),
+                None => out.push(s.clone()),
+            }
+        }
+    }
+    out
+}
+
+fn actions_of(s: &Value) -> Vec<String> {
+    match &s["Action"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// The statements of `function` that allow `action`.
+fn allowing(t: &Value, function: &str, action: &str) -> Vec<Value> {
+    let f = &functions(t)[function];
+    statements(f)
+        .into_iter()
+        .filter(|s| s["Effect"] == "Allow" && actions_of(s).iter().any(|a| a == action))
+        .collect()
+}
+
+fn stack() -> Value {
+    json!({"Ref": "AWS::StackName"})
+}
+
+/// IAM enforces the ownership rules even if the code had a bug: the scheduler creates
+/// clusters only tagged as this fleet's, changes only what carries that tag, gives access
+/// only to the principals and policies the blueprints name, passes roles only to EKS, and
+/// every EKS resource it may touch is named with the required prefix.
+#[test]
+fn the_schedulers_role_acts_only_on_this_fleets_clusters() {
+    let t = template();
+    let prefix = &t["Parameters"]["ClusterNamePrefix"];
+    assert!(
+        prefix.get("Default").is_none(),
+        "ClusterNamePrefix must be required: {prefix}"
+    );
+    assert_eq!(prefix["AllowedPattern"], "^[A-Za-z0-9_-]+$");
+    assert_eq!(
+        t["Globals"]["Function"]["Environment"]["Variables"]["FLEET_STACK"],
+        stack()
+    );
+    let one = |action: &str| {
+        let s = allowing(&t, "cluster-scheduler", action);
+        assert_eq!(s.len(), 1, "{action}: {s:?}");
+        s[0].clone()
+    };
+    let create = one("eks:CreateCluster");
+    assert_eq!(
+        create["Condition"]["StringEquals"]["aws:RequestTag/fleet:managed-by"],
+        stack()
+    );
+    for action in [
+        "eks:DeleteCluster",
+        "eks:CreateNodegroup",
+        "eks:UpdateNodegroupConfig",
+        "eks:DeleteNodegroup",
+        "eks:CreateAddon",
+        "eks:CreateAccessEntry",
+        "eks:AssociateAccessPolicy",
+    ] {
+        let s = one(action);
+        assert_eq!(
+            s["Condition"]["StringEquals"]["aws:ResourceTag/fleet:managed-by"],
+            stack(),
+            "{action} must be conditioned on this fleet's tag: {s}"
+        );
+    }
+    assert_eq!(
+        one("eks:CreateAccessEntry")["Condition"]["StringEquals"]["eks:principalArn"],
+        json!({"Ref": "AccessPrincipalArns"})
+    );
+    assert_eq!(
+        one("eks:AssociateAccessPolicy")["Condition"]["StringEquals"]["eks:policyArn"],
+        json!({"Ref": "AccessPolicyArns"})
+    );
+    let tag = one("eks:TagResource");
+    assert_eq!(
+        tag["Condition"]["StringEquals"]["aws:RequestTag/fleet:managed-by"],
+        stack()
+    );
+    assert_eq!(
+        tag["Condition"]["StringEqualsIfExists"]["aws:ResourceTag/fleet:managed-by"],
+        stack()
+    );
+    let pass = one("iam:PassRole");
+    assert_eq!(
+        pass["Condition"]["StringEquals"]["iam:PassedToService"],
+        "eks.amazonaws.com"
+    );
+    assert_eq!(pass["Resource"], json!({"Ref": "BlueprintRoleArns"}));
+    assert!(allowing(&t, "cluster-scheduler", "eks:DeleteFargateProfile").is_empty());
+    // Every EKS resource of every function carries the prefix.
+    for name in functions(&t).keys() {
+        for s in statements(&functions(&t)[name]) {
+            if actions_of(&s)
+                .iter()
+                .any(|a| a.starts_with("eks:") && a != "eks:DescribeClusterVersions")
+            {
+                let text = s["Resource"].to_string();
+                assert!(text.contains("${ClusterNamePrefix}*"), "{name}: {s}");
+                assert!(!text.contains("\"*\""), "{name}: {s}");
+            }
+        }
+    }
+}
+
+/// Each role reads only the config and the secrets its function uses, writes only its
+/// own partitions of the shared table, and the DNS updater changes only the config's
+/// record names, types and actions.
+#[test]
+fn each_role_reads_its_own_secrets_and_writes_its_own_items() {
+    let t = template();
+    let parameter = |p: &str| json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter${{{p}}}")});
+    let expected: [(&str, &[&str], &[&str]); 6] = [
+        (
+            "cluster-scheduler",
+            &["SlackWebhookParameter"],
+            &["cluster#*", "transitions#*", "audit#*"],
+        ),
+        ("spot-drainer", &["SlackWebhookParameter"], &["drain#*"]),
+        (
+            "dns-updater",
+            &["SlackWebhookParameter", "CloudflareTokenParameter"],
+            &["cluster#*", "dns#*", "dnsowner#*", "dnssync#*"],
+        ),
+        (
+            "dora-webhook",
+            &[
+                "GitHubSecretParameter",
+                "FluxSecretParameter",
+                "FlaggerTokenParameter",
+            ],
+            &["dora#*"],
+        ),
+        (
+            "dora-aggregator",
+            &["SlackWebhookParameter", "PushgatewayUrlParameter"],
+            &["dora#*"],
+        ),
+        (
+            "cost-reporter",
+            &["SlackWebhookParameter"],
+            &["cost#*", "cluster#*", "transitions#*"],
+        ),
+    ];
+    for (function, secrets, partitions) in expected {
+        let ssm = allowing(&t, function, "ssm:GetParameter");
+        assert_eq!(ssm.len(), 1, "{function}");
+        let mut want = vec![parameter("FleetConfigParameter")];
+        want.extend(secrets.iter().map(|s| parameter(s)));
+        assert_eq!(
+            ssm[0]["Resource"],
+            json!(want),
+            "{function}: SSM parameters"
+        );
+        for s in statements(&functions(&t)[function]) {
+            if actions_of(&s).iter().any(|a| a.starts_with("dynamodb:")) {
+                assert_eq!(
+                    s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+                    json!(partitions),
+                    "{function}: {s}"
+                );
+            }
+        }
+    }
+    let change = allowing(&t, "dns-updater", "route53:ChangeResourceRecordSets");
+    assert_eq!(change.len(), 1);
+    let c = &change[0]["Condition"]["ForAllValues:StringEquals"];
+    assert_eq!(
+        c["route53:ChangeResourceRecordSetsNormalizedRecordNames"],
+        json!({"Ref": "Route53RecordNames"})
+    );
+    assert_eq!(
+        c["route53:ChangeResourceRecordSetsRecordTypes"],
+        json!(["A", "AAAA", "CNAME"])
+    );
+    assert_eq!(
+        c["route53:ChangeResourceRecordSetsActions"],
+        json!(["CREATE", "UPSERT", "DELETE"])
+    );
+}
+
+/// A delivery the table could not take answers 500 while the invocation succeeds, so
+/// Lambda's Errors metric never sees it: a metric filter on the exact log line the
+/// handler writes feeds an alarm instead (GitHub does not redeliver by itself).
+#[test]
+fn a_webhook_storage_failure_raises_an_alarm() {
+    let t = template();
+    let code =
+        std::fs::read_to_string(workspace_root().join("functions/dora-webhook/src/handler.rs"))
+            .expect("handler");
+    let message = "storing webhook events failed";
+    assert!(
+        code.contains(&format!("tracing::error!(error = %e, \"{message}\")")),
+        "the handler no longer logs `{message}` at error level"
+    );
+    let filter = &t["Resources"]["WebhookStorageFailureMetric"]["Properties"];
+    assert_eq!(filter["LogGroupName"], json!({"Ref": "DoraWebhookLogs"}));
+    assert_eq!(
+        filter["FilterPattern"],
+        format!("{{ $.fields.message = \"{message}\" }}")
+    );
+    let metric = &filter["MetricTransformations"][0];
+    let alarm = &t["Resources"]["WebhookStorageFailures"]["Properties"];
+    assert_eq!(alarm["Namespace"], metric["MetricNamespace"]);
+    assert_eq!(alarm["MetricName"], metric["MetricName"]);
+    assert_eq!(alarm["AlarmActions"], json!([{"Ref": "AlarmTopic"}]));
 }

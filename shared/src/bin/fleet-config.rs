@@ -1,21 +1,29 @@
 //! `fleet-config check <file>`: the validation every function runs at cold start (unknown
 //! keys, types, values), before `make deploy` stores the config (`infra/put-config.py`).
 //! Prints `ok: ...` and exits 0, or the error naming the key and exits 1; 2 on bad usage.
+//!
+//! `fleet-config params <file> [<cluster name prefix>]`: the stack parameters the template
+//! takes from the config, as `Key=Value` words for `sam deploy --parameter-overrides`
+//! (each role's SSM parameters, the access entries' principals and policies, the Route53
+//! zones and record names); with a prefix, every cluster name must start with it.
 
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use fleet_shared::config::FleetConfig;
+use fleet_shared::config::{normalize_name, DnsProvider, FleetConfig, SecretRef};
+
+const USAGE: &str = "usage: fleet-config check <file.toml>\n       fleet-config params <file.toml> [<cluster name prefix>]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [command, path] = args.as_slice() else {
-        eprintln!("usage: fleet-config check <file.toml>");
-        return ExitCode::from(2);
+    let (command, path, prefix) = match args.as_slice() {
+        [c, p] => (c.as_str(), p, None),
+        [c, p, prefix] if c == "params" => (c.as_str(), p, Some(prefix.as_str())),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
     };
-    if command != "check" {
-        eprintln!("usage: fleet-config check <file.toml>");
-        return ExitCode::from(2);
-    }
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -23,14 +31,136 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match FleetConfig::parse(&text) {
-        Ok(c) => {
-            println!("ok: {path}: {} cluster(s)", c.clusters.len());
-            ExitCode::SUCCESS
-        }
+    let config = match FleetConfig::parse(&text) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("error: {path}: {e}");
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
+    };
+    match command {
+        "check" => {
+            println!("ok: {path}: {} cluster(s)", config.clusters.len());
+            ExitCode::SUCCESS
+        }
+        "params" => match params(&config, prefix) {
+            Ok(words) => {
+                println!("{}", words.join(" "));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {path}: {e}");
+                ExitCode::from(1)
+            }
+        },
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The SSM parameter name of a secret reference, or `/NONE` (a literal secret is refused
+/// by the functions in Lambda anyway).
+fn parameter(secret: Option<&SecretRef>) -> String {
+    match secret {
+        Some(SecretRef::Ssm(name)) if name.starts_with('/') => name.clone(),
+        Some(SecretRef::Ssm(name)) => format!("/{name}"),
+        _ => "/NONE".into(),
+    }
+}
+
+fn list(values: BTreeSet<String>) -> String {
+    if values.is_empty() {
+        "NONE".into()
+    } else {
+        values.into_iter().collect::<Vec<_>>().join(",")
+    }
+}
+
+fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, String> {
+    if let Some(prefix) = prefix {
+        if let Some(c) = config.clusters.iter().find(|c| !c.name.starts_with(prefix)) {
+            return Err(format!(
+                "cluster `{}` does not start with ClusterNamePrefix `{prefix}`: the functions could not touch it",
+                c.name
+            ));
+        }
+    }
+    let dora = config.dora.as_ref();
+    let mut principals = BTreeSet::new();
+    let mut policies = BTreeSet::new();
+    let mut zones = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    for c in &config.clusters {
+        for a in &c.blueprint.access {
+            principals.insert(a.principal_arn.clone());
+            policies.insert(a.policy_arn("aws"));
+        }
+        for r in c.dns.iter().flat_map(|d| d.records.iter()) {
+            if r.provider == DnsProvider::Route53 {
+                let Some(zone) = &r.zone_id else {
+                    return Err(format!(
+                        "cluster `{}`: the Route53 record {} names no zone_id: the DNS updater's role is scoped to hosted zone ids, so give it",
+                        c.name, r.name
+                    ));
+                };
+                zones.insert(zone.clone());
+                names.insert(normalize_name(&r.name));
+            }
+        }
+    }
+    Ok(vec![
+        format!(
+            "SlackWebhookParameter={}",
+            parameter(config.fleet.slack_webhook.as_ref())
+        ),
+        format!(
+            "CloudflareTokenParameter={}",
+            parameter(config.fleet.cloudflare_api_token.as_ref())
+        ),
+        format!(
+            "GitHubSecretParameter={}",
+            parameter(dora.map(|d| &d.webhook_secret))
+        ),
+        format!(
+            "FluxSecretParameter={}",
+            parameter(dora.and_then(|d| d.flux_secret.as_ref()))
+        ),
+        format!(
+            "FlaggerTokenParameter={}",
+            parameter(dora.and_then(|d| d.flagger_token.as_ref()))
+        ),
+        format!(
+            "PushgatewayUrlParameter={}",
+            parameter(dora.and_then(|d| d.pushgateway_url.as_ref()))
+        ),
+        format!("AccessPrincipalArns={}", list(principals)),
+        format!("AccessPolicyArns={}", list(policies)),
+        format!("HostedZoneIds={}", list(zones)),
+        format!("Route53RecordNames={}", list(names)),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configs_parameters() {
+        let text = include_str!("../../../infra/fleet.example.toml");
+        let config = FleetConfig::parse(text).expect("example");
+        let words = params(&config, None).expect("params");
+        assert!(
+            words.contains(&"SlackWebhookParameter=/fleet/slack-webhook".to_string()),
+            "{words:?}"
+        );
+        assert!(words.contains(&"GitHubSecretParameter=/fleet/github-webhook-secret".to_string()));
+        assert!(words.contains(&"FlaggerTokenParameter=/NONE".to_string()));
+        assert!(words.contains(&"HostedZoneIds=Z0123456789ABCDEFGHIJ".to_string()));
+        assert!(words.contains(&"Route53RecordNames=app.example.com".to_string()));
+        assert!(words.contains(&"AccessPrincipalArns=NONE".to_string()));
+        assert!(params(&config, Some("prod-")).is_err());
+        assert!(params(&config, Some("s")).is_ok());
     }
 }
