@@ -550,6 +550,21 @@ impl StateStore {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<bool> {
+        self.acquire_ranked_lease(pk, owner, until, now, 0).await
+    }
+
+    /// [`acquire_lease`](Self::acquire_lease) where the work has a `rank` (1 and up): an
+    /// unexpired lease held, or kept as done, for work of a lower rank is taken over;
+    /// the same or a higher rank keeps it. A drain's urgency is its rank (a cordon does
+    /// not keep out the spot warning's drain). Leases without a rank are never taken over.
+    pub async fn acquire_ranked_lease(
+        &self,
+        pk: &str,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+        rank: u8,
+    ) -> Result<bool> {
         let result = self
             .client
             .put_item()
@@ -561,8 +576,12 @@ impl StateStore {
             .item("until", s(until.to_string()))
             .item("until_epoch", n(until.as_second()))
             .item("ttl", n(until.as_second() + 86_400))
-            .condition_expression("attribute_not_exists(pk) OR until_epoch < :now")
+            .item("lease_rank", n(i64::from(rank)))
+            .condition_expression(
+                "attribute_not_exists(pk) OR until_epoch < :now OR lease_rank < :rank",
+            )
             .expression_attribute_values(":now", n(now.as_second()))
+            .expression_attribute_values(":rank", n(i64::from(rank)))
             // When the condition fails, whose lease it is: ours, if an earlier attempt of
             // this very request was applied and only its response was lost.
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

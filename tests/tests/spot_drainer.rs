@@ -28,14 +28,9 @@ struct Fixture {
 }
 
 async fn fixture(cluster_extra: &str) -> Fixture {
-    let sdk = sdk();
-    let bus = unique("fleet-bus");
-    let tap = BusTap::new(&sdk, &bus).await;
-    let cluster = unique("spot");
-    let eks = aws_sdk_eks::Client::new(&sdk);
-    fleet_tests::active_cluster(&eks, &cluster).await;
-    let text = format!(
-        r#"
+    fixture_with(|cluster, bus| {
+        format!(
+            r#"
 [fleet]
 region = "eu-west-1"
 event_bus = "{bus}"
@@ -48,7 +43,44 @@ version = "1.32"
 role_arn = "arn:aws:iam::123456789012:role/eks-cluster"
 subnet_ids = ["subnet-a", "subnet-b"]
 "#
-    );
+        )
+    })
+    .await
+}
+
+/// A case from the field (`tests/fixtures/cases/<case>/fleet.toml`) with its cluster
+/// `staging` and bus `fleet` given this test's own names.
+async fn case_fixture(case: &str) -> Fixture {
+    let text = std::fs::read_to_string(case_path(case, "fleet.toml")).expect("case config");
+    fixture_with(|cluster, bus| {
+        text.replace("name = \"staging\"", &format!("name = \"{cluster}\""))
+            .replace("event_bus = \"fleet\"", &format!("event_bus = \"{bus}\""))
+    })
+    .await
+}
+
+fn case_path(case: &str, file: &str) -> std::path::PathBuf {
+    workspace_root()
+        .join("tests/fixtures/cases")
+        .join(case)
+        .join(file)
+}
+
+/// A case's event, with `__NOW__` replaced by `now`.
+fn case_event(case: &str, file: &str, now: Timestamp) -> Value {
+    let text = std::fs::read_to_string(case_path(case, file)).expect("case event");
+    let now = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    serde_json::from_str(&text.replace("__NOW__", &now)).expect("case json")
+}
+
+async fn fixture_with(config: impl FnOnce(&str, &str) -> String) -> Fixture {
+    let sdk = sdk();
+    let bus = unique("fleet-bus");
+    let tap = BusTap::new(&sdk, &bus).await;
+    let cluster = unique("spot");
+    let eks = aws_sdk_eks::Client::new(&sdk);
+    fleet_tests::active_cluster(&eks, &cluster).await;
+    let text = config(&cluster, &bus);
     let kube = FakeKube::start().await;
     let slack = FakeSlack::start().await;
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
@@ -144,6 +176,16 @@ async fn handle(f: &Fixture, ev: Value) -> Value {
         .handle(ev, Invocation::at(Timestamp::now()))
         .await
         .expect("handler")
+}
+
+/// Pods on the node that are not terminating (no `deletionTimestamp`): what a drain
+/// has not evicted.
+fn pods_not_evicted(kube: &FakeKube) -> usize {
+    kube.list("v1", "Pod")
+        .into_iter()
+        .filter(|p| p["spec"]["nodeName"] == NODE)
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .count()
 }
 
 fn pods_left_on_node(kube: &FakeKube) -> Vec<String> {
@@ -387,4 +429,147 @@ async fn unsupported_events_are_rejected_and_change_nothing() {
         .to_string()
         .contains("not an event this function handles"));
     assert!(f.kube.requests().is_empty());
+}
+
+/// Case 01: a rebalance recommendation cordons (the cluster says `cordon`); the spot
+/// interruption warning for the same instance a minute later still drains before its
+/// deadline: a weaker event's lease never makes a stronger one a duplicate.
+#[tokio::test]
+async fn a_spot_warning_after_a_cordon_only_rebalance_drains() {
+    let case = "01-rebalance-cordon-then-itn";
+    let f = case_fixture(case).await;
+    seed_node(&f.kube, json!({"maxUnavailable": 3}), 1);
+    let start = Timestamp::now();
+    let r = handle(&f, case_event(case, "1-rebalance.json", start)).await;
+    assert_eq!(r["status"], "cordoned", "{r}");
+    assert_eq!(pods_left_on_node(&f.kube).len(), 6);
+    // The same rebalance again is a duplicate.
+    let again = handle(&f, case_event(case, "1-rebalance.json", start)).await;
+    assert_eq!(again["status"], "duplicate", "{again}");
+
+    let warned = Timestamp::now();
+    let r = handle(&f, case_event(case, "2-interruption.json", warned)).await;
+    assert_eq!(r["status"], "drained", "{r}");
+    assert_eq!(r["event"], "spot-interruption");
+    assert_eq!(r["evicted"], 4, "{r}");
+    assert!(
+        Timestamp::now() < warned.checked_add(120.seconds()).expect("deadline"),
+        "drained within the warning's two minutes"
+    );
+    // Only the DaemonSet and mirror pods are left (the others gone or terminating).
+    assert_eq!(pods_not_evicted(&f.kube), 2);
+    // Weaker or equal events after the drain stay duplicates.
+    for file in ["2-interruption.json", "1-rebalance.json"] {
+        let r = handle(&f, case_event(case, file, Timestamp::now())).await;
+        assert_eq!(r["status"], "duplicate", "{file}: {r}");
+    }
+}
+
+/// The same escalation from a no-deadline drain: a Health scheduled change drained the
+/// node; a state change to `stopping` (a deadline) takes the lease over; a manual drain
+/// (no deadline) after that is a duplicate.
+#[tokio::test]
+async fn a_deadline_event_takes_over_a_no_deadline_drain() {
+    let f = fixture("").await;
+    seed_node(&f.kube, json!({"maxUnavailable": 3}), 1);
+    let mut health = sample("health-scheduled-change.json");
+    health["time"] = json!(Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let r = handle(&f, health).await;
+    assert_eq!(r["status"], "drained", "{r}");
+    assert_eq!(
+        r["event_type_code"],
+        "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"
+    );
+    let mut stopping = sample("instance-state-change.json");
+    stopping["time"] = json!(Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    stopping["detail"]["state"] = json!("stopping");
+    let r = handle(&f, stopping).await;
+    assert_eq!(r["status"], "drained", "{r}");
+    assert_eq!(r["event"], "state-change");
+    let r = handle(&f, sample("spot-drain-manual.json")).await;
+    assert_eq!(r["status"], "duplicate", "{r}");
+}
+
+/// Case 02: a Health scheduled change for a Dedicated Host is acknowledged and ignored,
+/// not an error; the node is untouched.
+#[tokio::test]
+async fn a_health_event_for_a_dedicated_host_is_ignored() {
+    let case = "02-health-dedicated-host-entity";
+    let f = case_fixture(case).await;
+    seed_node(&f.kube, json!({"maxUnavailable": 3}), 1);
+    let r = handle(&f, case_event(case, "health-host.json", Timestamp::now())).await;
+    assert_eq!(r["status"], "ignored", "{r}");
+    let reason = r["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("h-0a1b2c3d4e5f60718: not an EC2 instance")
+            && reason.contains("AWS_EC2_DEDICATED_HOST_NETWORK_MAINTENANCE_SCHEDULED"),
+        "{reason}"
+    );
+    assert!(f.kube.requests().is_empty());
+}
+
+/// Entities that are not instances are skipped one by one; the instance in the same
+/// event drains, and the answer says what was skipped.
+#[tokio::test]
+async fn a_health_event_drains_its_instances_and_skips_the_rest() {
+    let f = fixture("").await;
+    seed_node(&f.kube, json!({"maxUnavailable": 3}), 1);
+    let mut ev = sample("health-scheduled-change.json");
+    ev["time"] = json!(Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    ev["detail"]["statusCode"] = json!("upcoming");
+    ev["detail"]["affectedEntities"] = json!([
+        {"entityValue": "h-0a1b2c3d4e5f60718"},
+        {"entityValue": "UNKNOWN"},
+        {"entityValue": INSTANCE, "status": "PENDING"},
+        {"entityValue": "i-0fffffffffffffff0", "status": "RESOLVED"}
+    ]);
+    let r = handle(&f, ev).await;
+    assert_eq!(r["instances"][0]["status"], "drained", "{r}");
+    assert_eq!(r["instances"][0]["instance_id"], INSTANCE);
+    assert_eq!(r["instances"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        r["skipped_entities"],
+        json!([
+            "h-0a1b2c3d4e5f60718: not an EC2 instance",
+            "UNKNOWN: not an EC2 instance",
+            "i-0fffffffffffffff0: RESOLVED"
+        ])
+    );
+    assert_eq!(pods_not_evicted(&f.kube), 2);
+}
+
+/// Case 03: a closed Health event (its entity RESOLVED) for an instance that runs again
+/// is ignored; the node keeps its pods and stays schedulable.
+#[tokio::test]
+async fn a_closed_health_event_is_ignored() {
+    let case = "03-health-closed-status";
+    let f = case_fixture(case).await;
+    seed_node(&f.kube, json!({"maxUnavailable": 3}), 1);
+    let r = handle(&f, case_event(case, "health-closed.json", Timestamp::now())).await;
+    assert_eq!(r["status"], "ignored", "{r}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("is closed")),
+        "{r}"
+    );
+    assert!(f.kube.requests().is_empty());
+    // Open, with the entity resolved: ignored too. Public (no entities): ignored.
+    let mut open = case_event(case, "health-closed.json", Timestamp::now());
+    open["detail"]["statusCode"] = json!("open");
+    assert_eq!(handle(&f, open.clone()).await["status"], "ignored");
+    open["detail"]
+        .as_object_mut()
+        .expect("detail")
+        .remove("affectedEntities");
+    let r = handle(&f, open).await;
+    assert_eq!(r["status"], "ignored");
+    assert!(
+        r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("public event")),
+        "{r}"
+    );
+    assert!(f.kube.requests().is_empty());
+    assert_eq!(pods_left_on_node(&f.kube).len(), 6);
 }

@@ -37,6 +37,21 @@ impl Kind {
     }
 }
 
+/// How strong a drain is. A drain lease taken for an event keeps out later events for the
+/// same instance that are the same or weaker (duplicates); a stronger one takes it over:
+/// a rebalance recommendation that only cordoned must not stop the spot interruption
+/// warning a minute later from draining (aws-node-termination-handler and Karpenter both
+/// escalate the same way: the warning is the one with a deadline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Urgency {
+    /// Cordon only (a rebalance recommendation where the cluster says `cordon`).
+    Cordon = 1,
+    /// Cordon and evict, no deadline (rebalance, Health scheduled change, manual).
+    Drain = 2,
+    /// Cordon and evict before the instance goes (spot warning, stopping/terminated).
+    Deadline = 3,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrainRequest {
     /// The EventBridge event id (or a synthetic one for manual documents).
@@ -48,6 +63,24 @@ pub struct DrainRequest {
     pub dry_run: bool,
     /// EC2 state for state-change events.
     pub state: Option<String>,
+    /// AWS Health's `eventTypeCode` (e.g. `AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED`).
+    pub event_type_code: Option<String>,
+    /// Health entities that are not drained, each with why (`h-0a1b…: not an EC2
+    /// instance`, `i-…: RESOLVED`).
+    pub skipped_entities: Vec<String>,
+}
+
+impl DrainRequest {
+    /// This request's urgency when the cluster's rebalance action is `cordon_only`.
+    pub fn urgency(&self, cordon_only: bool) -> Urgency {
+        if self.deadline.is_some() {
+            Urgency::Deadline
+        } else if cordon_only {
+            Urgency::Cordon
+        } else {
+            Urgency::Drain
+        }
+    }
 }
 
 /// What to do with a decoded event.
@@ -114,6 +147,8 @@ pub fn parse(event: &Value, now: Timestamp) -> Result<Request> {
                     deadline: None,
                     dry_run: doc.dry_run,
                     state: None,
+                    event_type_code: None,
+                    skipped_entities: Vec::new(),
                 }))
             }
             _ => Err(bad(
@@ -136,6 +171,8 @@ pub fn parse(event: &Value, now: Timestamp) -> Result<Request> {
             deadline,
             dry_run: false,
             state,
+            event_type_code: None,
+            skipped_entities: Vec::new(),
         })
     };
     match (source, detail_type) {
@@ -177,48 +214,103 @@ pub fn parse(event: &Value, now: Timestamp) -> Result<Request> {
                 Some(state.to_string()),
             ))
         }
-        ("aws.health", "AWS Health Event") => {
-            let service = str_at(event, "/detail/service", "detail.service")?;
-            let category = str_at(
-                event,
-                "/detail/eventTypeCategory",
-                "detail.eventTypeCategory",
-            )?;
-            if service != "EC2" || category != "scheduledChange" {
-                return Ok(Request::Ignore {
-                    reason: format!(
-                        "health event for {service} {category}: not an EC2 scheduled change"
-                    ),
-                });
-            }
-            let entities = event
-                .pointer("/detail/affectedEntities")
-                .and_then(Value::as_array)
-                .ok_or_else(|| bad("detail.affectedEntities", "missing or not a list"))?;
-            let ids = entities
-                .iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    let field = format!("detail.affectedEntities[{i}].entityValue");
-                    e.get("entityValue")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| bad(&field, "missing or not a string"))
-                        .and_then(|v| instance_id(v, &field))
-                })
-                .collect::<Result<Vec<String>>>()?;
-            if ids.is_empty() {
-                return Ok(Request::Ignore {
-                    reason: "health event affects no instance".into(),
-                });
-            }
-            // Retirement is days away: drain now, without a deadline.
-            Ok(drain(Kind::ScheduledChange, ids, None, None))
-        }
+        ("aws.health", "AWS Health Event") => health(event, id),
         _ => Err(bad(
             "detail-type",
             format!("`{source}` / `{detail_type}` is not an event this function handles"),
         )),
     }
+}
+
+/// Health's event status codes that still ask for action (`closed` is the end of the
+/// event: Health sends the event again on every status change). Source: the AWS Health
+/// API reference, `Event.statusCode`: `open | closed | upcoming`.
+const HEALTH_ACTIVE: [&str; 2] = ["open", "upcoming"];
+/// Entity statuses that mean the entity needs nothing (AWS Health API reference,
+/// `AffectedEntity.statusCode`: `IMPAIRED | UNIMPAIRED | UNKNOWN | PENDING | RESOLVED`).
+const ENTITY_DONE: [&str; 2] = ["RESOLVED", "UNIMPAIRED"];
+
+/// An AWS Health event: an EC2 scheduled change that is still open or upcoming drains its
+/// instances (no deadline: the change is hours or days away). Entities that are not
+/// instances (Dedicated Hosts `h-…`, `UNKNOWN` when Health does not know the extent) or
+/// are resolved are skipped one by one; an event without entities (a public event) or
+/// with none left is acknowledged as ignored.
+fn health(event: &Value, id: String) -> Result<Request> {
+    let service = str_at(event, "/detail/service", "detail.service")?;
+    let category = str_at(
+        event,
+        "/detail/eventTypeCategory",
+        "detail.eventTypeCategory",
+    )?;
+    let code = event
+        .pointer("/detail/eventTypeCode")
+        .and_then(Value::as_str)
+        .unwrap_or("(no eventTypeCode)");
+    if service != "EC2" || category != "scheduledChange" {
+        return Ok(Request::Ignore {
+            reason: format!(
+                "health event {code} for {service} {category}: not an EC2 scheduled change"
+            ),
+        });
+    }
+    // Absent in older samples; Health's events carry it.
+    let status = match event.pointer("/detail/statusCode") {
+        None => "open",
+        Some(v) => v
+            .as_str()
+            .ok_or_else(|| bad("detail.statusCode", "not a string"))?,
+    };
+    if !HEALTH_ACTIVE.contains(&status) {
+        return Ok(Request::Ignore {
+            reason: format!("health event {code} is {status}: nothing to drain"),
+        });
+    }
+    let Some(entities) = event.pointer("/detail/affectedEntities") else {
+        return Ok(Request::Ignore {
+            reason: format!("health event {code} names no affected entities (a public event)"),
+        });
+    };
+    let entities = entities
+        .as_array()
+        .ok_or_else(|| bad("detail.affectedEntities", "not a list"))?;
+    let mut ids = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, e) in entities.iter().enumerate() {
+        let Some(value) = e.get("entityValue").and_then(Value::as_str) else {
+            skipped.push(format!(
+                "detail.affectedEntities[{i}]: no entityValue string"
+            ));
+            continue;
+        };
+        let entity_status = e.get("status").and_then(Value::as_str).unwrap_or("");
+        if ENTITY_DONE.contains(&entity_status) {
+            skipped.push(format!("{value}: {entity_status}"));
+        } else if instance_id(value, "entityValue").is_err() {
+            skipped.push(format!("{value}: not an EC2 instance"));
+        } else if !ids.iter().any(|known| known == value) {
+            ids.push(value.to_string());
+        }
+    }
+    if ids.is_empty() {
+        let what = if skipped.is_empty() {
+            "no entities".to_string()
+        } else {
+            skipped.join(", ")
+        };
+        return Ok(Request::Ignore {
+            reason: format!("health event {code} affects no instance to drain ({what})"),
+        });
+    }
+    Ok(Request::Drain(DrainRequest {
+        event_id: id,
+        kind: Kind::ScheduledChange,
+        instance_ids: ids,
+        deadline: None,
+        dry_run: false,
+        state: None,
+        event_type_code: Some(code.to_string()),
+        skipped_entities: skipped,
+    }))
 }
 
 #[cfg(test)]
@@ -268,6 +360,79 @@ mod tests {
         let mut h = sample("health-scheduled-change.json");
         h["detail"]["eventTypeCategory"] = json!("issue");
         assert!(matches!(parse(&h, now()), Ok(Request::Ignore { .. })));
+    }
+
+    #[test]
+    fn health_events_drain_only_open_instances() {
+        let with = |status: Option<&str>, entities: Value| {
+            let mut h = sample("health-scheduled-change.json");
+            if let Some(s) = status {
+                h["detail"]["statusCode"] = json!(s);
+            }
+            h["detail"]["affectedEntities"] = entities;
+            parse(&h, now())
+        };
+        let instance = json!([{"entityValue": "i-1234567890abcdef0"}]);
+        for status in ["open", "upcoming"] {
+            assert!(matches!(
+                with(Some(status), instance.clone()),
+                Ok(Request::Drain(_))
+            ));
+        }
+        assert!(matches!(
+            with(Some("closed"), instance.clone()),
+            Ok(Request::Ignore { .. })
+        ));
+        // Entities: hosts, UNKNOWN, resolved or unimpaired instances are skipped.
+        for entity in [
+            json!({"entityValue": "h-0a1b2c3d4e5f60718"}),
+            json!({"entityValue": "UNKNOWN"}),
+            json!({"entityValue": "arn:aws:ec2:eu-west-1:123456789012:dedicated-host/h-0a1b2c3d4e5f60718"}),
+            json!({"entityValue": "i-1234567890abcdef0", "status": "RESOLVED"}),
+            json!({"entityValue": "i-1234567890abcdef0", "status": "UNIMPAIRED"}),
+            json!({"entityArn": "no value"}),
+        ] {
+            let r = with(None, json!([entity.clone()]));
+            assert!(matches!(r, Ok(Request::Ignore { .. })), "{entity}: {r:?}");
+        }
+        let Ok(Request::Drain(d)) = with(
+            Some("open"),
+            json!([{"entityValue": "UNKNOWN"}, {"entityValue": "i-1234567890abcdef0", "status": "IMPAIRED"}, {"entityValue": "i-1234567890abcdef0"}]),
+        ) else {
+            panic!("the instance drains");
+        };
+        assert_eq!(d.instance_ids, vec!["i-1234567890abcdef0"]);
+        assert_eq!(d.skipped_entities, vec!["UNKNOWN: not an EC2 instance"]);
+        assert_eq!(
+            d.event_type_code.as_deref(),
+            Some("AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED")
+        );
+        // A public event has no entities at all: acknowledged.
+        let mut public = sample("health-scheduled-change.json");
+        public["detail"]
+            .as_object_mut()
+            .map(|d| d.remove("affectedEntities"));
+        assert!(matches!(parse(&public, now()), Ok(Request::Ignore { .. })));
+        // A wrong shape is still an error naming the field.
+        let err = with(None, json!("i-1234567890abcdef0")).expect_err("not a list");
+        assert!(err.to_string().contains("detail.affectedEntities"));
+    }
+
+    #[test]
+    fn urgency_orders_cordon_drain_and_deadline() {
+        let Request::Drain(spot) = parse(&sample("spot-interruption.json"), now()).expect("spot")
+        else {
+            panic!("drain")
+        };
+        let Request::Drain(rebalance) =
+            parse(&sample("spot-rebalance.json"), now()).expect("rebalance")
+        else {
+            panic!("drain")
+        };
+        assert_eq!(rebalance.urgency(true), Urgency::Cordon);
+        assert_eq!(rebalance.urgency(false), Urgency::Drain);
+        assert_eq!(spot.urgency(true), Urgency::Deadline);
+        assert!(Urgency::Cordon < Urgency::Drain && Urgency::Drain < Urgency::Deadline);
     }
 
     #[test]

@@ -90,11 +90,17 @@ impl Drainer {
                         what.join("; ")
                     )));
                 }
-                // One instance (every event but Health's): its report is the response.
-                Ok(match reports.len() {
-                    1 => reports.remove(0),
-                    _ => json!({"instances": reports}),
-                })
+                // One instance and nothing skipped (every event but some of Health's):
+                // its report is the response.
+                if reports.len() == 1 && req.skipped_entities.is_empty() {
+                    return Ok(reports.remove(0));
+                }
+                Ok(json!({
+                    "instances": reports,
+                    "event": req.kind.as_str(),
+                    "event_type_code": req.event_type_code,
+                    "skipped_entities": req.skipped_entities,
+                }))
             }
         }
     }
@@ -155,16 +161,19 @@ impl Drainer {
         // The invocation's own end, less time to report: a drain never runs past it.
         let budget = inv.budget.less(REPORT_MARGIN);
         let lease = format!("drain#{instance_id}");
-        // The owner is this invocation: a racing delivery of the same event is a
-        // duplicate; a retry after this one failed takes the lease over (it is released).
-        // Held until the budget ends, in the decision time other deliveries compare with.
+        // The owner is this invocation: a racing delivery of the same event, or a weaker
+        // one, is a duplicate; a stronger event takes the lease over (a spot warning after
+        // a cordon-only rebalance drains); a retry after this one failed takes it too (it
+        // is released). Held until the budget ends, in the decision time others compare with.
+        let urgency = req.urgency(cordon_only);
         if !self
             .store
-            .acquire_lease(
+            .acquire_ranked_lease(
                 &lease,
                 &inv.request_id,
                 inv.decision_time(budget.ends()),
                 inv.now,
+                urgency as u8,
             )
             .await?
         {
@@ -200,7 +209,7 @@ impl Drainer {
             }
         };
         let duration_ms = started.elapsed().as_millis() as u64;
-        let report = json!({
+        let mut report = json!({
             "status": if cordon_only { "cordoned" } else { "drained" },
             "node": node_name,
             "cluster": found.cluster,
@@ -213,6 +222,9 @@ impl Drainer {
             "cordon_ms": cordon_ms,
             "duration_ms": duration_ms,
         });
+        if let Some(code) = &req.event_type_code {
+            report["event_type_code"] = json!(code);
+        }
         let keep_until = req.deadline.unwrap_or_else(|| {
             let done = inv.decision_now();
             done.checked_add(NO_DEADLINE_DEDUP_MINUTES.minutes())
