@@ -33,3 +33,30 @@ pub fn action<'a>(event: &'a Value, expected: &str) -> Result<&'a str> {
         )),
     }
 }
+
+/// Whether `event` is a scheduled invocation: EventBridge's `Scheduled Event` (a rule
+/// with a schedule expression), or `{}`. The EventBridge Scheduler API reference
+/// (`Target.Input`) makes the input optional ("If you do not specify anything for this
+/// field, EventBridge Scheduler delivers a default notification"); a Lambda target then
+/// receives an empty JSON object.
+pub fn is_scheduled(event: &Value) -> bool {
+    event.as_object().is_some_and(|o| o.is_empty())
+        || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scheduler_without_input_and_scheduled_events_are_scheduled() {
+        assert!(is_scheduled(&json!({})));
+        assert!(is_scheduled(
+            &json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
+        ));
+        assert!(!is_scheduled(&json!({"action": "report"})));
+        assert!(!is_scheduled(&json!([])));
+        assert!(!is_scheduled(&json!({"detail-type": "Cluster Ready"})));
+    }
+}

@@ -344,6 +344,33 @@ fn every_sample_event_decodes_somewhere() {
     }
 }
 
+/// EventBridge Scheduler given no `Input` delivers `{}`: each scheduled function takes it
+/// for its scheduled event (reconcile, drift repair, the daily report), never "action
+/// missing"; the drainer, which no schedule invokes, refuses it naming the field.
+#[test]
+fn an_empty_object_is_the_scheduled_event() {
+    let empty = serde_json::json!({});
+    assert!(matches!(
+        cluster_scheduler::request::parse(&empty),
+        Ok(cluster_scheduler::request::Request::Reconcile)
+    ));
+    assert!(matches!(
+        dns_updater::request::parse(&empty),
+        Ok(dns_updater::request::Request::SyncUp)
+    ));
+    assert!(matches!(
+        dora_aggregator::request::parse(&empty),
+        Ok(dora_aggregator::request::Request::Daily)
+    ));
+    assert!(matches!(
+        cost_reporter::request::parse(&empty),
+        Ok(cost_reporter::request::Request::Daily)
+    ));
+    let now: Timestamp = "2026-11-23T07:00:00Z".parse().expect("ts");
+    let refused = spot_drainer::event::parse(&empty, now).expect_err("not a drain");
+    assert!(refused.to_string().contains("`source`"), "{refused}");
+}
+
 /// Text that is not JSON at all never reaches a handler: the runtime (and the local
 /// runner) refuse it first, naming the position.
 #[test]

@@ -129,14 +129,15 @@ pub fn parse(event: &Value) -> Result<Request> {
             "expected a JSON object: a scheduled event or {\"action\": ...}",
         ));
     };
+    // EventBridge Scheduler with no `Input` delivers `{}`.
+    if fleet_shared::request::is_scheduled(event) {
+        return Ok(Request::Reconcile);
+    }
     if let Some(detail_type) = obj.get("detail-type") {
-        return match detail_type.as_str() {
-            Some("Scheduled Event") => Ok(Request::Reconcile),
-            _ => Err(FleetError::bad_request(
-                "detail-type",
-                format!("{detail_type} is not an event this function handles (expected \"Scheduled Event\")"),
-            )),
-        };
+        return Err(FleetError::bad_request(
+            "detail-type",
+            format!("{detail_type} is not an event this function handles (expected \"Scheduled Event\")"),
+        ));
     }
     let action = fleet_shared::request::action(event, ACTIONS)?;
     match action {
@@ -262,6 +263,8 @@ mod tests {
             err(json!({"detail-type":"EC2 Spot Instance Interruption Warning"}))
                 .starts_with("bad request: `detail-type`")
         );
-        assert!(err(json!({})).contains("missing"));
+        assert!(err(json!({"cluster": "a"})).contains("missing"));
+        // EventBridge Scheduler without an Input.
+        assert!(matches!(parse(&json!({})), Ok(Request::Reconcile)));
     }
 }

@@ -64,13 +64,16 @@ pub fn parse(event: &Value) -> Result<Request> {
             "expected a JSON object: a fleet bus event, a scheduled event or {\"action\": ...}",
         ));
     }
+    // EventBridge Scheduler with no `Input` delivers `{}`.
+    if fleet_shared::request::is_scheduled(event) {
+        return Ok(Request::SyncUp);
+    }
     if let Some(dt) = event.get("detail-type") {
         let dt = dt
             .as_str()
             .ok_or_else(|| FleetError::bad_request("detail-type", "not a string"))?;
         let source = event.get("source").and_then(Value::as_str).unwrap_or("");
         return match (source, dt) {
-            (_, "Scheduled Event") => Ok(Request::SyncUp),
             (SOURCE_SCHEDULER, detail_type::CLUSTER_READY) => {
                 let (cluster, generation) = cluster_of(event)?;
                 Ok(Request::Ready {

@@ -52,16 +52,15 @@ pub fn parse(event: &Value) -> Result<Request> {
             "expected a JSON object: a scheduled event or {\"action\": \"report\"}",
         ));
     }
+    // EventBridge Scheduler with no `Input` delivers `{}`.
+    if fleet_shared::request::is_scheduled(event) {
+        return Ok(Request::Daily);
+    }
     if let Some(dt) = event.get("detail-type") {
-        return match dt.as_str() {
-            Some("Scheduled Event") => Ok(Request::Daily),
-            _ => Err(FleetError::bad_request(
-                "detail-type",
-                format!(
-                    "{dt} is not an event this function handles (expected \"Scheduled Event\")"
-                ),
-            )),
-        };
+        return Err(FleetError::bad_request(
+            "detail-type",
+            format!("{dt} is not an event this function handles (expected \"Scheduled Event\")"),
+        ));
     }
     match action(event, ACTIONS)? {
         "report" => {
