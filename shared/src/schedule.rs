@@ -7,13 +7,17 @@
 //! Windows are wall-clock windows in their own IANA zone: `08:00-20:00 Europe/Berlin` starts
 //! at 08:00 Berlin time on both sides of a daylight-saving change. A local time skipped by a
 //! spring-forward change does not exist, so a window boundary inside the gap takes effect at
-//! the first instant after it; a window during the repeated hour of a fall-back is up for
-//! both occurrences.
+//! the first instant after it. A local time repeated by a fall-back change happens twice: a
+//! window's start and its end are each the *first* occurrence, so a window that ends in the
+//! repeated hour ends then and does not open again when the hour repeats (a window spanning
+//! the whole repeated hour is up through both). Each window is the interval between those
+//! two instants; this holds for shifts of any size (Australia/Lord_Howe moves 30 minutes)
+//! and for zones that change at midnight (America/Santiago, America/Havana).
 
 use std::fmt;
 
 use jiff::civil::{Date, DateTime, Time, Weekday};
-use jiff::tz::TimeZone;
+use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 
@@ -166,10 +170,6 @@ impl std::str::FromStr for UptimeSpec {
     }
 }
 
-fn minute_of_day(t: Time) -> u16 {
-    t.hour() as u16 * 60 + t.minute() as u16
-}
-
 fn day_index(w: Weekday) -> u8 {
     w.to_monday_zero_offset() as u8
 }
@@ -191,17 +191,36 @@ impl UptimeSpec {
         self.end < self.start
     }
 
-    /// Whether `at` falls inside one of this spec's windows.
+    /// Whether `at` falls inside one of this spec's windows: the window that starts on
+    /// the local day of `at`, or the one that started the local day before and crosses
+    /// midnight (or ends late because of a shift). Each window is the interval from the
+    /// first occurrence of its start to the first occurrence of its end.
     pub fn contains(&self, at: Timestamp) -> bool {
-        let local = at.to_zoned(self.tz.clone());
-        let minute = minute_of_day(local.time());
-        let today = local.weekday();
-        if self.crosses_midnight() {
-            (self.starts_on(today) && minute >= self.start)
-                || (self.starts_on(today.previous()) && minute < self.end)
-        } else {
-            self.starts_on(today) && minute >= self.start && minute < self.end
+        let today = at.to_zoned(self.tz.clone()).date();
+        [today.yesterday().ok(), Some(today)]
+            .into_iter()
+            .flatten()
+            .any(|day| {
+                self.window(day)
+                    .is_some_and(|(start, end)| start <= at && at < end)
+            })
+    }
+
+    /// The window that starts on local `day`, as instants: `None` when the spec has no
+    /// window that day.
+    fn window(&self, day: Date) -> Option<(Timestamp, Timestamp)> {
+        if !self.starts_on(day.weekday()) {
+            return None;
         }
+        let end = if self.crosses_midnight() {
+            self.end + MINUTES_PER_DAY
+        } else {
+            self.end
+        };
+        Some((
+            local_instant(day, self.start, &self.tz)?,
+            local_instant(day, end, &self.tz)?,
+        ))
     }
 
     /// Instants at which this spec's windows open or close between `from` and `to` (both
@@ -226,8 +245,9 @@ impl UptimeSpec {
     }
 }
 
-/// The instant of a local date and minute of day (1440 = next midnight) in `tz`. A local
-/// time skipped by daylight saving maps to the instant just after the gap.
+/// The instant of a local date and minute of day (1440 = next midnight) in `tz`: the first
+/// occurrence of a time a fall-back repeats; for a time a spring-forward skips, the instant
+/// the gap ends (the first instant whose local time is past it).
 fn local_instant(day: Date, minute: u16, tz: &TimeZone) -> Option<Timestamp> {
     let (day, minute) = if minute >= MINUTES_PER_DAY {
         (day.tomorrow().ok()?, minute - MINUTES_PER_DAY)
@@ -236,10 +256,18 @@ fn local_instant(day: Date, minute: u16, tz: &TimeZone) -> Option<Timestamp> {
     };
     let time = Time::new((minute / 60) as i8, (minute % 60) as i8, 0, 0).ok()?;
     let dt = DateTime::from_parts(day, time);
-    tz.to_ambiguous_zoned(dt)
-        .compatible()
-        .ok()
-        .map(|z| z.timestamp())
+    let ambiguous = tz.to_ambiguous_timestamp(dt);
+    match ambiguous.offset() {
+        // Read with the offset before the gap, the time lies at or past the transition
+        // (at it when the time is the gap's first instant); the transition is the last
+        // one up to that instant.
+        AmbiguousOffset::Gap { before, .. } => {
+            let past = before.to_timestamp(dt).ok()?.checked_add(1.second()).ok()?;
+            tz.preceding(past).next().map(|t| t.timestamp())
+        }
+        // Compatible: the earlier instant of a fold, the only one otherwise.
+        _ => ambiguous.compatible().ok(),
+    }
 }
 
 /// The comma-separated list of specs in a cluster's `uptime` key.
@@ -556,6 +584,100 @@ mod tests {
         assert!(up_at(&s, "2026-10-25T00:30:00Z")); // 02:30 CEST
         assert!(up_at(&s, "2026-10-25T01:30:00Z")); // 02:30 CET
         assert!(!up_at(&s, "2026-10-25T02:00:00Z")); // 03:00 CET
+    }
+
+    #[test]
+    fn a_window_ending_in_the_repeated_hour_ends_at_its_first_occurrence() {
+        // Case 06: 01:00-02:00 happens twice in New York on 2026-11-01.
+        let s = sched("daily 00:00-01:30 America/New_York", &[]);
+        assert!(!up_at(&s, "2026-11-01T03:59:00Z")); // 23:59 EDT
+        assert!(up_at(&s, "2026-11-01T04:00:00Z")); // 00:00 EDT
+        assert!(up_at(&s, "2026-11-01T05:29:00Z")); // 01:29 EDT
+        assert!(!up_at(&s, "2026-11-01T05:30:00Z")); // 01:30 EDT, the first
+        assert!(!up_at(&s, "2026-11-01T06:00:00Z")); // 01:00 EST, the repeat
+        assert!(!up_at(&s, "2026-11-01T06:15:00Z"));
+        assert!(!up_at(&s, "2026-11-01T06:30:00Z")); // 01:30 EST
+        assert_eq!(
+            s.next_change(ts("2026-11-01T05:29:00Z"), None, 8),
+            Some(ts("2026-11-01T05:30:00Z"))
+        );
+        // After it, the next local midnight (EST now).
+        assert_eq!(
+            s.next_change(ts("2026-11-01T05:30:00Z"), None, 8),
+            Some(ts("2026-11-02T05:00:00Z"))
+        );
+        // A window starting in the repeated hour starts at its first occurrence.
+        let s = sched("daily 01:15-03:00 America/New_York", &[]);
+        assert!(!up_at(&s, "2026-11-01T05:14:00Z"));
+        assert!(up_at(&s, "2026-11-01T05:15:00Z")); // 01:15 EDT
+        assert!(up_at(&s, "2026-11-01T06:10:00Z")); // 01:10 EST: still inside
+        assert!(!up_at(&s, "2026-11-01T08:00:00Z")); // 03:00 EST
+    }
+
+    /// Around every clock change of 2026 and 2027 in zones that shift by an hour, by 30
+    /// minutes (Lord Howe) and at midnight (Santiago, Havana), for windows that start,
+    /// end or lie in the shifted hour: each window opens at most once per local start
+    /// day, opens and closes exactly at the first occurrence of its times (or the gap's
+    /// end), and `next_change` finds every edge.
+    #[test]
+    fn windows_open_once_around_every_clock_change() {
+        let zones = [
+            "America/New_York",
+            "Europe/Berlin",
+            "Australia/Lord_Howe",
+            "America/Santiago",
+            "America/Havana",
+        ];
+        let windows = [
+            "00:00-01:30",
+            "01:00-03:00",
+            "01:45-02:15",
+            "23:30-00:30",
+            "22:00-01:00",
+        ];
+        let from = ts("2026-01-01T00:00:00Z");
+        let to = ts("2028-01-01T00:00:00Z");
+        let mut changes = 0;
+        for zone in zones {
+            let tz = TimeZone::get(zone).expect("zone");
+            for transition in tz.following(from).take_while(|t| t.timestamp() < to) {
+                changes += 1;
+                let around = transition.timestamp();
+                for window in windows {
+                    let spec = format!("daily {window} {zone}");
+                    let s = sched(&spec, &[]);
+                    let w = &s.uptime.as_ref().expect("uptime").0[0];
+                    let start = around.checked_sub(30.hours()).expect("range");
+                    let mut at = start;
+                    let mut up = up_at(&s, &at.to_string());
+                    let mut opened_on: Vec<Date> = Vec::new();
+                    while at < around.checked_add(30.hours()).expect("range") {
+                        let expected_edge = s.next_change(at, None, 3);
+                        let next = at.checked_add(1.minute()).expect("range");
+                        let now_up = up_at(&s, &next.to_string());
+                        if now_up != up {
+                            assert_eq!(expected_edge, Some(next), "{spec}: edge at {next}");
+                            let local = next.to_zoned(tz.clone());
+                            if now_up {
+                                // Opens at its start's first occurrence (or a gap's end).
+                                let day = local.date();
+                                assert_eq!(
+                                    local_instant(day, w.start, &tz),
+                                    Some(next),
+                                    "{spec}: opened at {local}"
+                                );
+                                assert!(!opened_on.contains(&day), "{spec}: reopened {local}");
+                                opened_on.push(day);
+                            }
+                        }
+                        up = now_up;
+                        at = next;
+                    }
+                }
+            }
+        }
+        // Two changes a year in each zone (Havana and Santiago too).
+        assert!(changes >= 18, "{changes} clock changes");
     }
 
     #[test]

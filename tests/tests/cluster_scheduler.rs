@@ -653,3 +653,40 @@ async fn a_cluster_recreated_behind_our_back_is_not_ours() {
     assert_eq!(outcome(&r, &name)["result"], "not-created-by-fleet", "{r}");
     assert!(f.cluster_exists(&name).await);
 }
+
+/// Case 06: `daily 00:00-01:30 America/New_York` on 2026-11-01, when 01:00-02:00 happens
+/// twice. Up from 00:00 EDT until the first 01:30 (05:30Z); it does not come up again
+/// in the repeated hour; the next change after it is the next local midnight. The
+/// case's own plan documents, asked at any real time.
+#[tokio::test]
+async fn a_window_ending_in_the_repeated_hour_ends_once() {
+    let f = fixture(&[(
+        "destroy",
+        "daily 00:00-01:30 America/New_York",
+        "holidays = []",
+    )])
+    .await;
+    let name = f.names[0].clone();
+    let dir = fleet_tests::workspace_root()
+        .join("tests/fixtures/cases/06-fallback-window-ends-in-repeated-hour");
+    for (at, desired, next) in [
+        ("2026-11-01T05:29:00Z", "up", "2026-11-01T05:30:00Z"),
+        ("2026-11-01T05:30:00Z", "down", "2026-11-02T05:00:00Z"),
+        ("2026-11-01T05:45:00Z", "down", "2026-11-02T05:00:00Z"),
+        ("2026-11-01T06:15:00Z", "down", "2026-11-02T05:00:00Z"),
+        ("2026-11-01T06:30:00Z", "down", "2026-11-02T05:00:00Z"),
+    ] {
+        let doc: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("plan-{at}.json"))).expect("case"),
+        )
+        .expect("json");
+        let plan = f.call(doc, jiff::Timestamp::now()).await;
+        let p = outcome(&plan, &name);
+        assert_eq!(
+            (p["desired"].as_str(), p["next_change"].as_str()),
+            (Some(desired), Some(next)),
+            "{at}: {p}"
+        );
+    }
+    assert!(!f.cluster_exists(&name).await);
+}
