@@ -20,7 +20,8 @@ mod dns;
 mod dora;
 pub use cost::{CostConfig, CostMetric};
 pub use dns::{
-    is_hostname, normalize_name, DnsConfig, DnsProvider, DnsRecordConfig, OnDestroy, ServiceRef,
+    cloudflare_marker, is_hostname, normalize_name, DnsConfig, DnsProvider, DnsRecordConfig,
+    OnDestroy, ServiceRef, CLOUDFLARE_COMMENT_MAX,
 };
 pub use dora::{check_pushgateway_url, DeploySource, DoraConfig, DoraService};
 
@@ -374,6 +375,19 @@ impl FleetConfig {
             c.blueprint.validate(&key("blueprint"))?;
             if let Some(dns) = &c.dns {
                 dns.validate(&key("dns"))?;
+                // The ownership marker goes in each Cloudflare record's comment, which
+                // Cloudflare limits to 100 characters (Free plan; "Record attributes").
+                let marker = cloudflare_marker(&c.name);
+                if dns.uses(DnsProvider::Cloudflare) && marker.len() > CLOUDFLARE_COMMENT_MAX {
+                    return Err(FleetError::config(
+                        key("name"),
+                        format!(
+                            "a cluster with Cloudflare records may have a name of at most {} characters: its records carry the comment `{marker}`, and Cloudflare keeps at most {} characters",
+                            CLOUDFLARE_COMMENT_MAX - cloudflare_marker("").len(),
+                            CLOUDFLARE_COMMENT_MAX
+                        ),
+                    ));
+                }
                 if dns.uses(DnsProvider::Cloudflare) && self.fleet.cloudflare_api_token.is_none() {
                     return Err(FleetError::config(
                         "fleet.cloudflare_api_token",

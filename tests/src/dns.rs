@@ -215,7 +215,16 @@ impl DnsFixture {
 
     /// Route53 record sets named `<label>.<zone>`: (type, alias target or values).
     pub async fn r53_records(&self, label: &str) -> Vec<(String, String)> {
-        let name = format!("{}.", self.name(label));
+        self.r53_named(&self.name(label)).await
+    }
+
+    /// Route53 record sets at the zone apex (its SOA and NS among them).
+    pub async fn r53_apex(&self) -> Vec<(String, String)> {
+        self.r53_named(&self.zone).await
+    }
+
+    async fn r53_named(&self, name: &str) -> Vec<(String, String)> {
+        let name = format!("{name}.");
         let out = self
             .route53
             .list_resource_record_sets()
@@ -245,6 +254,23 @@ impl DnsFixture {
             })
             .collect()
     }
+}
+
+/// A `[cluster.dns]` section for [`DnsFixture::start`]: the example's ingress Service, no
+/// wait for its load balancer, and one record per (provider, name); the name may use
+/// `{zone}`, and a Route53 record's hosted zone is the fixture's (`{zone_id}`).
+pub fn dns_section(records: &[(&str, &str)]) -> String {
+    let mut text = "[cluster.dns]\ningress_service = \"ingress-nginx/ingress-nginx-controller\"\ningress_wait_seconds = 0\n".to_string();
+    for (provider, name) in records {
+        let zone = match *provider {
+            "route53" => "zone_id = \"{zone_id}\"",
+            _ => "zone = \"{zone}\"",
+        };
+        text.push_str(&format!(
+            "\n[[cluster.dns.record]]\nprovider = \"{provider}\"\n{zone}\nname = \"{name}\"\n"
+        ));
+    }
+    text
 }
 
 /// The ingress controller's LoadBalancer Service (`ingress-nginx/ingress-nginx-controller`,

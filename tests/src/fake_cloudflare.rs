@@ -1,10 +1,13 @@
 //! A fake of the Cloudflare v4 API's zones and DNS records, on a loopback port.
 //!
 //! No Cloudflare server can run here, so this keeps the real API's semantics that the DNS
-//! updater depends on: bearer-token auth, the response envelope, `name`/`type` filters and
-//! pagination with `result_info`, records with `comment`, POST/PATCH/PUT/DELETE, proxied
-//! records reported with TTL 1, the CNAME-exclusivity rule (error 81053), identical-record
-//! rejection (81058), five-digit error codes, and 429 with `retry-after`.
+//! updater depends on: bearer-token auth, the response envelope, zones with a `status`
+//! (`active`, `moved`, ...) and the `name`/`status` filters of `GET zones`, the record
+//! listing's `name`/`name.exact`/`type` filters and pagination with `result_info`, records
+//! with `comment` (at most 100 characters, the Free plan's limit), POST/PATCH/PUT/DELETE,
+//! proxied records reported with TTL 1, TTLs of 60 to 86400 (or 1), the CNAME-exclusivity
+//! rule against records of every type (81053/81054), identical-record rejection (81058),
+//! five-digit error codes, and 429 with `retry-after`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -40,7 +43,8 @@ enum Fault {
 #[derive(Default)]
 struct Store {
     token: String,
-    zones: Vec<(String, String)>,
+    /// (id, name, status).
+    zones: Vec<(String, String, String)>,
     /// id -> record (with `zone_id`).
     records: BTreeMap<String, Value>,
     next_id: u64,
@@ -135,11 +139,21 @@ impl Store {
             _ => return Err((400, 9004, "This record type is not supported.")),
         }
         let ttl = r["ttl"].as_u64().unwrap_or(1);
-        if ttl != 1 && !(30..=86400).contains(&ttl) {
+        if ttl != 1 && !(60..=86400).contains(&ttl) {
             return Err((
                 400,
                 9021,
-                "Invalid TTL. Must be between 30 and 86400 seconds, or 1 for Automatic.",
+                "Invalid TTL. Must be between 60 and 86400 seconds, or 1 for Automatic.",
+            ));
+        }
+        if r["comment"]
+            .as_str()
+            .is_some_and(|c| c.chars().count() > 100)
+        {
+            return Err((
+                400,
+                9101,
+                "DNS record comment cannot be longer than 100 characters.",
             ));
         }
         let name = lower(&r["name"]);
@@ -156,6 +170,10 @@ impl Store {
                     81053,
                     "An A, AAAA, or CNAME record with that host already exists.",
                 ));
+            }
+            // A CNAME shares its name with no record of any type (RFC 1034 3.6.2).
+            if t == "CNAME" || ot == "CNAME" {
+                return Err((400, 81054, "A CNAME record with that host already exists."));
             }
             if ot == t && lower(&o["content"]) == content.to_ascii_lowercase() {
                 return Err((
@@ -262,11 +280,13 @@ async fn handle(
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["zones"]) => {
             let name = q.get("name").map(|n| n.to_ascii_lowercase());
+            let status = q.get("status");
             let zones: Vec<Value> = s
                 .zones
                 .iter()
-                .filter(|(_, n)| name.as_ref().is_none_or(|want| want == n))
-                .map(|(id, n)| json!({"id": id, "name": n, "status": "active"}))
+                .filter(|(_, n, _)| name.as_ref().is_none_or(|want| want == n))
+                .filter(|(_, _, st)| status.is_none_or(|want| want == st))
+                .map(|(id, n, st)| json!({"id": id, "name": n, "status": st}))
                 .collect();
             let count = zones.len();
             envelope(
@@ -279,7 +299,7 @@ async fn handle(
         }
         (_, ["zones", zone, "dns_records", rest @ ..]) => {
             let zone = zone.to_string();
-            if !s.zones.iter().any(|(id, _)| *id == zone) {
+            if !s.zones.iter().any(|(id, _, _)| *id == zone) {
                 return error(
                     404,
                     7003,
@@ -288,8 +308,10 @@ async fn handle(
             }
             match (method.as_str(), rest) {
                 ("GET", []) => {
+                    // `name` is an exact match, as `name.exact` says explicitly.
                     let name = q
-                        .get("name")
+                        .get("name.exact")
+                        .or_else(|| q.get("name"))
                         .map(|n| n.trim_end_matches('.').to_ascii_lowercase());
                     let t = q.get("type");
                     let per_page: usize = q
@@ -402,11 +424,17 @@ impl FakeCloudflare {
         f(&mut guard)
     }
 
-    /// Adds a zone; returns its id.
+    /// Adds an active zone; returns its id.
     pub fn add_zone(&self, name: &str) -> String {
+        self.add_zone_with_status(name, "active")
+    }
+
+    /// Adds a zone in `status` (`active`, `pending`, `moved`, ...); returns its id.
+    pub fn add_zone_with_status(&self, name: &str, status: &str) -> String {
         self.with(|s| {
             let id = format!("zone{:028x}", s.zones.len() + 1);
-            s.zones.push((id.clone(), name.to_ascii_lowercase()));
+            s.zones
+                .push((id.clone(), name.to_ascii_lowercase(), status.to_string()));
             id
         })
     }

@@ -3,7 +3,7 @@
 
 use fleet_shared::schedule::Desired;
 use fleet_shared::FleetError;
-use fleet_tests::dns::{actions, DnsFixture};
+use fleet_tests::dns::{actions, dns_section, DnsFixture};
 use serde_json::json;
 
 const LB1: &str = "a1b2c3-1234567890.eu-west-1.elb.amazonaws.com";
@@ -475,4 +475,137 @@ async fn wait_insync_waits_for_route53_to_apply_the_change() {
     assert_eq!(actions(&r), pair("create", "create"), "{r:#}");
     // moto reports changes INSYNC at once: no "not INSYNC yet" note.
     assert!(r["changes"][1].get("reason").is_none(), "{r:#}");
+}
+
+fn case(dir: &str, file: &str) -> String {
+    std::fs::read_to_string(
+        fleet_tests::workspace_root()
+            .join("tests/fixtures/cases")
+            .join(dir)
+            .join(file),
+    )
+    .expect("case file")
+}
+
+/// Case 09: a Route53 record at the zone apex, the ingress load balancer in ca-west-1
+/// (a region the first ELB table lacked): an alias A to that region's NLB zone.
+#[tokio::test]
+async fn an_apex_record_aliases_a_load_balancer_in_any_elb_region() {
+    let f = DnsFixture::start(&dns_section(&[("route53", "{zone}")])).await;
+    let patch: serde_json::Value = serde_json::from_str(&case(
+        "09-route53-apex-unknown-elb-region",
+        "service-status-patch.json",
+    ))
+    .expect("patch");
+    let hostname = patch["status"]["loadBalancer"]["ingress"][0]["hostname"]
+        .as_str()
+        .expect("hostname")
+        .to_string();
+    f.set_ingress(Some(&hostname));
+    // The case's own sync documents, for this fixture's cluster: the dry run first.
+    let mut dry: serde_json::Value = serde_json::from_str(&case(
+        "09-route53-apex-unknown-elb-region",
+        "sync-dry-run.json",
+    ))
+    .expect("dry run");
+    dry["cluster"] = json!(f.cluster);
+    f.record_phase(Desired::Up, "g1").await;
+    let plan = f.call(dry).await.expect("dry run");
+    assert_eq!(plan["changes"][0]["action"], "create", "{plan:#}");
+    assert_eq!(plan["changes"][0]["type"], "A", "{plan:#}");
+    let mut sync: serde_json::Value =
+        serde_json::from_str(&case("09-route53-apex-unknown-elb-region", "sync.json"))
+            .expect("sync");
+    sync["cluster"] = json!(f.cluster);
+    let r = f.call(sync).await.expect("sync");
+    assert_eq!(r["changes"][0]["action"], "create", "{r:#}");
+    let apex: Vec<(String, String)> = f
+        .r53_apex()
+        .await
+        .into_iter()
+        .filter(|(t, _)| t == "A" || t == "CNAME")
+        .collect();
+    assert_eq!(
+        apex,
+        vec![(
+            "A".to_string(),
+            format!("alias Z02754302KBB00W2LKWZ9 {hostname}")
+        )]
+    );
+}
+
+/// A load balancer in a region with no known ELB zone: at the apex Route53 allows no
+/// CNAME, so that record is an error naming the region; the other record still gets
+/// its CNAME.
+#[tokio::test]
+async fn an_unknown_elb_region_at_the_apex_is_an_error_and_other_records_go_on() {
+    let f = DnsFixture::start(&dns_section(&[
+        ("route53", "{zone}"),
+        ("route53", "app.{zone}"),
+    ]))
+    .await;
+    let lb = "k8s-web-0123456789abcdef.elb.xx-nowhere-9.amazonaws.com";
+    f.set_ingress(Some(lb));
+    let err = f.ready("g1").await.expect_err("the apex cannot be written");
+    let text = err.to_string();
+    assert!(
+        text.contains("xx-nowhere-9") && text.contains("zone apex"),
+        "{text}"
+    );
+    assert_eq!(
+        f.r53_records("app").await,
+        vec![("CNAME".to_string(), lb.to_string())]
+    );
+    assert!(f
+        .r53_apex()
+        .await
+        .iter()
+        .all(|(t, _)| t == "SOA" || t == "NS"));
+}
+
+/// Case 14: the token sees two zones of the name, one `moved` (left in an old account)
+/// and one active: the records go to the active one. Two active ones: the sync fails
+/// naming both ids and asking for `zone_id`, and writes nothing.
+#[tokio::test]
+async fn cloudflare_records_go_to_the_one_active_zone_of_the_name() {
+    let dns = dns_section(&[("cloudflare", "app.{zone}")]);
+    let f = DnsFixture::start(&dns).await;
+    // The moved zone was listed first (the older one).
+    let moved = f.cloudflare.add_zone_with_status(&f.zone, "moved");
+    f.set_ingress(Some(LB1));
+    let r = f.ready("g1").await.expect("sync");
+    assert_eq!(r["changes"][0]["action"], "create", "{r:#}");
+    assert_eq!(f.cf_records("app").len(), 1, "in the active zone");
+    assert!(f.cloudflare.records(&moved, &f.name("app")).is_empty());
+
+    let g = DnsFixture::start(&dns).await;
+    let second = g.cloudflare.add_zone(&g.zone);
+    g.set_ingress(Some(LB1));
+    let err = g.ready("g1").await.expect_err("ambiguous zone");
+    let text = err.to_string();
+    assert!(
+        text.contains(&g.cf_zone) && text.contains(&second) && text.contains("zone_id"),
+        "{text}"
+    );
+    assert!(g.cloudflare.writes().is_empty());
+}
+
+/// A CNAME cannot join a TXT (or any record) of its name at Cloudflare: a conflict,
+/// reported, no write attempted.
+#[tokio::test]
+async fn a_cname_beside_a_txt_is_a_conflict_not_a_failed_write() {
+    let f = DnsFixture::start(&both("", "keep")).await;
+    f.set_ingress(Some(LB1));
+    f.cloudflare.insert(
+        &f.cf_zone,
+        json!({"type": "TXT", "name": f.name("app"), "content": "v=spf1 -all", "ttl": 300}),
+    );
+    let r = f.ready("g1").await.expect("sync");
+    assert_eq!(actions(&r), pair("conflict", "create"), "{r:#}");
+    assert!(f.cloudflare.writes().is_empty());
+    assert!(f
+        .slack
+        .texts()
+        .iter()
+        .any(|t| t.contains("cannot share its name")));
 }

@@ -16,22 +16,11 @@ const LB: &str = "a1b2c3-1234567890.eu-west-1.elb.amazonaws.com";
 /// its turn (`Pending`, retried by Lambda), so one Cloudflare record is created, not two.
 #[tokio::test]
 async fn racing_dns_syncs_create_each_record_once() {
-    let dns = r#"
-[cluster.dns]
-ingress_service = "ingress-nginx/ingress-nginx-controller"
-ingress_wait_seconds = 0
-
-[[cluster.dns.record]]
-provider = "cloudflare"
-zone = "{zone}"
-name = "app.{zone}"
-
-[[cluster.dns.record]]
-provider = "route53"
-zone_id = "{zone_id}"
-name = "app.{zone}"
-"#;
-    let f = DnsFixture::start(dns).await;
+    let f = DnsFixture::start(&fleet_tests::dns::dns_section(&[
+        ("cloudflare", "app.{zone}"),
+        ("route53", "app.{zone}"),
+    ]))
+    .await;
     f.set_ingress(Some(LB));
     f.record_phase(Desired::Up, "g1").await;
     let ready = f.bus_event("Cluster Ready", "g1");

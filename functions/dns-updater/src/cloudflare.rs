@@ -40,6 +40,10 @@ impl ApiResult for Zones {}
 pub struct Zone {
     pub id: String,
     pub name: String,
+    /// `active`, `pending`, `initializing`, `moved`, `deleted`, `deactivated`: only an
+    /// active zone serves the records (Cloudflare API, "List Zones").
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,7 +58,8 @@ pub struct Deleted {
 }
 impl ApiResult for Deleted {}
 
-/// `GET zones?name=` : the zone's id.
+/// `GET zones?name=&status=active`: the zone's id. A zone name can be listed more than
+/// once (a zone left `moved` in an old account, or added to a second account).
 struct ListZones<'a> {
     name: &'a str,
 }
@@ -69,7 +74,7 @@ impl EndpointSpec for ListZones<'_> {
         "zones".into()
     }
     fn query(&self) -> Option<String> {
-        serialize_query(&[("name", self.name)])
+        serialize_query(&[("name", self.name), ("status", "active")])
     }
 }
 
@@ -387,18 +392,12 @@ impl Cloudflare {
             return Ok(id);
         }
         let env = self.send(&ListZones { name: &name }).await?;
-        let id = env
-            .result
-            .map(|z| z.0)
-            .unwrap_or_default()
-            .into_iter()
-            .find(|z| normalize_name(&z.name) == name)
-            .map(|z| z.id)
-            .ok_or_else(|| FleetError::Cloudflare {
-                status: 200,
-                code: 0,
-                message: format!("zone `{name}` not found (or the API token cannot read it)"),
-            })?;
+        let zones = env.result.map(|z| z.0).unwrap_or_default();
+        let id = active_zone(&name, &zones).map_err(|message| FleetError::Cloudflare {
+            status: 200,
+            code: 0,
+            message,
+        })?;
         if let Ok(mut zones) = self.zones.lock() {
             zones.insert(name, id.clone());
         }
@@ -460,9 +459,59 @@ fn without_url(e: &reqwest::Error) -> String {
     }
 }
 
+/// The id of the one active zone named `name` among `zones` (what `GET zones` listed),
+/// or why there is none: not found, or several active ones (the config must then say
+/// which with `zone_id`).
+pub fn active_zone(name: &str, zones: &[Zone]) -> std::result::Result<String, String> {
+    let active: Vec<&Zone> = zones
+        .iter()
+        .filter(|z| normalize_name(&z.name) == name)
+        .filter(|z| z.status.as_deref().unwrap_or("active") == "active")
+        .collect();
+    match active.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Err(format!(
+            "no active zone `{name}` (or the API token cannot read it)"
+        )),
+        several => Err(format!(
+            "{} active zones are named `{name}` ({}): set zone_id on the record to say which",
+            several.len(),
+            several
+                .iter()
+                .map(|z| z.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn the_one_active_zone_of_a_name() {
+        let zone = |id: &str, name: &str, status: Option<&str>| Zone {
+            id: id.into(),
+            name: name.into(),
+            status: status.map(String::from),
+        };
+        // Case 14: a zone left `moved` in an old account beside the active one.
+        let zones = [
+            zone("old", "example.com", Some("moved")),
+            zone("new", "example.com", Some("active")),
+            zone("other", "example.org", Some("active")),
+        ];
+        assert_eq!(active_zone("example.com", &zones), Ok("new".into()));
+        let twice = [
+            zone("a1", "example.com", Some("active")),
+            zone("a2", "example.com", Some("active")),
+        ];
+        let err = active_zone("example.com", &twice).expect_err("ambiguous");
+        assert!(err.contains("a1, a2") && err.contains("zone_id"), "{err}");
+        let err = active_zone("example.com", &[zone("p", "example.com", Some("pending"))])
+            .expect_err("none active");
+        assert!(err.contains("no active zone"), "{err}");
+    }
 
     #[test]
     fn five_digit_codes_survive() {

@@ -388,6 +388,9 @@ impl Updater {
                 if dry_run {
                     return Ok(plan.change);
                 }
+                if plan.change.action == Action::Error {
+                    return Err(FleetError::Internal(plan.change.reason.unwrap_or_default()));
+                }
                 if !plan.batch.is_empty() {
                     let comment = format!("fleet dns-updater, cluster {cluster}");
                     let id = self.route53.change(zone, &plan.batch, &comment).await?;
@@ -439,6 +442,9 @@ impl Updater {
                         "conflict, left alone: {}",
                         c.reason.as_deref().unwrap_or_default()
                     ),
+                    Action::Error => {
+                        format!("error: {}", c.reason.as_deref().unwrap_or_default())
+                    }
                     Action::Delete => {
                         format!("deleted {}", c.from.as_deref().unwrap_or_default())
                     }

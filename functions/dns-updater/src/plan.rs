@@ -10,7 +10,7 @@
 use fleet_shared::config::{normalize_name, DnsRecordConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::target::{elb_alias_zone, Target};
+use crate::target::{elb_alias_zone, elb_region, Target};
 
 /// What the records of a cluster should do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,9 @@ pub enum Action {
     Delete,
     None,
     Conflict,
+    /// The record cannot be written as configured (e.g. a CNAME at a zone apex): the
+    /// reason says why; the sync reports it as that record's error and goes on.
+    Error,
 }
 
 /// One line of the response: what happened (or, in a dry run, would happen) to a record.
@@ -98,7 +101,7 @@ pub enum CfWrite {
 
 /// The comment marker of a record the fleet manages for `cluster`.
 pub fn marker(cluster: &str) -> String {
-    format!("managed-by=fleet cluster={cluster}")
+    fleet_shared::config::cloudflare_marker(cluster)
 }
 
 /// The cluster named by a comment's fleet marker, if it has one.
@@ -181,6 +184,24 @@ pub fn plan_cloudflare(
     };
     change.record_type = want.record_type.clone();
     change.to = Some(format!("{} {}", want.record_type, want.content));
+    // Cloudflare refuses a CNAME beside any other record of its name (error 81053/81054),
+    // TXT and MX included: report it instead of failing every sync on the write.
+    let mut beside: Vec<&str> = existing
+        .iter()
+        .filter(|r| same_value(&r.name, &rec.name))
+        .map(|r| r.record_type.as_str())
+        .filter(|t| !ADDRESS_TYPES.contains(t))
+        .collect();
+    beside.sort();
+    beside.dedup();
+    if want.record_type == "CNAME" && !beside.is_empty() {
+        change.action = Action::Conflict;
+        change.reason = Some(format!(
+            "a CNAME cannot share its name with other records ({} here)",
+            beside.join(", ")
+        ));
+        return (change, vec![]);
+    }
     if let Some(other) = others.iter().find_map(|r| marked_for(r.comment.as_deref())) {
         change.action = Action::Conflict;
         change.reason = Some(format!("the record belongs to fleet cluster `{other}`"));
@@ -400,6 +421,42 @@ pub fn plan_route53(
         plan.change.reason = Some(reason);
         plan
     };
+    if let Some(w) = want.as_ref().filter(|w| w.record_type == "CNAME") {
+        let here = existing.iter().filter(|r| same_value(&r.name, &rec.name));
+        // The apex holds the zone's SOA; Route53 refuses a CNAME there (RFC 1034 3.6.2).
+        if here.clone().any(|r| r.record_type == "SOA") {
+            plan.change.action = Action::Error;
+            plan.change.reason = Some(match goal {
+                Goal::PointAt(Target::Hostname(h)) => match elb_region(h) {
+                    Some(region) => format!(
+                        "the load balancer is in region `{region}`, whose Elastic Load Balancing hosted zone this version does not know, so no alias can be made, and Route53 refuses a CNAME at the zone apex {}",
+                        rec.name
+                    ),
+                    None => format!(
+                        "`{}` is not a load balancer Route53 can alias, and Route53 refuses a CNAME at the zone apex {}",
+                        w.values.join(","),
+                        rec.name
+                    ),
+                },
+                _ => format!("Route53 refuses a CNAME at the zone apex {}", rec.name),
+            });
+            return plan;
+        }
+        let mut others: Vec<&str> = here
+            .filter(|r| !ADDRESS_TYPES.contains(&r.record_type.as_str()))
+            .map(|r| r.record_type.as_str())
+            .collect();
+        others.dedup();
+        if !others.is_empty() {
+            return conflict(
+                plan,
+                format!(
+                    "a CNAME cannot share its name with other records ({} here)",
+                    others.join(", ")
+                ),
+            );
+        }
+    }
     if address.iter().any(|r| r.set_identifier.is_some()) {
         return conflict(
             plan,
@@ -660,6 +717,87 @@ name = "app.example.com"
             (p.change.action, p.batch.len(), p.claim),
             (Action::None, 0, false)
         );
+    }
+
+    fn plain_set(name: &str, record_type: &str, value: &str) -> RecordSet {
+        RecordSet {
+            name: name.into(),
+            record_type: record_type.into(),
+            ttl: Some(300),
+            values: vec![value.into()],
+            alias: None,
+            set_identifier: None,
+        }
+    }
+
+    /// Route53 refuses a CNAME at a zone apex (it holds the SOA): a load balancer whose
+    /// region has no known ELB zone is an error there, naming the region; elsewhere it
+    /// gets a CNAME. A CNAME beside a TXT is a conflict, never a failing write.
+    #[test]
+    fn route53_never_plans_a_cname_where_route53_refuses_one() {
+        let r = &records("")[1];
+        let unknown = "k8s-web-0123456789abcdef.elb.xx-nowhere-9.amazonaws.com";
+        let apex = [
+            plain_set("app.example.com", "NS", "ns-1.awsdns-01.org."),
+            plain_set(
+                "app.example.com",
+                "SOA",
+                "ns-1.awsdns-01.org. hostmaster 1 7200 900 1209600 86400",
+            ),
+        ];
+        let p = plan_route53(r, "staging", &host(unknown), &apex, None, &[]);
+        assert_eq!(p.change.action, Action::Error);
+        assert!(p.batch.is_empty());
+        let reason = p.change.reason.expect("reason");
+        assert!(
+            reason.contains("`xx-nowhere-9`") && reason.contains("zone apex"),
+            "{reason}"
+        );
+        // Not a load balancer at all: refused at the apex too.
+        let p = plan_route53(
+            r,
+            "staging",
+            &host("maintenance.example.net"),
+            &apex,
+            None,
+            &[],
+        );
+        assert_eq!(p.change.action, Action::Error);
+        // A known region at the apex: an alias.
+        let known = "k8s-web-0123456789abcdef.elb.ca-west-1.amazonaws.com";
+        let p = plan_route53(r, "staging", &host(known), &apex, None, &[]);
+        assert_eq!(p.change.action, Action::Create);
+        assert_eq!(p.batch[0].1.record_type, "A");
+        // Below the apex, the unknown region gets a CNAME.
+        let p = plan_route53(r, "staging", &host(unknown), &[], None, &[]);
+        assert_eq!(
+            (p.change.action, p.batch[0].1.record_type.as_str()),
+            (Action::Create, "CNAME")
+        );
+        // A TXT (or MX) at the name: a CNAME cannot join it.
+        let txt = [plain_set("app.example.com", "TXT", "\"v=spf1 -all\"")];
+        let p = plan_route53(r, "staging", &host(unknown), &txt, None, &[]);
+        assert_eq!(p.change.action, Action::Conflict);
+        assert!(p.change.reason.is_some_and(|r| r.contains("TXT")));
+        // An alias A beside a TXT is fine.
+        let p = plan_route53(r, "staging", &host(ELB), &txt, None, &[]);
+        assert_eq!(p.change.action, Action::Create);
+    }
+
+    #[test]
+    fn cloudflare_cname_never_joins_other_records() {
+        let r = &records("")[0];
+        for other in ["TXT", "MX", "CAA"] {
+            let existing = [cf("9", other, "something", None)];
+            let (c, w) = plan_cloudflare(r, "staging", &host(ELB), &existing);
+            assert_eq!(c.action, Action::Conflict, "{other}");
+            assert!(c.reason.is_some_and(|s| s.contains(other)));
+            assert!(w.is_empty());
+        }
+        // An address target beside a TXT: an A record may join it.
+        let ip = Goal::PointAt(Target::Ip("203.0.113.7".parse().expect("ip")));
+        let (c, _) = plan_cloudflare(r, "staging", &ip, &[cf("9", "TXT", "x", None)]);
+        assert_eq!(c.action, Action::Create);
     }
 
     #[test]

@@ -133,6 +133,16 @@ fn yes() -> bool {
 /// balancer is picked up quickly.
 pub const DEFAULT_TTL: u32 = 60;
 
+/// The longest comment Cloudflare keeps on a record on its Free plan (paid plans: 500).
+/// Source: Cloudflare DNS docs, "Record attributes: Comments".
+pub const CLOUDFLARE_COMMENT_MAX: usize = 100;
+
+/// The comment marker of a Cloudflare record the fleet manages for `cluster`:
+/// `managed-by=fleet cluster=<name>` (25 characters and the name).
+pub fn cloudflare_marker(cluster: &str) -> String {
+    format!("managed-by=fleet cluster={cluster}")
+}
+
 impl DnsRecordConfig {
     /// The TTL to write: 1 (auto) for proxied Cloudflare records, so a sync never flaps.
     pub fn effective_ttl(&self) -> u32 {
@@ -218,10 +228,11 @@ impl DnsConfig {
                                 "proxied records always use TTL 1 (auto); remove `ttl`",
                             ))
                         }
-                        Some(t) if t != 1 && !(30..=86400).contains(&t) => {
+                        // Cloudflare's minimum is 60 s (30 s on Enterprise zones only).
+                        Some(t) if t != 1 && !(60..=86400).contains(&t) => {
                             return Err(FleetError::config(
                                 key("ttl"),
-                                format!("{t} is out of range: 1 (auto) or 30 to 86400 seconds"),
+                                format!("{t} is out of range: 1 (auto) or 60 to 86400 seconds"),
                             ))
                         }
                         _ => {}
@@ -320,6 +331,32 @@ subnet_ids = ["a", "b"]
         ))
     }
 
+    /// Every record's comment carries the marker, and Cloudflare keeps 100 characters:
+    /// a cluster with Cloudflare records has a name of at most 75.
+    #[test]
+    fn cloudflare_markers_fit_in_a_comment() {
+        let cf = "ingress_service = \"ns/svc\"\n[[cluster.dns.record]]\nprovider = \"cloudflare\"\nzone = \"example.com\"\nname = \"app.example.com\"\n";
+        let named = |n: usize| {
+            let text = format!(
+                "[fleet]\nregion = \"eu-west-1\"\ncloudflare_api_token = \"ssm:/fleet/cf\"\n[[cluster]]\nname = \"{}\"\nprotect = true\n[cluster.blueprint]\nversion = \"1.32\"\nrole_arn = \"arn:aws:iam::123456789012:role/eks\"\nsubnet_ids = [\"a\", \"b\"]\n[cluster.dns]\n{cf}",
+                "c".repeat(n)
+            );
+            crate::config::FleetConfig::parse(&text)
+        };
+        assert_eq!(
+            cloudflare_marker(&"c".repeat(75)).len(),
+            CLOUDFLARE_COMMENT_MAX
+        );
+        assert!(named(75).is_ok());
+        match named(76) {
+            Err(crate::FleetError::Config { key, message }) => {
+                assert_eq!(key, "cluster[0].name");
+                assert!(message.contains("at most 75"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     fn key_of(token: bool, dns: &str) -> String {
         match parse(token, dns) {
             Err(crate::FleetError::Config { key, .. }) => key,
@@ -346,6 +383,14 @@ subnet_ids = ["a", "b"]
             ),
             "cluster[0].dns.record[0].ttl"
         );
+        // Cloudflare's minimum TTL is 60 s (1 = auto).
+        for ttl in [30, 59] {
+            assert_eq!(
+                key_of(true, &format!("{cf}zone = \"example.com\"\nttl = {ttl}")),
+                "cluster[0].dns.record[0].ttl"
+            );
+        }
+        assert!(parse(true, &format!("{cf}zone = \"example.com\"\nttl = 60")).is_ok());
         let r53 = "ingress_service = \"ns/svc\"\n[[cluster.dns.record]]\nprovider = \"route53\"\nname = \"app.example.com\"\n";
         assert_eq!(key_of(false, r53), "cluster[0].dns.record[0].zone_id");
         assert_eq!(

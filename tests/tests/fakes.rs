@@ -1,0 +1,173 @@
+//! The fakes themselves: each refuses what the real API refuses. A fake kinder than the
+//! real thing lets a product test pass where production fails, so the rules the product
+//! depends on are tested here, against the fake alone, with plain HTTP.
+
+use fleet_tests::fake_cloudflare::FakeCloudflare;
+use serde_json::{json, Value};
+
+const TOKEN: &str = "fake-test-token";
+
+async fn cf(
+    fake: &FakeCloudflare,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client
+        .request(method, format!("{}/{path}", fake.url))
+        .bearer_auth(TOKEN);
+    if let Some(b) = body {
+        request = request.json(&b);
+    }
+    let response = request.send().await.expect("fake cloudflare answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json envelope"))
+}
+
+fn first_code(body: &Value) -> u64 {
+    body["errors"][0]["code"].as_u64().unwrap_or_default()
+}
+
+/// Cloudflare: a CNAME shares its name with no other record, of any type (81053 for an
+/// address record, 81054 for the rest), in either order; other types share freely.
+#[tokio::test]
+async fn cloudflare_refuses_a_cname_beside_any_record() {
+    let fake = FakeCloudflare::start(TOKEN).await;
+    let zone = fake.add_zone("example.com");
+    let path = format!("zones/{zone}/dns_records");
+    let record = |t: &str, content: &str| json!({"type": t, "name": "app.example.com", "content": content, "ttl": 60});
+    let (s, _) = cf(
+        &fake,
+        reqwest::Method::POST,
+        &path,
+        Some(record("TXT", "v=spf1 -all")),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, b) = cf(
+        &fake,
+        reqwest::Method::POST,
+        &path,
+        Some(record("CNAME", "lb.example.net")),
+    )
+    .await;
+    assert_eq!((s, first_code(&b)), (400, 81054), "{b}");
+    let (s, _) = cf(
+        &fake,
+        reqwest::Method::POST,
+        &path,
+        Some(record("MX", "mail.example.net")),
+    )
+    .await;
+    assert_eq!(s, 200, "TXT and MX share a name");
+    let (s, _) = cf(
+        &fake,
+        reqwest::Method::POST,
+        &path,
+        Some(record("A", "192.0.2.1")),
+    )
+    .await;
+    assert_eq!(s, 200, "A beside TXT and MX");
+    // The other order: a CNAME first, then anything else.
+    let other =
+        json!({"type": "CNAME", "name": "www.example.com", "content": "lb.example.net", "ttl": 60});
+    assert_eq!(
+        cf(&fake, reqwest::Method::POST, &path, Some(other)).await.0,
+        200
+    );
+    for (t, content, code) in [("TXT", "x", 81054), ("A", "192.0.2.2", 81053)] {
+        let body = json!({"type": t, "name": "www.example.com", "content": content, "ttl": 60});
+        let (s, b) = cf(&fake, reqwest::Method::POST, &path, Some(body)).await;
+        assert_eq!((s, first_code(&b)), (400, code), "{t}: {b}");
+    }
+}
+
+/// Cloudflare's limits: TTL 1 (auto) or 60 to 86400; a comment of at most 100
+/// characters.
+#[tokio::test]
+async fn cloudflare_refuses_short_ttls_and_long_comments() {
+    let fake = FakeCloudflare::start(TOKEN).await;
+    let zone = fake.add_zone("example.com");
+    let path = format!("zones/{zone}/dns_records");
+    for (ttl, ok) in [
+        (1, true),
+        (30, false),
+        (59, false),
+        (60, true),
+        (86401, false),
+    ] {
+        let body = json!({"type": "A", "name": format!("t{ttl}.example.com"), "content": "192.0.2.1", "ttl": ttl});
+        let (s, b) = cf(&fake, reqwest::Method::POST, &path, Some(body)).await;
+        assert_eq!(s == 200, ok, "ttl {ttl}: {b}");
+    }
+    let long = "x".repeat(101);
+    let body = json!({"type": "A", "name": "c.example.com", "content": "192.0.2.1", "ttl": 60, "comment": long});
+    let (s, b) = cf(&fake, reqwest::Method::POST, &path, Some(body)).await;
+    assert_eq!(s, 400, "{b}");
+}
+
+/// `GET zones` filters by `name` and `status`; each zone says its status. `GET
+/// dns_records` filters by `name` (exact), `name.exact` and `type`.
+#[tokio::test]
+async fn cloudflare_filters_zones_and_records() {
+    let fake = FakeCloudflare::start(TOKEN).await;
+    let moved = fake.add_zone_with_status("example.com", "moved");
+    let active = fake.add_zone("example.com");
+    fake.add_zone("example.org");
+    let (_, all) = cf(&fake, reqwest::Method::GET, "zones?name=example.com", None).await;
+    let listed: Vec<(&str, &str)> = all["result"]
+        .as_array()
+        .expect("zones")
+        .iter()
+        .filter_map(|z| Some((z["id"].as_str()?, z["status"].as_str()?)))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![(moved.as_str(), "moved"), (active.as_str(), "active")]
+    );
+    let (_, only) = cf(
+        &fake,
+        reqwest::Method::GET,
+        "zones?name=example.com&status=active",
+        None,
+    )
+    .await;
+    assert_eq!(only["result"].as_array().map(Vec::len), Some(1));
+    assert_eq!(only["result"][0]["id"], active.as_str());
+
+    for (name, t, content) in [
+        ("app.example.com", "A", "192.0.2.1"),
+        ("app.example.com", "TXT", "hello"),
+        ("sub.app.example.com", "A", "192.0.2.2"),
+    ] {
+        fake.insert(
+            &active,
+            json!({"type": t, "name": name, "content": content, "ttl": 60}),
+        );
+    }
+    let path = format!("zones/{active}/dns_records");
+    for query in ["name=app.example.com", "name.exact=app.example.com"] {
+        let (_, b) = cf(
+            &fake,
+            reqwest::Method::GET,
+            &format!("{path}?{query}"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            b["result"].as_array().map(Vec::len),
+            Some(2),
+            "{query}: {b}"
+        );
+    }
+    let (_, b) = cf(
+        &fake,
+        reqwest::Method::GET,
+        &format!("{path}?name=app.example.com&type=TXT"),
+        None,
+    )
+    .await;
+    assert_eq!(b["result"].as_array().map(Vec::len), Some(1));
+    assert_eq!(b["result"][0]["type"], "TXT");
+}
