@@ -331,7 +331,7 @@ async fn flux_and_flagger_events_are_authenticated_and_stored() {
 
     let canary = |phase: &str| {
         json!({"name": "podinfo", "namespace": "prod", "phase": phase,
-               "metadata": {"eventType": "Normal", "eventMessage": "Promotion completed!", "timestamp": "1795420800"}})
+               "metadata": {"eventType": "Normal", "eventMessage": "Promotion completed!", "timestamp": "1795420800000"}})
     };
     let flagger = |body: &Value, token: &str| {
         function_url_request(
@@ -613,7 +613,7 @@ async fn flagger_without_its_own_token_answers_404() {
     let mut f = DoraFixture::start(SERVICES, false).await;
     f.webhook.secrets.flagger = None;
     let body = json!({"name": "podinfo", "namespace": "prod", "phase": "Succeeded",
-        "metadata": {"eventType": "Normal", "eventMessage": "Promotion completed!", "timestamp": "1795420800"}});
+        "metadata": {"eventType": "Normal", "eventMessage": "Promotion completed!", "timestamp": "1795420800000"}});
     let request = function_url_request(
         "/flagger",
         &format!("token={GITHUB_SECRET}"),
@@ -626,4 +626,109 @@ async fn flagger_without_its_own_token_answers_404() {
     assert!(answer["reason"]
         .as_str()
         .is_some_and(|r| r.contains("dora.flagger_token")));
+}
+
+/// Case 13: Flagger's `event` webhook with `metadata.timestamp` in milliseconds, as
+/// Flagger sends it, received the next day: the deployment is dated by the timestamp;
+/// Flagger's retry of the same post is stored once; the suspended canary's repeated
+/// `Succeeded` is not another deployment; an unreadable timestamp is a 400 naming it.
+#[tokio::test]
+async fn flagger_events_are_dated_by_their_millisecond_timestamp_and_stored_once() {
+    let case = fleet_tests::workspace_root().join("tests/fixtures/cases/13-flagger-ms-timestamp");
+    let f = DoraFixture::start(
+        "[[dora.service]]\nname = \"podinfo-{suffix}\"\nrepo = \"your-org/podinfo\"\ndeployments_from = \"flagger\"\nflagger_canary = \"test/podinfo\"\n",
+        false,
+    )
+    .await;
+    let service = f.service("podinfo");
+    let mut request: Value = serde_json::from_str(
+        &std::fs::read_to_string(case.join("1-flagger-succeeded.json")).expect("case"),
+    )
+    .expect("json");
+    // The case carries the local secret as its token; this fixture's Flagger token.
+    request["rawQueryString"] = json!(format!("token={FLAGGER_TOKEN}"));
+    request["queryStringParameters"]["token"] = json!(FLAGGER_TOKEN);
+    let body: Value =
+        serde_json::from_str(request["body"].as_str().expect("body")).expect("body json");
+    for _ in 0..2 {
+        assert_eq!(f.post(request.clone()).await.0, 200);
+    }
+    match f.stored(&service).await.as_slice() {
+        [DoraEvent::Deployment { at, outcome, .. }] => {
+            assert_eq!(at.to_string(), "2026-11-23T10:00:00Z");
+            assert_eq!(*outcome, fleet_shared::dora::Outcome::Success);
+        }
+        other => panic!("{other:?}"),
+    }
+    let send = |b: &Value| {
+        let mut r = request.clone();
+        r["body"] = json!(b.to_string());
+        r
+    };
+    // Suspended: Flagger repeats `Succeeded` each interval with another message.
+    let mut repeat = body.clone();
+    repeat["metadata"]["eventMessage"] = json!("skipping canary run as object is suspended");
+    repeat["metadata"]["timestamp"] = json!("1795428060000");
+    assert_eq!(f.post(send(&repeat)).await.0, 202);
+    assert_eq!(f.stored(&service).await.len(), 1);
+    for bad in [
+        json!("yesterday"),
+        json!("1795428000"),
+        json!(1795428000000_i64),
+    ] {
+        let mut b = body.clone();
+        b["metadata"]["timestamp"] = bad.clone();
+        let (status, answer) = f.post(send(&b)).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+        assert!(
+            answer.to_string().contains("metadata.timestamp"),
+            "{answer}"
+        );
+    }
+    let mut missing = body.clone();
+    missing["metadata"]
+        .as_object_mut()
+        .map(|m| m.remove("timestamp"));
+    assert_eq!(f.post(send(&missing)).await.0, 400);
+    assert_eq!(f.stored(&service).await.len(), 1);
+
+    // The case's report, for this fixture's service, the next morning.
+    let mut report: Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("2-report.json")).expect("case"))
+            .expect("json");
+    report["service"] = json!(service);
+    let r = f
+        .aggregate(report, "2026-11-24T06:00:00Z")
+        .await
+        .expect("report");
+    assert_eq!(r["services"][0]["deployments"], 1, "{r:#}");
+
+    // A failure: "Rolling back ..." comes first with phase Failed, then the change.
+    let mut rolling = body.clone();
+    rolling["phase"] = json!("Failed");
+    rolling["metadata"]["eventMessage"] =
+        json!("Rolling back podinfo.test failed checks threshold reached 5");
+    rolling["metadata"]["timestamp"] = json!("1795431600000");
+    assert_eq!(f.post(send(&rolling)).await.0, 202);
+    let mut failed = rolling.clone();
+    failed["metadata"]["eventMessage"] = json!("Canary failed! Scaling down podinfo.test");
+    failed["checksum"] = json!("5d4f7b9c");
+    assert_eq!(f.post(send(&failed)).await.0, 200);
+    assert_eq!(f.post(send(&failed)).await.0, 200);
+    let outcomes: Vec<fleet_shared::dora::Outcome> = f
+        .stored(&service)
+        .await
+        .iter()
+        .filter_map(|e| match e {
+            DoraEvent::Deployment { outcome, .. } => Some(*outcome),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            fleet_shared::dora::Outcome::Success,
+            fleet_shared::dora::Outcome::Failure
+        ]
+    );
 }

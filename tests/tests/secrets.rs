@@ -259,7 +259,7 @@ async fn lambda_mode_at_trace_level_prints_no_secret() {
         .spawn()
         .expect("function binary (make test builds it first)");
     let body = json!({"name": "podinfo", "namespace": "prod", "phase": "Succeeded",
-        "metadata": {"eventType": "Normal", "eventMessage": "Promotion completed!", "timestamp": "1795420800"}});
+        "metadata": {"eventType": "Normal", "eventMessage": "Promotion completed!", "timestamp": "1795420800000"}});
     let request = function_url_request(
         "/flagger",
         &format!("token={CANARY}-flagger"),

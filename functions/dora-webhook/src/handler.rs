@@ -199,7 +199,7 @@ impl Webhook {
                 (normalize::github(event, &payload, &self.dora), delivery)
             }
             Sender::Flux => (normalize::flux(&payload, &self.dora), None),
-            Sender::Flagger => (normalize::flagger(&payload, &self.dora, inv.now), None),
+            Sender::Flagger => (normalize::flagger(&payload, &self.dora), None),
         };
         let events = match normalized {
             Err(e) => return Ok(reject(400, e.0)),

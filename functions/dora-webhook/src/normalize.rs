@@ -391,35 +391,78 @@ pub fn flux(payload: &Value, dora: &DoraConfig) -> Normalize {
     }))
 }
 
-/// A Flagger `event` webhook.
-pub fn flagger(payload: &Value, dora: &DoraConfig, now: Timestamp) -> Normalize {
+/// The first instant a Flagger timestamp may name: milliseconds before this are not a
+/// Flagger event's (seconds read as milliseconds land in January 1970).
+const FLAGGER_EPOCH_MS: i64 = 946_684_800_000; // 2000-01-01T00:00:00Z
+
+/// The messages Flagger records when a canary's phase changes to a final one
+/// (`pkg/controller/scheduler.go`: "Promotion completed! Scaling down <name>.<namespace>",
+/// "Canary failed! Scaling down <name>.<namespace>"). Flagger's event webhook also sends
+/// every other event it records with the canary's current phase: `Succeeded` again each
+/// analysis interval while a canary is suspended ("skipping canary run ..."), `Failed`
+/// with "Rolling back ..." before the final one. Only the change is a deployment.
+const FLAGGER_FINAL: [(&str, Outcome); 2] = [
+    ("Promotion completed!", Outcome::Success),
+    ("Canary failed!", Outcome::Failure),
+];
+
+/// A Flagger `event` webhook: `{"name","namespace","phase","checksum"?,"metadata":
+/// {"eventMessage","eventType","timestamp"}}`, `timestamp` a string of milliseconds since
+/// the epoch (Flagger's `CanaryWebhookPayload`). The deployment is dated by that
+/// timestamp; its semantic key is the canary, phase, timestamp and checksum, so
+/// Flagger's retry of the same post is stored once.
+pub fn flagger(payload: &Value, dora: &DoraConfig) -> Normalize {
     let canary = format!(
         "{}/{}",
         text(payload, "/namespace")?,
         text(payload, "/name")?
     );
     let phase = text(payload, "/phase")?;
-    let outcome = match phase {
-        "Succeeded" => Outcome::Success,
-        "Failed" => Outcome::Failure,
-        other => {
-            return Ok(Normalized::Ignored(format!(
-                "canary phase `{other}` is not final"
-            )))
-        }
+    if !matches!(phase, "Succeeded" | "Failed") {
+        return Ok(Normalized::Ignored(format!(
+            "canary phase `{phase}` is not final"
+        )));
+    }
+    let millis = text(payload, "/metadata/timestamp")?;
+    let at = millis
+        .parse::<i64>()
+        .ok()
+        .filter(|ms| *ms >= FLAGGER_EPOCH_MS)
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .ok_or_else(|| {
+            Malformed(format!(
+                "`metadata.timestamp` is not milliseconds since the epoch (Flagger sends e.g. \"1795428000000\"): `{millis}`"
+            ))
+        })?;
+    let message = payload
+        .pointer("/metadata/eventMessage")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(outcome) = FLAGGER_FINAL
+        .iter()
+        .find(|(start, _)| message.starts_with(start))
+        .map(|(_, o)| *o)
+    else {
+        return Ok(Normalized::Ignored(format!(
+            "canary `{canary}` is {phase} but this event is not its change to it (`{message}`)"
+        )));
     };
-    // Flagger sends the event time as a string of seconds since the epoch.
-    let at = payload["metadata"]["timestamp"]
-        .as_str()
-        .and_then(|s| s.parse::<i64>().ok())
-        .and_then(|s| Timestamp::from_second(s).ok())
-        .unwrap_or(now);
     let event = DoraEvent::Deployment {
         at,
         outcome,
         sha: None,
     };
-    let key = format!("deploy:flagger:{canary}:{phase}:{}", at.as_second());
+    let checksum = payload
+        .get("checksum")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty());
+    let key = match checksum {
+        Some(c) => format!(
+            "deploy:flagger:{canary}:{phase}:{}:{c}",
+            at.as_millisecond()
+        ),
+        None => format!("deploy:flagger:{canary}:{phase}:{}", at.as_millisecond()),
+    };
     let out = dora
         .services
         .iter()
