@@ -278,3 +278,54 @@ async fn a_past_month_and_bad_requests() {
         .expect_err("unknown action");
     assert!(e.to_string().contains("bill"));
 }
+
+/// Case 12: the report on the 1st (06:30Z), no day of the month complete yet, Cost
+/// Explorer holding only last month's days: every total is `0.0`, never `-0.0`, in the
+/// JSON and in Slack ("$0.00"), and the report says why it is empty. Both metrics.
+#[tokio::test]
+async fn the_first_of_the_month_reports_zeros_and_says_why() {
+    let case = fleet_tests::workspace_root().join("tests/fixtures/cases/12-cost-first-of-month");
+    for (cost, days) in [
+        ("", "seeded-ce-days.json"),
+        ("metric = \"amortized\"", "seeded-ce-days-amortized.json"),
+    ] {
+        let f = CostFixture::start(
+            &[("destroy", WEEKDAYS)],
+            cost,
+            forecast_rule(40.0, 30.0, 50.0),
+        )
+        .await;
+        let staging = f.names[0].clone();
+        let seeded = std::fs::read_to_string(case.join(days))
+            .expect("case")
+            .replace("fleet:cluster$staging", &format!("fleet:cluster${staging}"));
+        f.seed_usage(serde_json::from_str(&seeded).expect("json"))
+            .await;
+        let request: Value =
+            serde_json::from_str(&std::fs::read_to_string(case.join("report.json")).expect("case"))
+                .expect("json");
+        let r = f
+            .call(request, "2026-12-01T06:30:00Z")
+            .await
+            .expect("report");
+        assert_eq!(r["month"], "2026-12");
+        let text = r.to_string();
+        assert!(!text.contains("-0.0"), "{cost}: a negative zero in {text}");
+        assert_eq!(r["month_to_date"]["total_usd"], 0.0);
+        assert!(r["month_to_date"]["total_usd"]
+            .as_f64()
+            .is_some_and(|v| v.is_sign_positive()));
+        assert!(
+            r["warnings"].as_array().expect("warnings").iter().any(|w| w
+                .as_str()
+                .is_some_and(|w| w.contains("no day of 2026-12 is complete yet"))),
+            "{r:#}"
+        );
+        // The Slack text the daily run posts for this report.
+        let slack = cost_reporter::report::slack_text(&r);
+        assert!(
+            slack.contains("$0.00") && !slack.contains("-0.00"),
+            "{slack}"
+        );
+    }
+}

@@ -88,8 +88,17 @@ pub struct Inputs<'a> {
     pub requests: u32,
 }
 
+/// To the cent, never `-0.0`: a negative zero prints as "-0.00" in Slack and `-0.0` in
+/// JSON (an empty sum or a tiny credit rounds to it).
 fn round(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
+    (v * 100.0).round() / 100.0 + 0.0
+}
+
+/// The sum of `values`, `0.0` when there are none. Rust's `Sum for f64` starts from
+/// `-0.0` (so that a sum of negative zeros stays one), and every empty sum here would be
+/// a negative zero: the month's first report, a cluster without cost, no leftovers.
+fn sum(values: impl IntoIterator<Item = f64>) -> f64 {
+    values.into_iter().fold(0.0, |total, v| total + v)
 }
 
 fn round_map(m: BTreeMap<String, f64>) -> BTreeMap<String, f64> {
@@ -114,7 +123,7 @@ pub fn build(i: &Inputs) -> Value {
     let period_end = i.now.min(i.month.end());
     let in_month = |d: &Date| *d >= i.month.first && *d < i.month.next();
     let month_days: Vec<_> = i.data.days.iter().filter(|d| in_month(&d.date)).collect();
-    let total: f64 = month_days.iter().map(|d| d.total).sum();
+    let total = sum(month_days.iter().map(|d| d.total));
     let mut by_service: BTreeMap<String, f64> = BTreeMap::new();
     let mut by_cluster: BTreeMap<String, f64> = BTreeMap::new();
     for d in &month_days {
@@ -155,7 +164,7 @@ pub fn build(i: &Inputs) -> Value {
             .filter_map(|d| day_total(d).map(|x| x.0))
             .collect();
         let mean =
-            (!trailing.is_empty()).then(|| trailing.iter().sum::<f64>() / trailing.len() as f64);
+            (!trailing.is_empty()).then(|| sum(trailing.iter().copied()) / trailing.len() as f64);
         let anomaly =
             mean.is_some_and(|m| cost > m * i.anomaly_factor && cost - m >= ANOMALY_MIN_USD);
         if anomaly {
@@ -172,6 +181,13 @@ pub fn build(i: &Inputs) -> Value {
     });
 
     let current = i.now < i.month.end();
+    // Cost Explorer reports whole UTC days: on the 1st, none of the month is complete.
+    if current && today <= i.month.first {
+        warnings.push(format!(
+            "no day of {} is complete yet (Cost Explorer reports whole UTC days): month-to-date figures start with tomorrow's report",
+            i.month
+        ));
+    }
     if let Some(e) = &i.data.forecast_error {
         warnings.push(format!("no forecast: {e}"));
     }
@@ -227,18 +243,17 @@ pub fn build(i: &Inputs) -> Value {
                 hours_up: round(c.hours_up),
                 hours_in_period: round(hours_in_period),
                 cost_usd: round(cost),
-                cost_per_running_hour_usd: per_hour.map(|p| (p * 10_000.0).round() / 10_000.0),
+                cost_per_running_hour_usd: per_hour.map(|p| (p * 10_000.0).round() / 10_000.0 + 0.0),
                 saved_usd: saved.map(round),
                 projected_month: projected,
             }
         })
         .collect();
-    let saved_to_date: f64 = savings.iter().filter_map(|s| s.saved_usd).sum();
-    let saved_projected: f64 = savings
+    let saved_to_date = sum(savings.iter().filter_map(|s| s.saved_usd));
+    let saved_projected = sum(savings
         .iter()
-        .filter_map(|s| s.projected_month["saved_usd"].as_f64())
-        .sum();
-    let leftover_daily: f64 = i.leftovers.iter().map(|l| l.daily_cost_usd).sum();
+        .filter_map(|s| s.projected_month["saved_usd"].as_f64()));
+    let leftover_daily = sum(i.leftovers.iter().map(|l| l.daily_cost_usd));
     if !i.leftovers.is_empty() {
         warnings.push(format!(
             "{} resource(s) left behind by clusters that are down cost ${leftover_daily:.2} a day",
@@ -440,6 +455,37 @@ mod tests {
         assert_eq!(r["month_to_date"]["complete"], true);
         assert_eq!(r["forecast"], Value::Null);
         assert_eq!(r["savings"]["clusters"][0]["hours_in_period"], 744.0);
+    }
+
+    /// No JSON number anywhere in `v` is a negative zero.
+    fn no_negative_zero(v: &Value) -> bool {
+        match v {
+            Value::Number(n) => n.as_f64().is_none_or(|f| f != 0.0 || f.is_sign_positive()),
+            Value::Array(a) => a.iter().all(no_negative_zero),
+            Value::Object(o) => o.values().all(no_negative_zero),
+            _ => true,
+        }
+    }
+
+    #[test]
+    fn empty_sums_are_zero_not_negative_zero() {
+        assert!(sum(std::iter::empty()).is_sign_positive());
+        assert!(round(-0.0).is_sign_positive() && round(-0.001).is_sign_positive());
+        let data = CostData {
+            days: vec![],
+            forecast: None,
+            forecast_error: None,
+        };
+        let mut i = inputs(&data, 0.0);
+        i.month = Month::parse("2026-12").expect("month");
+        i.now = "2026-12-01T06:30:00Z".parse().expect("now");
+        let r = build(&i);
+        assert!(no_negative_zero(&r), "{r:#}");
+        assert!(r["warnings"]
+            .to_string()
+            .contains("no day of 2026-12 is complete yet"));
+        let text = slack_text(&r);
+        assert!(!text.contains("-0.00"), "{text}");
     }
 
     #[test]
