@@ -28,7 +28,7 @@ CONFIG_PARAMETER ?= /fleet/config
 PARAMS ?=
 DEPLOY_VENV := .venv-deploy
 
-.PHONY: help setup build test infra-check deny fuzz fmt lint invoke local-aws demo demo-ready demo-bins bench deploy deploy-fn destroy
+.PHONY: help setup build test infra-check deny fuzz fmt lint invoke local-aws demo demo-ready demo-bins bench deploy deploy-preflight deploy-fn destroy
 
 help:
 	@echo "make setup                      Python venv (.venv: moto, cfn-lint, checkov, cargo-lambda, zig); npm test fixtures"
@@ -70,11 +70,14 @@ build: setup
 	@for f in $(FUNCTIONS); do ls -l $(LAMBDA_DIR)/$$f/bootstrap.zip | awk -v f=$$f '{printf "%-20s %8.1f KiB\n", f, $$5/1024}'; done
 
 # The demo test runs the function binaries as the demo does, so build them first. The
-# release zips are built too: their sizes are part of what a change is checked for.
+# release zips are built too: their sizes are part of what a change is checked for. On
+# this x86-64 host they need no cross linker: plain cargo (CARGO_LAMBDA_COMPILER=cargo)
+# instead of zig, whose linker wrapper's path differs per clone and made every clone
+# rebuild the whole release graph (about 20 minutes) whatever CARGO_TARGET_DIR kept.
 test: setup infra-check deny
 	cargo build --workspace --bins
 	cargo test --workspace --all-targets
-	$(MAKE) --no-print-directory build ARCH=x86-64
+	CARGO_LAMBDA_COMPILER=cargo $(MAKE) --no-print-directory build ARCH=x86-64
 
 # The SAM template, then the CloudFormation SAM expands it into (checkov does not expand
 # SAM policies by itself). CKV_AWS_258 (a Function URL with AuthType NONE) is the
@@ -136,7 +139,7 @@ local-aws: setup
 # Release binaries, as Lambda runs them; the zips for their sizes; DuckDB for the DORA
 # comparison. SECTIONS="4 6" runs some sections and prints them (BENCHMARKS.md is kept).
 bench: setup $(VENV)/.bench-installed
-	$(MAKE) --no-print-directory build ARCH=x86-64
+	CARGO_LAMBDA_COMPILER=cargo $(MAKE) --no-print-directory build ARCH=x86-64
 	cargo build --release --workspace --bins
 	cargo run --release --quiet -p fleet-tests --bin bench -- $(SECTIONS)
 
@@ -162,13 +165,17 @@ $(DEPLOY_VENV)/.installed: requirements-deploy.txt
 
 # Needs AWS credentials (see README, "Deploy"). The config goes to SSM first, then SAM
 # builds every function with cargo-lambda and deploys the stack.
-deploy: setup $(DEPLOY_VENV)/.installed
+# What needs nothing installed is checked first.
+deploy-preflight:
 	@test -f $(CONFIG) || { echo "no $(CONFIG): copy infra/fleet.example.toml and edit it"; exit 1; }
 	@test -n "$(PREFIX)" || { echo "PREFIX=<ClusterNamePrefix> is required: every cluster name of $(CONFIG) starts with it (README, Deploy)"; exit 1; }
+
+deploy: deploy-preflight setup $(DEPLOY_VENV)/.installed
 	cargo run --quiet -p fleet-shared --bin fleet-config -- params $(CONFIG) $(PREFIX) > $(DEPLOY_VENV)/params
 	$(DEPLOY_VENV)/bin/python infra/put-config.py $(CONFIG) $(CONFIG_PARAMETER)
 	$(DEPLOY_VENV)/bin/sam build --beta-features --template-file infra/template.yaml --build-dir .aws-sam/build
 	$(DEPLOY_VENV)/bin/sam deploy --template-file .aws-sam/build/template.yaml --stack-name $(STACK) \
+		--region $$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["fleet"]["region"])' $(CONFIG)) \
 		--capabilities CAPABILITY_IAM --resolve-s3 --no-fail-on-empty-changeset \
 		--parameter-overrides FleetConfigParameter=$(CONFIG_PARAMETER) ClusterNamePrefix=$(PREFIX) $$(cat $(DEPLOY_VENV)/params) $(PARAMS)
 

@@ -301,3 +301,40 @@ async fn deployed_configs_take_secrets_only_from_ssm_and_only_long_ones() {
     );
     assert!(!text.contains("http://x/short"), "{text}");
 }
+
+/// `fleet-config check`, which `make deploy` runs before it stores the config, applies
+/// the rules of a deployed config: the example passes; a secret written in the config
+/// is refused naming its key, and its value is never printed.
+#[test]
+fn fleet_config_check_refuses_what_a_deployed_function_would() {
+    let bin = fleet_tests::demo::bin_dir().join("fleet-config");
+    let example = workspace_root().join("infra/fleet.example.toml");
+    let out = std::process::Command::new(&bin)
+        .args(["check", example.to_str().expect("path")])
+        .output()
+        .expect("fleet-config (make test builds it first)");
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&example).expect("example");
+    let dir = std::env::temp_dir().join(fleet_tests::unique("deploy"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let literal = dir.join("fleet.toml");
+    std::fs::write(
+        &literal,
+        text.replace(
+            "ssm:/fleet/slack-webhook",
+            "https://hooks.example/services/T0/B0/literal-value",
+        ),
+    )
+    .expect("write");
+    let out = std::process::Command::new(&bin)
+        .args(["check", literal.to_str().expect("path")])
+        .output()
+        .expect("fleet-config");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("fleet.slack_webhook") && stderr.contains("ssm: reference"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("literal-value"), "{stderr}");
+}

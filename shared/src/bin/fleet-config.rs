@@ -1,6 +1,8 @@
-//! `fleet-config check <file>`: the validation every function runs at cold start (unknown
-//! keys, types, values), before `make deploy` stores the config (`infra/put-config.py`).
+//! `fleet-config check <file>`: the validation every function runs at cold start in Lambda
+//! (unknown keys, types, values, and every secret an `ssm:` reference: a deployed config
+//! holds no secret value), before `make deploy` stores the config (`infra/put-config.py`).
 //! Prints `ok: ...` and exits 0, or the error naming the key and exits 1; 2 on bad usage.
+//! (The secrets' own length is checked when the functions read them from SSM.)
 //!
 //! `fleet-config params <file> [<cluster name prefix>]`: the stack parameters the template
 //! takes from the config, as `Key=Value` words for `sam deploy --parameter-overrides`
@@ -38,6 +40,18 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Both commands are about a deployed config, which the functions read as Lambda does.
+    let literal: Vec<&str> = secrets(&config)
+        .into_iter()
+        .filter(|(_, s)| matches!(s, Some(SecretRef::Literal(_))))
+        .map(|(key, _)| key)
+        .collect();
+    if let Some(key) = literal.first() {
+        eprintln!(
+            "error: {path}: `{key}`: must be an ssm: reference in a deployed config (a secret written in the config is readable by everyone who can read the config; put it in SSM as a SecureString and write ssm:/its/name)"
+        );
+        return ExitCode::from(1);
+    }
     match command {
         "check" => {
             println!("ok: {path}: {} cluster(s)", config.clusters.len());
@@ -78,6 +92,42 @@ fn list(values: BTreeSet<String>) -> String {
     }
 }
 
+/// Every secret key of the config with its reference, and the stack parameter that gives
+/// its function role read access to it.
+fn secrets(config: &FleetConfig) -> Vec<(&'static str, Option<&SecretRef>)> {
+    let dora = config.dora.as_ref();
+    vec![
+        ("fleet.slack_webhook", config.fleet.slack_webhook.as_ref()),
+        (
+            "fleet.cloudflare_api_token",
+            config.fleet.cloudflare_api_token.as_ref(),
+        ),
+        ("dora.webhook_secret", dora.map(|d| &d.webhook_secret)),
+        (
+            "dora.flux_secret",
+            dora.and_then(|d| d.flux_secret.as_ref()),
+        ),
+        (
+            "dora.flagger_token",
+            dora.and_then(|d| d.flagger_token.as_ref()),
+        ),
+        (
+            "dora.pushgateway_url",
+            dora.and_then(|d| d.pushgateway_url.as_ref()),
+        ),
+    ]
+}
+
+/// The stack parameter of each secret key.
+const SECRET_PARAMETERS: [(&str, &str); 6] = [
+    ("fleet.slack_webhook", "SlackWebhookParameter"),
+    ("fleet.cloudflare_api_token", "CloudflareTokenParameter"),
+    ("dora.webhook_secret", "GitHubSecretParameter"),
+    ("dora.flux_secret", "FluxSecretParameter"),
+    ("dora.flagger_token", "FlaggerTokenParameter"),
+    ("dora.pushgateway_url", "PushgatewayUrlParameter"),
+];
+
 fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, String> {
     if let Some(prefix) = prefix {
         if let Some(c) = config.clusters.iter().find(|c| !c.name.starts_with(prefix)) {
@@ -87,7 +137,6 @@ fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, Str
             ));
         }
     }
-    let dora = config.dora.as_ref();
     let mut principals = BTreeSet::new();
     let mut policies = BTreeSet::new();
     let mut zones = BTreeSet::new();
@@ -110,36 +159,20 @@ fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, Str
             }
         }
     }
-    Ok(vec![
-        format!(
-            "SlackWebhookParameter={}",
-            parameter(config.fleet.slack_webhook.as_ref())
-        ),
-        format!(
-            "CloudflareTokenParameter={}",
-            parameter(config.fleet.cloudflare_api_token.as_ref())
-        ),
-        format!(
-            "GitHubSecretParameter={}",
-            parameter(dora.map(|d| &d.webhook_secret))
-        ),
-        format!(
-            "FluxSecretParameter={}",
-            parameter(dora.and_then(|d| d.flux_secret.as_ref()))
-        ),
-        format!(
-            "FlaggerTokenParameter={}",
-            parameter(dora.and_then(|d| d.flagger_token.as_ref()))
-        ),
-        format!(
-            "PushgatewayUrlParameter={}",
-            parameter(dora.and_then(|d| d.pushgateway_url.as_ref()))
-        ),
+    let mut words: Vec<String> = secrets(config)
+        .into_iter()
+        .filter_map(|(key, secret)| {
+            let (_, name) = SECRET_PARAMETERS.iter().find(|(k, _)| *k == key)?;
+            Some(format!("{name}={}", parameter(secret)))
+        })
+        .collect();
+    words.extend([
         format!("AccessPrincipalArns={}", list(principals)),
         format!("AccessPolicyArns={}", list(policies)),
         format!("HostedZoneIds={}", list(zones)),
         format!("Route53RecordNames={}", list(names)),
-    ])
+    ]);
+    Ok(words)
 }
 
 #[cfg(test)]
@@ -161,6 +194,10 @@ mod tests {
         assert!(words.contains(&"Route53RecordNames=app.example.com".to_string()));
         assert!(words.contains(&"AccessPrincipalArns=NONE".to_string()));
         assert!(params(&config, Some("prod-")).is_err());
+        // Every secret key has its stack parameter.
+        for (key, _) in secrets(&config) {
+            assert!(SECRET_PARAMETERS.iter().any(|(k, _)| *k == key), "{key}");
+        }
         assert!(params(&config, Some("s")).is_ok());
     }
 }

@@ -129,6 +129,18 @@ impl DoraConfig {
                 "must not be empty",
             ));
         }
+        // Flagger sends its token in the URL, where it ends in logs: it must not be the
+        // GitHub secret, which signs every other delivery.
+        if let (Some(SecretRef::Ssm(flagger)), SecretRef::Ssm(github)) =
+            (&self.flagger_token, &self.webhook_secret)
+        {
+            if flagger.trim_start_matches('/') == github.trim_start_matches('/') {
+                return Err(FleetError::config(
+                    "dora.flagger_token",
+                    "must be its own secret, not dora.webhook_secret's parameter (Flagger sends it in the URL, where it is logged)",
+                ));
+            }
+        }
         if let Some(SecretRef::Literal(url)) = &self.pushgateway_url {
             check_pushgateway_url(url.expose())?;
         }
@@ -230,6 +242,8 @@ mod tests {
             "dora.service[0].repo"
         );
         assert_eq!(key_of("digest_day = \"Caturday\""), "dora.digest_day");
+        assert_eq!(key_of("flagger_token = \"ssm:s\""), "dora.flagger_token");
+        assert_eq!(key_of("flagger_token = \"ssm:/s\""), "dora.flagger_token");
         // Retention: at least window + lookback (30 + 90 by default), at most a century;
         // 10 000 000 used to panic on every delivery.
         for bad in ["0", "100", "36501", "10000000"] {
