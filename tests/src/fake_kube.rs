@@ -12,11 +12,21 @@
 //!   number of reads;
 //! - get, list (label and field selectors of the form `k=v`), create (409 when it
 //!   exists), JSON merge patch, delete (404 when gone; a Namespace takes its objects);
-//! - the Eviction API with PodDisruptionBudget semantics (`minAvailable` and
-//!   `maxUnavailable`, numbers or percentages): 429 while a budget forbids it, 409 on a UID
-//!   precondition mismatch, 404 for a pod already gone; an evicted or deleted pod is
-//!   terminating for its grace period (`gracePeriodSeconds` honoured), then goes, and a
-//!   pod owned by a ReplicaSet is replaced on another node, as the controller would;
+//! - the Eviction API as the API server's eviction handler and the disruption controller
+//!   decide (`pkg/registry/core/pod/storage/eviction.go`, `pkg/controller/disruption`):
+//!   a budget's selector with `matchLabels` and `matchExpressions` (In, NotIn, Exists,
+//!   DoesNotExist; an empty selector covers the namespace), `minAvailable` and
+//!   `maxUnavailable` as numbers or percentages of the expected pods (rounded up, both),
+//!   only Ready pods counted healthy; 429 while a budget forbids it, 500 when more than
+//!   one budget covers the pod, a Pending, Succeeded, Failed or terminating pod evicted
+//!   without consulting a budget, a running pod that is not Ready by its budget's
+//!   `unhealthyPodEvictionPolicy` (`IfHealthyBudget`, the default, or `AlwaysAllow`);
+//!   409 on a UID precondition mismatch, 404 for a pod already gone. An evicted or
+//!   deleted pod is terminating for its grace period (`gracePeriodSeconds` honoured),
+//!   then goes; a pod owned by a ReplicaSet or StatefulSet gets its replacement on
+//!   another node at once, as the controller makes it, Ready only after the ready delay
+//!   (default 30 s, [`FakeKube::set_ready_delay`]). A Running pod seeded without
+//!   conditions is seeded Ready, as its kubelet would have reported it;
 //! - injectable latency and faults (a status code for the next N requests, or for the
 //!   n-th; a connection broken mid-response), and pods deleted between list and evict.
 
@@ -71,7 +81,13 @@ struct Store {
     fault_at: Option<(usize, u16)>,
     /// `namespace/name` of pods someone deletes just before their eviction arrives.
     vanish_before_evict: Vec<String>,
+    /// How long a replacement pod takes to become Ready.
+    ready_delay: Duration,
 }
+
+/// How long a replacement pod takes to become Ready by default: an image already on the
+/// node and a readiness probe passing after a few periods.
+pub const DEFAULT_READY_DELAY: Duration = Duration::from_secs(30);
 
 /// A fault code that is no HTTP status: the connection breaks in the middle of the
 /// response (headers sent, the body cut off), as when an API server restarts.
@@ -528,35 +544,76 @@ fn is_terminating(pod: &Value) -> bool {
     !pod["metadata"]["deletionTimestamp"].is_null()
 }
 
+/// A label selector as the API server reads one (`metav1.LabelSelectorAsSelector`): every
+/// `matchLabels` pair and every `matchExpressions` requirement must hold; an empty
+/// selector (`{}`) matches everything, an absent one (`null`) nothing.
 fn labels_match(selector: &Value, labels: &Value) -> bool {
-    selector["matchLabels"]
-        .as_object()
-        .is_some_and(|m| m.iter().all(|(k, v)| labels.get(k) == Some(v)))
+    let Some(sel) = selector.as_object() else {
+        return false;
+    };
+    let label = |k: &str| labels.get(k).and_then(Value::as_str);
+    let pairs = sel
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .is_none_or(|m| m.iter().all(|(k, v)| label(k) == v.as_str()));
+    let expressions = sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .is_none_or(|exprs| {
+            exprs.iter().all(|e| {
+                let key = e["key"].as_str().unwrap_or_default();
+                let values: Vec<&str> = e["values"]
+                    .as_array()
+                    .map(|v| v.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                match e["operator"].as_str() {
+                    Some("In") => label(key).is_some_and(|v| values.contains(&v)),
+                    Some("NotIn") => label(key).is_none_or(|v| !values.contains(&v)),
+                    Some("Exists") => label(key).is_some(),
+                    Some("DoesNotExist") => label(key).is_none(),
+                    _ => false,
+                }
+            })
+        });
+    pairs && expressions
 }
 
-/// How many of the pods a PodDisruptionBudget covers may go now.
-fn disruptions_allowed(pdb: &Value, covered: &[&Value]) -> i64 {
-    let expected = covered.len() as i64;
-    let healthy = covered.iter().filter(|p| !is_terminating(p)).count() as i64;
-    let amount = |v: &Value, round_up: bool| -> i64 {
-        match v {
-            Value::Number(n) => n.as_i64().unwrap_or(0),
-            Value::String(s) => {
-                let pct: f64 = s.trim_end_matches('%').parse().unwrap_or(0.0);
-                let x = pct / 100.0 * expected as f64;
-                (if round_up { x.ceil() } else { x.floor() }) as i64
-            }
-            _ => 0,
+fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// A percentage of `expected` or a number; percentages round up (the disruption
+/// controller's `GetScaledValueFromIntOrPercent(..., true)` for both fields).
+fn scaled(v: &Value, expected: i64) -> i64 {
+    match v {
+        Value::Number(n) => n.as_i64().unwrap_or(0),
+        Value::String(s) => {
+            let pct: f64 = s.trim_end_matches('%').parse().unwrap_or(0.0);
+            (pct / 100.0 * expected as f64).ceil() as i64
         }
-    };
-    let spec = &pdb["spec"];
-    if !spec["minAvailable"].is_null() {
-        healthy - amount(&spec["minAvailable"], true)
-    } else if !spec["maxUnavailable"].is_null() {
-        amount(&spec["maxUnavailable"], false) - (expected - healthy)
-    } else {
-        i64::MAX
+        _ => 0,
     }
+}
+
+/// (current healthy, desired healthy) of a budget over the pods its selector covers: the
+/// expected pods are those not terminating (the controller's replicas, whose replacement
+/// for a terminating pod exists at once); healthy ones are also Ready.
+fn budget_health(pdb: &Value, covered: &[&Value]) -> (i64, i64) {
+    let live: Vec<&&Value> = covered.iter().filter(|p| !is_terminating(p)).collect();
+    let expected = live.len() as i64;
+    let healthy = live.iter().filter(|p| is_ready(p)).count() as i64;
+    let spec = &pdb["spec"];
+    let desired = if !spec["minAvailable"].is_null() {
+        scaled(&spec["minAvailable"], expected)
+    } else if !spec["maxUnavailable"].is_null() {
+        (expected - scaled(&spec["maxUnavailable"], expected)).max(0)
+    } else {
+        0
+    };
+    (healthy, desired)
 }
 
 fn uid_precondition_fails(pod: &Value, options: &Value) -> bool {
@@ -565,39 +622,62 @@ fn uid_precondition_fails(pod: &Value, options: &Value) -> bool {
         .is_some_and(|uid| pod["metadata"]["uid"].as_str() != Some(uid))
 }
 
-/// Marks a pod terminating; it disappears after its grace period, and a pod owned by a
-/// controller gets a replacement on another node, as a ReplicaSet would make.
+/// Marks a pod terminating; it disappears after its grace period. A pod owned by a
+/// ReplicaSet or StatefulSet gets its replacement on another node at once (the
+/// controller sees one replica fewer as soon as the pod terminates), Ready after the
+/// ready delay.
 fn terminate(s: &mut Store, store: &Arc<Mutex<Store>>, ns: &str, name: &str, grace: i64) {
     let Some(pod) = s.objects.get_mut(&pod_key(ns, name)) else {
         return;
     };
+    if is_terminating(pod) {
+        // Deleted again (a forced delete after an eviction): a shorter grace period
+        // brings the end forward; the replacement exists already.
+        remove_after(store, ns, name, grace);
+        return;
+    }
     pod["metadata"]["deletionTimestamp"] = json!("2026-11-23T10:00:00Z");
     pod["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+    let owned = pod["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|o| {
+            o.iter()
+                .any(|r| r["kind"] == "ReplicaSet" || r["kind"] == "StatefulSet")
+        });
+    let mut replacement = pod.clone();
+    if owned && s.replace_evicted {
+        s.uid += 1;
+        let new_name = format!("{name}-r{}", s.uid);
+        replacement["metadata"]["name"] = json!(new_name);
+        replacement["metadata"]["uid"] = json!(format!("uid-{:08}", s.uid));
+        replacement["metadata"].as_object_mut().map(|m| {
+            m.remove("deletionTimestamp");
+            m.remove("deletionGracePeriodSeconds")
+        });
+        replacement["spec"]["nodeName"] = json!("replacement-node");
+        replacement["status"] =
+            json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]});
+        s.objects.insert(pod_key(ns, &new_name), replacement);
+        let (store, ns, delay) = (store.clone(), ns.to_string(), s.ready_delay);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let Ok(mut s) = store.lock() else { return };
+            if let Some(p) = s.objects.get_mut(&pod_key(&ns, &new_name)) {
+                p["status"]["conditions"] = json!([{"type": "Ready", "status": "True"}]);
+            }
+        });
+    }
+    remove_after(store, ns, name, grace);
+}
+
+/// The pod goes when its grace period (seconds) is over.
+fn remove_after(store: &Arc<Mutex<Store>>, ns: &str, name: &str, grace: i64) {
     let store = store.clone();
     let (ns, name) = (ns.to_string(), name.to_string());
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(grace.max(0) as u64)).await;
-        let Ok(mut s) = store.lock() else { return };
-        let Some(mut pod) = s.objects.remove(&pod_key(&ns, &name)) else {
-            return;
-        };
-        let owned = pod["metadata"]["ownerReferences"]
-            .as_array()
-            .is_some_and(|o| {
-                o.iter()
-                    .any(|r| r["kind"] == "ReplicaSet" || r["kind"] == "StatefulSet")
-            });
-        if owned && s.replace_evicted {
-            s.uid += 1;
-            let replacement = format!("{name}-r{}", s.uid);
-            pod["metadata"]["name"] = json!(replacement);
-            pod["metadata"]["uid"] = json!(format!("uid-{:08}", s.uid));
-            pod["metadata"].as_object_mut().map(|m| {
-                m.remove("deletionTimestamp");
-                m.remove("deletionGracePeriodSeconds")
-            });
-            pod["spec"]["nodeName"] = json!("replacement-node");
-            s.objects.insert(pod_key(&ns, &replacement), pod);
+        if let Ok(mut s) = store.lock() {
+            s.objects.remove(&pod_key(&ns, &name));
         }
     });
 }
@@ -614,7 +694,12 @@ fn evict(s: &mut Store, store: &Arc<Mutex<Store>>, ns: &str, name: &str, body: &
             format!("Precondition failed: UID in precondition does not match the pod {name}"),
         );
     }
-    if !is_terminating(&pod) {
+    // A pod that is Pending, finished or already terminating goes without a budget's say
+    // (eviction.go: `canIgnorePDB`).
+    let phase = pod["status"]["phase"].as_str().unwrap_or("Pending");
+    let ignores_budgets =
+        is_terminating(&pod) || matches!(phase, "Pending" | "Succeeded" | "Failed");
+    if !ignores_budgets {
         let labels = &pod["metadata"]["labels"];
         let pods: Vec<Value> = s
             .objects
@@ -622,26 +707,43 @@ fn evict(s: &mut Store, store: &Arc<Mutex<Store>>, ns: &str, name: &str, body: &
             .filter(|((g, p, n, _), _)| g.is_empty() && p == "pods" && n == ns)
             .map(|(_, v)| v.clone())
             .collect();
-        let blocked = s
+        let budgets: Vec<&Value> = s
             .objects
             .iter()
             .filter(|((g, p, n, _), _)| g == "policy" && p == "poddisruptionbudgets" && n == ns)
             .map(|(_, pdb)| pdb)
             .filter(|pdb| labels_match(&pdb["spec"]["selector"], labels))
-            .any(|pdb| {
-                let covered: Vec<&Value> = pods
-                    .iter()
-                    .filter(|p| labels_match(&pdb["spec"]["selector"], &p["metadata"]["labels"]))
-                    .collect();
-                disruptions_allowed(pdb, &covered) < 1
-            });
-        if blocked {
+            .collect();
+        if budgets.len() > 1 {
             return status(
-                429,
-                "TooManyRequests",
-                "Cannot evict pod as it would violate the pod's disruption budget.".into(),
+                500,
+                "InternalError",
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.".into(),
             );
         }
+        if let Some(pdb) = budgets.first() {
+            let covered: Vec<&Value> = pods
+                .iter()
+                .filter(|p| labels_match(&pdb["spec"]["selector"], &p["metadata"]["labels"]))
+                .collect();
+            let (healthy, desired) = budget_health(pdb, &covered);
+            let allowed = if is_ready(&pod) {
+                healthy - desired >= 1
+            } else {
+                // An unready pod costs the budget nothing: evicted while the budget is
+                // met, or always with `AlwaysAllow`.
+                pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow" || healthy >= desired
+            };
+            if !allowed {
+                return status(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.".into(),
+                );
+            }
+        }
+    }
+    if !is_terminating(&pod) {
         let grace = pod["spec"]["terminationGracePeriodSeconds"]
             .as_i64()
             .unwrap_or(30);
@@ -930,6 +1032,7 @@ impl FakeKube {
                 })
                 .collect(),
             replace_evicted: true,
+            ready_delay: DEFAULT_READY_DELAY,
             ..Default::default()
         };
         let store = Arc::new(Mutex::new(store));
@@ -978,6 +1081,13 @@ impl FakeKube {
                 .unwrap_or_default()
                 .to_string();
             s.stamp_new(&mut obj, &k, &ns);
+            // Seeded as running: its kubelet has reported it Ready.
+            if k.kind == "Pod"
+                && obj["status"]["phase"] == "Running"
+                && obj["status"]["conditions"].is_null()
+            {
+                obj["status"]["conditions"] = json!([{"type": "Ready", "status": "True"}]);
+            }
             let ns_key = if k.namespaced { ns } else { String::new() };
             s.objects.insert(
                 (k.group.clone(), k.plural.clone(), ns_key, name.clone()),
@@ -1061,6 +1171,11 @@ impl FakeKube {
     /// drainer listed it, then it went).
     pub fn vanish_before_evict(&self, pod: &str) {
         self.with(|s| s.vanish_before_evict.push(pod.to_string()))
+    }
+
+    /// How long a replacement pod takes to become Ready (default [`DEFAULT_READY_DELAY`]).
+    pub fn set_ready_delay(&self, delay: Duration) {
+        self.with(|s| s.ready_delay = delay)
     }
 
     /// Whether terminated pods with an owner are replaced on another node (default yes).

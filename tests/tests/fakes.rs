@@ -171,3 +171,147 @@ async fn cloudflare_filters_zones_and_records() {
     assert_eq!(b["result"].as_array().map(Vec::len), Some(1));
     assert_eq!(b["result"][0]["type"], "TXT");
 }
+
+mod kube {
+    use std::time::Duration;
+
+    use fleet_tests::fake_kube::FakeKube;
+    use serde_json::{json, Value};
+
+    fn pod(name: &str, labels: Value, status: Value) -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": labels,
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": "rs"}]},
+            "spec": {"nodeName": "node-a", "containers": [{"name": "c", "image": "nginx"}], "terminationGracePeriodSeconds": 1},
+            "status": status,
+        })
+    }
+
+    fn budget(name: &str, spec: Value) -> Value {
+        json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": name, "namespace": "default"}, "spec": spec})
+    }
+
+    async fn evict(kube: &FakeKube, name: &str) -> u16 {
+        reqwest::Client::new()
+            .post(format!(
+                "{}/api/v1/namespaces/default/pods/{name}/eviction",
+                kube.url
+            ))
+            .json(&json!({"apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": {"name": name, "namespace": "default"}}))
+            .send()
+            .await
+            .expect("fake kube answers")
+            .status()
+            .as_u16()
+    }
+
+    fn running() -> Value {
+        json!({"phase": "Running"})
+    }
+
+    /// Two budgets over one pod: the eviction subresource answers 500, whatever they
+    /// allow (eviction.go).
+    #[tokio::test]
+    async fn two_budgets_over_a_pod_make_its_eviction_a_500() {
+        let kube = FakeKube::start().await;
+        kube.insert(pod("web-1", json!({"app": "web"}), running()));
+        kube.insert(budget(
+            "a",
+            json!({"maxUnavailable": 5, "selector": {"matchLabels": {"app": "web"}}}),
+        ));
+        kube.insert(budget("b", json!({"maxUnavailable": 5, "selector": {"matchExpressions": [{"key": "app", "operator": "Exists"}]}})));
+        assert_eq!(evict(&kube, "web-1").await, 500);
+    }
+
+    /// Selectors: matchExpressions with In, NotIn, Exists, DoesNotExist; a budget that
+    /// does not select a pod does not hold it.
+    #[tokio::test]
+    async fn budgets_select_with_match_expressions() {
+        let kube = FakeKube::start().await;
+        kube.set_ready_delay(Duration::from_secs(3600));
+        for (i, tier) in ["front", "front", "back"].iter().enumerate() {
+            kube.insert(pod(
+                &format!("p{i}"),
+                json!({"app": "web", "tier": tier}),
+                running(),
+            ));
+        }
+        // Selects the two front pods (In + NotIn + Exists + DoesNotExist): none may go.
+        kube.insert(budget(
+            "front",
+            json!({"maxUnavailable": 0, "selector": {"matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["front"]},
+                {"key": "tier", "operator": "NotIn", "values": ["back"]},
+                {"key": "app", "operator": "Exists"},
+                {"key": "canary", "operator": "DoesNotExist"}
+            ]}}),
+        ));
+        assert_eq!(evict(&kube, "p0").await, 429);
+        assert_eq!(evict(&kube, "p2").await, 201, "not selected: no budget");
+    }
+
+    /// Percentages round up for both fields; only Ready pods are healthy; a replacement
+    /// is Ready only after the ready delay, so a budget of one at a time waits for it.
+    #[tokio::test]
+    async fn budgets_count_ready_pods_and_round_percentages_up() {
+        let kube = FakeKube::start().await;
+        kube.set_ready_delay(Duration::from_millis(600));
+        for i in 0..3 {
+            kube.insert(pod(&format!("w{i}"), json!({"app": "web"}), running()));
+        }
+        // 30 % of 3 = 0.9, rounded up: one may go.
+        kube.insert(budget(
+            "web",
+            json!({"maxUnavailable": "30%", "selector": {"matchLabels": {"app": "web"}}}),
+        ));
+        assert_eq!(evict(&kube, "w0").await, 201);
+        // The replacement exists at once but is not Ready: nothing more may go.
+        assert_eq!(evict(&kube, "w1").await, 429);
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        assert_eq!(
+            evict(&kube, "w1").await,
+            201,
+            "the replacement is Ready now"
+        );
+    }
+
+    /// Pending and finished pods are evicted without a budget's say; an unready running
+    /// pod by `unhealthyPodEvictionPolicy`.
+    #[tokio::test]
+    async fn pending_finished_and_unready_pods() {
+        let kube = FakeKube::start().await;
+        kube.set_ready_delay(Duration::from_secs(3600));
+        kube.insert(pod(
+            "pending",
+            json!({"app": "web"}),
+            json!({"phase": "Pending"}),
+        ));
+        kube.insert(pod(
+            "done",
+            json!({"app": "web"}),
+            json!({"phase": "Succeeded"}),
+        ));
+        kube.insert(pod("ready", json!({"app": "web"}), running()));
+        kube.insert(pod(
+            "unready",
+            json!({"app": "web"}),
+            json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]}),
+        ));
+        kube.insert(budget(
+            "web",
+            json!({"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}}),
+        ));
+        assert_eq!(evict(&kube, "pending").await, 201);
+        assert_eq!(evict(&kube, "done").await, 201);
+        // One Ready pod of the two wanted: IfHealthyBudget (the default) keeps the
+        // unready pod too, AlwaysAllow lets it go.
+        assert_eq!(evict(&kube, "unready").await, 429);
+        assert_eq!(evict(&kube, "ready").await, 429);
+        kube.insert(budget("web", json!({"minAvailable": 2, "unhealthyPodEvictionPolicy": "AlwaysAllow", "selector": {"matchLabels": {"app": "web"}}})));
+        assert_eq!(evict(&kube, "unready").await, 201);
+        assert_eq!(evict(&kube, "ready").await, 429);
+    }
+}

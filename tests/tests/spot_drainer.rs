@@ -573,3 +573,35 @@ async fn a_closed_health_event_is_ignored() {
     assert!(f.kube.requests().is_empty());
     assert_eq!(pods_left_on_node(&f.kube).len(), 6);
 }
+
+/// Two PodDisruptionBudgets select the web pods: the API server evicts none of them (500,
+/// "more than one PodDisruptionBudget"). The drainer does not retry that blindly: each
+/// is reported as refused, naming both budgets, and the rest of the node drains.
+#[tokio::test]
+async fn pods_under_two_budgets_are_reported_not_retried() {
+    let f = fixture("").await;
+    seed_node(&f.kube, json!({"maxUnavailable": 3}), 1);
+    f.kube.insert(json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web-extra", "namespace": "shop"},
+        "spec": {"maxUnavailable": 1, "selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]}}
+    }));
+    let r = handle(&f, sample("spot-drain-manual.json")).await;
+    assert_eq!(r["status"], "drained", "{r}");
+    assert_eq!(r["evicted"], 1, "coredns: {r}");
+    let refused = r["refused"].as_array().expect("refused");
+    assert_eq!(refused.len(), 3, "{r}");
+    for p in refused {
+        let reason = p["reason"].as_str().expect("reason");
+        assert!(reason.contains("web, web-extra"), "{reason}");
+    }
+    // One eviction request per web pod: refused once, not retried.
+    let web_evictions = f
+        .kube
+        .requests()
+        .iter()
+        .filter(|q| q.path.contains("/namespaces/shop/pods/web-") && q.path.ends_with("/eviction"))
+        .count();
+    assert_eq!(web_evictions, 3);
+    assert!(f.slack.texts().iter().any(|t| t.contains("not evicted")));
+}

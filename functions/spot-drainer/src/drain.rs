@@ -70,12 +70,26 @@ pub async fn pods_on(client: &kube::Client, node: &str) -> Result<Vec<Pod>> {
         .items)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Fate {
     Evicted,
     Gone,
     Forced,
     Pending,
+    /// The API server will never evict it: the reason.
+    Refused(String),
+}
+
+/// The API server's answer (500) when several PodDisruptionBudgets select a pod: the
+/// eviction subresource refuses such a pod whatever the budgets allow
+/// (`pkg/registry/core/pod/storage/eviction.go`).
+const SEVERAL_BUDGETS: &str = "more than one PodDisruptionBudget";
+
+/// A pod the API server refuses to evict, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refused {
+    pub pod: String,
+    pub reason: String,
 }
 
 /// How the pods fared.
@@ -86,6 +100,9 @@ pub struct Tally {
     pub skipped: Vec<Skipped>,
     /// Pods still in place when the drain had to stop (no deadline, budget never allowed).
     pub pending: Vec<String>,
+    /// Pods the API server will not evict (several budgets select them): not retried;
+    /// with a deadline they are deleted when it is due, like a pod a budget holds.
+    pub refused: Vec<Refused>,
 }
 
 /// Whole seconds from now until `t`, negative once past. Real time: pods terminate and
@@ -109,6 +126,7 @@ async fn evict_one(
 ) -> Fate {
     let api: Api<Pod> = Api::namespaced(client.clone(), &t.namespace);
     let mut attempt = 0u32;
+    let mut refused: Option<String> = None;
     loop {
         if let Some(d) = deadline {
             let left = seconds_until(d);
@@ -123,11 +141,20 @@ async fn evict_one(
                     ..DeleteParams::default()
                 };
                 return match api.delete(&t.name, &params).await {
-                    Ok(_) => {
-                        tracing::warn!(pod = %t.qualified(), grace, "budget still refuses; deleted with the time left");
-                        Fate::Forced
-                    }
+                    Ok(_) => match refused {
+                        Some(reason) => {
+                            Fate::Refused(format!("{reason}; deleted with the time left"))
+                        }
+                        None => {
+                            tracing::warn!(pod = %t.qualified(), grace, "budget still refuses; deleted with the time left");
+                            Fate::Forced
+                        }
+                    },
                     Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Fate::Gone,
+                    Err(e) if refused.is_some() => {
+                        tracing::error!(pod = %t.qualified(), error = %e, "forced delete failed");
+                        Fate::Refused(refused.unwrap_or_default())
+                    }
                     Err(e) => {
                         tracing::error!(pod = %t.qualified(), error = %e, "forced delete failed");
                         Fate::Pending
@@ -136,12 +163,34 @@ async fn evict_one(
             }
         }
         if Instant::now() >= stop_at {
-            return Fate::Pending;
+            return match refused {
+                Some(reason) => Fate::Refused(reason),
+                None => Fate::Pending,
+            };
+        }
+        if let Some(reason) = &refused {
+            // Asking again cannot help: wait for the forced delete a deadline brings.
+            if deadline.is_none() {
+                return Fate::Refused(reason.clone());
+            }
+            tokio::time::sleep(Duration::from_millis(retry_delay_ms(attempt.min(6)))).await;
+            attempt += 1;
+            continue;
         }
         match evict(client, t).await {
             Ok(_) => return Fate::Evicted,
             // Gone already, or replaced by a pod of the same name: nothing left to evict.
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => return Fate::Gone,
+            Err(kube::Error::Api(s)) if s.code == 500 && s.message.contains(SEVERAL_BUDGETS) => {
+                let budgets = budgets_selecting(client, t).await;
+                let reason = format!(
+                    "the API server evicts no pod that several PodDisruptionBudgets select ({}); give it one budget",
+                    budgets.join(", ")
+                );
+                tracing::error!(pod = %t.qualified(), %reason, "eviction refused");
+                refused = Some(reason);
+                continue;
+            }
             // 429: a PodDisruptionBudget forbids it now. 5xx, connection errors: the API
             // is struggling. Both: try again shortly.
             Err(e) => {
@@ -161,6 +210,29 @@ async fn evict_one(
         }
         tokio::time::sleep(wait).await;
         attempt += 1;
+    }
+}
+
+/// The names of the PodDisruptionBudgets in the pod's namespace that select it (what the
+/// eviction refused without naming); `(could not list budgets: ...)` when the list fails.
+async fn budgets_selecting(client: &kube::Client, t: &Target) -> Vec<String> {
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use kube::core::{Selector, SelectorExt};
+    let api: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &t.namespace);
+    match api.list(&ListParams::default()).await {
+        Ok(list) => list
+            .items
+            .into_iter()
+            .filter(|pdb| {
+                pdb.spec
+                    .as_ref()
+                    .and_then(|s| s.selector.clone())
+                    .and_then(|s| Selector::try_from(s).ok())
+                    .is_some_and(|s| s.matches(&t.labels))
+            })
+            .filter_map(|pdb| pdb.metadata.name)
+            .collect(),
+        Err(e) => vec![format!("(could not list budgets: {e})")],
     }
 }
 
@@ -208,6 +280,10 @@ pub async fn evict_all(
                 Fate::Forced => tally.forced += 1,
                 Fate::Gone => {}
                 Fate::Pending => tally.pending.push(t.qualified()),
+                Fate::Refused(reason) => tally.refused.push(Refused {
+                    pod: t.qualified(),
+                    reason,
+                }),
             }
         }
     }

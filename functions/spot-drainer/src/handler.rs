@@ -219,6 +219,7 @@ impl Drainer {
             "forced": tally.forced,
             "skipped": tally.skipped,
             "pending": tally.pending,
+            "refused": tally.refused,
             "cordon_ms": cordon_ms,
             "duration_ms": duration_ms,
         });
@@ -249,7 +250,7 @@ impl Drainer {
         if let Err(e) = self.bus.publish(detail_type::NODE_DRAINED, report).await {
             tracing::error!(error = %e, "publishing Node Drained failed");
         }
-        let text = format!(
+        let mut text = format!(
             ":ocean: `{}` node `{}` ({}, {}): {} evicted, {} forced, {} pending, {} ms",
             cluster,
             report["node"].as_str().unwrap_or_default(),
@@ -260,6 +261,12 @@ impl Drainer {
             tally.pending.len(),
             duration_ms
         );
+        for r in &tally.refused {
+            text.push_str(&format!(
+                "\n:warning: `{}` not evicted: {}",
+                r.pod, r.reason
+            ));
+        }
         if let Err(e) = self.notifier.send(&text).await {
             tracing::warn!(error = %e, "Slack notification failed");
         }

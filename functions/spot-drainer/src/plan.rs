@@ -19,6 +19,9 @@ pub struct Target {
     pub grace_seconds: i64,
     /// `system-cluster-critical` / `system-node-critical`: evicted last.
     pub critical: bool,
+    /// The pod's labels: which PodDisruptionBudgets select it.
+    #[serde(skip)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Target {
@@ -92,6 +95,7 @@ pub fn plan(pods: &[Pod]) -> Plan {
             namespace,
             name,
             uid: pod.metadata.uid.clone().unwrap_or_default(),
+            labels: pod.metadata.labels.clone().unwrap_or_default(),
             grace_seconds: spec
                 .and_then(|s| s.termination_grace_period_seconds)
                 .unwrap_or(DEFAULT_GRACE_SECONDS),
