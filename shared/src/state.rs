@@ -556,7 +556,9 @@ impl StateStore {
     /// [`acquire_lease`](Self::acquire_lease) where the work has a `rank` (1 and up): an
     /// unexpired lease held, or kept as done, for work of a lower rank is taken over;
     /// the same or a higher rank keeps it. A drain's urgency is its rank (a cordon does
-    /// not keep out the spot warning's drain). Leases without a rank are never taken over.
+    /// not keep out the spot warning's drain). A lease written before ranks existed (no
+    /// `lease_rank`) is never taken over; one taken by [`acquire_lease`](Self::acquire_lease)
+    /// has rank 0, so ranked and unranked work must not share a key.
     pub async fn acquire_ranked_lease(
         &self,
         pk: &str,

@@ -6,7 +6,7 @@
 //! listing's `name`/`name.exact`/`type` filters and pagination with `result_info`, records
 //! with `comment` (at most 100 characters, the Free plan's limit), POST/PATCH/PUT/DELETE,
 //! proxied records reported with TTL 1, TTLs of 60 to 86400 (or 1), the CNAME-exclusivity
-//! rule against records of every type (81053/81054), identical-record rejection (81058),
+//! rule against records of every type except at the zone apex (81053/81054), identical-record rejection (81058),
 //! five-digit error codes, and 429 with `retry-after`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -171,8 +171,13 @@ impl Store {
                     "An A, AAAA, or CNAME record with that host already exists.",
                 ));
             }
-            // A CNAME shares its name with no record of any type (RFC 1034 3.6.2).
-            if t == "CNAME" || ot == "CNAME" {
+            // A CNAME shares its name with no record of any type (RFC 1034 3.6.2), except
+            // at the zone apex, where CNAME flattening answers for it.
+            let apex = self
+                .zones
+                .iter()
+                .any(|(id, zone, _)| id == zone_id && *zone == name);
+            if (t == "CNAME" || ot == "CNAME") && !apex {
                 return Err((400, 81054, "A CNAME record with that host already exists."));
             }
             if ot == t && lower(&o["content"]) == content.to_ascii_lowercase() {

@@ -81,6 +81,35 @@ async fn cloudflare_refuses_a_cname_beside_any_record() {
         let (s, b) = cf(&fake, reqwest::Method::POST, &path, Some(body)).await;
         assert_eq!((s, first_code(&b)), (400, code), "{t}: {b}");
     }
+    // At the zone apex CNAME flattening lets a CNAME sit beside MX and TXT, not beside A.
+    let apex = |t: &str, content: &str| json!({"type": t, "name": "example.com", "content": content, "ttl": 60});
+    for (t, content) in [("MX", "mail.example.net"), ("TXT", "v=spf1 -all")] {
+        assert_eq!(
+            cf(&fake, reqwest::Method::POST, &path, Some(apex(t, content)))
+                .await
+                .0,
+            200
+        );
+    }
+    assert_eq!(
+        cf(
+            &fake,
+            reqwest::Method::POST,
+            &path,
+            Some(apex("CNAME", "lb.example.net"))
+        )
+        .await
+        .0,
+        200
+    );
+    let (s, b) = cf(
+        &fake,
+        reqwest::Method::POST,
+        &path,
+        Some(apex("A", "192.0.2.3")),
+    )
+    .await;
+    assert_eq!((s, first_code(&b)), (400, 81053), "{b}");
 }
 
 /// Cloudflare's limits: TTL 1 (auto) or 60 to 86400; a comment of at most 100

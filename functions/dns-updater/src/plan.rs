@@ -185,7 +185,14 @@ pub fn plan_cloudflare(
     change.record_type = want.record_type.clone();
     change.to = Some(format!("{} {}", want.record_type, want.content));
     // Cloudflare refuses a CNAME beside any other record of its name (error 81053/81054),
-    // TXT and MX included: report it instead of failing every sync on the write.
+    // TXT and MX included: report it instead of failing every sync on the write. Not at
+    // the zone apex, where CNAME flattening lets a CNAME sit beside MX and TXT, and not
+    // when a CNAME is already there (Cloudflare took it beside them: it is only patched).
+    let apex = rec
+        .zone
+        .as_deref()
+        .is_some_and(|z| same_value(z, &rec.name));
+    let cname_there = address.iter().any(|r| r.record_type == "CNAME");
     let mut beside: Vec<&str> = existing
         .iter()
         .filter(|r| same_value(&r.name, &rec.name))
@@ -194,7 +201,7 @@ pub fn plan_cloudflare(
         .collect();
     beside.sort();
     beside.dedup();
-    if want.record_type == "CNAME" && !beside.is_empty() {
+    if want.record_type == "CNAME" && !beside.is_empty() && !apex && !cname_there {
         change.action = Action::Conflict;
         change.reason = Some(format!(
             "a CNAME cannot share its name with other records ({} here)",
@@ -794,6 +801,24 @@ name = "app.example.com"
             assert!(c.reason.is_some_and(|s| s.contains(other)));
             assert!(w.is_empty());
         }
+        // Our CNAME already beside a TXT (Cloudflare took it): a rebuild patches it.
+        let ours = cf("1", "CNAME", ELB, Some(&marker("staging")));
+        let (c, w) = plan_cloudflare(
+            r,
+            "staging",
+            &host(ELB2),
+            &[ours, cf("9", "TXT", "verify", None)],
+        );
+        assert_eq!((c.action, w.len()), (Action::Update, 1));
+        // At the zone apex CNAME flattening lets it join MX and TXT.
+        let mut apex = r.clone();
+        apex.name = "example.com".into();
+        let mx = CfRecord {
+            name: "example.com".into(),
+            ..cf("8", "MX", "mail.example.net", None)
+        };
+        let (c, _) = plan_cloudflare(&apex, "staging", &host(ELB), &[mx]);
+        assert_eq!(c.action, Action::Create);
         // An address target beside a TXT: an A record may join it.
         let ip = Goal::PointAt(Target::Ip("203.0.113.7".parse().expect("ip")));
         let (c, _) = plan_cloudflare(r, "staging", &ip, &[cf("9", "TXT", "x", None)]);

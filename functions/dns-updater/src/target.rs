@@ -120,17 +120,17 @@ pub fn elb_region(hostname: &str) -> Option<&str> {
 /// The canonical hosted zone of Elastic Load Balancing in each region, which a Route53
 /// alias record to a load balancer names. Source: AWS General Reference, "Elastic Load
 /// Balancing endpoints and quotas" (Route 53 Hosted Zone ID columns), cross-checked with
-/// the Terraform AWS provider's `aws_lb_hosted_zone_id` table; last checked 2026-11-30.
-/// 36 regions. A region missing here (one opened since, e.g. ap-east-2 and ap-southeast-6,
-/// whose zones were not published where this was checked): a record not at a zone apex
-/// then gets a CNAME, one at the apex is refused with the region named (Route53 allows
-/// no CNAME there). Kept as a table rather than calling
+/// the Terraform AWS provider's `aws_lb_hosted_zone_id` table and external-dns's (Taipei
+/// and New Zealand); last checked 2026-11-30. 38 regions. A region missing here (one
+/// opened since): a record not at a zone apex then gets a CNAME, one at the apex is
+/// refused with the region named (Route53 allows no CNAME there). Kept as a table rather than calling
 /// ELB `DescribeLoadBalancers`, which would cost a call per sync (in the cluster's
 /// account) and does not cover Classic load balancers.
-const ELB_ZONES: [(&str, &str, &str); 36] = [
+const ELB_ZONES: [(&str, &str, &str); 38] = [
     // region, Application/Classic, Network
     ("af-south-1", "Z268VQBMOI5EKX", "Z203XCE67M25HM"),
     ("ap-east-1", "Z3DQVH9N71FHZ0", "Z12Y7K3UBGUAD1"),
+    ("ap-east-2", "Z02789141MW7T1WBU19PO", "Z09176273OC2HWIAUNYW"),
     ("ap-northeast-1", "Z14GRHDCWA56QT", "Z31USIVHYNEOWT"),
     ("ap-northeast-2", "ZWKZPGTI48KDX", "ZIBE1TIR4HY56"),
     ("ap-northeast-3", "Z5LXEXXYW11ES", "Z1GWIQ4HH19I5X"),
@@ -156,6 +156,11 @@ const ELB_ZONES: [(&str, &str, &str); 36] = [
         "ap-southeast-5",
         "Z06010284QMVVW7WO5J",
         "Z026317210H9ACVTRO6FB",
+    ),
+    (
+        "ap-southeast-6",
+        "Z023301818UFJ50CIO0MV",
+        "Z01392953RKV2Q3RBP0KU",
     ),
     (
         "ap-southeast-7",

@@ -395,16 +395,27 @@ pub fn flux(payload: &Value, dora: &DoraConfig) -> Normalize {
 /// Flagger event's (seconds read as milliseconds land in January 1970).
 const FLAGGER_EPOCH_MS: i64 = 946_684_800_000; // 2000-01-01T00:00:00Z
 
-/// The messages Flagger records when a canary's phase changes to a final one
-/// (`pkg/controller/scheduler.go`: "Promotion completed! Scaling down <name>.<namespace>",
-/// "Canary failed! Scaling down <name>.<namespace>"). Flagger's event webhook also sends
-/// every other event it records with the canary's current phase: `Succeeded` again each
-/// analysis interval while a canary is suspended ("skipping canary run ..."), `Failed`
-/// with "Rolling back ..." before the final one. Only the change is a deployment.
-const FLAGGER_FINAL: [(&str, Outcome); 2] = [
-    ("Promotion completed!", Outcome::Success),
-    ("Canary failed!", Outcome::Failure),
-];
+/// The messages Flagger records when a canary's rollout ends (`pkg/controller/
+/// scheduler.go`): "Promotion completed! Scaling down <name>.<namespace>", "Canary failed!
+/// Scaling down <name>.<namespace>", and since v1.44 "Promotion of <name>.<namespace>
+/// failed, primary not ready" (which is never followed by "Canary failed!"). The phase
+/// sent with them depends on the version: up to v1.41 "Promotion completed!" comes with
+/// `Finalising` (or `Progressing` when the analysis is skipped), from v1.42 with
+/// `Succeeded`; so the message decides, not the phase. Flagger's event webhook also
+/// sends every other event it records with the canary's current phase (`Succeeded`
+/// again each interval while a canary is suspended, `Failed` with "Rolling back..."):
+/// those are not deployments.
+fn flagger_outcome(message: &str) -> Option<Outcome> {
+    if message.starts_with("Promotion completed!") {
+        Some(Outcome::Success)
+    } else if message.starts_with("Canary failed!")
+        || (message.starts_with("Promotion of ") && message.contains(" failed"))
+    {
+        Some(Outcome::Failure)
+    } else {
+        None
+    }
+}
 
 /// A Flagger `event` webhook: `{"name","namespace","phase","checksum"?,"metadata":
 /// {"eventMessage","eventType","timestamp"}}`, `timestamp` a string of milliseconds since
@@ -418,11 +429,15 @@ pub fn flagger(payload: &Value, dora: &DoraConfig) -> Normalize {
         text(payload, "/name")?
     );
     let phase = text(payload, "/phase")?;
-    if !matches!(phase, "Succeeded" | "Failed") {
+    let message = payload
+        .pointer("/metadata/eventMessage")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(outcome) = flagger_outcome(message) else {
         return Ok(Normalized::Ignored(format!(
-            "canary phase `{phase}` is not final"
+            "canary `{canary}` ({phase}): `{message}` is not the end of a rollout"
         )));
-    }
+    };
     let millis = text(payload, "/metadata/timestamp")?;
     let at = millis
         .parse::<i64>()
@@ -434,19 +449,6 @@ pub fn flagger(payload: &Value, dora: &DoraConfig) -> Normalize {
                 "`metadata.timestamp` is not milliseconds since the epoch (Flagger sends e.g. \"1795428000000\"): `{millis}`"
             ))
         })?;
-    let message = payload
-        .pointer("/metadata/eventMessage")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let Some(outcome) = FLAGGER_FINAL
-        .iter()
-        .find(|(start, _)| message.starts_with(start))
-        .map(|(_, o)| *o)
-    else {
-        return Ok(Normalized::Ignored(format!(
-            "canary `{canary}` is {phase} but this event is not its change to it (`{message}`)"
-        )));
-    };
     let event = DoraEvent::Deployment {
         at,
         outcome,
@@ -458,10 +460,13 @@ pub fn flagger(payload: &Value, dora: &DoraConfig) -> Normalize {
         .filter(|c| !c.is_empty());
     let key = match checksum {
         Some(c) => format!(
-            "deploy:flagger:{canary}:{phase}:{}:{c}",
+            "deploy:flagger:{canary}:{outcome:?}:{}:{c}",
             at.as_millisecond()
         ),
-        None => format!("deploy:flagger:{canary}:{phase}:{}", at.as_millisecond()),
+        None => format!(
+            "deploy:flagger:{canary}:{outcome:?}:{}",
+            at.as_millisecond()
+        ),
     };
     let out = dora
         .services
@@ -480,6 +485,31 @@ pub fn flagger(payload: &Value, dora: &DoraConfig) -> Normalize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The message decides, whatever phase a Flagger version sends with it.
+    #[test]
+    fn flagger_rollout_ends() {
+        assert_eq!(
+            flagger_outcome("Promotion completed! Scaling down podinfo.test"),
+            Some(Outcome::Success)
+        );
+        assert_eq!(
+            flagger_outcome("Canary failed! Scaling down podinfo.test"),
+            Some(Outcome::Failure)
+        );
+        assert_eq!(
+            flagger_outcome("Promotion of podinfo.test failed, primary not ready"),
+            Some(Outcome::Failure)
+        );
+        for other in [
+            "skipping canary run as object is suspended",
+            "Rolling back podinfo.test failed checks threshold reached 5",
+            "Advance podinfo.test canary weight 10",
+            "",
+        ] {
+            assert_eq!(flagger_outcome(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn flux_revisions() {

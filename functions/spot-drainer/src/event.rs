@@ -283,7 +283,10 @@ fn health(event: &Value, id: String) -> Result<Request> {
             continue;
         };
         let entity_status = e.get("status").and_then(Value::as_str).unwrap_or("");
-        if ENTITY_DONE.contains(&entity_status) {
+        if ENTITY_DONE
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(entity_status))
+        {
             skipped.push(format!("{value}: {entity_status}"));
         } else if instance_id(value, "entityValue").is_err() {
             skipped.push(format!("{value}: not an EC2 instance"));

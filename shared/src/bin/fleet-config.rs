@@ -1,6 +1,6 @@
 //! `fleet-config check <file>`: the validation every function runs at cold start in Lambda
-//! (unknown keys, types, values, and every secret an `ssm:` reference: a deployed config
-//! holds no secret value), before `make deploy` stores the config (`infra/put-config.py`).
+//! (unknown keys, types, values, and every secret but `pushgateway_url` an `ssm:`
+//! reference: a deployed config holds no secret value), before `make deploy` stores the config (`infra/put-config.py`).
 //! Prints `ok: ...` and exits 0, or the error naming the key and exits 1; 2 on bad usage.
 //! (The secrets' own length is checked when the functions read them from SSM.)
 //!
@@ -41,16 +41,24 @@ fn main() -> ExitCode {
         }
     };
     // Both commands are about a deployed config, which the functions read as Lambda does.
-    let literal: Vec<&str> = secrets(&config)
-        .into_iter()
-        .filter(|(_, s)| matches!(s, Some(SecretRef::Literal(_))))
-        .map(|(key, _)| key)
-        .collect();
-    if let Some(key) = literal.first() {
-        eprintln!(
-            "error: {path}: `{key}`: must be an ssm: reference in a deployed config (a secret written in the config is readable by everyone who can read the config; put it in SSM as a SecureString and write ssm:/its/name)"
-        );
-        return ExitCode::from(1);
+    // `dora.pushgateway_url` may be written out (it is a secret only when its URL carries
+    // credentials); every other secret must come from SSM.
+    for (key, secret) in secrets(&config) {
+        let problem = match secret {
+            Some(SecretRef::Literal(_)) if key != "dora.pushgateway_url" => Some(
+                "must be an ssm: reference in a deployed config (a secret written in the config is readable by everyone who can read the config; put it in SSM as a SecureString and write ssm:/its/name)",
+            ),
+            Some(SecretRef::Ssm(name))
+                if name.trim_start_matches('/').is_empty() || name.starts_with("arn:") =>
+            {
+                Some("ssm: takes a parameter name such as ssm:/fleet/slack-webhook (not empty, not an ARN)")
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            eprintln!("error: {path}: `{key}`: {problem}");
+            return ExitCode::from(1);
+        }
     }
     match command {
         "check" => {
