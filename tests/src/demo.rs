@@ -13,7 +13,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde_json::{json, Value};
 
-use crate::dns::ingress_service;
+use crate::dns::{ingress_service, INGRESS_NAME, INGRESS_NS};
 use crate::dora::{github_examples, github_request};
 use crate::fake_cloudflare::FakeCloudflare;
 use crate::fake_kube::FakeKube;
@@ -227,6 +227,14 @@ pub struct Report {
     pub dns_records_at_end: usize,
     /// The spot drain's report.
     pub drain: Value,
+    /// The fake API's state right after the drain: the node's `spec.unschedulable`, the
+    /// pods still on it that are neither DaemonSet nor mirror pods, and the web budget's
+    /// worst shortfall during the drain ([`FakeKube::budget_shortfall`]).
+    pub drained_node: (bool, Vec<String>, Option<i64>),
+    /// The ingress controller's Service was gone before staging's nodegroups were deleted
+    /// (checked at the tick that deleted them), and still is at the end.
+    pub ingress_gone_before_nodegroups: Option<bool>,
+    pub ingress_at_end: bool,
     /// The webhook's HTTP status per delivery.
     pub webhooks: Vec<i64>,
     pub dora: Value,
@@ -655,6 +663,9 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
     // Replacement pods Ready after 5 s, not the fake's default 30 s (what the drain tests
     // run against): the story shows the budget pacing the drain without a minute's wait.
     kube.set_ready_delay(std::time::Duration::from_secs(5));
+    kube.set_load_balancer_cleanup(crate::fake_kube::LoadBalancerCleanup::After(
+        std::time::Duration::from_millis(500),
+    ));
     kube.insert(
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ingress-nginx"}}),
     );
@@ -742,6 +753,13 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
                 ),
             );
             report.drain = d;
+            // Evicted pods terminate for their grace period (2 s) after the drain
+            // returns: give them that, then read what the API holds.
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !drained_node_state(&kube).1.is_empty() && std::time::Instant::now() < until {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            report.drained_node = drained_node_state(&kube);
         }
         for (when, event, payload, what) in hooks.iter().filter(|h| h.0 == at) {
             let delivery = format!("demo-{event}-{when}");
@@ -784,6 +802,25 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
             if c["name"] == "staging" && c["step"] == "create-cluster" {
                 // The rebuilt cluster's ingress controller gets a new load balancer.
                 kube.insert(ingress_service(Some(LOAD_BALANCER)));
+            }
+            let step = c["step"].as_str().unwrap_or_default();
+            if c["name"] == "staging" && step.starts_with("delete-loadbalancer-services") {
+                // The service controller deletes the load balancer and releases the
+                // Service within the 15 minutes to the next tick.
+                kube.wait_gone(
+                    "v1",
+                    "Service",
+                    INGRESS_NS,
+                    INGRESS_NAME,
+                    std::time::Duration::from_secs(10),
+                )
+                .await;
+            }
+            if c["name"] == "staging" && step.starts_with("delete-nodegroups") {
+                let gone = kube
+                    .get("v1", "Service", INGRESS_NS, INGRESS_NAME)
+                    .is_none();
+                report.ingress_gone_before_nodegroups = Some(gone);
             }
             log(&mut report, at, "cluster-scheduler", what);
         }
@@ -841,6 +878,9 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
         at = at.checked_add(15.minutes()).map_err(|e| e.to_string())?;
     }
     report.dns_records_at_end = records(&cloudflare, &cf_zone, &route53).await.2;
+    report.ingress_at_end = kube
+        .get("v1", "Service", INGRESS_NS, INGRESS_NAME)
+        .is_some();
     report.status = fleet
         .invoke("cluster-scheduler", "scheduler-status.json", end)
         .await?;
@@ -880,6 +920,35 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
     );
     report.cost = cost;
     Ok(report)
+}
+
+/// The drained node as the fake API holds it: cordoned, the pods left on it that a drain
+/// must move (not DaemonSet, not mirror), the web budget's worst shortfall.
+fn drained_node_state(kube: &FakeKube) -> (bool, Vec<String>, Option<i64>) {
+    let node = kube
+        .get("v1", "Node", "", crate::spot_node::NODE)
+        .unwrap_or_default();
+    let cordoned = node["spec"]["unschedulable"] == true;
+    let left = kube
+        .list("v1", "Pod")
+        .into_iter()
+        .filter(|p| p["spec"]["nodeName"] == crate::spot_node::NODE)
+        .filter(|p| {
+            let daemon = p["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|r| r["kind"] == "DaemonSet"));
+            let mirror = !p["metadata"]["annotations"]["kubernetes.io/config.mirror"].is_null();
+            !daemon && !mirror
+        })
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p["metadata"]["namespace"].as_str().unwrap_or_default(),
+                p["metadata"]["name"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    (cordoned, left, kube.budget_shortfall("shop/web"))
 }
 
 async fn leave_volume(sdk: &aws_types::SdkConfig) -> Result<(), String> {
@@ -1021,6 +1090,48 @@ pub fn check(report: &Report) -> Result<(), String> {
         || d["skipped"].as_array().map(Vec::len) != Some(2)
     {
         return Err(format!("the drain reported {d}"));
+    }
+    // ... and the fake API agrees: cordoned, emptied, the budget never exceeded.
+    match &report.drained_node {
+        (true, left, Some(shortfall)) if left.is_empty() && *shortfall <= 0 => {}
+        (cordoned, left, shortfall) => {
+            return Err(format!(
+                "after the drain the node is cordoned: {cordoned}, pods left on it: {left:?}, the budget's worst shortfall: {shortfall:?}"
+            ))
+        }
+    }
+    // The teardown deleted the ingress controller's Service (and waited for its load
+    // balancer to go) before the nodegroups.
+    if report.ingress_gone_before_nodegroups != Some(true) || report.ingress_at_end {
+        return Err(format!(
+            "the ingress Service gone before the nodegroups: {:?}, still there at the end: {}",
+            report.ingress_gone_before_nodegroups, report.ingress_at_end
+        ));
+    }
+    // Slack received what people act on: the drain and each DNS change.
+    let said = |needles: &[&str]| {
+        report
+            .slack
+            .iter()
+            .any(|t| needles.iter().all(|n| t.contains(n)))
+    };
+    let drain_line = [crate::spot_node::NODE, "3 evicted", "0 forced"];
+    if !said(&drain_line) {
+        return Err(format!(
+            "no Slack message about the drain ({drain_line:?}) in {:?}",
+            report.slack
+        ));
+    }
+    for needles in [
+        &["DNS", RECORD, "cloudflare", LOAD_BALANCER][..],
+        &["DNS", RECORD, "deleted"][..],
+    ] {
+        if !said(needles) {
+            return Err(format!(
+                "no Slack message with {needles:?} in {:?}",
+                report.slack
+            ));
+        }
     }
     if report.webhooks.len() != 10 || report.webhooks.iter().any(|s| *s != 200) {
         return Err(format!("webhook answers {:?}", report.webhooks));

@@ -12,6 +12,13 @@
 //!   number of reads;
 //! - get, list (label and field selectors of the form `k=v`), create (409 when it
 //!   exists), JSON merge patch, delete (404 when gone; a Namespace takes its objects);
+//! - finalizers: DELETE of an object with `metadata.finalizers` sets `deletionTimestamp`
+//!   and answers 200 with the object, which stays until a patch or a controller removes
+//!   the last one. A Service of type LoadBalancer gets its controller's finalizer
+//!   (`service.kubernetes.io/load-balancer-cleanup`, or `service.k8s.aws/resources` for
+//!   the `service.k8s.aws/nlb` class) when it is created; after its DELETE the controller
+//!   removes it after [`DEFAULT_LB_CLEANUP`], or never
+//!   ([`FakeKube::set_load_balancer_cleanup`]);
 //! - the Eviction API as the API server's eviction handler and the disruption controller
 //!   decide (`pkg/registry/core/pod/storage/eviction.go`, `pkg/controller/disruption`):
 //!   a budget's selector with `matchLabels` and `matchExpressions` (In, NotIn, Exists,
@@ -83,7 +90,121 @@ struct Store {
     vanish_before_evict: Vec<String>,
     /// How long a replacement pod takes to become Ready.
     ready_delay: Duration,
+    /// What the load-balancer controllers do with a deleted Service's finalizer.
+    lb_cleanup: LoadBalancerCleanup,
+    /// Per budget (`namespace/name`), the most it has been below its desired healthy
+    /// count just after a disruption.
+    shortfall: BTreeMap<String, i64>,
 }
+
+/// The finalizer the service controller (cloud provider) puts on a Service of type
+/// LoadBalancer before it provisions the load balancer, and removes once it is deleted.
+pub const LB_CLEANUP_FINALIZER: &str = "service.kubernetes.io/load-balancer-cleanup";
+/// The AWS Load Balancer Controller's finalizer, on Services whose `loadBalancerClass` is
+/// `service.k8s.aws/nlb`.
+pub const AWS_LB_FINALIZER: &str = "service.k8s.aws/resources";
+
+/// What the controller that owns a Service's load balancer does once the Service is
+/// deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadBalancerCleanup {
+    /// Deletes the load balancer, then removes its finalizer this long after the DELETE.
+    After(Duration),
+    /// Never removes it (the controller's pods are gone, or it lacks a permission): the
+    /// Service stays terminating.
+    Never,
+}
+
+impl Default for LoadBalancerCleanup {
+    fn default() -> Self {
+        LoadBalancerCleanup::After(DEFAULT_LB_CLEANUP)
+    }
+}
+
+/// The finalizer of the controller that provisions this Service's load balancer: the
+/// cloud provider's service controller for a LoadBalancer Service without a
+/// `loadBalancerClass`, the AWS Load Balancer Controller for `service.k8s.aws/nlb`, none
+/// for other classes (their controllers are not modelled) or other Service types.
+fn controller_finalizer(obj: &Value) -> Option<&'static str> {
+    if obj["kind"] != "Service" || obj["spec"]["type"] != "LoadBalancer" {
+        return None;
+    }
+    match obj["spec"]["loadBalancerClass"].as_str() {
+        None => Some(LB_CLEANUP_FINALIZER),
+        Some("service.k8s.aws/nlb") => Some(AWS_LB_FINALIZER),
+        Some(_) => None,
+    }
+}
+
+/// The controller adds its finalizer before it provisions anything (unless the Service is
+/// already being deleted: no finalizer may be added then).
+fn add_controller_finalizer(obj: &mut Value) {
+    let Some(finalizer) = controller_finalizer(obj) else {
+        return;
+    };
+    if is_terminating(obj) {
+        return;
+    }
+    let list = &mut obj["metadata"]["finalizers"];
+    if !list.is_array() {
+        *list = json!([]);
+    }
+    if let Some(items) = list.as_array_mut() {
+        if !items.iter().any(|f| f == finalizer) {
+            items.push(json!(finalizer));
+        }
+    }
+}
+
+fn has_finalizers(obj: &Value) -> bool {
+    obj["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
+}
+
+/// A terminating object whose last finalizer went is removed, as the garbage collector
+/// does once `metadata.finalizers` is empty.
+fn remove_if_released(s: &mut Store, key: &Key) -> bool {
+    let released = s
+        .objects
+        .get(key)
+        .is_some_and(|o| is_terminating(o) && !has_finalizers(o));
+    if released {
+        s.objects.remove(key);
+    }
+    released
+}
+
+/// After a Service's DELETE: its load-balancer controller deletes the load balancer and
+/// then removes its finalizer, by [`LoadBalancerCleanup`].
+fn schedule_lb_cleanup(s: &Store, store: &Arc<Mutex<Store>>, key: Key) {
+    let Some(obj) = s.objects.get(&key) else {
+        return;
+    };
+    let Some(finalizer) = controller_finalizer(obj) else {
+        return;
+    };
+    let LoadBalancerCleanup::After(delay) = s.lb_cleanup else {
+        return;
+    };
+    let store = store.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let Ok(mut s) = store.lock() else { return };
+        let rv = s.next_rv();
+        if let Some(obj) = s.objects.get_mut(&key) {
+            if let Some(items) = obj["metadata"]["finalizers"].as_array_mut() {
+                items.retain(|f| f != finalizer);
+            }
+            obj["metadata"]["resourceVersion"] = json!(rv);
+        }
+        remove_if_released(&mut s, &key);
+    });
+}
+
+/// How long the controller takes by default to delete a load balancer and release its
+/// Service.
+pub const DEFAULT_LB_CLEANUP: Duration = Duration::from_secs(2);
 
 /// How long a replacement pod takes to become Ready by default: an image already on the
 /// node and a readiness probe passing after a few periods.
@@ -528,7 +649,24 @@ async fn handle(
             );
         }
     }
-    dispatch(&mut s, &method, target, &query, &content_type, parsed_body)
+    let service_deleted = match (&target.name, &target.subresource) {
+        (Some(name), None) if target.kind.plural == "services" && method == Method::DELETE => {
+            Some((
+                String::new(),
+                "services".to_string(),
+                target.namespace.clone(),
+                name.clone(),
+            ))
+        }
+        _ => None,
+    };
+    let response = dispatch(&mut s, &method, target, &query, &content_type, parsed_body);
+    if let Some(key) = service_deleted {
+        if response.status() == StatusCode::OK {
+            schedule_lb_cleanup(&s, &store, key);
+        }
+    }
+    response
 }
 
 fn pod_key(ns: &str, name: &str) -> Key {
@@ -644,6 +782,7 @@ fn terminate(s: &mut Store, store: &Arc<Mutex<Store>>, ns: &str, name: &str, gra
             o.iter()
                 .any(|r| r["kind"] == "ReplicaSet" || r["kind"] == "StatefulSet")
         });
+    let labels = pod["metadata"]["labels"].clone();
     let mut replacement = pod.clone();
     if owned && s.replace_evicted {
         s.uid += 1;
@@ -667,7 +806,38 @@ fn terminate(s: &mut Store, store: &Arc<Mutex<Store>>, ns: &str, name: &str, gra
             }
         });
     }
+    record_shortfall(s, ns, &labels);
     remove_after(store, ns, name, grace);
+}
+
+/// After a disruption: how far below its desired healthy count each budget over the pod
+/// now is, the worst kept per budget (see [`FakeKube::budget_shortfall`]).
+fn record_shortfall(s: &mut Store, ns: &str, labels: &Value) {
+    let pods: Vec<Value> = s
+        .objects
+        .iter()
+        .filter(|((g, p, n, _), _)| g.is_empty() && p == "pods" && n == ns)
+        .map(|(_, v)| v.clone())
+        .collect();
+    let mut worst = vec![];
+    for ((g, p, n, name), pdb) in &s.objects {
+        if g != "policy" || p != "poddisruptionbudgets" || n != ns {
+            continue;
+        }
+        if !labels_match(&pdb["spec"]["selector"], labels) {
+            continue;
+        }
+        let covered: Vec<&Value> = pods
+            .iter()
+            .filter(|p| labels_match(&pdb["spec"]["selector"], &p["metadata"]["labels"]))
+            .collect();
+        let (healthy, desired) = budget_health(pdb, &covered);
+        worst.push((format!("{ns}/{name}"), desired - healthy));
+    }
+    for (budget, shortfall) in worst {
+        let entry = s.shortfall.entry(budget).or_insert(i64::MIN);
+        *entry = (*entry).max(shortfall);
+    }
 }
 
 /// The pod goes when its grace period (seconds) is over.
@@ -911,6 +1081,7 @@ fn dispatch(
             }
             let mut obj = body;
             s.stamp_new(&mut obj, &k, &t.namespace);
+            add_controller_finalizer(&mut obj);
             s.objects.insert(key(&name), obj.clone());
             after_write(s, &k, &name, true);
             (StatusCode::CREATED, axum::Json(obj)).into_response()
@@ -948,6 +1119,7 @@ fn dispatch(
                     None => {
                         let mut obj = body;
                         s.stamp_new(&mut obj, &k, &t.namespace);
+                        add_controller_finalizer(&mut obj);
                         obj["metadata"]["managedFields"] =
                             json!([{"manager": manager, "operation": "Apply"}]);
                         s.objects.insert(key(name), obj.clone());
@@ -962,10 +1134,12 @@ fn dispatch(
                             m.remove("uid");
                         }
                         merge_patch(&mut obj, &patch);
+                        add_controller_finalizer(&mut obj);
                         if obj != before {
                             obj["metadata"]["resourceVersion"] = json!(s.next_rv());
                         }
                         s.objects.insert(key(name), obj.clone());
+                        remove_if_released(s, &key(name));
                         after_write(s, &k, name, false);
                         ok(obj)
                     }
@@ -977,6 +1151,7 @@ fn dispatch(
                 merge_patch(&mut obj, &body);
                 obj["metadata"]["resourceVersion"] = json!(s.next_rv());
                 s.objects.insert(key(name), obj.clone());
+                remove_if_released(s, &key(name));
                 ok(obj)
             } else {
                 status(
@@ -985,6 +1160,20 @@ fn dispatch(
                     format!("the body of the request was in an unknown format: {content_type}"),
                 )
             }
+        }
+        ("DELETE", Some(name)) if s.objects.get(&key(name)).is_some_and(has_finalizers) => {
+            // Finalizers hold it: marked for deletion, answered 200 with the object
+            // (the API server's `BeforeDelete` path), gone once they are removed.
+            let rv = s.next_rv();
+            let Some(obj) = s.objects.get_mut(&key(name)) else {
+                return not_found(&k, name);
+            };
+            if !is_terminating(obj) {
+                obj["metadata"]["deletionTimestamp"] = json!("2026-11-23T10:00:00Z");
+                obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                obj["metadata"]["resourceVersion"] = json!(rv);
+            }
+            ok(obj.clone())
         }
         ("DELETE", Some(name)) => match s.objects.remove(&key(name)) {
             Some(obj) => {
@@ -1033,6 +1222,7 @@ impl FakeKube {
                 .collect(),
             replace_evicted: true,
             ready_delay: DEFAULT_READY_DELAY,
+            lb_cleanup: LoadBalancerCleanup::After(DEFAULT_LB_CLEANUP),
             ..Default::default()
         };
         let store = Arc::new(Mutex::new(store));
@@ -1088,6 +1278,7 @@ impl FakeKube {
             {
                 obj["status"]["conditions"] = json!([{"type": "Ready", "status": "True"}]);
             }
+            add_controller_finalizer(&mut obj);
             let ns_key = if k.namespaced { ns } else { String::new() };
             s.objects.insert(
                 (k.group.clone(), k.plural.clone(), ns_key, name.clone()),
@@ -1181,6 +1372,38 @@ impl FakeKube {
     /// Whether terminated pods with an owner are replaced on another node (default yes).
     pub fn replace_evicted_pods(&self, on: bool) {
         self.with(|s| s.replace_evicted = on)
+    }
+
+    /// What the load-balancer controllers do with a deleted Service's finalizer (default
+    /// [`LoadBalancerCleanup::After`] [`DEFAULT_LB_CLEANUP`]).
+    pub fn set_load_balancer_cleanup(&self, cleanup: LoadBalancerCleanup) {
+        self.with(|s| s.lb_cleanup = cleanup)
+    }
+
+    /// The worst a budget (`namespace/name`) has been just after one of its pods was
+    /// evicted or deleted: its desired healthy count minus the Ready pods left (`None`:
+    /// no pod it covers was disrupted). Above 0, more pods were down than it allows.
+    pub fn budget_shortfall(&self, budget: &str) -> Option<i64> {
+        self.with(|s| s.shortfall.get(budget).copied())
+    }
+
+    /// Waits (real time, up to `timeout`) until the object is gone; whether it went.
+    pub async fn wait_gone(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> bool {
+        let until = std::time::Instant::now() + timeout;
+        while self.get(api_version, kind, namespace, name).is_some() {
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
     }
 
     /// CRDs created from now on become Established after this many reads of them.

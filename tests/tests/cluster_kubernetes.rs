@@ -254,10 +254,13 @@ async fn teardown_deletes_load_balancer_services_first_and_waits_for_the_load_ba
         outcome(&first, &name)["step"],
         "delete-loadbalancer-services ingress-nginx/ingress-nginx-controller"
     );
-    assert!(f
+    // Deleted, and kept by the service controller's finalizer until it has deleted the
+    // load balancer.
+    let held = f
         .kube
         .get("v1", "Service", "ingress-nginx", "ingress-nginx-controller")
-        .is_none());
+        .unwrap_or_default();
+    assert!(held["metadata"]["deletionTimestamp"].is_string(), "{held}");
     assert!(f
         .kube
         .get("v1", "Service", "ingress-nginx", "metrics")
@@ -268,11 +271,23 @@ async fn teardown_deletes_load_balancer_services_first_and_waits_for_the_load_ba
         "nodegroups wait for the load balancer"
     );
 
-    // The controller has not removed the load balancer yet: wait, without blocking.
+    // The controller has not removed the load balancer yet: wait, without blocking, and
+    // without deleting the terminating Service again.
+    f.kube.clear_requests();
     let second = f.tick(ts("2026-11-23T19:05:00Z")).await;
-    assert!(outcome(&second, &name)["step"]
+    let step = outcome(&second, &name)["step"]
         .as_str()
-        .is_some_and(|s| s.starts_with("wait: load balancers still exist")));
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        step.starts_with("wait: load balancers still exist"),
+        "{step}"
+    );
+    assert!(
+        step.contains("Services kept by their finalizers: ingress-nginx/ingress-nginx-controller (service.kubernetes.io/load-balancer-cleanup)"),
+        "{step}"
+    );
+    assert!(f.kube.requests().iter().all(|r| r.method != "DELETE"));
 
     // Gone: the teardown goes on, reporting the ALB ingress it cannot delete for you.
     aws_sdk_elasticloadbalancingv2::Client::new(&f.sdk)
@@ -281,6 +296,18 @@ async fn teardown_deletes_load_balancer_services_first_and_waits_for_the_load_ba
         .send()
         .await
         .expect("delete lb");
+    assert!(
+        f.kube
+            .wait_gone(
+                "v1",
+                "Service",
+                "ingress-nginx",
+                "ingress-nginx-controller",
+                std::time::Duration::from_secs(10)
+            )
+            .await,
+        "the controller releases the Service"
+    );
     let third = f.tick(ts("2026-11-23T19:07:00Z")).await;
     let o = outcome(&third, &name);
     assert_eq!(o["step"], "delete-nodegroups spot,system");
@@ -334,6 +361,64 @@ async fn a_load_balancer_that_never_goes_is_waited_for_a_bounded_time_and_report
         "{notes}"
     );
     assert!(f.slack.texts().iter().any(|t| t.contains("left behind")));
+}
+
+/// The controller never removes the Service's finalizer (say, the AWS Load Balancer
+/// Controller lacks a permission): the Service is deleted once, waited for a bounded
+/// time, and the teardown goes on, saying what it left.
+#[tokio::test]
+async fn a_service_its_controller_never_releases_does_not_keep_the_cluster_up() {
+    let f = SchedulerFixture::start(
+        &[cluster_toml(
+            "destroy",
+            WEEKDAYS,
+            "load_balancer_wait_minutes = 10",
+        )],
+        None,
+    )
+    .await;
+    let name = f.names[0].clone();
+    f.ticks("2026-11-23T07:00:00Z", "2026-11-23T07:15:00Z")
+        .await;
+    seed_ingress(&f.kube);
+    f.kube
+        .set_load_balancer_cleanup(fleet_tests::fake_kube::LoadBalancerCleanup::Never);
+    f.kube.clear_requests();
+    let ticks = f
+        .ticks("2026-11-23T19:00:00Z", "2026-11-23T19:15:00Z")
+        .await;
+    let steps: Vec<&str> = ticks
+        .iter()
+        .map(|t| outcome(t, &name)["step"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        steps[0].starts_with("delete-loadbalancer-services"),
+        "{steps:?}"
+    );
+    assert!(
+        steps[1].starts_with("wait: Services kept by their finalizers"),
+        "{steps:?}"
+    );
+    assert_eq!(steps[2], "delete-nodegroups spot,system", "{steps:?}");
+    let deletes = f
+        .kube
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(deletes, 1, "deleted once, not every tick");
+    let notes = outcome(&ticks[2], &name)["notes"].to_string();
+    assert!(
+        notes.contains("kept by their finalizers after waiting 10 minutes")
+            && notes.contains("ingress-nginx/ingress-nginx-controller"),
+        "{notes}"
+    );
+    f.ticks("2026-11-23T19:20:00Z", "2026-11-23T19:45:00Z")
+        .await;
+    assert!(
+        !f.cluster_exists(&name).await,
+        "the cluster does not run all night"
+    );
 }
 
 #[tokio::test]

@@ -305,6 +305,19 @@ mod kube {
             201,
             "the replacement is Ready now"
         );
+        assert_eq!(
+            kube.budget_shortfall("default/web"),
+            Some(0),
+            "never below it"
+        );
+        // A delete goes around the budget: two of three down where one is allowed.
+        let deleted = reqwest::Client::new()
+            .delete(format!("{}/api/v1/namespaces/default/pods/w2", kube.url))
+            .send()
+            .await
+            .expect("fake kube answers");
+        assert_eq!(deleted.status().as_u16(), 200);
+        assert_eq!(kube.budget_shortfall("default/web"), Some(1));
     }
 
     /// Pending and finished pods are evicted without a budget's say; an unready running
@@ -342,5 +355,175 @@ mod kube {
         kube.insert(budget("web", json!({"minAvailable": 2, "unhealthyPodEvictionPolicy": "AlwaysAllow", "selector": {"matchLabels": {"app": "web"}}})));
         assert_eq!(evict(&kube, "unready").await, 201);
         assert_eq!(evict(&kube, "ready").await, 429);
+    }
+
+    async fn send(
+        kube: &FakeKube,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(&str, Value)>,
+    ) -> (u16, Value) {
+        let mut request = reqwest::Client::new().request(method, format!("{}{path}", kube.url));
+        if let Some((content_type, b)) = body {
+            request = request
+                .header("content-type", content_type)
+                .body(b.to_string());
+        }
+        let response = request.send().await.expect("fake kube answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    const SERVICES: &str = "/api/v1/namespaces/default/services";
+
+    fn lb_service(name: &str, class: Option<&str>) -> Value {
+        let mut spec = json!({"type": "LoadBalancer", "ports": [{"port": 80}]});
+        if let Some(c) = class {
+            spec["loadBalancerClass"] = json!(c);
+        }
+        json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "default"}, "spec": spec})
+    }
+
+    /// Finalizers: DELETE marks the object and answers 200 with it; it stays until the
+    /// last finalizer is removed (here by a merge patch), then goes.
+    #[tokio::test]
+    async fn finalizers_hold_a_deleted_object_until_removed() {
+        let kube = FakeKube::start().await;
+        kube.insert(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "held", "namespace": "default", "finalizers": ["example.com/a", "example.com/b"]}}));
+        let path = "/api/v1/namespaces/default/configmaps/held";
+        let (s, body) = send(&kube, reqwest::Method::DELETE, path, None).await;
+        assert_eq!(s, 200);
+        assert!(body["metadata"]["deletionTimestamp"].is_string(), "{body}");
+        let (s, again) = send(&kube, reqwest::Method::DELETE, path, None).await;
+        assert_eq!(
+            (s, &again["metadata"]["deletionTimestamp"]),
+            (200, &body["metadata"]["deletionTimestamp"])
+        );
+        let merge = "application/merge-patch+json";
+        let (s, _) = send(
+            &kube,
+            reqwest::Method::PATCH,
+            path,
+            Some((
+                merge,
+                json!({"metadata": {"finalizers": ["example.com/b"]}}),
+            )),
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert!(
+            kube.get("v1", "ConfigMap", "default", "held").is_some(),
+            "one finalizer left"
+        );
+        let (s, _) = send(
+            &kube,
+            reqwest::Method::PATCH,
+            path,
+            Some((merge, json!({"metadata": {"finalizers": null}}))),
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert!(
+            kube.get("v1", "ConfigMap", "default", "held").is_none(),
+            "released: gone"
+        );
+        let (s, _) = send(&kube, reqwest::Method::DELETE, path, None).await;
+        assert_eq!(s, 404);
+    }
+
+    /// A LoadBalancer Service carries its controller's finalizer from creation; after its
+    /// DELETE the controller removes it after a delay, or never when told so. Other
+    /// Service types and unknown load balancer classes have none.
+    #[tokio::test]
+    async fn load_balancer_services_keep_their_controllers_finalizer() {
+        use fleet_tests::fake_kube::{LoadBalancerCleanup, AWS_LB_FINALIZER, LB_CLEANUP_FINALIZER};
+        let kube = FakeKube::start().await;
+        kube.set_load_balancer_cleanup(LoadBalancerCleanup::After(Duration::from_millis(300)));
+        let (s, created) = send(
+            &kube,
+            reqwest::Method::POST,
+            SERVICES,
+            Some(("application/json", lb_service("in-tree", None))),
+        )
+        .await;
+        assert_eq!(s, 201);
+        assert_eq!(
+            created["metadata"]["finalizers"],
+            json!([LB_CLEANUP_FINALIZER])
+        );
+        kube.insert(lb_service("nlb", Some("service.k8s.aws/nlb")));
+        assert_eq!(
+            kube.get("v1", "Service", "default", "nlb")
+                .map(|s| s["metadata"]["finalizers"].clone()),
+            Some(json!([AWS_LB_FINALIZER]))
+        );
+        kube.insert(lb_service("other", Some("example.com/lb")));
+        kube.insert(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "plain", "namespace": "default"}, "spec": {"type": "ClusterIP"}}));
+        for plain in ["other", "plain"] {
+            let (s, _) = send(
+                &kube,
+                reqwest::Method::DELETE,
+                &format!("{SERVICES}/{plain}"),
+                None,
+            )
+            .await;
+            assert_eq!(s, 200);
+            assert!(
+                kube.get("v1", "Service", "default", plain).is_none(),
+                "{plain}: no finalizer, gone at once"
+            );
+        }
+        let (s, held) = send(
+            &kube,
+            reqwest::Method::DELETE,
+            &format!("{SERVICES}/in-tree"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert!(held["metadata"]["deletionTimestamp"].is_string());
+        assert!(
+            kube.get("v1", "Service", "default", "in-tree").is_some(),
+            "held by the finalizer"
+        );
+        assert!(
+            kube.wait_gone(
+                "v1",
+                "Service",
+                "default",
+                "in-tree",
+                Duration::from_secs(5)
+            )
+            .await
+        );
+
+        kube.set_load_balancer_cleanup(LoadBalancerCleanup::Never);
+        let (s, _) = send(
+            &kube,
+            reqwest::Method::DELETE,
+            &format!("{SERVICES}/nlb"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert!(
+            !kube
+                .wait_gone(
+                    "v1",
+                    "Service",
+                    "default",
+                    "nlb",
+                    Duration::from_millis(600)
+                )
+                .await,
+            "never released"
+        );
+        let stuck = kube
+            .get("v1", "Service", "default", "nlb")
+            .unwrap_or_default();
+        assert!(stuck["metadata"]["deletionTimestamp"].is_string());
     }
 }

@@ -81,8 +81,14 @@ pub struct ObservedCluster {
 /// Load balancers a teardown must not orphan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TeardownView {
-    /// `namespace/name` of Services of type LoadBalancer, or why the API could not say.
+    /// `namespace/name` of Services of type LoadBalancer not yet deleted, or why the API
+    /// could not say.
     pub lb_services: Result<Vec<String>, String>,
+    /// Services of type LoadBalancer already deleted but kept by their finalizers
+    /// (`namespace/name (finalizer, …)`): the controller that owns the load balancer has
+    /// not released them yet (`service.kubernetes.io/load-balancer-cleanup`,
+    /// `service.k8s.aws/resources`). Deleting them again would change nothing.
+    pub terminating_services: Vec<String>,
     /// Ingresses whose controller provisions load balancers (reported, not deleted).
     pub lb_ingresses: Vec<String>,
     /// ELBv2 load balancers tagged for the cluster.
@@ -95,6 +101,7 @@ impl Default for TeardownView {
     fn default() -> Self {
         TeardownView {
             lb_services: Ok(vec![]),
+            terminating_services: vec![],
             lb_ingresses: vec![],
             load_balancers: vec![],
             problems: vec![],
@@ -523,7 +530,23 @@ fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
                     "skipped deleting LoadBalancer Services: the Kubernetes API is unreachable ({why})"
                 )),
             }
+            // Both waits end together, `load_balancer_wait_minutes` after the teardown
+            // began: a finalizer the controller never removes (its pods already gone, a
+            // missing permission) must not keep the cluster running all night.
+            let mut waiting = vec![];
             if !t.load_balancers.is_empty() {
+                waiting.push(format!(
+                    "load balancers still exist: {}",
+                    t.load_balancers.join(", ")
+                ));
+            }
+            if !t.terminating_services.is_empty() {
+                waiting.push(format!(
+                    "Services kept by their finalizers: {}",
+                    t.terminating_services.join(", ")
+                ));
+            }
+            if !waiting.is_empty() {
                 let minutes = s.cluster.load_balancer_wait_minutes;
                 let started = s.recorded.teardown_started.unwrap_or(s.now);
                 let deadline = started
@@ -531,14 +554,22 @@ fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
                     .unwrap_or(started);
                 if s.now < deadline {
                     return Step::Wait(format!(
-                        "load balancers still exist: {} (waiting until {deadline})",
+                        "{} (waiting until {deadline})",
+                        waiting.join("; ")
+                    ));
+                }
+                if !t.load_balancers.is_empty() {
+                    notes.push(format!(
+                        "load balancers left behind after waiting {minutes} minutes: {}",
                         t.load_balancers.join(", ")
                     ));
                 }
-                notes.push(format!(
-                    "load balancers left behind after waiting {minutes} minutes: {}",
-                    t.load_balancers.join(", ")
-                ));
+                if !t.terminating_services.is_empty() {
+                    notes.push(format!(
+                        "Services still kept by their finalizers after waiting {minutes} minutes (their load balancers may be left behind): {}",
+                        t.terminating_services.join(", ")
+                    ));
+                }
             }
             notes.extend(t.problems.iter().cloned());
             if !t.lb_ingresses.is_empty() {
@@ -1144,6 +1175,49 @@ desired_size = 2
             c.teardown = Some(view);
         }
         o
+    }
+
+    #[test]
+    fn a_service_kept_by_its_finalizer_is_waited_for_a_bounded_time_not_deleted_again() {
+        let c = blueprint(&[]);
+        let started = RecordedState {
+            teardown_started: Some("2026-11-23T18:55:00Z".parse().expect("ts")),
+            ..Default::default()
+        };
+        let held = with_teardown(TeardownView {
+            terminating_services: vec![
+                "ingress-nginx/controller (service.kubernetes.io/load-balancer-cleanup)".into(),
+            ],
+            ..Default::default()
+        });
+        assert!(matches!(
+            step(Desired::Down, Mode::Destroy, &c, &held, &started),
+            Step::Wait(w) if w.starts_with("Services kept by their finalizers: ingress-nginx/controller")
+                && w.contains("waiting until 2026-11-23T19:05:00Z")
+        ));
+        // Both waits share one bound.
+        let both = with_teardown(TeardownView {
+            terminating_services: vec!["a/b (service.k8s.aws/resources)".into()],
+            load_balancers: vec!["k8s-a-b".into()],
+            ..Default::default()
+        });
+        assert!(matches!(
+            step(Desired::Down, Mode::Destroy, &c, &both, &started),
+            Step::Wait(w) if w.starts_with("load balancers still exist: k8s-a-b; Services kept by their finalizers: a/b")
+        ));
+        let long_ago = RecordedState {
+            teardown_started: Some("2026-11-23T18:00:00Z".parse().expect("ts")),
+            ..Default::default()
+        };
+        let Step::DeleteNodegroups { names, notes } =
+            step(Desired::Down, Mode::Destroy, &c, &both, &long_ago)
+        else {
+            panic!("should delete nodegroups after the wait");
+        };
+        assert_eq!(names, vec!["spot".to_string()]);
+        assert!(notes[0].contains("load balancers left behind after waiting 10 minutes: k8s-a-b"));
+        assert!(notes[1].contains("kept by their finalizers after waiting 10 minutes"));
+        assert!(notes[1].contains("a/b (service.k8s.aws/resources)"));
     }
 
     #[test]

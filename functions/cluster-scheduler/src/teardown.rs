@@ -25,12 +25,12 @@ pub async fn observe(
     elb: &elbv2::Client,
     cluster: &str,
 ) -> Result<TeardownView> {
-    let (lb_services, lb_ingresses) = match kube {
+    let (lb_services, terminating_services, lb_ingresses) = match kube {
         Ok(client) => match load_balancer_objects(&client).await {
-            Ok((s, i)) => (Ok(s), i),
-            Err(e) => (Err(e.to_string()), vec![]),
+            Ok(found) => (Ok(found.live), found.terminating, found.ingresses),
+            Err(e) => (Err(e.to_string()), vec![], vec![]),
         },
-        Err(e) => (Err(e.to_string()), vec![]),
+        Err(e) => (Err(e.to_string()), vec![], vec![]),
     };
     // Throttling waits for a later tick; anything else (say, a missing permission) must
     // not keep a cluster billing all night: report it and go on.
@@ -44,22 +44,47 @@ pub async fn observe(
     };
     Ok(TeardownView {
         lb_services,
+        terminating_services,
         lb_ingresses,
         load_balancers,
         problems,
     })
 }
 
-async fn load_balancer_objects(client: &kube::Client) -> Result<(Vec<String>, Vec<String>)> {
+/// The Kubernetes objects that own load balancers.
+struct LoadBalancerObjects {
+    /// Services of type LoadBalancer, `namespace/name`.
+    live: Vec<String>,
+    /// Services of type LoadBalancer with a `deletionTimestamp`, `namespace/name (finalizers)`.
+    terminating: Vec<String>,
+    /// Ingresses the AWS Load Balancer Controller serves, `namespace/name`.
+    ingresses: Vec<String>,
+}
+
+async fn load_balancer_objects(client: &kube::Client) -> Result<LoadBalancerObjects> {
     let services: Api<Service> = Api::all(client.clone());
-    let lb_services = services
+    let (terminating, live): (Vec<Service>, Vec<Service>) = services
         .list(&ListParams::default())
         .await
         .map_err(kube_error)?
         .items
         .into_iter()
         .filter(|s| s.spec.as_ref().and_then(|sp| sp.type_.as_deref()) == Some("LoadBalancer"))
+        .partition(|s| s.metadata.deletion_timestamp.is_some());
+    let live = live
+        .iter()
         .map(|s| qualified(s.metadata.namespace.as_deref(), s.metadata.name.as_deref()))
+        .collect();
+    let terminating = terminating
+        .iter()
+        .map(|s| {
+            let finalizers = s.metadata.finalizers.clone().unwrap_or_default();
+            format!(
+                "{} ({})",
+                qualified(s.metadata.namespace.as_deref(), s.metadata.name.as_deref()),
+                finalizers.join(", ")
+            )
+        })
         .collect();
     let ingresses: Api<Ingress> = Api::all(client.clone());
     let lb_ingresses = ingresses
@@ -83,7 +108,11 @@ async fn load_balancer_objects(client: &kube::Client) -> Result<(Vec<String>, Ve
         })
         .map(|i| qualified(i.metadata.namespace.as_deref(), i.metadata.name.as_deref()))
         .collect();
-    Ok((lb_services, lb_ingresses))
+    Ok(LoadBalancerObjects {
+        live,
+        terminating,
+        ingresses: lb_ingresses,
+    })
 }
 
 fn qualified(ns: Option<&str>, name: Option<&str>) -> String {
@@ -141,7 +170,9 @@ pub async fn tagged_load_balancers(elb: &elbv2::Client, cluster: &str) -> Result
     Ok(tagged)
 }
 
-/// Deletes Services (`namespace/name`); already gone counts as done.
+/// Deletes Services (`namespace/name`); already gone counts as done. A Service with
+/// finalizers stays, terminating, until its controller removes them: the next tick sees it
+/// in [`TeardownView::terminating_services`] and does not delete it again.
 pub async fn delete_services(client: &kube::Client, services: &[String]) -> Result<()> {
     for qualified in services {
         let (ns, name) = qualified.split_once('/').unwrap_or(("default", qualified));
