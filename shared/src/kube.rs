@@ -238,9 +238,26 @@ pub fn kube_error(e: kube::Error) -> FleetError {
         other => FleetError::Kube {
             status: 0,
             reason: "Unreachable".into(),
-            message: other.to_string(),
+            message: with_causes(&other),
         },
     }
+}
+
+/// An error and its causes in one line: kube's own text for a failed connection is only
+/// "client error (Connect)", the cause (a refused connection, an untrusted certificate)
+/// is in its sources.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 #[cfg(test)]

@@ -35,7 +35,14 @@
 //!   (default 30 s, [`FakeKube::set_ready_delay`]). A Running pod seeded without
 //!   conditions is seeded Ready, as its kubelet would have reported it;
 //! - injectable latency and faults (a status code for the next N requests, or for the
-//!   n-th; a connection broken mid-response), and pods deleted between list and evict.
+//!   n-th; a connection broken mid-response), and pods deleted between list and evict;
+//! - two ways in: [`FakeKube::start`] serves plain HTTP with no authentication (the
+//!   `FLEET_KUBE_API_URL` shortcut), [`FakeKube::start_eks`] serves as an EKS cluster's
+//!   API does, HTTPS with a CA of its own ([`FakeKube::ca_data`], DescribeCluster's shape)
+//!   and every request authenticated by an EKS token checked as aws-iam-authenticator
+//!   checks it, then vouched for by moto's STS ([`crate::eks_auth`]); refused requests get
+//!   401 Unauthorized ([`FakeKube::rejections`] says why), callers STS named are in
+//!   [`FakeKube::authenticated_arns`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -47,6 +54,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Map, Value};
+
+use crate::eks_auth::EksAuthenticator;
 
 #[derive(Debug, Clone)]
 struct Kind {
@@ -459,6 +468,8 @@ impl Store {
 pub struct FakeKube {
     pub url: String,
     store: Arc<Mutex<Store>>,
+    /// EKS mode: the authenticator and the CA's PEM.
+    eks: Option<(Arc<EksAuthenticator>, String)>,
 }
 
 struct Target {
@@ -840,6 +851,24 @@ fn record_shortfall(s: &mut Store, ns: &str, labels: &Value) {
     }
 }
 
+/// EKS mode: a request goes on only with a token STS vouches for; else 401, as the API
+/// server answers (the reason is kept for [`FakeKube::rejections`], not told the client).
+async fn authenticate(
+    State(auth): State<Arc<EksAuthenticator>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match auth.authenticate(header.as_deref()).await {
+        Ok(_) => next.run(request).await,
+        Err(_) => status(401, "Unauthorized", "Unauthorized".into()),
+    }
+}
+
 /// The pod goes when its grace period (seconds) is over.
 fn remove_after(store: &Arc<Mutex<Store>>, ns: &str, name: &str, grace: i64) {
     let store = store.clone();
@@ -1207,8 +1236,7 @@ fn after_write(s: &mut Store, k: &Kind, name: &str, created: bool) {
 }
 
 impl FakeKube {
-    /// Serves on a free loopback port for as long as the current tokio runtime lives.
-    pub async fn start() -> FakeKube {
+    fn new_store() -> Arc<Mutex<Store>> {
         let store = Store {
             kinds: BUILTIN
                 .iter()
@@ -1225,7 +1253,20 @@ impl FakeKube {
             lb_cleanup: LoadBalancerCleanup::After(DEFAULT_LB_CLEANUP),
             ..Default::default()
         };
-        let store = Arc::new(Mutex::new(store));
+        Arc::new(Mutex::new(store))
+    }
+
+    fn seeded(self) -> FakeKube {
+        for ns in ["default", "kube-system"] {
+            self.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+        }
+        self
+    }
+
+    /// Serves plain HTTP, unauthenticated, on a free loopback port for as long as the
+    /// current tokio runtime lives (the `FLEET_KUBE_API_URL` shortcut's server).
+    pub async fn start() -> FakeKube {
+        let store = Self::new_store();
         let app = Router::new().fallback(handle).with_state(store.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -1234,14 +1275,77 @@ impl FakeKube {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let fake = FakeKube {
+        FakeKube {
             url: format!("http://{addr}"),
             store,
-        };
-        for ns in ["default", "kube-system"] {
-            fake.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+            eks: None,
         }
-        fake
+        .seeded()
+    }
+
+    /// Serves as EKS cluster `cluster`'s API would: HTTPS with a certificate from a CA of
+    /// its own ([`FakeKube::ca_data`]), and every request authenticated by an EKS token
+    /// checked as aws-iam-authenticator checks it, STS being the one `sdk` names (moto).
+    /// The keys STS knows are `sdk`'s credentials (see [`crate::eks_auth`]).
+    pub async fn start_eks(cluster: &str, sdk: &aws_types::SdkConfig) -> FakeKube {
+        use aws_credential_types::provider::ProvideCredentials;
+        let endpoint = sdk
+            .endpoint_url()
+            .expect("an SDK config naming moto's endpoint");
+        let credentials = sdk
+            .credentials_provider()
+            .expect("credentials")
+            .provide_credentials()
+            .await
+            .expect("credentials");
+        let auth = Arc::new(EksAuthenticator::new(cluster, endpoint, &[credentials]));
+        let certs = crate::eks_auth::serving_certs(&format!("fake-kube-ca-{cluster}"));
+        let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
+            certs.cert_pem.into_bytes(),
+            certs.key_pem.into_bytes(),
+        )
+        .await
+        .expect("TLS configuration");
+        let store = Self::new_store();
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(store.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                auth.clone(),
+                authenticate,
+            ));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake kube");
+        let addr = listener.local_addr().expect("fake kube address");
+        let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls).expect("TLS server");
+        tokio::spawn(async move {
+            let _ = server.serve(app.into_make_service()).await;
+        });
+        FakeKube {
+            url: format!("https://{addr}"),
+            store,
+            eks: Some((auth, certs.ca_pem)),
+        }
+        .seeded()
+    }
+
+    fn authenticator(&self) -> &EksAuthenticator {
+        &self.eks.as_ref().expect("FakeKube::start_eks").0
+    }
+
+    /// EKS mode: the CA as DescribeCluster's `certificateAuthority.data` gives it (base64
+    /// of the PEM).
+    pub fn ca_data(&self) -> String {
+        crate::eks_auth::ca_data(&self.eks.as_ref().expect("FakeKube::start_eks").1)
+    }
+
+    /// EKS mode: the ARN of each caller STS vouched for, once per token verified.
+    pub fn authenticated_arns(&self) -> Vec<String> {
+        self.authenticator().authenticated_arns()
+    }
+
+    /// EKS mode: why each refused request got its 401, in order.
+    pub fn rejections(&self) -> Vec<String> {
+        self.authenticator().rejections()
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {

@@ -9,6 +9,7 @@ pub mod cost;
 pub mod demo;
 pub mod dns;
 pub mod dora;
+pub mod eks_auth;
 pub mod fake_cloudflare;
 pub mod fake_kube;
 pub mod fake_lambda;
@@ -110,6 +111,16 @@ pub fn moto() -> &'static MotoServer {
 pub fn sdk() -> SdkConfig {
     faults::scoped_sdk()
         .unwrap_or_else(|| fleet_shared::aws::emulator_config(&moto().endpoint, REGION))
+}
+
+/// SDK config pointed at the shared moto server, signing with `credentials`.
+pub fn sdk_with_credentials(credentials: aws_credential_types::Credentials) -> SdkConfig {
+    sdk()
+        .to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .build()
 }
 
 /// A function binary (as `make test` builds it) set up to run once on `event` (a file

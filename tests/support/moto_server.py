@@ -23,6 +23,7 @@ import threading
 from moto.ce.responses import CostExplorerResponse
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.exceptions import JsonRESTError
+from moto.core.responses import BaseResponse
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -31,6 +32,8 @@ from moto.moto_server.werkzeug_app import (
 from moto.route53.models import HostedZoneIdentifier
 from moto.server import ThreadedMotoServer
 from moto.utilities.id_generator import moto_id_manager
+from urllib.parse import parse_qs
+
 from werkzeug.serving import make_server
 
 
@@ -88,6 +91,22 @@ def get_cost_forecast(self) -> str:
 
 CostExplorerResponse.get_cost_forecast = get_cost_forecast
 
+_header_access_key = BaseResponse.get_access_key
+
+
+def get_access_key(self) -> str:
+    """The caller's access key from a presigned URL's `X-Amz-Credential` too, as AWS reads
+    it: moto reads only the Authorization header's, so a presigned GetCallerIdentity (an
+    EKS token) would name moto's default user instead of the caller."""
+    if "Authorization" not in self.headers:
+        for key, values in self.querystring.items():
+            if key.lower() == "x-amz-credential" and values:
+                return values[0].split("/")[0]
+    return _header_access_key(self)
+
+
+BaseResponse.get_access_key = get_access_key
+
 
 class SerializedDynamoDB:
     """Handles DynamoDB requests one at a time, as DynamoDB applies conditional writes.
@@ -109,9 +128,30 @@ class SerializedDynamoDB:
         return self.app(environ, start_response)
 
 
+class PresignedDispatcher(DomainDispatcherApplication):
+    """Routes a presigned request (no Authorization header, the signature in the query) by
+    its credential scope, as moto routes a header-signed one.
+
+    AWS routes by host name; moto, serving every service on one port, reads the service
+    from the Authorization header's scope, which a presigned URL carries in
+    `X-Amz-Credential` instead. Without this, the GET that the fake Kubernetes API makes
+    to verify an EKS token (a presigned STS GetCallerIdentity) would fall to S3.
+    """
+
+    def infer_service_region_host(self, environ, path):
+        if not environ.get("HTTP_AUTHORIZATION"):
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            scope = next(
+                (v[0] for k, v in query.items() if k.lower() == "x-amz-credential"), ""
+            ).split("/")
+            if len(scope) == 5 and scope[3] and scope[2]:
+                return f"{scope[3].lower()}.{scope[2]}.amazonaws.com"
+        return super().infer_service_region_host(environ, path)
+
+
 class Server(ThreadedMotoServer):
     def _server_entry(self) -> None:
-        app = SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
+        app = SerializedDynamoDB(PresignedDispatcher(create_backend_app))
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )

@@ -527,3 +527,250 @@ mod kube {
         assert!(stuck["metadata"]["deletionTimestamp"].is_string());
     }
 }
+
+/// The fake Kubernetes API in EKS mode refuses what an EKS cluster's API refuses: it is
+/// HTTPS only, and a request goes on only with a token aws-iam-authenticator accepts and
+/// STS (moto) vouches for. Every refusal is a 401 Unauthorized Status, and the request
+/// never reaches the API.
+mod kube_eks {
+    use std::time::{Duration, SystemTime};
+
+    use aws_credential_types::Credentials;
+    use base64::Engine;
+    use fleet_shared::kube::eks_token;
+    use fleet_tests::eks_auth::moto_iam_user;
+    use fleet_tests::fake_kube::FakeKube;
+    use fleet_tests::{moto, sdk_with_credentials, unique, REGION};
+    use serde_json::Value;
+
+    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    /// A fake for a new cluster, and a moto IAM user's credentials and ARN.
+    async fn cluster() -> (FakeKube, String, Credentials, String) {
+        let name = unique("eks");
+        let user = unique("kube-admin");
+        let (credentials, arn) = moto_iam_user(&moto().endpoint, &user).await;
+        assert!(arn.ends_with(&format!(":user/{user}")), "{arn}");
+        let kube = FakeKube::start_eks(&name, &sdk_with_credentials(credentials.clone())).await;
+        (kube, name, credentials, arn)
+    }
+
+    fn trusting(kube: &FakeKube) -> reqwest::Client {
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(kube.ca_data())
+            .expect("base64 CA");
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("PEM CA")])
+            .build()
+            .expect("client")
+    }
+
+    /// GET /api/v1/namespaces with `authorization` as the header.
+    async fn namespaces(kube: &FakeKube, authorization: Option<String>) -> (u16, Value) {
+        let mut request = trusting(kube).get(format!("{}/api/v1/namespaces", kube.url));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.expect("fake kube answers over TLS");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    fn bearer(token: &str) -> Option<String> {
+        Some(format!("Bearer {token}"))
+    }
+
+    /// A token whose presigned URL is `edit`ed after signing.
+    fn edited(token: &str, edit: impl Fn(String) -> String) -> String {
+        let url = String::from_utf8(
+            B64.decode(token.strip_prefix("k8s-aws-v1.").expect("prefix"))
+                .expect("base64url"),
+        )
+        .expect("utf8");
+        format!("k8s-aws-v1.{}", B64.encode(edit(url)))
+    }
+
+    /// Every token that is not a good one for this cluster: each gets a 401 Status, for
+    /// the reason aws-iam-authenticator (or STS's signature check) gives.
+    #[tokio::test]
+    async fn eks_mode_refuses_bad_tokens_with_401() {
+        let (kube, name, credentials, _) = cluster().await;
+        let now = SystemTime::now();
+        let good = eks_token(&credentials, REGION, &name, now).expect("token");
+        let wrong_secret = Credentials::new(
+            credentials.access_key_id(),
+            "not-the-secret",
+            None,
+            None,
+            "test",
+        );
+        let unknown_key = Credentials::new("AKIAUNKNOWN", "secret", None, None, "test");
+        let cases: Vec<(&str, Option<String>, &str)> = vec![
+            ("no header", None, "no Authorization header"),
+            (
+                "not a bearer token",
+                Some("Basic a3ViZTprdWJl".into()),
+                "no bearer token",
+            ),
+            ("not base64url", bearer("k8s-aws-v1.%%%"), "not base64url"),
+            (
+                "wrong prefix",
+                bearer(&good.replacen("k8s-aws-v1.", "k8s-aws-v2.", 1)),
+                "prefix",
+            ),
+            (
+                "a URL not to STS",
+                bearer(&edited(&good, |u| {
+                    u.replace("sts.eu-west-1.amazonaws.com", "sts.eu-west-1.example.com")
+                })),
+                "unexpected hostname",
+            ),
+            (
+                "STS on another port",
+                bearer(&edited(&good, |u| {
+                    u.replace("amazonaws.com/", "amazonaws.com:8443/")
+                })),
+                "unexpected hostname",
+            ),
+            (
+                "plain http",
+                bearer(&edited(&good, |u| u.replacen("https://", "http://", 1))),
+                "unexpected scheme",
+            ),
+            (
+                "another action",
+                bearer(&edited(&good, |u| {
+                    u.replace("Action=GetCallerIdentity", "Action=AssumeRole")
+                })),
+                "unexpected action",
+            ),
+            (
+                "an extra parameter",
+                bearer(&edited(&good, |u| format!("{u}&RoleArn=x"))),
+                "non-whitelisted",
+            ),
+            (
+                "a duplicate parameter",
+                bearer(&edited(&good, |u| format!("{u}&action=GetCallerIdentity"))),
+                "duplicate",
+            ),
+            (
+                "the cluster header not signed",
+                bearer(&edited(&good, |u| {
+                    u.replace(
+                        "X-Amz-SignedHeaders=host%3Bx-k8s-aws-id",
+                        "X-Amz-SignedHeaders=host",
+                    )
+                })),
+                "did not sign the x-k8s-aws-id header",
+            ),
+            (
+                "expires past 15 minutes",
+                bearer(&edited(&good, |u| {
+                    u.replace("X-Amz-Expires=60", "X-Amz-Expires=901")
+                })),
+                "X-Amz-Expires",
+            ),
+            (
+                "signed 16 minutes ago",
+                bearer(
+                    &eks_token(
+                        &credentials,
+                        REGION,
+                        &name,
+                        now - Duration::from_secs(16 * 60),
+                    )
+                    .expect("token"),
+                ),
+                "expired",
+            ),
+            (
+                "a token for another cluster",
+                bearer(&eks_token(&credentials, REGION, "another-cluster", now).expect("token")),
+                "SignatureDoesNotMatch",
+            ),
+            (
+                "a wrong secret",
+                bearer(&eks_token(&wrong_secret, REGION, &name, now).expect("token")),
+                "SignatureDoesNotMatch",
+            ),
+            (
+                "a key STS does not know",
+                bearer(&eks_token(&unknown_key, REGION, &name, now).expect("token")),
+                "InvalidClientTokenId",
+            ),
+            (
+                "the signature altered",
+                bearer(&edited(&good, |u| {
+                    let at = u.find("X-Amz-Signature=").expect("signature") + 16;
+                    let flipped = if &u[at..at + 1] == "0" { "1" } else { "0" };
+                    format!("{}{flipped}{}", &u[..at], &u[at + 1..])
+                })),
+                "SignatureDoesNotMatch",
+            ),
+        ];
+        for (i, (case, authorization, reason)) in cases.into_iter().enumerate() {
+            let (status, body) = namespaces(&kube, authorization).await;
+            assert_eq!(status, 401, "{case}: {body}");
+            assert_eq!(body["kind"], "Status", "{case}");
+            assert_eq!(body["reason"], "Unauthorized", "{case}");
+            assert_eq!(body["code"], 401, "{case}");
+            let rejections = kube.rejections();
+            assert_eq!(rejections.len(), i + 1, "{case}");
+            assert!(
+                rejections[i].contains(reason),
+                "{case}: refused for {:?}, expected {reason:?}",
+                rejections[i]
+            );
+        }
+        assert!(kube.authenticated_arns().is_empty());
+        assert!(
+            kube.requests().is_empty(),
+            "no refused request reached the API"
+        );
+    }
+
+    /// A token made as `aws eks get-token` makes it, with the caller's own keys: 200, and
+    /// the caller's ARN is what moto's STS answered for the presigned call. The token is
+    /// then trusted from the cache, as the API server caches it.
+    #[tokio::test]
+    async fn eks_mode_accepts_a_token_sts_vouches_for() {
+        let (kube, name, credentials, arn) = cluster().await;
+        let token = eks_token(&credentials, REGION, &name, SystemTime::now()).expect("token");
+        let (status, body) = namespaces(&kube, bearer(&token)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["kind"], "NamespaceList");
+        assert_eq!(kube.authenticated_arns(), vec![arn.clone()]);
+        let (status, _) = namespaces(&kube, bearer(&token)).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            kube.authenticated_arns(),
+            vec![arn],
+            "cached: STS asked once"
+        );
+        assert_eq!(kube.requests().len(), 2);
+    }
+
+    /// HTTPS only, with its own CA: plain HTTP to its port gets no answer, and a client
+    /// that does not trust the CA refuses the certificate.
+    #[tokio::test]
+    async fn eks_mode_serves_only_tls_with_its_own_ca() {
+        let (kube, _, _, _) = cluster().await;
+        let plain = kube.url.replacen("https://", "http://", 1);
+        let err = reqwest::get(format!("{plain}/api/v1/namespaces"))
+            .await
+            .expect_err("plain HTTP to the TLS port");
+        assert!(!err.is_status(), "{err:?}");
+        let err = reqwest::Client::builder()
+            .tls_certs_only([])
+            .build()
+            .expect("client")
+            .get(format!("{}/api/v1/namespaces", kube.url))
+            .send()
+            .await
+            .expect_err("a client that does not trust the fake's CA");
+        assert!(err.is_connect(), "{err:?}");
+        let other = FakeKube::start_eks("other", &fleet_tests::sdk()).await;
+        assert_ne!(other.ca_data(), kube.ca_data(), "each fake has its own CA");
+    }
+}
