@@ -26,6 +26,8 @@ pub struct CfRequest {
     /// Path below `/client/v4/`.
     pub path: String,
     pub query: String,
+    /// Whether it carried the right API token.
+    pub authorized: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -222,16 +224,18 @@ async fn handle(
         .strip_prefix("/client/v4/")
         .unwrap_or(uri.path())
         .to_string();
-    s.requests.push(CfRequest {
-        method: method.to_string(),
-        path: path.clone(),
-        query: uri.query().unwrap_or_default().to_string(),
-    });
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if auth != format!("Bearer {}", s.token) {
+    let authorized = auth == format!("Bearer {}", s.token);
+    s.requests.push(CfRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        query: uri.query().unwrap_or_default().to_string(),
+        authorized,
+    });
+    if !authorized {
         return error(403, 10000, "Authentication error");
     }
     let page = uri

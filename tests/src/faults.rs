@@ -53,6 +53,10 @@ struct Plan {
     injected: Vec<String>,
     /// Added to every request: a slow AWS, for deadlines.
     latency: Duration,
+    /// Route53 `GetChange` calls still to be answered PENDING (moto answers INSYNC at once).
+    pending_changes: usize,
+    /// Route53 `GetChange` calls seen.
+    get_changes: usize,
 }
 
 /// The switchboard a test holds; `sdk()` inside [`Faults::scope`] goes through it.
@@ -118,6 +122,20 @@ impl Faults {
         }
     }
 
+    /// The next `n` Route53 `GetChange` calls are answered `PENDING`, as Route53 answers
+    /// while a change propagates to its name servers (about a minute); moto says INSYNC
+    /// at once, so a waiting loop would never run against it.
+    pub fn hold_route53_changes_pending(&self, n: usize) {
+        if let Ok(mut p) = self.plan.lock() {
+            p.pending_changes = n;
+        }
+    }
+
+    /// Route53 `GetChange` calls sent so far.
+    pub fn get_change_calls(&self) -> usize {
+        self.plan.lock().map(|p| p.get_changes).unwrap_or(0)
+    }
+
     /// Operations sent since the last `arm`.
     pub fn operations(&self) -> usize {
         self.plan.lock().map(|p| p.operations.len()).unwrap_or(0)
@@ -153,7 +171,20 @@ struct FaultyConnector {
 fn operation_name(request: &HttpRequest) -> String {
     let h = request.headers();
     if let Some(target) = h.get("x-amz-target") {
-        return target.to_string();
+        // DynamoDB: the item's key too, so a test can tell which record a fault hit.
+        let pk = request
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+            .and_then(|v| {
+                ["Key", "Item"]
+                    .iter()
+                    .find_map(|k| v[k]["pk"]["S"].as_str().map(String::from))
+            });
+        return match pk {
+            Some(pk) => format!("{target} {pk}"),
+            None => target.to_string(),
+        };
     }
     let body = request
         .body()
@@ -237,6 +268,33 @@ fn failure(request: &HttpRequest, fault: Fault) -> Result<HttpResponse, Connecto
     Ok(response)
 }
 
+impl FaultyConnector {
+    /// Counts a Route53 `GetChange` (`GET /2013-04-01/change/<id>`) and, while changes are
+    /// held pending, answers it as Route53 does for a change not yet on every name server.
+    fn pending_change(
+        &self,
+        request: &HttpRequest,
+    ) -> Option<Result<HttpResponse, ConnectorError>> {
+        let uri = request.uri().to_string();
+        let (_, id) = uri.split_once("/2013-04-01/change/")?;
+        if request.method() != "GET" {
+            return None;
+        }
+        let mut p = self.plan.lock().ok()?;
+        p.get_changes += 1;
+        if p.pending_changes == 0 {
+            return None;
+        }
+        p.pending_changes -= 1;
+        let body = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><GetChangeResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeInfo><Id>/change/{id}</Id><Status>PENDING</Status><SubmittedAt>2026-11-23T10:00:00.000Z</SubmittedAt></ChangeInfo></GetChangeResponse>"#
+        );
+        let mut response = HttpResponse::new(200u16.try_into().ok()?, SdkBody::from(body));
+        response.headers_mut().insert("content-type", "text/xml");
+        Some(Ok(response))
+    }
+}
+
 impl HttpConnector for FaultyConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let id = request
@@ -249,6 +307,9 @@ impl HttpConnector for FaultyConnector {
             .get("amz-sdk-request")
             .is_none_or(|v| v.starts_with("attempt=1;") || v == "attempt=1");
         let latency = self.plan.lock().map(|p| p.latency).unwrap_or_default();
+        if let Some(pending) = self.pending_change(&request) {
+            return HttpConnectorFuture::ready(pending);
+        }
         let inject = self.plan.lock().ok().and_then(|mut p| {
             let next = p.operations.len() + 1;
             let op = *p.operations.entry(id).or_insert(next);

@@ -477,6 +477,33 @@ async fn wait_insync_waits_for_route53_to_apply_the_change() {
     assert!(r["changes"][1].get("reason").is_none(), "{r:#}");
 }
 
+/// Route53 answers PENDING while a change propagates: the updater polls `GetChange`
+/// until it is INSYNC (one poll interval, 5 s, real time here).
+#[tokio::test]
+async fn wait_insync_polls_a_pending_change_until_it_is_in_sync() {
+    let faults = fleet_tests::faults::Faults::default();
+    let endpoint = fleet_tests::moto().endpoint.clone();
+    let f2 = faults.clone();
+    faults
+        .scope(&endpoint, async move {
+            let f = DnsFixture::start(&both("wait_insync = true", "keep")).await;
+            f.set_ingress(Some(LB1));
+            f2.hold_route53_changes_pending(1);
+            let r = f.ready("g1").await.expect("sync");
+            assert_eq!(actions(&r), pair("create", "create"), "{r:#}");
+            assert!(
+                r["changes"][1].get("reason").is_none(),
+                "in sync at last: {r:#}"
+            );
+            assert_eq!(
+                f2.get_change_calls(),
+                2,
+                "PENDING once, then INSYNC: GetChange polled twice"
+            );
+        })
+        .await;
+}
+
 fn case(dir: &str, file: &str) -> String {
     std::fs::read_to_string(
         fleet_tests::workspace_root()

@@ -284,7 +284,19 @@ fn decode_everywhere(event: &Value) -> Result<(), TestCaseError> {
     ];
     for e in errors.into_iter().flatten() {
         let text = e.to_string();
-        prop_assert!(text.len() > 8, "a vague error: {text:?}");
+        // Clear: a bad request that names the field (`detail.instance-id`, `action`) and
+        // says what is wrong with it, both in the text a caller sees.
+        match &e {
+            fleet_shared::FleetError::BadRequest { field, message } => {
+                prop_assert!(!field.trim().is_empty(), "no field named: {text:?}");
+                prop_assert!(
+                    text.contains(field.as_str()),
+                    "the text omits the field: {text:?}"
+                );
+                prop_assert!(message.trim().len() >= 6, "no problem stated: {text:?}");
+            }
+            other => prop_assert!(false, "not a bad request: {other:?}"),
+        }
     }
     let answer = runtime()
         .block_on(webhook().handle(event.clone(), Invocation::at(now)))

@@ -197,9 +197,14 @@ async fn webhook_answers_never_show_the_secret() {
 /// Every secret of the example config a canary in SSM (under `/canary/`); returns the
 /// path of the config that names them.
 async fn canary_config() -> std::path::PathBuf {
+    canary_config_with_slack("http://127.0.0.1:9").await
+}
+
+/// [`canary_config`] with the Slack webhook at `slack_base` (`/services/…/{CANARY}`).
+async fn canary_config_with_slack(slack_base: &str) -> std::path::PathBuf {
     use fleet_tests::{sdk, seed_local_account, workspace_root};
     let sdk = sdk();
-    let slack = format!("http://127.0.0.1:9/services/{CANARY}");
+    let slack = format!("{slack_base}/services/T0CANARY/B0CANARY/{CANARY}");
     seed_local_account(&sdk, &slack).await.expect("seed");
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     for name in ["cloudflare", "github", "flux", "flagger"] {
@@ -290,12 +295,21 @@ async fn lambda_mode_at_trace_level_prints_no_secret() {
 /// processes print is searched.
 #[tokio::test]
 async fn no_binary_prints_a_secret_even_at_trace_level() {
-    let path = canary_config().await;
+    // Slack and Cloudflare answer, with the canaries as their secrets: each secret is
+    // used (asserted below), not only loaded.
+    let slack = fleet_tests::fake_slack::FakeSlack::start().await;
+    let cloudflare =
+        fleet_tests::fake_cloudflare::FakeCloudflare::start(&format!("{CANARY}-cloudflare")).await;
+    cloudflare.add_zone("example.com");
+    let slack_base = slack.url.split("/services/").next().unwrap_or_default();
+    let path = canary_config_with_slack(slack_base).await;
     let runs = [
         ("cluster-scheduler", "scheduler-reconcile.json"),
         ("cluster-scheduler", "scheduler-status.json"),
         ("spot-drainer", "spot-interruption.json"),
         ("dns-updater", "cluster-ready.json"),
+        // on_destroy = "delete": reaches Cloudflare without a Kubernetes API.
+        ("dns-updater", "cluster-destroyed.json"),
         ("dns-updater", "dns-sync.json"),
         ("dora-webhook", "dora-github-push.json"),
         ("dora-aggregator", "dora-daily.json"),
@@ -305,7 +319,7 @@ async fn no_binary_prints_a_secret_even_at_trace_level() {
     for (function, event) in runs {
         let mut cmd = fleet_tests::function_command(function, event, &path.display().to_string());
         cmd.env("FLEET_NOW", "2026-11-23T07:00:00Z")
-            .env("CLOUDFLARE_API_URL", "http://127.0.0.1:9")
+            .env("CLOUDFLARE_API_URL", &cloudflare.url)
             .env("RUST_LOG", "trace");
         let out = tokio::process::Command::from(cmd)
             .output()
@@ -318,7 +332,24 @@ async fn no_binary_prints_a_secret_even_at_trace_level() {
         );
         assert!(!text.is_empty(), "{function} printed nothing");
         assert_clean(&format!("{function} on {event}"), &text);
+        if function == "dora-webhook" {
+            // Signed with another secret: refused by the signature check, which used
+            // the canary.
+            assert!(text.contains("401") && text.contains("signature"), "{text}");
+        }
         ran += 1;
     }
-    assert_eq!(ran, 8);
+    assert_eq!(ran, 9);
+    assert!(
+        !slack.texts().is_empty(),
+        "no function reached Slack with the canary webhook"
+    );
+    for t in slack.texts() {
+        assert_clean("a Slack message", &t);
+    }
+    let cf = cloudflare.requests();
+    assert!(
+        !cf.is_empty() && cf.iter().all(|r| r.authorized),
+        "Cloudflare called with the canary token: {cf:?}"
+    );
 }
