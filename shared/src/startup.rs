@@ -15,7 +15,12 @@ pub struct ColdStart {
     /// Secrets must be `ssm:` references: in Lambda, or whenever the config itself comes
     /// from SSM (a deployed config). Literal secrets are for local files only.
     pub secrets_from_ssm_only: bool,
+    /// Parameter values read by [`ColdStart::prefetch`], by name.
+    prefetched: std::sync::Mutex<std::collections::HashMap<String, Secret>>,
 }
+
+/// `GetParameters` takes at most 10 names per call (SSM API reference).
+const GET_PARAMETERS_MAX: usize = 10;
 
 /// The shortest secret (webhook key, API token) accepted, in bytes: a guessable or empty
 /// HMAC key would make the signature check worthless.
@@ -90,6 +95,7 @@ pub async fn cold_start() -> Result<ColdStart> {
         config,
         ssm,
         secrets_from_ssm_only,
+        prefetched: Default::default(),
     })
 }
 
@@ -103,8 +109,56 @@ impl ColdStart {
         Ok(crate::notify::Notifier::new(webhook))
     }
 
+    /// Reads every `ssm:` parameter of `refs` in one `GetParameters` round trip (per 10
+    /// names) instead of one `GetParameter` each, so that the secrets a function needs at
+    /// cold start cost one round trip, not one per secret. Best effort: a name that
+    /// call cannot read (missing, denied, throttled) is left to [`ColdStart::secret`],
+    /// whose own `GetParameter` then names the problem.
+    pub async fn prefetch<'a>(&self, refs: impl IntoIterator<Item = Option<&'a SecretRef>>) {
+        let mut names: Vec<String> = refs
+            .into_iter()
+            .flatten()
+            .filter_map(|r| match r {
+                SecretRef::Ssm(name) => Some(name.clone()),
+                SecretRef::Literal(_) => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        for chunk in names.chunks(GET_PARAMETERS_MAX) {
+            let out = self
+                .ssm
+                .get_parameters()
+                .set_names(Some(chunk.to_vec()))
+                .with_decryption(true)
+                .send()
+                .await;
+            let Ok(out) = out else {
+                tracing::debug!("GetParameters failed; each secret is read on its own");
+                continue;
+            };
+            if let Ok(mut cache) = self.prefetched.lock() {
+                for p in out.parameters() {
+                    if let (Some(name), Some(value)) = (p.name(), p.value()) {
+                        cache.insert(name.to_string(), Secret::new(value.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn cached(&self, secret: &SecretRef) -> Option<Secret> {
+        let SecretRef::Ssm(name) = secret else {
+            return None;
+        };
+        self.prefetched.lock().ok()?.get(name).cloned()
+    }
+
     /// The secret `key` of the config names, checked: see [`resolve_secret`].
     pub async fn secret(&self, key: &str, secret: &SecretRef) -> Result<Secret> {
+        if let (Some(value), SecretRef::Ssm(name)) = (self.cached(secret), secret) {
+            return check_length(key, value, &format!("ssm:{name}"), MIN_SECRET_BYTES);
+        }
         resolve_secret(
             &self.ssm,
             key,
@@ -118,6 +172,9 @@ impl ColdStart {
     /// A value of the config that may be kept in SSM (`ssm:`) because it can carry
     /// credentials (a Pushgateway URL with a password), without the secrets' minimum length.
     pub async fn maybe_secret(&self, key: &str, value: &SecretRef) -> Result<Secret> {
+        if let (Some(v), SecretRef::Ssm(name)) = (self.cached(value), value) {
+            return check_length(key, v, &format!("ssm:{name}"), 1);
+        }
         resolve_secret(&self.ssm, key, value, false, 1).await
     }
 
@@ -160,6 +217,12 @@ pub async fn resolve_secret(
             (value, format!("ssm:{name}"))
         }
     };
+    check_length(key, value, &source, min_bytes)
+}
+
+/// `value` when it has at least `min_bytes` (trimmed); else a config error naming `key`
+/// and where the value came from, never the value.
+fn check_length(key: &str, value: Secret, source: &str, min_bytes: usize) -> Result<Secret> {
     let len = value.expose().trim().len();
     if len < min_bytes {
         return Err(FleetError::config(

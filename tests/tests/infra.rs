@@ -231,7 +231,7 @@ fn schedules_send_what_the_functions_parse() {
 }
 
 /// SDK operations (as the code calls them) -> the IAM actions they need.
-const OPERATIONS: [(&str, &[&str]); 39] = [
+const OPERATIONS: [(&str, &[&str]); 40] = [
     ("describe_cluster", &["eks:DescribeCluster"]),
     ("create_cluster", &["eks:CreateCluster"]),
     ("delete_cluster", &["eks:DeleteCluster"]),
@@ -270,6 +270,7 @@ const OPERATIONS: [(&str, &[&str]); 39] = [
     ),
     ("put_events", &["events:PutEvents"]),
     ("get_parameter", &["ssm:GetParameter"]),
+    ("get_parameters", &["ssm:GetParameters"]),
     ("put_metric_data", &["cloudwatch:PutMetricData"]),
     (
         "list_resource_record_sets",
@@ -298,6 +299,10 @@ const OPERATIONS: [(&str, &[&str]); 39] = [
 fn shared_calls(function: &str) -> Vec<&'static str> {
     // startup::cold_start reads the config and secrets from SSM.
     let mut calls = vec!["get_parameter"];
+    // ColdStart::prefetch: the functions with several secrets read them in one call.
+    if matches!(function, "dns-updater" | "dora-webhook" | "dora-aggregator") {
+        calls.push("get_parameters");
+    }
     calls.extend(match function {
         // state: cluster(), clusters() (a batch read), overrides, record_transition (a
         // transaction), mark_checked; bus: publish.

@@ -54,13 +54,23 @@ impl Updater {
     pub async fn from_cold_start() -> Result<Self> {
         let cold = cold_start().await?;
         let table = table_name()?;
-        let notifier = cold.notifier().await?;
         let uses_cloudflare = cold
             .config
             .clusters
             .iter()
             .filter_map(|c| c.dns.as_ref())
             .any(|d| d.uses(DnsProvider::Cloudflare));
+        // Both secrets in one SSM round trip.
+        let fleet = &cold.config.fleet;
+        cold.prefetch([
+            fleet.slack_webhook.as_ref(),
+            fleet
+                .cloudflare_api_token
+                .as_ref()
+                .filter(|_| uses_cloudflare),
+        ])
+        .await;
+        let notifier = cold.notifier().await?;
         let cloudflare = match (&cold.config.fleet.cloudflare_api_token, uses_cloudflare) {
             (Some(token), true) => {
                 let token = cold.secret("fleet.cloudflare_api_token", token).await?;

@@ -52,6 +52,12 @@ impl Aggregator {
             .clone()
             .ok_or_else(|| FleetError::config("dora", "missing: the [dora] section"))?;
         let table = table_name()?;
+        // Both in one SSM round trip.
+        cold.prefetch([
+            cold.config.fleet.slack_webhook.as_ref(),
+            dora.pushgateway_url.as_ref(),
+        ])
+        .await;
         let notifier = cold.notifier().await?;
         let pushgateway = match &dora.pushgateway_url {
             Some(url) => {

@@ -69,6 +69,13 @@ impl Webhook {
             .dora
             .clone()
             .ok_or_else(|| FleetError::config("dora", "missing: the [dora] section"))?;
+        // The three secrets in one SSM round trip.
+        cold.prefetch([
+            Some(&dora.webhook_secret),
+            dora.flux_secret.as_ref(),
+            dora.flagger_token.as_ref(),
+        ])
+        .await;
         let github = cold
             .secret("dora.webhook_secret", &dora.webhook_secret)
             .await?;
