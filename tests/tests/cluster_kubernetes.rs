@@ -184,6 +184,119 @@ async fn re_applying_the_bootstrap_changes_nothing() {
     assert_eq!(before["metadata"]["uid"], after["metadata"]["uid"]);
 }
 
+/// The bootstrap's manifests as server-side apply keeps them: a label and a ConfigMap key
+/// the new manifests dropped are removed from the cluster (the `fleet` manager owned them),
+/// and `spec.replicas`, which the manifests never set and an HPA-like client scaled with a
+/// merge patch, is left alone.
+#[tokio::test]
+async fn re_applying_the_bootstrap_removes_dropped_fields_and_keeps_other_managers_fields() {
+    let kube = FakeKube::start().await;
+    let connector =
+        fleet_shared::kube::KubeConnector::new(&fleet_tests::sdk(), Some(kube.url.clone()));
+    let client = connector
+        .client(&fleet_shared::kube::ClusterAccess {
+            name: "c".into(),
+            endpoint: String::new(),
+            ca_data: None,
+        })
+        .await
+        .expect("client");
+    let manifests = |extra_label: &str, extra_key: &str| {
+        let text = format!(
+            r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: apps
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: apps
+  labels:
+    team: platform{extra_label}
+data:
+  mode: fast{extra_key}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: apps
+spec:
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+"#
+        );
+        bootstrap::parse("apps.yaml", &text).expect("parse")
+    };
+    let first = manifests("\n    tier: web", "\n  legacy: \"yes\"");
+    assert_eq!(
+        bootstrap::apply(&client, first).await.expect("apply"),
+        bootstrap::Progress::Applied(3)
+    );
+    let cm = kube
+        .get("v1", "ConfigMap", "apps", "settings")
+        .expect("configmap");
+    assert_eq!(cm["metadata"]["labels"]["tier"], "web");
+    assert_eq!(cm["data"]["legacy"], "yes");
+
+    // An autoscaler scales the Deployment with a merge patch of its own.
+    let scaled = reqwest::Client::new()
+        .patch(format!(
+            "{}/apis/apps/v1/namespaces/apps/deployments/web?fieldManager=hpa",
+            kube.url
+        ))
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"spec": {"replicas": 3}}).to_string())
+        .send()
+        .await
+        .expect("merge patch");
+    assert_eq!(scaled.status().as_u16(), 200);
+
+    assert_eq!(
+        bootstrap::apply(&client, manifests("", ""))
+            .await
+            .expect("apply again"),
+        bootstrap::Progress::Applied(3)
+    );
+    let cm = kube
+        .get("v1", "ConfigMap", "apps", "settings")
+        .expect("configmap");
+    assert_eq!(
+        cm["metadata"]["labels"],
+        json!({"team": "platform"}),
+        "{cm}"
+    );
+    assert_eq!(cm["data"], json!({"mode": "fast"}));
+    let web = kube
+        .get("apps/v1", "Deployment", "apps", "web")
+        .expect("deployment");
+    assert_eq!(web["spec"]["replicas"], 3, "the autoscaler's replicas stay");
+    let managers: Vec<(&str, &str)> = web["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .map(|m| {
+            (
+                m["manager"].as_str().unwrap_or_default(),
+                m["operation"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(managers, vec![("fleet", "Apply"), ("hpa", "Update")]);
+}
+
 #[tokio::test]
 async fn a_bad_manifest_is_named_and_blocks_cluster_ready() {
     let table = cluster_toml("destroy", WEEKDAYS, "").replace(

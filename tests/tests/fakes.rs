@@ -526,6 +526,228 @@ mod kube {
             .unwrap_or_default();
         assert!(stuck["metadata"]["deletionTimestamp"].is_string());
     }
+
+    const APPLY: &str = "application/apply-patch+yaml";
+    const MERGE: &str = "application/merge-patch+json";
+
+    /// Server-side apply of `body` at `path` as `manager` (`force` as given).
+    async fn apply(
+        kube: &FakeKube,
+        path: &str,
+        manager: &str,
+        force: bool,
+        body: Value,
+    ) -> (u16, Value) {
+        let query = format!(
+            "?fieldManager={manager}{}",
+            if force { "&force=true" } else { "" }
+        );
+        send(
+            kube,
+            reqwest::Method::PATCH,
+            &format!("{path}{query}"),
+            Some((APPLY, body)),
+        )
+        .await
+    }
+
+    /// A JSON merge patch recorded as `manager`'s update.
+    async fn merge(kube: &FakeKube, path: &str, manager: &str, body: Value) -> (u16, Value) {
+        let path = format!("{path}?fieldManager={manager}");
+        send(kube, reqwest::Method::PATCH, &path, Some((MERGE, body))).await
+    }
+
+    fn namespace(kube: &FakeKube) {
+        kube.insert(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+        );
+    }
+
+    /// Server-side apply: a key the manager applied before and no longer applies is
+    /// removed; its managedFields say what it owns, in the real `fieldsV1` shape.
+    #[tokio::test]
+    async fn apply_removes_the_fields_its_manager_no_longer_applies() {
+        let kube = FakeKube::start().await;
+        namespace(&kube);
+        let path = "/api/v1/namespaces/default/configmaps/settings";
+        let cm = |data: Value| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "default"}, "data": data})
+        };
+        let (s, _) = apply(&kube, path, "m1", false, cm(json!({"a": "1", "b": "2"}))).await;
+        assert_eq!(s, 201);
+        let (s, obj) = apply(&kube, path, "m1", false, cm(json!({"a": "1"}))).await;
+        assert_eq!(s, 200);
+        assert_eq!(obj["data"], json!({"a": "1"}));
+        assert_eq!(
+            kube.get("v1", "ConfigMap", "default", "settings").unwrap()["data"],
+            json!({"a": "1"})
+        );
+        assert_eq!(
+            obj["metadata"]["managedFields"],
+            json!([{"manager": "m1", "operation": "Apply", "apiVersion": "v1",
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:a": {}}}}])
+        );
+    }
+
+    fn deployment(containers: Value, replicas: Option<i64>) -> Value {
+        let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"template": {"spec": {"containers": containers}}}});
+        if let Some(r) = replicas {
+            d["spec"]["replicas"] = json!(r);
+        }
+        d
+    }
+
+    const WEB: &str = "/apis/apps/v1/namespaces/default/deployments/web";
+
+    /// Containers merge by name: the container the manager dropped goes, the one it keeps
+    /// keeps a field another manager set on it, and `env` merges by name too.
+    #[tokio::test]
+    async fn apply_merges_containers_and_env_by_name() {
+        let kube = FakeKube::start().await;
+        namespace(&kube);
+        let two = json!([
+            {"name": "app", "image": "app:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
+            {"name": "sidecar", "image": "proxy:1"},
+        ]);
+        assert_eq!(
+            apply(&kube, WEB, "m1", false, deployment(two, None))
+                .await
+                .0,
+            201
+        );
+        // Another client (a merge patch replaces the whole list, as JSON merge patch does)
+        // adds resources to the app container and an env var of its own: it owns those.
+        let patched = json!([
+            {"name": "app", "image": "app:1", "resources": {"limits": {"cpu": "1"}},
+             "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}, {"name": "EXTRA", "value": "x"}]},
+            {"name": "sidecar", "image": "proxy:1"},
+        ]);
+        let (s, _) = merge(
+            &kube,
+            WEB,
+            "tuner",
+            json!({"spec": {"template": {"spec": {"containers": patched}}}}),
+        )
+        .await;
+        assert_eq!(s, 200);
+
+        let one = json!([{"name": "app", "image": "app:2", "env": [{"name": "A", "value": "10"}]}]);
+        let (s, obj) = apply(&kube, WEB, "m1", false, deployment(one, None)).await;
+        assert_eq!(s, 200, "{obj}");
+        assert_eq!(
+            obj["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "app", "image": "app:2", "resources": {"limits": {"cpu": "1"}},
+                "env": [{"name": "A", "value": "10"}, {"name": "EXTRA", "value": "x"}]}])
+        );
+    }
+
+    /// A field another manager owns survives an apply that does not mention it; applying
+    /// a different value is a 409 Conflict naming the field and the manager, unless forced,
+    /// which takes it over.
+    #[tokio::test]
+    async fn apply_conflicts_on_fields_other_managers_own() {
+        let kube = FakeKube::start().await;
+        namespace(&kube);
+        let app = || json!([{"name": "app", "image": "app:1"}]);
+        assert_eq!(
+            apply(&kube, WEB, "m1", false, deployment(app(), Some(1)))
+                .await
+                .0,
+            201
+        );
+        let (s, _) = merge(&kube, WEB, "hpa", json!({"spec": {"replicas": 4}})).await;
+        assert_eq!(s, 200);
+
+        // m1 stops setting replicas: hpa owns it now, so it stays.
+        let (s, obj) = apply(&kube, WEB, "m1", false, deployment(app(), None)).await;
+        assert_eq!((s, &obj["spec"]["replicas"]), (200, &json!(4)), "{obj}");
+        // The same value is no conflict (both own it then).
+        let (s, _) = apply(&kube, WEB, "m1", false, deployment(app(), Some(4))).await;
+        assert_eq!(s, 200);
+        let (s, status) = apply(&kube, WEB, "m1", false, deployment(app(), Some(2))).await;
+        assert_eq!(
+            (s, status["reason"].as_str()),
+            (409, Some("Conflict")),
+            "{status}"
+        );
+        let message = status["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("\"hpa\"") && message.contains(".spec.replicas"),
+            "{message}"
+        );
+        assert_eq!(
+            kube.get("apps/v1", "Deployment", "default", "web").unwrap()["spec"]["replicas"],
+            4
+        );
+
+        let (s, obj) = apply(&kube, WEB, "m1", true, deployment(app(), Some(2))).await;
+        assert_eq!((s, &obj["spec"]["replicas"]), (200, &json!(2)), "{obj}");
+        // hpa lost it: m1 now drops it and it goes.
+        let (s, obj) = apply(&kube, WEB, "m1", false, deployment(app(), None)).await;
+        assert_eq!((s, &obj["spec"]["replicas"]), (200, &Value::Null), "{obj}");
+    }
+
+    /// A custom resource has no merge keys: its lists are replaced whole, even items that
+    /// look like containers.
+    #[tokio::test]
+    async fn a_custom_resources_lists_are_atomic() {
+        let kube = FakeKube::start().await;
+        namespace(&kube);
+        kube.insert(
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"kind": "Widget", "plural": "widgets"},
+                "versions": [{"name": "v1", "served": true, "storage": true}]}}),
+        );
+        let path = "/apis/example.com/v1/namespaces/default/widgets/w";
+        let widget = |containers: Value| {
+            json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w", "namespace": "default"}, "spec": {"containers": containers}})
+        };
+        let (s, _) = apply(
+            &kube,
+            path,
+            "m1",
+            false,
+            widget(json!([{"name": "a", "image": "a"}, {"name": "b", "image": "b"}])),
+        )
+        .await;
+        assert_eq!(s, 201);
+        let (s, obj) = apply(
+            &kube,
+            path,
+            "m2",
+            true,
+            widget(json!([{"name": "a", "image": "a2"}])),
+        )
+        .await;
+        assert_eq!(s, 200, "{obj}");
+        assert_eq!(
+            obj["spec"]["containers"],
+            json!([{"name": "a", "image": "a2"}])
+        );
+        // Without force, the list as a whole is m2's now: m1 conflicts on it.
+        let (s, status) = apply(
+            &kube,
+            path,
+            "m1",
+            false,
+            widget(json!([{"name": "b", "image": "b"}])),
+        )
+        .await;
+        assert_eq!(s, 409, "{status}");
+        assert!(
+            status["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(".spec.containers"),
+            "{status}"
+        );
+    }
 }
 
 /// The fake Kubernetes API in EKS mode refuses what an EKS cluster's API refuses: it is
