@@ -232,9 +232,8 @@ pub struct Report {
     /// worst shortfall during the drain ([`FakeKube::budget_shortfall`]).
     pub drained_node: (bool, Vec<String>, Option<i64>),
     /// The ingress controller's Service was gone before staging's nodegroups were deleted
-    /// (checked at the tick that deleted them), and still is at the end.
+    /// (checked at the tick that deleted them).
     pub ingress_gone_before_nodegroups: Option<bool>,
-    pub ingress_at_end: bool,
     /// The webhook's HTTP status per delivery.
     pub webhooks: Vec<i64>,
     pub dora: Value,
@@ -878,9 +877,6 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
         at = at.checked_add(15.minutes()).map_err(|e| e.to_string())?;
     }
     report.dns_records_at_end = records(&cloudflare, &cf_zone, &route53).await.2;
-    report.ingress_at_end = kube
-        .get("v1", "Service", INGRESS_NS, INGRESS_NAME)
-        .is_some();
     report.status = fleet
         .invoke("cluster-scheduler", "scheduler-status.json", end)
         .await?;
@@ -1102,10 +1098,10 @@ pub fn check(report: &Report) -> Result<(), String> {
     }
     // The teardown deleted the ingress controller's Service (and waited for its load
     // balancer to go) before the nodegroups.
-    if report.ingress_gone_before_nodegroups != Some(true) || report.ingress_at_end {
+    if report.ingress_gone_before_nodegroups != Some(true) {
         return Err(format!(
-            "the ingress Service gone before the nodegroups: {:?}, still there at the end: {}",
-            report.ingress_gone_before_nodegroups, report.ingress_at_end
+            "the ingress Service gone before the nodegroups: {:?}",
+            report.ingress_gone_before_nodegroups
         ));
     }
     // Slack received what people act on: the drain and each DNS change.
