@@ -540,6 +540,19 @@ impl StateStore {
         condition_held(result).map(|_| ())
     }
 
+    /// Forgets when a teardown began (the cluster is wanted up again), so that the next
+    /// teardown's load-balancer wait counts from its own start. Idempotent.
+    pub async fn clear_teardown_started(&self, name: &str) -> Result<()> {
+        let result = self
+            .update_state(name)
+            .update_expression("REMOVE teardown_started")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"));
+        condition_held(result).map(|_| ())
+    }
+
     /// Takes the lease `pk` for `owner` until `until`, unless someone holds an unexpired
     /// one: the conditional write that decides which of two deliveries of an event acts.
     /// A holder that crashed loses the lease when `until` passes.

@@ -534,6 +534,54 @@ async fn a_service_its_controller_never_releases_does_not_keep_the_cluster_up() 
     );
 }
 
+/// An override brings the cluster back up in the middle of a teardown's load-balancer
+/// wait: the next evening's wait is a whole one, counted from that evening.
+#[tokio::test]
+async fn a_teardown_wait_interrupted_by_an_override_starts_afresh_next_evening() {
+    let f = SchedulerFixture::start(
+        &[cluster_toml(
+            "destroy",
+            WEEKDAYS,
+            "load_balancer_wait_minutes = 10",
+        )],
+        None,
+    )
+    .await;
+    let name = f.names[0].clone();
+    f.ticks("2026-11-23T07:00:00Z", "2026-11-23T07:15:00Z")
+        .await;
+    seed_ingress(&f.kube);
+    f.kube
+        .set_load_balancer_cleanup(fleet_tests::fake_kube::LoadBalancerCleanup::Never);
+    let evening = f.tick(ts("2026-11-23T19:00:00Z")).await;
+    assert!(outcome(&evening, &name)["step"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("delete-loadbalancer-services")));
+    let up = f
+        .call(
+            json!({"action": "up", "cluster": name, "until": "2026-11-24T09:00:00Z", "reason": "late release"}),
+            ts("2026-11-23T19:05:00Z"),
+        )
+        .await;
+    assert_eq!(up["override"]["desired"], "up");
+    // The next evening (the Service still held by its finalizer): the wait counts from
+    // 19:00 of that day, not from yesterday's, so the nodegroups are not deleted at once.
+    let ticks = f
+        .ticks("2026-11-24T19:00:00Z", "2026-11-24T19:05:00Z")
+        .await;
+    let steps: Vec<&str> = ticks
+        .iter()
+        .map(|t| outcome(t, &name)["step"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.starts_with("wait: Services kept by their finalizers")
+                && s.contains("waiting until 2026-11-24T19:10:00Z")),
+        "{steps:?}"
+    );
+}
+
 #[tokio::test]
 async fn an_unreachable_api_does_not_stop_the_teardown() {
     // Nothing listens on port 9 of loopback: every Kubernetes call is refused.

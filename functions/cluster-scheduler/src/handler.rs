@@ -21,8 +21,8 @@ use serde_json::{json, Value};
 use crate::bootstrap;
 use crate::eks::{Eks, Want};
 use crate::reconcile::{
-    config_fingerprint, creation_token_candidate, next_step, ownership, summarize, trust_recorded,
-    Observed, ObservedCluster, Ownership, Situation, Step,
+    config_fingerprint, creation_token_candidate, next_step, ownership, summarize,
+    teardown_deletable, trust_recorded, Observed, ObservedCluster, Ownership, Situation, Step,
 };
 use crate::request::{self, Request, Until};
 use crate::teardown;
@@ -179,10 +179,7 @@ impl Scheduler {
                 && c.mode == Mode::Destroy
                 && o.ownership == Ownership::Ours
                 && o.status == "ACTIVE"
-                && o.nodegroups.iter().any(|n| {
-                    n.status != "DELETING"
-                        && c.blueprint.nodegroups.iter().any(|b| b.name == n.name)
-                });
+                && !teardown_deletable(c, o).is_empty();
             if tearing_down {
                 let client = self.kube.client(&Self::access(&c.name, o)).await;
                 o.teardown = Some(teardown::observe(client, &self.elb, &c.name).await?);
@@ -300,6 +297,14 @@ impl Scheduler {
                 record.state.owned_generation = Some(o.generation.clone());
             }
         }
+        // Wanted up again (an override) before the teardown ended: the next teardown's
+        // load-balancer wait counts from its own start, not from an earlier evening's.
+        if decision.desired == Desired::Up && record.state.teardown_started.is_some() {
+            if let Err(e) = self.store.clear_teardown_started(&c.name).await {
+                return self.after_error(c, &record, now, outcome, e).await;
+            }
+            record.state.teardown_started = None;
+        }
         let fingerprint = config_fingerprint(c);
         let situation = Situation {
             desired: decision.desired,
@@ -319,6 +324,7 @@ impl Scheduler {
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };
         outcome.actual = summarize(&observed);
+        // The load-balancer wait counts from the first tick that can delete a nodegroup.
         if let Observed::Present(o) = &observed {
             if o.teardown.is_some() && record.state.teardown_started.is_none() {
                 if let Err(e) = self.store.mark_teardown_started(&c.name, now).await {
@@ -535,7 +541,21 @@ impl Scheduler {
                 .scale_nodegroups(name, targets)
                 .await
                 .map(|_| "done"),
-            Step::DeleteNodegroups { names, notes } => {
+            Step::DeleteNodegroups {
+                names,
+                notes,
+                services,
+            } => {
+                let mut notes = notes.clone();
+                if let (false, Observed::Present(o)) = (services.is_empty(), observed) {
+                    let deleted = match self.kube.client(&Self::access(name, o)).await {
+                        Ok(client) => teardown::delete_services(&client, services).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = deleted {
+                        notes.push(format!("deleting the LoadBalancer Services failed: {e}"));
+                    }
+                }
                 self.eks.delete_nodegroups(name, names).await?;
                 if !notes.is_empty() {
                     let text = format!(":warning: cluster `{name}` teardown: {}", notes.join("; "));

@@ -174,9 +174,14 @@ pub enum Step {
     /// Delete Services of type LoadBalancer so their load balancers are not orphaned.
     DeleteLoadBalancerServices(Vec<String>),
     /// Delete the nodegroups; `notes` report what the teardown had to leave behind.
+    /// `services`: LoadBalancer Services still live when the load-balancer wait ended (a
+    /// wait of 0 minutes, an API that was unreachable until then, a Service re-created or
+    /// whose DELETE failed): deleted once more, best effort, just before, so that none
+    /// goes without its DELETE.
     DeleteNodegroups {
         names: Vec<String>,
         notes: Vec<String>,
+        services: Vec<String>,
     },
     /// `failed`: the cluster is in FAILED status and is deleted to be rebuilt.
     DeleteCluster {
@@ -500,39 +505,63 @@ fn left_in_place(s: &Situation<'_>, c: &ObservedCluster) -> Vec<String> {
     left
 }
 
-fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
-    let deletable: Vec<String> = c
-        .nodegroups
+/// Whether a nodegroup in `status` (EKS `NodegroupStatus`) is one a destroy-mode teardown
+/// deletes now: running, or failed to create or delete. `CREATING` and `UPDATING` are
+/// waited for (EKS refuses to delete them), `DELETING` is already on its way.
+pub fn deletable_in_teardown(status: &str) -> bool {
+    NODEGROUP_RUNNING.contains(&status) || status == "CREATE_FAILED" || status == "DELETE_FAILED"
+}
+
+/// The blueprint's nodegroups a teardown deletes now (see [`deletable_in_teardown`]): the
+/// teardown has begun, for its load-balancer wait, when this is first non-empty.
+pub fn teardown_deletable(cluster: &ClusterConfig, c: &ObservedCluster) -> Vec<String> {
+    c.nodegroups
         .iter()
         .filter(|n| {
-            s.cluster
+            cluster
                 .blueprint
                 .nodegroups
                 .iter()
                 .any(|b| b.name == n.name)
         })
-        .filter(|n| {
-            NODEGROUP_RUNNING.contains(&n.status.as_str())
-                || n.status == "CREATE_FAILED"
-                || n.status == "DELETE_FAILED"
-        })
+        .filter(|n| deletable_in_teardown(&n.status))
         .map(|n| n.name.clone())
-        .collect();
+        .collect()
+}
+
+fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
+    let deletable = teardown_deletable(s.cluster, c);
     if !deletable.is_empty() {
         let mut notes = left_in_place(&s, c);
+        let mut live_services = vec![];
         if let Some(t) = &c.teardown {
+            // Every wait ends together, `load_balancer_wait_minutes` after the teardown
+            // began: a finalizer the controller never removes (its pods already gone, a
+            // missing permission), a Service GitOps re-creates or whose DELETE keeps
+            // failing must not keep the cluster running all night.
+            let minutes = s.cluster.load_balancer_wait_minutes;
+            let started = s.recorded.teardown_started.unwrap_or(s.now);
+            // Past the largest representable instant: no end (never: no wait at all).
+            let deadline = started
+                .checked_add((minutes as i64).minutes())
+                .unwrap_or(Timestamp::MAX);
+            let waited_enough = s.now >= deadline;
             match &t.lb_services {
-                Ok(services) if !services.is_empty() => {
+                Ok(services) if !services.is_empty() && !waited_enough => {
                     return Step::DeleteLoadBalancerServices(services.clone())
+                }
+                Ok(services) if !services.is_empty() => {
+                    live_services = services.clone();
+                    notes.push(format!(
+                        "LoadBalancer Services still present when the {minutes}-minute wait for load balancers ended (deleted once more now; their load balancers may be left behind): {}",
+                        services.join(", ")
+                    ))
                 }
                 Ok(_) => {}
                 Err(why) => notes.push(format!(
                     "skipped deleting LoadBalancer Services: the Kubernetes API is unreachable ({why})"
                 )),
             }
-            // Both waits end together, `load_balancer_wait_minutes` after the teardown
-            // began: a finalizer the controller never removes (its pods already gone, a
-            // missing permission) must not keep the cluster running all night.
             let mut waiting = vec![];
             if !t.load_balancers.is_empty() {
                 waiting.push(format!(
@@ -547,12 +576,7 @@ fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
                 ));
             }
             if !waiting.is_empty() {
-                let minutes = s.cluster.load_balancer_wait_minutes;
-                let started = s.recorded.teardown_started.unwrap_or(s.now);
-                let deadline = started
-                    .checked_add((minutes as i64).minutes())
-                    .unwrap_or(started);
-                if s.now < deadline {
+                if !waited_enough {
                     return Step::Wait(format!(
                         "{} (waiting until {deadline})",
                         waiting.join("; ")
@@ -582,6 +606,7 @@ fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
         return Step::DeleteNodegroups {
             names: deletable,
             notes,
+            services: live_services,
         };
     }
     let unmanaged = unmanaged_nodegroups(&s, c);
@@ -836,6 +861,7 @@ desired_size = 2
             Step::DeleteNodegroups {
                 names: vec!["spot".into()],
                 notes: fargate_notes.clone(),
+                services: vec![],
             }
         );
         if let Observed::Present(c) = &mut with_fargate {
@@ -861,6 +887,7 @@ desired_size = 2
                 Step::DeleteNodegroups {
                     names: vec!["spot".into()],
                     notes: vec!["unmanaged nodegroup critical left in place".into()],
+                    services: vec![],
                 },
             ),
             (
@@ -874,6 +901,7 @@ desired_size = 2
                 Step::DeleteNodegroups {
                     names: vec!["spot".into()],
                     notes: vec![],
+                    services: vec![],
                 },
             ),
             (
@@ -1155,7 +1183,8 @@ desired_size = 2
         assert!(Step::DeleteCluster { failed: false }.is_destructive());
         assert!(Step::DeleteNodegroups {
             names: vec![],
-            notes: vec![]
+            notes: vec![],
+            services: vec![],
         }
         .is_destructive());
         assert!(Step::ScaleNodegroups(vec![("a".into(), zero)]).is_destructive());
@@ -1209,7 +1238,7 @@ desired_size = 2
             teardown_started: Some("2026-11-23T18:00:00Z".parse().expect("ts")),
             ..Default::default()
         };
-        let Step::DeleteNodegroups { names, notes } =
+        let Step::DeleteNodegroups { names, notes, .. } =
             step(Desired::Down, Mode::Destroy, &c, &both, &long_ago)
         else {
             panic!("should delete nodegroups after the wait");
@@ -1251,7 +1280,7 @@ desired_size = 2
             teardown_started: Some("2026-11-23T18:00:00Z".parse().expect("ts")),
             ..Default::default()
         };
-        let Step::DeleteNodegroups { names, notes } =
+        let Step::DeleteNodegroups { names, notes, .. } =
             step(Desired::Down, Mode::Destroy, &c, &lb_left, &long_ago)
         else {
             panic!("should delete nodegroups");
@@ -1267,9 +1296,91 @@ desired_size = 2
             step(Desired::Down, Mode::Destroy, &c, &clean, &started),
             Step::DeleteNodegroups {
                 names: vec!["spot".into()],
-                notes: vec![]
+                notes: vec![],
+                services: vec![],
             }
         );
+    }
+
+    #[test]
+    fn a_load_balancer_service_that_keeps_coming_back_does_not_keep_the_cluster_up() {
+        // GitOps re-creates the ingress Service, or its DELETE keeps failing: deleting it
+        // again is right within the wait, and past it the nodegroups go, with a note.
+        let c = blueprint(&[]);
+        let back = with_teardown(TeardownView {
+            lb_services: Ok(vec!["ingress-nginx/controller".into()]),
+            ..Default::default()
+        });
+        let started = RecordedState {
+            teardown_started: Some("2026-11-23T18:55:00Z".parse().expect("ts")),
+            ..Default::default()
+        };
+        assert_eq!(
+            step(Desired::Down, Mode::Destroy, &c, &back, &started),
+            Step::DeleteLoadBalancerServices(vec!["ingress-nginx/controller".into()])
+        );
+        let long_ago = RecordedState {
+            teardown_started: Some("2026-11-23T18:00:00Z".parse().expect("ts")),
+            ..Default::default()
+        };
+        let Step::DeleteNodegroups {
+            names,
+            notes,
+            services,
+        } = step(Desired::Down, Mode::Destroy, &c, &back, &long_ago)
+        else {
+            panic!("should delete nodegroups after the wait");
+        };
+        assert_eq!(names, vec!["spot".to_string()]);
+        // Deleted once more, with the nodegroups: none goes without its DELETE.
+        assert_eq!(services, vec!["ingress-nginx/controller".to_string()]);
+        assert!(
+            notes[0].contains("10-minute wait for load balancers ended"),
+            "{notes:?}"
+        );
+        assert!(notes[0].contains("ingress-nginx/controller"), "{notes:?}");
+        // A wait of 0 minutes: the Services are still deleted, in the same step.
+        let mut no_wait = blueprint(&[]);
+        no_wait.load_balancer_wait_minutes = 0;
+        let Step::DeleteNodegroups { services, .. } =
+            step(Desired::Down, Mode::Destroy, &no_wait, &back, &started)
+        else {
+            panic!("no wait: straight to the nodegroups");
+        };
+        assert_eq!(services, vec!["ingress-nginx/controller".to_string()]);
+        // A wait too long to represent has no end, rather than none.
+        let mut forever = blueprint(&[]);
+        forever.load_balancer_wait_minutes = u32::MAX;
+        assert_eq!(
+            step(Desired::Down, Mode::Destroy, &forever, &back, &long_ago),
+            Step::DeleteLoadBalancerServices(vec!["ingress-nginx/controller".into()])
+        );
+    }
+
+    #[test]
+    fn a_teardown_begins_only_when_a_nodegroup_can_be_deleted() {
+        let c = blueprint(&[]);
+        for (status, begins) in [
+            ("ACTIVE", true),
+            ("DEGRADED", true),
+            ("CREATE_FAILED", true),
+            ("DELETE_FAILED", true),
+            ("CREATING", false),
+            ("UPDATING", false),
+            ("DELETING", false),
+        ] {
+            let Observed::Present(o) = cluster("ACTIVE", vec![ng("spot", status, 1, 2, 3)], &[])
+            else {
+                panic!("present");
+            };
+            assert_eq!(!teardown_deletable(&c, &o).is_empty(), begins, "{status}");
+        }
+        // Not the blueprint's: never the fleet's to delete.
+        let Observed::Present(o) = cluster("ACTIVE", vec![ng("theirs", "ACTIVE", 1, 2, 3)], &[])
+        else {
+            panic!("present");
+        };
+        assert!(teardown_deletable(&c, &o).is_empty());
     }
 
     #[test]

@@ -172,18 +172,25 @@ pub async fn tagged_load_balancers(elb: &elbv2::Client, cluster: &str) -> Result
 
 /// Deletes Services (`namespace/name`); already gone counts as done. A Service with
 /// finalizers stays, terminating, until its controller removes them: the next tick sees it
-/// in [`TeardownView::terminating_services`] and does not delete it again.
+/// in [`TeardownView::terminating_services`] and does not delete it again. Every Service
+/// is tried, whatever the others answer (one whose DELETE an admission webhook refuses
+/// must not keep the rest, and their load balancers, alive); the first error is returned.
 pub async fn delete_services(client: &kube::Client, services: &[String]) -> Result<()> {
+    let mut first_error = None;
     for qualified in services {
         let (ns, name) = qualified.split_once('/').unwrap_or(("default", qualified));
         let api: Api<Service> = Api::namespaced(client.clone(), ns);
         match api.delete(name, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(kube_error(e)),
+            Err(e) => {
+                let e = kube_error(e);
+                tracing::warn!(service = %qualified, error = %e, "deleting a LoadBalancer Service failed");
+                first_error.get_or_insert(e);
+            }
         }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
