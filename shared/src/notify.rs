@@ -1,24 +1,72 @@
 //! Slack notifications through an incoming webhook. Best effort: a failed notification is
 //! logged by the caller and never fails the work it reports on.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Secret;
 use crate::error::{FleetError, Result};
 
+/// Posts to a Slack incoming webhook. Cheap to clone: clones share the webhook once read.
+///
+/// A webhook kept in SSM is read when the first message is sent, not at cold start, and
+/// then kept: most invocations send nothing, and a cold start that reads it anyway waits
+/// one more SSM round trip (BENCHMARKS.md, section 1). The HTTP client (and its root
+/// certificates) is built then too.
 #[derive(Clone, Debug)]
 pub struct Notifier {
-    webhook: Option<Secret>,
-    http: reqwest::Client,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    source: Source,
+    webhook: tokio::sync::OnceCell<Secret>,
+    http: std::sync::OnceLock<reqwest::Client>,
+}
+
+#[derive(Debug)]
+enum Source {
+    None,
+    Ready(Secret),
+    /// `key` of the config names SSM parameter `parameter`, read on first use.
+    Ssm {
+        ssm: aws_sdk_ssm::Client,
+        key: &'static str,
+        parameter: String,
+    },
 }
 
 impl Notifier {
+    /// A notifier posting to `webhook` (disabled without).
     pub fn new(webhook: Option<Secret>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
-        Notifier { webhook, http }
+        Notifier::from_source(match webhook {
+            Some(w) => Source::Ready(w),
+            None => Source::None,
+        })
+    }
+
+    /// A notifier whose webhook is SSM parameter `parameter` (named by config key `key`
+    /// in errors), read with decryption when the first message is sent and checked like
+    /// every secret ([`crate::startup::resolve_secret`]). A read that fails fails that
+    /// send (naming `key` and the parameter, never a value) and is tried again on the
+    /// next one.
+    pub fn from_ssm(ssm: aws_sdk_ssm::Client, key: &'static str, parameter: String) -> Self {
+        Notifier::from_source(Source::Ssm {
+            ssm,
+            key,
+            parameter,
+        })
+    }
+
+    fn from_source(source: Source) -> Self {
+        Notifier {
+            inner: Arc::new(Inner {
+                source,
+                webhook: tokio::sync::OnceCell::new(),
+                http: std::sync::OnceLock::new(),
+            }),
+        }
     }
 
     pub fn disabled() -> Self {
@@ -27,12 +75,56 @@ impl Notifier {
 
     /// Whether a webhook is configured.
     pub fn enabled(&self) -> bool {
-        self.webhook.is_some()
+        !matches!(self.inner.source, Source::None)
+    }
+
+    /// The webhook URL: at hand, or read from SSM once.
+    async fn webhook(&self) -> Result<Option<&Secret>> {
+        match &self.inner.source {
+            Source::None => Ok(None),
+            Source::Ready(w) => Ok(Some(w)),
+            Source::Ssm {
+                ssm,
+                key,
+                parameter,
+            } => self
+                .inner
+                .webhook
+                .get_or_try_init(|| async {
+                    crate::startup::resolve_secret(
+                        ssm,
+                        key,
+                        &crate::config::SecretRef::Ssm(parameter.clone()),
+                        true,
+                        crate::startup::MIN_SECRET_BYTES,
+                    )
+                    .await
+                })
+                .await
+                .map(Some),
+        }
+    }
+
+    /// Reads the webhook now if it is not read yet ([`Notifier::from_ssm`]). A caller
+    /// that claims a once-a-day message calls this first, so that a webhook that cannot
+    /// be read (throttled, missing) does not use up the day's claim. Errors: as
+    /// [`crate::startup::resolve_secret`]'s.
+    pub async fn ready(&self) -> Result<()> {
+        self.webhook().await.map(|_| ())
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.inner.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     /// Posts `text`; returns whether a webhook is configured.
     pub async fn send(&self, text: &str) -> Result<bool> {
-        let Some(url) = &self.webhook else {
+        let Some(url) = self.webhook().await? else {
             return Ok(false);
         };
         // The webhook URL is the secret: strip it from any error before it can be logged.
@@ -42,7 +134,7 @@ impl Notifier {
             retryable,
         };
         let resp = self
-            .http
+            .http()
             .post(url.expose())
             .json(&serde_json::json!({ "text": text }))
             .send()

@@ -90,37 +90,60 @@ pub async fn cold_start() -> Result<ColdStart> {
     let config = FleetConfig::parse(&text)?;
     let sdk = in_region(&base, &config.fleet.region);
     let secrets_from_ssm_only = crate::runner::in_lambda() || source.starts_with("ssm:");
-    Ok(ColdStart {
-        sdk,
-        config,
-        ssm,
-        secrets_from_ssm_only,
-        prefetched: Default::default(),
-    })
+    Ok(ColdStart::new(sdk, config, ssm, secrets_from_ssm_only))
 }
 
 impl ColdStart {
+    /// A cold start from parts already read (what [`cold_start`] does after reading
+    /// `FLEET_CONFIG`); nothing prefetched yet.
+    pub fn new(
+        sdk: SdkConfig,
+        config: FleetConfig,
+        ssm: aws_sdk_ssm::Client,
+        secrets_from_ssm_only: bool,
+    ) -> ColdStart {
+        ColdStart {
+            sdk,
+            config,
+            ssm,
+            secrets_from_ssm_only,
+            prefetched: Default::default(),
+        }
+    }
+
     /// The Slack notifier, with the webhook from `fleet.slack_webhook` (disabled without).
+    /// A webhook in SSM that [`ColdStart::prefetch`] did not read already is read when
+    /// the first message is sent ([`crate::notify::Notifier::from_ssm`]): one SSM round
+    /// trip less at cold start for the functions that post only sometimes, and a missing
+    /// parameter costs the notifications (each failure logged, naming the key), not the
+    /// work. A webhook written in the config is checked now.
     pub async fn notifier(&self) -> Result<crate::notify::Notifier> {
-        let webhook = match &self.config.fleet.slack_webhook {
-            Some(r) => Some(self.secret("fleet.slack_webhook", r).await?),
-            None => None,
-        };
-        Ok(crate::notify::Notifier::new(webhook))
+        const KEY: &str = "fleet.slack_webhook";
+        match &self.config.fleet.slack_webhook {
+            None => Ok(crate::notify::Notifier::disabled()),
+            Some(r @ SecretRef::Ssm(name)) if self.cached(r).is_none() => Ok(
+                crate::notify::Notifier::from_ssm(self.ssm.clone(), KEY, name.clone()),
+            ),
+            Some(r) => Ok(crate::notify::Notifier::new(Some(
+                self.secret(KEY, r).await?,
+            ))),
+        }
     }
 
     /// Reads every `ssm:` parameter of `refs` in one `GetParameters` round trip (per 10
     /// names) instead of one `GetParameter` each, so that the secrets a function needs at
     /// cold start cost one round trip, not one per secret. Best effort: a name that
     /// call cannot read (missing, denied, throttled) is left to [`ColdStart::secret`],
-    /// whose own `GetParameter` then names the problem.
+    /// whose own `GetParameter` then names the problem. Names with a `:` (a version or
+    /// label selector, `/x:3`, or an ARN) are left to it too: `GetParameters` answers
+    /// them under the bare name, which would mix `/x` and `/x:3` in the cache.
     pub async fn prefetch<'a>(&self, refs: impl IntoIterator<Item = Option<&'a SecretRef>>) {
         let mut names: Vec<String> = refs
             .into_iter()
             .flatten()
             .filter_map(|r| match r {
-                SecretRef::Ssm(name) => Some(name.clone()),
-                SecretRef::Literal(_) => None,
+                SecretRef::Ssm(name) if !name.contains(':') => Some(name.clone()),
+                _ => None,
             })
             .collect();
         names.sort();

@@ -330,8 +330,8 @@ fn posted_once(
 }
 
 /// The daily DORA run: the events query, CloudWatch, the digest's daily claim. A run that
-/// fails is retried; the digest goes out at most once (exactly once when the SDK's retry
-/// hid the fault).
+/// fails is retried; the digest goes out exactly once, or at most once when the fault hit
+/// the digest's own claim ([`posted_once`]).
 #[tokio::test]
 async fn the_daily_dora_run_survives_a_fault_on_any_call() {
     let endpoint = moto_endpoint();
@@ -373,7 +373,8 @@ async fn the_daily_dora_run_survives_a_fault_on_any_call() {
 }
 
 /// The daily cost report: Cost Explorer, the cache, the state table, CloudWatch, the
-/// daily Slack claim. A failed run is retried and reports; Slack hears of it at most once.
+/// daily Slack claim. A failed run is retried and reports; Slack hears of it exactly once
+/// (at most once when the fault hit the Slack claim itself, [`posted_once`]).
 #[tokio::test]
 async fn the_daily_cost_report_survives_a_fault_on_any_call() {
     let endpoint = moto_endpoint();
@@ -411,16 +412,15 @@ async fn the_daily_cost_report_survives_a_fault_on_any_call() {
                     // month's seeded spend come through whatever call failed.
                     let total = report["month_to_date"]["total_usd"].as_f64();
                     let total = total.unwrap_or_else(|| panic!("{what}: {report}"));
-                    let cents = |v: f64| (v * 100.0).round() / 100.0;
-                    assert_eq!(
-                        (
-                            report["forecast"]["month_end_usd"].as_f64(),
-                            report["forecast"]["lower_usd"].as_f64(),
-                            report["forecast"]["upper_usd"].as_f64(),
-                        ),
-                        (Some(cents(total + 10.0)), Some(cents(total + 8.0)), Some(cents(total + 12.0))),
-                        "{what}: {report}"
-                    );
+                    // Both sides are rounded to cents: equal within half a cent.
+                    for (field, rule) in [("month_end_usd", 10.0), ("lower_usd", 8.0), ("upper_usd", 12.0)] {
+                        let got = report["forecast"][field].as_f64();
+                        assert!(
+                            got.is_some_and(|v| (v - (total + rule)).abs() < 0.005),
+                            "{what}: forecast {field} {got:?}, want {}: {report}",
+                            total + rule
+                        );
+                    }
                     let saved = &report["savings"]["clusters"][0];
                     assert!(
                         saved["hours_in_period"].as_f64().is_some_and(|h| h > 0.0)

@@ -238,19 +238,81 @@ fn a_config_or_secret_in_ssm_that_does_not_exist_is_named_at_cold_start() {
         text.contains("FLEET_CONFIG") && text.contains("/fleet/no-such-config"),
         "{text}"
     );
-    // A secret reference that does not resolve: the key holding it is named.
+    // A secret the function needs for every event that does not resolve: the key
+    // holding it is named. (The Slack webhook is read when first used: see
+    // `a_slack_webhook_that_does_not_resolve_costs_the_notification_not_the_start`.)
     let example = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
         .expect("example");
-    let missing = example.replace("ssm:/fleet/slack-webhook", "ssm:/fleet/no-such-webhook");
+    let missing = example.replace(
+        "ssm:/fleet/github-webhook-secret",
+        "ssm:/fleet/no-such-webhook-secret",
+    );
+    assert_ne!(missing, example);
     let dir = std::env::temp_dir().join(fleet_tests::unique("config"));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("fleet.toml");
     std::fs::write(&path, missing).expect("config file");
-    let (ok, text) = run("cluster-scheduler", &path.display().to_string());
+    let (ok, text) = run("dora-webhook", &path.display().to_string());
     assert!(!ok);
     assert!(
-        text.contains("fleet.slack_webhook") && text.contains("/fleet/no-such-webhook"),
+        text.contains("dora.webhook_secret") && text.contains("/fleet/no-such-webhook-secret"),
         "{text}"
+    );
+}
+
+/// The Slack webhook is read when the first message goes out: a parameter that is
+/// missing (or too short) fails that message, naming the key and the parameter, never
+/// a value, and is read again for the next; the cold start and the work go on.
+#[tokio::test]
+async fn a_slack_webhook_that_does_not_resolve_costs_the_notification_not_the_start() {
+    use fleet_shared::notify::Notifier;
+    let ssm = aws_sdk_ssm::Client::new(&fleet_tests::sdk());
+    let name = format!("/{}/slack", fleet_tests::unique("lazy"));
+    // What a cold start makes of such a config: a notifier, no error, nothing read yet.
+    let example = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
+        .expect("example");
+    let config = fleet_shared::config::FleetConfig::parse(
+        &example.replace("ssm:/fleet/slack-webhook", &format!("ssm:{name}")),
+    )
+    .expect("example parses");
+    let start =
+        fleet_shared::startup::ColdStart::new(fleet_tests::sdk(), config, ssm.clone(), true);
+    assert!(start
+        .notifier()
+        .await
+        .expect("no read at cold start")
+        .enabled());
+    let notifier = Notifier::from_ssm(ssm.clone(), "fleet.slack_webhook", name.clone());
+    assert!(notifier.enabled());
+    let e = notifier.send("hello").await.expect_err("no such parameter");
+    let text = e.to_string();
+    assert!(
+        text.contains("fleet.slack_webhook") && text.contains(&name),
+        "{text}"
+    );
+    fleet_tests::put_secret(&ssm, &name, "http://x/short")
+        .await
+        .expect("put");
+    let e = notifier.send("hello").await.expect_err("too short");
+    assert!(
+        e.to_string().contains("at least 32") && !e.to_string().contains("http://x/short"),
+        "{e}"
+    );
+    // Once it resolves, it is kept: the parameter is read no more.
+    let slack = fleet_tests::fake_slack::FakeSlack::start().await;
+    fleet_tests::put_secret(&ssm, &name, &slack.url)
+        .await
+        .expect("put");
+    assert!(notifier.send("first").await.expect("sent"));
+    ssm.delete_parameter()
+        .name(&name)
+        .send()
+        .await
+        .expect("delete");
+    assert!(notifier.clone().send("second").await.expect("kept"));
+    assert_eq!(
+        slack.texts(),
+        vec!["first".to_string(), "second".to_string()]
     );
 }
 
@@ -282,24 +344,24 @@ async fn deployed_configs_take_secrets_only_from_ssm_and_only_long_ones() {
     );
     assert!(!text.contains("literal-0123456789abcdef"), "{text}");
 
-    let short = format!("/{}/slack", fleet_tests::unique("short"));
-    put(short.clone(), "http://x/short".into()).await;
+    let short = format!("/{}/github", fleet_tests::unique("short"));
+    put(short.clone(), "short-secret-x".into()).await;
     let dir = std::env::temp_dir().join(fleet_tests::unique("config"));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("fleet.toml");
     std::fs::write(
         &path,
-        example.replace("ssm:/fleet/slack-webhook", &format!("ssm:{short}")),
+        example.replace("ssm:/fleet/github-webhook-secret", &format!("ssm:{short}")),
     )
     .expect("config file");
-    let (ok, text) = run("cluster-scheduler", &path.display().to_string());
+    let (ok, text) = run("dora-webhook", &path.display().to_string());
     assert!(!ok, "{text}");
     assert!(
-        text.contains("fleet.slack_webhook")
+        text.contains("dora.webhook_secret")
             && text.contains("is 14 bytes; at least 32 are needed"),
         "{text}"
     );
-    assert!(!text.contains("http://x/short"), "{text}");
+    assert!(!text.contains("short-secret-x"), "{text}");
 }
 
 /// `fleet-config check`, which `make deploy` runs before it stores the config, applies
@@ -337,4 +399,47 @@ fn fleet_config_check_refuses_what_a_deployed_function_would() {
         "{stderr}"
     );
     assert!(!stderr.contains("literal-value"), "{stderr}");
+}
+
+/// `GetParameters` answers `/x:1` under the bare name `/x`: a prefetch must not let one
+/// version stand for another. Each reference reads its own value.
+#[tokio::test]
+async fn prefetched_secrets_keep_versions_apart() {
+    use fleet_shared::config::SecretRef;
+    let sdk = fleet_tests::sdk();
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let name = format!("/{}/token", fleet_tests::unique("versions"));
+    let first = "first-version-0123456789abcdef0123456789";
+    let second = "second-version-0123456789abcdef012345678";
+    for value in [first, second] {
+        ssm.put_parameter()
+            .name(&name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("put parameter");
+    }
+    let example = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
+        .expect("example");
+    let config = fleet_shared::config::FleetConfig::parse(&example).expect("example parses");
+    let start = fleet_shared::startup::ColdStart::new(sdk, config, ssm, true);
+    let latest = SecretRef::Ssm(name.clone());
+    let pinned = SecretRef::Ssm(format!("{name}:1"));
+    // Only the pinned version is asked for in the batch: were it cached under the bare
+    // name, reading the latest would answer version 1.
+    start.prefetch([Some(&pinned)]).await;
+    let read = |r: SecretRef| {
+        let start = &start;
+        async move {
+            use fleet_shared::config::Secret;
+            start
+                .secret("dora.token", &r)
+                .await
+                .map(|s: Secret| s.expose().to_string())
+        }
+    };
+    assert_eq!(read(latest.clone()).await.expect("latest"), second);
+    assert_eq!(read(pinned.clone()).await.expect("version 1"), first);
 }

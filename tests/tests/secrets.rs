@@ -194,7 +194,7 @@ async fn webhook_answers_never_show_the_secret() {
     }
 }
 
-/// Every secret of the example config a canary in SSM (under `/canary/`); returns the
+/// Every secret of the example config a canary in SSM (under `/canary-<unique>/`); returns the
 /// path of the config that names them.
 async fn canary_config() -> std::path::PathBuf {
     canary_config_with_slack("http://127.0.0.1:9").await
@@ -207,31 +207,39 @@ async fn canary_config_with_slack(slack_base: &str) -> std::path::PathBuf {
     let slack = format!("{slack_base}/services/T0CANARY/B0CANARY/{CANARY}");
     seed_local_account(&sdk, &slack).await.expect("seed");
     let ssm = aws_sdk_ssm::Client::new(&sdk);
+    // Tests run in parallel on one moto: each config gets its own parameters.
+    let prefix = format!("/{}", fleet_tests::unique("canary"));
     for name in ["cloudflare", "github", "flux", "flagger"] {
         fleet_tests::put_secret(
             &ssm,
-            &format!("/canary/{name}"),
+            &format!("{prefix}/{name}"),
             &format!("{CANARY}-{name}"),
         )
         .await
         .expect("put parameter");
     }
-    fleet_tests::put_secret(&ssm, "/canary/slack", &slack)
+    fleet_tests::put_secret(&ssm, &format!("{prefix}/slack"), &slack)
         .await
         .expect("put parameter");
     let example = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
         .expect("example");
     let config = example
-        .replace("ssm:/fleet/slack-webhook", "ssm:/canary/slack")
-        .replace("ssm:/fleet/cloudflare-api-token", "ssm:/canary/cloudflare")
-        .replace("ssm:/fleet/github-webhook-secret", "ssm:/canary/github")
+        .replace("ssm:/fleet/slack-webhook", &format!("ssm:{prefix}/slack"))
+        .replace(
+            "ssm:/fleet/cloudflare-api-token",
+            &format!("ssm:{prefix}/cloudflare"),
+        )
+        .replace(
+            "ssm:/fleet/github-webhook-secret",
+            &format!("ssm:{prefix}/github"),
+        )
         .replace(
             "# flux_secret = \"ssm:/fleet/flux-webhook-secret\"",
-            "flux_secret = \"ssm:/canary/flux\"",
+            &format!("flux_secret = \"ssm:{prefix}/flux\""),
         )
         .replace(
             "# flagger_token = \"ssm:/fleet/flagger-token\"",
-            "flagger_token = \"ssm:/canary/flagger\"",
+            &format!("flagger_token = \"ssm:{prefix}/flagger\""),
         );
     let dir = std::env::temp_dir().join(fleet_tests::unique("canary"));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -295,8 +303,10 @@ async fn lambda_mode_at_trace_level_prints_no_secret() {
 /// processes print is searched.
 #[tokio::test]
 async fn no_binary_prints_a_secret_even_at_trace_level() {
-    // Slack and Cloudflare answer, with the canaries as their secrets: each secret is
-    // used (asserted below), not only loaded.
+    // Slack and Cloudflare answer, with the canaries as their secrets: Slack's,
+    // Cloudflare's and GitHub's secrets are used (asserted below), not only loaded; the
+    // Flux and Flagger secrets are loaded (and would leak in the same ways) but no event
+    // below is theirs.
     let slack = fleet_tests::fake_slack::FakeSlack::start().await;
     let cloudflare =
         fleet_tests::fake_cloudflare::FakeCloudflare::start(&format!("{CANARY}-cloudflare")).await;

@@ -253,6 +253,11 @@ impl Reporter {
         if !self.notifier.enabled() {
             return;
         }
+        // The webhook first: one that cannot be read must not use up the day's claim.
+        if let Err(e) = self.notifier.ready().await {
+            tracing::warn!(error = %e, "Slack webhook unavailable; the report is not posted, the day's claim is left for a later run");
+            return;
+        }
         match self
             .store
             .claim_daily("cost#slack", &inv.request_id, inv.now)

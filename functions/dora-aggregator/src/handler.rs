@@ -181,19 +181,28 @@ impl Aggregator {
         }
         let today = inv.now.to_zoned(jiff::tz::TimeZone::UTC).date();
         if self.notifier.enabled() && today.weekday() == self.dora.digest_day.0 {
-            // One digest a day, however often the schedule fires.
-            match self
-                .state
-                .claim_daily("dora#digest", &inv.request_id, inv.now)
-                .await
-            {
-                Ok(true) => {
-                    if let Err(e) = self.notifier.send(&digest(reports, all, window)).await {
-                        tracing::warn!(error = %e, "DORA digest not sent");
+            // One digest a day, however often the schedule fires; the webhook read first,
+            // so that one that cannot be read does not use up the day's claim.
+            let ready = self.notifier.ready().await;
+            if let Err(e) = &ready {
+                tracing::warn!(error = %e, "Slack webhook unavailable; digest not sent, the day's claim left for a later run");
+            }
+            if ready.is_ok() {
+                match self
+                    .state
+                    .claim_daily("dora#digest", &inv.request_id, inv.now)
+                    .await
+                {
+                    Ok(true) => {
+                        if let Err(e) = self.notifier.send(&digest(reports, all, window)).await {
+                            tracing::warn!(error = %e, "DORA digest not sent");
+                        }
+                    }
+                    Ok(false) => tracing::info!("the digest went out already today"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "digest marker unavailable; digest skipped")
                     }
                 }
-                Ok(false) => tracing::info!("the digest went out already today"),
-                Err(e) => tracing::warn!(error = %e, "digest marker unavailable; digest skipped"),
             }
         }
     }
