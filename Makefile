@@ -138,7 +138,7 @@ local-aws: setup
 
 # Release binaries, as Lambda runs them; the zips for their sizes; DuckDB for the DORA
 # comparison. SECTIONS="4 6" runs some sections and prints them (BENCHMARKS.md is kept).
-bench: setup $(VENV)/.bench-installed
+bench: setup $(VENV)/.bench-installed $(VENV)/bin/kubectl
 	CARGO_LAMBDA_COMPILER=cargo $(MAKE) --no-print-directory build ARCH=x86-64
 	cargo build --release --workspace --bins
 	cargo run --release --quiet -p fleet-tests --bin bench -- $(SECTIONS)
@@ -146,6 +146,18 @@ bench: setup $(VENV)/.bench-installed
 $(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $@
+
+# The kubectl the drain comparison runs: Debian 12's kubernetes-client (1.20.2, the drain
+# helper AWS Node Termination Handler uses), fetched without root from apt's configured
+# sources and unpacked, never a kubectl from PATH. Only `make bench` needs it.
+KUBECTL_VERSION := v1.20.2
+$(VENV)/bin/kubectl:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; chmod 755 "$$tmp"; \
+		(cd "$$tmp" && apt-get download -q kubernetes-client && dpkg-deb -x kubernetes-client_*.deb root); \
+		"$$tmp/root/usr/bin/kubectl" version --client --short | grep -qx 'Client Version: $(KUBECTL_VERSION)' || \
+			{ echo "kubernetes-client is not kubectl $(KUBECTL_VERSION): $$("$$tmp/root/usr/bin/kubectl" version --client --short)" >&2; exit 1; }; \
+		install -D -m 755 "$$tmp/root/usr/bin/kubectl" $@
+	$@ version --client --short
 
 # The venv installs while cargo builds (make -j2): on a fresh clone the build is most of
 # the wait (BENCHMARKS.md, "Fresh clone").

@@ -3,7 +3,9 @@
 //! assert on what a real API would have received:
 //!
 //! - discovery (`/api`, `/apis`, `/api/v1`, `/apis/<group>/<version>`): built-in kinds,
-//!   plus the kinds of every CustomResourceDefinition once it is Established;
+//!   plus the kinds of every CustomResourceDefinition once it is Established; `/api/v1`
+//!   also lists the `pods/eviction` subresource (kind policy/v1 `Eviction`), which
+//!   kubectl's drain looks for before it evicts;
 //! - server-side apply (`PATCH` with `application/apply-patch+yaml`, `fieldManager`
 //!   required) with field management as the API server's structured-merge-diff does it:
 //!   `metadata.managedFields` records, per manager and operation (`Apply`, or `Update`
@@ -25,7 +27,10 @@
 //!   CRD Established (404 otherwise); CRDs become Established after a configurable
 //!   number of reads;
 //! - get, list (label and field selectors of the form `k=v`), create (409 when it
-//!   exists), JSON merge patch, delete (404 when gone; a Namespace takes its objects);
+//!   exists), JSON merge patch, strategic merge patch of built-in kinds (keyed lists by
+//!   their merge key, `metadata.finalizers` as a set, the `$patch`, `$retainKeys`,
+//!   `$deleteFromPrimitiveList` directives; 415 for a custom resource, as the API server
+//!   answers), delete (404 when gone; a Namespace takes its objects);
 //! - finalizers: DELETE of an object with `metadata.finalizers` sets `deletionTimestamp`
 //!   and answers 200 with the object, which stays until a patch or a controller removes
 //!   the last one. A Service of type LoadBalancer gets its controller's finalizer
@@ -38,7 +43,8 @@
 //!   a budget's selector with `matchLabels` and `matchExpressions` (In, NotIn, Exists,
 //!   DoesNotExist; an empty selector covers the namespace), `minAvailable` and
 //!   `maxUnavailable` as numbers or percentages of the expected pods (rounded up, both),
-//!   only Ready pods counted healthy; 429 while a budget forbids it, 500 when more than
+//!   only Ready pods counted healthy; the body a policy/v1 or policy/v1beta1 Eviction
+//!   naming the pod (400 otherwise); 429 while a budget forbids it, 500 when more than
 //!   one budget covers the pod, a Pending, Succeeded, Failed or terminating pod evicted
 //!   without consulting a budget, a running pod that is not Ready by its budget's
 //!   `unhealthyPodEvictionPolicy` (`IfHealthyBudget`, the default, or `AlwaysAllow`);
@@ -48,6 +54,8 @@
 //!   another node at once, as the controller makes it, Ready only after the ready delay
 //!   (default 30 s, [`FakeKube::set_ready_delay`]). A Running pod seeded without
 //!   conditions is seeded Ready, as its kubelet would have reported it;
+//! - a request log with each answer's status ([`FakeKube::requests`]), and the instant a
+//!   node held no pod but DaemonSet and mirror pods ([`FakeKube::watch_node_empty`]);
 //! - injectable latency and faults (a status code for the next N requests, or for the
 //!   n-th; a connection broken mid-response), and pods deleted between list and evict;
 //! - two ways in: [`FakeKube::start`] serves plain HTTP with no authentication (the
@@ -83,13 +91,16 @@ struct Kind {
 /// One request as the API received it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
-    /// When the request arrived.
+    /// When the request arrived (after the injected latency; it is answered at once).
     pub at: std::time::Instant,
     pub method: String,
     pub path: String,
     pub query: String,
     pub content_type: String,
     pub body: Value,
+    /// The HTTP status it was answered with; `None` when the connection was broken
+    /// mid-response ([`CONNECTION_RESET`]).
+    pub status: Option<u16>,
 }
 
 type Key = (String, String, String, String); // group, plural, namespace ("" = cluster), name
@@ -118,6 +129,11 @@ struct Store {
     /// Per budget (`namespace/name`), the most it has been below its desired healthy
     /// count just after a disruption.
     shortfall: BTreeMap<String, i64>,
+    /// The same, just after evictions only (deletions bypass budgets by design).
+    eviction_shortfall: BTreeMap<String, i64>,
+    /// Nodes watched by [`FakeKube::watch_node_empty`], with the instant each was first
+    /// seen empty.
+    emptied: BTreeMap<String, Option<std::time::Instant>>,
 }
 
 /// The finalizer the service controller (cloud provider) puts on a Service of type
@@ -340,6 +356,163 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Lists of built-in kinds whose items are plain values merged as a set by a strategic
+/// merge patch (`patchStrategy: merge` without a key): `metadata.finalizers`.
+fn merges_values(path: &[String]) -> bool {
+    path == ["f:metadata", "f:finalizers"]
+}
+
+/// A strategic merge patch (`application/strategic-merge-patch+json`) of a built-in kind,
+/// as apimachinery's `strategicpatch` applies one: maps merge field by field (`null`
+/// removes), lists with a merge key merge item by item ([`merge_key`]; an item with
+/// `"$patch": "delete"` removes its match, a `{"$patch": "replace"}` item makes the list
+/// the patch's), `metadata.finalizers` merges as a set, other lists are replaced. The
+/// directives `$patch` (`replace`, `delete`, `merge`) on a map, `$retainKeys` and
+/// `$deleteFromPrimitiveList/<field>` are honoured; `$setElementOrder/<field>` only
+/// orders items and is ignored (items keep their order). Any other `$` key is an error,
+/// as the real one refuses unknown directives. Simplified: one merge key per list, the
+/// lists [`merge_key`] knows.
+fn strategic_merge(
+    kind: Option<&str>,
+    target: &mut Value,
+    patch: &Value,
+    path: &mut FieldPath,
+) -> Result<(), String> {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return Ok(());
+    };
+    let plain = |m: &Map<String, Value>| -> Value {
+        Value::Object(
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    };
+    match p.get("$patch").and_then(Value::as_str) {
+        Some("replace") => {
+            *target = plain(p);
+            return Ok(());
+        }
+        Some("delete") => {
+            *target = Value::Null;
+            return Ok(());
+        }
+        Some("merge") | None => {}
+        Some(other) => return Err(format!("Unknown patch type: {other}")),
+    }
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let Value::Object(t) = target else {
+        return Ok(());
+    };
+    for (key, value) in p {
+        if let Some(directive) = key.strip_prefix('$') {
+            if let Some(field) = directive.strip_prefix("deleteFromPrimitiveList/") {
+                let gone: Vec<&Value> = value.as_array().into_iter().flatten().collect();
+                if let Some(items) = t.get_mut(field).and_then(Value::as_array_mut) {
+                    items.retain(|i| !gone.contains(&i));
+                }
+            } else if !(directive == "patch"
+                || directive == "retainKeys"
+                || directive.starts_with("setElementOrder/"))
+            {
+                return Err(format!(
+                    "unknown directive in a strategic merge patch: {key}"
+                ));
+            }
+            continue;
+        }
+        if value.is_null() {
+            t.remove(key);
+            continue;
+        }
+        path.push(format!("f:{key}"));
+        let slot = t.entry(key.clone()).or_insert(Value::Null);
+        match value {
+            Value::Object(_) => strategic_merge(kind, slot, value, path)?,
+            Value::Array(items) => {
+                if let Some(mk) = merge_key(kind, path) {
+                    merge_keyed_list(kind, slot, items, mk, path)?;
+                } else if merges_values(path) {
+                    let list = slot.as_array().cloned().unwrap_or_default();
+                    let mut merged = list;
+                    for i in items {
+                        if !merged.contains(i) {
+                            merged.push(i.clone());
+                        }
+                    }
+                    *slot = Value::Array(merged);
+                } else {
+                    *slot = value.clone();
+                }
+            }
+            _ => *slot = value.clone(),
+        }
+        if slot.is_null() {
+            t.remove(key);
+        }
+        path.pop();
+    }
+    if let Some(keep) = p.get("$retainKeys").and_then(Value::as_array) {
+        t.retain(|k, _| keep.iter().any(|r| r == k));
+    }
+    Ok(())
+}
+
+/// A strategic merge of a list whose items merge by the field `key`.
+fn merge_keyed_list(
+    kind: Option<&str>,
+    slot: &mut Value,
+    items: &[Value],
+    key: &str,
+    path: &mut FieldPath,
+) -> Result<(), String> {
+    if items.iter().any(|i| i["$patch"] == "replace") {
+        *slot = Value::Array(
+            items
+                .iter()
+                .filter(|i| i["$patch"] != "replace")
+                .cloned()
+                .collect(),
+        );
+        return Ok(());
+    }
+    if !slot.is_array() {
+        *slot = json!([]);
+    }
+    let Value::Array(list) = slot else {
+        return Ok(());
+    };
+    for item in items {
+        if item.get(key).is_none() {
+            return Err(format!(
+                "map: {item} does not contain declared merge key: {key}"
+            ));
+        }
+        let at = list.iter().position(|i| i.get(key) == item.get(key));
+        if item["$patch"] == "delete" {
+            if let Some(at) = at {
+                list.remove(at);
+            }
+            continue;
+        }
+        path.push(item_element(item, key));
+        match at {
+            Some(at) => strategic_merge(kind, &mut list[at], item, path)?,
+            None => {
+                let mut fresh = json!({});
+                strategic_merge(kind, &mut fresh, item, path)?;
+                list.push(fresh);
+            }
+        }
+        path.pop();
+    }
+    Ok(())
+}
+
 fn selector_matches(obj: &Value, query: &HashMap<String, String>) -> bool {
     let pairs = |key: &str| -> Vec<(String, String)> {
         query
@@ -379,7 +552,7 @@ impl Store {
     }
 
     fn discovery(&self, group: &str, version: &str) -> Option<Value> {
-        let resources: Vec<Value> = self
+        let mut resources: Vec<Value> = self
             .kinds
             .iter()
             .filter(|k| k.group == group && k.version == version)
@@ -388,6 +561,16 @@ impl Store {
                        "kind": k.kind, "verbs": ["create","delete","get","list","patch","update","watch"]})
             })
             .collect();
+        if group.is_empty() && version == "v1" {
+            // The eviction subresource, as the API server lists it: its kind is
+            // policy/v1 Eviction (a v1beta1 body is accepted too, see `evict`). kubectl's
+            // drain evicts only when it finds this entry (drain.go `CheckEvictionSupport`:
+            // name `pods/eviction`, kind `Eviction`), and deletes otherwise.
+            resources.push(
+                json!({"name": "pods/eviction", "singularName": "", "namespaced": true,
+                "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]}),
+            );
+        }
         if resources.is_empty() {
             return None;
         }
@@ -493,6 +676,10 @@ struct Target {
     subresource: Option<String>,
 }
 
+/// Marks a response whose connection is broken on purpose ([`CONNECTION_RESET`]).
+#[derive(Clone, Copy)]
+struct BrokenConnection;
+
 async fn handle(
     State(store): State<Arc<Mutex<Store>>>,
     method: Method,
@@ -507,6 +694,58 @@ async fn handle(
     let Ok(mut s) = store.lock() else {
         return status(500, "InternalError", "lock".into());
     };
+    // The whole answer is made under the lock, so the request recorded at `i` is this one.
+    let i = s.requests.len();
+    let response = respond(&mut s, &store, method, uri, headers, body);
+    let code = (response.extensions().get::<BrokenConnection>().is_none())
+        .then(|| response.status().as_u16());
+    if let Some(r) = s.requests.get_mut(i) {
+        r.status = code;
+    }
+    note_emptied_nodes(&mut s);
+    response
+}
+
+/// Whether a pod counts for a drain: not a mirror pod, not a DaemonSet's.
+fn drainable(pod: &Value) -> bool {
+    let mirror = pod["metadata"]["annotations"]
+        .get("kubernetes.io/config.mirror")
+        .is_some();
+    let daemon = pod["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|o| o.iter().any(|r| r["kind"] == "DaemonSet"));
+    !mirror && !daemon
+}
+
+/// Records, for each watched node not yet empty, whether it is now: no pod left on it
+/// but DaemonSet and mirror pods (a terminating pod is still there).
+fn note_emptied_nodes(s: &mut Store) {
+    if s.emptied.values().all(Option::is_some) {
+        return;
+    }
+    let occupied: BTreeSet<String> = s
+        .objects
+        .iter()
+        .filter(|((g, p, _, _), pod)| g.is_empty() && p == "pods" && drainable(pod))
+        .filter_map(|(_, pod)| pod["spec"]["nodeName"].as_str().map(str::to_string))
+        .collect();
+    let now = std::time::Instant::now();
+    for (node, at) in s.emptied.iter_mut() {
+        if at.is_none() && !occupied.contains(node) {
+            *at = Some(now);
+        }
+    }
+}
+
+/// Answers one request (the lock held throughout).
+fn respond(
+    s: &mut Store,
+    store: &Arc<Mutex<Store>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -526,6 +765,7 @@ async fn handle(
         query: uri.query().unwrap_or_default().to_string(),
         content_type: content_type.clone(),
         body: parsed_body.clone(),
+        status: None,
     });
     let scheduled = match s.fault_at {
         Some((0, code)) => {
@@ -545,12 +785,14 @@ async fn handle(
                 "connection reset (injected)",
             ))
         });
-        return (
+        let mut response = (
             StatusCode::OK,
             [("content-type", "application/json")],
             axum::body::Body::from_stream(broken),
         )
             .into_response();
+        response.extensions_mut().insert(BrokenConnection);
+        return response;
     }
     if let Some(code) = scheduled.or_else(|| s.faults.pop_front()) {
         let reason = match code {
@@ -656,7 +898,7 @@ async fn handle(
                     s.vanish_before_evict.remove(i);
                     s.objects.remove(&pod_key(&target.namespace, &name));
                 }
-                return evict(&mut s, &store, &target.namespace, &name, &parsed_body);
+                return evict(s, store, &target.namespace, &name, &parsed_body);
             }
         }
         if let (Some(name), None, true) = (
@@ -664,14 +906,7 @@ async fn handle(
             target.subresource.as_ref(),
             method == Method::DELETE,
         ) {
-            return delete_pod(
-                &mut s,
-                &store,
-                &target.namespace,
-                &name,
-                &parsed_body,
-                &query,
-            );
+            return delete_pod(s, store, &target.namespace, &name, &parsed_body, &query);
         }
     }
     let service_deleted = match (&target.name, &target.subresource) {
@@ -685,10 +920,10 @@ async fn handle(
         }
         _ => None,
     };
-    let response = dispatch(&mut s, &method, target, &query, &content_type, parsed_body);
+    let response = dispatch(s, &method, target, &query, &content_type, parsed_body);
     if let Some(key) = service_deleted {
         if response.status() == StatusCode::OK {
-            schedule_lb_cleanup(&s, &store, key);
+            schedule_lb_cleanup(s, store, key);
         }
     }
     response
@@ -785,11 +1020,51 @@ fn uid_precondition_fails(pod: &Value, options: &Value) -> bool {
         .is_some_and(|uid| pod["metadata"]["uid"].as_str() != Some(uid))
 }
 
+/// What the API server's update path makes of a patched object's metadata: one that is
+/// not an object, or a renamed object, is refused (422 Invalid, as `ValidateObjectMeta`
+/// and `ValidateObjectMetaUpdate` do); `deletionTimestamp` and
+/// `deletionGracePeriodSeconds` stay as they were (`rest.BeforeUpdate` resets them: only
+/// a DELETE sets them, and nothing clears them).
+fn settle_metadata(before: &Value, after: &mut Value) -> Result<(), String> {
+    if !after["metadata"].is_object() {
+        return Err("metadata: Invalid value: must be an object".into());
+    }
+    for field in ["name", "namespace"] {
+        let was = &before["metadata"][field];
+        if was.is_string() && after["metadata"][field] != *was {
+            return Err(format!(
+                "metadata.{field}: Invalid value: {}: field is immutable",
+                after["metadata"][field]
+            ));
+        }
+    }
+    if let Some(meta) = after["metadata"].as_object_mut() {
+        for field in ["deletionTimestamp", "deletionGracePeriodSeconds"] {
+            match before["metadata"].get(field) {
+                Some(v) => {
+                    meta.insert(field.to_string(), v.clone());
+                }
+                None => {
+                    meta.remove(field);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Marks a pod terminating; it disappears after its grace period. A pod owned by a
 /// ReplicaSet or StatefulSet gets its replacement on another node at once (the
 /// controller sees one replica fewer as soon as the pod terminates), Ready after the
 /// ready delay.
-fn terminate(s: &mut Store, store: &Arc<Mutex<Store>>, ns: &str, name: &str, grace: i64) {
+fn terminate(
+    s: &mut Store,
+    store: &Arc<Mutex<Store>>,
+    ns: &str,
+    name: &str,
+    grace: i64,
+    evicted: bool,
+) {
     let Some(pod) = s.objects.get_mut(&pod_key(ns, name)) else {
         return;
     };
@@ -831,13 +1106,13 @@ fn terminate(s: &mut Store, store: &Arc<Mutex<Store>>, ns: &str, name: &str, gra
             }
         });
     }
-    record_shortfall(s, ns, &labels);
+    record_shortfall(s, ns, &labels, evicted);
     remove_after(store, ns, name, grace);
 }
 
 /// After a disruption: how far below its desired healthy count each budget over the pod
 /// now is, the worst kept per budget (see [`FakeKube::budget_shortfall`]).
-fn record_shortfall(s: &mut Store, ns: &str, labels: &Value) {
+fn record_shortfall(s: &mut Store, ns: &str, labels: &Value, evicted: bool) {
     let pods: Vec<Value> = s
         .objects
         .iter()
@@ -860,6 +1135,13 @@ fn record_shortfall(s: &mut Store, ns: &str, labels: &Value) {
         worst.push((format!("{ns}/{name}"), desired - healthy));
     }
     for (budget, shortfall) in worst {
+        if evicted {
+            let entry = s
+                .eviction_shortfall
+                .entry(budget.clone())
+                .or_insert(i64::MIN);
+            *entry = (*entry).max(shortfall);
+        }
         let entry = s.shortfall.entry(budget).or_insert(i64::MIN);
         *entry = (*entry).max(shortfall);
     }
@@ -891,12 +1173,51 @@ fn remove_after(store: &Arc<Mutex<Store>>, ns: &str, name: &str, grace: i64) {
         tokio::time::sleep(Duration::from_secs(grace.max(0) as u64)).await;
         if let Ok(mut s) = store.lock() {
             s.objects.remove(&pod_key(&ns, &name));
+            note_emptied_nodes(&mut s);
         }
     });
 }
 
+/// Why the API server refuses an Eviction body with 400 BadRequest, if it does. The
+/// subresource decodes a policy/v1 or a policy/v1beta1 Eviction (it accepts both since
+/// Kubernetes 1.22; a missing `apiVersion` and `kind` default to the endpoint's, policy/v1
+/// Eviction); `metadata.name` must be the pod's (eviction.go `Create`: "name in URL does
+/// not match name in Eviction object"), and a namespace given must be the URL's (the
+/// create handler's `EnsureObjectNamespaceMatchesRequestNamespace`). kubectl up to 1.21
+/// sends policy/v1beta1 whatever version discovery prefers: its typed v1beta1 client's
+/// encoder stamps the Go type's own version over the one drain.go `EvictPod` sets.
+fn eviction_body_error(ns: &str, name: &str, body: &Value) -> Option<String> {
+    let Some(obj) = body.as_object() else {
+        return Some("the body of an eviction must be an Eviction object".into());
+    };
+    let field = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or_default();
+    let (api_version, kind) = (field("apiVersion"), field("kind"));
+    let defaulted = api_version.is_empty() && kind.is_empty();
+    if !defaulted {
+        let known = matches!(api_version, "policy/v1" | "policy/v1beta1") && kind == "Eviction";
+        if !known {
+            return Some(format!(
+                "the eviction subresource takes a policy/v1 or policy/v1beta1 Eviction, not {api_version} {kind}"
+            ));
+        }
+    }
+    if body["metadata"]["name"].as_str() != Some(name) {
+        return Some("name in URL does not match name in Eviction object".into());
+    }
+    match body["metadata"]["namespace"].as_str() {
+        Some(n) if !n.is_empty() && n != ns => Some(
+            "the namespace of the provided object does not match the namespace sent on the request"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
 /// The Eviction API with PodDisruptionBudget semantics: 429 while a budget forbids it.
 fn evict(s: &mut Store, store: &Arc<Mutex<Store>>, ns: &str, name: &str, body: &Value) -> Response {
+    if let Some(message) = eviction_body_error(ns, name, body) {
+        return status(400, "BadRequest", message);
+    }
     let Some(pod) = s.objects.get(&pod_key(ns, name)).cloned() else {
         return status(404, "NotFound", format!("pods \"{name}\" not found"));
     };
@@ -960,7 +1281,7 @@ fn evict(s: &mut Store, store: &Arc<Mutex<Store>>, ns: &str, name: &str, body: &
         let grace = pod["spec"]["terminationGracePeriodSeconds"]
             .as_i64()
             .unwrap_or(30);
-        terminate(s, store, ns, name, grace);
+        terminate(s, store, ns, name, grace, true);
     }
     (
         StatusCode::CREATED,
@@ -993,7 +1314,7 @@ fn delete_pod(
         .or_else(|| query.get("gracePeriodSeconds").and_then(|g| g.parse().ok()))
         .or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64())
         .unwrap_or(30);
-    terminate(s, store, ns, name, grace);
+    terminate(s, store, ns, name, grace, false);
     let mut out = s.objects.get(&pod_key(ns, name)).cloned().unwrap_or(pod);
     out["kind"] = json!("Pod");
     ok(out)
@@ -1196,6 +1517,9 @@ fn dispatch(
                 ) {
                     return status(409, "Conflict", message);
                 }
+                if let Err(message) = settle_metadata(&before, &mut obj) {
+                    return status(422, "Invalid", message);
+                }
                 add_controller_finalizer(&mut obj);
                 if created {
                     s.stamp_new(&mut obj, &k, &t.namespace);
@@ -1211,12 +1535,33 @@ fn dispatch(
                     StatusCode::OK
                 };
                 (code, axum::Json(obj)).into_response()
-            } else if content_type.contains("merge-patch") {
+            } else if content_type.starts_with("application/merge-patch+json")
+                || content_type.starts_with("application/strategic-merge-patch+json")
+            {
+                let strategic = content_type.starts_with("application/strategic-merge-patch");
+                if strategic && schema.is_none() {
+                    // The API server has no patch strategy for a custom resource's fields.
+                    return status(
+                        415,
+                        "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
+                    );
+                }
                 let Some(mut obj) = existing else {
                     return not_found(&k, name);
                 };
                 let before = obj.clone();
-                merge_patch(&mut obj, &body);
+                if strategic {
+                    if let Err(message) = strategic_merge(schema, &mut obj, &body, &mut Vec::new())
+                    {
+                        return status(400, "BadRequest", message);
+                    }
+                } else {
+                    merge_patch(&mut obj, &body);
+                }
+                if let Err(message) = settle_metadata(&before, &mut obj) {
+                    return status(422, "Invalid", message);
+                }
                 record_update(schema, &before, &mut obj, &updater, &api_version(&k));
                 obj["metadata"]["resourceVersion"] = json!(s.next_rv());
                 s.objects.insert(key(name), obj.clone());
@@ -1524,11 +1869,33 @@ impl FakeKube {
         self.with(|s| s.lb_cleanup = cleanup)
     }
 
+    /// [`Self::budget_shortfall`] counting evictions only: what the Eviction API let
+    /// through (a delete, forced or not, bypasses every budget by design).
+    pub fn eviction_shortfall(&self, budget: &str) -> Option<i64> {
+        self.with(|s| s.eviction_shortfall.get(budget).copied())
+    }
+
     /// The worst a budget (`namespace/name`) has been just after one of its pods was
     /// evicted or deleted: its desired healthy count minus the Ready pods left (`None`:
     /// no pod it covers was disrupted). Above 0, more pods were down than it allows.
     pub fn budget_shortfall(&self, budget: &str) -> Option<i64> {
         self.with(|s| s.shortfall.get(budget).copied())
+    }
+
+    /// From now on, records the first instant `node` holds no pod but DaemonSet and
+    /// mirror pods (terminating pods still count: they are on it until they go). If it
+    /// is empty already, that is now. Read it with [`Self::node_emptied_at`].
+    pub fn watch_node_empty(&self, node: &str) {
+        self.with(|s| {
+            s.emptied.insert(node.to_string(), None);
+            note_emptied_nodes(s);
+        })
+    }
+
+    /// When the node watched with [`Self::watch_node_empty`] was first seen empty; `None`
+    /// while it is not (or is not watched).
+    pub fn node_emptied_at(&self, node: &str) -> Option<std::time::Instant> {
+        self.with(|s| s.emptied.get(node).copied().flatten())
     }
 
     /// Waits (real time, up to `timeout`) until the object is gone; whether it went.

@@ -15,6 +15,7 @@ pub mod fake_kube;
 pub mod fake_lambda;
 pub mod fake_slack;
 pub mod faults;
+pub mod kubectl_drain;
 pub mod scheduler;
 pub mod spot_node;
 

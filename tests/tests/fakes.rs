@@ -318,6 +318,8 @@ mod kube {
             .expect("fake kube answers");
         assert_eq!(deleted.status().as_u16(), 200);
         assert_eq!(kube.budget_shortfall("default/web"), Some(1));
+        // What the Eviction API let through stays within the budget.
+        assert_eq!(kube.eviction_shortfall("default/web"), Some(0));
     }
 
     /// Pending and finished pods are evicted without a budget's say; an unready running
@@ -746,6 +748,276 @@ mod kube {
                 .unwrap_or_default()
                 .contains(".spec.containers"),
             "{status}"
+        );
+    }
+
+    // What `kubectl drain` (1.20, Debian 12's) asks of the API, request by request, and
+    // what a real API server answers (kubectl's drain.go, cordon.go, cmd/drain/drain.go).
+
+    /// Discovery as kubectl's `CheckEvictionSupport` reads it: the `policy` group in
+    /// `/apis` with its preferred version, and `/api/v1` listing the `pods/eviction`
+    /// subresource with kind `Eviction` (without it kubectl deletes pods instead).
+    #[tokio::test]
+    async fn discovery_lists_the_eviction_subresource() {
+        let kube = FakeKube::start().await;
+        let (s, groups) = send(&kube, reqwest::Method::GET, "/apis", None).await;
+        assert_eq!(s, 200);
+        let policy = groups["groups"]
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["name"] == "policy"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            policy["preferredVersion"]["groupVersion"], "policy/v1",
+            "{groups}"
+        );
+        let (s, core) = send(&kube, reqwest::Method::GET, "/api/v1", None).await;
+        assert_eq!(s, 200);
+        let eviction = core["resources"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == "pods/eviction"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(eviction["kind"], "Eviction", "{core}");
+        assert_eq!(
+            (&eviction["group"], &eviction["version"]),
+            (&json!("policy"), &json!("v1"))
+        );
+        assert_eq!(eviction["verbs"], json!(["create"]));
+    }
+
+    async fn post_eviction(kube: &FakeKube, name: &str, body: Value) -> (u16, Value) {
+        let path = format!("/api/v1/namespaces/default/pods/{name}/eviction");
+        send(
+            kube,
+            reqwest::Method::POST,
+            &path,
+            Some(("application/json", body)),
+        )
+        .await
+    }
+
+    /// The eviction subresource takes kubectl 1.20's body (policy/v1beta1, whatever
+    /// discovery prefers, `creationTimestamp: null`, empty `deleteOptions`) as well as a
+    /// policy/v1 one; it refuses with 400 a body naming another pod, another namespace
+    /// or another kind.
+    #[tokio::test]
+    async fn evictions_take_v1beta1_and_v1_bodies_naming_the_pod() {
+        let kube = FakeKube::start().await;
+        for name in ["a", "b", "c"] {
+            kube.insert(pod(name, json!({"app": "web"}), running()));
+        }
+        let kubectl_120 = |name: &str| {
+            json!({"kind": "Eviction", "apiVersion": "policy/v1beta1",
+                "metadata": {"name": name, "namespace": "default", "creationTimestamp": null},
+                "deleteOptions": {}})
+        };
+        let v1 = |name: &str, ns: &str| {
+            json!({"apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": {"name": name, "namespace": ns}})
+        };
+        let (s, b) = post_eviction(&kube, "a", v1("b", "default")).await;
+        assert_eq!((s, &b["reason"]), (400, &json!("BadRequest")), "{b}");
+        assert_eq!(
+            b["message"],
+            "name in URL does not match name in Eviction object"
+        );
+        let (s, b) = post_eviction(&kube, "a", v1("a", "kube-system")).await;
+        assert_eq!(s, 400, "{b}");
+        let deployment =
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a"}});
+        assert_eq!(post_eviction(&kube, "a", deployment).await.0, 400);
+        let v2 = json!({"apiVersion": "policy/v2", "kind": "Eviction", "metadata": {"name": "a"}});
+        assert_eq!(post_eviction(&kube, "a", v2).await.0, 400);
+        assert!(
+            kube.get("v1", "Pod", "default", "a")
+                .is_some_and(|p| p["metadata"]["deletionTimestamp"].is_null()),
+            "a refused eviction leaves the pod alone"
+        );
+        let (s, b) = post_eviction(&kube, "a", kubectl_120("a")).await;
+        assert_eq!(s, 201, "{b}");
+        assert_eq!(post_eviction(&kube, "b", v1("b", "default")).await.0, 201);
+        // Without apiVersion and kind the endpoint's own (policy/v1 Eviction) is meant.
+        let bare = json!({"metadata": {"name": "c"}});
+        assert_eq!(post_eviction(&kube, "c", bare).await.0, 201);
+        // The request log keeps each answer's status.
+        let answered: Vec<Option<u16>> = kube
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/eviction"))
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(
+            answered,
+            [400, 400, 400, 400, 201, 201, 201].map(Some).to_vec()
+        );
+    }
+
+    /// After an accepted eviction kubectl polls `GET pod` every second until 404 (or a
+    /// pod of another UID): the pod is there, terminating, for its grace period, then
+    /// gone; the node counts as empty once only DaemonSet and mirror pods are left.
+    #[tokio::test]
+    async fn an_evicted_pod_is_there_terminating_then_404() {
+        let kube = FakeKube::start().await;
+        kube.insert(pod("web-1", json!({"app": "web"}), running()));
+        let mut ds = pod("ds-1", json!({}), running());
+        ds["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "ds", "uid": "d", "controller": true}]);
+        kube.insert(ds);
+        kube.watch_node_empty("node-a");
+        assert_eq!(kube.node_emptied_at("node-a"), None);
+        let body = json!({"kind": "Eviction", "apiVersion": "policy/v1beta1",
+            "metadata": {"name": "web-1", "namespace": "default", "creationTimestamp": null}, "deleteOptions": {}});
+        assert_eq!(post_eviction(&kube, "web-1", body).await.0, 201);
+        let path = "/api/v1/namespaces/default/pods/web-1";
+        let (s, p) = send(&kube, reqwest::Method::GET, path, None).await;
+        assert_eq!(s, 200);
+        assert!(p["metadata"]["deletionTimestamp"].is_string(), "{p}");
+        assert_eq!(
+            kube.node_emptied_at("node-a"),
+            None,
+            "terminating: still there"
+        );
+        let evicted_at = std::time::Instant::now();
+        // Grace period 1 s.
+        let mut gone = false;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let (s, b) = send(&kube, reqwest::Method::GET, path, None).await;
+            if s == 404 {
+                assert_eq!(b["reason"], "NotFound");
+                gone = true;
+                break;
+            }
+        }
+        assert!(gone, "the pod went after its grace period");
+        let emptied = kube.node_emptied_at("node-a").expect("the node emptied");
+        assert!(emptied >= evicted_at + Duration::from_millis(900));
+        // The replacement is on another node; the DaemonSet pod stays.
+        assert!(kube.get("v1", "Pod", "default", "ds-1").is_some());
+    }
+
+    /// A patch that makes `metadata` something other than an object, or renames the
+    /// object, is refused (422) and changes nothing; one that sets or clears
+    /// `deletionTimestamp` is answered but that field stays as it was (only a DELETE sets
+    /// it). Nothing panics: the API answers the next request.
+    #[tokio::test]
+    async fn patches_cannot_break_metadata_or_set_deletion() {
+        const MERGE: &str = "application/merge-patch+json";
+        let kube = FakeKube::start().await;
+        kube.insert(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"}}));
+        for bad in [
+            json!({"metadata": 5}),
+            json!({"metadata": {"name": "node-b"}}),
+        ] {
+            let (s, answer) = send(
+                &kube,
+                reqwest::Method::PATCH,
+                "/api/v1/nodes/node-a",
+                Some((MERGE, bad.clone())),
+            )
+            .await;
+            assert_eq!(s, 422, "{bad}: {answer}");
+        }
+        let (s, node) = send(
+            &kube,
+            reqwest::Method::PATCH,
+            "/api/v1/nodes/node-a",
+            Some((
+                MERGE,
+                json!({"metadata": {"deletionTimestamp": "2026-11-23T10:00:00Z", "labels": {"a": "b"}}}),
+            )),
+        )
+        .await;
+        assert_eq!(s, 200, "{node}");
+        assert!(node["metadata"]["deletionTimestamp"].is_null(), "{node}");
+        assert_eq!(node["metadata"]["labels"]["a"], "b");
+        let (s, _) = send(&kube, reqwest::Method::GET, "/api/v1/nodes/node-a", None).await;
+        assert_eq!(s, 200);
+    }
+
+    /// kubectl's cordon: `PATCH` of the node with a strategic merge patch
+    /// (cordon.go `PatchOrReplace`, `types.StrategicMergePatchType`). Maps merge, lists
+    /// with a merge key merge item by item, `$patch: delete` removes an item,
+    /// finalizers merge as a set; a custom resource takes no strategic merge patch (415).
+    #[tokio::test]
+    async fn strategic_merge_patches_cordon_and_merge_by_key() {
+        const SMP: &str = "application/strategic-merge-patch+json";
+        let kube = FakeKube::start().await;
+        kube.insert(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a", "finalizers": ["x"]},
+            "spec": {"providerID": "aws:///eu-west-1a/i-1"}}));
+        let (s, node) = send(
+            &kube,
+            reqwest::Method::PATCH,
+            "/api/v1/nodes/node-a",
+            Some((SMP, json!({"spec": {"unschedulable": true}}))),
+        )
+        .await;
+        assert_eq!(s, 200, "{node}");
+        assert_eq!(node["spec"]["unschedulable"], true);
+        assert_eq!(node["spec"]["providerID"], "aws:///eu-west-1a/i-1");
+        let (s, node) = send(
+            &kube,
+            reqwest::Method::PATCH,
+            "/api/v1/nodes/node-a",
+            Some((SMP, json!({"metadata": {"finalizers": ["y"]}}))),
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert_eq!(node["metadata"]["finalizers"], json!(["x", "y"]));
+        let mut p = pod("web-1", json!({"app": "web"}), running());
+        p["spec"]["containers"] =
+            json!([{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]);
+        kube.insert(p);
+        let patch = json!({"spec": {"$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
+            "containers": [{"name": "a", "image": "a:2"}, {"name": "b", "$patch": "delete"}, {"name": "c", "image": "c:1"}]}});
+        let (s, p) = send(
+            &kube,
+            reqwest::Method::PATCH,
+            "/api/v1/namespaces/default/pods/web-1",
+            Some((SMP, patch)),
+        )
+        .await;
+        assert_eq!(s, 200, "{p}");
+        assert_eq!(
+            p["spec"]["containers"],
+            json!([{"name": "a", "image": "a:2"}, {"name": "c", "image": "c:1"}])
+        );
+        // The same patch as a JSON merge patch replaces the list whole.
+        let (s, p) = send(
+            &kube,
+            reqwest::Method::PATCH,
+            "/api/v1/namespaces/default/pods/web-1",
+            Some((
+                MERGE,
+                json!({"spec": {"containers": [{"name": "d", "image": "d:1"}]}}),
+            )),
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            p["spec"]["containers"],
+            json!([{"name": "d", "image": "d:1"}])
+        );
+        kube.insert(
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"kind": "Widget", "plural": "widgets"},
+                "versions": [{"name": "v1", "served": true, "storage": true}]}}),
+        );
+        kube.insert(json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w", "namespace": "default"}, "spec": {"size": 1}}));
+        let (s, b) = send(
+            &kube,
+            reqwest::Method::PATCH,
+            "/apis/example.com/v1/namespaces/default/widgets/w",
+            Some((SMP, json!({"spec": {"size": 2}}))),
+        )
+        .await;
+        assert_eq!(
+            (s, &b["reason"]),
+            (415, &json!("UnsupportedMediaType")),
+            "{b}"
         );
     }
 }
