@@ -25,22 +25,9 @@ use serde_json::{json, Value};
 
 const RUNS: usize = 10;
 
-/// Kept in step by hand with what the sections find (the figures above are measured).
-const NOTES: &str = r#"## Notes
-
-- **DORA (4)**: the comparison is as the issue asks: the aggregation itself against DuckDB
-  with its CSV load. DuckDB's SQL states the same rules for the generated events, which
-  have no merged pull requests (their start times move lead times) and no incident closed
-  without being opened; the unit and property tests of `metrics.rs` cover those. Both
-  sides must agree on every figure before their times are compared.
-- **Fan-out (6)**: a steady tick costs one `DescribeCluster` per cluster plus its share of
-  the batch read, and once every half hour a full look (here: 2 nodegroups, so
-  `ListNodegroups`, two `DescribeNodegroup`s and the write recording it). A cluster whose
-  blueprint has add-ons or access entries adds their list calls to the full look only.
-- **Drain (3)**: with a budget of one at a time and 2 s terminations, 98 evictable pods cannot all
-  leave through the budget in 120 s; what is left is deleted with a grace period clamped
-  to the time left, before the deadline (the budget-bound figure).
-"#;
+/// The heading of the notes people write: `make bench` keeps that section as it stands
+/// (or starts an empty one).
+const NOTES: &str = "## Notes (written by people; `make bench` keeps this section as it stands)";
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -107,73 +94,126 @@ fn typical_event(function: &str) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
-/// 1. Cold start and memory of each release binary under the Runtime API stand-in.
+/// The cold starts and peak RSS of `RUNS` starts of one release binary under the Runtime
+/// API stand-in: start times (ms, process start to its first `GET …/invocation/next`), the
+/// peak RSS at that moment and after handling `event` (MiB).
+async fn start_runs(
+    bin: &std::path::Path,
+    function: &str,
+    config: &str,
+    event: &Value,
+) -> Result<(Vec<f64>, f64, f64), String> {
+    if !bin.exists() {
+        return Err(format!(
+            "{} is missing: make bench builds it",
+            bin.display()
+        ));
+    }
+    let mut starts = Vec::new();
+    let mut rss_start: f64 = 0.0;
+    let mut rss_event: f64 = 0.0;
+    for _ in 0..RUNS {
+        let lambda = FakeLambda::start().await;
+        let t0 = Instant::now();
+        let mut child = lambda
+            .function_process(bin, function)
+            .env("FLEET_CONFIG", config)
+            .env("FLEET_STACK", "fleet-bench")
+            .env("CLOUDFLARE_API_URL", "http://127.0.0.1:9/client/v4")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("{function}: {e}"))?;
+        let pid = child.id().unwrap_or(0);
+        let started = loop {
+            if let Some(t) = lambda.first_poll() {
+                break t;
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                return Err(format!("{function} never asked for an invocation"));
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        };
+        starts.push(started.duration_since(t0).as_secs_f64() * 1000.0);
+        rss_start = rss_start.max(peak_rss_mib(pid).unwrap_or(0.0));
+        let id = lambda.invoke(event.clone());
+        match lambda.answer(&id, Duration::from_secs(60)).await {
+            Some(Answer::Response(_)) | Some(Answer::Error(_)) => {}
+            None => return Err(format!("{function} did not answer its event")),
+        }
+        rss_event = rss_event.max(peak_rss_mib(pid).unwrap_or(0.0));
+        let _ = child.kill().await;
+    }
+    Ok((starts, rss_start, rss_event))
+}
+
+/// Section 1: cold start and memory of each release binary under the Runtime API
+/// stand-in, beside a hello-world `lambda_runtime` binary in the same harness.
 async fn cold_starts(md: &mut String) -> Result<(), String> {
     let slack = FakeSlack::start().await;
-    seed_local_account(&sdk(), &slack.url).await?;
-    // The example config from a file, its secrets in SSM (seeded above) as Lambda requires:
-    // the cold start reads them, as a deployed one does.
-    let path = workspace_root().join("infra/fleet.example.toml");
+    let sdk = sdk();
+    seed_local_account(&sdk, &slack.url).await?;
+    // As deployed: the config itself in SSM (`FLEET_CONFIG=ssm:…`), its secrets in SSM
+    // (seeded above). The cold start reads both, as in Lambda.
+    let text = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
+        .map_err(|e| format!("the example config: {e}"))?;
+    let name = format!("/{}/config", unique("bench"));
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name(&name)
+        .value(text)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .map_err(|e| format!("storing the config in SSM: {e:?}"))?;
+    let config = format!("ssm:{name}");
+    // What one SSM round trip costs here, from a client already made: the floor under
+    // every cold start that reads its config from SSM.
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let mut trips = Vec::new();
+    for _ in 0..21 {
+        let t0 = Instant::now();
+        ssm.get_parameter()
+            .name(&name)
+            .send()
+            .await
+            .map_err(|e| format!("reading the config back: {e:?}"))?;
+        trips.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    let trip = median(trips[1..].to_vec());
     writeln!(md, "## 1. Cold start and memory\n").ok();
-    writeln!(md, "Each release binary started {RUNS} times under a local stand-in of the Lambda Runtime API, config from a file: time from process start to its first `GET /2018-06-01/runtime/invocation/next`, its peak RSS then, and its peak RSS after handling a typical event (the sample in `events/`) against moto. Targets: cold start median ≤ 30 ms, RSS ≤ 32 MB; handling ≤ 64 MB.\n").ok();
-    writeln!(md, "| function | cold start median | max | peak RSS at start | peak RSS after an event | verdict |\n|---|---|---|---|---|---|").ok();
+    writeln!(md, "Each release binary started {RUNS} times under a local stand-in of the Lambda Runtime API, with the config and its secrets in SSM (moto) as deployed (`FLEET_CONFIG=ssm:…`): time from process start to its first `GET /2018-06-01/runtime/invocation/next` (median and slowest of {RUNS}), its peak RSS then, and its peak RSS after handling a typical event (the sample in `events/`) against moto. The baseline is a hello-world `lambda_runtime` binary (`tests/src/bin/hello-lambda.rs`: no config, no SDK, answers the event with itself) in the same harness. The config's own round trip to SSM cannot be batched with anything (it names the secrets) and costs what moto takes to answer (measured below): the target is a cold start median, less that one round trip, at most 2× the hello-world one (both ratios shown); RSS ≤ 32 MB; handling ≤ 64 MB.\n").ok();
+    writeln!(md, "| function | cold start median | slowest | × hello-world (less one SSM round trip) | peak RSS at start | peak RSS after an event | verdict |\n|---|---|---|---|---|---|---|").ok();
+    let hello = release_dir().join("hello-lambda");
+    let (starts, rss_start, rss_event) =
+        start_runs(&hello, "hello-lambda", &config, &json!({})).await?;
+    let baseline = median(starts.clone());
+    let max = starts.iter().cloned().fold(0.0, f64::max);
+    writeln!(
+        md,
+        "| hello-world (baseline) | {baseline:.1} ms | {max:.1} ms | 1.0 (1.0) | {rss_start:.1} MiB | {rss_event:.1} MiB | - |"
+    )
+    .ok();
+    eprintln!("cold start hello-lambda: {baseline:.1} ms");
     for f in FUNCTIONS {
         let bin = release_dir().join(f);
-        if !bin.exists() {
-            return Err(format!(
-                "{} is missing: make bench builds it",
-                bin.display()
-            ));
-        }
-        let mut starts = Vec::new();
-        let mut rss_start: f64 = 0.0;
-        let mut rss_event: f64 = 0.0;
-        for _ in 0..RUNS {
-            let lambda = FakeLambda::start().await;
-            let t0 = Instant::now();
-            let mut child = lambda
-                .function_process(&bin, f)
-                .env("FLEET_CONFIG", &path)
-                .env("FLEET_STACK", "fleet-bench")
-                .env("CLOUDFLARE_API_URL", "http://127.0.0.1:9/client/v4")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(|e| format!("{f}: {e}"))?;
-            let pid = child.id().unwrap_or(0);
-            let started = loop {
-                if let Some(t) = lambda.first_poll() {
-                    break t;
-                }
-                if t0.elapsed() > Duration::from_secs(10) {
-                    return Err(format!("{f} never asked for an invocation"));
-                }
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            };
-            starts.push(started.duration_since(t0).as_secs_f64() * 1000.0);
-            rss_start = rss_start.max(peak_rss_mib(pid).unwrap_or(0.0));
-            let id = lambda.invoke(typical_event(f));
-            match lambda.answer(&id, Duration::from_secs(60)).await {
-                Some(Answer::Response(_)) | Some(Answer::Error(_)) => {}
-                None => return Err(format!("{f} did not answer its event")),
-            }
-            rss_event = rss_event.max(peak_rss_mib(pid).unwrap_or(0.0));
-            let _ = child.kill().await;
-        }
+        let (starts, rss_start, rss_event) =
+            start_runs(&bin, f, &config, &typical_event(f)).await?;
         let med = median(starts.clone());
         let max = starts.iter().cloned().fold(0.0, f64::max);
-        let ok = med <= 30.0 && rss_start <= 32.0 && rss_event <= 64.0;
+        let ratio = med / baseline;
+        let beyond = (med - trip) / baseline;
+        let ok = beyond <= 2.0 && rss_start <= 32.0 && rss_event <= 64.0;
         writeln!(
             md,
-            "| {f} | {med:.1} ms | {max:.1} ms | {rss_start:.1} MiB | {rss_event:.1} MiB | {} |",
+            "| {f} | {med:.1} ms | {max:.1} ms | {ratio:.1} ({beyond:.1}) | {rss_start:.1} MiB | {rss_event:.1} MiB | {} |",
             verdict(ok)
         )
         .ok();
-        eprintln!("cold start {f}: {med:.1} ms, {rss_start:.1}/{rss_event:.1} MiB");
+        eprintln!("cold start {f}: {med:.1} ms ({ratio:.1}×), {rss_start:.1}/{rss_event:.1} MiB");
     }
-    let _ = std::fs::remove_file(&path);
-    writeln!(md).ok();
+    writeln!(md, "\nOne `GetParameter` round trip to moto from a client already made takes {trip:.1} ms here (median of 20): every function reads its config from SSM at cold start, so its floor is the hello-world start plus that round trip, plus one `GetParameters` for the secrets it reads at cold start (the DNS updater's Cloudflare token and Slack webhook, the webhook's secrets, the aggregator's Pushgateway URL and Slack webhook); the scheduler, the drainer and the cost reporter read their Slack webhook when their first message goes out.\n").ok();
     Ok(())
 }
 
@@ -181,8 +221,9 @@ async fn cold_starts(md: &mut String) -> Result<(), String> {
 fn package_sizes(md: &mut String) {
     writeln!(md, "## 2. Package size\n\nEach zip from `make build ARCH=x86-64`. Target ≤ 8 MB.\n\n| function | zip | verdict |\n|---|---|---|").ok();
     for f in FUNCTIONS {
-        let zip = workspace_root()
-            .join("target/lambda")
+        // Where `make build` puts them: $(CARGO_TARGET_DIR)/lambda.
+        let zip = release_dir()
+            .with_file_name("lambda")
             .join(f)
             .join("bootstrap.zip");
         match std::fs::metadata(&zip) {
@@ -198,41 +239,10 @@ fn package_sizes(md: &mut String) {
     writeln!(md).ok();
 }
 
-const NODE: &str = "ip-10-0-9-99.eu-west-1.compute.internal";
-const INSTANCE: &str = "i-0b0b0b0b0b0b0b0b0";
-
-/// 110 pods on one node: 10 DaemonSet pods, 2 mirror pods, 98 ReplicaSet pods.
-fn crowded_node(kube: &FakeKube, grace: u32, pdb: bool) {
-    kube.insert(
-        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE},
-                       "spec": {"providerID": format!("aws:///eu-west-1a/{INSTANCE}")}}),
-    );
-    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}));
-    if pdb {
-        kube.insert(json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web", "namespace": "shop"},
-                           "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}}}));
-    }
-    let pod = |name: String, ns: &str, meta: Value| {
-        let mut p = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
-            "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": grace, "containers": [{"name": "c", "image": "nginx"}]},
-            "status": {"phase": "Running"}});
-        fleet_tests::fake_kube::merge_patch(&mut p, &json!({"metadata": meta}));
-        p
-    };
-    for i in 0..10 {
-        kube.insert(pod(format!("ds-{i}"), "kube-system", json!({"ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": format!("ds-{i}"), "uid": format!("ds-{i}")}]})));
-    }
-    for i in 0..2 {
-        kube.insert(pod(
-            format!("static-{i}"),
-            "kube-system",
-            json!({"annotations": {"kubernetes.io/config.mirror": "x"}}),
-        ));
-    }
-    for i in 0..98 {
-        kube.insert(pod(format!("web-{i}"), "shop", json!({"labels": {"app": "web"}, "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": "rs"}]})));
-    }
-}
+use fleet_tests::kubectl_drain::{
+    crowded_node, kubectl_drain, kubectl_path, CROWDED_EVICTABLE, CROWDED_INSTANCE as INSTANCE,
+    CROWDED_NODE as NODE,
+};
 
 async fn drainer(kube: &FakeKube) -> Result<spot_drainer::Drainer, String> {
     Ok(fleet_tests::spot_node::drainer(&kube.url).await)
@@ -242,78 +252,223 @@ fn warning(now: Timestamp) -> Value {
     fleet_tests::spot_node::interruption_warning(INSTANCE, now)
 }
 
-/// 3. Drain speed on a crowded node with 5 ms per API request.
+/// One drain by the spot drainer of the crowded node on `kube`, timed from its start.
+struct OurDrain {
+    report: Value,
+    /// The drain's answer.
+    answered: Duration,
+    cordon: Option<Duration>,
+    /// The last eviction the API accepted (201).
+    every_eviction_accepted: Option<Duration>,
+    /// When only DaemonSet and mirror pods were left (the fake's store).
+    node_empty: Option<Duration>,
+    /// The first forced deletion (a `DELETE` of a pod).
+    first_forced: Option<Duration>,
+}
+
+/// Drains the crowded node already on `kube` with the spot drainer, as a spot
+/// interruption warning sent at `sent` asks, and waits up to `settle` after its answer for
+/// the node to empty.
+async fn our_drain(kube: &FakeKube, sent: Timestamp, settle: Duration) -> Result<OurDrain, String> {
+    let d = drainer(kube).await?;
+    kube.set_latency(Duration::from_millis(5));
+    kube.clear_requests();
+    kube.watch_node_empty(NODE);
+    let t0 = Instant::now();
+    let report = d
+        .handle(warning(sent), Invocation::at(sent))
+        .await
+        .map_err(|e| e.to_string())?;
+    let answered = t0.elapsed();
+    let until = Instant::now() + settle;
+    while kube.node_emptied_at(NODE).is_none() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reqs = kube.requests();
+    let since = |at: Instant| at.saturating_duration_since(t0);
+    Ok(OurDrain {
+        answered,
+        cordon: reqs
+            .iter()
+            .find(|r| r.method == "PATCH" && r.path.ends_with(NODE))
+            .map(|r| since(r.at)),
+        every_eviction_accepted: reqs
+            .iter()
+            .filter(|r| r.path.ends_with("/eviction") && r.status == Some(201))
+            .map(|r| since(r.at))
+            .max(),
+        node_empty: kube.node_emptied_at(NODE).map(since),
+        first_forced: reqs
+            .iter()
+            .filter(|r| r.method == "DELETE" && r.path.contains("/pods/"))
+            .map(|r| since(r.at))
+            .min(),
+        report,
+    })
+}
+
+fn ms(d: Option<Duration>) -> f64 {
+    d.map(|d| d.as_secs_f64() * 1000.0).unwrap_or(f64::NAN)
+}
+
+/// 3. Drain speed on a crowded node with 5 ms per API request, beside `kubectl drain`.
 async fn drain_speed(md: &mut String) -> Result<(), String> {
-    writeln!(md, "## 3. Drain speed\n\nA node with 110 pods (10 from DaemonSets, 2 mirror pods, 98 evictable) on the fake Kubernetes API with 5 ms added to every request.\n").ok();
-    let mut cordons = Vec::new();
-    let mut evictions = Vec::new();
+    writeln!(md, "## 3. Drain speed\n\nA node with 110 pods (10 from DaemonSets, 2 mirror pods, 98 from a ReplicaSet) on the fake Kubernetes API with 5 ms added to every request. Beside it, on the same fake node with the same latency, `kubectl drain --ignore-daemonsets --delete-emptydir-data` from Debian 12's `kubernetes-client` package (kubectl 1.20.2, the drain helper AWS Node Termination Handler uses; `make bench` installs it in `.venv`), as it ships: its client-side rate limit (5 requests/s, burst 10) is part of it. Both timed from their start by the fake's own record: the last eviction it accepted (201) and the moment only DaemonSet and mirror pods were left.\n").ok();
+    let kubectl = kubectl_path();
+    if !kubectl.exists() {
+        return Err(format!(
+            "{} is missing: make bench installs it",
+            kubectl.display()
+        ));
+    }
+    let (mut cordons, mut evictions, mut empties) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..5 {
         let kube = FakeKube::start().await;
         crowded_node(&kube, 0, false);
-        let d = drainer(&kube).await?;
-        kube.set_latency(Duration::from_millis(5));
-        kube.clear_requests();
-        let t0 = Instant::now();
-        let report = d
-            .handle(warning(Timestamp::now()), Invocation::at(Timestamp::now()))
-            .await
-            .map_err(|e| e.to_string())?;
-        let reqs = kube.requests();
-        let cordon = reqs
-            .iter()
-            .find(|r| r.method == "PATCH" && r.path.ends_with(NODE))
-            .map(|r| r.at.duration_since(t0));
-        let last_eviction = reqs
-            .iter()
-            .filter(|r| r.path.ends_with("/eviction"))
-            .map(|r| r.at.duration_since(t0))
-            .max();
-        if report["evicted"] != 98 {
-            return Err(format!("the drain evicted {}", report["evicted"]));
+        let run = our_drain(&kube, Timestamp::now(), Duration::from_secs(10)).await?;
+        if run.report["evicted"] != CROWDED_EVICTABLE {
+            return Err(format!("the drain evicted {}", run.report["evicted"]));
         }
-        cordons.push(cordon.map(|c| c.as_secs_f64() * 1000.0).unwrap_or(f64::NAN));
-        evictions.push(
-            last_eviction
-                .map(|c| c.as_secs_f64() * 1000.0)
-                .unwrap_or(f64::NAN),
-        );
+        cordons.push(ms(run.cordon));
+        evictions.push(ms(run.every_eviction_accepted));
+        empties.push(ms(run.node_empty));
     }
-    let (c, e) = (median(cordons), median(evictions));
+    let (mut k_evictions, mut k_empties) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let kube = FakeKube::start().await;
+        crowded_node(&kube, 0, false);
+        kube.set_latency(Duration::from_millis(5));
+        let run = kubectl_drain(&kube, &kubectl, NODE, Duration::from_secs(120)).await?;
+        if !run.exit.success() || run.evictions_accepted != CROWDED_EVICTABLE {
+            return Err(format!(
+                "kubectl drain: {:?}, {} evictions accepted: {}",
+                run.exit, run.evictions_accepted, run.stderr_tail
+            ));
+        }
+        k_evictions.push(ms(run.every_eviction_accepted));
+        k_empties.push(ms(run.node_empty));
+    }
+    // A run that did not get there is a failed measurement, not a slow one.
+    for (what, runs) in [
+        ("cordon", &cordons),
+        ("every eviction accepted", &evictions),
+        ("node empty", &empties),
+        ("kubectl: every eviction accepted", &k_evictions),
+        ("kubectl: node empty", &k_empties),
+    ] {
+        if runs.iter().any(|v| v.is_nan()) {
+            return Err(format!("{what}: not reached in every run ({runs:?} ms)"));
+        }
+    }
+    let (c, e, n) = (median(cordons), median(evictions), median(empties));
+    let (ke, kn) = (median(k_evictions), median(k_empties));
     writeln!(
         md,
-        "| measure | median of 5 | target | verdict |\n|---|---|---|---|"
+        "| no budget, pods that terminate at once | this project (median of 5) | kubectl drain (median of 3) | target | verdict |\n|---|---|---|---|---|"
     )
     .ok();
     writeln!(
         md,
-        "| cordon, from invocation start | {c:.0} ms | ≤ 50 ms | {} |",
+        "| cordon | {c:.0} ms | - | ≤ 50 ms | {} |",
         verdict(c <= 50.0)
     )
     .ok();
     writeln!(
         md,
-        "| every eviction accepted (no budget) | {e:.0} ms | ≤ 500 ms | {} |",
-        verdict(e <= 500.0)
+        "| every eviction accepted | {e:.0} ms | {ke:.0} ms ({:.0}× ours) | ≤ 500 ms, and ≥ 3× faster than kubectl | {} |",
+        ke / e,
+        verdict(e <= 500.0 && ke >= 3.0 * e)
     )
     .ok();
-    eprintln!("drain: cordon {c:.0} ms, evictions {e:.0} ms");
-    // One disruption at a time, pods that take 2 s to go: the budget cannot be honoured
-    // for 98 pods in 120 s; what matters is that the drain ends before the deadline.
+    writeln!(
+        md,
+        "| node empty | {n:.0} ms | {kn:.0} ms | never slower than kubectl | {} |\n",
+        verdict(n <= kn)
+    )
+    .ok();
+    eprintln!("drain: cordon {c:.0} ms, evictions {e:.0} ms (kubectl {ke:.0}), empty {n:.0} ms (kubectl {kn:.0})");
+    strict_drain(md, &kubectl).await
+}
+
+/// Pods still on the crowded node (terminating ones included) other than DaemonSet and
+/// mirror pods: what a drain has left.
+fn pods_left(kube: &FakeKube) -> usize {
+    kube.list("v1", "Pod")
+        .iter()
+        .filter(|p| p["spec"]["nodeName"] == NODE)
+        .filter(|p| {
+            let owners = p["metadata"]["ownerReferences"].as_array();
+            !owners.is_some_and(|o| o.iter().any(|r| r["kind"] == "DaemonSet"))
+                && p["metadata"]["annotations"]["kubernetes.io/config.mirror"].is_null()
+        })
+        .count()
+}
+
+/// The drain a spot interruption warning allows when the budget is the bottleneck, on the
+/// fake as strict as the API server and the controllers: replacements Ready after 30 s
+/// (`DEFAULT_READY_DELAY`), a budget of one at a time, pods that take 2 s to terminate;
+/// kubectl beside it with the same 120 s as its timeout.
+async fn strict_drain(md: &mut String, kubectl: &std::path::Path) -> Result<(), String> {
     let kube = FakeKube::start().await;
     crowded_node(&kube, 2, true);
-    let d = drainer(&kube).await?;
-    kube.set_latency(Duration::from_millis(5));
-    let t0 = Instant::now();
-    let report = d
-        .handle(warning(Timestamp::now()), Invocation::at(Timestamp::now()))
-        .await
-        .map_err(|e| e.to_string())?;
-    let total = t0.elapsed().as_secs_f64();
-    writeln!(md, "| with a budget of one at a time, 2 s terminations: whole drain | {total:.1} s ({} evicted through the budget, {} force-deleted with a clamped grace period before the deadline) | ≤ 120 s deadline | {} |\n",
-        report["evicted"], report["forced"], verdict(total <= 120.0)).ok();
+    let sent = Timestamp::now();
+    // The warning's `time` has whole seconds: the deadline is 120 s after that.
+    let deadline = Timestamp::from_second(sent.as_second())
+        .unwrap_or(sent)
+        .checked_add(jiff::SignedDuration::from_secs(120))
+        .unwrap_or(sent);
+    let until_deadline = deadline.duration_since(sent).as_secs_f64();
+    let ours = our_drain(&kube, sent, Duration::from_secs(10)).await?;
+    let shortfall = kube.eviction_shortfall("shop/web");
+
+    let theirs_kube = FakeKube::start().await;
+    crowded_node(&theirs_kube, 2, true);
+    theirs_kube.set_latency(Duration::from_millis(5));
+    let theirs = kubectl_drain(&theirs_kube, kubectl, NODE, Duration::from_secs(120)).await?;
+    let their_shortfall = theirs_kube.eviction_shortfall("shop/web");
+    let their_left = pods_left(&theirs_kube);
+
+    let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64()).unwrap_or(f64::NAN);
+    let first_forced = secs(ours.first_forced);
+    let answered = ours.answered.as_secs_f64();
+    // A pod is forced only when the time left no longer covers its grace period plus the
+    // margin (spot_drainer::plan::must_force): not before this instant.
+    let margin = spot_drainer::plan::MARGIN_SECONDS;
+    let force_from = until_deadline - (2 + margin) as f64;
+    writeln!(md, "The same node on the fake as strict as the API server and its controllers: a budget of one at a time (`maxUnavailable: 1` over the 98 pods), a replacement Ready 30 s after each eviction (only Ready pods count toward the budget), pods that take 2 s to terminate, 5 ms per request, the warning's 120 s deadline ({until_deadline:.1} s after its delivery; kubectl gets `--timeout=120s`). One run each (each takes the whole deadline).\n").ok();
+    writeln!(md, "| budget of one at a time | this project | kubectl drain | target | verdict |\n|---|---|---|---|---|").ok();
+    writeln!(
+        md,
+        "| evicted through the budget | {} | {} | - | - |",
+        ours.report["evicted"], theirs.evictions_accepted
+    )
+    .ok();
+    writeln!(md, "| force-deleted before the deadline (grace clamped to the time left) | {} | 0 (kubectl never forces) | - | - |", ours.report["forced"]).ok();
+    let beyond = |v: Option<i64>| v.map_or("-".to_string(), |v| v.max(0).to_string());
+    writeln!(md, "| most pods of the budget down beyond what it allows, just after an eviction the API accepted | {} | {} | 0 | {} |", beyond(shortfall), beyond(their_shortfall), verdict(shortfall.is_some_and(|v| v <= 0))).ok();
+    writeln!(md, "| first forced deletion | {first_forced:.1} s (due at {force_from:.1} s: 2 s grace + {margin} s margin before the deadline) | - | not before it is due | {} |", verdict(ours.first_forced.is_none() || first_forced >= force_from - 0.5)).ok();
+    writeln!(
+        md,
+        "| answered / exited | {answered:.1} s | {:.1} s (exit {}) | before the deadline | {} |",
+        theirs.elapsed.as_secs_f64(),
+        theirs.exit.code().unwrap_or(-1),
+        verdict(answered <= until_deadline)
+    )
+    .ok();
+    let their_empty = match theirs.node_empty {
+        Some(d) => format!("{:.1} s", d.as_secs_f64()),
+        None => format!("not empty: {their_left} pods left when it exited"),
+    };
+    writeln!(
+        md,
+        "| node empty | {:.1} s | {their_empty} | before the deadline | {} |\n",
+        secs(ours.node_empty),
+        verdict(secs(ours.node_empty) <= until_deadline)
+    )
+    .ok();
     eprintln!(
-        "drain with PDB: {total:.1} s, {} evicted, {} forced",
-        report["evicted"], report["forced"]
+        "strict drain: ours {answered:.1} s, empty {:?}, {} evicted, {} forced, first forced {first_forced:.1} s, shortfall {shortfall:?}; kubectl {} evicted, exit {:?}",
+        ours.node_empty, ours.report["evicted"], ours.report["forced"], theirs.evictions_accepted, theirs.exit
     );
     Ok(())
 }
@@ -447,6 +602,87 @@ fn write_dora_csv(
     Ok(())
 }
 
+/// The events back from the CSV files [`write_dora_csv`] wrote, one list per service:
+/// this project's side of the comparison with the load included.
+fn read_dora_csv(dir: &std::path::Path) -> Result<Vec<Vec<fleet_shared::dora::DoraEvent>>, String> {
+    use fleet_shared::dora::{Commit, DoraEvent, Outcome};
+    use std::collections::HashMap;
+    fn rows<T: serde::de::DeserializeOwned>(
+        dir: &std::path::Path,
+        file: &str,
+    ) -> Result<Vec<T>, String> {
+        let mut reader =
+            csv::Reader::from_path(dir.join(file)).map_err(|e| format!("{file}: {e}"))?;
+        reader
+            .deserialize()
+            .collect::<Result<Vec<T>, _>>()
+            .map_err(|e| format!("{file}: {e}"))
+    }
+    let at = |t: i64| Timestamp::from_second(t).map_err(|e| format!("time {t}: {e}"));
+    let mut services: Vec<Vec<DoraEvent>> = Vec::new();
+    fn of(services: &mut Vec<Vec<DoraEvent>>, s: usize) -> &mut Vec<DoraEvent> {
+        if services.len() <= s {
+            services.resize_with(s + 1, Vec::new);
+        }
+        &mut services[s]
+    }
+    let mut commits: HashMap<(usize, u64), Vec<Commit>> = HashMap::new();
+    for (s, push, sha, committed) in rows::<(usize, u64, String, i64)>(dir, "commits.csv")? {
+        commits.entry((s, push)).or_default().push(Commit {
+            sha,
+            at: at(committed)?,
+        });
+    }
+    for (s, push, t, head) in rows::<(usize, u64, i64, String)>(dir, "pushes.csv")? {
+        let commits = commits.remove(&(s, push)).unwrap_or_default();
+        of(&mut services, s).push(DoraEvent::Push {
+            at: at(t)?,
+            head,
+            commits,
+        });
+    }
+    for (s, _id, t, success, sha) in rows::<(usize, u64, i64, bool, String)>(dir, "deploys.csv")? {
+        of(&mut services, s).push(DoraEvent::Deployment {
+            at: at(t)?,
+            outcome: if success {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
+            sha: (!sha.is_empty()).then_some(sha),
+        });
+    }
+    for (s, issue, kind, t) in rows::<(usize, u64, String, i64)>(dir, "incidents.csv")? {
+        let at = at(t)?;
+        of(&mut services, s).push(match kind.as_str() {
+            "opened" => DoraEvent::IncidentOpened { at, issue },
+            _ => DoraEvent::IncidentClosed { at, issue },
+        });
+    }
+    Ok(services)
+}
+
+/// Every metric of every service and of all together: the figures [`dora_figures`]
+/// compares, by service number and `all`.
+fn aggregate_all(
+    services: Vec<Vec<fleet_shared::dora::DoraEvent>>,
+    window: &dora_aggregator::metrics::Window,
+) -> BTreeMap<String, Value> {
+    let mut figures = BTreeMap::new();
+    let mut all = dora_aggregator::metrics::Tally::default();
+    // Owned, as the aggregator gets them from its query: no copy in the timed part.
+    for (s, events) in services.into_iter().enumerate() {
+        let h = dora_aggregator::metrics::History::new(events);
+        let t = dora_aggregator::metrics::tally(&h, window);
+        figures.insert(s.to_string(), dora_figures(&t));
+        all.add(t.clone());
+        std::hint::black_box(t.metrics(window));
+    }
+    figures.insert("all".to_string(), dora_figures(&all));
+    std::hint::black_box(all.metrics(window));
+    figures
+}
+
 /// The figures both sides compute, for one service or all.
 fn dora_figures(t: &dora_aggregator::metrics::Tally) -> Value {
     let mut lead = t.lead_times_hours.clone();
@@ -509,18 +745,10 @@ fn dora_aggregation(md: &mut String) -> Result<(), String> {
     let mut times = Vec::new();
     let mut figures = BTreeMap::new();
     for _ in 0..3 {
-        figures.clear();
+        // The copy each run consumes is made before the clock starts.
+        let events = services.clone();
         let t0 = Instant::now();
-        let mut all = dora_aggregator::metrics::Tally::default();
-        for (s, events) in services.iter().enumerate() {
-            let h = dora_aggregator::metrics::History::new(events.iter().cloned());
-            let t = dora_aggregator::metrics::tally(&h, &window);
-            figures.insert(s.to_string(), dora_figures(&t));
-            all.add(t.clone());
-            std::hint::black_box(t.metrics(&window));
-        }
-        figures.insert("all".to_string(), dora_figures(&all));
-        std::hint::black_box(all.metrics(&window));
+        figures = aggregate_all(events, &window);
         times.push(t0.elapsed().as_secs_f64());
     }
     let rss = peak_rss_mib(std::process::id()).unwrap_or(0.0);
@@ -529,7 +757,17 @@ fn dora_aggregation(md: &mut String) -> Result<(), String> {
     let dir = workspace_root().join("target/bench-dora");
     write_dora_csv(&dir, &services).map_err(|e| format!("writing the CSV files: {e}"))?;
     drop(services);
+    let mut loaded_times = Vec::new();
+    let mut loaded_figures = BTreeMap::new();
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let services = read_dora_csv(&dir)?;
+        loaded_figures = aggregate_all(services, &window);
+        loaded_times.push(t0.elapsed().as_secs_f64());
+    }
+    let t_loaded = median(loaded_times);
     let mut duck_times = Vec::new();
+    let mut duck_queries = Vec::new();
     let mut duck = Value::Null;
     for _ in 0..3 {
         let out = std::process::Command::new(workspace_root().join(".venv/bin/python"))
@@ -547,30 +785,40 @@ fn dora_aggregation(md: &mut String) -> Result<(), String> {
         }
         duck = serde_json::from_slice(&out.stdout).map_err(|e| format!("DuckDB's answer: {e}"))?;
         duck_times.push(duck["seconds"].as_f64().unwrap_or(f64::NAN));
+        duck_queries.push(duck["query_seconds"].as_f64().unwrap_or(f64::NAN));
     }
-    let duck_t = median(duck_times);
-    let differences = dora_differences(&figures, &duck["metrics"]);
-    writeln!(md, "## 4. DORA aggregation\n\n{total} normalized events (50 services, 365 days, about 55 a day each: pushes of 1-3 commits and deployments of the latest head half and half, 10 % of deployments failing, an incident opened and closed hours later on one day in five), generated in {:.1} s. Every metric of every service and of all together, in memory, median of 3. DuckDB {} (`tests/support/dora_duckdb.py`, the same rules in SQL: as-of joins for incident attribution and recovery, a range join for rework, a suffix minimum over push order for lead time) reads the same events from CSV and computes the same figures, median of 3, load included. Targets: faster than DuckDB, ≤ 512 MB.\n", generated.as_secs_f64(), duck["duckdb"].as_str().unwrap_or("?")).ok();
-    writeln!(md, "| measure | value | verdict |\n|---|---|---|").ok();
+    let (duck_t, duck_q) = (median(duck_times), median(duck_queries));
+    let mut differences = dora_differences(&figures, &duck["metrics"]);
+    differences.extend(
+        dora_differences(&loaded_figures, &duck["metrics"])
+            .into_iter()
+            .map(|d| format!("read from CSV: {d}")),
+    );
+    writeln!(md, "## 4. DORA aggregation\n\n{total} normalized events (50 services, 365 days, about 55 a day each: pushes of 1-3 commits and deployments of the latest head half and half, 10 % of deployments failing, an incident opened and closed hours later on one day in five), generated in {:.1} s. Every metric of every service and of all together, median of 3 runs each. DuckDB {} (`tests/support/dora_duckdb.py`, the same rules in SQL: as-of joins for incident attribution and recovery, a range join for rework, a suffix minimum over push order for lead time) computes the same figures from the same events, written once to CSV files, with {} threads (its default here: one per core; ours runs on one). Like for like, twice: in memory (ours from the events in memory, DuckDB from its in-memory tables already loaded: the queries only), and both including the load from those CSV files (ours with the `csv` crate into the same events). Targets: faster than DuckDB in both, ≤ 512 MB.\n", generated.as_secs_f64(), duck["duckdb"].as_str().unwrap_or("?"), duck["threads"]).ok();
     writeln!(
         md,
-        "| aggregation (this project) | {t:.2} s | {} |",
-        verdict(t < duck_t)
+        "| measure | this project | DuckDB | verdict |\n|---|---|---|---|"
     )
     .ok();
     writeln!(
         md,
-        "| DuckDB, CSV load included | {duck_t:.2} s (peak RSS {:.0} MiB) | - |",
-        duck["peak_rss_mib"].as_f64().unwrap_or(f64::NAN)
+        "| in memory, events already loaded | {t:.2} s | {duck_q:.2} s | {} |",
+        verdict(t < duck_q)
     )
     .ok();
-    writeln!(md, "| peak RSS of the benchmark process (the generated events held in memory included) | {rss:.0} MiB (after generating, before aggregating: {rss_before:.0} MiB) | {} |", verdict(rss <= 512.0)).ok();
+    writeln!(
+        md,
+        "| load from the same CSV files included | {t_loaded:.2} s | {duck_t:.2} s | {} |",
+        verdict(t_loaded < duck_t)
+    )
+    .ok();
+    writeln!(md, "| peak RSS (ours: the benchmark process, the generated events held in memory included; after generating, before aggregating: {rss_before:.0} MiB) | {rss:.0} MiB | {:.0} MiB | {} |", duck["peak_rss_mib"].as_f64().unwrap_or(f64::NAN), verdict(rss <= 512.0)).ok();
     if differences.is_empty() {
-        writeln!(md, "| both agree on every figure of all 51 rows (50 services and all together): counts, lead-time median and p90, recovery median | yes | - |\n").ok();
+        writeln!(md, "| both agree on every figure of all 51 rows (50 services and all together): counts, lead-time median and p90, recovery median; ours the same from memory and from CSV | yes | yes | - |\n").ok();
     } else {
         writeln!(
             md,
-            "| both agree on every figure | **no**: {} | **missed** |\n",
+            "| both agree on every figure | **no**: {} | | **missed** |\n",
             differences
                 .iter()
                 .take(5)
@@ -581,7 +829,7 @@ fn dora_aggregation(md: &mut String) -> Result<(), String> {
         .ok();
     }
     eprintln!(
-        "dora: {total} events, {t:.2} s, {rss:.0} MiB; DuckDB {duck_t:.2} s; {} differences",
+        "dora: {total} events, in memory {t:.2} s vs DuckDB {duck_q:.2} s; with the load {t_loaded:.2} s vs {duck_t:.2} s; {rss:.0} MiB; {} differences",
         differences.len()
     );
     if differences.is_empty() {
@@ -827,6 +1075,15 @@ fn kept_section(md: &str, heading: &str) -> Option<String> {
     Some(rest[..end].to_string())
 }
 
+/// The people's notes of `md`, kept as they stand: from [`NOTES`] to the end of the file
+/// (headings inside them included), or an empty section under that heading.
+fn kept_notes(md: &str) -> String {
+    match md.find(&format!("\n{NOTES}")) {
+        Some(i) => md[i + 1..].to_string(),
+        None => format!("{NOTES}\n"),
+    }
+}
+
 /// One numbered section of BENCHMARKS.md.
 async fn section(n: &str, md: &mut String) -> Result<(), String> {
     match n {
@@ -872,7 +1129,7 @@ async fn main() -> ExitCode {
             ExitCode::from(1)
         };
     }
-    let head = format!("# Benchmarks\n\nWritten by `make bench` ({}); machine: {}. Reproduce with `make setup && make bench` (release builds; about five minutes, two of them the budget-bound drain); `make bench SECTIONS=\"4 6\"` runs some sections and prints them instead. Every section names what it runs; the code is `tests/src/bin/bench.rs`. Tests never assert timings: this file is where speed and memory are measured.\n\n", Timestamp::now().strftime("%Y-%m-%d"), machine());
+    let head = format!("# Benchmarks\n\nWritten by `make bench` ({}), every figure in it, except the two sections it keeps as they stand: \"Fresh clone\" (written by `tests/support/fresh-clone.sh`) and the notes people write at the end. Machine: {}. Reproduce with `make setup && make bench` (release builds; about ten minutes, four of them the budget-bound drains); `make bench SECTIONS=\"4 6\"` runs some sections and prints them instead. Every section names what it runs; the code is `tests/src/bin/bench.rs`. Tests never assert timings: this file is where speed and memory are measured.\n\n", Timestamp::now().strftime("%Y-%m-%d"), machine());
     md.insert_str(0, &head);
     let path = workspace_root().join("BENCHMARKS.md");
     // Measured by tests/support/fresh-clone.sh (three quarters of an hour, not part of
@@ -881,7 +1138,7 @@ async fn main() -> ExitCode {
     if let Some(section) = kept_section(&old, FRESH_CLONE) {
         md.push_str(&section);
     }
-    md.push_str(NOTES);
+    md.push_str(&kept_notes(&old));
     if let Err(e) = std::fs::write(&path, md) {
         eprintln!("writing {}: {e}", path.display());
         return ExitCode::from(1);
@@ -907,6 +1164,14 @@ mod tests {
             Some("## Fresh clone\n\n| a | b |\n\n")
         );
         assert_eq!(kept_section("# B\n\n## Notes\n", FRESH_CLONE), None);
+        let with_notes = format!(
+            "# B\n\n## Fresh clone\n\nf\n\n{NOTES}\n\n- a note\n\n## Their heading\n\nmore\n"
+        );
+        assert_eq!(
+            kept_notes(&with_notes),
+            format!("{NOTES}\n\n- a note\n\n## Their heading\n\nmore\n")
+        );
+        assert_eq!(kept_notes("# B\n\n## Notes\n"), format!("{NOTES}\n"));
         assert_eq!(
             kept_section("# B\n## Fresh clone\nlast", FRESH_CLONE).as_deref(),
             Some("## Fresh clone\nlast")
