@@ -1,6 +1,10 @@
 //! AWS client construction and the one SSM read every function does at cold start.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, Region};
+
+/// The SDK's shared config (region, credentials, endpoint), as every handler's
+/// constructor takes it.
+pub use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 
 use crate::error::{FleetError, Result};

@@ -1,51 +1,42 @@
-//! Publishing to the `fleet` event bus: the only way functions talk to each other.
-
-use serde_json::Value;
+//! Publishing to the `fleet` event bus: the only way functions talk to each other. What
+//! may be published is in [`crate::events`].
 
 use crate::error::{FleetError, Result};
-
-pub const SOURCE_SCHEDULER: &str = "fleet.cluster-scheduler";
-pub const SOURCE_DRAINER: &str = "fleet.spot-drainer";
-
-/// Detail types on the `fleet` bus (contract: rules and other functions match on them).
-pub mod detail_type {
-    pub const CLUSTER_READY: &str = "Cluster Ready";
-    pub const CLUSTER_DESTROYED: &str = "Cluster Destroyed";
-    pub const CLUSTER_TRANSITION_FAILED: &str = "Cluster Transition Failed";
-    pub const NODE_DRAINED: &str = "Node Drained";
-}
+use crate::events::BusEvent;
 
 #[derive(Clone, Debug)]
 pub struct EventPublisher {
     client: aws_sdk_eventbridge::Client,
     bus: String,
-    source: &'static str,
 }
 
 impl EventPublisher {
-    pub fn new(
-        client: aws_sdk_eventbridge::Client,
-        bus: impl Into<String>,
-        source: &'static str,
-    ) -> Self {
+    /// A publisher to the bus named `bus` (`fleet`).
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
         EventPublisher {
             client,
             bus: bus.into(),
-            source,
         }
     }
 
+    /// The bus's name.
     pub fn bus(&self) -> &str {
         &self.bus
     }
 
-    /// Puts one event on the bus. A rejected entry is an error, not a silent drop.
-    pub async fn publish(&self, detail_type: &str, detail: &Value) -> Result<()> {
+    /// Puts one event on the bus, with its type's `source` and `detail-type`.
+    ///
+    /// # Errors
+    /// The `PutEvents` call failing, or EventBridge rejecting the entry (an error, not a
+    /// silent drop), or the event failing to serialize.
+    pub async fn publish<E: BusEvent>(&self, event: &E) -> Result<()> {
+        let detail = serde_json::to_string(event)
+            .map_err(|e| FleetError::Internal(format!("{}: {e}", E::DETAIL_TYPE)))?;
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
-            .source(self.source)
-            .detail_type(detail_type)
-            .detail(detail.to_string())
+            .source(E::SOURCE)
+            .detail_type(E::DETAIL_TYPE)
+            .detail(detail)
             .build();
         let out = self
             .client

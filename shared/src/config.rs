@@ -7,7 +7,6 @@
 //! `[table]` header into that table), so the error says where a key of that name belongs.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 
 use jiff::tz::TimeZone;
 use serde::Deserialize;
@@ -15,15 +14,23 @@ use serde::Deserialize;
 use crate::error::{FleetError, Result};
 use crate::schedule::{ClusterSchedule, Holiday, Uptime};
 
+mod blueprint;
 mod cost;
 mod dns;
 mod dora;
+mod keys;
+mod secret;
+pub use blueprint::{
+    AccessEntry, AddonBlueprint, Blueprint, CapacityType, NodegroupBlueprint, ACCESS_POLICIES,
+};
 pub use cost::{CostConfig, CostMetric};
 pub use dns::{
     cloudflare_marker, is_hostname, normalize_name, DnsConfig, DnsProvider, DnsRecordConfig,
     OnDestroy, ServiceRef, CLOUDFLARE_COMMENT_MAX,
 };
 pub use dora::{check_pushgateway_url, DeploySource, DoraConfig, DoraService};
+use keys::{deserialize, key_name, unknown_key};
+pub use secret::{Secret, SecretRef};
 
 /// Tag key carried by every resource the fleet creates: the cluster it belongs to. The cost
 /// reporter groups by it.
@@ -130,183 +137,6 @@ impl TryFrom<String> for ZoneName {
         let tz = TimeZone::get(&name)
             .map_err(|_| format!("unknown time zone `{name}` (expected an IANA name)"))?;
         Ok(ZoneName(name, Some(tz)))
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Blueprint {
-    pub version: String,
-    pub role_arn: String,
-    pub subnet_ids: Vec<String>,
-    #[serde(default)]
-    pub security_group_ids: Vec<String>,
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    #[serde(default = "yes")]
-    pub endpoint_public_access: bool,
-    #[serde(default)]
-    pub endpoint_private_access: bool,
-    #[serde(default, rename = "nodegroup")]
-    pub nodegroups: Vec<NodegroupBlueprint>,
-    #[serde(default, rename = "addon")]
-    pub addons: Vec<AddonBlueprint>,
-    /// IAM principals given access to the cluster through EKS access entries.
-    #[serde(default)]
-    pub access: Vec<AccessEntry>,
-    /// Manifest sources applied after the nodegroups are up: `s3://bucket/key.yaml` or a
-    /// path bundled with the function.
-    #[serde(default)]
-    pub bootstrap: Vec<String>,
-}
-
-/// An EKS access entry with one access policy, cluster-wide.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AccessEntry {
-    pub principal_arn: String,
-    /// An EKS access policy name, e.g. `AmazonEKSClusterAdminPolicy`.
-    pub policy: String,
-}
-
-/// The EKS access policies (`aws eks list-access-policies`).
-pub const ACCESS_POLICIES: [&str; 6] = [
-    "AmazonEKSClusterAdminPolicy",
-    "AmazonEKSAdminPolicy",
-    "AmazonEKSEditPolicy",
-    "AmazonEKSViewPolicy",
-    "AmazonEKSAdminViewPolicy",
-    "AmazonEKSAutoNodePolicy",
-];
-
-impl AccessEntry {
-    pub fn policy_arn(&self, partition: &str) -> String {
-        format!(
-            "arn:{partition}:eks::aws:cluster-access-policy/{}",
-            self.policy
-        )
-    }
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum CapacityType {
-    #[serde(rename = "ON_DEMAND")]
-    OnDemand,
-    #[serde(rename = "SPOT")]
-    Spot,
-}
-
-impl CapacityType {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CapacityType::OnDemand => "ON_DEMAND",
-            CapacityType::Spot => "SPOT",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct NodegroupBlueprint {
-    pub name: String,
-    #[serde(default = "on_demand")]
-    pub capacity_type: CapacityType,
-    pub instance_types: Vec<String>,
-    pub node_role_arn: String,
-    pub min_size: i32,
-    pub max_size: i32,
-    pub desired_size: i32,
-    /// Defaults to the cluster's subnets.
-    #[serde(default)]
-    pub subnet_ids: Option<Vec<String>>,
-    #[serde(default)]
-    pub ami_type: Option<String>,
-    #[serde(default)]
-    pub disk_size: Option<i32>,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-}
-
-fn on_demand() -> CapacityType {
-    CapacityType::OnDemand
-}
-
-/// Add-ons that nodes need to join and become Ready; installed before the nodegroups.
-const NODE_ADDONS: [&str; 3] = ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"];
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct AddonBlueprint {
-    pub name: String,
-    #[serde(default)]
-    pub version: Option<String>,
-    #[serde(default)]
-    pub configuration_values: Option<String>,
-    #[serde(default)]
-    pub service_account_role_arn: Option<String>,
-    /// Installed before the nodegroups; defaults to true for the add-ons nodes need
-    /// (vpc-cni, kube-proxy, eks-pod-identity-agent).
-    #[serde(default)]
-    pub before_nodes: Option<bool>,
-}
-
-impl AddonBlueprint {
-    pub fn is_before_nodes(&self) -> bool {
-        self.before_nodes
-            .unwrap_or_else(|| NODE_ADDONS.contains(&self.name.as_str()))
-    }
-}
-
-/// A secret in the config: `ssm:<parameter name>` (a SecureString, read at cold start) or,
-/// for local runs only, the value itself.
-#[derive(Clone, Deserialize)]
-#[serde(from = "String")]
-pub enum SecretRef {
-    Ssm(String),
-    Literal(Secret),
-}
-
-impl From<String> for SecretRef {
-    fn from(s: String) -> Self {
-        match s.strip_prefix("ssm:") {
-            Some(name) => SecretRef::Ssm(name.to_string()),
-            None => SecretRef::Literal(Secret(s)),
-        }
-    }
-}
-
-impl fmt::Debug for SecretRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SecretRef::Ssm(name) => write!(f, "ssm:{name}"),
-            SecretRef::Literal(_) => f.write_str("[redacted]"),
-        }
-    }
-}
-
-/// A secret value. It prints as `[redacted]` everywhere; only `expose` gives the value, at
-/// the one place that sends it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Secret(value)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
     }
 }
 
@@ -440,228 +270,6 @@ fn valid_role_arn(arn: &str) -> bool {
         && account.len() == 12
         && account.chars().all(|c| c.is_ascii_digit())
         && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty()))
-}
-
-impl Blueprint {
-    fn validate(&self, key: &str) -> Result<()> {
-        let key = |k: &str| format!("{key}.{k}");
-        if self.version.trim().is_empty() {
-            return Err(FleetError::config(key("version"), "must not be empty"));
-        }
-        if !valid_role_arn(&self.role_arn) {
-            return Err(FleetError::config(
-                key("role_arn"),
-                format!(
-                    "`{}` is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
-                    self.role_arn
-                ),
-            ));
-        }
-        if self.subnet_ids.len() < 2 {
-            return Err(FleetError::config(
-                key("subnet_ids"),
-                "EKS needs subnets in at least two availability zones",
-            ));
-        }
-        let mut names = HashSet::new();
-        for (j, ng) in self.nodegroups.iter().enumerate() {
-            let key = |k: &str| key(&format!("nodegroup[{j}].{k}"));
-            if ng.name.trim().is_empty() || !names.insert(ng.name.as_str()) {
-                return Err(FleetError::config(
-                    key("name"),
-                    format!("`{}` is empty or used twice", ng.name),
-                ));
-            }
-            if ng.instance_types.is_empty() {
-                return Err(FleetError::config(
-                    key("instance_types"),
-                    "give at least one instance type",
-                ));
-            }
-            if !valid_role_arn(&ng.node_role_arn) {
-                return Err(FleetError::config(
-                    key("node_role_arn"),
-                    format!("`{}` is not an IAM role ARN", ng.node_role_arn),
-                ));
-            }
-            if ng.min_size < 0 || ng.max_size < 1 {
-                return Err(FleetError::config(
-                    key("max_size"),
-                    "sizes must satisfy 0 <= min_size and max_size >= 1",
-                ));
-            }
-            if !(ng.min_size <= ng.desired_size && ng.desired_size <= ng.max_size) {
-                return Err(FleetError::config(
-                    key("desired_size"),
-                    format!(
-                        "must lie between min_size ({}) and max_size ({})",
-                        ng.min_size, ng.max_size
-                    ),
-                ));
-            }
-        }
-        for (j, a) in self.access.iter().enumerate() {
-            let parts: Vec<&str> = a.principal_arn.splitn(6, ':').collect();
-            let is_principal = matches!(parts.as_slice(), ["arn", p, "iam", "", account, resource]
-                if p.starts_with("aws") && account.len() == 12
-                && (resource.starts_with("role/") || resource.starts_with("user/")));
-            if !is_principal {
-                return Err(FleetError::config(
-                    key(&format!("access[{j}].principal_arn")),
-                    format!("`{}` is not an IAM role or user ARN", a.principal_arn),
-                ));
-            }
-            if !ACCESS_POLICIES.contains(&a.policy.as_str()) {
-                return Err(FleetError::config(
-                    key(&format!("access[{j}].policy")),
-                    format!(
-                        "unknown access policy `{}`: expected one of {}",
-                        a.policy,
-                        ACCESS_POLICIES.join(", ")
-                    ),
-                ));
-            }
-        }
-        for (j, b) in self.bootstrap.iter().enumerate() {
-            let bad_s3 = b
-                .strip_prefix("s3://")
-                .is_some_and(|rest| !matches!(rest.split_once('/'), Some((bucket, k)) if !bucket.is_empty() && !k.is_empty()));
-            if b.trim().is_empty() || bad_s3 {
-                return Err(FleetError::config(
-                    key(&format!("bootstrap[{j}]")),
-                    format!("`{b}` is neither s3://bucket/key nor a file path"),
-                ));
-            }
-        }
-        let mut addons = HashSet::new();
-        for (j, a) in self.addons.iter().enumerate() {
-            if !addons.insert(a.name.as_str()) {
-                return Err(FleetError::config(
-                    key(&format!("addon[{j}].name")),
-                    format!("add-on `{}` is listed twice", a.name),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// One step of a key's path: a table key or an array index.
-#[derive(Debug, Clone, PartialEq)]
-enum Segment {
-    Key(String),
-    Index(usize),
-}
-
-/// The config and the paths of the keys nobody reads.
-fn deserialize(text: &str) -> Result<(FleetConfig, Vec<Vec<Segment>>)> {
-    let mut unknown = Vec::new();
-    let de = toml::Deserializer::parse(text)
-        .map_err(|e| FleetError::config("(file)", format!("not valid TOML: {}", e.message())))?;
-    let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(segments(&path));
-    let ignored = serde_ignored::Deserializer::new(de, &mut on_unknown);
-    let config: FleetConfig = serde_path_to_error::deserialize(ignored).map_err(|e| {
-        let key = e.path().to_string();
-        FleetError::config(key, e.into_inner().message().to_string())
-    })?;
-    Ok((config, unknown))
-}
-
-fn segments(path: &serde_ignored::Path<'_>) -> Vec<Segment> {
-    use serde_ignored::Path;
-    match path {
-        Path::Root => vec![],
-        Path::Seq { parent, index } => {
-            let mut s = segments(parent);
-            s.push(Segment::Index(*index));
-            s
-        }
-        Path::Map { parent, key } => {
-            let mut s = segments(parent);
-            s.push(Segment::Key(key.clone()));
-            s
-        }
-        Path::Some { parent }
-        | Path::NewtypeStruct { parent }
-        | Path::NewtypeVariant { parent } => segments(parent),
-    }
-}
-
-/// `cluster[0].blueprint.protect`: the form every config error names keys in.
-fn key_name(path: &[Segment]) -> String {
-    let mut out = String::new();
-    for s in path {
-        match s {
-            Segment::Key(k) if out.is_empty() => out.push_str(k),
-            Segment::Key(k) => {
-                out.push('.');
-                out.push_str(k);
-            }
-            Segment::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
-}
-
-/// The table at `path` in `doc`, if there is one.
-fn table_at<'a>(doc: &'a mut toml::Table, path: &[Segment]) -> Option<&'a mut toml::Table> {
-    let mut value: Option<&mut toml::Value> = None;
-    let mut table = Some(doc);
-    for s in path {
-        let next = match (s, table.take(), value.take()) {
-            (Segment::Key(k), Some(t), _) => t.get_mut(k),
-            (Segment::Index(i), None, Some(toml::Value::Array(a))) => a.get_mut(*i),
-            _ => None,
-        }?;
-        match next {
-            toml::Value::Table(t) => table = Some(t),
-            other => value = Some(other),
-        }
-    }
-    table
-}
-
-/// "unknown key", and where a key of that name would be read: the nearest enclosing
-/// table where the same key, with the same value, is not unknown. Found by parsing a copy
-/// with the key moved there, so the structs themselves are the list of known keys.
-fn unknown_key(doc: &toml::Table, path: &[Segment]) -> String {
-    let (Some(Segment::Key(key)), Some(value)) = (path.last(), value_at(doc, path)) else {
-        return "unknown key".into();
-    };
-    for level in (0..path.len().saturating_sub(1)).rev() {
-        let enclosing = &path[..level];
-        let mut copy = doc.clone();
-        let Some(table) = table_at(&mut copy, enclosing) else {
-            continue;
-        };
-        table.entry(key.clone()).or_insert(value.clone());
-        let mut moved = enclosing.to_vec();
-        moved.push(Segment::Key(key.clone()));
-        let known = match toml::to_string(&copy)
-            .map_err(|_| ())
-            .map(|t| deserialize(&t))
-        {
-            Ok(Ok((_, unknown))) => !unknown.contains(&moved),
-            // A type error there still means the key is read there.
-            Ok(Err(FleetError::Config { key: k, .. })) => k == key_name(&moved),
-            _ => false,
-        };
-        if known {
-            return format!(
-                "unknown key; did you mean {}? (in TOML a key after a [table] header belongs to that table: write it above the header)",
-                key_name(&moved)
-            );
-        }
-    }
-    "unknown key".into()
-}
-
-fn value_at(doc: &toml::Table, path: &[Segment]) -> Option<toml::Value> {
-    let (Segment::Key(key), parent) = path.split_last()? else {
-        return None;
-    };
-    let mut copy = doc.clone();
-    table_at(&mut copy, parent)?.get(key).cloned()
 }
 
 #[cfg(test)]

@@ -122,6 +122,14 @@ impl Notifier {
         })
     }
 
+    /// [`Notifier::send`], best effort: a failure is logged as a warning (without the
+    /// webhook), for callers whose work is done whatever happens to the message.
+    pub async fn send_or_warn(&self, text: &str) {
+        if let Err(e) = self.send(text).await {
+            tracing::warn!(error = %e, "Slack notification failed");
+        }
+    }
+
     /// Posts `text`; returns whether a webhook is configured.
     pub async fn send(&self, text: &str) -> Result<bool> {
         let Some(url) = self.webhook().await? else {

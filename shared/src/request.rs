@@ -1,5 +1,6 @@
-//! Decoding manual invoke documents (`{"action": ...}`), the same way in every function:
-//! unknown fields are rejected and every error names the field.
+//! Decoding what a function is invoked with, the same way in every function: the
+//! envelope (a schedule, a bus event, or a manual document), then the manual documents
+//! (`{"action": ...}`), whose unknown fields are rejected and whose errors name the field.
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -34,6 +35,69 @@ pub fn action<'a>(event: &'a Value, expected: &str) -> Result<&'a str> {
     }
 }
 
+/// What an invocation event is, before its function reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope<'a> {
+    /// A scheduled invocation: EventBridge's `Scheduled Event` or EventBridge Scheduler's
+    /// `{}` (see [`is_scheduled`]).
+    Scheduled,
+    /// An EventBridge event (it has a `detail-type`); `source` is empty when absent.
+    Bus {
+        /// The envelope's `source` (`fleet.cluster-scheduler`, `aws.ec2`).
+        source: &'a str,
+        /// The envelope's `detail-type`.
+        detail_type: &'a str,
+    },
+    /// A manual document: its `action` word, not yet checked against the function's.
+    Action(&'a str),
+}
+
+impl<'a> Envelope<'a> {
+    /// Reads the envelope of `event`; `actions` lists the function's actions, for errors.
+    ///
+    /// # Errors
+    /// Bad request naming the problem: not a JSON object (`(event)`), a `detail-type`
+    /// that is not a string, or no `action` string.
+    pub fn of(event: &'a Value, actions: &str) -> Result<Envelope<'a>> {
+        if !event.is_object() {
+            return Err(FleetError::bad_request(
+                "(event)",
+                format!("expected a JSON object: a scheduled event, a fleet bus event or {{\"action\": ...}} ({actions})"),
+            ));
+        }
+        if is_scheduled(event) {
+            return Ok(Envelope::Scheduled);
+        }
+        if let Some(dt) = event.get("detail-type") {
+            let detail_type = dt
+                .as_str()
+                .ok_or_else(|| FleetError::bad_request("detail-type", "not a string"))?;
+            let source = event.get("source").and_then(Value::as_str).unwrap_or("");
+            return Ok(Envelope::Bus {
+                source,
+                detail_type,
+            });
+        }
+        action(event, actions).map(Envelope::Action)
+    }
+}
+
+/// A bus event a function that is only scheduled or invoked by hand does not take.
+pub fn not_scheduled(detail_type: &str) -> FleetError {
+    FleetError::bad_request(
+        "detail-type",
+        format!("\"{detail_type}\" is not an event this function handles (expected \"Scheduled Event\")"),
+    )
+}
+
+/// An action word the function does not know; `actions` lists the ones it does.
+pub fn unknown_action(other: &str, actions: &str) -> FleetError {
+    FleetError::bad_request(
+        "action",
+        format!("unknown action `{other}`: expected one of {actions}"),
+    )
+}
+
 /// Whether `event` is a scheduled invocation: EventBridge's `Scheduled Event` (a rule
 /// with a schedule expression), or `{}`. The EventBridge Scheduler API reference
 /// (`Target.Input`) makes the input optional ("If you do not specify anything for this
@@ -48,6 +112,37 @@ pub fn is_scheduled(event: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn envelopes() {
+        assert_eq!(
+            Envelope::of(&json!({}), "a").ok(),
+            Some(Envelope::Scheduled)
+        );
+        let bus = json!({"source": "aws.ec2", "detail-type": "X", "detail": {}});
+        assert_eq!(
+            Envelope::of(&bus, "a").ok(),
+            Some(Envelope::Bus {
+                source: "aws.ec2",
+                detail_type: "X"
+            })
+        );
+        let sync = json!({"action": "sync"});
+        assert_eq!(
+            Envelope::of(&sync, "a").ok(),
+            Some(Envelope::Action("sync"))
+        );
+        let e = Envelope::of(&json!([1]), "sync").unwrap_err().to_string();
+        assert!(e.contains("JSON object") && e.contains("sync"), "{e}");
+        let e = Envelope::of(&json!({"detail-type": 3}), "a")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("detail-type"), "{e}");
+        let e = Envelope::of(&json!({"cluster": "a"}), "sync, status")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("action") && e.contains("sync, status"), "{e}");
+    }
 
     #[test]
     fn scheduler_without_input_and_scheduled_events_are_scheduled() {

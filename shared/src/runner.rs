@@ -1,5 +1,5 @@
-//! Runs a handler in Lambda or, outside Lambda, once on an event file (contract, see
-//! DESIGN.md "Running locally").
+//! Runs a handler in Lambda or, outside Lambda, once on an event file (README, "Local
+//! walkthrough"). Every function's `main.rs` is one call: [`serve`].
 //!
 //! `cargo run -p <function> -- --event <file|->` deserializes the event exactly as the
 //! Lambda runtime does (JSON into `serde_json::Value`), prints the JSON response on stdout,
@@ -165,6 +165,46 @@ pub fn fail(e: FleetError) -> ExitCode {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A handler's typed answer as the invocation's JSON response.
+///
+/// # Errors
+/// [`FleetError::Internal`] if the answer does not serialize (a map with non-string keys;
+/// never for the fleet's answer types).
+pub fn respond<T: serde::Serialize>(answer: T) -> Result<Value> {
+    serde_json::to_value(answer).map_err(|e| FleetError::Internal(format!("the answer: {e}")))
+}
+
+/// A fleet function: built once per cold start, then asked to handle events.
+pub trait Function: Sized + Send + Sync + 'static {
+    /// Builds the function from the environment: config, secrets and clients, once.
+    ///
+    /// # Errors
+    /// A missing or invalid config key or secret, named; the process then exits 1.
+    fn cold_start() -> impl Future<Output = Result<Self>>;
+
+    /// Handles one event; the answer is the invocation's JSON response.
+    ///
+    /// # Errors
+    /// Whatever the function reports: a bad request names its field; other errors make
+    /// Lambda (and EventBridge) retry.
+    fn handle(&self, event: Value, inv: Invocation) -> impl Future<Output = Result<Value>>;
+}
+
+/// A function's whole `main`: logging, the cold start, then events served from the
+/// Lambda Runtime API, or one event locally (`--event <file|->`).
+pub async fn serve<F: Function>() -> ExitCode {
+    init_tracing();
+    let function = match F::cold_start().await {
+        Ok(f) => std::sync::Arc::new(f),
+        Err(e) => return fail(e),
+    };
+    run(|event, inv| {
+        let function = function.clone();
+        async move { function.handle(event, inv).await }
+    })
+    .await
 }
 
 /// Serves `handler` from the Lambda Runtime API, or runs it once locally.

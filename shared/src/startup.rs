@@ -202,11 +202,10 @@ impl ColdStart {
     }
 
     /// The publisher on the fleet bus, as `source`.
-    pub fn publisher(&self, source: &'static str) -> crate::bus::EventPublisher {
+    pub fn publisher(&self) -> crate::bus::EventPublisher {
         crate::bus::EventPublisher::new(
             aws_sdk_eventbridge::Client::new(&self.sdk),
             self.config.fleet.event_bus.clone(),
-            source,
         )
     }
 }

@@ -3,7 +3,6 @@
 //! client is mocked with aws-smithy-mocks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use aws_sdk_costexplorer::operation::get_cost_forecast::GetCostForecastOutput;
 use aws_sdk_costexplorer::types::{ForecastResult, MetricValue};
@@ -14,7 +13,6 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::SdkConfig;
 use cost_reporter::explorer::Explorer;
-use cost_reporter::leftovers::Finder;
 use cost_reporter::Reporter;
 use fleet_shared::config::{FleetConfig, Secret};
 use fleet_shared::notify::Notifier;
@@ -112,20 +110,14 @@ impl CostFixture {
                 .build(),
         );
         let forecast_client = mock_client!(aws_sdk_costexplorer, RuleMode::MatchAny, [&forecast]);
-        let reporter = Reporter {
-            cost: config.cost.clone().unwrap_or_default(),
-            config: Arc::new(config),
-            explorer: Explorer::new(usage, forecast_client, store.clone()),
-            store: store.clone(),
-            leftovers: Finder {
-                tagging: aws_sdk_resourcegroupstagging::Client::new(&sdk),
-                ec2: aws_sdk_ec2::Client::new(&sdk),
-                elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-            },
-            eks: aws_sdk_eks::Client::new(&sdk),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-            notifier: Notifier::new(Some(Secret::new(slack.url.clone()))),
-        };
+        let mut reporter = Reporter::new(
+            &sdk,
+            config,
+            store.table(),
+            Notifier::new(Some(Secret::new(slack.url.clone()))),
+        );
+        // Usage from moto in the fixture's account; the forecast from a mocked client.
+        reporter.explorer = Explorer::new(usage, forecast_client, store.clone());
         CostFixture {
             sdk,
             reporter,

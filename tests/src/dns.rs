@@ -1,12 +1,10 @@
 //! A dns-updater wired to moto (EKS, Route53, DynamoDB, CloudWatch), the fake Kubernetes
 //! API, the fake Cloudflare API and the fake Slack, with its own cluster, zones and table.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_types::SdkConfig;
 use dns_updater::cloudflare::{Cloudflare, RetryPolicy};
-use dns_updater::route53::Route53;
 use dns_updater::Updater;
 use fleet_shared::config::{FleetConfig, Secret};
 use fleet_shared::kube::KubeConnector;
@@ -81,27 +79,24 @@ impl DnsFixture {
                 .replace("{zone}", &zone),
         );
         let config = FleetConfig::parse(&text).expect("test config");
-        let updater = Updater {
-            config: Arc::new(config),
-            eks,
-            kube: Arc::new(KubeConnector::new(&sdk, Some(kube.url.clone()))),
-            store: store.clone(),
-            cloudflare: Some(
-                Cloudflare::new(
-                    Some(&cloudflare.url),
-                    Secret::new(TOKEN.into()),
-                    RetryPolicy {
-                        max_attempts: 4,
-                        max_wait: Duration::from_secs(5),
-                        first_backoff: Duration::from_millis(20),
-                    },
-                )
-                .expect("cloudflare client"),
-            ),
-            route53: Route53::new(&sdk),
-            notifier: Notifier::new(Some(Secret::new(slack.url.clone()))),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-        };
+        let cloudflare_client = Cloudflare::new(
+            Some(&cloudflare.url),
+            Secret::new(TOKEN.into()),
+            RetryPolicy {
+                max_attempts: 4,
+                max_wait: Duration::from_secs(5),
+                first_backoff: Duration::from_millis(20),
+            },
+        )
+        .expect("cloudflare client");
+        let updater = Updater::new(
+            &sdk,
+            config,
+            store.table(),
+            Notifier::new(Some(Secret::new(slack.url.clone()))),
+            KubeConnector::new(&sdk, Some(kube.url.clone())),
+            Some(cloudflare_client),
+        );
         DnsFixture {
             sdk,
             updater,
@@ -149,13 +144,34 @@ impl DnsFixture {
             .await
     }
 
-    /// The scheduler's event of `detail_type` for the cluster, as it reaches the bus.
+    /// The scheduler's event of `detail_type` (`Cluster Ready` or `Cluster Destroyed`) for
+    /// the cluster, as it reaches the bus: the detail is the scheduler's own typed event.
     pub fn bus_event(&self, detail_type: &str, generation: &str) -> Value {
+        use fleet_shared::config::Mode;
+        use fleet_shared::events::{BusEvent, ClusterDestroyed, ClusterReady};
+        let at: Timestamp = "2026-11-23T07:20:00Z".parse().expect("a timestamp");
+        let detail = match detail_type {
+            ClusterReady::DETAIL_TYPE => json!(ClusterReady {
+                cluster: self.cluster.clone(),
+                endpoint: "https://example.eks.amazonaws.com".into(),
+                region: "eu-west-1".into(),
+                mode: Mode::Destroy,
+                generation: generation.into(),
+                at,
+            }),
+            ClusterDestroyed::DETAIL_TYPE => json!(ClusterDestroyed {
+                cluster: self.cluster.clone(),
+                region: "eu-west-1".into(),
+                mode: Mode::Destroy,
+                at,
+            }),
+            other => panic!("not a scheduler event: {other}"),
+        };
         json!({
             "version": "0", "id": unique("ev"), "detail-type": detail_type,
             "source": "fleet.cluster-scheduler", "account": "123456789012",
             "time": "2026-11-23T07:20:00Z", "region": "eu-west-1", "resources": [],
-            "detail": {"cluster": self.cluster, "generation": generation, "region": "eu-west-1"},
+            "detail": detail,
         })
     }
 

@@ -143,24 +143,24 @@ impl DoraFixture {
         let store = DoraStore::new(dynamodb.clone(), table.table(), dora.retention_days);
         let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
         DoraFixture {
-            webhook: Webhook {
-                dora: dora.clone(),
-                store: store.clone(),
-                secrets: Secrets {
+            webhook: Webhook::new(
+                &sdk,
+                (*dora).clone(),
+                table.table(),
+                Secrets {
                     github: Secret::new(GITHUB_SECRET.into()),
                     flux: Secret::new(FLUX_SECRET.into()),
                     flagger: Some(Secret::new(FLAGGER_TOKEN.into())),
                 },
-            },
-            aggregator: Aggregator {
-                dora,
-                store: store.clone(),
-                state: table,
-                cloudwatch: cloudwatch.clone(),
-                notifier: Notifier::new(Some(Secret::new(slack.url.clone()))),
-                http: reqwest::Client::new(),
-                pushgateway: pushgateway.as_ref().map(|p| Secret::new(p.url.clone())),
-            },
+            ),
+            aggregator: Aggregator::new(
+                &sdk,
+                (*dora).clone(),
+                table.table(),
+                Notifier::new(Some(Secret::new(slack.url.clone()))),
+                pushgateway.as_ref().map(|p| Secret::new(p.url.clone())),
+            )
+            .expect("aggregator"),
             store,
             slack,
             cloudwatch,

@@ -1,12 +1,8 @@
 //! A cluster-scheduler wired to moto, the fake Kubernetes API and the fake Slack, with
 //! its own bus, table and cluster names, for integration tests.
 
-use std::sync::Arc;
-
 use aws_types::SdkConfig;
-use cluster_scheduler::eks::Eks;
 use cluster_scheduler::Scheduler;
-use fleet_shared::bus::{EventPublisher, SOURCE_SCHEDULER};
 use fleet_shared::config::{FleetConfig, Secret};
 use fleet_shared::kube::KubeConnector;
 use fleet_shared::notify::Notifier;
@@ -84,24 +80,14 @@ impl SchedulerFixture {
         }
         let config = FleetConfig::parse(&text).expect("test config");
         let eks = aws_sdk_eks::Client::new(&sdk);
-        let scheduler = Scheduler {
-            config: Arc::new(config),
-            stack: fleet_shared::startup::LOCAL_STACK.to_string(),
-            eks: Eks::new(eks.clone(), fleet_shared::startup::LOCAL_STACK),
-            store: store.clone(),
-            bus: EventPublisher::new(
-                aws_sdk_eventbridge::Client::new(&sdk),
-                &bus,
-                SOURCE_SCHEDULER,
-            ),
-            notifier: Notifier::new(Some(Secret::new(slack.url.clone()))),
-            kube: Arc::new(KubeConnector::new(
-                &sdk,
-                Some(kube_url.unwrap_or_else(|| kube.url.clone())),
-            )),
-            s3: aws_sdk_s3::Client::new(&sdk),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-        };
+        let scheduler = Scheduler::new(
+            &sdk,
+            config,
+            fleet_shared::startup::LOCAL_STACK,
+            store.table(),
+            Notifier::new(Some(Secret::new(slack.url.clone()))),
+            KubeConnector::new(&sdk, Some(kube_url.unwrap_or_else(|| kube.url.clone()))),
+        );
         SchedulerFixture {
             sdk,
             scheduler,

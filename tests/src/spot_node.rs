@@ -53,7 +53,6 @@ pub fn objects() -> Vec<Value> {
 /// A spot-drainer for one ACTIVE cluster on moto (its own bus and table), whose
 /// Kubernetes API is `kube_url`.
 pub async fn drainer(kube_url: &str) -> spot_drainer::Drainer {
-    use std::sync::Arc;
     let sdk = crate::sdk();
     let bus = crate::unique("fleet-bus");
     let _ = aws_sdk_eventbridge::Client::new(&sdk)
@@ -65,22 +64,14 @@ pub async fn drainer(kube_url: &str) -> spot_drainer::Drainer {
     let eks = aws_sdk_eks::Client::new(&sdk);
     crate::active_cluster(&eks, &cluster).await;
     let text = format!("[fleet]\nregion = \"eu-west-1\"\nevent_bus = \"{bus}\"\n[[cluster]]\nname = \"{cluster}\"\nuptime = \"daily 00:00-24:00 UTC\"\n[cluster.blueprint]\nversion = \"1.32\"\nrole_arn = \"arn:aws:iam::123456789012:role/eks\"\nsubnet_ids = [\"a\", \"b\"]\n");
-    spot_drainer::Drainer {
-        config: Arc::new(fleet_shared::config::FleetConfig::parse(&text).expect("config")),
-        eks,
-        kube: Arc::new(fleet_shared::kube::KubeConnector::new(
-            &sdk,
-            Some(kube_url.to_string()),
-        )),
-        store: crate::state_table(&sdk).await,
-        bus: fleet_shared::bus::EventPublisher::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            &bus,
-            fleet_shared::bus::SOURCE_DRAINER,
-        ),
-        notifier: fleet_shared::notify::Notifier::disabled(),
-        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-    }
+    let store = crate::state_table(&sdk).await;
+    spot_drainer::Drainer::new(
+        &sdk,
+        fleet_shared::config::FleetConfig::parse(&text).expect("config"),
+        store.table(),
+        fleet_shared::notify::Notifier::disabled(),
+        fleet_shared::kube::KubeConnector::new(&sdk, Some(kube_url.to_string())),
+    )
 }
 
 /// The spot interruption warning for `instance`, sent at `sent`.

@@ -2,8 +2,6 @@
 //! nodegroups in CREATING or CREATE_FAILED, quota errors and throttling. EKS answers come
 //! from aws-smithy-mocks; the state table, the bus and Slack are real (moto, fake Slack).
 
-use std::sync::Arc;
-
 use aws_sdk_eks::error::ErrorMetadata;
 use aws_sdk_eks::operation::create_addon::CreateAddonOutput;
 use aws_sdk_eks::operation::create_cluster::CreateClusterError;
@@ -22,7 +20,6 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::DateTime;
 use cluster_scheduler::eks::Eks;
 use cluster_scheduler::Scheduler;
-use fleet_shared::bus::{EventPublisher, SOURCE_SCHEDULER};
 use fleet_shared::config::{FleetConfig, Secret};
 use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
@@ -80,21 +77,17 @@ async fn fixture_with(names: &[&str], rules: &[&Rule], blueprint_extra: &str) ->
     let slack = FakeSlack::start().await;
     let eks: Client = mock_client!(aws_sdk_eks, RuleMode::MatchAny, rules, |c| c
         .retry_config(aws_sdk_eks::config::retry::RetryConfig::disabled()));
-    let scheduler = Scheduler {
-        kube: Arc::new(fleet_shared::kube::KubeConnector::new(&sdk, None)),
-        s3: aws_sdk_s3::Client::new(&sdk),
-        elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-        config: Arc::new(config_with(&bus, names, blueprint_extra)),
-        stack: fleet_shared::startup::LOCAL_STACK.to_string(),
-        eks: Eks::new(eks, fleet_shared::startup::LOCAL_STACK),
-        store: state_table(&sdk).await,
-        bus: EventPublisher::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            &bus,
-            SOURCE_SCHEDULER,
-        ),
-        notifier: Notifier::new(Some(Secret::new(slack.url.clone()))),
-    };
+    let store = state_table(&sdk).await;
+    let mut scheduler = Scheduler::new(
+        &sdk,
+        config_with(&bus, names, blueprint_extra),
+        fleet_shared::startup::LOCAL_STACK,
+        store.table(),
+        Notifier::new(Some(Secret::new(slack.url.clone()))),
+        fleet_shared::kube::KubeConnector::new(&sdk, None),
+    );
+    // EKS answers from the mocked client's rules.
+    scheduler.eks = Eks::new(eks, fleet_shared::startup::LOCAL_STACK);
     // As if each cluster's CreateCluster had been sent with MOCK_TOKEN, which the mocked
     // DescribeCluster answers show: the incarnations are the fleet's own.
     for name in names {

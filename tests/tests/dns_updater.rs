@@ -222,7 +222,7 @@ async fn stale_events_are_acknowledged_and_change_nothing() {
     // A Cluster Destroyed redelivered after the cluster came back up.
     f.record_phase(Desired::Up, "g2").await;
     let stale = f
-        .call(json!({"source": "fleet.cluster-scheduler", "detail-type": "Cluster Destroyed", "detail": {"cluster": f.cluster, "generation": "g1"}}))
+        .call(f.bus_event("Cluster Destroyed", "g1"))
         .await
         .expect("stale");
     assert_eq!(stale["status"], "ignored", "{stale:#}");
@@ -358,10 +358,9 @@ async fn unknown_and_bad_events_change_nothing() {
         .await
         .expect_err("bad type");
     assert!(e.to_string().contains("dry_run"));
-    let r = f
-        .call(json!({"source": "fleet.cluster-scheduler", "detail-type": "Cluster Ready", "detail": {"cluster": "not-in-config"}}))
-        .await
-        .expect("acknowledged");
+    let mut other = f.bus_event("Cluster Ready", "g1");
+    other["detail"]["cluster"] = json!("not-in-config");
+    let r = f.call(other).await.expect("acknowledged");
     assert_eq!(r["status"], "ignored");
     assert!(f.cloudflare.requests().is_empty());
 }

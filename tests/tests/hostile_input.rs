@@ -6,11 +6,10 @@
 //!
 //! `make fuzz` runs the same decode steps under libFuzzer for longer (`fuzz/`).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use dora_webhook::handler::{Secrets, Webhook};
 use fleet_shared::config::{FleetConfig, Secret};
-use fleet_shared::dora::DoraStore;
 use fleet_shared::runner::Invocation;
 use fleet_tests::workspace_root;
 use jiff::Timestamp;
@@ -245,19 +244,16 @@ fn webhook() -> &'static Webhook {
         let dora = config.dora.expect("[dora] in the example");
         // Nothing listens on port 9: reaching storage would answer 500.
         let sdk = fleet_shared::aws::emulator_config("http://127.0.0.1:9", "eu-west-1");
-        Webhook {
-            store: DoraStore::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                "unreachable",
-                dora.retention_days,
-            ),
-            dora: Arc::new(dora),
-            secrets: Secrets {
+        Webhook::new(
+            &sdk,
+            dora,
+            "unreachable",
+            Secrets {
                 github: Secret::new("hostile-input-secret".into()),
                 flux: Secret::new("hostile-input-secret".into()),
                 flagger: Some(Secret::new("hostile-input-secret".into())),
             },
-        }
+        )
     })
 }
 

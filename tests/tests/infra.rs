@@ -303,6 +303,13 @@ fn shared_calls(function: &str) -> Vec<&'static str> {
     if matches!(function, "dns-updater" | "dora-webhook" | "dora-aggregator") {
         calls.push("get_parameters");
     }
+    // metrics::put: the functions that send custom metrics.
+    if matches!(
+        function,
+        "spot-drainer" | "dns-updater" | "dora-aggregator" | "cost-reporter"
+    ) {
+        calls.push("put_metric_data");
+    }
     calls.extend(match function {
         // state: cluster(), clusters() (a batch read), overrides, record_transition (a
         // transaction), mark_checked; bus: publish.

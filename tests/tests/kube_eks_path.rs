@@ -4,12 +4,9 @@
 //! in EKS mode serves HTTPS with its own CA and lets a request in only when the token's
 //! presigned STS GetCallerIdentity, sent to moto, names the caller.
 
-use std::sync::Arc;
-
 use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
 use aws_sdk_eks::types::{Certificate, Cluster, ClusterStatus};
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use fleet_shared::bus::{EventPublisher, SOURCE_DRAINER};
 use fleet_shared::config::{FleetConfig, Secret};
 use fleet_shared::kube::{kube_error, ClusterAccess, KubeConnector};
 use fleet_shared::notify::Notifier;
@@ -190,15 +187,16 @@ subnet_ids = ["subnet-a", "subnet-b"]
 "#
     );
     let slack = FakeSlack::start().await;
-    let drainer = spot_drainer::Drainer {
-        config: Arc::new(FleetConfig::parse(&config).expect("config")),
-        eks,
-        kube: Arc::new(KubeConnector::new(&sdk, None)),
-        store: state_table(&sdk).await,
-        bus: EventPublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &bus, SOURCE_DRAINER),
-        notifier: Notifier::new(Some(Secret::new(slack.url.clone()))),
-        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-    };
+    let store = state_table(&sdk).await;
+    let mut drainer = spot_drainer::Drainer::new(
+        &sdk,
+        FleetConfig::parse(&config).expect("config"),
+        store.table(),
+        Notifier::new(Some(Secret::new(slack.url.clone()))),
+        KubeConnector::new(&sdk, None),
+    );
+    // DescribeCluster from the mocked client: the fake's endpoint and CA.
+    drainer.eks = eks;
     let path = workspace_root().join("events/spot-interruption.json");
     let mut event: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");

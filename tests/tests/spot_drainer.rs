@@ -1,9 +1,6 @@
 //! spot-drainer against the fake Kubernetes API (nodes, pods, PodDisruptionBudgets, the
 //! Eviction API) and moto (EKS, the state table, the bus, CloudWatch).
 
-use std::sync::Arc;
-
-use fleet_shared::bus::{EventPublisher, SOURCE_DRAINER};
 use fleet_shared::config::{FleetConfig, Secret};
 use fleet_shared::kube::KubeConnector;
 use fleet_shared::notify::Notifier;
@@ -84,15 +81,14 @@ async fn fixture_with(config: impl FnOnce(&str, &str) -> String) -> Fixture {
     let kube = FakeKube::start().await;
     let slack = FakeSlack::start().await;
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
-    let drainer = Drainer {
-        config: Arc::new(FleetConfig::parse(&text).expect("config")),
-        eks,
-        kube: Arc::new(KubeConnector::new(&sdk, Some(kube.url.clone()))),
-        store: state_table(&sdk).await,
-        bus: EventPublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &bus, SOURCE_DRAINER),
-        notifier: Notifier::new(Some(Secret::new(slack.url.clone()))),
-        cloudwatch: cloudwatch.clone(),
-    };
+    let store = state_table(&sdk).await;
+    let drainer = Drainer::new(
+        &sdk,
+        FleetConfig::parse(&text).expect("config"),
+        store.table(),
+        Notifier::new(Some(Secret::new(slack.url.clone()))),
+        KubeConnector::new(&sdk, Some(kube.url.clone())),
+    );
     Fixture {
         drainer,
         kube,

@@ -2,15 +2,25 @@
 //! and destroys (or scales to zero) them in the evening.
 //!
 //! - `request`: what an invocation asks for.
+//! - `observed`, `step`: the reconciler's input (what was observed) and output (a step);
 //! - `reconcile`: the pure decision of the next step.
 //! - `eks`: the EKS adapter that observes and acts.
-//! - `handler`: ties them to the state table, the bus and Slack.
+//! - `handler`: the cold start and the dispatch of a request;
+//! - `tick`: one reconcile tick over every cluster (records, backoff, failures);
+//! - `execute`: carries out one step and announces finished transitions;
+//! - `queries`: plan, status and overrides;
+//! - `teardown`, `bootstrap`: the Kubernetes side of the evening and the morning.
 
 pub mod bootstrap;
 pub mod eks;
+pub mod execute;
 pub mod handler;
+pub mod observed;
+pub mod queries;
 pub mod reconcile;
 pub mod request;
+pub mod step;
 pub mod teardown;
+pub mod tick;
 
 pub use handler::Scheduler;

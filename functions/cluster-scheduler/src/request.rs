@@ -97,6 +97,7 @@ struct BareDoc {
 }
 
 use fleet_shared::request::document as doc;
+use fleet_shared::request::{not_scheduled, unknown_action, Envelope};
 
 fn timestamp(field: &str, text: &str) -> Result<Timestamp> {
     text.parse().map_err(|_| {
@@ -123,23 +124,11 @@ fn duration(field: &str, text: &str) -> Result<jiff::Span> {
 
 /// Decodes an invocation event.
 pub fn parse(event: &Value) -> Result<Request> {
-    let Some(obj) = event.as_object() else {
-        return Err(FleetError::bad_request(
-            "(event)",
-            "expected a JSON object: a scheduled event or {\"action\": ...}",
-        ));
+    let action = match Envelope::of(event, ACTIONS)? {
+        Envelope::Scheduled => return Ok(Request::Reconcile),
+        Envelope::Bus { detail_type, .. } => return Err(not_scheduled(detail_type)),
+        Envelope::Action(a) => a,
     };
-    // EventBridge Scheduler with no `Input` delivers `{}`.
-    if fleet_shared::request::is_scheduled(event) {
-        return Ok(Request::Reconcile);
-    }
-    if let Some(detail_type) = obj.get("detail-type") {
-        return Err(FleetError::bad_request(
-            "detail-type",
-            format!("{detail_type} is not an event this function handles (expected \"Scheduled Event\")"),
-        ));
-    }
-    let action = fleet_shared::request::action(event, ACTIONS)?;
     match action {
         "reconcile" => doc::<BareDoc>(event).map(|_| Request::Reconcile),
         "status" => doc::<BareDoc>(event).map(|_| Request::Status),
@@ -174,10 +163,7 @@ pub fn parse(event: &Value) -> Result<Request> {
             let d: ClusterDoc = doc(event)?;
             Ok(Request::Clear { cluster: d.cluster })
         }
-        other => Err(FleetError::bad_request(
-            "action",
-            format!("unknown action `{other}`: expected one of {ACTIONS}"),
-        )),
+        other => Err(unknown_action(other, ACTIONS)),
     }
 }
 

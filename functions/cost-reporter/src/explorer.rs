@@ -13,7 +13,6 @@ use fleet_shared::state::StateStore;
 use fleet_shared::{FleetError, Result};
 use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
-use serde::{Deserialize, Serialize};
 
 /// At most this many Cost Explorer requests per report.
 pub const MAX_REQUESTS: u32 = 3;
@@ -21,35 +20,7 @@ pub const MAX_REQUESTS: u32 = 3;
 /// Record types that are not usage: left out so figures match what was consumed.
 const EXCLUDED_RECORD_TYPES: [&str; 4] = ["Credit", "Refund", "Upfront", "Support"];
 
-/// One day's cost.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DayCost {
-    pub date: Date,
-    /// Cost Explorer has not finalized the day yet.
-    pub estimated: bool,
-    pub total: f64,
-    pub by_service: BTreeMap<String, f64>,
-    /// By the cluster tag's value; `""` for cost without it.
-    pub by_cluster: BTreeMap<String, f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Forecast {
-    /// The rest of the month (from today).
-    pub mean: f64,
-    /// The 80 % prediction interval.
-    pub lower: f64,
-    pub upper: f64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CostData {
-    pub days: Vec<DayCost>,
-    pub forecast: Option<Forecast>,
-    /// Why there is no forecast, when asking for one failed (the report goes on without).
-    #[serde(default)]
-    pub forecast_error: Option<String>,
-}
+pub use crate::report::{CostData, DayCost, Forecast};
 
 /// What to ask for.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use aws_sdk_cloudwatch::types::StandardUnit;
+use fleet_shared::aws::SdkConfig;
 use fleet_shared::config::{CostConfig, FleetConfig};
+use fleet_shared::metrics;
 use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::Desired;
@@ -17,7 +19,7 @@ use serde_json::Value;
 
 use crate::explorer::{Explorer, Query};
 use crate::leftovers::Finder;
-use crate::report::{build, slack_text, utc, ClusterInput, Inputs, Month};
+use crate::report::{build, slack_text, utc, ClusterInput, CostReport, Inputs, Month};
 use crate::request::{parse, Request};
 use crate::uptime::{hours_by_day, hours_up, scheduled_hours};
 use crate::versions::{check, table_end, VersionWarning, TABLE_CHECKED};
@@ -41,33 +43,51 @@ impl Reporter {
         let cold = cold_start().await?;
         let table = table_name()?;
         let notifier = cold.notifier().await?;
-        let store = StateStore::new(aws_sdk_dynamodb::Client::new(&cold.sdk), table);
-        // Cost Explorer has one endpoint, in us-east-1.
-        let ce = aws_sdk_costexplorer::Client::new(&fleet_shared::aws::in_region(
-            &cold.sdk,
-            "us-east-1",
-        ));
-        Ok(Reporter {
-            cost: cold.config.cost.clone().unwrap_or_default(),
+        Ok(Reporter::new(&cold.sdk, cold.config, table, notifier))
+    }
+
+    /// A reporter with its AWS clients built from `sdk` (Cost Explorer in us-east-1, its
+    /// one endpoint), its cache and daily claims in the state table `table`. The cold
+    /// start and the tests build it here.
+    pub fn new(
+        sdk: &SdkConfig,
+        config: FleetConfig,
+        table: impl Into<String>,
+        notifier: Notifier,
+    ) -> Self {
+        let store = StateStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
+        let ce = aws_sdk_costexplorer::Client::new(&fleet_shared::aws::in_region(sdk, "us-east-1"));
+        Reporter {
+            cost: config.cost.clone().unwrap_or_default(),
             explorer: Explorer::new(ce.clone(), ce, store.clone()),
             store,
             leftovers: Finder {
-                tagging: aws_sdk_resourcegroupstagging::Client::new(&cold.sdk),
-                ec2: aws_sdk_ec2::Client::new(&cold.sdk),
-                elb: aws_sdk_elasticloadbalancingv2::Client::new(&cold.sdk),
+                tagging: aws_sdk_resourcegroupstagging::Client::new(sdk),
+                ec2: aws_sdk_ec2::Client::new(sdk),
+                elb: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
             },
-            eks: aws_sdk_eks::Client::new(&cold.sdk),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&cold.sdk),
+            eks: aws_sdk_eks::Client::new(sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
             notifier,
-            config: Arc::new(cold.config),
-        })
+            config: Arc::new(config),
+        }
     }
 
+    /// Serves one invocation; the answer is a [`CostReport`] as JSON.
+    ///
+    /// # Errors
+    /// A malformed event or a month that has not begun (bad request); Cost Explorer or
+    /// the state table failing (retried).
     pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
+        let report = self.answer(event, &inv).await?;
+        fleet_shared::runner::respond(report)
+    }
+
+    async fn answer(&self, event: Value, inv: &Invocation) -> Result<CostReport> {
         match parse(&event)? {
             Request::Daily => {
                 let report = self.report(Month::of(inv.now), inv.now).await?;
-                self.publish(&report, &inv).await;
+                self.publish(&report, inv).await;
                 Ok(report)
             }
             Request::Report { month } => {
@@ -83,7 +103,7 @@ impl Reporter {
         }
     }
 
-    pub async fn report(&self, month: Month, now: Timestamp) -> Result<Value> {
+    pub async fn report(&self, month: Month, now: Timestamp) -> Result<CostReport> {
         let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
         let current = now < month.end();
         let period_end = now.min(month.end());
@@ -203,53 +223,27 @@ impl Reporter {
 
     /// CloudWatch and Slack: best effort, logged. Slack once a day, however often the
     /// schedule fires (the metrics are gauges: sending them twice changes nothing).
-    async fn publish(&self, r: &Value, inv: &Invocation) {
-        let mut data = Vec::new();
-        let datum = |name: &str, value: f64, cluster: Option<&str>| {
-            let mut b = MetricDatum::builder()
-                .metric_name(name)
-                .value(value)
-                .unit(StandardUnit::None);
-            if let Some(c) = cluster {
-                b = b.dimensions(Dimension::builder().name("Cluster").value(c).build());
+    async fn publish(&self, r: &CostReport, inv: &Invocation) {
+        let fleet = |name: &str, value: f64| metrics::datum(name, value, StandardUnit::None, &[]);
+        let mut data = vec![fleet("MonthToDateUsd", r.month_to_date.total_usd)];
+        if let Some(f) = &r.forecast {
+            data.push(fleet("ForecastMonthEndUsd", f.month_end_usd));
+        }
+        if let Some(y) = &r.yesterday {
+            data.push(fleet("YesterdayUsd", y.cost_usd));
+        }
+        data.push(fleet("LeftoverDailyUsd", r.leftover_daily_cost_usd));
+        for s in &r.savings.clusters {
+            let dims = [("Cluster", s.cluster.as_str())];
+            let cluster =
+                |name: &str, value: f64| metrics::datum(name, value, StandardUnit::None, &dims);
+            data.push(cluster("ClusterMonthToDateUsd", s.cost_usd));
+            if let Some(v) = s.saved_usd {
+                data.push(cluster("SavedUsd", v));
             }
-            b.build()
-        };
-        let num = |v: &Value| v.as_f64();
-        if let Some(v) = num(&r["month_to_date"]["total_usd"]) {
-            data.push(datum("MonthToDateUsd", v, None));
+            data.push(cluster("HoursUp", s.hours_up));
         }
-        if let Some(v) = num(&r["forecast"]["month_end_usd"]) {
-            data.push(datum("ForecastMonthEndUsd", v, None));
-        }
-        if let Some(v) = num(&r["yesterday"]["cost_usd"]) {
-            data.push(datum("YesterdayUsd", v, None));
-        }
-        if let Some(v) = num(&r["leftover_daily_cost_usd"]) {
-            data.push(datum("LeftoverDailyUsd", v, None));
-        }
-        for s in r["savings"]["clusters"].as_array().into_iter().flatten() {
-            let c = s["cluster"].as_str();
-            if let Some(v) = num(&s["cost_usd"]) {
-                data.push(datum("ClusterMonthToDateUsd", v, c));
-            }
-            if let Some(v) = num(&s["saved_usd"]) {
-                data.push(datum("SavedUsd", v, c));
-            }
-            if let Some(v) = num(&s["hours_up"]) {
-                data.push(datum("HoursUp", v, c));
-            }
-        }
-        let sent = self
-            .cloudwatch
-            .put_metric_data()
-            .namespace(METRICS_NAMESPACE)
-            .set_metric_data(Some(data))
-            .send()
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %FleetError::aws("CloudWatch", "PutMetricData", e), "cost metrics not sent");
-        }
+        metrics::put_or_warn(&self.cloudwatch, METRICS_NAMESPACE, data).await;
         if !self.notifier.enabled() {
             return;
         }
@@ -264,12 +258,20 @@ impl Reporter {
             .await
         {
             Ok(true) => {
-                if let Err(e) = self.notifier.send(&slack_text(r)).await {
-                    tracing::warn!(error = %e, "Slack notification failed");
-                }
+                self.notifier.send_or_warn(&slack_text(r)).await;
             }
             Ok(false) => tracing::info!("the cost report went to Slack already today"),
             Err(e) => tracing::warn!(error = %e, "daily marker unavailable; Slack skipped"),
         }
+    }
+}
+
+impl fleet_shared::runner::Function for Reporter {
+    async fn cold_start() -> Result<Self> {
+        Reporter::from_cold_start().await
+    }
+
+    async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
+        Reporter::handle(self, event, inv).await
     }
 }

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use fleet_shared::{FleetError, Result};
 use jiff::Timestamp;
-use serde::Serialize;
 
 /// The resource types looked for.
 pub const RESOURCE_TYPES: [&str; 5] = [
@@ -41,18 +40,7 @@ pub mod price {
     pub const DAYS_PER_MONTH: f64 = 30.4;
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Leftover {
-    pub cluster: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub id: String,
-    pub arn: String,
-    /// `None` when the service does not say when it was created (Elastic IPs, ENIs).
-    pub age_days: Option<f64>,
-    pub daily_cost_usd: f64,
-    pub detail: String,
-}
+pub use crate::report::Leftover;
 
 /// A tagged resource: its ARN and the cluster it is tagged for.
 #[derive(Debug, Clone, PartialEq)]

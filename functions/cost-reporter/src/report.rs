@@ -5,12 +5,55 @@ use std::collections::BTreeMap;
 
 use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
-use crate::explorer::CostData;
-use crate::leftovers::Leftover;
 use crate::versions::VersionWarning;
+
+/// One day's cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DayCost {
+    pub date: Date,
+    /// Cost Explorer has not finalized the day yet.
+    pub estimated: bool,
+    pub total: f64,
+    pub by_service: BTreeMap<String, f64>,
+    /// By the cluster tag's value; `""` for cost without it.
+    pub by_cluster: BTreeMap<String, f64>,
+}
+
+/// Cost Explorer's forecast of the rest of the month, USD.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    /// The rest of the month (from today).
+    pub mean: f64,
+    /// The 80 % prediction interval.
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// What Cost Explorer said about the month: the report's input (cached in the state table).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CostData {
+    pub days: Vec<DayCost>,
+    pub forecast: Option<Forecast>,
+    /// Why there is no forecast, when asking for one failed (the report goes on without).
+    #[serde(default)]
+    pub forecast_error: Option<String>,
+}
+
+/// A resource tagged for a cluster that is still there while the cluster is down.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Leftover {
+    pub cluster: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub arn: String,
+    /// `None` when the service does not say when it was created (Elastic IPs, ENIs).
+    pub age_days: Option<f64>,
+    pub daily_cost_usd: f64,
+    pub detail: String,
+}
 
 /// Below this many dollars a day-over-day jump is never an anomaly (noise on tiny bills).
 const ANOMALY_MIN_USD: f64 = 1.0;
@@ -105,20 +148,130 @@ fn round_map(m: BTreeMap<String, f64>) -> BTreeMap<String, f64> {
     m.into_iter().map(|(k, v)| (k, round(v))).collect()
 }
 
+/// What the schedule saved on one cluster so far this month (USD, hours).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Savings {
     pub cluster: String,
+    /// Hours up in the month so far.
     pub hours_up: f64,
+    /// Hours of the month so far (to now, or the month's end).
     pub hours_in_period: f64,
+    /// Cost tagged for the cluster this month.
     pub cost_usd: f64,
+    /// `cost_usd / hours_up`, to 1/100 cent; `null` before the cluster ran.
     pub cost_per_running_hour_usd: Option<f64>,
     /// What running it around the clock would have cost on top.
     pub saved_usd: Option<f64>,
-    pub projected_month: Value,
+    /// The same over the whole month, as the schedule plans it.
+    pub projected_month: ProjectedMonth,
 }
 
-/// The whole report as JSON, and the headline numbers for metrics and Slack.
-pub fn build(i: &Inputs) -> Value {
+/// A cluster's month as the schedule plans it, at its cost per running hour so far.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectedMonth {
+    pub scheduled_hours_up: f64,
+    pub hours_in_month: f64,
+    pub cost_usd: Option<f64>,
+    pub saved_usd: Option<f64>,
+}
+
+/// The cost report: the cost reporter's answer, and what its metrics and Slack read.
+/// Money in USD rounded to the cent, never `-0.0`; dates `YYYY-MM-DD` (UTC).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostReport {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// When the report was made (decision time).
+    pub as_of: Timestamp,
+    /// Cost Explorer's metric (`UnblendedCost`, …).
+    pub metric: String,
+    pub month_to_date: MonthToDate,
+    /// Every day of the month Cost Explorer reported.
+    pub days: Vec<DayLine>,
+    /// Yesterday against the seven days before it; `null` when not reported yet.
+    pub yesterday: Option<Yesterday>,
+    /// The month's end; `null` for a past month or when Cost Explorer gave none.
+    pub forecast: Option<MonthEndForecast>,
+    /// `null` without `cost.monthly_budget_usd`.
+    pub budget: Option<BudgetUse>,
+    pub savings: SavingsSummary,
+    /// Hours up per day, by cluster.
+    pub uptime_by_day: BTreeMap<String, Vec<UptimeDay>>,
+    pub leftovers: Vec<Leftover>,
+    pub leftover_daily_cost_usd: f64,
+    pub eks_versions: Vec<VersionWarning>,
+    pub warnings: Vec<String>,
+    /// Cost Explorer requests this report made (each costs $0.01).
+    pub cost_explorer_requests: u32,
+}
+
+/// Spend so far this month.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonthToDate {
+    pub total_usd: f64,
+    pub by_service: BTreeMap<String, f64>,
+    /// By the cluster tag's value; `""` for cost without it.
+    pub by_cluster: BTreeMap<String, f64>,
+    /// Days Cost Explorer has not finalized.
+    pub estimated_days: Vec<String>,
+    /// The month is over.
+    pub complete: bool,
+}
+
+/// One day's spend.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayLine {
+    pub date: String,
+    pub cost_usd: f64,
+    pub estimated: bool,
+}
+
+/// Yesterday's spend, and whether it was an anomaly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Yesterday {
+    pub date: String,
+    pub cost_usd: f64,
+    pub estimated: bool,
+    pub trailing_7_day_mean_usd: Option<f64>,
+    /// More than `anomaly_factor` times the trailing mean, and at least $1 above it.
+    pub anomaly: bool,
+}
+
+/// The month's end: spent so far plus Cost Explorer's forecast of the rest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonthEndForecast {
+    pub month_end_usd: f64,
+    pub lower_usd: f64,
+    pub upper_usd: f64,
+    /// Always `80 %`: the interval Cost Explorer is asked for.
+    pub prediction_interval: &'static str,
+}
+
+/// The budget, and how much of it is spent and forecast (percent).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetUse {
+    pub monthly_usd: f64,
+    pub spent_pct: f64,
+    pub forecast_pct: f64,
+}
+
+/// The schedule's savings, per cluster and in all.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SavingsSummary {
+    pub clusters: Vec<Savings>,
+    pub saved_to_date_usd: f64,
+    pub projected_month_usd: f64,
+}
+
+/// Hours a cluster was up on one day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UptimeDay {
+    pub date: String,
+    pub hours_up: f64,
+}
+
+/// The whole report, and the headline numbers for metrics and Slack.
+pub fn build(i: &Inputs) -> CostReport {
     let today = i.now.to_zoned(jiff::tz::TimeZone::UTC).date();
     let period_end = i.now.min(i.month.end());
     let in_month = |d: &Date| *d >= i.month.first && *d < i.month.next();
@@ -174,10 +327,13 @@ pub fn build(i: &Inputs) -> Value {
                 mean.unwrap_or(0.0)
             ));
         }
-        Some(json!({
-            "date": y.to_string(), "cost_usd": round(cost), "estimated": estimated,
-            "trailing_7_day_mean_usd": mean.map(round), "anomaly": anomaly,
-        }))
+        Some(Yesterday {
+            date: y.to_string(),
+            cost_usd: round(cost),
+            estimated,
+            trailing_7_day_mean_usd: mean.map(round),
+            anomaly,
+        })
     });
 
     let current = i.now < i.month.end();
@@ -192,12 +348,12 @@ pub fn build(i: &Inputs) -> Value {
         warnings.push(format!("no forecast: {e}"));
     }
     let forecast = match (&i.data.forecast, current) {
-        (Some(f), true) => Some(json!({
-            "month_end_usd": round(total + f.mean),
-            "lower_usd": round(total + f.lower),
-            "upper_usd": round(total + f.upper),
-            "prediction_interval": "80 %",
-        })),
+        (Some(f), true) => Some(MonthEndForecast {
+            month_end_usd: round(total + f.mean),
+            lower_usd: round(total + f.lower),
+            upper_usd: round(total + f.upper),
+            prediction_interval: "80 %",
+        }),
         _ => None,
     };
     let month_end = match (&i.data.forecast, current) {
@@ -209,15 +365,31 @@ pub fn build(i: &Inputs) -> Value {
         let projected = month_end / b;
         // Without a forecast the month's end is only what is spent: one warning, not two.
         let shares = [("spent", spent), ("forecast", projected)];
-        let shares = if forecast.is_some() { &shares[..] } else { &shares[..1] };
+        let shares = if forecast.is_some() {
+            &shares[..]
+        } else {
+            &shares[..1]
+        };
         for &(what, share) in shares {
             if share >= 1.0 {
-                warnings.push(format!("{what} ${:.2} is {:.0} % of the ${b:.2} budget: over it", share * b, share * 100.0));
+                warnings.push(format!(
+                    "{what} ${:.2} is {:.0} % of the ${b:.2} budget: over it",
+                    share * b,
+                    share * 100.0
+                ));
             } else if share >= 0.8 {
-                warnings.push(format!("{what} ${:.2} is {:.0} % of the ${b:.2} budget", share * b, share * 100.0));
+                warnings.push(format!(
+                    "{what} ${:.2} is {:.0} % of the ${b:.2} budget",
+                    share * b,
+                    share * 100.0
+                ));
             }
         }
-        json!({"monthly_usd": b, "spent_pct": round(spent * 100.0), "forecast_pct": round(projected * 100.0)})
+        BudgetUse {
+            monthly_usd: b,
+            spent_pct: round(spent * 100.0),
+            forecast_pct: round(projected * 100.0),
+        }
     });
 
     let hours_in_period = period_end
@@ -232,27 +404,27 @@ pub fn build(i: &Inputs) -> Value {
             let cost = by_cluster.get(&c.name).copied().unwrap_or(0.0);
             let per_hour = (c.hours_up > 0.0).then(|| cost / c.hours_up);
             let saved = per_hour.map(|p| p * (hours_in_period - c.hours_up).max(0.0));
-            let projected = json!({
-                "scheduled_hours_up": round(c.scheduled_hours_month),
-                "hours_in_month": i.month.hours(),
-                "cost_usd": per_hour.map(|p| round(p * c.scheduled_hours_month)),
-                "saved_usd": per_hour.map(|p| round(p * (i.month.hours() - c.scheduled_hours_month).max(0.0))),
-            });
+            let projected = ProjectedMonth {
+                scheduled_hours_up: round(c.scheduled_hours_month),
+                hours_in_month: i.month.hours(),
+                cost_usd: per_hour.map(|p| round(p * c.scheduled_hours_month)),
+                saved_usd: per_hour
+                    .map(|p| round(p * (i.month.hours() - c.scheduled_hours_month).max(0.0))),
+            };
             Savings {
                 cluster: c.name.clone(),
                 hours_up: round(c.hours_up),
                 hours_in_period: round(hours_in_period),
                 cost_usd: round(cost),
-                cost_per_running_hour_usd: per_hour.map(|p| (p * 10_000.0).round() / 10_000.0 + 0.0),
+                cost_per_running_hour_usd: per_hour
+                    .map(|p| (p * 10_000.0).round() / 10_000.0 + 0.0),
                 saved_usd: saved.map(round),
                 projected_month: projected,
             }
         })
         .collect();
     let saved_to_date = sum(savings.iter().filter_map(|s| s.saved_usd));
-    let saved_projected = sum(savings
-        .iter()
-        .filter_map(|s| s.projected_month["saved_usd"].as_f64()));
+    let saved_projected = sum(savings.iter().filter_map(|s| s.projected_month.saved_usd));
     let leftover_daily = sum(i.leftovers.iter().map(|l| l.daily_cost_usd));
     if !i.leftovers.is_empty() {
         warnings.push(format!(
@@ -265,87 +437,89 @@ pub fn build(i: &Inputs) -> Value {
             .iter()
             .map(|v| format!("{}: {}", v.cluster, v.message)),
     );
-    let uptime: BTreeMap<&str, Value> = i
+    let uptime: BTreeMap<String, Vec<UptimeDay>> = i
         .clusters
         .iter()
         .map(|c| {
-            (
-                c.name.as_str(),
-                json!(c
-                    .uptime_by_day
-                    .iter()
-                    .map(|(d, h)| json!({"date": d.to_string(), "hours_up": round(*h)}))
-                    .collect::<Vec<_>>()),
-            )
+            let days = c
+                .uptime_by_day
+                .iter()
+                .map(|(d, h)| UptimeDay {
+                    date: d.to_string(),
+                    hours_up: round(*h),
+                })
+                .collect();
+            (c.name.clone(), days)
         })
         .collect();
 
-    json!({
-        "month": i.month.to_string(),
-        "as_of": i.now.to_string(),
-        "metric": i.metric,
-        "month_to_date": {
-            "total_usd": round(total),
-            "by_service": round_map(by_service),
-            "by_cluster": round_map(by_cluster),
-            "estimated_days": estimated,
-            "complete": !current,
+    CostReport {
+        month: i.month.to_string(),
+        as_of: i.now,
+        metric: i.metric.to_string(),
+        month_to_date: MonthToDate {
+            total_usd: round(total),
+            by_service: round_map(by_service),
+            by_cluster: round_map(by_cluster),
+            estimated_days: estimated,
+            complete: !current,
         },
-        "days": month_days.iter().map(|d| json!({"date": d.date.to_string(), "cost_usd": round(d.total), "estimated": d.estimated})).collect::<Vec<_>>(),
-        "yesterday": yesterday,
-        "forecast": forecast,
-        "budget": budget,
-        "savings": {
-            "clusters": savings,
-            "saved_to_date_usd": round(saved_to_date),
-            "projected_month_usd": round(saved_projected),
+        days: month_days
+            .iter()
+            .map(|d| DayLine {
+                date: d.date.to_string(),
+                cost_usd: round(d.total),
+                estimated: d.estimated,
+            })
+            .collect(),
+        yesterday,
+        forecast,
+        budget,
+        savings: SavingsSummary {
+            clusters: savings,
+            saved_to_date_usd: round(saved_to_date),
+            projected_month_usd: round(saved_projected),
         },
-        "uptime_by_day": uptime,
-        "leftovers": i.leftovers,
-        "leftover_daily_cost_usd": round(leftover_daily),
-        "eks_versions": i.versions,
-        "warnings": warnings,
-        "cost_explorer_requests": i.requests,
-    })
+        uptime_by_day: uptime,
+        leftovers: i.leftovers.clone(),
+        leftover_daily_cost_usd: round(leftover_daily),
+        eks_versions: i.versions.clone(),
+        warnings,
+        cost_explorer_requests: i.requests,
+    }
 }
 
 /// The Slack message.
-pub fn slack_text(r: &Value) -> String {
+pub fn slack_text(r: &CostReport) -> String {
     let mut lines = vec![format!(
         ":moneybag: Fleet cost, {}: ${:.2} so far",
-        r["month"].as_str().unwrap_or_default(),
-        r["month_to_date"]["total_usd"].as_f64().unwrap_or(0.0)
+        r.month, r.month_to_date.total_usd
     )];
-    if let Some(f) = r["forecast"].as_object() {
+    if let Some(f) = &r.forecast {
         lines.push(format!(
             "Month end: ${:.2} (80 %: ${:.2} to ${:.2})",
-            f["month_end_usd"].as_f64().unwrap_or(0.0),
-            f["lower_usd"].as_f64().unwrap_or(0.0),
-            f["upper_usd"].as_f64().unwrap_or(0.0)
+            f.month_end_usd, f.lower_usd, f.upper_usd
         ));
     }
-    for s in r["savings"]["clusters"].as_array().into_iter().flatten() {
+    for s in &r.savings.clusters {
         lines.push(format!(
             "• `{}`: up {:.0} of {:.0} h, ${:.2}; the schedule saved ${:.2} (month: ${:.2})",
-            s["cluster"].as_str().unwrap_or_default(),
-            s["hours_up"].as_f64().unwrap_or(0.0),
-            s["hours_in_period"].as_f64().unwrap_or(0.0),
-            s["cost_usd"].as_f64().unwrap_or(0.0),
-            s["saved_usd"].as_f64().unwrap_or(0.0),
-            s["projected_month"]["saved_usd"].as_f64().unwrap_or(0.0),
+            s.cluster,
+            s.hours_up,
+            s.hours_in_period,
+            s.cost_usd,
+            s.saved_usd.unwrap_or(0.0),
+            s.projected_month.saved_usd.unwrap_or(0.0),
         ));
     }
-    for l in r["leftovers"].as_array().into_iter().flatten() {
+    for l in &r.leftovers {
         lines.push(format!(
             "• left behind by `{}`: {} {} (${:.2}/day)",
-            l["cluster"].as_str().unwrap_or_default(),
-            l["type"].as_str().unwrap_or_default(),
-            l["id"].as_str().unwrap_or_default(),
-            l["daily_cost_usd"].as_f64().unwrap_or(0.0),
+            l.cluster, l.kind, l.id, l.daily_cost_usd,
         ));
     }
-    for w in r["warnings"].as_array().into_iter().flatten() {
-        lines.push(format!(":warning: {}", w.as_str().unwrap_or_default()));
+    for w in &r.warnings {
+        lines.push(format!(":warning: {w}"));
     }
     lines.join("\n")
 }
@@ -353,7 +527,12 @@ pub fn slack_text(r: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::explorer::{DayCost, Forecast};
+    use serde_json::{json, Value};
+
+    /// The report as its JSON answer, as the tests read it.
+    fn built(i: &Inputs) -> Value {
+        serde_json::to_value(build(i)).expect("a report serializes")
+    }
 
     fn day(d: &str, total: f64, cluster: &str, estimated: bool) -> DayCost {
         DayCost {
@@ -400,7 +579,7 @@ mod tests {
             }),
             forecast_error: None,
         };
-        let r = build(&inputs(&data, 180.0));
+        let r = built(&inputs(&data, 180.0));
         let s = &r["savings"]["clusters"][0];
         assert_eq!(s["cost_usd"], 26.4);
         assert_eq!(s["hours_in_period"], 534.0); // to 06:00 on the 23rd
@@ -429,7 +608,7 @@ mod tests {
             }),
             forecast_error: None,
         };
-        let r = build(&inputs(&data, 100.0));
+        let r = built(&inputs(&data, 100.0));
         assert_eq!(r["yesterday"]["anomaly"], true);
         assert_eq!(r["yesterday"]["trailing_7_day_mean_usd"], 2.0);
         assert_eq!(r["month_to_date"]["estimated_days"], json!(["2026-11-22"]));
@@ -451,7 +630,7 @@ mod tests {
         };
         let mut i = inputs(&data, 10.0);
         i.month = Month::parse("2026-10").expect("month");
-        let r = build(&i);
+        let r = built(&i);
         assert_eq!(r["month_to_date"]["complete"], true);
         assert_eq!(r["forecast"], Value::Null);
         assert_eq!(r["savings"]["clusters"][0]["hours_in_period"], 744.0);
@@ -479,12 +658,13 @@ mod tests {
         let mut i = inputs(&data, 0.0);
         i.month = Month::parse("2026-12").expect("month");
         i.now = "2026-12-01T06:30:00Z".parse().expect("now");
-        let r = build(&i);
+        let report = build(&i);
+        let r = built(&i);
         assert!(no_negative_zero(&r), "{r:#}");
         assert!(r["warnings"]
             .to_string()
             .contains("no day of 2026-12 is complete yet"));
-        let text = slack_text(&r);
+        let text = slack_text(&report);
         assert!(!text.contains("-0.00"), "{text}");
     }
 

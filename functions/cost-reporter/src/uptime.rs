@@ -2,7 +2,7 @@
 //! Pure functions.
 
 use fleet_shared::schedule::{ClusterSchedule, Desired};
-use fleet_shared::state::{uptime_hours, Transition, TransitionKind};
+use fleet_shared::state::model::{uptime_hours, Transition, TransitionKind};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};

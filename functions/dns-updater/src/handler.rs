@@ -4,25 +4,29 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use aws_sdk_cloudwatch::types::StandardUnit;
+use fleet_shared::aws::SdkConfig;
 use fleet_shared::clock::Budget;
 use fleet_shared::config::{
     ClusterConfig, DnsConfig, DnsProvider, DnsRecordConfig, FleetConfig, OnDestroy,
 };
 use fleet_shared::kube::{ClusterAccess, KubeConnector};
+use fleet_shared::metrics::{self, datum};
 use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::Desired;
 use fleet_shared::startup::{cold_start, table_name};
 use fleet_shared::state::StateStore;
 use fleet_shared::{FleetError, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::cloudflare::{Cloudflare, RetryPolicy};
+use crate::ingress::read_ingress;
 use crate::plan::{plan_cloudflare, plan_route53, Action, Change, Goal};
+use crate::report::{Answer, ClusterSync, Ignored};
 use crate::request::{parse, Request};
 use crate::route53::Route53;
-use crate::target::{read_ingress, Target};
+use crate::target::Target;
 
 /// CloudWatch namespace of the DNS metrics.
 pub const METRICS_NAMESPACE: &str = "Fleet/DNS";
@@ -85,32 +89,58 @@ impl Updater {
             }
             _ => None,
         };
-        Ok(Updater {
-            eks: aws_sdk_eks::Client::new(&cold.sdk),
-            kube: Arc::new(KubeConnector::from_env(&cold.sdk)),
-            store: StateStore::new(aws_sdk_dynamodb::Client::new(&cold.sdk), table),
-            cloudflare,
-            route53: Route53::new(&cold.sdk),
+        let kube = KubeConnector::from_env(&cold.sdk);
+        Ok(Updater::new(
+            &cold.sdk,
+            cold.config,
+            table,
             notifier,
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&cold.sdk),
-            config: Arc::new(cold.config),
-        })
+            kube,
+            cloudflare,
+        ))
     }
 
+    /// An updater with its AWS clients built from `sdk`, its ownership records in the
+    /// state table `table`, clusters' APIs reached through `kube`, and a Cloudflare client
+    /// when some record uses Cloudflare. The cold start and the tests build it here.
+    pub fn new(
+        sdk: &SdkConfig,
+        config: FleetConfig,
+        table: impl Into<String>,
+        notifier: Notifier,
+        kube: KubeConnector,
+        cloudflare: Option<Cloudflare>,
+    ) -> Self {
+        Updater {
+            eks: aws_sdk_eks::Client::new(sdk),
+            kube: Arc::new(kube),
+            store: StateStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
+            cloudflare,
+            route53: Route53::new(sdk),
+            notifier,
+            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
+            config: Arc::new(config),
+        }
+    }
+
+    /// Serves one invocation; the answer is an [`Answer`] as JSON.
+    ///
+    /// # Errors
+    /// A malformed event (bad request, naming the field); a sync that failed or ran out
+    /// of time (retried by Lambda; what is done stays done).
     pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
+        let answer = self.answer(event, inv).await?;
+        fleet_shared::runner::respond(answer)
+    }
+
+    async fn answer(&self, event: Value, inv: Invocation) -> Result<Answer> {
         match parse(&event)? {
-            Request::Ignore { reason } => Ok(ignored(None, reason)),
-            Request::Ready {
-                cluster,
-                generation,
-            } => self.on_event(&cluster, generation, Desired::Up, &inv).await,
-            Request::Destroyed {
-                cluster,
-                generation,
-            } => {
-                self.on_event(&cluster, generation, Desired::Down, &inv)
+            Request::Ignore { reason } => Ok(Answer::Ignored(Ignored::new(None, reason))),
+            Request::Ready(e) => {
+                self.on_event(&e.cluster, Some(e.generation), Desired::Up, &inv)
                     .await
             }
+            Request::Destroyed(e) => self.on_event(&e.cluster, None, Desired::Down, &inv).await,
             Request::SyncUp => {
                 let mut up = Vec::new();
                 for (c, dns) in self.dns_clusters() {
@@ -140,12 +170,12 @@ impl Updater {
                         vec![(c, dns)]
                     }
                 };
-                let single = clusters.len() == 1;
-                let mut out = self.converge_all(clusters, None, dry_run, &inv).await?;
-                if single {
-                    out = out["clusters"][0].take();
+                match self.converge_all(clusters, None, dry_run, &inv).await? {
+                    Answer::Several { mut clusters, .. } if clusters.len() == 1 => {
+                        Ok(Answer::One(clusters.remove(0)))
+                    }
+                    other => Ok(other),
                 }
-                Ok(out)
             }
         }
     }
@@ -166,35 +196,37 @@ impl Updater {
         generation: Option<String>,
         phase: Desired,
         inv: &Invocation,
-    ) -> Result<Value> {
+    ) -> Result<Answer> {
         let Some(c) = self.config.cluster(name) else {
-            return Ok(ignored(
+            return Ok(Answer::Ignored(Ignored::new(
                 Some(name),
                 "not a cluster in the fleet config".into(),
-            ));
+            )));
         };
         let Some(dns) = c.dns.as_ref() else {
-            return Ok(ignored(
+            return Ok(Answer::Ignored(Ignored::new(
                 Some(name),
                 "the cluster has no [cluster.dns] section".into(),
-            ));
+            )));
         };
         let state = self.store.cluster(name).await?.state;
         if let Some(recorded) = state.phase {
             let other_generation =
                 matches!((&generation, &state.generation), (Some(a), Some(b)) if a != b);
             if recorded != phase || other_generation {
-                return Ok(ignored(
+                return Ok(Answer::Ignored(Ignored::new(
                     Some(name),
                     format!(
                         "stale event: the cluster is recorded {} since {}",
                         phase_name(recorded),
                         state.since.map(|t| t.to_string()).unwrap_or_default()
                     ),
-                ));
+                )));
             }
         }
-        self.converge(c, dns, phase, false, inv).await
+        self.converge(c, dns, phase, false, inv)
+            .await
+            .map(Answer::One)
     }
 
     /// Converges several clusters; every one is tried, then any failure fails the whole.
@@ -204,7 +236,7 @@ impl Updater {
         phase: Option<Desired>,
         dry_run: bool,
         inv: &Invocation,
-    ) -> Result<Value> {
+    ) -> Result<Answer> {
         let mut reports = Vec::new();
         let mut failures = Vec::new();
         for (c, dns) in clusters {
@@ -226,7 +258,10 @@ impl Updater {
                 failures.join("; ")
             )));
         }
-        Ok(json!({ "clusters": reports, "dry_run": dry_run }))
+        Ok(Answer::Several {
+            clusters: reports,
+            dry_run,
+        })
     }
 
     /// Points every record of the cluster where its phase says, one sync per cluster at a
@@ -239,7 +274,7 @@ impl Updater {
         phase: Desired,
         dry_run: bool,
         inv: &Invocation,
-    ) -> Result<Value> {
+    ) -> Result<ClusterSync> {
         if dry_run {
             return self.converge_unlocked(c, dns, phase, true, inv).await;
         }
@@ -271,14 +306,18 @@ impl Updater {
         phase: Desired,
         dry_run: bool,
         inv: &Invocation,
-    ) -> Result<Value> {
+    ) -> Result<ClusterSync> {
         let goal = match (phase, &dns.on_destroy) {
             (Desired::Up, _) => Goal::PointAt(self.ingress_target(c, dns, inv).await?),
             (Desired::Down, OnDestroy::Keep) => {
-                return Ok(json!({
-                    "cluster": c.name, "phase": "down", "on_destroy": "keep",
-                    "changes": [], "dry_run": dry_run,
-                }))
+                return Ok(ClusterSync {
+                    cluster: c.name.clone(),
+                    phase: Desired::Down,
+                    on_destroy: Some("keep"),
+                    target: None,
+                    changes: vec![],
+                    dry_run,
+                })
             }
             (Desired::Down, OnDestroy::Delete) => Goal::Remove,
             (Desired::Down, OnDestroy::PointAt(h)) => Goal::PointAt(Target::Hostname(h.clone())),
@@ -321,17 +360,18 @@ impl Updater {
                 self.store.remember_dns_target(&c.name, t).await?;
             }
         }
-        let report = json!({
-            "cluster": c.name,
-            "phase": phase_name(phase),
-            "target": target,
-            "changes": changes,
-            "dry_run": dry_run,
-        });
-        tracing::info!(cluster = %c.name, report = %report, "DNS converged");
         if !dry_run {
             self.announce(&c.name, &changes).await;
         }
+        let report = ClusterSync {
+            cluster: c.name.clone(),
+            phase,
+            on_destroy: None,
+            target,
+            changes,
+            dry_run,
+        };
+        tracing::info!(cluster = %c.name, report = ?report, "DNS converged");
         if out_of_time {
             return Err(FleetError::Pending(failures.join("; ")));
         }
@@ -471,33 +511,27 @@ impl Updater {
             ":globe_with_meridians: `{cluster}` DNS\n{}",
             lines.join("\n")
         );
-        if let Err(e) = self.notifier.send(&text).await {
-            tracing::warn!(error = %e, "Slack notification failed");
-        }
-        let dim = Dimension::builder().name("Cluster").value(cluster).build();
-        let datum = |name: &str, value: usize| {
-            MetricDatum::builder()
-                .metric_name(name)
-                .value(value as f64)
-                .unit(StandardUnit::Count)
-                .dimensions(dim.clone())
-                .build()
-        };
-        let sent = self
-            .cloudwatch
-            .put_metric_data()
-            .namespace(METRICS_NAMESPACE)
-            .metric_data(datum("RecordChanges", written))
-            .metric_data(datum("RecordConflicts", conflicts))
-            .send()
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %FleetError::aws("CloudWatch", "PutMetricData", e), "metrics not sent");
-        }
+        self.notifier.send_or_warn(&text).await;
+        let dims = [("Cluster", cluster)];
+        let data = vec![
+            datum("RecordChanges", written as f64, StandardUnit::Count, &dims),
+            datum(
+                "RecordConflicts",
+                conflicts as f64,
+                StandardUnit::Count,
+                &dims,
+            ),
+        ];
+        metrics::put_or_warn(&self.cloudwatch, METRICS_NAMESPACE, data).await;
     }
 }
 
-fn ignored(cluster: Option<&str>, reason: String) -> Value {
-    tracing::info!(cluster, %reason, "ignored");
-    json!({ "status": "ignored", "cluster": cluster, "reason": reason })
+impl fleet_shared::runner::Function for Updater {
+    async fn cold_start() -> Result<Self> {
+        Updater::from_cold_start().await
+    }
+
+    async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
+        Updater::handle(self, event, inv).await
+    }
 }

@@ -2,14 +2,18 @@
 //! balancer, and do what `on_destroy` says while the cluster is down.
 //!
 //! - `request`: what an invocation asks for;
-//! - `target`: where the records should point (the ingress Service, ELB alias zones);
+//! - `target`: where the records should point (the load balancer address, ELB alias zones);
+//! - `ingress`: the Kubernetes adapter that reads the ingress Service;
 //! - `plan`: the pure decisions (ownership, create/update/delete/conflict);
 //! - `cloudflare`, `route53`: the provider adapters;
+//! - `report`: the typed answers;
 //! - `handler`: the wiring of one invocation.
 
 pub mod cloudflare;
 pub mod handler;
+pub mod ingress;
 pub mod plan;
+pub mod report;
 pub mod request;
 pub mod route53;
 pub mod target;

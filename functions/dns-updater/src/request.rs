@@ -1,8 +1,8 @@
 //! What an invocation asks the DNS updater to do: a `fleet` bus event from the
 //! scheduler, a scheduled drift repair, or a manual document.
 
-use fleet_shared::bus::{detail_type, SOURCE_SCHEDULER};
-use fleet_shared::request::{action, document};
+use fleet_shared::events::{BusEvent, ClusterDestroyed, ClusterReady};
+use fleet_shared::request::{document, unknown_action, Envelope};
 use fleet_shared::{FleetError, Result};
 use serde::Deserialize;
 use serde_json::Value;
@@ -10,15 +10,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     /// `Cluster Ready`: point the cluster's records at its ingress.
-    Ready {
-        cluster: String,
-        generation: Option<String>,
-    },
+    Ready(ClusterReady),
     /// `Cluster Destroyed`: apply the cluster's `on_destroy`.
-    Destroyed {
-        cluster: String,
-        generation: Option<String>,
-    },
+    Destroyed(ClusterDestroyed),
     /// The schedule: repair drift on every cluster that is up.
     SyncUp,
     /// `{"action":"sync"}`: converge one cluster (or every one) to its recorded phase.
@@ -43,58 +37,60 @@ struct SyncDoc {
     dry_run: bool,
 }
 
-fn cluster_of(event: &Value) -> Result<(String, Option<String>)> {
-    let cluster = event
-        .pointer("/detail/cluster")
-        .and_then(Value::as_str)
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| FleetError::bad_request("detail.cluster", "missing or not a string"))?;
-    let generation = event
-        .pointer("/detail/generation")
-        .and_then(Value::as_str)
-        .map(String::from);
-    Ok((cluster.to_string(), generation))
+/// The scheduler's events name a cluster; an empty name is not one.
+fn named<E: HasCluster>(event: E) -> Result<E> {
+    if event.cluster().is_empty() {
+        return Err(FleetError::bad_request("detail.cluster", "empty"));
+    }
+    Ok(event)
+}
+
+trait HasCluster {
+    fn cluster(&self) -> &str;
+}
+
+impl HasCluster for ClusterReady {
+    fn cluster(&self) -> &str {
+        &self.cluster
+    }
+}
+
+impl HasCluster for ClusterDestroyed {
+    fn cluster(&self) -> &str {
+        &self.cluster
+    }
 }
 
 /// Decodes an invocation event.
+///
+/// # Errors
+/// A bad-request error naming the field: not an object, a scheduler event whose detail
+/// is not the scheduler's (`detail.generation`), an unknown action or document field.
 pub fn parse(event: &Value) -> Result<Request> {
-    if !event.is_object() {
-        return Err(FleetError::bad_request(
-            "(event)",
-            "expected a JSON object: a fleet bus event, a scheduled event or {\"action\": ...}",
-        ));
-    }
-    // EventBridge Scheduler with no `Input` delivers `{}`.
-    if fleet_shared::request::is_scheduled(event) {
-        return Ok(Request::SyncUp);
-    }
-    if let Some(dt) = event.get("detail-type") {
-        let dt = dt
-            .as_str()
-            .ok_or_else(|| FleetError::bad_request("detail-type", "not a string"))?;
-        let source = event.get("source").and_then(Value::as_str).unwrap_or("");
-        return match (source, dt) {
-            (SOURCE_SCHEDULER, detail_type::CLUSTER_READY) => {
-                let (cluster, generation) = cluster_of(event)?;
-                Ok(Request::Ready {
-                    cluster,
-                    generation,
-                })
+    let action = match Envelope::of(event, ACTIONS)? {
+        Envelope::Scheduled => return Ok(Request::SyncUp),
+        Envelope::Bus {
+            source,
+            detail_type,
+        } => {
+            if ClusterReady::matches(source, detail_type) {
+                return Ok(Request::Ready(named(ClusterReady::from_envelope(event)?)?));
             }
-            (SOURCE_SCHEDULER, detail_type::CLUSTER_DESTROYED) => {
-                let (cluster, generation) = cluster_of(event)?;
-                Ok(Request::Destroyed {
-                    cluster,
-                    generation,
-                })
+            if ClusterDestroyed::matches(source, detail_type) {
+                return Ok(Request::Destroyed(named(ClusterDestroyed::from_envelope(
+                    event,
+                )?)?));
             }
             // A rule wider than it should be: acknowledged, so it is not retried forever.
-            _ => Ok(Request::Ignore {
-                reason: format!("`{dt}` from `{source}` is not an event the DNS updater handles"),
-            }),
-        };
-    }
-    match action(event, ACTIONS)? {
+            return Ok(Request::Ignore {
+                reason: format!(
+                    "`{detail_type}` from `{source}` is not an event the DNS updater handles"
+                ),
+            });
+        }
+        Envelope::Action(a) => a,
+    };
+    match action {
         "sync" => {
             let d: SyncDoc = document(event)?;
             Ok(Request::Sync {
@@ -102,10 +98,7 @@ pub fn parse(event: &Value) -> Result<Request> {
                 dry_run: d.dry_run,
             })
         }
-        other => Err(FleetError::bad_request(
-            "action",
-            format!("unknown action `{other}`: expected one of {ACTIONS}"),
-        )),
+        other => Err(unknown_action(other, ACTIONS)),
     }
 }
 
@@ -116,15 +109,13 @@ mod tests {
 
     #[test]
     fn bus_events() {
-        let ready = json!({"source": "fleet.cluster-scheduler", "detail-type": "Cluster Ready", "detail": {"cluster": "staging", "generation": "g1"}});
-        assert_eq!(
-            parse(&ready).ok(),
-            Some(Request::Ready {
-                cluster: "staging".into(),
-                generation: Some("g1".into())
-            })
+        let ready = json!({"source": "fleet.cluster-scheduler", "detail-type": "Cluster Ready", "detail": {"cluster": "staging", "generation": "g1",
+            "endpoint": "https://x.eks.amazonaws.com", "region": "eu-west-1", "mode": "destroy", "at": "2026-11-23T07:20:00Z"}});
+        assert!(
+            matches!(parse(&ready), Ok(Request::Ready(r)) if r.cluster == "staging" && r.generation == "g1")
         );
-        let destroyed = json!({"source": "fleet.cluster-scheduler", "detail-type": "Cluster Destroyed", "detail": {"cluster": "staging"}});
+        let destroyed = json!({"source": "fleet.cluster-scheduler", "detail-type": "Cluster Destroyed", "detail": {"cluster": "staging",
+            "region": "eu-west-1", "mode": "scale", "at": "2026-11-23T19:00:00Z"}});
         assert!(matches!(parse(&destroyed), Ok(Request::Destroyed { .. })));
         let scheduled =
             json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
@@ -140,6 +131,16 @@ mod tests {
         assert!(parse(&no_cluster)
             .err()
             .is_some_and(|e| e.to_string().contains("detail.cluster")));
+        let empty = json!({"source": "fleet.cluster-scheduler", "detail-type": "Cluster Destroyed", "detail": {"cluster": "",
+            "region": "eu-west-1", "mode": "scale", "at": "2026-11-23T19:00:00Z"}});
+        assert!(parse(&empty)
+            .err()
+            .is_some_and(|e| e.to_string().contains("detail.cluster")));
+        let no_generation = json!({"source": "fleet.cluster-scheduler", "detail-type": "Cluster Ready", "detail": {"cluster": "staging",
+            "endpoint": "https://x", "region": "eu-west-1", "mode": "destroy", "at": "2026-11-23T07:20:00Z"}});
+        assert!(parse(&no_generation)
+            .err()
+            .is_some_and(|e| e.to_string().contains("generation")));
         let typo = json!({"action": "sync", "cluster": "a", "dryrun": true});
         assert!(parse(&typo)
             .err()

@@ -1,14 +1,10 @@
-//! Where the records should point: the ingress Service's load balancer, read through the
-//! Kubernetes API, and what Route53 needs to alias it.
+//! Where the records should point: the ingress Service's load balancer address, and what
+//! Route53 needs to alias it. Pure: the Service is read by [`crate::ingress`].
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
 
-use fleet_shared::config::{normalize_name, ServiceRef};
-use fleet_shared::kube::kube_error;
-use fleet_shared::{FleetError, Result};
+use fleet_shared::config::normalize_name;
 use k8s_openapi::api::core::v1::Service;
-use kube::Api;
 
 /// What a record points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,37 +50,6 @@ pub fn of_service(svc: &Service) -> Option<Target> {
         .as_deref()
         .and_then(|ip| ip.parse().ok())
         .map(Target::Ip)
-}
-
-/// How often the Service is read again while its load balancer is being provisioned.
-const POLL: Duration = Duration::from_secs(5);
-
-/// Reads the ingress Service until it has a load balancer address, or `until` passes:
-/// then a [`FleetError::Pending`] names what is missing, so that the event is retried.
-pub async fn read_ingress(
-    client: &kube::Client,
-    service: &ServiceRef,
-    until: Instant,
-) -> Result<Target> {
-    let api: Api<Service> = Api::namespaced(client.clone(), &service.namespace);
-    // Real time: the load balancer is provisioned in real time; `until` is a real instant.
-    let started = Instant::now();
-    loop {
-        let found = api.get_opt(&service.name).await.map_err(kube_error)?;
-        if let Some(target) = found.as_ref().and_then(of_service) {
-            return Ok(target);
-        }
-        if Instant::now() + POLL > until {
-            let waited = started.elapsed().as_secs();
-            return Err(FleetError::Pending(match found {
-                None => format!("ingress Service {service} does not exist (waited {waited} s)"),
-                Some(_) => format!(
-                    "ingress Service {service} has no load balancer address yet (waited {waited} s)"
-                ),
-            }));
-        }
-        tokio::time::sleep(POLL).await;
-    }
 }
 
 /// The kind of Elastic Load Balancing load balancer a hostname belongs to.

@@ -3,16 +3,19 @@
 
 use std::sync::Arc;
 
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-use fleet_shared::config::{DoraConfig, DoraService};
+use aws_sdk_cloudwatch::types::StandardUnit;
+use fleet_shared::aws::SdkConfig;
+use fleet_shared::config::{DoraConfig, DoraService, Secret};
 use fleet_shared::dora::DoraStore;
+use fleet_shared::metrics as custom_metrics;
 use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
 use fleet_shared::startup::{cold_start, table_name};
 use fleet_shared::state::StateStore;
 use fleet_shared::{FleetError, Result};
-use jiff::SignedDuration;
-use serde_json::{json, Value};
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::metrics::{tally, History, Metrics, Tally, Window};
 use crate::request::{parse, Request};
@@ -29,13 +32,16 @@ pub struct Aggregator {
     pub notifier: Notifier,
     pub http: reqwest::Client,
     /// `dora.pushgateway_url`, resolved (it may live in SSM).
-    pub pushgateway: Option<fleet_shared::config::Secret>,
+    pub pushgateway: Option<Secret>,
 }
 
-/// One service's (or all services') metrics.
+/// One service's (or all services') metrics: `{"name", "environment", …metrics}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceReport {
+    /// The service's name in `[dora]`, or `all`.
     pub name: String,
     pub environment: String,
+    #[serde(flatten)]
     pub metrics: Metrics,
 }
 
@@ -67,13 +73,30 @@ impl Aggregator {
             }
             None => None,
         };
-        let dynamodb = aws_sdk_dynamodb::Client::new(&cold.sdk);
+        Aggregator::new(&cold.sdk, dora, table, notifier, pushgateway)
+    }
+
+    /// An aggregator with its AWS clients built from `sdk`, DORA events and the digest's
+    /// daily claim in the state table `table`, metrics pushed to `pushgateway` when set.
+    /// The cold start and the tests build it here.
+    ///
+    /// # Errors
+    /// The HTTP client for the Pushgateway cannot be built (no TLS backend).
+    pub fn new(
+        sdk: &SdkConfig,
+        dora: DoraConfig,
+        table: impl Into<String>,
+        notifier: Notifier,
+        pushgateway: Option<Secret>,
+    ) -> Result<Self> {
+        let table = table.into();
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         Ok(Aggregator {
             pushgateway,
             store: DoraStore::new(dynamodb.clone(), table.clone(), dora.retention_days),
             state: StateStore::new(dynamodb, table),
             dora: Arc::new(dora),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&cold.sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
             notifier,
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
@@ -94,7 +117,7 @@ impl Aggregator {
                 };
                 let (reports, all) = self.compute(None, window).await?;
                 self.publish(&reports, &all, &window, &inv).await;
-                Ok(render(&window, &reports, &all))
+                fleet_shared::runner::respond(render(&window, &reports, &all))
             }
             Request::Report { service, from, to } => {
                 let to = to.unwrap_or(inv.now);
@@ -116,7 +139,7 @@ impl Aggregator {
                 }
                 let window = Window { from, to };
                 let (reports, all) = self.compute(service.as_deref(), window).await?;
-                Ok(render(&window, &reports, &all))
+                fleet_shared::runner::respond(render(&window, &reports, &all))
             }
         }
     }
@@ -214,23 +237,13 @@ impl Aggregator {
         let mut data = Vec::new();
         for r in reports {
             let dims = [
-                Dimension::builder().name("Service").value(&r.name).build(),
-                Dimension::builder()
-                    .name("Environment")
-                    .value(&r.environment)
-                    .build(),
+                ("Service", r.name.as_str()),
+                ("Environment", r.environment.as_str()),
             ];
             let m = &r.metrics;
             let mut put = |name: &str, value: Option<f64>, unit: StandardUnit| {
                 if let Some(v) = value {
-                    data.push(
-                        MetricDatum::builder()
-                            .metric_name(name)
-                            .value(v)
-                            .unit(unit)
-                            .set_dimensions(Some(dims.to_vec()))
-                            .build(),
-                    );
+                    data.push(custom_metrics::datum(name, v, unit, &dims));
                 }
             };
             put(
@@ -265,17 +278,7 @@ impl Aggregator {
             );
             put("ReworkRate", m.rework_rate, StandardUnit::None);
         }
-        // PutMetricData takes up to 1000 data points per request.
-        for chunk in data.chunks(500) {
-            self.cloudwatch
-                .put_metric_data()
-                .namespace(METRICS_NAMESPACE)
-                .set_metric_data(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(FleetError::aws_call("CloudWatch", "PutMetricData"))?;
-        }
-        Ok(())
+        custom_metrics::put(&self.cloudwatch, METRICS_NAMESPACE, data).await
     }
 
     /// Replaces the `fleet_dora` group on the Pushgateway (a PUT is idempotent).
@@ -354,21 +357,35 @@ pub fn exposition<'a>(reports: impl Iterator<Item = &'a ServiceReport>) -> Strin
     out
 }
 
-fn service_json(r: &ServiceReport) -> Value {
-    let mut v = json!({"name": r.name, "environment": r.environment});
-    if let (Some(o), Ok(Value::Object(m))) = (v.as_object_mut(), serde_json::to_value(&r.metrics)) {
-        o.extend(m);
-    }
-    v
+/// The DORA report: the aggregator's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DoraReport {
+    pub window: WindowSpan,
+    /// One per configured service, in config order.
+    pub services: Vec<ServiceReport>,
+    /// Every service together (`name` = `all`).
+    pub all: ServiceReport,
 }
 
-/// The report: `{"window", "services": [...], "all"}`.
-pub fn render(window: &Window, reports: &[ServiceReport], all: &ServiceReport) -> Value {
-    json!({
-        "window": {"from": window.from.to_string(), "to": window.to.to_string(), "days": window.days()},
-        "services": reports.iter().map(service_json).collect::<Vec<_>>(),
-        "all": service_json(all),
-    })
+/// The window a report covers: `[from, to)`, and its length in days.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowSpan {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub days: f64,
+}
+
+/// The report of a window: `{"window", "services": [...], "all"}`.
+pub fn render(window: &Window, reports: &[ServiceReport], all: &ServiceReport) -> DoraReport {
+    DoraReport {
+        window: WindowSpan {
+            from: window.from,
+            to: window.to,
+            days: window.days(),
+        },
+        services: reports.to_vec(),
+        all: all.clone(),
+    }
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -390,20 +407,30 @@ pub fn digest(reports: &[ServiceReport], all: &ServiceReport, window: &Window) -
     )];
     for r in reports.iter().chain(std::iter::once(all)) {
         let m = &r.metrics;
-        let lv = |k: &str| m.levels[k].as_str().unwrap_or("no data").to_string();
+        let l = m.levels;
         lines.push(format!(
             "• *{}*: {:.2}/day ({}), lead time {} ({}), change failure rate {} ({}), recovery {} ({}), rework {}",
             r.name,
             m.deployment_frequency_per_day,
-            lv("deployment_frequency"),
+            l.deployment_frequency.as_str(),
             hrs(m.lead_time_hours.as_ref().map(|l| l.median)),
-            lv("lead_time"),
+            l.lead_time.as_str(),
             pct(m.change_failure_rate),
-            lv("change_failure_rate"),
+            l.change_failure_rate.as_str(),
             hrs(m.recovery_time_hours.as_ref().map(|r| r.median)),
-            lv("recovery_time"),
+            l.recovery_time.as_str(),
             pct(m.rework_rate),
         ));
     }
     lines.join("\n")
+}
+
+impl fleet_shared::runner::Function for Aggregator {
+    async fn cold_start() -> Result<Self> {
+        Aggregator::from_cold_start().await
+    }
+
+    async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
+        Aggregator::handle(self, event, inv).await
+    }
 }

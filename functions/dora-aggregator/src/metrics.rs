@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use fleet_shared::dora::{DoraEvent, Outcome};
+use fleet_shared::dora::model::{DoraEvent, Outcome};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -249,6 +249,8 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
 }
 
+/// A DORA performance level (State of DevOps 2023 thresholds), or `no data` when the
+/// window has nothing to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
@@ -256,14 +258,35 @@ pub enum Level {
     High,
     Medium,
     Low,
+    #[serde(rename = "no data")]
+    NoData,
+}
+
+impl Level {
+    /// The word in reports and the digest: `elite` … `low`, `no data`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Level::Elite => "elite",
+            Level::High => "high",
+            Level::Medium => "medium",
+            Level::Low => "low",
+            Level::NoData => "no data",
+        }
+    }
+}
+
+/// The level of each of the four keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Levels {
+    pub deployment_frequency: Level,
+    pub lead_time: Level,
+    pub change_failure_rate: Level,
+    pub recovery_time: Level,
 }
 
 /// A level, or why there is none.
-fn level(l: Option<Level>) -> serde_json::Value {
-    match l {
-        Some(l) => serde_json::json!(l),
-        None => serde_json::json!("no data"),
-    }
+fn level(l: Option<Level>) -> Level {
+    l.unwrap_or(Level::NoData)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -290,7 +313,7 @@ pub struct Metrics {
     pub change_failure_rate: Option<f64>,
     pub recovery_time_hours: Option<Recovery>,
     pub rework_rate: Option<f64>,
-    pub levels: serde_json::Value,
+    pub levels: Levels,
 }
 
 impl Tally {
@@ -321,12 +344,19 @@ impl Tally {
         });
         let cfr = (all > 0).then(|| failed as f64 / all as f64);
         let rework = (self.successes > 0).then(|| self.rework as f64 / self.successes as f64);
-        let levels = serde_json::json!({
-            "deployment_frequency": level((all > 0).then(|| frequency_level(per_day))),
-            "lead_time": level(lead.as_ref().map(|l| duration_level(l.median, 24.0, 168.0, 720.0))),
-            "change_failure_rate": level(cfr.map(cfr_level)),
-            "recovery_time": level(recovery.as_ref().map(|r| duration_level(r.median, 1.0, 24.0, 168.0))),
-        });
+        let levels = Levels {
+            deployment_frequency: level((all > 0).then(|| frequency_level(per_day))),
+            lead_time: level(
+                lead.as_ref()
+                    .map(|l| duration_level(l.median, 24.0, 168.0, 720.0)),
+            ),
+            change_failure_rate: level(cfr.map(cfr_level)),
+            recovery_time: level(
+                recovery
+                    .as_ref()
+                    .map(|r| duration_level(r.median, 1.0, 24.0, 168.0)),
+            ),
+        };
         Metrics {
             deployments: self.successes,
             failed_deployments: failed,
@@ -382,7 +412,7 @@ fn cfr_level(r: f64) -> Level {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleet_shared::dora::Commit;
+    use fleet_shared::dora::model::Commit;
 
     fn ts(s: &str) -> Timestamp {
         s.parse().expect("time")
@@ -488,8 +518,8 @@ mod tests {
         assert_eq!((m.deployments, m.failed_deployments), (2, 1));
         assert_eq!(m.change_failure_rate, Some(1.0 / 3.0));
         assert_eq!(m.recovery_time_hours.map(|r| r.median), Some(2.0));
-        assert_eq!(m.levels["change_failure_rate"], "low");
-        assert_eq!(m.levels["recovery_time"], "high");
+        assert_eq!(m.levels.change_failure_rate.as_str(), "low");
+        assert_eq!(m.levels.recovery_time.as_str(), "high");
     }
 
     #[test]
@@ -512,7 +542,7 @@ mod tests {
         assert_eq!(m.change_failure_rate, Some(1.0 / 3.0));
         assert_eq!(m.rework_rate, Some(1.0 / 3.0));
         assert_eq!(m.recovery_time_hours.map(|r| r.median), Some(0.75));
-        assert_eq!(m.levels["recovery_time"], "elite");
+        assert_eq!(m.levels.recovery_time.as_str(), "elite");
     }
 
     #[test]
@@ -537,13 +567,14 @@ mod tests {
         assert_eq!(m.deployments, 0);
         assert_eq!(m.change_failure_rate, None);
         assert_eq!(m.lead_time_hours, None);
-        for k in [
-            "deployment_frequency",
-            "lead_time",
-            "change_failure_rate",
-            "recovery_time",
+        let l = m.levels;
+        for (k, level) in [
+            ("deployment_frequency", l.deployment_frequency),
+            ("lead_time", l.lead_time),
+            ("change_failure_rate", l.change_failure_rate),
+            ("recovery_time", l.recovery_time),
         ] {
-            assert_eq!(m.levels[k], "no data", "{k}");
+            assert_eq!(level.as_str(), "no data", "{k}");
         }
     }
 

@@ -1,6 +1,6 @@
 //! What an invocation asks the aggregator for.
 
-use fleet_shared::request::{action, document};
+use fleet_shared::request::{document, not_scheduled, unknown_action, Envelope};
 use fleet_shared::{FleetError, Result};
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -46,23 +46,12 @@ fn timestamp(field: &str, text: Option<String>) -> Result<Option<Timestamp>> {
 }
 
 pub fn parse(event: &Value) -> Result<Request> {
-    if !event.is_object() {
-        return Err(FleetError::bad_request(
-            "(event)",
-            "expected a JSON object: a scheduled event or {\"action\": \"report\"}",
-        ));
-    }
-    // EventBridge Scheduler with no `Input` delivers `{}`.
-    if fleet_shared::request::is_scheduled(event) {
-        return Ok(Request::Daily);
-    }
-    if let Some(dt) = event.get("detail-type") {
-        return Err(FleetError::bad_request(
-            "detail-type",
-            format!("{dt} is not an event this function handles (expected \"Scheduled Event\")"),
-        ));
-    }
-    match action(event, ACTIONS)? {
+    let action = match Envelope::of(event, ACTIONS)? {
+        Envelope::Scheduled => return Ok(Request::Daily),
+        Envelope::Bus { detail_type, .. } => return Err(not_scheduled(detail_type)),
+        Envelope::Action(a) => a,
+    };
+    match action {
         "report" => {
             let d: ReportDoc = document(event)?;
             Ok(Request::Report {
@@ -71,10 +60,7 @@ pub fn parse(event: &Value) -> Result<Request> {
                 to: timestamp("to", d.to)?,
             })
         }
-        other => Err(FleetError::bad_request(
-            "action",
-            format!("unknown action `{other}`: expected one of {ACTIONS}"),
-        )),
+        other => Err(unknown_action(other, ACTIONS)),
     }
 }
 

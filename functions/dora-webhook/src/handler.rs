@@ -7,6 +7,7 @@ use aws_lambda_events::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
 use base64::Engine;
+use fleet_shared::aws::SdkConfig;
 use fleet_shared::config::{DoraConfig, Secret};
 use fleet_shared::dora::DoraStore;
 use fleet_shared::runner::Invocation;
@@ -89,20 +90,31 @@ impl Webhook {
             Some(s) => Some(cold.secret("dora.flagger_token", s).await?),
             None => None,
         };
-        let store = DoraStore::new(
-            aws_sdk_dynamodb::Client::new(&cold.sdk),
-            table_name()?,
-            dora.retention_days,
-        );
-        Ok(Webhook {
+        let secrets = Secrets {
+            github,
+            flux,
+            flagger,
+        };
+        Ok(Webhook::new(&cold.sdk, dora, table_name()?, secrets))
+    }
+
+    /// A webhook storing DORA events in the state table `table`, checking deliveries
+    /// with `secrets`. The cold start and the tests build it here.
+    pub fn new(
+        sdk: &SdkConfig,
+        dora: DoraConfig,
+        table: impl Into<String>,
+        secrets: Secrets,
+    ) -> Self {
+        Webhook {
+            store: DoraStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                table,
+                dora.retention_days,
+            ),
             dora: Arc::new(dora),
-            store,
-            secrets: Secrets {
-                github,
-                flux,
-                flagger,
-            },
-        })
+            secrets,
+        }
     }
 
     /// Never an `Err` for anything the caller sent: the answer is an HTTP status.
@@ -291,6 +303,16 @@ fn body_bytes(request: &LambdaFunctionUrlRequest) -> std::result::Result<Vec<u8>
         Err((413, format!("the body is over {MAX_BODY} bytes")))
     } else {
         Ok(raw.as_bytes().to_vec())
+    }
+}
+
+impl fleet_shared::runner::Function for Webhook {
+    async fn cold_start() -> Result<Self> {
+        Webhook::from_cold_start().await
+    }
+
+    async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
+        Webhook::handle(self, event, inv).await
     }
 }
 

@@ -5,7 +5,7 @@
 //! is stored once.
 
 use fleet_shared::config::{DeploySource, DoraConfig, DoraService};
-use fleet_shared::dora::{unassigned, Commit, DoraEvent, Outcome, ServiceEvent};
+use fleet_shared::dora::model::{unassigned, Commit, DoraEvent, Outcome, ServiceEvent};
 use jiff::Timestamp;
 use serde_json::Value;
 

@@ -12,7 +12,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions
 use serde::Serialize;
 use serde_json::json;
 
-use crate::event::Kind;
+use crate::event::DrainCause;
 use crate::plan::{clamped_grace, must_force, retry_delay_ms, Plan, Skipped, Target};
 
 pub const EXCLUDE_FROM_LB_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
@@ -37,9 +37,9 @@ pub async fn find_node(client: &kube::Client, instance_id: &str) -> Result<Optio
 
 /// Labels the node out of external load balancers, taints it for `kind` and cordons it,
 /// in one request, so traffic drains away before its pods are evicted.
-pub async fn cordon(client: &kube::Client, node: &Node, kind: Kind) -> Result<()> {
+pub async fn cordon(client: &kube::Client, node: &Node, kind: DrainCause) -> Result<()> {
     let name = node.metadata.name.clone().unwrap_or_default();
-    let key = kind.taint_key();
+    let key = crate::event::taint_key(kind);
     let mut taints: Vec<serde_json::Value> = node
         .spec
         .as_ref()

@@ -11,30 +11,11 @@ pub const SPOT_WARNING_SECONDS: i64 = 120;
 /// An instance already stopping or shutting down gives little time; drain as if 30 s were left.
 pub const STATE_CHANGE_SECONDS: i64 = 30;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Interruption,
-    Rebalance,
-    StateChange,
-    ScheduledChange,
-    Manual,
-}
+pub use fleet_shared::events::DrainCause;
 
-impl Kind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Kind::Interruption => "spot-interruption",
-            Kind::Rebalance => "rebalance-recommendation",
-            Kind::StateChange => "state-change",
-            Kind::ScheduledChange => "scheduled-change",
-            Kind::Manual => "manual",
-        }
-    }
-
-    /// The taint that says why the node is going: `fleet/<kind>:NoSchedule`.
-    pub fn taint_key(&self) -> String {
-        format!("fleet/{}", self.as_str())
-    }
+/// The taint that says why the node is going: `fleet/<cause>:NoSchedule`.
+pub fn taint_key(cause: DrainCause) -> String {
+    format!("fleet/{}", cause.as_str())
 }
 
 /// How strong a drain is. A drain lease taken for an event keeps out later events for the
@@ -56,7 +37,7 @@ pub enum Urgency {
 pub struct DrainRequest {
     /// The EventBridge event id (or a synthetic one for manual documents).
     pub event_id: String,
-    pub kind: Kind,
+    pub kind: DrainCause,
     pub instance_ids: Vec<String>,
     /// When the instance goes away; `None` when there is no deadline.
     pub deadline: Option<Timestamp>,
@@ -142,7 +123,7 @@ pub fn parse(event: &Value, now: Timestamp) -> Result<Request> {
                 })?;
                 Ok(Request::Drain(DrainRequest {
                     event_id: format!("manual-{}-{}", doc.instance_id, now.as_second()),
-                    kind: Kind::Manual,
+                    kind: DrainCause::Manual,
                     instance_ids: vec![instance_id(&doc.instance_id, "instance_id")?],
                     deadline: None,
                     dry_run: doc.dry_run,
@@ -184,14 +165,24 @@ pub fn parse(event: &Value, now: Timestamp) -> Result<Request> {
             let deadline = time
                 .checked_add(SPOT_WARNING_SECONDS.seconds())
                 .map_err(|e| bad("time", e.to_string()))?;
-            Ok(drain(Kind::Interruption, vec![iid], Some(deadline), None))
+            Ok(drain(
+                DrainCause::SpotInterruption,
+                vec![iid],
+                Some(deadline),
+                None,
+            ))
         }
         ("aws.ec2", "EC2 Instance Rebalance Recommendation") => {
             let iid = instance_id(
                 str_at(event, "/detail/instance-id", "detail.instance-id")?,
                 "detail.instance-id",
             )?;
-            Ok(drain(Kind::Rebalance, vec![iid], None, None))
+            Ok(drain(
+                DrainCause::RebalanceRecommendation,
+                vec![iid],
+                None,
+                None,
+            ))
         }
         ("aws.ec2", "EC2 Instance State-change Notification") => {
             let iid = instance_id(
@@ -208,7 +199,7 @@ pub fn parse(event: &Value, now: Timestamp) -> Result<Request> {
                 .checked_add(STATE_CHANGE_SECONDS.seconds())
                 .map_err(|e| bad("time", e.to_string()))?;
             Ok(drain(
-                Kind::StateChange,
+                DrainCause::StateChange,
                 vec![iid],
                 Some(deadline),
                 Some(state.to_string()),
@@ -306,7 +297,7 @@ fn health(event: &Value, id: String) -> Result<Request> {
     }
     Ok(Request::Drain(DrainRequest {
         event_id: id,
-        kind: Kind::ScheduledChange,
+        kind: DrainCause::ScheduledChange,
         instance_ids: ids,
         deadline: None,
         dry_run: false,
@@ -336,17 +327,17 @@ mod tests {
         else {
             panic!("spot should drain");
         };
-        assert_eq!(d.kind, Kind::Interruption);
+        assert_eq!(d.kind, DrainCause::SpotInterruption);
         assert_eq!(d.instance_ids, vec!["i-1234567890abcdef0"]);
         assert_eq!(
             d.deadline,
             Some("2026-11-23T10:02:00Z".parse().expect("ts"))
         );
         for (file, kind) in [
-            ("spot-rebalance.json", Kind::Rebalance),
-            ("instance-state-change.json", Kind::StateChange),
-            ("health-scheduled-change.json", Kind::ScheduledChange),
-            ("spot-drain-manual.json", Kind::Manual),
+            ("spot-rebalance.json", DrainCause::RebalanceRecommendation),
+            ("instance-state-change.json", DrainCause::StateChange),
+            ("health-scheduled-change.json", DrainCause::ScheduledChange),
+            ("spot-drain-manual.json", DrainCause::Manual),
         ] {
             match parse(&sample(file), now()).expect(file) {
                 Request::Drain(d) => assert_eq!(d.kind, kind, "{file}"),

@@ -4,21 +4,25 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-use fleet_shared::bus::{detail_type, EventPublisher, SOURCE_DRAINER};
+use aws_sdk_cloudwatch::types::StandardUnit;
+use fleet_shared::aws::SdkConfig;
+use fleet_shared::bus::EventPublisher;
 use fleet_shared::config::{FleetConfig, RebalanceAction};
+use fleet_shared::events::{DrainStatus, NodeDrained, RefusedPod, SkippedPod};
 use fleet_shared::kube::{ClusterAccess, KubeConnector};
+use fleet_shared::metrics::{self, datum};
 use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
 use fleet_shared::state::StateStore;
 use fleet_shared::{FleetError, Result};
 use jiff::ToSpan;
 use k8s_openapi::api::core::v1::Node;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::drain::{self, Tally};
-use crate::event::{self, DrainRequest, Kind, Request};
+use crate::event::{self, DrainCause, DrainRequest, Request};
 use crate::plan;
+use crate::report::{Answer, DryRun, InstanceReport, Several};
 
 /// CloudWatch namespace of the drain metrics.
 pub const METRICS_NAMESPACE: &str = "Fleet/SpotDrainer";
@@ -50,22 +54,49 @@ impl Drainer {
         let cold = fleet_shared::startup::cold_start().await?;
         let table = fleet_shared::startup::table_name()?;
         let notifier = cold.notifier().await?;
-        Ok(Drainer {
-            eks: aws_sdk_eks::Client::new(&cold.sdk),
-            kube: Arc::new(KubeConnector::from_env(&cold.sdk)),
-            store: StateStore::new(aws_sdk_dynamodb::Client::new(&cold.sdk), table),
-            bus: cold.publisher(SOURCE_DRAINER),
-            notifier,
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&cold.sdk),
-            config: Arc::new(cold.config),
-        })
+        let kube = KubeConnector::from_env(&cold.sdk);
+        Ok(Drainer::new(&cold.sdk, cold.config, table, notifier, kube))
     }
 
+    /// A drainer with its AWS clients built from `sdk`, its leases in the state table
+    /// `table`, reports on the config's `fleet.event_bus`, clusters' APIs reached through
+    /// `kube`. The cold start and the tests build it here.
+    pub fn new(
+        sdk: &SdkConfig,
+        config: FleetConfig,
+        table: impl Into<String>,
+        notifier: Notifier,
+        kube: KubeConnector,
+    ) -> Self {
+        Drainer {
+            eks: aws_sdk_eks::Client::new(sdk),
+            kube: Arc::new(kube),
+            store: StateStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
+            bus: EventPublisher::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                config.fleet.event_bus.clone(),
+            ),
+            notifier,
+            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
+            config: Arc::new(config),
+        }
+    }
+
+    /// Serves one invocation; the answer is an [`Answer`] as JSON.
+    ///
+    /// # Errors
+    /// A malformed event (bad request, naming the field), or a drain that failed (the
+    /// invocation fails so that EventBridge retries; finished drains stay done).
     pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
-        match event::parse(&event, inv.now)? {
+        let answer = self.answer(&event, &inv).await?;
+        fleet_shared::runner::respond(answer)
+    }
+
+    async fn answer(&self, event: &Value, inv: &Invocation) -> Result<Answer> {
+        match event::parse(event, inv.now)? {
             Request::Ignore { reason } => {
                 tracing::info!(%reason, "ignored");
-                Ok(json!({"status": "ignored", "reason": reason}))
+                Ok(Answer::Ignored { reason })
             }
             Request::Drain(req) => {
                 // Every instance gets its drain even when another fails; a failure then
@@ -74,7 +105,7 @@ impl Drainer {
                 let mut reports = Vec::new();
                 let mut failures = Vec::new();
                 for iid in &req.instance_ids {
-                    match self.drain_instance(&req, iid, &inv).await {
+                    match self.drain_instance(&req, iid, inv).await {
                         Ok(r) => reports.push(r),
                         Err(e) => failures.push((iid.clone(), e)),
                     }
@@ -93,13 +124,13 @@ impl Drainer {
                 // One instance and nothing skipped (every event but some of Health's):
                 // its report is the response.
                 if reports.len() == 1 && req.skipped_entities.is_empty() {
-                    return Ok(reports.remove(0));
+                    return Ok(Answer::One(reports.remove(0)));
                 }
-                Ok(json!({
-                    "instances": reports,
-                    "event": req.kind.as_str(),
-                    "event_type_code": req.event_type_code,
-                    "skipped_entities": req.skipped_entities,
+                Ok(Answer::Several(Several {
+                    instances: reports,
+                    event: req.kind,
+                    event_type_code: req.event_type_code,
+                    skipped_entities: req.skipped_entities,
                 }))
             }
         }
@@ -129,7 +160,7 @@ impl Drainer {
         req: &DrainRequest,
         instance_id: &str,
         inv: &Invocation,
-    ) -> Result<Value> {
+    ) -> Result<InstanceReport> {
         let started = Instant::now();
         let Some(found) = self.find(instance_id).await? else {
             // Acknowledged, not an error: an error would make EventBridge retry forever.
@@ -138,24 +169,33 @@ impl Drainer {
                 event = req.kind.as_str(),
                 "instance is not a node of any fleet cluster; nothing to do"
             );
-            return Ok(
-                json!({"status": "not-ours", "instance_id": instance_id, "event": req.kind.as_str()}),
-            );
+            return Ok(InstanceReport::NotOurs {
+                instance_id: instance_id.to_string(),
+                event: req.kind,
+            });
         };
         let node_name = found.node.metadata.name.clone().unwrap_or_default();
-        let cordon_only = req.kind == Kind::Rebalance && found.rebalance == RebalanceAction::Cordon;
+        let cordon_only = req.kind == DrainCause::RebalanceRecommendation
+            && found.rebalance == RebalanceAction::Cordon;
         if req.dry_run {
             let pods = drain::pods_on(&found.client, &node_name).await?;
             let p = plan::plan(&pods);
-            return Ok(json!({
-                "status": "dry-run",
-                "node": node_name,
-                "cluster": found.cluster,
-                "instance_id": instance_id,
-                "event": req.kind.as_str(),
-                "would_cordon": true,
-                "would_evict": if cordon_only { vec![] } else { p.tiers.iter().flatten().map(plan::Target::qualified).collect::<Vec<_>>() },
-                "skipped": p.skipped,
+            return Ok(InstanceReport::DryRun(DryRun {
+                node: node_name,
+                cluster: found.cluster,
+                instance_id: instance_id.to_string(),
+                event: req.kind,
+                would_cordon: true,
+                would_evict: if cordon_only {
+                    vec![]
+                } else {
+                    p.tiers
+                        .iter()
+                        .flatten()
+                        .map(plan::Target::qualified)
+                        .collect()
+                },
+                skipped: skipped_pods(&p.skipped),
             }));
         }
         // The invocation's own end, less time to report: a drain never runs past it.
@@ -178,9 +218,10 @@ impl Drainer {
             .await?
         {
             tracing::info!(instance_id, event_id = %req.event_id, "a drain of this instance is already under way or done");
-            return Ok(
-                json!({"status": "duplicate", "instance_id": instance_id, "event": req.kind.as_str()}),
-            );
+            return Ok(InstanceReport::Duplicate {
+                instance_id: instance_id.to_string(),
+                event: req.kind,
+            });
         }
         let drained = async {
             drain::cordon(&found.client, &found.node, req.kind).await?;
@@ -209,23 +250,33 @@ impl Drainer {
             }
         };
         let duration_ms = started.elapsed().as_millis() as u64;
-        let mut report = json!({
-            "status": if cordon_only { "cordoned" } else { "drained" },
-            "node": node_name,
-            "cluster": found.cluster,
-            "instance_id": instance_id,
-            "event": req.kind.as_str(),
-            "evicted": tally.evicted,
-            "forced": tally.forced,
-            "skipped": tally.skipped,
-            "pending": tally.pending,
-            "refused": tally.refused,
-            "cordon_ms": cordon_ms,
-            "duration_ms": duration_ms,
-        });
-        if let Some(code) = &req.event_type_code {
-            report["event_type_code"] = json!(code);
-        }
+        let report = NodeDrained {
+            status: if cordon_only {
+                DrainStatus::Cordoned
+            } else {
+                DrainStatus::Drained
+            },
+            node: node_name,
+            cluster: found.cluster,
+            instance_id: instance_id.to_string(),
+            event: req.kind,
+            evicted: tally.evicted,
+            forced: tally.forced,
+            skipped: skipped_pods(&tally.skipped),
+            pending: tally.pending.clone(),
+            refused: tally
+                .refused
+                .iter()
+                .map(|r| RefusedPod {
+                    pod: r.pod.clone(),
+                    reason: r.reason.clone(),
+                })
+                .collect(),
+            cordon_ms,
+            duration_ms,
+            event_type_code: req.event_type_code.clone(),
+        };
+        let record = serde_json::to_string(&report).unwrap_or_default();
         let keep_until = req.deadline.unwrap_or_else(|| {
             let done = inv.decision_now();
             done.checked_add(NO_DEADLINE_DEDUP_MINUTES.minutes())
@@ -235,27 +286,27 @@ impl Drainer {
         // at its deadline instead of being kept as a record of the drain.
         if let Err(e) = self
             .store
-            .complete_lease(&lease, &inv.request_id, keep_until, &report.to_string())
+            .complete_lease(&lease, &inv.request_id, keep_until, &record)
             .await
         {
             tracing::warn!(error = %e, "recording the finished drain failed");
         }
-        self.announce(&report, &tally, duration_ms, &found.cluster)
-            .await;
-        Ok(report)
+        self.announce(&report, &tally).await;
+        Ok(InstanceReport::Done(report))
     }
 
     /// Bus event, Slack and metrics: best effort, logged when they fail; the drain is done.
-    async fn announce(&self, report: &Value, tally: &Tally, duration_ms: u64, cluster: &str) {
-        if let Err(e) = self.bus.publish(detail_type::NODE_DRAINED, report).await {
+    async fn announce(&self, report: &NodeDrained, tally: &Tally) {
+        let (cluster, duration_ms) = (report.cluster.as_str(), report.duration_ms);
+        if let Err(e) = self.bus.publish(report).await {
             tracing::error!(error = %e, "publishing Node Drained failed");
         }
         let mut text = format!(
             ":ocean: `{}` node `{}` ({}, {}): {} evicted, {} forced, {} pending, {} ms",
             cluster,
-            report["node"].as_str().unwrap_or_default(),
-            report["instance_id"].as_str().unwrap_or_default(),
-            report["event"].as_str().unwrap_or_default(),
+            report.node,
+            report.instance_id,
+            report.event.as_str(),
             tally.evicted,
             tally.forced,
             tally.pending.len(),
@@ -267,41 +318,49 @@ impl Drainer {
                 r.pod, r.reason
             ));
         }
-        if let Err(e) = self.notifier.send(&text).await {
-            tracing::warn!(error = %e, "Slack notification failed");
-        }
-        let dim = Dimension::builder().name("Cluster").value(cluster).build();
-        let datum = |name: &str, value: f64, unit: StandardUnit| {
-            MetricDatum::builder()
-                .metric_name(name)
-                .value(value)
-                .unit(unit)
-                .dimensions(dim.clone())
-                .build()
-        };
-        let sent = self
-            .cloudwatch
-            .put_metric_data()
-            .namespace(METRICS_NAMESPACE)
-            .metric_data(datum(
+        self.notifier.send_or_warn(&text).await;
+        let dims = [("Cluster", cluster)];
+        let data = vec![
+            datum(
                 "DrainDuration",
                 duration_ms as f64,
                 StandardUnit::Milliseconds,
-            ))
-            .metric_data(datum(
+                &dims,
+            ),
+            datum(
                 "PodsEvicted",
                 tally.evicted as f64,
                 StandardUnit::Count,
-            ))
-            .metric_data(datum(
+                &dims,
+            ),
+            datum(
                 "PodsForced",
                 tally.forced as f64,
                 StandardUnit::Count,
-            ))
-            .send()
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %FleetError::aws("CloudWatch", "PutMetricData", e), "metrics not sent");
-        }
+                &dims,
+            ),
+        ];
+        metrics::put_or_warn(&self.cloudwatch, METRICS_NAMESPACE, data).await;
+    }
+}
+
+/// The plan's skips as the report gives them.
+fn skipped_pods(skipped: &[plan::Skipped]) -> Vec<SkippedPod> {
+    skipped
+        .iter()
+        .map(|s| SkippedPod {
+            pod: s.pod.clone(),
+            reason: s.reason.to_string(),
+        })
+        .collect()
+}
+
+impl fleet_shared::runner::Function for Drainer {
+    async fn cold_start() -> Result<Self> {
+        Drainer::from_cold_start().await
+    }
+
+    async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
+        Drainer::handle(self, event, inv).await
     }
 }

@@ -5,11 +5,13 @@
 //! - `event`: what the event asks for.
 //! - `plan`: the pure drain plan (tiers, skips, when to force).
 //! - `drain`: the Kubernetes adapter that cordons and evicts.
+//! - `report`: the typed answers (a drained node's is the `Node Drained` event).
 //! - `handler`: node lookup, the drain lease, the report.
 
 pub mod drain;
 pub mod event;
 pub mod handler;
 pub mod plan;
+pub mod report;
 
 pub use handler::Drainer;

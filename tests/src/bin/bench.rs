@@ -8,10 +8,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::{ExitCode, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fleet_shared::bus::{EventPublisher, SOURCE_SCHEDULER};
+use fleet_shared::bus::EventPublisher;
 use fleet_shared::config::FleetConfig;
 use fleet_shared::kube::KubeConnector;
 use fleet_shared::notify::Notifier;
@@ -914,17 +913,18 @@ async fn scheduler_fan_out(md: &mut String) -> Result<(), String> {
         );
     }
     let config = FleetConfig::parse(&text).map_err(|e| e.to_string())?;
-    let scheduler = cluster_scheduler::Scheduler {
-        config: Arc::new(config),
-        stack: fleet_shared::startup::LOCAL_STACK.to_string(),
-        eks: cluster_scheduler::eks::Eks::new(eks, fleet_shared::startup::LOCAL_STACK),
-        store,
-        bus: EventPublisher::new(events, &bus, SOURCE_SCHEDULER),
-        notifier: Notifier::disabled(),
-        kube: Arc::new(KubeConnector::new(&sdk, None)),
-        s3: aws_sdk_s3::Client::new(&sdk),
-        elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-    };
+    let mut scheduler = cluster_scheduler::Scheduler::new(
+        &sdk,
+        config,
+        fleet_shared::startup::LOCAL_STACK,
+        store.table(),
+        Notifier::disabled(),
+        KubeConnector::new(&sdk, None),
+    );
+    // The clients whose calls are counted.
+    scheduler.eks = cluster_scheduler::eks::Eks::new(eks, fleet_shared::startup::LOCAL_STACK);
+    scheduler.store = store;
+    scheduler.bus = EventPublisher::new(events, &bus);
     let mut now = Timestamp::now();
     let tick = |now: Timestamp| {
         let scheduler = &scheduler;

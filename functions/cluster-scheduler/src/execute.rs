@@ -1,0 +1,314 @@
+//! Carrying out one [`Step`]: the EKS call, the Kubernetes teardown or bootstrap, the
+//! announcement of a finished transition on the bus.
+
+use fleet_shared::config::{ClusterConfig, Mode};
+use fleet_shared::events::{BusEvent, ClusterDestroyed, ClusterReady};
+use fleet_shared::runner::Invocation;
+use fleet_shared::schedule::Desired;
+use fleet_shared::state::ClusterRecord;
+use fleet_shared::Result;
+use jiff::{Timestamp, ToSpan};
+
+use crate::bootstrap;
+use crate::reconcile::{creation_token_candidate, Observed, ObservedCluster, Step};
+use crate::teardown;
+
+use crate::handler::*;
+
+impl Scheduler {
+    /// Carries out one step. Returns the outcome's `result`. `reason` is what the schedule
+    /// (or an override) decided, for the audit trail.
+    pub(crate) async fn execute(
+        &self,
+        c: &ClusterConfig,
+        step: &Step,
+        observed: &Observed,
+        record: &ClusterRecord,
+        inv: &Invocation,
+        reason: &str,
+    ) -> Result<StepResult> {
+        let name = c.name.as_str();
+        let now = inv.now;
+        if step.is_destructive() {
+            let decided_by = match step {
+                Step::DeleteCluster { failed: true } => {
+                    "the cluster is FAILED: deleted to be rebuilt"
+                }
+                Step::ReplaceFailedNodegroups(_) => "CREATE_FAILED: deleted to be recreated",
+                _ => reason,
+            };
+            self.audit(c, step, observed, inv, decided_by).await?;
+        }
+        match step {
+            Step::Steady => Ok(StepResult::Steady),
+            Step::Foreign(other) => {
+                tracing::warn!(cluster = %name, managed_by = ?other, "a cluster of this name is not this fleet's (fleet:managed-by); not touching it");
+                Ok(StepResult::Foreign)
+            }
+            Step::NotCreatedByFleet => {
+                tracing::warn!(cluster = %name, "tagged as this fleet's, but not an incarnation it created or adopted; not touching it (adopt = true takes it over)");
+                Ok(StepResult::NotCreatedByFleet)
+            }
+            Step::Adopt => {
+                let Observed::Present(o) = observed else {
+                    return Ok(StepResult::Waiting);
+                };
+                if !self
+                    .store
+                    .adopt(name, &o.generation, now, &inv.request_id)
+                    .await?
+                {
+                    return Ok(StepResult::Steady);
+                }
+                self.audit(c, step, observed, inv, "adopt = true").await?;
+                let text = format!(
+                    ":handshake: cluster `{name}` adopted (adopt = true): {} (created {}) is now this fleet's; the schedule acts on it from now on",
+                    o.arn.as_deref().unwrap_or("the existing cluster"),
+                    o.generation
+                );
+                self.notifier.send_or_warn(&text).await;
+                tracing::warn!(cluster = %name, arn = ?o.arn, generation = %o.generation, "adopted");
+                Ok(StepResult::Adopted)
+            }
+            Step::Wait(_) => Ok(StepResult::Waiting),
+            Step::CreateCluster => {
+                let candidate = creation_token_candidate(&inv.request_id, name, now);
+                let token = self
+                    .store
+                    .creation_token(name, &record.state, &candidate)
+                    .await?;
+                self.eks
+                    .create_cluster(c, &token)
+                    .await
+                    .map(|_| StepResult::Done)
+            }
+            Step::CreateAddons(names) => self
+                .eks
+                .create_addons(c, names)
+                .await
+                .map(|_| StepResult::Done),
+            Step::CreateNodegroups(names) => self
+                .eks
+                .create_nodegroups(c, names)
+                .await
+                .map(|_| StepResult::Done),
+            Step::ScaleNodegroups(targets) => self
+                .eks
+                .scale_nodegroups(name, targets)
+                .await
+                .map(|_| StepResult::Done),
+            Step::DeleteNodegroups {
+                names,
+                notes,
+                services,
+            } => {
+                let mut notes = notes.clone();
+                if let (false, Observed::Present(o)) = (services.is_empty(), observed) {
+                    let deleted = match self.kube.client(&Self::access(name, o)).await {
+                        Ok(client) => teardown::delete_services(&client, services).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = deleted {
+                        notes.push(format!("deleting the LoadBalancer Services failed: {e}"));
+                    }
+                }
+                self.eks.delete_nodegroups(name, names).await?;
+                if !notes.is_empty() {
+                    let text = format!(":warning: cluster `{name}` teardown: {}", notes.join("; "));
+                    self.notifier.send_or_warn(&text).await;
+                    tracing::warn!(cluster = %name, notes = ?notes, "teardown left something behind");
+                }
+                Ok(StepResult::Done)
+            }
+            Step::CreateAccessEntries(principals) => self
+                .eks
+                .create_access_entries(c, principals)
+                .await
+                .map(|_| StepResult::Done),
+            Step::DeleteLoadBalancerServices(services) => {
+                let Observed::Present(o) = observed else {
+                    return Ok(StepResult::Waiting);
+                };
+                let client = self.kube.client(&Self::access(name, o)).await?;
+                teardown::delete_services(&client, services).await?;
+                Ok(StepResult::Done)
+            }
+            Step::BootstrapThenAnnounce => {
+                let Observed::Present(o) = observed else {
+                    return Ok(StepResult::Waiting);
+                };
+                let mut manifests = Vec::new();
+                for source in &c.blueprint.bootstrap {
+                    let text = bootstrap::load(&self.s3, source).await?;
+                    manifests.extend(bootstrap::parse(source, &text)?);
+                }
+                let client = self.kube.client(&Self::access(name, o)).await?;
+                match bootstrap::apply(&client, manifests).await? {
+                    bootstrap::Progress::WaitingForCrds(pending) => {
+                        tracing::info!(cluster = %name, crds = ?pending, "waiting for CRDs to be Established");
+                        Ok(StepResult::Waiting)
+                    }
+                    bootstrap::Progress::Applied(n) => {
+                        tracing::info!(cluster = %name, documents = n, "bootstrap applied");
+                        self.announce_up(c, o, record, now).await
+                    }
+                }
+            }
+            Step::DeleteCluster { failed: false } => self
+                .eks
+                .delete_cluster(name)
+                .await
+                .map(|_| StepResult::Done),
+            Step::DeleteCluster { failed: true } => {
+                self.eks.delete_cluster(name).await?;
+                self.fail_and_continue(
+                    c,
+                    step,
+                    "the cluster is in FAILED status; deleted to be rebuilt",
+                    record,
+                    now,
+                )
+                .await
+            }
+            Step::ReplaceFailedNodegroups(names) => {
+                self.eks.delete_nodegroups(name, names).await?;
+                let issues = match observed {
+                    Observed::Present(o) => failed_nodegroup_issues(o, names),
+                    Observed::Absent => String::new(),
+                };
+                let error = format!(
+                    "nodegroup {} is CREATE_FAILED{issues}; deleted to be recreated",
+                    names.join(",")
+                );
+                self.fail_and_continue(c, step, &error, record, now).await
+            }
+            Step::AnnounceUp => match observed {
+                Observed::Present(o) => self.announce_up(c, o, record, now).await,
+                Observed::Absent => Ok(StepResult::Waiting),
+            },
+            Step::AnnounceDown => {
+                let generation = match observed {
+                    Observed::Present(o) => o.generation.clone(),
+                    Observed::Absent => record
+                        .state
+                        .generation
+                        .clone()
+                        .unwrap_or_else(|| "none".into()),
+                };
+                let event = ClusterDestroyed {
+                    cluster: name.to_string(),
+                    region: self.config.fleet.region.clone(),
+                    mode: c.mode,
+                    at: now,
+                };
+                self.announce(c, Desired::Down, &generation, record, &event, now)
+                    .await
+            }
+            Step::RecordDown => {
+                self.store
+                    .record_transition(&c.name, Desired::Down, "none", now, "down (never built)")
+                    .await?;
+                self.store
+                    .mark_announced(&c.name, Desired::Down, "none")
+                    .await?;
+                Ok(StepResult::Done)
+            }
+        }
+    }
+
+    pub(crate) async fn announce_up(
+        &self,
+        c: &ClusterConfig,
+        o: &ObservedCluster,
+        record: &ClusterRecord,
+        now: Timestamp,
+    ) -> Result<StepResult> {
+        let event = ClusterReady {
+            cluster: c.name.clone(),
+            endpoint: o.endpoint.clone().unwrap_or_default(),
+            region: self.config.fleet.region.clone(),
+            mode: c.mode,
+            generation: o.generation.clone(),
+            at: now,
+        };
+        self.announce(c, Desired::Up, &o.generation, record, &event, now)
+            .await
+    }
+
+    pub(crate) async fn fail_and_continue(
+        &self,
+        c: &ClusterConfig,
+        step: &Step,
+        error: &str,
+        record: &ClusterRecord,
+        now: Timestamp,
+    ) -> Result<StepResult> {
+        let attempts = record.state.attempts.saturating_add(1);
+        let retry_at = now.checked_add(backoff(attempts)).unwrap_or(now);
+        self.report_failure(c, &step.describe(), error, now, retry_at, attempts)
+            .await;
+        Ok(StepResult::Failed)
+    }
+
+    /// Records the transition once, then publishes its event. If publishing fails the
+    /// phase stays unannounced and the next tick publishes again: at least once.
+    pub(crate) async fn announce<E: BusEvent>(
+        &self,
+        c: &ClusterConfig,
+        phase: Desired,
+        generation: &str,
+        record: &ClusterRecord,
+        event: &E,
+        now: Timestamp,
+    ) -> Result<StepResult> {
+        let detail_text = match phase {
+            Desired::Up => format!("ready, generation {generation}"),
+            Desired::Down => format!("down ({})", mode_name(c.mode)),
+        };
+        let recorded = self
+            .store
+            .record_transition(&c.name, phase, generation, now, &detail_text)
+            .await?;
+        if !recorded {
+            let ours = record.state.phase == Some(phase)
+                && record.state.generation.as_deref() == Some(generation);
+            // Recorded earlier but never announced: publish again, unless another tick is
+            // announcing it right now (claims go stale after two minutes).
+            let claimed = ours
+                && self
+                    .store
+                    .claim_announcement(&c.name, phase, generation, now, 2.minutes())
+                    .await?;
+            if !claimed {
+                return Ok(StepResult::Steady);
+            }
+        }
+        self.bus.publish(event).await?;
+        self.store
+            .mark_announced(&c.name, phase, generation)
+            .await?;
+        tracing::info!(cluster = %c.name, event = E::DETAIL_TYPE, "published");
+        Ok(StepResult::Done)
+    }
+}
+
+pub(crate) fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Destroy => "destroyed",
+        Mode::Scale => "scaled to zero",
+    }
+}
+
+pub(crate) fn failed_nodegroup_issues(o: &ObservedCluster, names: &[String]) -> String {
+    let issues: Vec<&str> = o
+        .nodegroups
+        .iter()
+        .filter(|n| names.contains(&n.name))
+        .flat_map(|n| n.issues.iter().map(String::as_str))
+        .collect();
+    if issues.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", issues.join("; "))
+    }
+}

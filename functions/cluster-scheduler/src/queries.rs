@@ -1,0 +1,182 @@
+//! The queries a person asks: `plan` (what the schedule wants and what would happen
+//! next), `status` (what is recorded), `up` / `down` / `clear` (overrides).
+
+use fleet_shared::config::ClusterConfig;
+use fleet_shared::runner::Invocation;
+use fleet_shared::schedule::{Decision, Desired, Override};
+use fleet_shared::state::{uptime_hours, TransitionKind};
+use fleet_shared::{FleetError, Result};
+use futures::stream::{self, StreamExt};
+use jiff::{Timestamp, ToSpan};
+use serde_json::{json, Value};
+
+use crate::eks::Want;
+use crate::reconcile::{next_step, summarize, Observed, ObservedCluster, Situation};
+use crate::request::Until;
+
+use crate::handler::*;
+
+impl Scheduler {
+    pub(crate) async fn plan(&self, at: Timestamp) -> Result<Value> {
+        let rows: Vec<Result<Value>> = stream::iter(self.config.clusters.iter())
+            .map(|c| self.plan_one(c, at))
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        let clusters = rows.into_iter().collect::<Result<Vec<Value>>>()?;
+        Ok(json!({ "at": at.to_string(), "clusters": clusters }))
+    }
+
+    pub(crate) async fn plan_one(&self, c: &ClusterConfig, at: Timestamp) -> Result<Value> {
+        let record = self.store.cluster(&c.name).await?;
+        let schedule = c.schedule();
+        let decision = schedule.decide(at, record.over.as_ref());
+        let observed = self.observe(c, decision.desired, &record.state).await?;
+        let step = next_step(Situation {
+            desired: decision.desired,
+            cluster: c,
+            observed: &observed,
+            recorded: &record.state,
+            now: at,
+        });
+        let next_step = match record.state.backoff_until.filter(|u| *u > at) {
+            Some(until) => format!("wait: backing off until {until}, then {}", step.describe()),
+            None => step.describe(),
+        };
+        Ok(json!({
+            "name": c.name,
+            "desired": decision.desired,
+            "actual": summarize(&observed),
+            "next_step": next_step,
+            "reason": decision.reason,
+            "rule": decision.rule,
+            "next_change": schedule.next_change(at, record.over.as_ref(), HORIZON_DAYS).map(|t| t.to_string()),
+        }))
+    }
+
+    pub(crate) async fn set_override(
+        &self,
+        inv: &Invocation,
+        name: &str,
+        desired: Desired,
+        until: Until,
+        reason: String,
+    ) -> Result<Value> {
+        let c = self.cluster(name)?;
+        let until = until.resolve(inv.now)?;
+        if until <= inv.now {
+            return Err(FleetError::bad_request(
+                "until",
+                format!("{until} is not in the future (now is {})", inv.now),
+            ));
+        }
+        if c.protect && desired == Desired::Down {
+            return Err(FleetError::bad_request(
+                "action",
+                format!("cluster `{name}` has protect = true: it is never taken down"),
+            ));
+        }
+        let o = Override {
+            desired,
+            until,
+            reason,
+            set_at: inv.now,
+        };
+        self.store.set_override(name, &o).await?;
+        tracing::info!(cluster = %name, desired = %desired, %until, "override set");
+        // Act now rather than on the next tick.
+        let outcome = self.reconcile_one(c, inv).await;
+        Ok(json!({ "cluster": name, "override": o, "reconcile": outcome }))
+    }
+
+    pub(crate) async fn clear_override(&self, inv: &Invocation, name: &str) -> Result<Value> {
+        let c = self.cluster(name)?;
+        let cleared = self.store.clear_override(name).await?;
+        let outcome = self.reconcile_one(c, inv).await;
+        Ok(json!({
+            "cluster": name,
+            "cleared": cleared.is_some(),
+            "override": cleared,
+            "reconcile": outcome,
+        }))
+    }
+
+    pub(crate) async fn status(&self, now: Timestamp) -> Result<Value> {
+        let rows: Vec<Result<Value>> = stream::iter(self.config.clusters.iter())
+            .map(|c| self.status_one(c, now))
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        let clusters = rows.into_iter().collect::<Result<Vec<Value>>>()?;
+        Ok(json!({ "at": now.to_string(), "clusters": clusters }))
+    }
+
+    pub(crate) async fn status_one(&self, c: &ClusterConfig, now: Timestamp) -> Result<Value> {
+        let record = self.store.cluster(&c.name).await?;
+        let schedule = c.schedule();
+        let Decision {
+            desired, reason, ..
+        } = schedule.decide(now, record.over.as_ref());
+        let mut observed = self.eks.describe(&c.name).await?;
+        self.classify(&mut observed, &record.state);
+        if let Observed::Present(o) = &mut observed {
+            let want = Want {
+                addons: false,
+                fargate: false,
+                access: false,
+            };
+            self.eks.look_inside(&c.name, o, want).await?;
+        }
+        let audit = self.store.audit_trail(&c.name, 5).await?;
+        let month_start = month_start(now)?;
+        // Look back far enough to know the phase at the start of the month.
+        let lookback = month_start
+            .checked_sub((40 * 24).hours())
+            .unwrap_or(month_start);
+        let history = self.store.transitions(&c.name, lookback, now).await?;
+        let up_at_start = history
+            .iter()
+            .rev()
+            .find(|t| t.at < month_start && t.kind != TransitionKind::Failed)
+            .is_some_and(|t| t.kind == TransitionKind::Up);
+        let uptime = uptime_hours(&history, up_at_start, month_start, now);
+        let last: Vec<_> = history.iter().rev().take(5).collect();
+        let live_override = record.over.as_ref().filter(|o| o.until > now);
+        Ok(json!({
+            "name": c.name,
+            "mode": c.mode,
+            "protect": c.protect,
+            "desired": desired,
+            "reason": reason,
+            "actual": summarize(&observed),
+            "endpoint": match &observed { Observed::Present(ObservedCluster { endpoint, .. }) => endpoint.clone(), Observed::Absent => None },
+            "recorded": record.state,
+            "override": live_override,
+            "next_change": schedule.next_change(now, record.over.as_ref(), HORIZON_DAYS).map(|t| t.to_string()),
+            "last_transitions": last,
+            "last_destructive_steps": audit,
+            "uptime_hours_this_month": (uptime * 100.0).round() / 100.0,
+        }))
+    }
+}
+
+/// The first instant of `now`'s month, UTC.
+pub fn month_start(now: Timestamp) -> Result<Timestamp> {
+    let utc = now.to_zoned(jiff::tz::TimeZone::UTC);
+    utc.date()
+        .first_of_month()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .map_err(|e| FleetError::Internal(format!("month start: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_start_is_utc_midnight() {
+        let t: Timestamp = "2026-11-22T10:42:00Z".parse().expect("ts");
+        assert_eq!(month_start(t).ok(), "2026-11-01T00:00:00Z".parse().ok());
+    }
+}

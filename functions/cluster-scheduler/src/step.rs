@@ -1,0 +1,101 @@
+//! The steps the reconciler decides ([`crate::reconcile::next_step`]) and the handler
+//! carries out ([`crate::execute`]), one per tick per cluster.
+
+use crate::observed::Scaling;
+
+/// The next idempotent step for one cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Nothing to do: actual matches desired and was announced.
+    Steady,
+    /// A cluster of that name exists without this fleet's managed-by tag: never touched.
+    Foreign(Option<String>),
+    /// Tagged as this fleet's, but not an incarnation it created or adopted: never
+    /// touched (set `adopt = true` to take it over).
+    NotCreatedByFleet,
+    /// `adopt = true` and the cluster is [`Ownership::NotCreatedByFleet`]: record this
+    /// incarnation as the fleet's (once; audited and sent to Slack).
+    Adopt,
+    /// Something is in progress; look again on a later tick.
+    Wait(String),
+    CreateCluster,
+    /// Access entries (with their policy) for principals that lack one.
+    CreateAccessEntries(Vec<String>),
+    CreateAddons(Vec<String>),
+    CreateNodegroups(Vec<String>),
+    /// Delete nodegroups that failed to create; later ticks recreate them.
+    ReplaceFailedNodegroups(Vec<String>),
+    ScaleNodegroups(Vec<(String, Scaling)>),
+    /// Delete Services of type LoadBalancer so their load balancers are not orphaned.
+    DeleteLoadBalancerServices(Vec<String>),
+    /// Delete the nodegroups; `notes` report what the teardown had to leave behind.
+    /// `services`: LoadBalancer Services still live when the load-balancer wait ended (a
+    /// wait of 0 minutes, an API that was unreachable until then, a Service re-created or
+    /// whose DELETE failed): deleted once more, best effort, just before, so that none
+    /// goes without its DELETE.
+    DeleteNodegroups {
+        names: Vec<String>,
+        notes: Vec<String>,
+        services: Vec<String>,
+    },
+    /// `failed`: the cluster is in FAILED status and is deleted to be rebuilt.
+    DeleteCluster {
+        failed: bool,
+    },
+    /// Apply the bootstrap manifests, then (when all applied) announce as `AnnounceUp`.
+    BootstrapThenAnnounce,
+    /// Record the up transition and publish `Cluster Ready`.
+    AnnounceUp,
+    /// Record the down transition and publish `Cluster Destroyed`.
+    AnnounceDown,
+    /// First sight of a cluster that does not exist and should not: record it as down
+    /// without an event, since nothing was ever built.
+    RecordDown,
+}
+
+impl Step {
+    /// Whether the step deletes or takes down something: such steps are recorded in the
+    /// audit trail (with what decided them) before they are taken.
+    pub fn is_destructive(&self) -> bool {
+        match self {
+            Step::DeleteLoadBalancerServices(_)
+            | Step::DeleteNodegroups { .. }
+            | Step::DeleteCluster { .. }
+            | Step::ReplaceFailedNodegroups(_) => true,
+            Step::ScaleNodegroups(targets) => targets.iter().any(|(_, s)| s.desired == 0),
+            _ => false,
+        }
+    }
+
+    /// Short, stable description for plans and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Step::Steady => "none".into(),
+            Step::Foreign(None) => "none: a cluster of this name exists without the fleet:managed-by tag; it is never touched".into(),
+            Step::Foreign(Some(other)) => format!("none: a cluster of this name belongs to another fleet (fleet:managed-by = {other}); it is never touched"),
+            Step::NotCreatedByFleet => "none: not-created-by-fleet: tagged as this fleet's, but this fleet neither created nor adopted this incarnation; it is never touched (adopt = true takes it over)".into(),
+            Step::Adopt => "adopt (adopt = true)".into(),
+            Step::Wait(why) => format!("wait: {why}"),
+            Step::CreateCluster => "create-cluster".into(),
+            Step::CreateAccessEntries(p) => format!("create-access-entries {}", p.join(",")),
+            Step::DeleteLoadBalancerServices(s) => format!("delete-loadbalancer-services {}", s.join(",")),
+            Step::BootstrapThenAnnounce => "bootstrap-then-announce".into(),
+            Step::CreateAddons(a) => format!("create-addons {}", a.join(",")),
+            Step::CreateNodegroups(n) => format!("create-nodegroups {}", n.join(",")),
+            Step::ReplaceFailedNodegroups(n) => format!("delete-failed-nodegroups {}", n.join(",")),
+            Step::ScaleNodegroups(n) => format!(
+                "scale-nodegroups {}",
+                n.iter()
+                    .map(|(name, s)| format!("{name}={}/{}/{}", s.min, s.desired, s.max))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Step::DeleteNodegroups { names, .. } => format!("delete-nodegroups {}", names.join(",")),
+            Step::DeleteCluster { failed: true } => "delete-cluster (FAILED, rebuilt after)".into(),
+            Step::DeleteCluster { failed: false } => "delete-cluster".into(),
+            Step::AnnounceUp => "announce-ready".into(),
+            Step::AnnounceDown => "announce-destroyed".into(),
+            Step::RecordDown => "record-down (never built: nothing to announce)".into(),
+        }
+    }
+}

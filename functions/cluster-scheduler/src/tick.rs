@@ -1,0 +1,357 @@
+//! One tick: every cluster observed, its record read, the next step decided and taken
+//! ([`crate::execute`]); failures recorded, backed off and announced once.
+
+use fleet_shared::config::{ClusterConfig, Mode};
+use fleet_shared::events::ClusterTransitionFailed;
+use fleet_shared::kube::ClusterAccess;
+use fleet_shared::runner::Invocation;
+use fleet_shared::schedule::Desired;
+use fleet_shared::state::{AuditEntry, ClusterRecord, RecordedState};
+use fleet_shared::{FleetError, Result};
+use futures::stream::{self, StreamExt};
+use jiff::Timestamp;
+use serde_json::{json, Value};
+
+use crate::eks::Want;
+use crate::reconcile::{
+    config_fingerprint, next_step, ownership, summarize, teardown_deletable, trust_recorded,
+    Observed, ObservedCluster, Ownership, Situation, Step,
+};
+use crate::teardown;
+
+use crate::handler::*;
+
+impl Scheduler {
+    pub(crate) fn want(c: &ClusterConfig, desired: Desired) -> Want {
+        Want {
+            addons: desired == Desired::Up && !c.blueprint.addons.is_empty(),
+            fargate: desired == Desired::Down && c.mode == Mode::Destroy,
+            access: desired == Desired::Up && !c.blueprint.access.is_empty(),
+        }
+    }
+
+    pub(crate) fn access(name: &str, o: &ObservedCluster) -> ClusterAccess {
+        ClusterAccess {
+            name: name.to_string(),
+            endpoint: o.endpoint.clone().unwrap_or_default(),
+            ca_data: o.ca_data.clone(),
+        }
+    }
+
+    /// EKS, whose it is, plus (while a destroy-mode teardown still has running
+    /// nodegroups) the load balancers that must not be orphaned.
+    pub(crate) async fn observe(
+        &self,
+        c: &ClusterConfig,
+        desired: Desired,
+        recorded: &RecordedState,
+    ) -> Result<Observed> {
+        let mut described = self.eks.describe(&c.name).await?;
+        self.classify(&mut described, recorded);
+        self.look_inside(c, desired, described).await
+    }
+
+    /// Decides whose a described cluster is (see [`ownership`]).
+    pub(crate) fn classify(&self, observed: &mut Observed, recorded: &RecordedState) {
+        if let Observed::Present(o) = observed {
+            o.ownership = ownership(o, recorded, &self.stack);
+        }
+    }
+
+    /// The rest of [`Self::observe`] for a cluster already described.
+    pub(crate) async fn look_inside(
+        &self,
+        c: &ClusterConfig,
+        desired: Desired,
+        mut observed: Observed,
+    ) -> Result<Observed> {
+        if let Observed::Present(o) = &mut observed {
+            self.eks
+                .look_inside(&c.name, o, Self::want(c, desired))
+                .await?;
+            let tearing_down = desired == Desired::Down
+                && c.mode == Mode::Destroy
+                && o.ownership == Ownership::Ours
+                && o.status == "ACTIVE"
+                && !teardown_deletable(c, o).is_empty();
+            if tearing_down {
+                let client = self.kube.client(&Self::access(&c.name, o)).await;
+                o.teardown = Some(teardown::observe(client, &self.elb, &c.name).await?);
+            }
+        }
+        Ok(observed)
+    }
+
+    pub(crate) async fn reconcile_all(&self, inv: &Invocation) -> Result<Value> {
+        // One instant for all, in real time: clusters that wait for a free slot get what is
+        // left, not a budget of their own that would end past Lambda's deadline.
+        let stop_at = tokio::time::Instant::from_std(inv.budget.less(DEADLINE_MARGIN).ends());
+        let names: Vec<&str> = self
+            .config
+            .clusters
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        // One batch read for every cluster's record. If it fails the tick fails before
+        // acting on anything, and the next tick starts over.
+        let mut records = self.store.clusters(&names).await?;
+        let outcomes: Vec<Outcome> = stream::iter(self.config.clusters.iter())
+            .map(|c| {
+                let record = records.remove(&c.name).unwrap_or_default();
+                async move {
+                    match tokio::time::timeout_at(stop_at, self.reconcile_recorded(c, record, inv))
+                        .await
+                    {
+                        Ok(outcome) => outcome,
+                        Err(_) => Outcome {
+                            name: c.name.clone(),
+                            desired: c.schedule().decide(inv.now, None).desired,
+                            reason: String::new(),
+                            actual: "unknown".into(),
+                            step: "none".into(),
+                            result: StepResult::Skipped,
+                            error: Some(
+                                "out of time before the Lambda deadline; the next tick continues"
+                                    .into(),
+                            ),
+                            notes: vec![],
+                        },
+                    }
+                }
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        Ok(json!({ "clusters": outcomes }))
+    }
+
+    /// One cluster, one step, reading its record first (overrides act at once).
+    pub(crate) async fn reconcile_one(&self, c: &ClusterConfig, inv: &Invocation) -> Outcome {
+        let now = inv.now;
+        match self.store.cluster(&c.name).await {
+            Ok(record) => self.reconcile_recorded(c, record, inv).await,
+            Err(e) => {
+                tracing::error!(cluster = %c.name, error = %e, "reading state failed");
+                Outcome {
+                    name: c.name.clone(),
+                    desired: c.schedule().decide(now, None).desired,
+                    reason: String::new(),
+                    actual: "unknown".into(),
+                    step: "none".into(),
+                    result: StepResult::Failed,
+                    error: Some(e.to_string()),
+                    notes: vec![],
+                }
+            }
+        }
+    }
+
+    /// One cluster, one step. Errors end up in the outcome: one cluster's failure never
+    /// stops the others.
+    pub(crate) async fn reconcile_recorded(
+        &self,
+        c: &ClusterConfig,
+        mut record: ClusterRecord,
+        inv: &Invocation,
+    ) -> Outcome {
+        let now = inv.now;
+        let mut outcome = Outcome {
+            name: c.name.clone(),
+            desired: Desired::Down,
+            reason: String::new(),
+            actual: "unknown".into(),
+            step: "none".into(),
+            result: StepResult::Failed,
+            error: None,
+            notes: vec![],
+        };
+        let decision = c.schedule().decide(now, record.over.as_ref());
+        outcome.desired = decision.desired;
+        outcome.reason = decision.reason.clone();
+        if let Some(until) = record.state.backoff_until.filter(|u| *u > now) {
+            outcome.result = StepResult::Backoff;
+            outcome.step = format!("wait: backing off until {until}");
+            outcome.error = record.state.last_error.clone();
+            return outcome;
+        }
+        let mut described = match self.eks.describe(&c.name).await {
+            Ok(d) => d,
+            Err(e) => return self.after_error(c, &record, now, outcome, e).await,
+        };
+        self.classify(&mut described, &record.state);
+        if let Observed::Present(o) = &described {
+            // First sight of the incarnation the fleet's token created: it is the fleet's
+            // (the token is spent; the next creation takes a new one).
+            let unconfirmed =
+                record.state.owned_generation.as_deref() != Some(o.generation.as_str());
+            if o.ownership == Ownership::Ours && unconfirmed && !o.generation.is_empty() {
+                if let Err(e) = self.store.mark_owned(&c.name, &o.generation).await {
+                    return self.after_error(c, &record, now, outcome, e).await;
+                }
+                record.state.owned_generation = Some(o.generation.clone());
+            }
+        }
+        // Wanted up again (an override) before the teardown ended: the next teardown's
+        // load-balancer wait counts from its own start, not from an earlier evening's.
+        if decision.desired == Desired::Up && record.state.teardown_started.is_some() {
+            if let Err(e) = self.store.clear_teardown_started(&c.name).await {
+                return self.after_error(c, &record, now, outcome, e).await;
+            }
+            record.state.teardown_started = None;
+        }
+        let fingerprint = config_fingerprint(c);
+        let situation = Situation {
+            desired: decision.desired,
+            cluster: c,
+            observed: &described,
+            recorded: &record.state,
+            now,
+        };
+        if trust_recorded(&situation, &described, &fingerprint) {
+            outcome.actual = summarize(&described);
+            outcome.step = Step::Steady.describe();
+            outcome.result = StepResult::Steady;
+            return outcome;
+        }
+        let observed = match self.look_inside(c, decision.desired, described).await {
+            Ok(o) => o,
+            Err(e) => return self.after_error(c, &record, now, outcome, e).await,
+        };
+        outcome.actual = summarize(&observed);
+        // The load-balancer wait counts from the first tick that can delete a nodegroup.
+        if let Observed::Present(o) = &observed {
+            if o.teardown.is_some() && record.state.teardown_started.is_none() {
+                if let Err(e) = self.store.mark_teardown_started(&c.name, now).await {
+                    return self.after_error(c, &record, now, outcome, e).await;
+                }
+                record.state.teardown_started = Some(now);
+            }
+        }
+        let step = next_step(Situation {
+            desired: decision.desired,
+            cluster: c,
+            observed: &observed,
+            recorded: &record.state,
+            now,
+        });
+        outcome.step = step.describe();
+        if let Step::DeleteNodegroups { notes, .. } = &step {
+            outcome.notes = notes.clone();
+        }
+        tracing::info!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");
+        let result = match self
+            .execute(c, &step, &observed, &record, inv, &decision.reason)
+            .await
+        {
+            Ok(result) => result,
+            Err(e) => return self.after_error(c, &record, now, outcome, e).await,
+        };
+        if record.state.attempts > 0 && result != StepResult::Failed {
+            if let Err(e) = self.store.clear_backoff(&c.name).await {
+                tracing::warn!(cluster = %c.name, error = %e, "clearing backoff failed");
+            }
+        }
+        if step == Step::Steady && matches!(observed, Observed::Present(_)) {
+            // Lets the next ticks trust the recorded phase (see `trust_recorded`); a lost
+            // write only costs another full look.
+            if let Err(e) = self.store.mark_checked(&c.name, now, &fingerprint).await {
+                tracing::warn!(cluster = %c.name, error = %e, "recording the full look failed");
+            }
+        }
+        outcome.result = result;
+        outcome
+    }
+
+    /// Retryable errors back off quietly; the rest are recorded as a failed transition,
+    /// published and sent to Slack (once per distinct error).
+    pub(crate) async fn after_error(
+        &self,
+        c: &ClusterConfig,
+        record: &ClusterRecord,
+        now: Timestamp,
+        mut outcome: Outcome,
+        e: FleetError,
+    ) -> Outcome {
+        let attempts = record.state.attempts.saturating_add(1);
+        let retry_at = now.checked_add(backoff(attempts)).unwrap_or(now);
+        outcome.error = Some(e.to_string());
+        if e.is_retryable() {
+            tracing::warn!(cluster = %c.name, error = %e, %retry_at, "retryable error; backing off");
+            outcome.result = StepResult::Backoff;
+            if let Err(e) = self.store.set_backoff(&c.name, retry_at, attempts).await {
+                tracing::error!(cluster = %c.name, error = %e, "recording backoff failed");
+            }
+            return outcome;
+        }
+        tracing::error!(cluster = %c.name, step = %outcome.step, error = %e, "step failed");
+        outcome.result = StepResult::Failed;
+        self.report_failure(c, &outcome.step, &e.to_string(), now, retry_at, attempts)
+            .await;
+        outcome
+    }
+
+    pub(crate) async fn report_failure(
+        &self,
+        c: &ClusterConfig,
+        step: &str,
+        error: &str,
+        now: Timestamp,
+        retry_at: Timestamp,
+        attempts: u32,
+    ) {
+        let is_new = match self
+            .store
+            .record_failure(&c.name, now, error, retry_at, attempts)
+            .await
+        {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!(cluster = %c.name, error = %e, "recording the failure failed");
+                true
+            }
+        };
+        if !is_new {
+            return;
+        }
+        let event = ClusterTransitionFailed {
+            cluster: c.name.clone(),
+            region: self.config.fleet.region.clone(),
+            step: step.to_string(),
+            error: error.to_string(),
+            retry_at,
+            at: now,
+        };
+        if let Err(e) = self.bus.publish(&event).await {
+            tracing::error!(cluster = %c.name, error = %e, "publishing Cluster Transition Failed failed");
+        }
+        let text = format!(
+            ":warning: cluster `{}`: `{step}` failed: {error}. Retrying after {retry_at}.",
+            c.name
+        );
+        self.notifier.send_or_warn(&text).await;
+    }
+
+    /// Records a destructive step (or an adoption) in the audit trail before it is taken:
+    /// what decided it and which invocation. A step that cannot be recorded is not taken.
+    pub(crate) async fn audit(
+        &self,
+        c: &ClusterConfig,
+        step: &Step,
+        observed: &Observed,
+        inv: &Invocation,
+        decided_by: &str,
+    ) -> Result<()> {
+        let generation = match observed {
+            Observed::Present(o) => o.generation.clone(),
+            Observed::Absent => String::new(),
+        };
+        let entry = AuditEntry {
+            at: inv.now,
+            step: step.describe(),
+            decided_by: decided_by.to_string(),
+            request_id: inv.request_id.clone(),
+            generation,
+        };
+        self.store.audit(&c.name, &entry).await
+    }
+}

@@ -1,0 +1,123 @@
+//! The state table's data model: what is recorded about each cluster, as plain types
+//! with no AWS SDK in sight, so that pure decisions (the reconciler, the cost report's
+//! uptime) can take them. The store that reads and writes them is [`super::StateStore`].
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::schedule::{Desired, Override};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransitionKind {
+    Up,
+    Down,
+    Failed,
+}
+
+impl TransitionKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TransitionKind::Up => "up",
+            TransitionKind::Down => "down",
+            TransitionKind::Failed => "failed",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "up" => Some(TransitionKind::Up),
+            "down" => Some(TransitionKind::Down),
+            "failed" => Some(TransitionKind::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// What the table says about a cluster's last completed transition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecordedState {
+    /// `up` or `down`; `None` before the first transition.
+    pub phase: Option<Desired>,
+    pub since: Option<Timestamp>,
+    /// Identifies the cluster incarnation the phase belongs to (its creation time), so a
+    /// cluster recreated behind our back is announced again.
+    pub generation: Option<String>,
+    /// The event for the phase reached the bus.
+    pub announced: bool,
+    pub backoff_until: Option<Timestamp>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// When the current teardown began (bounds the wait for load balancers to go).
+    pub teardown_started: Option<Timestamp>,
+    /// The last full look (nodegroups, add-ons) that found the cluster steady in this
+    /// phase, and the fingerprint of the cluster's config it was checked against.
+    pub checked_at: Option<Timestamp>,
+    pub checked_config: Option<String>,
+    /// The `clientRequestToken` of the fleet's `CreateCluster` for this cluster, written
+    /// before the call: the incarnation EKS shows with it is the fleet's own.
+    pub creation_token: Option<String>,
+    /// The generation (creation time) of the incarnation the fleet created (seen with
+    /// its token) or adopted. Once set, the token is spent: the next creation takes a new
+    /// one.
+    pub owned_generation: Option<String>,
+    /// When and by which invocation the incarnation was adopted (`adopt = true`).
+    pub adopted_at: Option<Timestamp>,
+    pub adopted_by: Option<String>,
+}
+
+/// One destructive step or adoption, as the audit trail keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    /// The step as plans and logs describe it (`delete-nodegroups spot`).
+    pub step: String,
+    /// What decided it: the schedule's reason, an override's, `adopt = true`, a failure.
+    pub decided_by: String,
+    /// The invocation that took it (Lambda's request id).
+    pub request_id: String,
+    /// The incarnation acted on (its generation), when known.
+    pub generation: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClusterRecord {
+    pub state: RecordedState,
+    pub over: Option<Override>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transition {
+    pub kind: TransitionKind,
+    pub at: Timestamp,
+    pub detail: String,
+}
+
+/// Hours a cluster was up within `[from, to)`, from its transitions (oldest first). The
+/// phase at `from` is that of the last transition before it (`up_at_start`).
+pub fn uptime_hours(
+    transitions: &[Transition],
+    up_at_start: bool,
+    from: Timestamp,
+    to: Timestamp,
+) -> f64 {
+    let mut up_since = up_at_start.then_some(from);
+    let mut seconds = 0i64;
+    for t in transitions.iter().filter(|t| t.at >= from && t.at < to) {
+        match t.kind {
+            TransitionKind::Up => {
+                up_since.get_or_insert(t.at);
+            }
+            TransitionKind::Down => {
+                if let Some(since) = up_since.take() {
+                    seconds += t.at.as_second() - since.as_second();
+                }
+            }
+            TransitionKind::Failed => {}
+        }
+    }
+    if let Some(since) = up_since {
+        seconds += to.as_second() - since.as_second();
+    }
+    seconds as f64 / 3600.0
+}
