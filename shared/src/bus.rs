@@ -4,6 +4,7 @@
 use crate::error::{FleetError, Result};
 use crate::events::BusEvent;
 
+/// Puts [`crate::events`] on one EventBridge bus.
 #[derive(Clone, Debug)]
 pub struct EventPublisher {
     client: aws_sdk_eventbridge::Client,

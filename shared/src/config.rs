@@ -39,9 +39,13 @@ pub const CLUSTER_TAG: &str = "fleet:cluster";
 /// with another fleet's name, are never touched (see `startup::stack_name`).
 pub const MANAGED_BY_TAG: &str = "fleet:managed-by";
 
+/// The fleet config (TOML, stored in SSM; the README's "Config reference"). Unknown keys
+/// are errors ([`FleetConfig::parse`]).
 #[derive(Debug, Clone, Deserialize)]
 pub struct FleetConfig {
+    /// `[fleet]`.
     pub fleet: FleetSection,
+    /// `[[cluster]]`, in order; names are unique.
     #[serde(default, rename = "cluster")]
     pub clusters: Vec<ClusterConfig>,
     /// The services whose DORA metrics are measured.
@@ -52,13 +56,19 @@ pub struct FleetConfig {
     pub cost: Option<CostConfig>,
 }
 
+/// `[fleet]`: what every function shares.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FleetSection {
+    /// The AWS region the clusters live in (`eu-west-1`).
     pub region: String,
+    /// The EventBridge bus the functions talk on (default `fleet`).
     #[serde(default = "default_event_bus")]
     pub event_bus: String,
+    /// Slack incoming webhook URL (`ssm:` in a deployed config); no Slack without it.
     #[serde(default)]
     pub slack_webhook: Option<SecretRef>,
+    /// Cloudflare API token with DNS edit on the zones (`ssm:`); needed only when a
+    /// record uses Cloudflare.
     #[serde(default)]
     pub cloudflare_api_token: Option<SecretRef>,
 }
@@ -67,6 +77,7 @@ fn default_event_bus() -> String {
     "fleet".into()
 }
 
+/// How a cluster goes down at night (`destroy` or `scale` in the config and events).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -76,18 +87,26 @@ pub enum Mode {
     Scale,
 }
 
+/// `[[cluster]]`: one cluster, its schedule and its blueprint.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ClusterConfig {
+    /// The EKS cluster's name (1-100 characters: letters, digits, `-`, `_`; starts with a
+    /// letter or digit): the state table's key.
     pub name: String,
+    /// `destroy` (default) or `scale`.
     #[serde(default = "default_mode")]
     pub mode: Mode,
+    /// When it is up (`Mon-Fri 08:00-20:00 Europe/Berlin`, several allowed); absent:
+    /// always up.
     #[serde(default)]
     pub uptime: Option<Uptime>,
+    /// Local dates (`2026-12-24`, `2026-12-24..2026-12-31`) it is down all day.
     #[serde(default)]
     pub holidays: Vec<Holiday>,
     /// The zone holidays are local to; defaults to the zone of the first uptime spec.
     #[serde(default)]
     pub timezone: Option<ZoneName>,
+    /// Never taken down, whatever the schedule or an override says.
     #[serde(default)]
     pub protect: bool,
     /// Take over an existing cluster of this name that carries this fleet's
@@ -96,6 +115,7 @@ pub struct ClusterConfig {
     /// schedule acts on it. Without it such a cluster is `not-created-by-fleet`, untouched.
     #[serde(default)]
     pub adopt: bool,
+    /// What the cluster is rebuilt from.
     pub blueprint: Blueprint,
     /// How long a teardown waits for the load balancers of deleted LoadBalancer
     /// Services to disappear before it goes on (and reports them as left behind).
@@ -110,10 +130,13 @@ pub struct ClusterConfig {
     pub dns: Option<DnsConfig>,
 }
 
+/// What a rebalance recommendation does to a node (`rebalance`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RebalanceAction {
+    /// Cordon only: no new pods; the running ones stay until a warning comes.
     Cordon,
+    /// Cordon and drain (default).
     #[default]
     Drain,
 }
@@ -164,6 +187,7 @@ impl FleetConfig {
         Ok(config)
     }
 
+    /// The cluster named `name`, if the config has it.
     pub fn cluster(&self, name: &str) -> Option<&ClusterConfig> {
         self.clusters.iter().find(|c| c.name == name)
     }

@@ -21,6 +21,7 @@ fn pk(service: &str) -> String {
     format!("dora#{service}")
 }
 
+/// The DORA events in the state table (the module's item layout).
 #[derive(Clone, Debug)]
 pub struct DoraStore {
     client: aws_sdk_dynamodb::Client,
@@ -32,6 +33,7 @@ pub struct DoraStore {
 const DELIVERY_DAYS: i64 = 30;
 
 impl DoraStore {
+    /// The store in `table`, keeping events `retention_days` (their TTL).
     pub fn new(
         client: aws_sdk_dynamodb::Client,
         table: impl Into<String>,

@@ -8,25 +8,42 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+/// Every fallible function of the fleet returns this.
 pub type Result<T, E = FleetError> = std::result::Result<T, E>;
 
+/// What went wrong, precisely enough to act on; never a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
     /// The fleet config is missing a key, has a wrong type or an invalid value.
     #[error("config key `{key}`: {message}")]
-    Config { key: String, message: String },
+    Config {
+        /// The key's path in the config (`cluster[0].blueprint.version`).
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
 
     /// An event or manual invoke document that cannot be acted on.
     #[error("bad request: `{field}`: {message}")]
-    BadRequest { field: String, message: String },
+    BadRequest {
+        /// The field's path in the event (`detail.cluster`, `action`, `(event)`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
 
     /// A call to an AWS API failed.
     #[error("{service} {operation} failed: {code}: {message}")]
     Aws {
+        /// The service (`EKS`, `DynamoDB`).
         service: &'static str,
+        /// The operation (`CreateCluster`).
         operation: &'static str,
+        /// The service's error code (`ResourceInUseException`), else the HTTP status.
         code: String,
+        /// The service's message, else the body's text.
         message: String,
+        /// What to do about it, from the code.
         kind: AwsErrorKind,
     },
 
@@ -34,8 +51,11 @@ pub enum FleetError {
     /// reached) and reason.
     #[error("Kubernetes API: {status} {reason}: {message}")]
     Kube {
+        /// The HTTP status (429, 500); 0 when the API could not be reached.
         status: u16,
+        /// The `Status` object's `reason` (`TooManyRequests`, `NotFound`).
         reason: String,
+        /// The `Status` object's `message`.
         message: String,
     },
 
@@ -52,8 +72,11 @@ pub enum FleetError {
     /// error code (five digits for DNS errors, e.g. 81053) and message.
     #[error("Cloudflare API: HTTP {status}, error {code}: {message}")]
     Cloudflare {
+        /// The HTTP status.
         status: u16,
+        /// Cloudflare's error code (81053: a record of that name exists).
         code: u32,
+        /// Cloudflare's message.
         message: String,
     },
 
@@ -65,8 +88,11 @@ pub enum FleetError {
     /// An external HTTP API (Slack, Cloudflare, Kubernetes) failed.
     #[error("{api} request failed: {message}")]
     Http {
+        /// The API (`Slack`, `Pushgateway`).
         api: &'static str,
+        /// What failed, without the URL (it may carry a secret).
         message: String,
+        /// A timeout, a reset or a 5xx: worth trying again.
         retryable: bool,
     },
 }
@@ -74,6 +100,7 @@ pub enum FleetError {
 /// The HTTP status and body of a raw SDK response (the SDK's error type is generic over
 /// it).
 pub trait HttpStatus {
+    /// The HTTP status, when there was a response.
     fn status_code(&self) -> Option<u16>;
     /// The body as text, when it is in memory.
     fn body_text(&self) -> Option<String> {
@@ -98,7 +125,7 @@ const BODY_EXCERPT_CHARS: usize = 200;
 
 /// The readable text of an error body that carries no AWS error code (a load balancer's
 /// or a proxy's HTML page, a stand-in's 500): tags dropped, whitespace collapsed, at most
-/// [`BODY_EXCERPT_CHARS`] characters. `None` when nothing readable is left.
+/// 200 (`BODY_EXCERPT_CHARS`) characters. `None` when nothing readable is left.
 pub fn body_excerpt(body: &str) -> Option<String> {
     let mut text = String::with_capacity(body.len().min(4096));
     let mut in_tag = false;
@@ -145,6 +172,7 @@ pub enum AwsErrorKind {
 }
 
 impl FleetError {
+    /// A config error at `key` (its path in the config).
     pub fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
         FleetError::Config {
             key: key.into(),
@@ -152,6 +180,7 @@ impl FleetError {
         }
     }
 
+    /// A bad request at `field` (its path in the event).
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
         FleetError::BadRequest {
             field: field.into(),
@@ -244,14 +273,17 @@ impl FleetError {
         }
     }
 
+    /// An AWS "not found": deleting it again is done.
     pub fn is_not_found(&self) -> bool {
         self.aws_kind() == Some(AwsErrorKind::NotFound)
     }
 
+    /// An AWS "exists or busy": creating it again converges; otherwise wait.
     pub fn is_in_use(&self) -> bool {
         self.aws_kind() == Some(AwsErrorKind::InUse)
     }
 
+    /// A conditional write lost: another invocation did it already.
     pub fn is_condition_failed(&self) -> bool {
         self.aws_kind() == Some(AwsErrorKind::ConditionFailed)
     }

@@ -33,7 +33,9 @@ const PRESIGN_EXPIRES: Duration = Duration::from_secs(60);
 /// Where a cluster's API is and how to trust it.
 #[derive(Debug, Clone)]
 pub struct ClusterAccess {
+    /// The cluster's name (the EKS token is for it).
     pub name: String,
+    /// The API server's URL (`https://…eks.amazonaws.com`).
     pub endpoint: String,
     /// `certificateAuthority.data` from DescribeCluster: base64 of a PEM bundle.
     pub ca_data: Option<String>,
@@ -107,6 +109,8 @@ impl KubeConnector {
         Self::new(sdk, local_url)
     }
 
+    /// A connector signing EKS tokens with `sdk`'s credentials; `local_url` sends every
+    /// cluster to one plain-HTTP API instead (the local runs' fake).
     pub fn new(sdk: &SdkConfig, local_url: Option<String>) -> Self {
         KubeConnector {
             sdk: sdk.clone(),

@@ -2,6 +2,8 @@
 //! table, the `fleet` bus, Slack notifications, errors, and the runner that serves a
 //! handler in Lambda or runs it once locally.
 
+#![deny(missing_docs)]
+
 pub mod aws;
 pub mod bus;
 pub mod clock;

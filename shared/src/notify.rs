@@ -69,6 +69,7 @@ impl Notifier {
         }
     }
 
+    /// A notifier that sends nothing (no `fleet.slack_webhook`).
     pub fn disabled() -> Self {
         Notifier::new(None)
     }

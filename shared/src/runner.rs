@@ -152,6 +152,7 @@ fn pinned(mut filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvF
     filter
 }
 
+/// Whether this process runs in Lambda (the Runtime API's address is set).
 pub fn in_lambda() -> bool {
     std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
 }

@@ -175,10 +175,12 @@ fn day_index(w: Weekday) -> u8 {
 }
 
 impl UptimeSpec {
+    /// The zone its times are local to.
     pub fn zone(&self) -> &TimeZone {
         &self.tz
     }
 
+    /// The zone's IANA name (`Europe/Berlin`), as the config gave it.
     pub fn zone_name(&self) -> &str {
         &self.tz_name
     }
@@ -306,7 +308,9 @@ impl Uptime {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub struct Holiday {
+    /// The first local date down.
     pub first: Date,
+    /// The last local date down (inclusive; `first` for one day).
     pub last: Date,
 }
 
@@ -340,10 +344,13 @@ impl fmt::Display for Holiday {
     }
 }
 
+/// What the schedule wants a cluster to be (`up` / `down` in JSON and the table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Desired {
+    /// Running, its nodes up, its blueprint applied.
     Up,
+    /// Destroyed, or its nodegroups at zero (the cluster's `mode`).
     Down,
 }
 
@@ -359,19 +366,26 @@ impl fmt::Display for Desired {
 /// A manual override of the schedule, in force until `until`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Override {
+    /// Up or down, whatever the schedule says (`protect` still wins).
     pub desired: Desired,
+    /// When it expires (exclusive).
     pub until: Timestamp,
+    /// Why, as the person gave it.
     pub reason: String,
+    /// When it was set (decision time).
     pub set_at: Timestamp,
 }
 
 /// Everything that decides a cluster's desired state.
 #[derive(Debug, Clone)]
 pub struct ClusterSchedule {
+    /// When it is up; `None` means always (never scheduled down).
     pub uptime: Option<Uptime>,
+    /// Local dates it is down all day.
     pub holidays: Vec<Holiday>,
     /// The zone holidays are local to.
     pub holiday_zone: TimeZone,
+    /// Never taken down, by schedule, holiday or override.
     pub protect: bool,
 }
 
@@ -379,18 +393,28 @@ pub struct ClusterSchedule {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
+    /// `protect = true`.
     Protect,
+    /// A live override.
     Override,
+    /// One of `holidays`.
     Holiday,
+    /// Inside an uptime window.
     Uptime,
+    /// Outside every uptime window.
     OutsideUptime,
+    /// No `uptime`: always up.
     AlwaysOn,
 }
 
+/// The schedule's answer for one instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
+    /// Up or down.
     pub desired: Desired,
+    /// The rule that decided.
     pub rule: Rule,
+    /// The same in words, for plans and Slack (`Mon-Fri 08:00-20:00 Europe/Berlin`).
     pub reason: String,
 }
 

@@ -10,7 +10,9 @@ use crate::error::{FleetError, Result};
 pub struct ColdStart {
     /// SDK config in the fleet's region.
     pub sdk: SdkConfig,
+    /// The fleet config, parsed and checked.
     pub config: FleetConfig,
+    /// The SSM client secrets are read with.
     pub ssm: aws_sdk_ssm::Client,
     /// Secrets must be `ssm:` references: in Lambda, or whenever the config itself comes
     /// from SSM (a deployed config). Literal secrets are for local files only.

@@ -82,6 +82,7 @@ impl ClusterRecord {
     }
 }
 
+/// The state table (the module's item layout).
 #[derive(Clone, Debug)]
 pub struct StateStore {
     client: aws_sdk_dynamodb::Client,
@@ -150,6 +151,7 @@ fn parse_desired(v: Option<&str>) -> Option<Desired> {
 }
 
 impl StateStore {
+    /// The store over the table named `table`.
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         StateStore {
             client,
@@ -157,6 +159,7 @@ impl StateStore {
         }
     }
 
+    /// The table's name.
     pub fn table(&self) -> &str {
         &self.table
     }
@@ -257,6 +260,7 @@ impl StateStore {
         condition_held(result).map(|_| ())
     }
 
+    /// Sets (or replaces) the cluster's override; it expires at `o.until` (TTL).
     pub async fn set_override(&self, name: &str, o: &Override) -> Result<()> {
         self.client
             .put_item()

@@ -1,4 +1,4 @@
-//! EKS adapter: reads a cluster into [`Observed`] and carries out one [`Step`]'s calls.
+//! EKS adapter: reads a cluster into [`Observed`] and carries out one [`Step`](crate::step::Step)'s calls.
 //! No decisions here; see `reconcile.rs`.
 
 use std::collections::HashMap;

@@ -13,7 +13,7 @@ pub enum Step {
     /// Tagged as this fleet's, but not an incarnation it created or adopted: never
     /// touched (set `adopt = true` to take it over).
     NotCreatedByFleet,
-    /// `adopt = true` and the cluster is [`Ownership::NotCreatedByFleet`]: record this
+    /// `adopt = true` and the cluster is [`Ownership::NotCreatedByFleet`](crate::observed::Ownership::NotCreatedByFleet): record this
     /// incarnation as the fleet's (once; audited and sent to Slack).
     Adopt,
     /// Something is in progress; look again on a later tick.

@@ -7,21 +7,33 @@ use crate::error::{FleetError, Result};
 
 use super::*;
 
+/// `[cluster.blueprint]`: everything `CreateCluster`, `CreateAccessEntry`, `CreateAddon`
+/// and `CreateNodegroup` are called with when the cluster is rebuilt.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Blueprint {
+    /// Kubernetes version, `major.minor` (`1.32`).
     pub version: String,
+    /// The cluster's IAM role (`arn:aws:iam::<account>:role/<name>`).
     pub role_arn: String,
+    /// Subnet ids (`subnet-…`) the control plane's network interfaces go in; at least two
+    /// in different Availability Zones (EKS's rule).
     pub subnet_ids: Vec<String>,
+    /// Extra security groups (`sg-…`) for the control plane's interfaces.
     #[serde(default)]
     pub security_group_ids: Vec<String>,
+    /// Tags on the cluster besides the fleet's own (`fleet:cluster`, `fleet:managed-by`).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The API server is reachable from the internet (EKS's default: true).
     #[serde(default = "yes")]
     pub endpoint_public_access: bool,
+    /// The API server is reachable from inside the VPC.
     #[serde(default)]
     pub endpoint_private_access: bool,
+    /// `[[cluster.blueprint.nodegroup]]`: the managed nodegroups, created in order.
     #[serde(default, rename = "nodegroup")]
     pub nodegroups: Vec<NodegroupBlueprint>,
+    /// `[[cluster.blueprint.addon]]`: EKS add-ons.
     #[serde(default, rename = "addon")]
     pub addons: Vec<AddonBlueprint>,
     /// IAM principals given access to the cluster through EKS access entries.
@@ -36,6 +48,7 @@ pub struct Blueprint {
 /// An EKS access entry with one access policy, cluster-wide.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AccessEntry {
+    /// The IAM role or user given access (`arn:aws:iam::<account>:role/<name>`).
     pub principal_arn: String,
     /// An EKS access policy name, e.g. `AmazonEKSClusterAdminPolicy`.
     pub policy: String,
@@ -52,6 +65,8 @@ pub const ACCESS_POLICIES: [&str; 6] = [
 ];
 
 impl AccessEntry {
+    /// The policy's ARN in `partition` (`aws`, `aws-cn`, `aws-us-gov`):
+    /// `arn:<partition>:eks::aws:cluster-access-policy/<policy>`.
     pub fn policy_arn(&self, partition: &str) -> String {
         format!(
             "arn:{partition}:eks::aws:cluster-access-policy/{}",
@@ -64,15 +79,19 @@ fn yes() -> bool {
     true
 }
 
+/// A nodegroup's EC2 purchasing option, as EKS names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum CapacityType {
+    /// `ON_DEMAND`.
     #[serde(rename = "ON_DEMAND")]
     OnDemand,
+    /// `SPOT`: interrupted with two minutes' warning (the spot-drainer's job).
     #[serde(rename = "SPOT")]
     Spot,
 }
 
 impl CapacityType {
+    /// EKS's word: `ON_DEMAND` or `SPOT`.
     pub fn as_str(&self) -> &'static str {
         match self {
             CapacityType::OnDemand => "ON_DEMAND",
@@ -81,23 +100,35 @@ impl CapacityType {
     }
 }
 
+/// `[[cluster.blueprint.nodegroup]]`: one managed nodegroup.
 #[derive(Debug, Clone, Deserialize)]
 pub struct NodegroupBlueprint {
+    /// The nodegroup's name in EKS; the fleet acts only on the names its blueprint lists.
     pub name: String,
+    /// `ON_DEMAND` (default) or `SPOT`.
     #[serde(default = "on_demand")]
     pub capacity_type: CapacityType,
+    /// EC2 instance types (`m6i.large`); several diversify a spot nodegroup.
     pub instance_types: Vec<String>,
+    /// The nodes' IAM role.
     pub node_role_arn: String,
+    /// Scaling: nodes at least (scale mode sets 0 at night and this back in the morning).
     pub min_size: i32,
+    /// Scaling: nodes at most.
     pub max_size: i32,
+    /// Scaling: nodes wanted when the nodegroup is created or scaled back up.
     pub desired_size: i32,
     /// Defaults to the cluster's subnets.
     #[serde(default)]
     pub subnet_ids: Option<Vec<String>>,
+    /// EKS's AMI type (`AL2023_x86_64_STANDARD`, `BOTTLEROCKET_ARM_64`); EKS's default
+    /// when absent.
     #[serde(default)]
     pub ami_type: Option<String>,
+    /// Root volume size in GiB; EKS's default (20) when absent.
     #[serde(default)]
     pub disk_size: Option<i32>,
+    /// Kubernetes labels on the nodes.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
@@ -109,13 +140,19 @@ fn on_demand() -> CapacityType {
 /// Add-ons that nodes need to join and become Ready; installed before the nodegroups.
 const NODE_ADDONS: [&str; 3] = ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"];
 
+/// `[[cluster.blueprint.addon]]`: one EKS add-on.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AddonBlueprint {
+    /// The add-on's name (`vpc-cni`, `coredns`, `aws-ebs-csi-driver`).
     pub name: String,
+    /// Its version (`v1.19.0-eksbuild.1`); EKS's default for the cluster's version when
+    /// absent.
     #[serde(default)]
     pub version: Option<String>,
+    /// Its configuration, as the JSON (or YAML) text `CreateAddon` takes.
     #[serde(default)]
     pub configuration_values: Option<String>,
+    /// The IAM role its service account assumes (IRSA).
     #[serde(default)]
     pub service_account_role_arn: Option<String>,
     /// Installed before the nodegroups; defaults to true for the add-ons nodes need
@@ -125,14 +162,13 @@ pub struct AddonBlueprint {
 }
 
 impl AddonBlueprint {
+    /// Whether it is installed before the nodegroups (`before_nodes`, or its default).
     pub fn is_before_nodes(&self) -> bool {
         self.before_nodes
             .unwrap_or_else(|| NODE_ADDONS.contains(&self.name.as_str()))
     }
 }
 
-/// A secret in the config: `ssm:<parameter name>` (a SecureString, read at cold start) or,
-/// for local runs only, the value itself.
 impl Blueprint {
     pub(super) fn validate(&self, key: &str) -> Result<()> {
         let key = |k: &str| format!("{key}.{k}");

@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use crate::error::{FleetError, Result};
 
+/// `[cost]`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CostConfig {
     /// The cost-allocation tag on every cluster resource (activate it in Billing).
@@ -29,11 +30,14 @@ fn default_anomaly() -> f64 {
     1.5
 }
 
+/// Which Cost Explorer cost the report reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CostMetric {
+    /// `UnblendedCost`: what the bill shows (default).
     #[default]
     Unblended,
+    /// `AmortizedCost`: reservations and savings plans spread over their term.
     Amortized,
 }
 

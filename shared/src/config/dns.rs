@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use crate::error::{FleetError, Result};
 
+/// `[cluster.dns]`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DnsConfig {
     /// `namespace/name` of the ingress controller's LoadBalancer Service.
@@ -16,6 +17,7 @@ pub struct DnsConfig {
     /// before it fails (and EventBridge retries).
     #[serde(default = "default_ingress_wait")]
     pub ingress_wait_seconds: u32,
+    /// `[[cluster.dns.record]]`: the records, each in Cloudflare or Route53.
     #[serde(default, rename = "record")]
     pub records: Vec<DnsRecordConfig>,
 }
@@ -28,7 +30,9 @@ fn default_ingress_wait() -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub struct ServiceRef {
+    /// The namespace (`ingress-nginx`).
     pub namespace: String,
+    /// The Service's name (`ingress-nginx-controller`).
     pub name: String,
 }
 
@@ -80,14 +84,18 @@ impl TryFrom<String> for OnDestroy {
     }
 }
 
+/// Where a record lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DnsProvider {
+    /// Cloudflare's DNS API (a CNAME, or A/AAAA for an IP ingress).
     Cloudflare,
+    /// Route53 (an alias A record to the load balancer, or a CNAME).
     Route53,
 }
 
 impl DnsProvider {
+    /// `cloudflare` or `route53`.
     pub fn as_str(&self) -> &'static str {
         match self {
             DnsProvider::Cloudflare => "cloudflare",
@@ -96,8 +104,10 @@ impl DnsProvider {
     }
 }
 
+/// `[[cluster.dns.record]]`: one record.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DnsRecordConfig {
+    /// `cloudflare` or `route53`.
     pub provider: DnsProvider,
     /// The record's fully qualified name (stored lowercase, without a trailing dot).
     #[serde(deserialize_with = "hostname")]
@@ -263,6 +273,7 @@ impl DnsConfig {
         Ok(())
     }
 
+    /// Whether any record lives with `provider`.
     pub fn uses(&self, provider: DnsProvider) -> bool {
         self.records.iter().any(|r| r.provider == provider)
     }

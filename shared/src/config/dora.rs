@@ -7,6 +7,7 @@ use super::SecretRef;
 use crate::error::{FleetError, Result};
 use crate::schedule::DayName;
 
+/// `[dora]`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DoraConfig {
     /// GitHub webhook secret (HMAC-SHA256 of the body, `X-Hub-Signature-256`).
@@ -39,6 +40,7 @@ pub struct DoraConfig {
     /// How long normalized events are kept.
     #[serde(default = "default_retention")]
     pub retention_days: u32,
+    /// `[[dora.service]]`: the services measured.
     #[serde(default, rename = "service")]
     pub services: Vec<DoraService>,
 }
@@ -78,23 +80,33 @@ fn default_retention() -> u32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeploySource {
+    /// GitHub Actions `workflow_run` events of the deploy workflows.
     WorkflowRun,
+    /// GitHub `deployment_status` events of the environment.
     DeploymentStatus,
+    /// Flux notification-controller events of one object.
     Flux,
+    /// Flagger events of one canary (promotion completed / canary failed).
     Flagger,
 }
 
+/// `[[dora.service]]`: one service.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DoraService {
+    /// The service's name in reports and metrics (the `Service` dimension).
     pub name: String,
     /// `owner/name` on GitHub.
     pub repo: String,
+    /// The branch whose pushes start lead time (default `main`).
     #[serde(default = "default_branch")]
     pub branch: String,
+    /// Where its deployments come from.
     pub deployments_from: DeploySource,
     /// `workflow_run`: the deploy workflows, by path (`.github/workflows/deploy.yml`) or name.
     #[serde(default)]
     pub deploy_workflows: Vec<String>,
+    /// The environment deployments go to (default `production`; the `Environment`
+    /// dimension, and the GitHub environment for `deployment_status`).
     #[serde(default = "default_environment")]
     pub environment: String,
     /// `flux`: the object whose events are deployments, `Kind/namespace/name`.
@@ -118,6 +130,7 @@ fn has_parts(name: Option<&str>, n: usize) -> bool {
 }
 
 impl DoraConfig {
+    /// The service named `name`, if configured.
     pub fn service(&self, name: &str) -> Option<&DoraService> {
         self.services.iter().find(|s| s.name == name)
     }

@@ -1,14 +1,18 @@
-//! Secrets in the config: `ssm:` / `secretsmanager:` references, resolved at cold start
-//! into a [`Secret`] whose `Debug` and `Display` never show the value.
+//! Secrets in the config: `ssm:` references, resolved at cold start into a [`Secret`]
+//! whose `Debug` and `Display` never show the value.
 
 use std::fmt;
 
 use serde::Deserialize;
 
+/// A secret in the config: `ssm:<parameter name>` (a SecureString, read at cold start) or,
+/// for local runs only, the value itself.
 #[derive(Clone, Deserialize)]
 #[serde(from = "String")]
 pub enum SecretRef {
+    /// `ssm:/fleet/slack-webhook`: the parameter's name, without `ssm:`.
     Ssm(String),
+    /// The value itself (local runs; a deployed config keeps secrets in SSM).
     Literal(Secret),
 }
 
@@ -36,9 +40,13 @@ impl fmt::Debug for SecretRef {
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value read from SSM (or a local config).
     pub fn new(value: String) -> Self {
         Secret(value)
     }
+
+    /// The value, for the one call that sends it (an `Authorization` header, a webhook
+    /// URL); never for a log line or an error.
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -34,6 +34,7 @@ impl StateStore {
             .flatten())
     }
 
+    /// Keeps `value` as the answer to `key` under `pk` until `until`.
     pub async fn cache(&self, pk: &str, key: &str, value: &str, until: Timestamp) -> Result<()> {
         self.client
             .put_item()

@@ -39,6 +39,7 @@ impl StateStore {
             .map(String::from))
     }
 
+    /// Records that the fleet's `cluster` owns the record `name` in Route53 zone `zone_id`.
     pub async fn set_dns_owner(&self, zone_id: &str, name: &str, cluster: &str) -> Result<()> {
         self.client
             .put_item()

@@ -7,15 +7,20 @@ use serde::Serialize;
 
 use crate::schedule::{Desired, Override};
 
+/// What a recorded transition was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TransitionKind {
+    /// The cluster became ready.
     Up,
+    /// The cluster went down (destroyed or scaled to zero).
     Down,
+    /// A transition failed in a way a person may need to see.
     Failed,
 }
 
 impl TransitionKind {
+    /// The word in the table's sort keys: `up`, `down`, `failed`.
     pub fn as_str(&self) -> &'static str {
         match self {
             TransitionKind::Up => "up",
@@ -39,20 +44,25 @@ impl TransitionKind {
 pub struct RecordedState {
     /// `up` or `down`; `None` before the first transition.
     pub phase: Option<Desired>,
+    /// When the phase was recorded.
     pub since: Option<Timestamp>,
     /// Identifies the cluster incarnation the phase belongs to (its creation time), so a
     /// cluster recreated behind our back is announced again.
     pub generation: Option<String>,
     /// The event for the phase reached the bus.
     pub announced: bool,
+    /// No step before this instant: the backoff after a transient failure.
     pub backoff_until: Option<Timestamp>,
+    /// Consecutive failures (the backoff doubles with each: 2, 4, 8, 16, then 30 minutes).
     pub attempts: u32,
+    /// The last distinct failure, published once (`Cluster Transition Failed`).
     pub last_error: Option<String>,
     /// When the current teardown began (bounds the wait for load balancers to go).
     pub teardown_started: Option<Timestamp>,
     /// The last full look (nodegroups, add-ons) that found the cluster steady in this
     /// phase, and the fingerprint of the cluster's config it was checked against.
     pub checked_at: Option<Timestamp>,
+    /// The config fingerprint `checked_at` was checked against.
     pub checked_config: Option<String>,
     /// The `clientRequestToken` of the fleet's `CreateCluster` for this cluster, written
     /// before the call: the incarnation EKS shows with it is the fleet's own.
@@ -63,12 +73,14 @@ pub struct RecordedState {
     pub owned_generation: Option<String>,
     /// When and by which invocation the incarnation was adopted (`adopt = true`).
     pub adopted_at: Option<Timestamp>,
+    /// The request id of the invocation that adopted it.
     pub adopted_by: Option<String>,
 }
 
 /// One destructive step or adoption, as the audit trail keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
+    /// When the step was taken (decision time).
     pub at: Timestamp,
     /// The step as plans and logs describe it (`delete-nodegroups spot`).
     pub step: String,
@@ -80,16 +92,24 @@ pub struct AuditEntry {
     pub generation: String,
 }
 
+/// Everything the table holds about a cluster that a tick reads: its state and its
+/// override.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterRecord {
+    /// The recorded state (`sk = state`).
     pub state: RecordedState,
+    /// The manual override, if one is set and has not expired (`sk = override`).
     pub over: Option<Override>,
 }
 
+/// One entry of a cluster's transition history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Transition {
+    /// Up, down or failed.
     pub kind: TransitionKind,
+    /// When (decision time).
     pub at: Timestamp,
+    /// What the scheduler said (`ready, generation 1763882400`, `down (destroyed)`).
     pub detail: String,
 }
 
