@@ -8,14 +8,13 @@ use fleet_shared::bus::EventPublisher;
 use fleet_shared::config::{ClusterConfig, FleetConfig};
 use fleet_shared::kube::KubeConnector;
 use fleet_shared::notify::Notifier;
-use fleet_shared::runner::Invocation;
-use fleet_shared::schedule::Desired;
+use fleet_shared::runner::{respond, Invocation};
 use fleet_shared::state::StateStore;
 use fleet_shared::{FleetError, Result};
 use jiff::ToSpan;
-use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::answer::{Outcome, StepResult};
 use crate::eks::Eks;
 use crate::request::{self, Request};
 
@@ -38,48 +37,6 @@ pub struct Scheduler {
     pub kube: Arc<KubeConnector>,
     pub s3: aws_sdk_s3::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
-}
-
-/// How a tick ended for one cluster (`result` in its outcome).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StepResult {
-    /// The step was taken.
-    Done,
-    /// Waiting for AWS or Kubernetes to finish something (a cluster CREATING).
-    Waiting,
-    /// Nothing to do: the cluster is as the schedule wants it.
-    Steady,
-    /// A transient failure: retried after the backoff, nobody paged.
-    Backoff,
-    /// A failure a person may need to see: recorded, published, retried later.
-    Failed,
-    /// Not finished this tick: the invocation's time ran out first; the next tick goes on.
-    Skipped,
-    /// The cluster is not the fleet's: left alone.
-    Foreign,
-    /// Tagged as this fleet's but not an incarnation it created or adopted: left alone
-    /// (`adopt = true` takes it over).
-    NotCreatedByFleet,
-    /// Taken over this tick (`adopt = true`).
-    Adopted,
-}
-
-/// What one tick did for one cluster.
-#[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
-    pub name: String,
-    pub desired: Desired,
-    pub reason: String,
-    pub actual: String,
-    pub step: String,
-    /// How the tick ended for the cluster.
-    pub result: StepResult,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// What a step had to skip or leave behind.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
 }
 
 /// Backoff after the n-th consecutive failure: 2, 4, 8, 16, then 30 minutes.
@@ -135,21 +92,28 @@ impl Scheduler {
         }
     }
 
+    /// Serves one invocation: a tick, a plan, a status or an override; the answer is the
+    /// matching type of [`crate::answer`] as JSON.
+    ///
+    /// # Errors
+    /// A malformed request (bad request, naming the field), an unknown cluster, an
+    /// override in the past or on a protected cluster; the state table failing before a
+    /// tick could begin. A cluster's own failure is in its outcome, not an error.
     pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
         match request::parse(&event)? {
-            Request::Reconcile => self.reconcile_all(&inv).await,
-            Request::Plan { at } => self.plan(at.unwrap_or(inv.now)).await,
+            Request::Reconcile => respond(self.reconcile_all(&inv).await?),
+            Request::Plan { at } => respond(self.plan(at.unwrap_or(inv.now)).await?),
             Request::Override {
                 cluster,
                 desired,
                 until,
                 reason,
-            } => {
+            } => respond(
                 self.set_override(&inv, &cluster, desired, until, reason)
-                    .await
-            }
-            Request::Clear { cluster } => self.clear_override(&inv, &cluster).await,
-            Request::Status => self.status(inv.now).await,
+                    .await?,
+            ),
+            Request::Clear { cluster } => respond(self.clear_override(&inv, &cluster).await?),
+            Request::Status => respond(self.status(inv.now).await?),
         }
     }
 

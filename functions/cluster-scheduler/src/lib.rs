@@ -5,12 +5,14 @@
 //! - `observed`, `step`: the reconciler's input (what was observed) and output (a step);
 //! - `reconcile`: the pure decision of the next step.
 //! - `eks`: the EKS adapter that observes and acts.
+//! - `answer`: the typed answers (outcomes, plan, status, overrides);
 //! - `handler`: the cold start and the dispatch of a request;
 //! - `tick`: one reconcile tick over every cluster (records, backoff, failures);
 //! - `execute`: carries out one step and announces finished transitions;
 //! - `queries`: plan, status and overrides;
 //! - `teardown`, `bootstrap`: the Kubernetes side of the evening and the morning.
 
+pub mod answer;
 pub mod bootstrap;
 pub mod eks;
 pub mod execute;

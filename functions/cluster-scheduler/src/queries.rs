@@ -1,6 +1,7 @@
 //! The queries a person asks: `plan` (what the schedule wants and what would happen
 //! next), `status` (what is recorded), `up` / `down` / `clear` (overrides).
 
+use crate::answer::{OverrideCleared, OverrideSet, Plan, PlanRow, Status, StatusRow};
 use fleet_shared::config::ClusterConfig;
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::{Decision, Desired, Override};
@@ -8,7 +9,6 @@ use fleet_shared::state::{uptime_hours, TransitionKind};
 use fleet_shared::{FleetError, Result};
 use futures::stream::{self, StreamExt};
 use jiff::{Timestamp, ToSpan};
-use serde_json::{json, Value};
 
 use crate::eks::Want;
 use crate::reconcile::{next_step, summarize, Observed, ObservedCluster, Situation};
@@ -17,17 +17,17 @@ use crate::request::Until;
 use crate::handler::*;
 
 impl Scheduler {
-    pub(crate) async fn plan(&self, at: Timestamp) -> Result<Value> {
-        let rows: Vec<Result<Value>> = stream::iter(self.config.clusters.iter())
+    pub(crate) async fn plan(&self, at: Timestamp) -> Result<Plan> {
+        let rows: Vec<Result<PlanRow>> = stream::iter(self.config.clusters.iter())
             .map(|c| self.plan_one(c, at))
             .buffered(CONCURRENCY)
             .collect()
             .await;
-        let clusters = rows.into_iter().collect::<Result<Vec<Value>>>()?;
-        Ok(json!({ "at": at.to_string(), "clusters": clusters }))
+        let clusters = rows.into_iter().collect::<Result<Vec<PlanRow>>>()?;
+        Ok(Plan { at, clusters })
     }
 
-    pub(crate) async fn plan_one(&self, c: &ClusterConfig, at: Timestamp) -> Result<Value> {
+    pub(crate) async fn plan_one(&self, c: &ClusterConfig, at: Timestamp) -> Result<PlanRow> {
         let record = self.store.cluster(&c.name).await?;
         let schedule = c.schedule();
         let decision = schedule.decide(at, record.over.as_ref());
@@ -43,15 +43,15 @@ impl Scheduler {
             Some(until) => format!("wait: backing off until {until}, then {}", step.describe()),
             None => step.describe(),
         };
-        Ok(json!({
-            "name": c.name,
-            "desired": decision.desired,
-            "actual": summarize(&observed),
-            "next_step": next_step,
-            "reason": decision.reason,
-            "rule": decision.rule,
-            "next_change": schedule.next_change(at, record.over.as_ref(), HORIZON_DAYS).map(|t| t.to_string()),
-        }))
+        Ok(PlanRow {
+            name: c.name.clone(),
+            desired: decision.desired,
+            actual: summarize(&observed),
+            next_step,
+            reason: decision.reason,
+            rule: decision.rule,
+            next_change: schedule.next_change(at, record.over.as_ref(), HORIZON_DAYS),
+        })
     }
 
     pub(crate) async fn set_override(
@@ -61,7 +61,7 @@ impl Scheduler {
         desired: Desired,
         until: Until,
         reason: String,
-    ) -> Result<Value> {
+    ) -> Result<OverrideSet> {
         let c = self.cluster(name)?;
         let until = until.resolve(inv.now)?;
         if until <= inv.now {
@@ -86,32 +86,40 @@ impl Scheduler {
         tracing::info!(cluster = %name, desired = %desired, %until, "override set");
         // Act now rather than on the next tick.
         let outcome = self.reconcile_one(c, inv).await;
-        Ok(json!({ "cluster": name, "override": o, "reconcile": outcome }))
+        Ok(OverrideSet {
+            cluster: name.to_string(),
+            over: o,
+            reconcile: outcome,
+        })
     }
 
-    pub(crate) async fn clear_override(&self, inv: &Invocation, name: &str) -> Result<Value> {
+    pub(crate) async fn clear_override(
+        &self,
+        inv: &Invocation,
+        name: &str,
+    ) -> Result<OverrideCleared> {
         let c = self.cluster(name)?;
         let cleared = self.store.clear_override(name).await?;
         let outcome = self.reconcile_one(c, inv).await;
-        Ok(json!({
-            "cluster": name,
-            "cleared": cleared.is_some(),
-            "override": cleared,
-            "reconcile": outcome,
-        }))
+        Ok(OverrideCleared {
+            cluster: name.to_string(),
+            cleared: cleared.is_some(),
+            over: cleared,
+            reconcile: outcome,
+        })
     }
 
-    pub(crate) async fn status(&self, now: Timestamp) -> Result<Value> {
-        let rows: Vec<Result<Value>> = stream::iter(self.config.clusters.iter())
+    pub(crate) async fn status(&self, now: Timestamp) -> Result<Status> {
+        let rows: Vec<Result<StatusRow>> = stream::iter(self.config.clusters.iter())
             .map(|c| self.status_one(c, now))
             .buffered(CONCURRENCY)
             .collect()
             .await;
-        let clusters = rows.into_iter().collect::<Result<Vec<Value>>>()?;
-        Ok(json!({ "at": now.to_string(), "clusters": clusters }))
+        let clusters = rows.into_iter().collect::<Result<Vec<StatusRow>>>()?;
+        Ok(Status { at: now, clusters })
     }
 
-    pub(crate) async fn status_one(&self, c: &ClusterConfig, now: Timestamp) -> Result<Value> {
+    pub(crate) async fn status_one(&self, c: &ClusterConfig, now: Timestamp) -> Result<StatusRow> {
         let record = self.store.cluster(&c.name).await?;
         let schedule = c.schedule();
         let Decision {
@@ -140,23 +148,27 @@ impl Scheduler {
             .find(|t| t.at < month_start && t.kind != TransitionKind::Failed)
             .is_some_and(|t| t.kind == TransitionKind::Up);
         let uptime = uptime_hours(&history, up_at_start, month_start, now);
-        let last: Vec<_> = history.iter().rev().take(5).collect();
-        let live_override = record.over.as_ref().filter(|o| o.until > now);
-        Ok(json!({
-            "name": c.name,
-            "mode": c.mode,
-            "protect": c.protect,
-            "desired": desired,
-            "reason": reason,
-            "actual": summarize(&observed),
-            "endpoint": match &observed { Observed::Present(ObservedCluster { endpoint, .. }) => endpoint.clone(), Observed::Absent => None },
-            "recorded": record.state,
-            "override": live_override,
-            "next_change": schedule.next_change(now, record.over.as_ref(), HORIZON_DAYS).map(|t| t.to_string()),
-            "last_transitions": last,
-            "last_destructive_steps": audit,
-            "uptime_hours_this_month": (uptime * 100.0).round() / 100.0,
-        }))
+        let last_transitions = history.iter().rev().take(5).cloned().collect();
+        let over = record.over.clone().filter(|o| o.until > now);
+        let endpoint = match &observed {
+            Observed::Present(ObservedCluster { endpoint, .. }) => endpoint.clone(),
+            Observed::Absent => None,
+        };
+        Ok(StatusRow {
+            name: c.name.clone(),
+            mode: c.mode,
+            protect: c.protect,
+            desired,
+            reason,
+            actual: summarize(&observed),
+            endpoint,
+            next_change: schedule.next_change(now, record.over.as_ref(), HORIZON_DAYS),
+            recorded: record.state,
+            over,
+            last_transitions,
+            last_destructive_steps: audit,
+            uptime_hours_this_month: (uptime * 100.0).round() / 100.0,
+        })
     }
 }
 

@@ -10,7 +10,6 @@ use fleet_shared::state::{AuditEntry, ClusterRecord, RecordedState};
 use fleet_shared::{FleetError, Result};
 use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
-use serde_json::{json, Value};
 
 use crate::eks::Want;
 use crate::reconcile::{
@@ -19,6 +18,7 @@ use crate::reconcile::{
 };
 use crate::teardown;
 
+use crate::answer::Tick;
 use crate::handler::*;
 
 impl Scheduler {
@@ -82,7 +82,7 @@ impl Scheduler {
         Ok(observed)
     }
 
-    pub(crate) async fn reconcile_all(&self, inv: &Invocation) -> Result<Value> {
+    pub(crate) async fn reconcile_all(&self, inv: &Invocation) -> Result<Tick> {
         // One instant for all, in real time: clusters that wait for a free slot get what is
         // left, not a budget of their own that would end past Lambda's deadline.
         let stop_at = tokio::time::Instant::from_std(inv.budget.less(DEADLINE_MARGIN).ends());
@@ -122,7 +122,7 @@ impl Scheduler {
             .buffered(CONCURRENCY)
             .collect()
             .await;
-        Ok(json!({ "clusters": outcomes }))
+        Ok(Tick { clusters: outcomes })
     }
 
     /// One cluster, one step, reading its record first (overrides act at once).

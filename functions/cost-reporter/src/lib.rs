@@ -6,11 +6,13 @@
 //! - `uptime`: hours up from the recorded transitions, hours the schedule plans (pure);
 //! - `leftovers`: resources still tagged for clusters that are down;
 //! - `versions`: EKS standard-support dates;
+//! - `inputs`: what the report is made from (pure types);
 //! - `report`: the report itself (pure);
 //! - `handler`: the wiring of one invocation.
 
 pub mod explorer;
 pub mod handler;
+pub mod inputs;
 pub mod leftovers;
 pub mod report;
 pub mod request;

@@ -7,8 +7,10 @@
 //! - `plan`: the pure decisions (ownership, create/update/delete/conflict);
 //! - `cloudflare`, `route53`: the provider adapters;
 //! - `report`: the typed answers;
+//! - `apply`: one record written, and the changes announced;
 //! - `handler`: the wiring of one invocation.
 
+pub mod apply;
 pub mod cloudflare;
 pub mod handler;
 pub mod ingress;

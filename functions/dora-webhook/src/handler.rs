@@ -13,6 +13,7 @@ use fleet_shared::dora::DoraStore;
 use fleet_shared::runner::Invocation;
 use fleet_shared::startup::{cold_start, table_name};
 use fleet_shared::{FleetError, Result};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::normalize::{self, Normalized};
@@ -43,7 +44,52 @@ enum Sender {
     Flagger,
 }
 
-fn respond(status: i64, body: Value) -> Value {
+/// The body of every answer (`status` says which).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Reply {
+    /// GitHub's `ping` when a webhook is created.
+    Pong,
+    /// Not signed, not JSON, too large, missing a header: not stored, GitHub shows it.
+    Rejected {
+        /// What is wrong, naming the header or field.
+        reason: String,
+    },
+    /// Valid, but not an event of a configured service (202: not retried).
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+    /// Storage failed: 500, the sender redelivers.
+    Error {
+        /// What to do.
+        reason: String,
+    },
+    /// A GitHub delivery id seen before: nothing stored again.
+    #[serde(rename = "duplicate")]
+    DuplicateDelivery {
+        /// The `X-GitHub-Delivery` id.
+        delivery: String,
+    },
+    /// The events stored (`stored`), or all of them seen before (`duplicate`).
+    #[serde(untagged)]
+    Stored(Stored),
+}
+
+/// What a delivery stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stored {
+    /// `stored`, or `duplicate` when every event was stored before.
+    pub status: &'static str,
+    /// Events stored now.
+    pub stored: usize,
+    /// Events stored before (their semantic keys).
+    pub duplicates: usize,
+    /// The service of each event, in order.
+    pub services: Vec<String>,
+}
+
+fn respond(status: i64, body: Reply) -> Value {
     let mut headers = http::HeaderMap::new();
     headers.insert(
         http::header::CONTENT_TYPE,
@@ -52,14 +98,14 @@ fn respond(status: i64, body: Value) -> Value {
     let mut response = LambdaFunctionUrlResponse::default();
     response.status_code = status;
     response.headers = headers;
-    response.body = Some(body.to_string());
+    response.body = Some(serde_json::to_string(&body).unwrap_or_default());
     serde_json::to_value(response).unwrap_or_else(|_| json!({"statusCode": 500}))
 }
 
 fn reject(status: i64, reason: impl std::fmt::Display) -> Value {
     let reason = reason.to_string();
     tracing::info!(status, %reason, "request rejected");
-    respond(status, json!({"status": "rejected", "reason": reason}))
+    respond(status, Reply::Rejected { reason })
 }
 
 impl Webhook {
@@ -207,7 +253,7 @@ impl Webhook {
                     return Ok(reject(400, "exactly one X-GitHub-Event header is needed"));
                 };
                 if event == "ping" {
-                    return Ok(respond(200, json!({"status": "pong"})));
+                    return Ok(respond(200, Reply::Pong));
                 }
                 // GitHub's delivery ids are GUIDs; anything else is processed without a
                 // redelivery marker (the semantic keys still catch duplicates).
@@ -224,7 +270,7 @@ impl Webhook {
             Err(e) => return Ok(reject(400, e.0)),
             Ok(Normalized::Ignored(reason)) => {
                 tracing::info!(%reason, "ignored");
-                return Ok(respond(202, json!({"status": "ignored", "reason": reason})));
+                return Ok(respond(202, Reply::Ignored { reason }));
             }
             Ok(Normalized::Events(events)) => events,
         };
@@ -234,7 +280,9 @@ impl Webhook {
                 tracing::error!(error = %e, "storing webhook events failed");
                 Ok(respond(
                     500,
-                    json!({"status": "error", "reason": "storage unavailable; redeliver later"}),
+                    Reply::Error {
+                        reason: "storage unavailable; redeliver later".into(),
+                    },
                 ))
             }
         }
@@ -245,10 +293,12 @@ impl Webhook {
         events: &[fleet_shared::dora::ServiceEvent],
         delivery: Option<&str>,
         inv: Invocation,
-    ) -> Result<Value> {
+    ) -> Result<Reply> {
         if let Some(d) = delivery {
             if self.store.delivery_seen(d).await? {
-                return Ok(json!({"status": "duplicate", "delivery": d}));
+                return Ok(Reply::DuplicateDelivery {
+                    delivery: d.to_string(),
+                });
             }
         }
         let mut stored = 0;
@@ -260,12 +310,11 @@ impl Webhook {
         if let Some(d) = delivery {
             self.store.mark_delivery(d, inv.now).await?;
         }
-        let services: Vec<&str> = events.iter().map(|e| e.service.as_str()).collect();
-        Ok(json!({
-            "status": if stored == 0 { "duplicate" } else { "stored" },
-            "stored": stored,
-            "duplicates": events.len() - stored,
-            "services": services,
+        Ok(Reply::Stored(Stored {
+            status: if stored == 0 { "duplicate" } else { "stored" },
+            stored,
+            duplicates: events.len() - stored,
+            services: events.iter().map(|e| e.service.clone()).collect(),
         }))
     }
 }
