@@ -21,7 +21,7 @@ use fleet_shared::state::StateStore;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use crate::fake_slack::FakeSlack;
+use crate::fakes::slack::FakeSlack;
 use crate::scheduler::cluster_toml;
 use crate::{moto, sdk, state_table, unique};
 

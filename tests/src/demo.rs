@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 
 use crate::dns::{ingress_service, INGRESS_NAME, INGRESS_NS};
 use crate::dora::{github_examples, github_request};
-use crate::fake_cloudflare::FakeCloudflare;
-use crate::fake_kube::FakeKube;
-use crate::fake_slack::FakeSlack;
+use crate::fakes::cloudflare::FakeCloudflare;
+use crate::fakes::kube::FakeKube;
+use crate::fakes::slack::FakeSlack;
 use crate::{
     cost_day, seed_costs, seed_local_account, workspace_root, BusTap, MotoServer, LOCAL_BUS,
     LOCAL_CLOUDFLARE_TOKEN, LOCAL_HOSTED_ZONE_ID, LOCAL_TABLE, LOCAL_WEBHOOK_SECRET, LOCAL_ZONE,
@@ -662,7 +662,7 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
     // Replacement pods Ready after 5 s, not the fake's default 30 s (what the drain tests
     // run against): the story shows the budget pacing the drain without a minute's wait.
     kube.set_ready_delay(std::time::Duration::from_secs(5));
-    kube.set_load_balancer_cleanup(crate::fake_kube::LoadBalancerCleanup::After(
+    kube.set_load_balancer_cleanup(crate::fakes::kube::LoadBalancerCleanup::After(
         std::time::Duration::from_millis(500),
     ));
     kube.insert(

@@ -16,9 +16,9 @@ use fleet_shared::Result;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use crate::fake_cloudflare::FakeCloudflare;
-use crate::fake_kube::FakeKube;
-use crate::fake_slack::FakeSlack;
+use crate::fakes::cloudflare::FakeCloudflare;
+use crate::fakes::kube::FakeKube;
+use crate::fakes::slack::FakeSlack;
 use crate::scheduler::cluster_toml;
 use crate::{sdk, state_table, unique};
 

@@ -2,7 +2,7 @@
 //! Slack, with GitHub's published webhook examples (`@octokit/webhooks-examples`, from
 //! `make setup`) and requests signed the way GitHub, Flux and Flagger sign them.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine;
 use dora_aggregator::Aggregator;
@@ -17,7 +17,8 @@ use fleet_shared::state::StateStore;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use crate::fake_slack::FakeSlack;
+use crate::fakes::pushgateway::FakePushgateway;
+use crate::fakes::slack::FakeSlack;
 use crate::{sdk, state_table, unique, workspace_root};
 
 pub const GITHUB_SECRET: &str = "github-test-secret";
@@ -215,49 +216,5 @@ impl DoraFixture {
         let mut inv = Invocation::at(now.parse().expect("time"));
         inv.request_id = unique("inv");
         self.aggregator.handle(event, inv).await
-    }
-}
-
-/// A fake Prometheus Pushgateway: records each PUT's path and body (no Pushgateway can
-/// run here; its HTTP API is PUT /metrics/job/<job> with the text format).
-#[derive(Clone)]
-pub struct FakePushgateway {
-    pub url: String,
-    pushes: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-impl FakePushgateway {
-    pub async fn start() -> FakePushgateway {
-        let pushes: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-        let state = pushes.clone();
-        let app = axum::Router::new().fallback(
-            move |method: axum::http::Method, uri: axum::http::Uri, body: String| {
-                let state = state.clone();
-                async move {
-                    if method != axum::http::Method::PUT {
-                        return axum::http::StatusCode::METHOD_NOT_ALLOWED;
-                    }
-                    if let Ok(mut p) = state.lock() {
-                        p.push((uri.path().to_string(), body));
-                    }
-                    axum::http::StatusCode::OK
-                }
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind pushgateway");
-        let addr = listener.local_addr().expect("address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FakePushgateway {
-            url: format!("http://{addr}"),
-            pushes,
-        }
-    }
-
-    pub fn pushes(&self) -> Vec<(String, String)> {
-        self.pushes.lock().map(|p| p.clone()).unwrap_or_default()
     }
 }

@@ -11,8 +11,8 @@ use fleet_shared::state::StateStore;
 use jiff::{Timestamp, ToSpan};
 use serde_json::{json, Value};
 
-use crate::fake_kube::FakeKube;
-use crate::fake_slack::FakeSlack;
+use crate::fakes::kube::FakeKube;
+use crate::fakes::slack::FakeSlack;
 use crate::{sdk, state_table, unique, BusTap};
 
 /// A cluster table whose name is filled in by the fixture: `{name}` stands for it.

@@ -15,7 +15,7 @@ pub fn objects() -> Vec<Value> {
             "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 2, "containers": [{"name": "app", "image": "nginx:1.27"}]},
             "status": {"phase": "Running"}
         });
-        crate::fake_kube::merge_patch(&mut p, &json!({"metadata": meta, "spec": spec}));
+        crate::fakes::kube::merge_patch(&mut p, &json!({"metadata": meta, "spec": spec}));
         p
     };
     let rs =
@@ -86,7 +86,7 @@ pub const SMALL_NODE: &str = "ip-10-0-9-9.eu-west-1.compute.internal";
 pub const SMALL_INSTANCE: &str = "i-0f0f0f0f0f0f0f0f0";
 
 /// A node with three pods of a ReplicaSet that terminate at once: a drain in milliseconds.
-pub fn small_node(kube: &crate::fake_kube::FakeKube) {
+pub fn small_node(kube: &crate::fakes::kube::FakeKube) {
     kube.insert(
         json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": SMALL_NODE},
                        "spec": {"providerID": format!("aws:///eu-west-1a/{SMALL_INSTANCE}")}}),
@@ -102,7 +102,7 @@ pub fn small_node(kube: &crate::fake_kube::FakeKube) {
 }
 
 /// Pods still on the node of [`small_node`].
-pub fn pods_on_node(kube: &crate::fake_kube::FakeKube) -> usize {
+pub fn pods_on_node(kube: &crate::fakes::kube::FakeKube) -> usize {
     kube.list("v1", "Pod")
         .iter()
         .filter(|p| p["spec"]["nodeName"] == SMALL_NODE)

@@ -270,7 +270,7 @@ async fn a_spot_drain_survives_a_fault_on_any_call() {
             faults
                 .clone()
                 .scope(&endpoint, async move {
-                    let kube = fleet_tests::fake_kube::FakeKube::start().await;
+                    let kube = fleet_tests::fakes::kube::FakeKube::start().await;
                     kube.replace_evicted_pods(false);
                     fleet_tests::spot_node::small_node(&kube);
                     let drainer = fleet_tests::spot_node::drainer(&kube.url).await;

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use fleet_shared::runner::Invocation;
-use fleet_tests::fake_kube::FakeKube;
+use fleet_tests::fakes::kube::FakeKube;
 use jiff::{Timestamp, ToSpan};
 use serde_json::json;
 
