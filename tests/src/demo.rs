@@ -13,11 +13,11 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde_json::{json, Value};
 
-use crate::dns::{ingress_service, INGRESS_NAME, INGRESS_NS};
-use crate::dora::{github_examples, github_request};
 use crate::fakes::cloudflare::FakeCloudflare;
 use crate::fakes::kube::FakeKube;
 use crate::fakes::slack::FakeSlack;
+use crate::fixtures::dns::{ingress_service, INGRESS_NAME, INGRESS_NS};
+use crate::fixtures::dora::{github_examples, github_request};
 use crate::{
     cost_day, seed_costs, seed_local_account, workspace_root, BusTap, MotoServer, LOCAL_BUS,
     LOCAL_CLOUDFLARE_TOKEN, LOCAL_HOSTED_ZONE_ID, LOCAL_TABLE, LOCAL_WEBHOOK_SECRET, LOCAL_ZONE,
@@ -716,7 +716,7 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
             );
         }
         if at == interruption {
-            for obj in crate::spot_node::objects() {
+            for obj in crate::fixtures::spot_drainer::objects() {
                 kube.insert(obj);
             }
             let mut warning: Value =
@@ -730,7 +730,7 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
                 "aws.ec2",
                 format!(
                     "EC2 Spot Instance Interruption Warning: {}",
-                    crate::spot_node::INSTANCE
+                    crate::fixtures::spot_drainer::INSTANCE
                 ),
             );
             let d = fleet
@@ -922,13 +922,13 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
 /// must move (not DaemonSet, not mirror), the web budget's worst shortfall.
 fn drained_node_state(kube: &FakeKube) -> (bool, Vec<String>, Option<i64>) {
     let node = kube
-        .get("v1", "Node", "", crate::spot_node::NODE)
+        .get("v1", "Node", "", crate::fixtures::spot_drainer::NODE)
         .unwrap_or_default();
     let cordoned = node["spec"]["unschedulable"] == true;
     let left = kube
         .list("v1", "Pod")
         .into_iter()
-        .filter(|p| p["spec"]["nodeName"] == crate::spot_node::NODE)
+        .filter(|p| p["spec"]["nodeName"] == crate::fixtures::spot_drainer::NODE)
         .filter(|p| {
             let daemon = p["metadata"]["ownerReferences"]
                 .as_array()
@@ -1111,7 +1111,7 @@ pub fn check(report: &Report) -> Result<(), String> {
             .iter()
             .any(|t| needles.iter().all(|n| t.contains(n)))
     };
-    let drain_line = [crate::spot_node::NODE, "3 evicted", "0 forced"];
+    let drain_line = [crate::fixtures::spot_drainer::NODE, "3 evicted", "0 forced"];
     if !said(&drain_line) {
         return Err(format!(
             "no Slack message about the drain ({drain_line:?}) in {:?}",

@@ -10,7 +10,7 @@ use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::Desired;
 use fleet_shared::state::TransitionKind;
 use fleet_tests::faults::{Fault, Faults};
-use fleet_tests::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
+use fleet_tests::fixtures::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
 use jiff::ToSpan;
 use serde_json::json;
 
@@ -172,7 +172,7 @@ name = "api.{zone}"
             faults
                 .clone()
                 .scope(&endpoint, async move {
-                    let f = fleet_tests::dns::DnsFixture::start(dns).await;
+                    let f = fleet_tests::fixtures::dns::DnsFixture::start(dns).await;
                     f.set_ingress(Some(LB));
                     f.record_phase(Desired::Up, "g1").await;
                     let ready = f.bus_event("Cluster Ready", "g1");
@@ -217,7 +217,7 @@ name = "api.{zone}"
 #[tokio::test]
 async fn a_webhook_delivery_survives_a_fault_on_any_call() {
     let endpoint = moto_endpoint();
-    let run = fleet_tests::dora::github_examples("workflow_run")
+    let run = fleet_tests::fixtures::dora::github_examples("workflow_run")
         .into_iter()
         .find(|e| e["workflow_run"]["conclusion"] == "success")
         .expect("a workflow_run example");
@@ -228,12 +228,12 @@ async fn a_webhook_delivery_survives_a_fault_on_any_call() {
             faults
                 .clone()
                 .scope(&endpoint, async move {
-                    let f = fleet_tests::dora::DoraFixture::start(fleet_tests::dora::OCTO_SERVICE, false).await;
-                    let request = fleet_tests::dora::github_request(
+                    let f = fleet_tests::fixtures::dora::DoraFixture::start(fleet_tests::fixtures::dora::OCTO_SERVICE, false).await;
+                    let request = fleet_tests::fixtures::dora::github_request(
                         "workflow_run",
                         &run,
                         "guid-1",
-                        fleet_tests::dora::GITHUB_SECRET,
+                        fleet_tests::fixtures::dora::GITHUB_SECRET,
                     );
                     faults.arm(op, fault, every_attempt);
                     let (status, body) = f.post(request.clone()).await;
@@ -272,10 +272,10 @@ async fn a_spot_drain_survives_a_fault_on_any_call() {
                 .scope(&endpoint, async move {
                     let kube = fleet_tests::fakes::kube::FakeKube::start().await;
                     kube.replace_evicted_pods(false);
-                    fleet_tests::spot_node::small_node(&kube);
-                    let drainer = fleet_tests::spot_node::drainer(&kube.url).await;
-                    let warning = fleet_tests::spot_node::interruption_warning(
-                        fleet_tests::spot_node::SMALL_INSTANCE,
+                    fleet_tests::fixtures::spot_drainer::small_node(&kube);
+                    let drainer = fleet_tests::fixtures::spot_drainer::drainer(&kube.url).await;
+                    let warning = fleet_tests::fixtures::spot_drainer::interruption_warning(
+                        fleet_tests::fixtures::spot_drainer::SMALL_INSTANCE,
                         jiff::Timestamp::now(),
                     );
                     faults.arm(op, fault, every_attempt);
@@ -290,16 +290,16 @@ async fn a_spot_drain_survives_a_fault_on_any_call() {
                     if !every_attempt {
                         assert!(first.is_ok(), "a retried fault showed: {what}");
                     }
-                    if first.is_err() || fleet_tests::spot_node::pods_on_node(&kube) > 0 {
+                    if first.is_err() || fleet_tests::fixtures::spot_drainer::pods_on_node(&kube) > 0 {
                         // EventBridge retries a failed invocation with the same event.
                         drainer
                             .handle(warning, Invocation::at(jiff::Timestamp::now()))
                             .await
                             .unwrap_or_else(|e| panic!("{what}; redelivery: {e}"));
                     }
-                    assert_eq!(fleet_tests::spot_node::pods_on_node(&kube), 0, "{what}");
+                    assert_eq!(fleet_tests::fixtures::spot_drainer::pods_on_node(&kube), 0, "{what}");
                     let node = kube
-                        .get("v1", "Node", "", fleet_tests::spot_node::SMALL_NODE)
+                        .get("v1", "Node", "", fleet_tests::fixtures::spot_drainer::SMALL_NODE)
                         .expect("node");
                     assert_eq!(node["spec"]["unschedulable"], true, "{what}");
                     true
@@ -341,8 +341,8 @@ async fn the_daily_dora_run_survives_a_fault_on_any_call() {
             faults
                 .clone()
                 .scope(&endpoint, async move {
-                    let f = fleet_tests::dora::DoraFixture::start(
-                        fleet_tests::dora::OCTO_SERVICE,
+                    let f = fleet_tests::fixtures::dora::DoraFixture::start(
+                        fleet_tests::fixtures::dora::OCTO_SERVICE,
                         false,
                     )
                     .await;
@@ -384,10 +384,10 @@ async fn the_daily_cost_report_survives_a_fault_on_any_call() {
             faults
                 .clone()
                 .scope(&endpoint, async move {
-                    let f = fleet_tests::cost::CostFixture::start(
+                    let f = fleet_tests::fixtures::cost::CostFixture::start(
                         &[("destroy", "Mon-Fri 08:00-20:00 UTC")],
                         "",
-                        fleet_tests::cost::forecast_rule(10.0, 8.0, 12.0),
+                        fleet_tests::fixtures::cost::forecast_rule(10.0, 8.0, 12.0),
                     )
                     .await;
                     let daily = json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}});

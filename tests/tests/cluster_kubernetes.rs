@@ -4,7 +4,7 @@
 
 use cluster_scheduler::bootstrap;
 use fleet_tests::fakes::kube::FakeKube;
-use fleet_tests::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
+use fleet_tests::fixtures::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
 use fleet_tests::{unique, workspace_root};
 use serde_json::json;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use dns_updater::cloudflare::{Cloudflare, RetryPolicy};
 use fleet_shared::config::{FleetConfig, Secret};
 use fleet_shared::notify::Notifier;
-use fleet_tests::dora::{function_url_request, DoraFixture};
 use fleet_tests::fakes::cloudflare::FakeCloudflare;
+use fleet_tests::fixtures::dora::{function_url_request, DoraFixture};
 use serde_json::json;
 
 const CANARY: &str = "canary-5ecr3t-d0-n0t-leak-0123456789";
@@ -173,9 +173,9 @@ async fn webhook_answers_never_show_the_secret() {
         let (status, answer) = f.post(r).await;
         assert_eq!(status, 401);
         for secret in [
-            fleet_tests::dora::GITHUB_SECRET,
-            fleet_tests::dora::FLUX_SECRET,
-            fleet_tests::dora::FLAGGER_TOKEN,
+            fleet_tests::fixtures::dora::GITHUB_SECRET,
+            fleet_tests::fixtures::dora::FLUX_SECRET,
+            fleet_tests::fixtures::dora::FLAGGER_TOKEN,
         ] {
             assert!(
                 !answer.to_string().contains(secret),
@@ -186,9 +186,9 @@ async fn webhook_answers_never_show_the_secret() {
     let text = String::from_utf8_lossy(&logs.lock().expect("logs")).to_string();
     // The fixture's real secrets are not the canary; check them too.
     for secret in [
-        fleet_tests::dora::GITHUB_SECRET,
-        fleet_tests::dora::FLUX_SECRET,
-        fleet_tests::dora::FLAGGER_TOKEN,
+        fleet_tests::fixtures::dora::GITHUB_SECRET,
+        fleet_tests::fixtures::dora::FLUX_SECRET,
+        fleet_tests::fixtures::dora::FLAGGER_TOKEN,
     ] {
         assert!(!text.contains(secret), "the logs leak a webhook secret");
     }

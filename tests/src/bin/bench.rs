@@ -244,11 +244,11 @@ use fleet_tests::kubectl_drain::{
 };
 
 async fn drainer(kube: &FakeKube) -> Result<spot_drainer::Drainer, String> {
-    Ok(fleet_tests::spot_node::drainer(&kube.url).await)
+    Ok(fleet_tests::fixtures::spot_drainer::drainer(&kube.url).await)
 }
 
 fn warning(now: Timestamp) -> Value {
-    fleet_tests::spot_node::interruption_warning(INSTANCE, now)
+    fleet_tests::fixtures::spot_drainer::interruption_warning(INSTANCE, now)
 }
 
 /// One drain by the spot drainer of the crowded node on `kube`, timed from its start.
@@ -842,7 +842,7 @@ fn dora_aggregation(md: &mut String) -> Result<(), String> {
 
 /// 5. Webhook ingest of a 25 KB push: signature, parse, normalize (storage excluded).
 fn webhook_ingest(md: &mut String) -> Result<(), String> {
-    let mut push = fleet_tests::dora::github_examples("push")
+    let mut push = fleet_tests::fixtures::dora::github_examples("push")
         .into_iter()
         .find(|e| e["ref"] == "refs/heads/master")
         .ok_or("no push example (make setup)")?;
@@ -908,7 +908,7 @@ async fn scheduler_fan_out(md: &mut String) -> Result<(), String> {
     let mut text = format!("[fleet]\nregion = \"eu-west-1\"\nevent_bus = \"{bus}\"\n");
     for i in 0..200 {
         text.push_str(
-            &fleet_tests::scheduler::cluster_toml("scale", "daily 00:00-24:00 UTC", "")
+            &fleet_tests::fixtures::scheduler::cluster_toml("scale", "daily 00:00-24:00 UTC", "")
                 .replace("{name}", &format!("{prefix}-{i}")),
         );
     }
@@ -985,7 +985,7 @@ async fn api_economy(md: &mut String) -> Result<(), String> {
     for i in 0..10 {
         write!(dns, "[[cluster.dns.record]]\nprovider = \"cloudflare\"\nzone = \"{{zone}}\"\nname = \"r{i}.{{zone}}\"\n[[cluster.dns.record]]\nprovider = \"route53\"\nzone_id = \"{{zone_id}}\"\nname = \"r{i}.{{zone}}\"\n").ok();
     }
-    let mut f = fleet_tests::dns::DnsFixture::start(&dns).await;
+    let mut f = fleet_tests::fixtures::dns::DnsFixture::start(&dns).await;
     let counter = CallCounter::default();
     f.updater.route53 =
         dns_updater::route53::Route53::from_client(aws_sdk_route53::Client::from_conf(
@@ -1008,10 +1008,10 @@ async fn api_economy(md: &mut String) -> Result<(), String> {
     .ok();
     writeln!(md, "| no-change sync of 20 records (10 Cloudflare, 10 Route53): Cloudflare requests | {cf_reads} reads, {cf_writes} writes | ≤ 1 read per record, no writes | {} |", verdict(cf_reads <= 10 && cf_writes == 0)).ok();
     writeln!(md, "| the same sync: Route53 requests | {r53} (`ListResourceRecordSets`) | ≤ 1 per record, no changes | {} |", verdict(r53 <= 10)).ok();
-    let cost = fleet_tests::cost::CostFixture::start(
+    let cost = fleet_tests::fixtures::cost::CostFixture::start(
         &[("destroy", "Mon-Fri 08:00-20:00 UTC")],
         "",
-        fleet_tests::cost::forecast_rule(1.0, 1.0, 1.0),
+        fleet_tests::fixtures::cost::forecast_rule(1.0, 1.0, 1.0),
     )
     .await;
     let first = cost
