@@ -5,6 +5,7 @@
 //! by itself when the test process exits (see `support/moto_server.py`). Tests never share
 //! resource names, so they run in parallel on one server.
 
+pub mod bench;
 pub mod demo;
 pub mod eks_auth;
 pub mod fakes;
