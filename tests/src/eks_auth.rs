@@ -1,5 +1,5 @@
 //! What an EKS cluster's API server does before it reads a request, for the fake
-//! Kubernetes API's EKS mode ([`crate::fake_kube::FakeKube::start_eks`]): it serves HTTPS
+//! Kubernetes API's EKS mode ([`crate::fakes::kube::FakeKube::start_eks`]): it serves HTTPS
 //! with a certificate from its own CA, and accepts only a bearer token that
 //! aws-iam-authenticator would accept (`pkg/token/token.go`, `Verify`):
 //!

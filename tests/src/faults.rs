@@ -142,6 +142,122 @@ impl Faults {
     }
 }
 
+/// The modes of a [`sweep`]: every attempt failed, by each kind of fault; then the first
+/// attempt only, with its answer lost (the retry meets its own success: the hardest case
+/// for idempotency; the retried throttles and 5xx are the SDK's standard retry).
+pub const SWEEP_MODES: [(Fault, bool); 5] = [
+    (Fault::Throttle, true),
+    (Fault::Unavailable, true),
+    (Fault::Reset, true),
+    (Fault::Lost, true),
+    (Fault::Lost, false),
+];
+
+/// One run of a [`sweep`]: the operation it fails and how. The scenario sets its fixture
+/// up, then [`Shot::fire`]s the call under test.
+#[derive(Debug, Clone)]
+pub struct Shot {
+    faults: Faults,
+    /// Which operation, counted from the [`Shot::fire`], is failed.
+    pub op: usize,
+    pub fault: Fault,
+    /// Every attempt failed (the SDK gives up), or the first only (the SDK retries it).
+    pub every_attempt: bool,
+}
+
+/// What a [`Shot`] did.
+#[derive(Debug)]
+pub struct Fired<T> {
+    /// The answer of the call under test.
+    pub result: T,
+    /// The operations failed (`service.operation`), never empty.
+    pub failed: Vec<String>,
+    /// The fault, the operation, the mode and the answer, for assertion messages.
+    pub what: String,
+}
+
+impl Shot {
+    /// Runs `call` with the fault armed, then disarms it. `None` when no operation was
+    /// failed: the armed operation is past the scenario's last, and the scenario returns
+    /// `false` to end the sweep. The call's future goes to the heap first: a handler's
+    /// future is large, and the sweep's runs nest in one another's.
+    pub fn fire<'a, T: std::fmt::Debug + 'a>(
+        &'a self,
+        call: impl Future<Output = T> + 'a,
+    ) -> impl Future<Output = Option<Fired<T>>> + 'a {
+        let call = Box::pin(call);
+        async move {
+            self.faults.arm(self.op, self.fault, self.every_attempt);
+            let result = call.await;
+            let failed = self.faults.disarm();
+            if failed.is_empty() {
+                return None;
+            }
+            let what = format!(
+                "{:?} on operation {} ({failed:?}), every attempt: {}: {result:?}",
+                self.fault, self.op, self.every_attempt
+            );
+            Some(Fired {
+                result,
+                failed,
+                what,
+            })
+        }
+    }
+
+    /// [`Shot::fire`] for a call that answers a `Result`: a retried fault (its first
+    /// attempt only) must not show, the call succeeds; a fault on every attempt may fail it.
+    pub fn fire_result<'a, T: std::fmt::Debug + 'a, E: std::fmt::Debug + 'a>(
+        &'a self,
+        call: impl Future<Output = Result<T, E>> + 'a,
+    ) -> impl Future<Output = Option<Fired<Result<T, E>>>> + 'a {
+        let fired = self.fire(call);
+        async move {
+            let fired = fired.await?;
+            if !self.every_attempt {
+                assert!(
+                    fired.result.is_ok(),
+                    "a retried fault showed: {}",
+                    fired.what
+                );
+            }
+            Some(fired)
+        }
+    }
+}
+
+/// Runs `scenario` once per operation it makes, failing operation 1, then 2, ... until
+/// the armed operation is past its last ([`Shot::fire`] finds nothing failed and the
+/// scenario returns `false`), in every mode of [`SWEEP_MODES`]. The modes run side by
+/// side, each with its own switchboard; every run is inside a [`Faults::scope`] over
+/// moto at `endpoint`, so the fixtures it starts go through the faults.
+pub async fn sweep<F, Fut>(name: &str, endpoint: &str, scenario: F)
+where
+    F: Fn(Shot) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let scenario = &scenario;
+    let modes = SWEEP_MODES.map(|(fault, every_attempt)| async move {
+        let faults = Faults::default();
+        let mut op = 1;
+        loop {
+            let shot = Shot {
+                faults: faults.clone(),
+                op,
+                fault,
+                every_attempt,
+            };
+            if !faults.scope(endpoint, scenario(shot)).await {
+                break;
+            }
+            op += 1;
+            assert!(op < 150, "{name}: more operations than expected");
+        }
+        assert!(op > 1, "{name}: no operation was ever failed");
+    });
+    futures::future::join_all(modes).await;
+}
+
 #[derive(Debug)]
 struct FaultyClient {
     inner: SharedHttpClient,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-use crate::fake_kube::{merge_patch, FakeKube};
+use crate::fakes::kube::{merge_patch, FakeKube};
 
 /// The crowded node's name (an EC2 private DNS name, as EKS names nodes).
 pub const CROWDED_NODE: &str = "ip-10-0-9-99.eu-west-1.compute.internal";

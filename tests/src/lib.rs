@@ -5,19 +5,13 @@
 //! by itself when the test process exits (see `support/moto_server.py`). Tests never share
 //! resource names, so they run in parallel on one server.
 
-pub mod cost;
+pub mod bench;
 pub mod demo;
-pub mod dns;
-pub mod dora;
 pub mod eks_auth;
-pub mod fake_cloudflare;
-pub mod fake_kube;
-pub mod fake_lambda;
-pub mod fake_slack;
+pub mod fakes;
 pub mod faults;
+pub mod fixtures;
 pub mod kubectl_drain;
-pub mod scheduler;
-pub mod spot_node;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

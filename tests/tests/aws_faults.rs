@@ -4,47 +4,13 @@
 //! next tick or delivery must complete the work with nothing twice that must be once;
 //! failing the first attempt only must be invisible (the SDK retries it).
 
-use std::future::Future;
-
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::Desired;
 use fleet_shared::state::TransitionKind;
-use fleet_tests::faults::{Fault, Faults};
-use fleet_tests::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
+use fleet_tests::faults::{sweep, Fired, Shot};
+use fleet_tests::fixtures::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
 use jiff::ToSpan;
 use serde_json::json;
-
-/// Every attempt failed, by each kind of fault; then the first attempt only, with its
-/// answer lost (the retry meets its own success: the hardest case for idempotency; the
-/// retried throttles and 5xx are the SDK's standard retry).
-const MODES: [(Fault, bool); 5] = [
-    (Fault::Throttle, true),
-    (Fault::Unavailable, true),
-    (Fault::Reset, true),
-    (Fault::Lost, true),
-    (Fault::Lost, false),
-];
-
-/// Runs `scenario(faults, op, fault, every_attempt)` for operation 1, 2, ... until the
-/// armed operation is past the scenario's last (it returns false: nothing fired). The
-/// modes run side by side, each with its own switchboard.
-async fn sweep<F, Fut>(name: &str, scenario: F)
-where
-    F: Fn(Faults, usize, Fault, bool) -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let scenario = &scenario;
-    let modes = MODES.map(|(fault, every_attempt)| async move {
-        let faults = Faults::default();
-        let mut op = 1;
-        while scenario(faults.clone(), op, fault, every_attempt).await {
-            op += 1;
-            assert!(op < 150, "{name}: more operations than expected");
-        }
-        assert!(op > 1, "{name}: no operation was ever failed");
-    });
-    futures::future::join_all(modes).await;
-}
 
 fn moto_endpoint() -> String {
     fleet_tests::moto().endpoint.clone()
@@ -79,68 +45,95 @@ async fn tick_results(
     results
 }
 
+/// The ticks over `[from, to)` with the shot's fault armed (see [`tick_results`]); `None`
+/// when nothing was failed. A retried fault (its first attempt only) is invisible: no
+/// tick failed, backed off or errored. A fault on every attempt may show.
+async fn faulted_ticks(
+    shot: &Shot,
+    f: &SchedulerFixture,
+    name: &str,
+    from: &str,
+    to: &str,
+) -> Option<Fired<Vec<serde_json::Value>>> {
+    let fired = shot.fire(tick_results(f, name, from, to)).await?;
+    if !shot.every_attempt {
+        assert!(
+            fired
+                .result
+                .iter()
+                .all(|r| r != "error" && r != "failed" && r != "backoff"),
+            "a retried fault showed: {}",
+            fired.what
+        );
+    }
+    Some(fired)
+}
+
+/// The bus saw `detail_type` and nothing else; more than once only when the publish
+/// itself was retried (at least once) or its being marked as published was lost.
+fn announced(events: &[String], detail_type: &str, failed: &[String], what: &str) {
+    assert!(
+        !events.is_empty() && events.iter().all(|e| e == detail_type),
+        "{what}: {events:?}"
+    );
+    if events.len() > 1 {
+        assert!(
+            failed
+                .iter()
+                .any(|f| f.contains("PutEvents") || f.contains("UpdateItem")),
+            "{what}: {events:?}"
+        );
+    }
+}
+
 /// A morning in destroy mode: build, nodegroups, announce.
 #[tokio::test]
 async fn the_scheduler_morning_survives_a_fault_on_any_call() {
     let endpoint = moto_endpoint();
-    sweep("scheduler", |faults, op, fault, every_attempt| {
-        let endpoint = endpoint.clone();
-        async move {
-            faults
-                .clone()
-                .scope(&endpoint, async move {
-                    let f = SchedulerFixture::start(
-                        &[cluster_toml("destroy", BERLIN_WEEKDAYS, "")],
-                        None,
-                    )
-                    .await;
-                    let name = f.names[0].clone();
-                    faults.arm(op, fault, every_attempt);
-                    // Build, nodegroups, announce, the first steady look.
-                    let results =
-                        tick_results(&f, &name, "2026-11-23T07:00:00Z", "2026-11-23T07:25:00Z")
-                            .await;
-                    let failed = faults.disarm();
-                    if failed.is_empty() {
-                        return false;
-                    }
-                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}; results {results:?}");
-                    if !every_attempt {
-                        assert!(
-                            results.iter().all(|r| r != "error" && r != "failed" && r != "backoff"),
-                            "a retried fault showed: {what}"
-                        );
-                    }
-                    // The next ticks complete the work.
-                    f.ticks("2026-11-23T07:25:00Z", "2026-11-23T08:00:00Z").await;
-                    assert_eq!(f.nodegroups(&name).await.len(), 2, "{what}");
-                    let events = detail_types(&f.tap.drain().await);
-                    assert!(
-                        !events.is_empty() && events.iter().all(|e| e == "Cluster Ready"),
-                        "{what}: {events:?}"
-                    );
-                    // Published more than once only when the publish itself was retried
-                    // (at least once) or its being marked as published was lost.
-                    if events.len() > 1 {
-                        assert!(
-                            failed.iter().any(|f| f.contains("PutEvents") || f.contains("UpdateItem")),
-                            "{what}: {events:?}"
-                        );
-                    }
-                    let record = f.store.cluster(&name).await.expect("record");
-                    assert_eq!(record.state.phase, Some(Desired::Up), "{what}");
-                    assert!(record.state.announced, "{what}");
-                    let history = f
-                        .store
-                        .transitions(&name, ts("2026-11-23T00:00:00Z"), ts("2026-11-24T00:00:00Z"))
-                        .await
-                        .expect("history");
-                    let ups = history.iter().filter(|t| t.kind == TransitionKind::Up).count();
-                    assert_eq!(ups, 1, "{what}: {history:?}");
-                    true
-                })
-                .await
-        }
+    sweep("scheduler", &endpoint, |shot| async move {
+        let f =
+            SchedulerFixture::start(&[cluster_toml("destroy", BERLIN_WEEKDAYS, "")], None).await;
+        let name = f.names[0].clone();
+        // Build, nodegroups, announce, the first steady look.
+        let Some(Fired { failed, what, .. }) = faulted_ticks(
+            &shot,
+            &f,
+            &name,
+            "2026-11-23T07:00:00Z",
+            "2026-11-23T07:25:00Z",
+        )
+        .await
+        else {
+            return false;
+        };
+        // The next ticks complete the work.
+        f.ticks("2026-11-23T07:25:00Z", "2026-11-23T08:00:00Z")
+            .await;
+        assert_eq!(f.nodegroups(&name).await.len(), 2, "{what}");
+        announced(
+            &detail_types(&f.tap.drain().await),
+            "Cluster Ready",
+            &failed,
+            &what,
+        );
+        let record = f.store.cluster(&name).await.expect("record");
+        assert_eq!(record.state.phase, Some(Desired::Up), "{what}");
+        assert!(record.state.announced, "{what}");
+        let history = f
+            .store
+            .transitions(
+                &name,
+                ts("2026-11-23T00:00:00Z"),
+                ts("2026-11-24T00:00:00Z"),
+            )
+            .await
+            .expect("history");
+        let ups = history
+            .iter()
+            .filter(|t| t.kind == TransitionKind::Up)
+            .count();
+        assert_eq!(ups, 1, "{what}: {history:?}");
+        true
     })
     .await;
 }
@@ -166,48 +159,43 @@ provider = "route53"
 zone_id = "{zone_id}"
 name = "api.{zone}"
 "#;
-    sweep("dns-updater", |faults, op, fault, every_attempt| {
-        let endpoint = endpoint.clone();
-        async move {
-            faults
-                .clone()
-                .scope(&endpoint, async move {
-                    let f = fleet_tests::dns::DnsFixture::start(dns).await;
-                    f.set_ingress(Some(LB));
-                    f.record_phase(Desired::Up, "g1").await;
-                    let ready = f.bus_event("Cluster Ready", "g1");
-                    faults.arm(op, fault, every_attempt);
-                    let first = f.call(ready.clone()).await;
-                    let failed = faults.disarm();
-                    if failed.is_empty() {
-                        return false;
-                    }
-                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}: {first:?}");
-                    match &first {
-                        Ok(_) => {}
-                        Err(e) => {
-                            assert!(every_attempt, "a retried fault showed: {what}");
-                            assert!(!e.to_string().is_empty());
-                        }
-                    }
-                    // A failed delivery is retried by Lambda (or the next event comes). The
-                    // lease of a sync whose release failed lasts until its deadline; the
-                    // sync itself was done then.
-                    if first.is_err() {
-                        f.call(ready).await.unwrap_or_else(|e| panic!("{what}; redelivery: {e}"));
-                    }
-                    for label in ["app", "api"] {
-                        assert_eq!(
-                            f.r53_records(label).await,
-                            vec![("A".to_string(), format!("alias Z32O12XQLNTSW2 {LB}"))],
-                            "{what}"
-                        );
-                        assert_eq!(f.owner(label).await.as_deref(), Some(f.cluster.as_str()), "{what}");
-                    }
-                    true
-                })
-                .await
+    sweep("dns-updater", &endpoint, |shot| async move {
+        let f = fleet_tests::fixtures::dns::DnsFixture::start(dns).await;
+        f.set_ingress(Some(LB));
+        f.record_phase(Desired::Up, "g1").await;
+        let ready = f.bus_event("Cluster Ready", "g1");
+        let Some(Fired {
+            result: first,
+            what,
+            ..
+        }) = shot.fire_result(f.call(ready.clone())).await
+        else {
+            return false;
+        };
+        if let Err(e) = &first {
+            assert!(!e.to_string().is_empty());
         }
+        // A failed delivery is retried by Lambda (or the next event comes). The
+        // lease of a sync whose release failed lasts until its deadline; the
+        // sync itself was done then.
+        if first.is_err() {
+            f.call(ready)
+                .await
+                .unwrap_or_else(|e| panic!("{what}; redelivery: {e}"));
+        }
+        for label in ["app", "api"] {
+            assert_eq!(
+                f.r53_records(label).await,
+                vec![("A".to_string(), format!("alias Z32O12XQLNTSW2 {LB}"))],
+                "{what}"
+            );
+            assert_eq!(
+                f.owner(label).await.as_deref(),
+                Some(f.cluster.as_str()),
+                "{what}"
+            );
+        }
+        true
     })
     .await;
 }
@@ -217,43 +205,42 @@ name = "api.{zone}"
 #[tokio::test]
 async fn a_webhook_delivery_survives_a_fault_on_any_call() {
     let endpoint = moto_endpoint();
-    let run = fleet_tests::dora::github_examples("workflow_run")
+    let run = fleet_tests::fixtures::dora::github_examples("workflow_run")
         .into_iter()
         .find(|e| e["workflow_run"]["conclusion"] == "success")
         .expect("a workflow_run example");
-    sweep("dora-webhook", |faults, op, fault, every_attempt| {
-        let endpoint = endpoint.clone();
+    sweep("dora-webhook", &endpoint, |shot| {
         let run = run.clone();
         async move {
-            faults
-                .clone()
-                .scope(&endpoint, async move {
-                    let f = fleet_tests::dora::DoraFixture::start(fleet_tests::dora::OCTO_SERVICE, false).await;
-                    let request = fleet_tests::dora::github_request(
-                        "workflow_run",
-                        &run,
-                        "guid-1",
-                        fleet_tests::dora::GITHUB_SECRET,
-                    );
-                    faults.arm(op, fault, every_attempt);
-                    let (status, body) = f.post(request.clone()).await;
-                    let failed = faults.disarm();
-                    if failed.is_empty() {
-                        return false;
-                    }
-                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}: {status} {body}");
-                    if every_attempt {
-                        assert!(status == 200 || status >= 500, "{what}");
-                    } else {
-                        assert_eq!(status, 200, "a retried fault showed: {what}");
-                    }
-                    // GitHub's redelivery of the same delivery.
-                    let (again, body) = f.post(request).await;
-                    assert_eq!(again, 200, "{what}; redelivery: {body}");
-                    assert_eq!(f.stored(&f.service("octo")).await.len(), 1, "{what}");
-                    true
-                })
-                .await
+            let f = fleet_tests::fixtures::dora::DoraFixture::start(
+                fleet_tests::fixtures::dora::OCTO_SERVICE,
+                false,
+            )
+            .await;
+            let request = fleet_tests::fixtures::dora::github_request(
+                "workflow_run",
+                &run,
+                "guid-1",
+                fleet_tests::fixtures::dora::GITHUB_SECRET,
+            );
+            let Some(Fired {
+                result: (status, _),
+                what,
+                ..
+            }) = shot.fire(f.post(request.clone())).await
+            else {
+                return false;
+            };
+            if shot.every_attempt {
+                assert!(status == 200 || status >= 500, "{what}");
+            } else {
+                assert_eq!(status, 200, "a retried fault showed: {what}");
+            }
+            // GitHub's redelivery of the same delivery.
+            let (again, body) = f.post(request).await;
+            assert_eq!(again, 200, "{what}; redelivery: {body}");
+            assert_eq!(f.stored(&f.service("octo")).await.len(), 1, "{what}");
+            true
         }
     })
     .await;
@@ -264,48 +251,47 @@ async fn a_webhook_delivery_survives_a_fault_on_any_call() {
 #[tokio::test]
 async fn a_spot_drain_survives_a_fault_on_any_call() {
     let endpoint = moto_endpoint();
-    sweep("spot-drainer", |faults, op, fault, every_attempt| {
-        let endpoint = endpoint.clone();
-        async move {
-            faults
-                .clone()
-                .scope(&endpoint, async move {
-                    let kube = fleet_tests::fake_kube::FakeKube::start().await;
-                    kube.replace_evicted_pods(false);
-                    fleet_tests::spot_node::small_node(&kube);
-                    let drainer = fleet_tests::spot_node::drainer(&kube.url).await;
-                    let warning = fleet_tests::spot_node::interruption_warning(
-                        fleet_tests::spot_node::SMALL_INSTANCE,
-                        jiff::Timestamp::now(),
-                    );
-                    faults.arm(op, fault, every_attempt);
-                    let first = drainer
-                        .handle(warning.clone(), Invocation::at(jiff::Timestamp::now()))
-                        .await;
-                    let failed = faults.disarm();
-                    if failed.is_empty() {
-                        return false;
-                    }
-                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}: {first:?}");
-                    if !every_attempt {
-                        assert!(first.is_ok(), "a retried fault showed: {what}");
-                    }
-                    if first.is_err() || fleet_tests::spot_node::pods_on_node(&kube) > 0 {
-                        // EventBridge retries a failed invocation with the same event.
-                        drainer
-                            .handle(warning, Invocation::at(jiff::Timestamp::now()))
-                            .await
-                            .unwrap_or_else(|e| panic!("{what}; redelivery: {e}"));
-                    }
-                    assert_eq!(fleet_tests::spot_node::pods_on_node(&kube), 0, "{what}");
-                    let node = kube
-                        .get("v1", "Node", "", fleet_tests::spot_node::SMALL_NODE)
-                        .expect("node");
-                    assert_eq!(node["spec"]["unschedulable"], true, "{what}");
-                    true
-                })
+    sweep("spot-drainer", &endpoint, |shot| async move {
+        let kube = fleet_tests::fakes::kube::FakeKube::start().await;
+        kube.replace_evicted_pods(false);
+        fleet_tests::fixtures::spot_drainer::small_node(&kube);
+        let drainer = fleet_tests::fixtures::spot_drainer::drainer(&kube.url).await;
+        let warning = fleet_tests::fixtures::spot_drainer::interruption_warning(
+            fleet_tests::fixtures::spot_drainer::SMALL_INSTANCE,
+            jiff::Timestamp::now(),
+        );
+        let Some(Fired {
+            result: first,
+            what,
+            ..
+        }) = shot
+            .fire_result(drainer.handle(warning.clone(), Invocation::at(jiff::Timestamp::now())))
+            .await
+        else {
+            return false;
+        };
+        if first.is_err() || fleet_tests::fixtures::spot_drainer::pods_on_node(&kube) > 0 {
+            // EventBridge retries a failed invocation with the same event.
+            drainer
+                .handle(warning, Invocation::at(jiff::Timestamp::now()))
                 .await
+                .unwrap_or_else(|e| panic!("{what}; redelivery: {e}"));
         }
+        assert_eq!(
+            fleet_tests::fixtures::spot_drainer::pods_on_node(&kube),
+            0,
+            "{what}"
+        );
+        let node = kube
+            .get(
+                "v1",
+                "Node",
+                "",
+                fleet_tests::fixtures::spot_drainer::SMALL_NODE,
+            )
+            .expect("node");
+        assert_eq!(node["spec"]["unschedulable"], true, "{what}");
+        true
     })
     .await;
 }
@@ -335,39 +321,39 @@ fn posted_once(
 #[tokio::test]
 async fn the_daily_dora_run_survives_a_fault_on_any_call() {
     let endpoint = moto_endpoint();
-    sweep("dora-aggregator", |faults, op, fault, every_attempt| {
-        let endpoint = endpoint.clone();
-        async move {
-            faults
-                .clone()
-                .scope(&endpoint, async move {
-                    let f = fleet_tests::dora::DoraFixture::start(
-                        fleet_tests::dora::OCTO_SERVICE,
-                        false,
-                    )
-                    .await;
-                    let daily = json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}});
-                    // Monday, the digest's day.
-                    faults.arm(op, fault, every_attempt);
-                    let first = f.aggregate(daily.clone(), "2026-11-23T06:00:00Z").await;
-                    let failed = faults.disarm();
-                    if failed.is_empty() {
-                        return false;
-                    }
-                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}: {first:?}");
-                    if !every_attempt {
-                        assert!(first.is_ok(), "a retried fault showed: {what}");
-                    }
-                    if first.is_err() {
-                        f.aggregate(daily, "2026-11-23T06:05:00Z")
-                            .await
-                            .unwrap_or_else(|e| panic!("{what}; retry: {e}"));
-                    }
-                    posted_once(&f.slack.texts(), "DORA", &failed, "dora#digest#", every_attempt, &what);
-                    true
-                })
+    sweep("dora-aggregator", &endpoint, |shot| async move {
+        let f = fleet_tests::fixtures::dora::DoraFixture::start(
+            fleet_tests::fixtures::dora::OCTO_SERVICE,
+            false,
+        )
+        .await;
+        let daily =
+            json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}});
+        // Monday, the digest's day.
+        let Some(Fired {
+            result: first,
+            failed,
+            what,
+        }) = shot
+            .fire_result(f.aggregate(daily.clone(), "2026-11-23T06:00:00Z"))
+            .await
+        else {
+            return false;
+        };
+        if first.is_err() {
+            f.aggregate(daily, "2026-11-23T06:05:00Z")
                 .await
+                .unwrap_or_else(|e| panic!("{what}; retry: {e}"));
         }
+        posted_once(
+            &f.slack.texts(),
+            "DORA",
+            &failed,
+            "dora#digest#",
+            shot.every_attempt,
+            &what,
+        );
+        true
     })
     .await;
 }
@@ -378,60 +364,64 @@ async fn the_daily_dora_run_survives_a_fault_on_any_call() {
 #[tokio::test]
 async fn the_daily_cost_report_survives_a_fault_on_any_call() {
     let endpoint = moto_endpoint();
-    sweep("cost-reporter", |faults, op, fault, every_attempt| {
-        let endpoint = endpoint.clone();
-        async move {
-            faults
-                .clone()
-                .scope(&endpoint, async move {
-                    let f = fleet_tests::cost::CostFixture::start(
-                        &[("destroy", "Mon-Fri 08:00-20:00 UTC")],
-                        "",
-                        fleet_tests::cost::forecast_rule(10.0, 8.0, 12.0),
-                    )
-                    .await;
-                    let daily = json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}});
-                    faults.arm(op, fault, every_attempt);
-                    let first = f.call(daily.clone(), "2026-11-23T06:30:00Z").await;
-                    let failed = faults.disarm();
-                    if failed.is_empty() {
-                        return false;
-                    }
-                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}: {first:?}");
-                    if !every_attempt {
-                        assert!(first.is_ok(), "a retried fault showed: {what}");
-                    }
-                    let report = match first {
-                        Ok(r) => r,
-                        Err(_) => f
-                            .call(daily, "2026-11-23T06:35:00Z")
-                            .await
-                            .unwrap_or_else(|e| panic!("{what}; retry: {e}")),
-                    };
-                    // The figures, not only the shape: the rule's forecast and the
-                    // month's seeded spend come through whatever call failed.
-                    let total = report["month_to_date"]["total_usd"].as_f64();
-                    let total = total.unwrap_or_else(|| panic!("{what}: {report}"));
-                    // Both sides are rounded to cents: equal within half a cent.
-                    for (field, rule) in [("month_end_usd", 10.0), ("lower_usd", 8.0), ("upper_usd", 12.0)] {
-                        let got = report["forecast"][field].as_f64();
-                        assert!(
-                            got.is_some_and(|v| (v - (total + rule)).abs() < 0.005),
-                            "{what}: forecast {field} {got:?}, want {}: {report}",
-                            total + rule
-                        );
-                    }
-                    let saved = &report["savings"]["clusters"][0];
-                    assert!(
-                        saved["hours_in_period"].as_f64().is_some_and(|h| h > 0.0)
-                            && saved["hours_up"].as_f64().is_some(),
-                        "{what}: {report}"
-                    );
-                    posted_once(&f.slack.texts(), "Fleet cost", &failed, "cost#slack#", every_attempt, &what);
-                    true
-                })
+    sweep("cost-reporter", &endpoint, |shot| async move {
+        let f = fleet_tests::fixtures::cost::CostFixture::start(
+            &[("destroy", "Mon-Fri 08:00-20:00 UTC")],
+            "",
+            fleet_tests::fixtures::cost::forecast_rule(10.0, 8.0, 12.0),
+        )
+        .await;
+        let daily =
+            json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}});
+        let Some(Fired {
+            result: first,
+            failed,
+            what,
+        }) = shot
+            .fire_result(f.call(daily.clone(), "2026-11-23T06:30:00Z"))
+            .await
+        else {
+            return false;
+        };
+        let report = match first {
+            Ok(r) => r,
+            Err(_) => f
+                .call(daily, "2026-11-23T06:35:00Z")
                 .await
+                .unwrap_or_else(|e| panic!("{what}; retry: {e}")),
+        };
+        // The figures, not only the shape: the rule's forecast and the
+        // month's seeded spend come through whatever call failed.
+        let total = report["month_to_date"]["total_usd"].as_f64();
+        let total = total.unwrap_or_else(|| panic!("{what}: {report}"));
+        // Both sides are rounded to cents: equal within half a cent.
+        for (field, rule) in [
+            ("month_end_usd", 10.0),
+            ("lower_usd", 8.0),
+            ("upper_usd", 12.0),
+        ] {
+            let got = report["forecast"][field].as_f64();
+            assert!(
+                got.is_some_and(|v| (v - (total + rule)).abs() < 0.005),
+                "{what}: forecast {field} {got:?}, want {}: {report}",
+                total + rule
+            );
         }
+        let saved = &report["savings"]["clusters"][0];
+        assert!(
+            saved["hours_in_period"].as_f64().is_some_and(|h| h > 0.0)
+                && saved["hours_up"].as_f64().is_some(),
+            "{what}: {report}"
+        );
+        posted_once(
+            &f.slack.texts(),
+            "Fleet cost",
+            &failed,
+            "cost#slack#",
+            shot.every_attempt,
+            &what,
+        );
+        true
     })
     .await;
 }
@@ -442,54 +432,36 @@ async fn the_daily_cost_report_survives_a_fault_on_any_call() {
 #[tokio::test]
 async fn the_scheduler_evening_survives_a_fault_on_any_call() {
     let endpoint = moto_endpoint();
-    sweep("scheduler evening", |faults, op, fault, every_attempt| {
-        let endpoint = endpoint.clone();
-        async move {
-            faults
-                .clone()
-                .scope(&endpoint, async move {
-                    let f = SchedulerFixture::start(
-                        &[cluster_toml("destroy", BERLIN_WEEKDAYS, "")],
-                        None,
-                    )
-                    .await;
-                    let name = f.names[0].clone();
-                    f.ticks("2026-11-23T07:00:00Z", "2026-11-23T07:20:00Z").await;
-                    assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
-                    faults.arm(op, fault, every_attempt);
-                    let results =
-                        tick_results(&f, &name, "2026-11-23T19:00:00Z", "2026-11-23T19:25:00Z")
-                            .await;
-                    let failed = faults.disarm();
-                    if failed.is_empty() {
-                        return false;
-                    }
-                    let what = format!("{fault:?} on operation {op} ({failed:?}), every attempt: {every_attempt}; results {results:?}");
-                    if !every_attempt {
-                        assert!(
-                            results.iter().all(|r| r != "error" && r != "failed" && r != "backoff"),
-                            "a retried fault showed: {what}"
-                        );
-                    }
-                    f.ticks("2026-11-23T19:25:00Z", "2026-11-23T19:50:00Z").await;
-                    assert!(!f.cluster_exists(&name).await, "{what}");
-                    let events = detail_types(&f.tap.drain().await);
-                    assert!(
-                        !events.is_empty() && events.iter().all(|e| e == "Cluster Destroyed"),
-                        "{what}: {events:?}"
-                    );
-                    if events.len() > 1 {
-                        assert!(
-                            failed.iter().any(|f| f.contains("PutEvents") || f.contains("UpdateItem")),
-                            "{what}: {events:?}"
-                        );
-                    }
-                    let record = f.store.cluster(&name).await.expect("record");
-                    assert_eq!(record.state.phase, Some(Desired::Down), "{what}");
-                    true
-                })
-                .await
-        }
+    sweep("scheduler evening", &endpoint, |shot| async move {
+        let f =
+            SchedulerFixture::start(&[cluster_toml("destroy", BERLIN_WEEKDAYS, "")], None).await;
+        let name = f.names[0].clone();
+        f.ticks("2026-11-23T07:00:00Z", "2026-11-23T07:20:00Z")
+            .await;
+        assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
+        let Some(Fired { failed, what, .. }) = faulted_ticks(
+            &shot,
+            &f,
+            &name,
+            "2026-11-23T19:00:00Z",
+            "2026-11-23T19:25:00Z",
+        )
+        .await
+        else {
+            return false;
+        };
+        f.ticks("2026-11-23T19:25:00Z", "2026-11-23T19:50:00Z")
+            .await;
+        assert!(!f.cluster_exists(&name).await, "{what}");
+        announced(
+            &detail_types(&f.tap.drain().await),
+            "Cluster Destroyed",
+            &failed,
+            &what,
+        );
+        let record = f.store.cluster(&name).await.expect("record");
+        assert_eq!(record.state.phase, Some(Desired::Down), "{what}");
+        true
     })
     .await;
 }

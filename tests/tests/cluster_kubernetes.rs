@@ -3,8 +3,8 @@
 //! balancers.
 
 use cluster_scheduler::bootstrap;
-use fleet_tests::fake_kube::FakeKube;
-use fleet_tests::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
+use fleet_tests::fakes::kube::FakeKube;
+use fleet_tests::fixtures::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
 use fleet_tests::{unique, workspace_root};
 use serde_json::json;
 
@@ -495,7 +495,7 @@ async fn a_service_its_controller_never_releases_does_not_keep_the_cluster_up() 
         .await;
     seed_ingress(&f.kube);
     f.kube
-        .set_load_balancer_cleanup(fleet_tests::fake_kube::LoadBalancerCleanup::Never);
+        .set_load_balancer_cleanup(fleet_tests::fakes::kube::LoadBalancerCleanup::Never);
     f.kube.clear_requests();
     let ticks = f
         .ticks("2026-11-23T19:00:00Z", "2026-11-23T19:15:00Z")
@@ -552,7 +552,7 @@ async fn a_teardown_wait_interrupted_by_an_override_starts_afresh_next_evening()
         .await;
     seed_ingress(&f.kube);
     f.kube
-        .set_load_balancer_cleanup(fleet_tests::fake_kube::LoadBalancerCleanup::Never);
+        .set_load_balancer_cleanup(fleet_tests::fakes::kube::LoadBalancerCleanup::Never);
     let evening = f.tick(ts("2026-11-23T19:00:00Z")).await;
     assert!(outcome(&evening, &name)["step"]
         .as_str()

@@ -3,7 +3,7 @@
 
 use fleet_shared::runner::Invocation;
 use fleet_shared::state::TransitionKind;
-use fleet_tests::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
+use fleet_tests::fixtures::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
 use jiff::ToSpan;
 use serde_json::{json, Value};
 

@@ -23,7 +23,7 @@ use cluster_scheduler::Scheduler;
 use fleet_shared::config::{FleetConfig, Secret};
 use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
-use fleet_tests::fake_slack::FakeSlack;
+use fleet_tests::fakes::slack::FakeSlack;
 use fleet_tests::{sdk, state_table, unique, BusTap};
 use jiff::Timestamp;
 use serde_json::{json, Value};

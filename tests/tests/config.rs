@@ -299,7 +299,7 @@ async fn a_slack_webhook_that_does_not_resolve_costs_the_notification_not_the_st
         "{e}"
     );
     // Once it resolves, it is kept: the parameter is read no more.
-    let slack = fleet_tests::fake_slack::FakeSlack::start().await;
+    let slack = fleet_tests::fakes::slack::FakeSlack::start().await;
     fleet_tests::put_secret(&ssm, &name, &slack.url)
         .await
         .expect("put");

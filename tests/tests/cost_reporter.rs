@@ -2,7 +2,7 @@
 //! scheduler's transitions in the table, leftovers created in moto; the forecast mocked.
 
 use fleet_shared::schedule::Desired;
-use fleet_tests::cost::{ce_day, forecast_rule, CostFixture};
+use fleet_tests::fixtures::cost::{ce_day, forecast_rule, CostFixture};
 use jiff::civil::Date;
 use jiff::ToSpan;
 use serde_json::{json, Value};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use fleet_shared::runner::Invocation;
 use fleet_tests::faults::Faults;
-use fleet_tests::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
+use fleet_tests::fixtures::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
 use jiff::{Timestamp, ToSpan};
 use serde_json::json;
 
@@ -82,7 +82,7 @@ async fn a_dns_sync_out_of_time_stops_between_records_and_the_retry_finishes() {
                     "[[cluster.dns.record]]\nprovider = \"route53\"\nzone_id = \"{{zone_id}}\"\nname = \"r{i}.{{zone}}\"\nwait_insync = false\n"
                 ));
             }
-            let f = fleet_tests::dns::DnsFixture::start(&dns).await;
+            let f = fleet_tests::fixtures::dns::DnsFixture::start(&dns).await;
             f.set_ingress(Some(LB));
             f.record_phase(fleet_shared::schedule::Desired::Up, "g1").await;
             faults.set_latency(Duration::from_millis(400));
@@ -104,7 +104,7 @@ async fn a_dns_sync_out_of_time_stops_between_records_and_the_retry_finishes() {
                 .handle(event, with_deadline(Timestamp::now(), 300))
                 .await
                 .expect("the retry finishes");
-            let creates = fleet_tests::dns::actions(&retry)
+            let creates = fleet_tests::fixtures::dns::actions(&retry)
                 .iter()
                 .filter(|(_, action)| action == "create")
                 .count();

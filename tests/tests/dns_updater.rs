@@ -3,7 +3,7 @@
 
 use fleet_shared::schedule::Desired;
 use fleet_shared::FleetError;
-use fleet_tests::dns::{actions, dns_section, DnsFixture};
+use fleet_tests::fixtures::dns::{actions, dns_section, DnsFixture};
 use serde_json::json;
 
 const LB1: &str = "a1b2c3-1234567890.eu-west-1.elb.amazonaws.com";
@@ -369,7 +369,7 @@ async fn unknown_and_bad_events_change_nothing() {
 /// name filling the first page of a listing; the right one is on the second.
 async fn crowded_name() -> DnsFixture {
     let f = DnsFixture::start(&both("", "keep")).await;
-    let mut svc = fleet_tests::dns::ingress_service(None);
+    let mut svc = fleet_tests::fixtures::dns::ingress_service(None);
     svc["status"] = json!({"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}});
     f.kube.insert(svc);
     let marker = format!("managed-by=fleet cluster={}", f.cluster);

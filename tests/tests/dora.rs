@@ -3,7 +3,7 @@
 
 use dora_webhook::signature::sign_sha256;
 use fleet_shared::dora::DoraEvent;
-use fleet_tests::dora::{
+use fleet_tests::fixtures::dora::{
     function_url_request, github_examples, github_request, DoraFixture, FLAGGER_TOKEN, FLUX_SECRET,
     GITHUB_SECRET,
 };

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use fleet_shared::runner::Invocation;
-use fleet_tests::fake_kube::FakeKube;
+use fleet_tests::fakes::kube::FakeKube;
 use jiff::{Timestamp, ToSpan};
 use serde_json::json;
 
@@ -29,11 +29,11 @@ async fn a_budget_that_refuses_does_not_hold_the_drain_past_its_deadline() {
             "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 2, "containers": [{"name": "c", "image": "nginx"}]},
             "status": {"phase": "Running"}}));
     }
-    let drainer = fleet_tests::spot_node::drainer(&kube.url).await;
+    let drainer = fleet_tests::fixtures::spot_drainer::drainer(&kube.url).await;
     // The warning came 108 s ago: 12 s are left.
     let sent = Timestamp::now().checked_sub(108.seconds()).expect("time");
     let deadline = sent.checked_add(120.seconds()).expect("time");
-    let warning = fleet_tests::spot_node::interruption_warning(INSTANCE, sent);
+    let warning = fleet_tests::fixtures::spot_drainer::interruption_warning(INSTANCE, sent);
     let started = Instant::now();
     let report = drainer
         .handle(warning, Invocation::at(Timestamp::now()))

@@ -3,9 +3,9 @@
 //! ticks and the drainer's racing warnings are in their own tests.)
 
 use fleet_shared::schedule::Desired;
-use fleet_tests::cost::{forecast_rule, CostFixture};
-use fleet_tests::dns::DnsFixture;
-use fleet_tests::dora::{
+use fleet_tests::fixtures::cost::{forecast_rule, CostFixture};
+use fleet_tests::fixtures::dns::DnsFixture;
+use fleet_tests::fixtures::dora::{
     github_examples, github_request, DoraFixture, GITHUB_SECRET, OCTO_SERVICE,
 };
 use serde_json::json;
@@ -16,7 +16,7 @@ const LB: &str = "a1b2c3-1234567890.eu-west-1.elb.amazonaws.com";
 /// its turn (`Pending`, retried by Lambda), so one Cloudflare record is created, not two.
 #[tokio::test]
 async fn racing_dns_syncs_create_each_record_once() {
-    let f = DnsFixture::start(&fleet_tests::dns::dns_section(&[
+    let f = DnsFixture::start(&fleet_tests::fixtures::dns::dns_section(&[
         ("cloudflare", "app.{zone}"),
         ("route53", "app.{zone}"),
     ]))

@@ -2,7 +2,7 @@
 //! real thing lets a product test pass where production fails, so the rules the product
 //! depends on are tested here, against the fake alone, with plain HTTP.
 
-use fleet_tests::fake_cloudflare::FakeCloudflare;
+use fleet_tests::fakes::cloudflare::FakeCloudflare;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "fake-test-token";
@@ -204,7 +204,7 @@ async fn cloudflare_filters_zones_and_records() {
 mod kube {
     use std::time::Duration;
 
-    use fleet_tests::fake_kube::FakeKube;
+    use fleet_tests::fakes::kube::FakeKube;
     use serde_json::{json, Value};
 
     fn pod(name: &str, labels: Value, status: Value) -> Value {
@@ -440,7 +440,9 @@ mod kube {
     /// Service types and unknown load balancer classes have none.
     #[tokio::test]
     async fn load_balancer_services_keep_their_controllers_finalizer() {
-        use fleet_tests::fake_kube::{LoadBalancerCleanup, AWS_LB_FINALIZER, LB_CLEANUP_FINALIZER};
+        use fleet_tests::fakes::kube::{
+            LoadBalancerCleanup, AWS_LB_FINALIZER, LB_CLEANUP_FINALIZER,
+        };
         let kube = FakeKube::start().await;
         kube.set_load_balancer_cleanup(LoadBalancerCleanup::After(Duration::from_millis(300)));
         let (s, created) = send(
@@ -1033,7 +1035,7 @@ mod kube_eks {
     use base64::Engine;
     use fleet_shared::kube::eks_token;
     use fleet_tests::eks_auth::moto_iam_user;
-    use fleet_tests::fake_kube::FakeKube;
+    use fleet_tests::fakes::kube::FakeKube;
     use fleet_tests::{moto, sdk_with_credentials, unique, REGION};
     use serde_json::Value;
 

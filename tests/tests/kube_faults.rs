@@ -4,8 +4,8 @@
 //! and cordoned, by this delivery or by Lambda's retry of it, and nothing may panic.
 
 use fleet_shared::runner::Invocation;
-use fleet_tests::fake_kube::{FakeKube, CONNECTION_RESET};
-use fleet_tests::spot_node::{
+use fleet_tests::fakes::kube::{FakeKube, CONNECTION_RESET};
+use fleet_tests::fixtures::spot_drainer::{
     drainer, interruption_warning, pods_on_node, small_node, SMALL_INSTANCE, SMALL_NODE,
 };
 use jiff::Timestamp;

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use fleet_tests::fake_kube::FakeKube;
+use fleet_tests::fakes::kube::FakeKube;
 use fleet_tests::kubectl_drain::{
     crowded_node, kubectl_drain, kubectl_path, CROWDED_EVICTABLE, CROWDED_NODE,
 };

@@ -6,8 +6,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use fleet_tests::demo::bin_dir;
-use fleet_tests::fake_lambda::{Answer, FakeLambda};
-use fleet_tests::fake_slack::FakeSlack;
+use fleet_tests::fakes::lambda::{Answer, FakeLambda};
+use fleet_tests::fakes::slack::FakeSlack;
 use fleet_tests::{sdk, seed_local_account, workspace_root};
 use serde_json::json;
 

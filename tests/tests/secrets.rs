@@ -9,8 +9,8 @@ use std::time::Duration;
 use dns_updater::cloudflare::{Cloudflare, RetryPolicy};
 use fleet_shared::config::{FleetConfig, Secret};
 use fleet_shared::notify::Notifier;
-use fleet_tests::dora::{function_url_request, DoraFixture};
-use fleet_tests::fake_cloudflare::FakeCloudflare;
+use fleet_tests::fakes::cloudflare::FakeCloudflare;
+use fleet_tests::fixtures::dora::{function_url_request, DoraFixture};
 use serde_json::json;
 
 const CANARY: &str = "canary-5ecr3t-d0-n0t-leak-0123456789";
@@ -173,9 +173,9 @@ async fn webhook_answers_never_show_the_secret() {
         let (status, answer) = f.post(r).await;
         assert_eq!(status, 401);
         for secret in [
-            fleet_tests::dora::GITHUB_SECRET,
-            fleet_tests::dora::FLUX_SECRET,
-            fleet_tests::dora::FLAGGER_TOKEN,
+            fleet_tests::fixtures::dora::GITHUB_SECRET,
+            fleet_tests::fixtures::dora::FLUX_SECRET,
+            fleet_tests::fixtures::dora::FLAGGER_TOKEN,
         ] {
             assert!(
                 !answer.to_string().contains(secret),
@@ -186,9 +186,9 @@ async fn webhook_answers_never_show_the_secret() {
     let text = String::from_utf8_lossy(&logs.lock().expect("logs")).to_string();
     // The fixture's real secrets are not the canary; check them too.
     for secret in [
-        fleet_tests::dora::GITHUB_SECRET,
-        fleet_tests::dora::FLUX_SECRET,
-        fleet_tests::dora::FLAGGER_TOKEN,
+        fleet_tests::fixtures::dora::GITHUB_SECRET,
+        fleet_tests::fixtures::dora::FLUX_SECRET,
+        fleet_tests::fixtures::dora::FLAGGER_TOKEN,
     ] {
         assert!(!text.contains(secret), "the logs leak a webhook secret");
     }
@@ -253,7 +253,7 @@ async fn canary_config_with_slack(slack_base: &str) -> std::path::PathBuf {
 /// `lambda_runtime` to info, so neither the event nor the token is printed.
 #[tokio::test]
 async fn lambda_mode_at_trace_level_prints_no_secret() {
-    use fleet_tests::fake_lambda::{Answer, FakeLambda};
+    use fleet_tests::fakes::lambda::{Answer, FakeLambda};
     let path = canary_config().await;
     let lambda = FakeLambda::start().await;
     let dir = path.parent().expect("config dir").to_path_buf();
@@ -307,9 +307,10 @@ async fn no_binary_prints_a_secret_even_at_trace_level() {
     // Cloudflare's and GitHub's secrets are used (asserted below), not only loaded; the
     // Flux and Flagger secrets are loaded (and would leak in the same ways) but no event
     // below is theirs.
-    let slack = fleet_tests::fake_slack::FakeSlack::start().await;
+    let slack = fleet_tests::fakes::slack::FakeSlack::start().await;
     let cloudflare =
-        fleet_tests::fake_cloudflare::FakeCloudflare::start(&format!("{CANARY}-cloudflare")).await;
+        fleet_tests::fakes::cloudflare::FakeCloudflare::start(&format!("{CANARY}-cloudflare"))
+            .await;
     cloudflare.add_zone("example.com");
     let slack_base = slack.url.split("/services/").next().unwrap_or_default();
     let path = canary_config_with_slack(slack_base).await;

@@ -5,8 +5,8 @@ use fleet_shared::config::{FleetConfig, Secret};
 use fleet_shared::kube::KubeConnector;
 use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
-use fleet_tests::fake_kube::FakeKube;
-use fleet_tests::fake_slack::FakeSlack;
+use fleet_tests::fakes::kube::FakeKube;
+use fleet_tests::fakes::slack::FakeSlack;
 use fleet_tests::{sdk, state_table, unique, workspace_root, BusTap};
 use jiff::{Timestamp, ToSpan};
 use serde_json::{json, Value};
@@ -106,7 +106,7 @@ fn pod(name: &str, ns: &str, extra: Value) -> Value {
         "spec": {"nodeName": NODE, "containers": [{"name": "c", "image": "nginx"}], "terminationGracePeriodSeconds": 1},
         "status": {"phase": "Running"}
     });
-    fleet_tests::fake_kube::merge_patch(&mut p, &extra);
+    fleet_tests::fakes::kube::merge_patch(&mut p, &extra);
     p
 }
 
@@ -126,14 +126,14 @@ fn seed_node(kube: &FakeKube, budget: Value, web_grace: i64) {
     kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}));
     for i in 1..=3 {
         let mut extra = owned_by("ReplicaSet");
-        fleet_tests::fake_kube::merge_patch(
+        fleet_tests::fakes::kube::merge_patch(
             &mut extra,
             &json!({"metadata": {"labels": {"app": "web"}}, "spec": {"terminationGracePeriodSeconds": web_grace}}),
         );
         kube.insert(pod(&format!("web-{i}"), "shop", extra));
     }
     let mut coredns = owned_by("ReplicaSet");
-    fleet_tests::fake_kube::merge_patch(
+    fleet_tests::fakes::kube::merge_patch(
         &mut coredns,
         &json!({"spec": {"priorityClassName": "system-cluster-critical"}}),
     );
@@ -149,7 +149,7 @@ fn seed_node(kube: &FakeKube, budget: Value, web_grace: i64) {
         "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"selector": {"matchLabels": {"app": "web"}}}
     });
-    fleet_tests::fake_kube::merge_patch(&mut pdb, &json!({"spec": budget}));
+    fleet_tests::fakes::kube::merge_patch(&mut pdb, &json!({"spec": budget}));
     kube.insert(pdb);
 }
 

@@ -12,10 +12,10 @@
 
 use std::time::Duration;
 
-use fleet_tests::dns::ingress_service;
-use fleet_tests::fake_cloudflare::FakeCloudflare;
-use fleet_tests::fake_kube::FakeKube;
-use fleet_tests::fake_slack::FakeSlack;
+use fleet_tests::fakes::cloudflare::FakeCloudflare;
+use fleet_tests::fakes::kube::FakeKube;
+use fleet_tests::fakes::slack::FakeSlack;
+use fleet_tests::fixtures::dns::ingress_service;
 use fleet_tests::{
     seed_local_account, workspace_root, MotoServer, LOCAL_BUS, LOCAL_CLOUDFLARE_TOKEN, LOCAL_TABLE,
     LOCAL_ZONE, REGION,

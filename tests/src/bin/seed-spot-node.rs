@@ -8,7 +8,7 @@ use fleet_shared::kube::{ClusterAccess, KubeConnector};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use fleet_tests::spot_node::{objects, INSTANCE, NODE};
+use fleet_tests::fixtures::spot_drainer::{objects, INSTANCE, NODE};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -1,0 +1,294 @@
+//! What the day is fed: the example config (refused on a holiday), the month before it
+//! seeded into the state table and Cost Explorer, and the day's GitHub deliveries.
+
+use jiff::{Timestamp, ToSpan};
+use serde_json::{json, Value};
+
+use super::Day;
+use crate::fixtures::dora::{github_examples, github_request};
+use crate::{cost_day, seed_costs, workspace_root, LOCAL_TABLE, LOCAL_WEBHOOK_SECRET};
+
+/// A GitHub delivery to the webhook's Function URL, signed with the local secret.
+pub(super) fn github(event: &str, payload: &Value, delivery: &str) -> Value {
+    github_request(event, payload, delivery, LOCAL_WEBHOOK_SECRET)
+}
+
+fn example(event: &str, pick: impl Fn(&Value) -> bool) -> Result<Value, String> {
+    github_examples(event)
+        .into_iter()
+        .find(|e| pick(e))
+        .ok_or_else(|| format!("no `{event}` example (run `make setup`)"))
+}
+
+/// The day's webhooks: (virtual time, event, payload, what it is).
+pub(super) fn webhooks(day: &Day) -> Result<Vec<(Timestamp, &'static str, Value, String)>, String> {
+    // Monday hh:mm UTC, as GitHub writes it.
+    let t = |h: i8, m: i8| {
+        day.utc(h, m)
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+    };
+    let repo = "your-org/infra-fleet";
+    let push = |head: &str, pushed: &str, commits: &[(&str, &str)]| -> Result<Value, String> {
+        let mut p = example("push", |e| e["ref"] == "refs/heads/master")?;
+        p["ref"] = json!("refs/heads/main");
+        p["repository"]["full_name"] = json!(repo);
+        p["after"] = json!(head);
+        let at: Timestamp = pushed.parse().map_err(|e| format!("{e}"))?;
+        p["repository"]["pushed_at"] = json!(at.as_second());
+        let template = p["commits"][0].clone();
+        p["commits"] = commits
+            .iter()
+            .map(|(sha, t)| {
+                let mut c = template.clone();
+                c["id"] = json!(sha);
+                c["timestamp"] = json!(t);
+                c
+            })
+            .collect();
+        Ok(p)
+    };
+    let run = |id: u64, conclusion: &str, sha: &str, at: &str| -> Result<Value, String> {
+        let mut r = example("workflow_run", |e| {
+            e["workflow_run"]["conclusion"] == "success"
+        })?;
+        r["repository"]["full_name"] = json!(repo);
+        let w = &mut r["workflow_run"];
+        w["id"] = json!(id);
+        w["name"] = json!("deploy");
+        w["path"] = json!(".github/workflows/deploy.yml");
+        w["head_branch"] = json!("main");
+        w["head_sha"] = json!(sha);
+        w["conclusion"] = json!(conclusion);
+        w["updated_at"] = json!(at);
+        Ok(r)
+    };
+    let issue = |action: &str, opened: &str, closed: Option<&str>| -> Result<Value, String> {
+        let mut i = example("issues", |e| e["action"] == "opened")?;
+        i["action"] = json!(action);
+        i["repository"]["full_name"] = json!(repo);
+        i["issue"]["id"] = json!(4242);
+        i["issue"]["title"] = json!("checkout latency above the SLO");
+        i["issue"]["labels"] = json!([{"name": "incident"}]);
+        i["issue"]["created_at"] = json!(opened);
+        i["issue"]["closed_at"] = json!(closed);
+        Ok(i)
+    };
+    let (a, b, c, d) = (
+        "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
+        "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2",
+        "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3",
+        "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4",
+    );
+    Ok(vec![
+        (
+            day.utc(9, 0)?,
+            "push",
+            push(
+                a,
+                &t(9, 0)?,
+                &[
+                    ("a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0", &t(8, 10)?),
+                    (a, &t(8, 40)?),
+                ],
+            )?,
+            "push: 2 commits to main".into(),
+        ),
+        (
+            day.utc(9, 30)?,
+            "workflow_run",
+            run(101, "success", a, &t(9, 30)?)?,
+            "deploy.yml #101 succeeded".into(),
+        ),
+        (
+            day.utc(11, 0)?,
+            "push",
+            push(b, &t(11, 0)?, &[(b, &t(10, 30)?)])?,
+            "push: 1 commit".into(),
+        ),
+        (
+            day.utc(11, 30)?,
+            "workflow_run",
+            run(102, "failure", b, &t(11, 30)?)?,
+            "deploy.yml #102 failed".into(),
+        ),
+        (
+            day.utc(11, 45)?,
+            "push",
+            push(c, &t(11, 45)?, &[(c, &t(11, 40)?)])?,
+            "push: the fix".into(),
+        ),
+        (
+            day.utc(12, 0)?,
+            "workflow_run",
+            run(103, "success", c, &t(12, 0)?)?,
+            "deploy.yml #103 succeeded".into(),
+        ),
+        (
+            day.utc(14, 0)?,
+            "issues",
+            issue("opened", &t(14, 0)?, None)?,
+            "incident opened".into(),
+        ),
+        (
+            day.utc(14, 30)?,
+            "push",
+            push(d, &t(14, 30)?, &[(d, &t(14, 20)?)])?,
+            "push: a hotfix".into(),
+        ),
+        (
+            day.utc(14, 45)?,
+            "workflow_run",
+            run(104, "success", d, &t(14, 45)?)?,
+            "deploy.yml #104 succeeded".into(),
+        ),
+        (
+            day.utc(15, 0)?,
+            "issues",
+            issue("closed", &t(14, 0)?, Some(t(15, 0)?.as_str()))?,
+            "incident closed".into(),
+        ),
+    ])
+}
+
+/// Hourly rates of the seeded bills (USD): staging's control plane, spot nodes and NAT
+/// while up; sandbox-us's control plane all day (scale mode keeps it) and nodes while up.
+const STAGING_HOURLY: [(&str, f64); 3] = [
+    ("Amazon Elastic Kubernetes Service", 0.10),
+    ("Amazon Elastic Compute Cloud - Compute", 0.06),
+    ("EC2 - Other", 0.045),
+];
+
+const SANDBOX_NODES_HOURLY: f64 = 0.0416;
+
+/// The month before the demo, as the schedule made it: each cluster's transitions from the
+/// 1st to the Sunday before the Monday recorded in the state table, and Cost Explorer's
+/// days priced by the hours up (the Monday priced by the hours the demo keeps them up).
+/// Returns the hours each cluster was up before the demo.
+pub(super) async fn seed_history(
+    sdk: &aws_types::SdkConfig,
+    endpoint: &str,
+    day: &Day,
+) -> Result<std::collections::BTreeMap<String, f64>, String> {
+    use fleet_shared::schedule::Desired;
+    use fleet_shared::state::{StateStore, Transition, TransitionKind};
+    let text = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
+        .map_err(|e| e.to_string())?;
+    let config = fleet_shared::config::FleetConfig::parse(&text).map_err(|e| e.to_string())?;
+    let store = StateStore::new(aws_sdk_dynamodb::Client::new(sdk), LOCAL_TABLE);
+    let (from, _) = day.month()?;
+    // Sunday 00:00 UTC: no window of the example config is open from then to the demo.
+    let to = day.utc(-24, 0)?;
+    let mut hours = std::collections::BTreeMap::new();
+    let mut by_day: std::collections::BTreeMap<(jiff::civil::Date, String), f64> =
+        Default::default();
+    for c in &config.clusters {
+        let schedule = c.schedule();
+        let mut transitions = Vec::new();
+        let mut at = from;
+        let mut n: u32 = 0;
+        let mut last_generation = None;
+        while at < to {
+            let next = schedule.next_change(at, None, 40).unwrap_or(to).min(to);
+            if schedule.decide(at, None).desired == Desired::Up {
+                let generation = format!("history-{n}");
+                last_generation = Some(generation.clone());
+                for (phase, kind, when) in [
+                    (Desired::Up, TransitionKind::Up, at),
+                    (Desired::Down, TransitionKind::Down, next),
+                ] {
+                    store
+                        .record_transition(&c.name, phase, &generation, when, "history")
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    transitions.push(Transition {
+                        kind,
+                        at: when,
+                        detail: String::new(),
+                    });
+                }
+            }
+            if next <= at {
+                break;
+            }
+            at = next;
+            n += 1;
+        }
+        // The scheduler announced every transition back then.
+        if let Some(generation) = &last_generation {
+            store
+                .mark_announced(&c.name, Desired::Down, generation)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let days = cost_reporter::uptime::hours_by_day(
+            &transitions,
+            from.to_zoned(jiff::tz::TimeZone::UTC).date(),
+            to,
+        );
+        hours.insert(c.name.clone(), days.iter().map(|d| d.1).sum());
+        for (d, h) in days {
+            by_day.insert((d, c.name.clone()), h);
+        }
+    }
+    // The demo Monday, by the hours the demo keeps each cluster up on its UTC day.
+    let monday = day.monday;
+    let (midnight, next_midnight) = (day.utc(0, 0)?, day.utc(24, 0)?);
+    for c in &config.clusters {
+        let hours = day.expected_hours(&c.name, midnight, next_midnight)?;
+        by_day.insert((monday, c.name.clone()), hours);
+    }
+    let mut days = Vec::new();
+    let mut date = monday.first_of_month();
+    while date <= monday {
+        let up = |name: &str| {
+            by_day
+                .get(&(date, name.to_string()))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let mut groups: Vec<(&str, &str, f64)> = STAGING_HOURLY
+            .iter()
+            .filter(|_| up("staging") > 0.0)
+            .map(|(service, rate)| (*service, "staging", rate * up("staging")))
+            .collect();
+        groups.push(("Amazon Elastic Kubernetes Service", "sandbox-us", 2.4));
+        if up("sandbox-us") > 0.0 {
+            groups.push((
+                "Amazon Elastic Compute Cloud - Compute",
+                "sandbox-us",
+                SANDBOX_NODES_HOURLY * up("sandbox-us"),
+            ));
+        }
+        days.push(cost_day(date, date == monday, &groups)?);
+        date = date.tomorrow().map_err(|e| e.to_string())?;
+    }
+    seed_costs(endpoint, days).await?;
+    Ok(hours)
+}
+
+/// The example config, refusing a day its holidays would take the story from: the demo
+/// needs a working Sunday night, Monday and Tuesday morning.
+pub(super) fn example_config(day: &Day) -> Result<fleet_shared::config::FleetConfig, String> {
+    let path = workspace_root().join("infra/fleet.example.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let config = fleet_shared::config::FleetConfig::parse(&text).map_err(|e| e.to_string())?;
+    for c in &config.clusters {
+        for offset in [-1, 0, 1] {
+            let date = day
+                .monday
+                .checked_add(offset.days())
+                .map_err(|e| e.to_string())?;
+            if let Some(h) = c
+                .holidays
+                .iter()
+                .find(|h| h.first <= date && date <= h.last)
+            {
+                return Err(format!(
+                    "--date {}: {date} is a holiday of `{}` in infra/fleet.example.toml ({h}); the demo needs a working day, pick another Monday",
+                    day.monday, c.name
+                ));
+            }
+        }
+    }
+    Ok(config)
+}

@@ -1,0 +1,10 @@
+//! Fakes of the APIs that cannot run here, one module each, every one serving on a
+//! loopback port and recording what it received: the Kubernetes API ([`kube`]),
+//! Cloudflare's v4 API ([`cloudflare`]), a Slack incoming webhook ([`slack`]), the Lambda
+//! Runtime API ([`lambda`]) and a Prometheus Pushgateway ([`pushgateway`]).
+
+pub mod cloudflare;
+pub mod kube;
+pub mod lambda;
+pub mod pushgateway;
+pub mod slack;
