@@ -71,7 +71,7 @@ pub struct Report {
     pub drain: Value,
     /// The fake API's state right after the drain: the node's `spec.unschedulable`, the
     /// pods still on it that are neither DaemonSet nor mirror pods, and the web budget's
-    /// worst shortfall during the drain ([`FakeKube::budget_shortfall`]).
+    /// worst shortfall during the drain ([`FakeKube::budget_shortfall`](crate::fakes::kube::FakeKube::budget_shortfall)).
     pub drained_node: (bool, Vec<String>, Option<i64>),
     /// The ingress controller's Service was gone before staging's nodegroups were deleted
     /// (checked at the tick that deleted them).

@@ -1,5 +1,5 @@
 //! A fake Prometheus Pushgateway: records each PUT's path and body (no Pushgateway can
-//! run here; its HTTP API is PUT /metrics/job/<job> with the text format).
+//! run here; its HTTP API is `PUT /metrics/job/<job>` with the text format).
 
 use std::sync::{Arc, Mutex};
 
