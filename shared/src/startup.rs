@@ -202,14 +202,6 @@ impl ColdStart {
         }
         resolve_secret(&self.ssm, key, value, false, 1).await
     }
-
-    /// The publisher on the fleet bus, as `source`.
-    pub fn publisher(&self) -> crate::bus::EventPublisher {
-        crate::bus::EventPublisher::new(
-            aws_sdk_eventbridge::Client::new(&self.sdk),
-            self.config.fleet.event_bus.clone(),
-        )
-    }
 }
 
 /// Resolves a secret reference from the config; `key` names it in errors, which never

@@ -362,11 +362,11 @@ impl Updater {
             cluster: c.name.clone(),
             phase,
             on_destroy: None,
-            target,
+            target: Some(target),
             changes,
             dry_run,
         };
-        tracing::info!(cluster = %c.name, report = ?report, "DNS converged");
+        tracing::info!(cluster = %c.name, report = %serde_json::to_string(&report).unwrap_or_default(), "DNS converged");
         if out_of_time {
             return Err(FleetError::Pending(failures.join("; ")));
         }

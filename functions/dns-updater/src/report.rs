@@ -15,8 +15,10 @@ pub struct ClusterSync {
     /// `keep` when the cluster is down and its records are left as they are.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_destroy: Option<&'static str>,
-    /// Where the records point now: a hostname or an IP; `null` when they are removed.
-    pub target: Option<String>,
+    /// Where the records point now: a hostname or an IP; `null` when they are removed;
+    /// absent when `on_destroy = "keep"` left them alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Option<String>>,
     /// One entry per configured record: what was (or, in a dry run, would be) done.
     pub changes: Vec<Change>,
     /// Nothing was written.
@@ -79,7 +81,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(Answer::One(kept.clone())).unwrap(),
-            json!({"cluster": "staging", "phase": "down", "on_destroy": "keep", "target": null, "changes": [], "dry_run": false})
+            json!({"cluster": "staging", "phase": "down", "on_destroy": "keep", "changes": [], "dry_run": false})
         );
         let all = Answer::Several {
             clusters: vec![kept],
