@@ -518,4 +518,640 @@ mod tests {
         assert_eq!(flux_sha(&format!("main/{sha}")), Some(sha.clone()));
         assert_eq!(flux_sha("v1.2.3@sha256:abcd"), None);
     }
+
+    // The public functions on the payload shapes the senders use: GitHub's (the sample
+    // events in `events/` and `@octokit/webhooks-examples`), Flux's notification-controller
+    // and Flagger's event webhook (milliseconds timestamps, as case 13 sends them).
+
+    use serde_json::json;
+
+    const FLEET_REPO: &str = "your-org/infra-fleet";
+    const HEAD: &str = "9f2c1e0b7a6d5c4b3a2918f7e6d5c4b3a2918f7e";
+    const FLUX_SHA: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567";
+
+    /// One service per deployment source, as `[[dora.service]]` entries configure them.
+    fn config() -> DoraConfig {
+        serde_json::from_value(json!({
+            "webhook_secret": "test-secret",
+            "service": [
+                {"name": "fleet", "repo": FLEET_REPO, "deployments_from": "workflow_run",
+                 "deploy_workflows": [".github/workflows/deploy.yml", "release"]},
+                {"name": "hello", "repo": "Codertocat/Hello-World", "branch": "master",
+                 "deployments_from": "deployment_status"},
+                {"name": "apps", "repo": "your-org/apps", "deployments_from": "flux",
+                 "flux_object": "Kustomization/flux-system/apps"},
+                {"name": "podinfo", "repo": "your-org/podinfo", "deployments_from": "flagger",
+                 "flagger_canary": "test/podinfo"}
+            ]
+        }))
+        .expect("a DoraConfig")
+    }
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().expect("a time")
+    }
+
+    fn stored(n: Normalize) -> Vec<ServiceEvent> {
+        match n {
+            Ok(Normalized::Events(events)) => events,
+            other => panic!("expected events, got {other:?}"),
+        }
+    }
+
+    fn ignored(n: Normalize) -> String {
+        match n {
+            Ok(Normalized::Ignored(reason)) => reason,
+            other => panic!("expected an ignored payload, got {other:?}"),
+        }
+    }
+
+    fn malformed(n: Normalize) -> String {
+        match n {
+            Err(Malformed(message)) => message,
+            other => panic!("expected a malformed payload, got {other:?}"),
+        }
+    }
+
+    /// `events/dora-github-push.json`'s body, the fields that matter: `pushed_at` in
+    /// seconds since the epoch, as GitHub sends it on push events.
+    fn push() -> Value {
+        json!({
+            "ref": "refs/heads/main",
+            "before": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+            "after": HEAD,
+            "created": true, "deleted": false, "forced": false,
+            "repository": {"full_name": FLEET_REPO, "default_branch": "main",
+                           "pushed_at": 1795420800, "created_at": 1557933565},
+            "commits": [
+                {"id": "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d", "distinct": true,
+                 "message": "Retry the drain on 429", "timestamp": "2026-11-23T07:10:00Z"},
+                {"id": HEAD, "distinct": true, "message": "Bump the load harness",
+                 "timestamp": "2026-11-23T07:40:00Z"}
+            ],
+            "head_commit": {"id": HEAD, "timestamp": "2026-11-23T07:40:00Z"}
+        })
+    }
+
+    /// `events/dora-github-workflow-run.json`'s body, the fields that matter.
+    fn workflow_run() -> Value {
+        json!({
+            "action": "completed",
+            "repository": {"full_name": FLEET_REPO},
+            "workflow_run": {
+                "id": 11820000001_u64, "name": "deploy", "path": ".github/workflows/deploy.yml",
+                "head_branch": "main", "head_sha": HEAD, "run_attempt": 1,
+                "status": "completed", "conclusion": "success",
+                "run_started_at": "2026-11-23T08:05:00Z", "updated_at": "2026-11-23T09:00:00Z"
+            }
+        })
+    }
+
+    /// `@octokit/webhooks-examples`' `deployment_status` (`created`, state `success`).
+    fn deployment_status(state: &str, environment: &str) -> Value {
+        json!({
+            "action": "created",
+            "repository": {"full_name": "Codertocat/Hello-World"},
+            "deployment": {"id": 145988746, "sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
+                           "ref": "master", "environment": environment},
+            "deployment_status": {"id": 209916254, "state": state, "environment": environment,
+                                  "created_at": "2019-05-15T15:20:55Z"}
+        })
+    }
+
+    /// `@octokit/webhooks-examples`' `issues` shape, labelled `labels`.
+    fn issue(action: &str, labels: &[&str]) -> Value {
+        let labels: Vec<Value> = labels.iter().map(|l| json!({"name": l})).collect();
+        json!({
+            "action": action,
+            "repository": {"full_name": "Codertocat/Hello-World"},
+            "issue": {"id": 444500041_u64, "number": 1, "state": "open", "labels": labels,
+                      "created_at": "2019-05-15T15:20:18Z", "closed_at": null}
+        })
+    }
+
+    /// A notification-controller event for the `apps` Kustomization.
+    fn flux_event(severity: &str, reason: &str) -> Value {
+        json!({
+            "involvedObject": {"kind": "Kustomization", "namespace": "flux-system", "name": "apps",
+                               "uid": "1", "apiVersion": "kustomize.toolkit.fluxcd.io/v1"},
+            "severity": severity, "timestamp": "2026-11-23T08:00:00Z",
+            "message": "Reconciliation finished in 1.2s", "reason": reason,
+            "metadata": {"revision": format!("main@sha1:{FLUX_SHA}")},
+            "reportingController": "kustomize-controller"
+        })
+    }
+
+    /// Case 13's Flagger post (`tests/fixtures/cases/13-flagger-ms-timestamp`).
+    fn flagger_event(phase: &str, message: &str) -> Value {
+        json!({
+            "name": "podinfo", "namespace": "test", "phase": phase,
+            "metadata": {"eventMessage": message, "eventType": "Normal",
+                         "timestamp": "1795428000000"}
+        })
+    }
+
+    #[test]
+    fn a_push_to_a_services_branch_is_its_commits() {
+        let events = stored(github("push", &push(), &config()));
+        assert_eq!(
+            events,
+            vec![ServiceEvent {
+                service: "fleet".into(),
+                key: format!("push:{HEAD}"),
+                event: DoraEvent::Push {
+                    // `repository.pushed_at`, seconds since the epoch.
+                    at: ts("2026-11-23T08:00:00Z"),
+                    head: HEAD.into(),
+                    commits: vec![
+                        Commit {
+                            sha: "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d".into(),
+                            at: ts("2026-11-23T07:10:00Z"),
+                        },
+                        Commit {
+                            sha: HEAD.into(),
+                            at: ts("2026-11-23T07:40:00Z"),
+                        },
+                    ],
+                },
+            }]
+        );
+        // Without `pushed_at`, the head commit dates the push.
+        let mut payload = push();
+        payload["repository"]
+            .as_object_mut()
+            .map(|r| r.remove("pushed_at"));
+        match &stored(github("push", &payload, &config()))[0].event {
+            DoraEvent::Push { at, .. } => assert_eq!(*at, ts("2026-11-23T07:40:00Z")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pushes_elsewhere_are_ignored_or_kept_unassigned() {
+        let mut feature = push();
+        feature["ref"] = json!("refs/heads/feature");
+        assert_eq!(
+            ignored(github("push", &feature, &config())),
+            "`refs/heads/feature` is not a service's branch"
+        );
+        let mut deletion = push();
+        deletion["deleted"] = json!(true);
+        assert_eq!(
+            ignored(github("push", &deletion, &config())),
+            "a branch deletion"
+        );
+        // A repository no service names: its default branch is kept for later.
+        let mut other = push();
+        other["repository"]["full_name"] = json!("your-org/unknown");
+        let events = stored(github("push", &other, &config()));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].service, unassigned("your-org/unknown"));
+        assert_eq!(events[0].key, format!("push:{HEAD}"));
+        other["ref"] = json!("refs/heads/feature");
+        assert!(matches!(
+            github("push", &other, &config()),
+            Ok(Normalized::Ignored(_))
+        ));
+    }
+
+    #[test]
+    fn a_malformed_push_says_what_is_wrong() {
+        let mut no_head = push();
+        no_head.as_object_mut().map(|p| p.remove("after"));
+        assert_eq!(
+            malformed(github("push", &no_head, &config())),
+            "`after` is missing"
+        );
+        let mut commits = push();
+        commits["commits"] = json!("two");
+        assert_eq!(
+            malformed(github("push", &commits, &config())),
+            "`commits` is not a list"
+        );
+        let mut when = push();
+        when["commits"][1]["timestamp"] = json!("yesterday");
+        assert_eq!(
+            malformed(github("push", &when, &config())),
+            "`timestamp` is not an RFC 3339 time"
+        );
+        let mut repo = push();
+        repo.as_object_mut().map(|p| p.remove("repository"));
+        assert_eq!(
+            malformed(github("push", &repo, &config())),
+            "`repository.full_name` is missing"
+        );
+    }
+
+    #[test]
+    fn github_events_without_a_dora_meaning_are_ignored() {
+        assert_eq!(
+            ignored(github("star", &json!({"action": "created"}), &config())),
+            "GitHub `star` events are not used for DORA metrics"
+        );
+        // Before the repository is read: a ping has none that matters.
+        assert!(matches!(
+            github("ping", &json!({}), &config()),
+            Ok(Normalized::Ignored(_))
+        ));
+    }
+
+    #[test]
+    fn a_completed_deploy_workflow_run_is_a_deployment() {
+        let events = stored(github("workflow_run", &workflow_run(), &config()));
+        assert_eq!(
+            events,
+            vec![ServiceEvent {
+                service: "fleet".into(),
+                key: "deploy:workflow_run:11820000001:1".into(),
+                event: DoraEvent::Deployment {
+                    at: ts("2026-11-23T09:00:00Z"),
+                    outcome: Outcome::Success,
+                    sha: Some(HEAD.into()),
+                },
+            }]
+        );
+        // A rerun is another deployment; failures and time-outs are failed ones.
+        let mut rerun = workflow_run();
+        rerun["workflow_run"]["run_attempt"] = json!(2);
+        rerun["workflow_run"]["conclusion"] = json!("timed_out");
+        let events = stored(github("workflow_run", &rerun, &config()));
+        assert_eq!(events[0].key, "deploy:workflow_run:11820000001:2");
+        assert!(matches!(
+            events[0].event,
+            DoraEvent::Deployment {
+                outcome: Outcome::Failure,
+                ..
+            }
+        ));
+        // A reusable workflow's `path@ref`, and a workflow named rather than pathed.
+        let mut reusable = workflow_run();
+        reusable["workflow_run"]["path"] = json!(".github/workflows/deploy.yml@refs/heads/main");
+        assert_eq!(
+            stored(github("workflow_run", &reusable, &config())).len(),
+            1
+        );
+        let mut named = workflow_run();
+        named["workflow_run"]["path"] = json!(".github/workflows/other.yml");
+        named["workflow_run"]["name"] = json!("release");
+        assert_eq!(stored(github("workflow_run", &named, &config())).len(), 1);
+    }
+
+    #[test]
+    fn other_workflow_runs_are_ignored() {
+        let mut running = workflow_run();
+        running["action"] = json!("in_progress");
+        assert_eq!(
+            ignored(github("workflow_run", &running, &config())),
+            "workflow run not completed yet"
+        );
+        let mut cancelled = workflow_run();
+        cancelled["workflow_run"]["conclusion"] = json!("cancelled");
+        assert_eq!(
+            ignored(github("workflow_run", &cancelled, &config())),
+            "conclusion cancelled is neither a success nor a failure"
+        );
+        let mut ci = workflow_run();
+        ci["workflow_run"]["path"] = json!(".github/workflows/ci.yml");
+        ci["workflow_run"]["name"] = json!("ci");
+        assert_eq!(
+            ignored(github("workflow_run", &ci, &config())),
+            "workflow `.github/workflows/ci.yml` on `main` is not a service's deploy workflow"
+        );
+        let mut branch = workflow_run();
+        branch["workflow_run"]["head_branch"] = json!("feature");
+        assert!(matches!(
+            github("workflow_run", &branch, &config()),
+            Ok(Normalized::Ignored(_))
+        ));
+        let mut no_id = workflow_run();
+        no_id["workflow_run"]["id"] = json!("11820000001");
+        assert_eq!(
+            malformed(github("workflow_run", &no_id, &config())),
+            "`id` is not a number"
+        );
+    }
+
+    #[test]
+    fn a_final_deployment_status_is_a_deployment() {
+        let events = stored(github(
+            "deployment_status",
+            &deployment_status("success", "production"),
+            &config(),
+        ));
+        assert_eq!(
+            events,
+            vec![ServiceEvent {
+                service: "hello".into(),
+                key: "deploy:deployment_status:209916254".into(),
+                event: DoraEvent::Deployment {
+                    at: ts("2019-05-15T15:20:55Z"),
+                    outcome: Outcome::Success,
+                    sha: Some("f95f852bd8fca8fcc58a9a2d6c842781e32a215e".into()),
+                },
+            }]
+        );
+        for failed in ["failure", "error"] {
+            let events = stored(github(
+                "deployment_status",
+                &deployment_status(failed, "production"),
+                &config(),
+            ));
+            assert!(
+                matches!(
+                    events[0].event,
+                    DoraEvent::Deployment {
+                        outcome: Outcome::Failure,
+                        ..
+                    }
+                ),
+                "{failed}"
+            );
+        }
+        // A repository no service names keeps it unassigned.
+        let mut other = deployment_status("success", "production");
+        other["repository"]["full_name"] = json!("your-org/unknown");
+        assert_eq!(
+            stored(github("deployment_status", &other, &config()))[0].service,
+            unassigned("your-org/unknown")
+        );
+    }
+
+    #[test]
+    fn unfinished_or_foreign_deployment_statuses_are_ignored() {
+        // The example's other shape: `in_progress` to `github-pages`.
+        assert_eq!(
+            ignored(github(
+                "deployment_status",
+                &deployment_status("in_progress", "github-pages"),
+                &config()
+            )),
+            "deployment state `in_progress` is not final"
+        );
+        assert_eq!(
+            ignored(github(
+                "deployment_status",
+                &deployment_status("success", "staging"),
+                &config()
+            )),
+            "environment `staging` is not a service's"
+        );
+        let mut no_sha = deployment_status("success", "production");
+        no_sha["deployment"]
+            .as_object_mut()
+            .map(|d| d.remove("sha"));
+        assert_eq!(
+            malformed(github("deployment_status", &no_sha, &config())),
+            "`deployment.sha` is missing"
+        );
+    }
+
+    #[test]
+    fn labelled_issues_open_and_close_incidents() {
+        let opened = stored(github("issues", &issue("opened", &["incident"]), &config()));
+        assert_eq!(
+            opened,
+            vec![ServiceEvent {
+                service: "hello".into(),
+                key: "incident:444500041:opened".into(),
+                event: DoraEvent::IncidentOpened {
+                    at: ts("2019-05-15T15:20:18Z"),
+                    issue: 444500041,
+                },
+            }]
+        );
+        // Labelled afterwards: the label comes with the event; reopened opens again.
+        let mut labeled = issue("labeled", &["bug"]);
+        labeled["label"] = json!({"name": "incident"});
+        assert_eq!(
+            stored(github("issues", &labeled, &config()))[0].key,
+            "incident:444500041:opened"
+        );
+        assert_eq!(
+            stored(github(
+                "issues",
+                &issue("reopened", &["incident"]),
+                &config()
+            ))[0]
+                .key,
+            "incident:444500041:opened"
+        );
+        let mut closed = issue("closed", &["bug", "incident"]);
+        closed["issue"]["closed_at"] = json!("2019-05-15T17:00:00Z");
+        assert_eq!(
+            stored(github("issues", &closed, &config()))[0].event,
+            DoraEvent::IncidentClosed {
+                at: ts("2019-05-15T17:00:00Z"),
+                issue: 444500041,
+            }
+        );
+    }
+
+    #[test]
+    fn other_issues_are_ignored_or_malformed() {
+        // The examples' own label is `bug`.
+        assert_eq!(
+            ignored(github("issues", &issue("opened", &["bug"]), &config())),
+            "the issue is not labelled `incident`"
+        );
+        assert_eq!(
+            ignored(github("issues", &issue("edited", &["incident"]), &config())),
+            "issue action `edited` does not open or close an incident"
+        );
+        assert_eq!(
+            malformed(github("issues", &issue("closed", &["incident"]), &config())),
+            "`closed_at` is missing"
+        );
+    }
+
+    #[test]
+    fn merged_pull_requests_only() {
+        let pr = |action: &str, merged: bool, base: &str| {
+            json!({
+                "action": action,
+                "repository": {"full_name": FLEET_REPO},
+                "pull_request": {"id": 279147437, "merged": merged, "base": {"ref": base},
+                                 "created_at": "2026-11-22T16:00:00Z",
+                                 "merged_at": "2026-11-23T07:40:00Z",
+                                 "merge_commit_sha": HEAD}
+            })
+        };
+        assert_eq!(
+            stored(github(
+                "pull_request",
+                &pr("closed", true, "main"),
+                &config()
+            ))[0]
+                .event,
+            DoraEvent::MergedPullRequest {
+                at: ts("2026-11-23T07:40:00Z"),
+                merge_commit: HEAD.into(),
+                started: ts("2026-11-22T16:00:00Z"),
+            }
+        );
+        assert_eq!(
+            ignored(github(
+                "pull_request",
+                &pr("closed", false, "main"),
+                &config()
+            )),
+            "only merged pull requests matter"
+        );
+        assert_eq!(
+            ignored(github(
+                "pull_request",
+                &pr("closed", true, "develop"),
+                &config()
+            )),
+            "`develop` is not a service's branch"
+        );
+    }
+
+    #[test]
+    fn a_flux_reconciliation_is_a_deployment_of_its_revision() {
+        let events = stored(flux(
+            &flux_event("info", "ReconciliationSucceeded"),
+            &config(),
+        ));
+        assert_eq!(
+            events,
+            vec![ServiceEvent {
+                service: "apps".into(),
+                key: format!(
+                    "deploy:flux:Kustomization/flux-system/apps:main@sha1:{FLUX_SHA}:info"
+                ),
+                event: DoraEvent::Deployment {
+                    at: ts("2026-11-23T08:00:00Z"),
+                    outcome: Outcome::Success,
+                    sha: Some(FLUX_SHA.into()),
+                },
+            }]
+        );
+        let failed = stored(flux(&flux_event("error", "HealthCheckFailed"), &config()));
+        assert!(matches!(
+            failed[0].event,
+            DoraEvent::Deployment {
+                outcome: Outcome::Failure,
+                ..
+            }
+        ));
+        // The object's name is matched whatever its case; an OCI digest names no commit.
+        let mut oci = flux_event("info", "ReconciliationSucceeded");
+        oci["involvedObject"]["kind"] = json!("kustomization");
+        oci["metadata"]["revision"] = json!("v1.2.3@sha256:abcd");
+        match &stored(flux(&oci, &config()))[0].event {
+            DoraEvent::Deployment { sha, .. } => assert_eq!(*sha, None),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_flux_events_are_ignored_or_malformed() {
+        assert_eq!(
+            ignored(flux(&flux_event("info", "Progressing"), &config())),
+            "Flux `info` event `Progressing` is not a finished deployment"
+        );
+        let mut no_revision = flux_event("info", "ReconciliationSucceeded");
+        no_revision["metadata"] = json!({});
+        assert_eq!(
+            ignored(flux(&no_revision, &config())),
+            "a Flux event without a revision"
+        );
+        let mut other = flux_event("info", "ReconciliationSucceeded");
+        other["involvedObject"]["name"] = json!("infra");
+        assert_eq!(
+            ignored(flux(&other, &config())),
+            "`Kustomization/flux-system/infra` is not a service's Flux object"
+        );
+        let mut no_object = flux_event("info", "ReconciliationSucceeded");
+        no_object
+            .as_object_mut()
+            .map(|e| e.remove("involvedObject"));
+        assert_eq!(
+            malformed(flux(&no_object, &config())),
+            "`involvedObject` is missing"
+        );
+    }
+
+    #[test]
+    fn a_flagger_promotion_is_dated_by_its_millisecond_timestamp() {
+        let promoted = flagger_event(
+            "Succeeded",
+            "Promotion completed! Scaling down podinfo.test",
+        );
+        let events = stored(flagger(&promoted, &config()));
+        assert_eq!(
+            events,
+            vec![ServiceEvent {
+                service: "podinfo".into(),
+                key: "deploy:flagger:test/podinfo:Success:1795428000000".into(),
+                event: DoraEvent::Deployment {
+                    at: ts("2026-11-23T10:00:00Z"),
+                    outcome: Outcome::Success,
+                    sha: None,
+                },
+            }]
+        );
+        // Flagger up to v1.41 sends the promotion with `Finalising`: the same key.
+        let finalising = flagger_event(
+            "Finalising",
+            "Promotion completed! Scaling down podinfo.test",
+        );
+        assert_eq!(
+            stored(flagger(&finalising, &config()))[0].key,
+            events[0].key
+        );
+        // A checksum tells rollouts of the same instant apart.
+        let mut checksum = promoted.clone();
+        checksum["checksum"] = json!("6d5f4c");
+        assert_eq!(
+            stored(flagger(&checksum, &config()))[0].key,
+            "deploy:flagger:test/podinfo:Success:1795428000000:6d5f4c"
+        );
+        let failed = flagger_event("Failed", "Canary failed! Scaling down podinfo.test");
+        assert!(matches!(
+            stored(flagger(&failed, &config()))[0].event,
+            DoraEvent::Deployment {
+                outcome: Outcome::Failure,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn other_flagger_events_are_ignored_and_bad_timestamps_refused() {
+        // Suspended: `Succeeded` again each interval, with another message.
+        let suspended = flagger_event("Succeeded", "skipping canary run as object is suspended");
+        assert_eq!(
+            ignored(flagger(&suspended, &config())),
+            "canary `test/podinfo` (Succeeded): `skipping canary run as object is suspended` is not the end of a rollout"
+        );
+        let mut elsewhere = flagger_event(
+            "Succeeded",
+            "Promotion completed! Scaling down podinfo.prod",
+        );
+        elsewhere["namespace"] = json!("prod");
+        assert_eq!(
+            ignored(flagger(&elsewhere, &config())),
+            "canary `prod/podinfo` is not a service's"
+        );
+        // Seconds read as milliseconds, words, a number instead of Flagger's string.
+        for bad in [
+            json!("1795428000"),
+            json!("yesterday"),
+            json!(1795428000000_i64),
+        ] {
+            let mut event = flagger_event("Succeeded", "Promotion completed!");
+            event["metadata"]["timestamp"] = bad.clone();
+            let message = malformed(flagger(&event, &config()));
+            assert!(message.contains("metadata.timestamp"), "{bad}: {message}");
+        }
+        let mut missing = flagger_event("Succeeded", "Promotion completed!");
+        missing["metadata"]
+            .as_object_mut()
+            .map(|m| m.remove("timestamp"));
+        assert_eq!(
+            malformed(flagger(&missing, &config())),
+            "`metadata.timestamp` is missing"
+        );
+    }
 }
