@@ -18,6 +18,7 @@ mod blueprint;
 mod cost;
 mod dns;
 mod dora;
+mod karpenter;
 mod keys;
 mod secret;
 pub use blueprint::{
@@ -29,6 +30,7 @@ pub use dns::{
     OnDestroy, ServiceRef, CLOUDFLARE_COMMENT_MAX,
 };
 pub use dora::{check_pushgateway_url, DeploySource, DoraConfig, DoraService};
+pub use karpenter::{InterruptionHandler, KarpenterConfig};
 use keys::{deserialize, key_name, unknown_key};
 pub use secret::{Secret, SecretRef};
 
@@ -128,6 +130,9 @@ pub struct ClusterConfig {
     /// The DNS records that follow the cluster's ingress (the DNS updater).
     #[serde(default)]
     pub dns: Option<DnsConfig>,
+    /// `[cluster.karpenter]`: present when Karpenter launches (some of) its nodes.
+    #[serde(default)]
+    pub karpenter: Option<KarpenterConfig>,
 }
 
 /// What a rebalance recommendation does to a node (`rebalance`).
@@ -227,6 +232,9 @@ impl FleetConfig {
                 ));
             }
             c.blueprint.validate(&key("blueprint"))?;
+            if let Some(k) = &c.karpenter {
+                k.validate(&key("karpenter"), &c.blueprint)?;
+            }
             if let Some(dns) = &c.dns {
                 dns.validate(&key("dns"))?;
                 // The ownership marker goes in each Cloudflare record's comment, which
