@@ -22,6 +22,7 @@ use crate::schedule::{Desired, Override};
 
 mod cache;
 mod dns;
+mod karpenter;
 mod leases;
 pub mod model;
 mod ownership;
@@ -29,7 +30,8 @@ mod table;
 mod transitions;
 
 pub use model::{
-    uptime_hours, AuditEntry, ClusterRecord, RecordedState, Transition, TransitionKind,
+    uptime_hours, AuditEntry, ClusterRecord, RecordedLimits, RecordedState, Transition,
+    TransitionKind,
 };
 
 /// How long transition history is kept: a year and a month, for year-on-year reports.
@@ -63,6 +65,8 @@ impl ClusterRecord {
                     owned_generation: get_s(item, "owned_generation").map(String::from),
                     adopted_at: get_ts(item, "adopted_at"),
                     adopted_by: get_s(item, "adopted_by").map(String::from),
+                    nodepool_limits: karpenter::recorded_limits(item),
+                    nodeclaims_deleted_at: get_ts(item, "nodeclaims_deleted_at"),
                 }
             }
             Some("override") => {
@@ -306,12 +310,13 @@ impl StateStore {
         condition_held(result).map(|_| ())
     }
 
-    /// Forgets when a teardown began (the cluster is wanted up again), so that the next
-    /// teardown's load-balancer wait counts from its own start. Idempotent.
+    /// Forgets when a teardown began and when its NodeClaims were deleted (the cluster is
+    /// wanted up again), so that the next teardown's waits count from its own start.
+    /// Idempotent.
     pub async fn clear_teardown_started(&self, name: &str) -> Result<()> {
         let result = self
             .update_state(name)
-            .update_expression("REMOVE teardown_started")
+            .update_expression("REMOVE teardown_started, nodeclaims_deleted_at")
             .condition_expression("attribute_exists(pk)")
             .send()
             .await

@@ -11,7 +11,7 @@ use jiff::{Timestamp, ToSpan};
 
 use crate::bootstrap;
 use crate::reconcile::{creation_token_candidate, Observed, ObservedCluster, Step};
-use crate::teardown;
+use crate::{karpenter, teardown};
 
 use crate::handler::*;
 
@@ -203,6 +203,63 @@ impl Scheduler {
                 };
                 self.announce(c, Desired::Down, &generation, record, &event, now)
                     .await
+            }
+            Step::CapNodePools {
+                record: entries,
+                cap,
+            } => {
+                let Observed::Present(o) = observed else {
+                    return Ok(StepResult::Waiting);
+                };
+                // Recorded before capped: a cap is never taken without the value to restore.
+                if !entries.is_empty() {
+                    self.store
+                        .record_nodepool_limits(name, &o.generation, entries)
+                        .await?;
+                }
+                if !cap.is_empty() {
+                    let client = self.kube.client(&Self::access(name, o)).await?;
+                    karpenter::cap(&client, cap).await?;
+                }
+                Ok(StepResult::Done)
+            }
+            Step::DeleteNodeClaims(names) | Step::DeleteNodeClasses(names) => {
+                let Observed::Present(o) = observed else {
+                    return Ok(StepResult::Waiting);
+                };
+                // The drain wait counts from the first deletion.
+                self.store.mark_nodeclaims_deleted(name, now).await?;
+                let client = self.kube.client(&Self::access(name, o)).await?;
+                match step {
+                    Step::DeleteNodeClaims(_) => {
+                        karpenter::delete_nodeclaims(&client, names).await?
+                    }
+                    _ => karpenter::delete_nodeclasses(&client, names).await?,
+                }
+                Ok(StepResult::Done)
+            }
+            Step::TerminateKarpenterNodes {
+                instances,
+                launch_templates,
+                notes,
+            } => {
+                karpenter::terminate(&self.ec2, instances, launch_templates).await?;
+                if !notes.is_empty() {
+                    let text =
+                        format!(":warning: cluster `{name}` Karpenter: {}", notes.join("; "));
+                    self.notifier.send_or_warn(&text).await;
+                    tracing::warn!(cluster = %name, notes = ?notes, "Karpenter left something to the backstop");
+                }
+                Ok(StepResult::Done)
+            }
+            Step::RestoreNodePoolLimits(limits) => {
+                let Observed::Present(o) = observed else {
+                    return Ok(StepResult::Waiting);
+                };
+                let client = self.kube.client(&Self::access(name, o)).await?;
+                karpenter::restore(&client, limits).await?;
+                self.store.clear_nodepool_limits(name).await?;
+                Ok(StepResult::Done)
             }
             Step::RecordDown => {
                 self.store

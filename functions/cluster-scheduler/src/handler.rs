@@ -37,6 +37,8 @@ pub struct Scheduler {
     pub kube: Arc<KubeConnector>,
     pub s3: aws_sdk_s3::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// Karpenter's instances and launch templates (the evening's backstop).
+    pub ec2: aws_sdk_ec2::Client,
 }
 
 /// Backoff after the n-th consecutive failure: 2, 4, 8, 16, then 30 minutes.
@@ -82,6 +84,7 @@ impl Scheduler {
             kube: Arc::new(kube),
             s3: aws_sdk_s3::Client::new(sdk),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+            ec2: aws_sdk_ec2::Client::new(sdk),
             store: StateStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
             bus: EventPublisher::new(
                 aws_sdk_eventbridge::Client::new(sdk),

@@ -17,6 +17,8 @@ pub mod bootstrap;
 pub mod eks;
 pub mod execute;
 pub mod handler;
+pub mod karpenter;
+pub mod karpenter_steps;
 pub mod observed;
 pub mod queries;
 pub mod reconcile;

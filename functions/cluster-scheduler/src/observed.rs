@@ -70,6 +70,92 @@ pub struct ObservedCluster {
     pub access_principals: Vec<String>,
     /// What stands in the way of a clean teardown; only read while nodegroups still run.
     pub teardown: Option<TeardownView>,
+    /// Karpenter's objects and instances; only read for a cluster with
+    /// `[cluster.karpenter]` that is going down, or coming up with limits to restore.
+    pub karpenter: Option<KarpenterView>,
+}
+
+/// What Karpenter has launched for a cluster, and what the fleet sees of its objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KarpenterView {
+    /// The Kubernetes side, or why the API could not say.
+    pub objects: Result<KarpenterObjects, String>,
+    /// EC2 instances Karpenter launched for the cluster (tagged `karpenter.sh/nodepool`
+    /// and `eks:eks-cluster-name=<cluster>`) that are pending, running, stopping or
+    /// stopped, of the NodePools the fleet manages.
+    pub instances: Vec<KarpenterInstance>,
+    /// Launch templates Karpenter made for the cluster (tagged
+    /// `karpenter.k8s.aws/cluster=<cluster>`), by id.
+    pub launch_templates: Vec<String>,
+}
+
+/// One EC2 instance Karpenter launched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KarpenterInstance {
+    /// `i-…`.
+    pub id: String,
+    /// Its `karpenter.sh/nodepool` tag.
+    pub nodepool: String,
+    /// EC2 state name (`pending`, `running`, …).
+    pub state: String,
+}
+
+/// The cluster's Karpenter objects (`karpenter.sh/v1`, `karpenter.k8s.aws/v1`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KarpenterObjects {
+    /// The NodePools the fleet manages (`karpenter.nodepools`, empty = all).
+    pub nodepools: Vec<NodePoolView>,
+    /// The NodeClaims of those NodePools (label `karpenter.sh/nodepool`).
+    pub nodeclaims: Vec<NodeClaimView>,
+    /// EC2NodeClasses that only managed NodePools use (or no NodePool at all).
+    pub nodeclasses: Vec<NodeClassView>,
+    /// The controller's Deployment (label `app.kubernetes.io/name=karpenter`): `None`
+    /// when there is none, else whether a replica is available.
+    pub controller_available: Option<bool>,
+}
+
+/// A NodePool as the fleet sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodePoolView {
+    pub name: String,
+    /// `spec.limits` exactly as the API returned it (`None`: none).
+    pub limits: Option<serde_json::Value>,
+}
+
+impl NodePoolView {
+    /// Whether its limits stop Karpenter from launching anything (`cpu` is 0).
+    pub fn is_capped(&self) -> bool {
+        match self.limits.as_ref().and_then(|l| l.get("cpu")) {
+            Some(serde_json::Value::String(q)) => is_zero_quantity(q),
+            Some(serde_json::Value::Number(n)) => n.as_f64() == Some(0.0),
+            _ => false,
+        }
+    }
+}
+
+/// `0`, `0m`, `0.0`, `0k`…: a Kubernetes quantity of zero.
+fn is_zero_quantity(q: &str) -> bool {
+    let digits = q.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    !digits.is_empty() && digits.parse::<f64>().is_ok_and(|v| v == 0.0)
+}
+
+/// A NodeClaim as the fleet sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeClaimView {
+    pub name: String,
+    /// Its `karpenter.sh/nodepool` label.
+    pub nodepool: String,
+    /// It has a `deletionTimestamp`: Karpenter is draining it.
+    pub deleting: bool,
+}
+
+/// An EC2NodeClass as the fleet sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeClassView {
+    pub name: String,
+    /// It has a `deletionTimestamp`: Karpenter's finalizer is removing its instance
+    /// profile and launch templates.
+    pub deleting: bool,
 }
 
 /// Load balancers a teardown must not orphan.
@@ -119,6 +205,7 @@ impl Default for ObservedCluster {
             fargate_profiles: vec![],
             access_principals: vec![],
             teardown: None,
+            karpenter: None,
         }
     }
 }
@@ -140,4 +227,27 @@ pub struct Scaling {
     pub min: i32,
     pub max: i32,
     pub desired: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_means_cpu_zero() {
+        let np = |limits: serde_json::Value| NodePoolView {
+            name: "spot".into(),
+            limits: Some(limits),
+        };
+        assert!(np(serde_json::json!({"cpu": "0"})).is_capped());
+        assert!(np(serde_json::json!({"cpu": 0})).is_capped());
+        assert!(np(serde_json::json!({"cpu": "0m", "memory": "10Gi"})).is_capped());
+        assert!(!np(serde_json::json!({"cpu": "100"})).is_capped());
+        assert!(!np(serde_json::json!({"memory": "0"})).is_capped());
+        assert!(!NodePoolView {
+            name: "x".into(),
+            limits: None
+        }
+        .is_capped());
+    }
 }

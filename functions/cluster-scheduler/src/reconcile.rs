@@ -4,7 +4,7 @@
 //! observes again and takes the step after. That makes the scheduler safe to run twice,
 //! late, or concurrently, and lets a 10-20 minute cluster creation span many short ticks.
 
-use fleet_shared::config::{ClusterConfig, Mode};
+use fleet_shared::config::{ClusterConfig, KarpenterConfig, Mode};
 use fleet_shared::schedule::Desired;
 use fleet_shared::state::model::RecordedState;
 use jiff::{Timestamp, ToSpan};
@@ -13,6 +13,8 @@ pub use crate::observed::{
     ownership, Observed, ObservedCluster, ObservedNodegroup, Ownership, Scaling, TeardownView,
 };
 pub use crate::step::Step;
+
+use crate::karpenter_steps::{self, Evening};
 
 /// Everything the decision depends on.
 #[derive(Debug, Clone, Copy)]
@@ -121,6 +123,8 @@ pub fn trust_recorded(s: &Situation<'_>, described: &Observed, fingerprint: &str
         && c.status == "ACTIVE"
         // A destroy-mode cluster that should be down has work to do whatever the record says.
         && !(s.desired == Desired::Down && s.cluster.mode == Mode::Destroy)
+        // NodePool limits capped by an evening wait to be restored.
+        && !(s.desired == Desired::Up && r.nodepool_limits.is_some())
 }
 
 pub fn next_step(s: Situation<'_>) -> Step {
@@ -215,6 +219,16 @@ fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
                 })
             })
             .collect();
+        // The nodegroups that run the Karpenter controller come up first.
+        let karpenter = s.cluster.karpenter.as_ref();
+        let hosts: Vec<(String, Scaling)> = to_scale
+            .iter()
+            .filter(|(n, _)| karpenter_steps::is_host(karpenter, n))
+            .cloned()
+            .collect();
+        if !hosts.is_empty() {
+            return Step::ScaleNodegroups(hosts);
+        }
         if !to_scale.is_empty() {
             return Step::ScaleNodegroups(to_scale);
         }
@@ -231,6 +245,9 @@ fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
     if !other_addons.is_empty() {
         return Step::CreateAddons(other_addons);
     }
+    if let Some(step) = karpenter_steps::restore(s.recorded, c) {
+        return step;
+    }
     if is_announced(s.recorded, Desired::Up, Some(&c.generation)) {
         Step::Steady
     } else if !bp.bootstrap.is_empty() {
@@ -238,6 +255,23 @@ fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
     } else {
         Step::AnnounceUp
     }
+}
+
+/// Whether the blueprint has a nodegroup of that name (the fleet's to scale or delete).
+fn bp_has(cluster: &ClusterConfig, name: &str) -> bool {
+    cluster.blueprint.nodegroups.iter().any(|b| b.name == name)
+}
+
+/// The cap, then the drain and the backstop (see [`karpenter_steps`]). A cluster whose
+/// Karpenter side was not looked at has nothing to act on here.
+fn karpenter_evening(s: &Situation<'_>, c: &ObservedCluster, k: &KarpenterConfig) -> Evening {
+    let Some(view) = &c.karpenter else {
+        return Evening::Done(vec![]);
+    };
+    if let Some(step) = karpenter_steps::cap(s.recorded, c, view) {
+        return Evening::Act(step);
+    }
+    karpenter_steps::drain(s.cluster.mode, k, s.recorded, view, s.now)
 }
 
 /// Nodegroups that exist in EKS but not in the blueprint: someone else's, never deleted or
@@ -372,8 +406,31 @@ fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
                 ));
             }
         }
+        let mut names = deletable;
+        if let Some(k) = &s.cluster.karpenter {
+            match karpenter_evening(&s, c, k) {
+                Evening::Act(step) => return step,
+                Evening::Done(left) => notes.extend(left),
+            }
+            // The controller's nodegroups go last: it finalizes its objects until then.
+            let (hosts, others): (Vec<String>, Vec<String>) =
+                names.into_iter().partition(|n| k.is_host(n));
+            let others_left = c.nodegroups.iter().find(|n| {
+                !k.is_host(&n.name) && bp_has(s.cluster, &n.name) && !others.contains(&n.name)
+            });
+            names = if !others.is_empty() {
+                others
+            } else if let Some(n) = others_left {
+                return Step::Wait(format!(
+                    "nodegroup {} is {}; the Karpenter controller's nodegroups go last",
+                    n.name, n.status
+                ));
+            } else {
+                hosts
+            };
+        }
         return Step::DeleteNodegroups {
-            names: deletable,
+            names,
             notes,
             services: live_services,
         };
@@ -404,17 +461,19 @@ fn scale_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
     {
         return Step::Wait(format!("nodegroup {} is {}", n.name, n.status));
     }
+    let karpenter = s.cluster.karpenter.as_ref();
+    // Karpenter: nothing new launches from here on (checked again every tick, against
+    // GitOps putting a limit back, until the controller's nodegroups are down).
+    if let (Some(_), Some(view)) = (karpenter, &c.karpenter) {
+        if let Some(step) = karpenter_steps::cap(s.recorded, c, view) {
+            return step;
+        }
+    }
     let to_zero: Vec<(String, Scaling)> = c
         .nodegroups
         .iter()
         // Only the blueprint's: a nodegroup the fleet did not make is not its to scale.
-        .filter(|n| {
-            s.cluster
-                .blueprint
-                .nodegroups
-                .iter()
-                .any(|b| b.name == n.name)
-        })
+        .filter(|n| bp_has(s.cluster, &n.name))
         .filter(|n| NODEGROUP_RUNNING.contains(&n.status.as_str()) && (n.min > 0 || n.desired > 0))
         .map(|n| {
             (
@@ -428,8 +487,21 @@ fn scale_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
             )
         })
         .collect();
-    if !to_zero.is_empty() {
-        return Step::ScaleNodegroups(to_zero);
+    let (hosts, others): (Vec<_>, Vec<_>) = to_zero
+        .into_iter()
+        .partition(|(n, _)| karpenter_steps::is_host(karpenter, n));
+    if !others.is_empty() {
+        return Step::ScaleNodegroups(others);
+    }
+    if let Some(k) = karpenter {
+        match karpenter_evening(&s, c, k) {
+            Evening::Act(step) => return step,
+            // Scale mode reports what is left in the step's notes; nothing to add here.
+            Evening::Done(_) => {}
+        }
+    }
+    if !hosts.is_empty() {
+        return Step::ScaleNodegroups(hosts);
     }
     if is_announced(s.recorded, Desired::Down, Some(&c.generation)) {
         Step::Steady
@@ -520,6 +592,291 @@ desired_size = 2
             announced: true,
             ..Default::default()
         }
+    }
+
+    /// A blueprint with a `system` nodegroup that runs the Karpenter controller.
+    fn karpenter_blueprint() -> ClusterConfig {
+        let mut c = blueprint(&[]);
+        let mut system = c.blueprint.nodegroups[0].clone();
+        system.name = "system".into();
+        c.blueprint.nodegroups.push(system);
+        c.karpenter = Some(fleet_shared::config::KarpenterConfig {
+            host_nodegroups: vec!["system".into()],
+            nodepools: vec![],
+            drain_minutes: 10,
+            interruption: fleet_shared::config::InterruptionHandler::Karpenter,
+        });
+        c
+    }
+
+    fn with_karpenter(
+        ngs: Vec<ObservedNodegroup>,
+        objects: crate::observed::KarpenterObjects,
+    ) -> Observed {
+        let Observed::Present(mut c) = cluster("ACTIVE", ngs, &[]) else {
+            unreachable!()
+        };
+        c.teardown = Some(TeardownView::default());
+        c.karpenter = Some(crate::observed::KarpenterView {
+            objects: Ok(objects),
+            instances: vec![],
+            launch_templates: vec![],
+        });
+        Observed::Present(c)
+    }
+
+    fn uncapped() -> crate::observed::KarpenterObjects {
+        crate::observed::KarpenterObjects {
+            nodepools: vec![crate::observed::NodePoolView {
+                name: "spot".into(),
+                limits: Some(serde_json::json!({"cpu": "100"})),
+            }],
+            controller_available: Some(true),
+            ..Default::default()
+        }
+    }
+
+    fn capped(
+        nodeclaims: Vec<crate::observed::NodeClaimView>,
+    ) -> crate::observed::KarpenterObjects {
+        crate::observed::KarpenterObjects {
+            nodepools: vec![crate::observed::NodePoolView {
+                name: "spot".into(),
+                limits: Some(serde_json::json!({"cpu": "0"})),
+            }],
+            nodeclaims,
+            controller_available: Some(true),
+            ..Default::default()
+        }
+    }
+
+    fn recorded_cap() -> RecordedState {
+        RecordedState {
+            nodepool_limits: Some(fleet_shared::state::model::RecordedLimits {
+                generation: "gen-1".into(),
+                limits: [("spot".to_string(), Some(serde_json::json!({"cpu": "100"})))]
+                    .into_iter()
+                    .collect(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_karpenter_teardown_caps_drains_then_deletes_the_host_nodegroups_last() {
+        use Desired::Down;
+        use Mode::Destroy;
+        let bp = karpenter_blueprint();
+        let running = || {
+            vec![
+                ng("spot", "ACTIVE", 1, 2, 3),
+                ng("system", "ACTIVE", 1, 2, 3),
+            ]
+        };
+        let claim = |deleting| crate::observed::NodeClaimView {
+            name: "spot-x1".into(),
+            nodepool: "spot".into(),
+            deleting,
+        };
+        let none = RecordedState::default();
+        assert!(matches!(
+            step(
+                Down,
+                Destroy,
+                &bp,
+                &with_karpenter(running(), uncapped()),
+                &none
+            ),
+            Step::CapNodePools { .. }
+        ));
+        let rec = recorded_cap();
+        assert_eq!(
+            step(
+                Down,
+                Destroy,
+                &bp,
+                &with_karpenter(running(), capped(vec![claim(false)])),
+                &rec
+            ),
+            Step::DeleteNodeClaims(vec!["spot-x1".into()])
+        );
+        // Every nodegroup still runs while Karpenter drains.
+        assert!(matches!(
+            step(Down, Destroy, &bp, &with_karpenter(running(), capped(vec![claim(true)])), &RecordedState {
+                nodeclaims_deleted_at: Some("2026-11-23T18:55:00Z".parse().expect("ts")),
+                ..recorded_cap()
+            }),
+            Step::Wait(ref w) if w.contains("draining")
+        ));
+        match step(
+            Down,
+            Destroy,
+            &bp,
+            &with_karpenter(running(), capped(vec![])),
+            &rec,
+        ) {
+            Step::DeleteNodegroups { names, .. } => assert_eq!(names, vec!["spot".to_string()]),
+            other => panic!("{other:?}"),
+        }
+        let spot_deleting = vec![
+            ng("spot", "DELETING", 1, 2, 3),
+            ng("system", "ACTIVE", 1, 2, 3),
+        ];
+        assert!(matches!(
+            step(Down, Destroy, &bp, &with_karpenter(spot_deleting, capped(vec![])), &rec),
+            Step::Wait(ref w) if w.contains("go last")
+        ));
+        match step(
+            Down,
+            Destroy,
+            &bp,
+            &with_karpenter(vec![ng("system", "ACTIVE", 1, 2, 3)], capped(vec![])),
+            &rec,
+        ) {
+            Step::DeleteNodegroups { names, .. } => assert_eq!(names, vec!["system".to_string()]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_karpenter_scale_down_caps_first_and_scales_the_host_nodegroups_last() {
+        use Desired::Down;
+        use Mode::Scale;
+        let bp = karpenter_blueprint();
+        let running = || {
+            vec![
+                ng("spot", "ACTIVE", 1, 2, 3),
+                ng("system", "ACTIVE", 1, 2, 3),
+            ]
+        };
+        let none = RecordedState::default();
+        assert!(matches!(
+            step(
+                Down,
+                Scale,
+                &bp,
+                &with_karpenter(running(), uncapped()),
+                &none
+            ),
+            Step::CapNodePools { .. }
+        ));
+        let rec = recorded_cap();
+        match step(
+            Down,
+            Scale,
+            &bp,
+            &with_karpenter(running(), capped(vec![])),
+            &rec,
+        ) {
+            Step::ScaleNodegroups(t) => assert_eq!(t[0].0, "spot"),
+            other => panic!("{other:?}"),
+        }
+        let spot_zero = || {
+            vec![
+                ng("spot", "ACTIVE", 0, 0, 3),
+                ng("system", "ACTIVE", 1, 2, 3),
+            ]
+        };
+        let claim = crate::observed::NodeClaimView {
+            name: "spot-x1".into(),
+            nodepool: "spot".into(),
+            deleting: false,
+        };
+        assert_eq!(
+            step(
+                Down,
+                Scale,
+                &bp,
+                &with_karpenter(spot_zero(), capped(vec![claim])),
+                &rec
+            ),
+            Step::DeleteNodeClaims(vec!["spot-x1".into()])
+        );
+        match step(
+            Down,
+            Scale,
+            &bp,
+            &with_karpenter(spot_zero(), capped(vec![])),
+            &rec,
+        ) {
+            Step::ScaleNodegroups(t) => assert_eq!(
+                t,
+                vec![(
+                    "system".to_string(),
+                    Scaling {
+                        min: 0,
+                        max: 3,
+                        desired: 0
+                    }
+                )]
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Flux put the limit back before the host nodegroups went: capped again.
+        assert_eq!(
+            step(
+                Down,
+                Scale,
+                &bp,
+                &with_karpenter(spot_zero(), uncapped()),
+                &rec
+            ),
+            Step::CapNodePools {
+                record: vec![],
+                cap: vec!["spot".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn a_karpenter_morning_brings_the_host_nodegroups_up_first_then_restores_the_limits() {
+        use Desired::Up;
+        use Mode::Scale;
+        let bp = karpenter_blueprint();
+        let rec = RecordedState {
+            phase: Some(Desired::Down),
+            generation: Some("gen-1".into()),
+            announced: true,
+            ..recorded_cap()
+        };
+        let zero = vec![
+            ng("spot", "ACTIVE", 0, 0, 3),
+            ng("system", "ACTIVE", 0, 0, 3),
+        ];
+        match step(Up, Scale, &bp, &with_karpenter(zero, capped(vec![])), &rec) {
+            Step::ScaleNodegroups(t) => assert_eq!(
+                t.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+                vec!["system"]
+            ),
+            other => panic!("{other:?}"),
+        }
+        let up = || {
+            vec![
+                ng("spot", "ACTIVE", 1, 2, 3),
+                ng("system", "ACTIVE", 1, 2, 3),
+            ]
+        };
+        let mut waiting = capped(vec![]);
+        waiting.controller_available = Some(false);
+        assert!(matches!(
+            step(Up, Scale, &bp, &with_karpenter(up(), waiting), &rec),
+            Step::Wait(ref w) if w.contains("controller")
+        ));
+        assert_eq!(
+            step(Up, Scale, &bp, &with_karpenter(up(), capped(vec![])), &rec),
+            Step::RestoreNodePoolLimits(vec![(
+                "spot".into(),
+                Some(serde_json::json!({"cpu": "100"}))
+            )])
+        );
+        let restored = RecordedState {
+            nodepool_limits: None,
+            ..rec
+        };
+        assert_eq!(
+            step(Up, Scale, &bp, &with_karpenter(up(), uncapped()), &restored),
+            Step::AnnounceUp
+        );
     }
 
     /// The decision table for bringing a cluster up, in the order a morning goes.

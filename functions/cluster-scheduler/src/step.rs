@@ -46,6 +46,32 @@ pub enum Step {
     BootstrapThenAnnounce,
     /// Record the up transition and publish `Cluster Ready`.
     AnnounceUp,
+    /// Karpenter, evening: record the `spec.limits` of the managed NodePools not yet
+    /// recorded (`record`: name and limits, `None` for none), then cap those in `cap` to
+    /// `cpu: "0"` (server-side apply, field manager `fleet`) so that nothing new launches.
+    /// Taken again on every tick that finds a cap undone (GitOps re-applying its
+    /// manifests) until the nodegroups that run the controller are down.
+    CapNodePools {
+        record: Vec<(String, Option<serde_json::Value>)>,
+        cap: Vec<String>,
+    },
+    /// Karpenter, evening: delete these NodeClaims; Karpenter drains their nodes
+    /// (honouring PodDisruptionBudgets) and terminates their instances.
+    DeleteNodeClaims(Vec<String>),
+    /// Karpenter, destroy mode: delete these EC2NodeClasses while the controller still
+    /// runs, so that its finalizer removes their instance profiles and launch templates.
+    DeleteNodeClasses(Vec<String>),
+    /// Karpenter's backstop: terminate the cluster's Karpenter instances still running
+    /// after the drain wait and delete its launch templates; `notes` say what Karpenter
+    /// left to it.
+    TerminateKarpenterNodes {
+        instances: Vec<String>,
+        launch_templates: Vec<String>,
+        notes: Vec<String>,
+    },
+    /// Karpenter, morning: put back the NodePool limits recorded in the evening (the
+    /// recorded value exactly, or no limits when there were none).
+    RestoreNodePoolLimits(Vec<(String, Option<serde_json::Value>)>),
     /// Record the down transition and publish `Cluster Destroyed`.
     AnnounceDown,
     /// First sight of a cluster that does not exist and should not: record it as down
@@ -61,7 +87,11 @@ impl Step {
             Step::DeleteLoadBalancerServices(_)
             | Step::DeleteNodegroups { .. }
             | Step::DeleteCluster { .. }
-            | Step::ReplaceFailedNodegroups(_) => true,
+            | Step::ReplaceFailedNodegroups(_)
+            | Step::CapNodePools { .. }
+            | Step::DeleteNodeClaims(_)
+            | Step::DeleteNodeClasses(_)
+            | Step::TerminateKarpenterNodes { .. } => true,
             Step::ScaleNodegroups(targets) => targets.iter().any(|(_, s)| s.desired == 0),
             _ => false,
         }
@@ -96,6 +126,26 @@ impl Step {
             Step::AnnounceUp => "announce-ready".into(),
             Step::AnnounceDown => "announce-destroyed".into(),
             Step::RecordDown => "record-down (never built: nothing to announce)".into(),
+            Step::CapNodePools { cap, record } if cap.is_empty() => format!(
+                "record-nodepool-limits {}",
+                record.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(",")
+            ),
+            Step::CapNodePools { cap, .. } => format!("cap-nodepools {}", cap.join(",")),
+            Step::DeleteNodeClaims(n) => format!("delete-nodeclaims {}", n.join(",")),
+            Step::DeleteNodeClasses(n) => format!("delete-ec2nodeclasses {}", n.join(",")),
+            Step::TerminateKarpenterNodes {
+                instances,
+                launch_templates,
+                ..
+            } => format!(
+                "terminate-karpenter-instances {} delete-launch-templates {}",
+                if instances.is_empty() { "none".to_string() } else { instances.join(",") },
+                if launch_templates.is_empty() { "none".to_string() } else { launch_templates.join(",") }
+            ),
+            Step::RestoreNodePoolLimits(n) => format!(
+                "restore-nodepool-limits {}",
+                n.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(",")
+            ),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::reconcile::{
     config_fingerprint, next_step, ownership, summarize, teardown_deletable, trust_recorded,
     Observed, ObservedCluster, Ownership, Situation, Step,
 };
-use crate::teardown;
+use crate::{karpenter, teardown};
 
 use crate::answer::Tick;
 use crate::handler::*;
@@ -48,7 +48,7 @@ impl Scheduler {
     ) -> Result<Observed> {
         let mut described = self.eks.describe(&c.name).await?;
         self.classify(&mut described, recorded);
-        self.look_inside(c, desired, described).await
+        self.look_inside(c, desired, recorded, described).await
     }
 
     /// Decides whose a described cluster is (see [`ownership`]).
@@ -63,6 +63,7 @@ impl Scheduler {
         &self,
         c: &ClusterConfig,
         desired: Desired,
+        recorded: &RecordedState,
         mut observed: Observed,
     ) -> Result<Observed> {
         if let Observed::Present(o) = &mut observed {
@@ -77,6 +78,21 @@ impl Scheduler {
             if tearing_down {
                 let client = self.kube.client(&Self::access(&c.name, o)).await;
                 o.teardown = Some(teardown::observe(client, &self.elb, &c.name).await?);
+            }
+            // Karpenter's side: every evening tick (the cap is re-asserted against GitOps),
+            // and in the morning while recorded limits wait to be restored.
+            if let Some(k) = &c.karpenter {
+                let restore = recorded
+                    .nodepool_limits
+                    .as_ref()
+                    .is_some_and(|r| r.generation == o.generation);
+                let look = o.ownership == Ownership::Ours
+                    && o.status == "ACTIVE"
+                    && (desired == Desired::Down || restore);
+                if look {
+                    let client = self.kube.client(&Self::access(&c.name, o)).await;
+                    o.karpenter = Some(karpenter::observe(client, &self.ec2, &c.name, k).await?);
+                }
             }
         }
         Ok(observed)
@@ -193,11 +209,14 @@ impl Scheduler {
         }
         // Wanted up again (an override) before the teardown ended: the next teardown's
         // load-balancer wait counts from its own start, not from an earlier evening's.
-        if decision.desired == Desired::Up && record.state.teardown_started.is_some() {
+        let evening_marks =
+            record.state.teardown_started.is_some() || record.state.nodeclaims_deleted_at.is_some();
+        if decision.desired == Desired::Up && evening_marks {
             if let Err(e) = self.store.clear_teardown_started(&c.name).await {
                 return self.after_error(c, &record, now, outcome, e).await;
             }
             record.state.teardown_started = None;
+            record.state.nodeclaims_deleted_at = None;
         }
         let fingerprint = config_fingerprint(c);
         let situation = Situation {
@@ -213,7 +232,10 @@ impl Scheduler {
             outcome.result = StepResult::Steady;
             return outcome;
         }
-        let observed = match self.look_inside(c, decision.desired, described).await {
+        let observed = match self
+            .look_inside(c, decision.desired, &record.state, described)
+            .await
+        {
             Ok(o) => o,
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };
@@ -235,7 +257,9 @@ impl Scheduler {
             now,
         });
         outcome.step = step.describe();
-        if let Step::DeleteNodegroups { notes, .. } = &step {
+        if let Step::DeleteNodegroups { notes, .. } | Step::TerminateKarpenterNodes { notes, .. } =
+            &step
+        {
             outcome.notes = notes.clone();
         }
         tracing::info!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");

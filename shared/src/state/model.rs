@@ -75,6 +75,25 @@ pub struct RecordedState {
     pub adopted_at: Option<Timestamp>,
     /// The request id of the invocation that adopted it.
     pub adopted_by: Option<String>,
+    /// The `spec.limits` of the Karpenter NodePools the fleet capped this evening, as
+    /// they were before; restored in the morning (scale mode) and forgotten on the next
+    /// up transition.
+    pub nodepool_limits: Option<RecordedLimits>,
+    /// When the fleet first deleted the cluster's NodeClaims this evening: bounds the wait
+    /// for Karpenter to drain them (`karpenter.drain_minutes`).
+    pub nodeclaims_deleted_at: Option<Timestamp>,
+}
+
+/// NodePool limits recorded before the fleet capped them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecordedLimits {
+    /// The cluster incarnation (generation) the NodePools belong to: limits recorded on
+    /// an incarnation since destroyed are never applied to a new one.
+    pub generation: String,
+    /// NodePool name to its `spec.limits` as it was (a map of resource to quantity,
+    /// `{"cpu": "100", "memory": "400Gi"}`, kept exactly as the API returned it);
+    /// `None`: it had no limits.
+    pub limits: std::collections::BTreeMap<String, Option<serde_json::Value>>,
 }
 
 /// One destructive step or adoption, as the audit trail keeps it.
