@@ -231,7 +231,7 @@ fn schedules_send_what_the_functions_parse() {
 }
 
 /// SDK operations (as the code calls them) -> the IAM actions they need.
-const OPERATIONS: [(&str, &[&str]); 40] = [
+const OPERATIONS: [(&str, &[&str]); 44] = [
     ("describe_cluster", &["eks:DescribeCluster"]),
     ("create_cluster", &["eks:CreateCluster"]),
     ("delete_cluster", &["eks:DeleteCluster"]),
@@ -291,6 +291,13 @@ const OPERATIONS: [(&str, &[&str]); 40] = [
         "describe_network_interfaces",
         &["ec2:DescribeNetworkInterfaces"],
     ),
+    ("describe_instances", &["ec2:DescribeInstances"]),
+    (
+        "describe_launch_templates",
+        &["ec2:DescribeLaunchTemplates"],
+    ),
+    ("terminate_instances", &["ec2:TerminateInstances"]),
+    ("delete_launch_template", &["ec2:DeleteLaunchTemplate"]),
 ];
 
 /// Calls a function reaches through `fleet_shared` (whose code every function links, so
@@ -586,6 +593,20 @@ fn the_schedulers_role_acts_only_on_this_fleets_clusters() {
         tag["Condition"]["StringEqualsIfExists"]["aws:ResourceTag/fleet:managed-by"],
         stack()
     );
+    // The Karpenter backstop: only what Karpenter launched for a fleet cluster.
+    for action in ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"] {
+        let s = one(action);
+        assert_eq!(
+            s["Condition"]["StringLike"]["aws:ResourceTag/karpenter.sh/nodepool"], "*",
+            "{action}: {s}"
+        );
+        assert_eq!(
+            s["Condition"]["StringLike"]["aws:ResourceTag/eks:eks-cluster-name"],
+            json!({"Fn::Sub": "${ClusterNamePrefix}*"}),
+            "{action}: {s}"
+        );
+        assert_ne!(s["Resource"], "*", "{action}: {s}");
+    }
     let pass = one("iam:PassRole");
     assert_eq!(
         pass["Condition"]["StringEquals"]["iam:PassedToService"],
