@@ -6,8 +6,10 @@
 //! (all cluster-scoped). Tags Karpenter puts on what it launches (karpenter-provider-aws
 //! v1, `pkg/providers/instance`, `pkg/providers/launchtemplate`): instances carry
 //! `karpenter.sh/nodepool`, `eks:eks-cluster-name=<cluster>` and
-//! `kubernetes.io/cluster/<cluster>=owned`; launch templates carry
-//! `karpenter.k8s.aws/cluster=<cluster>`.
+//! `kubernetes.io/cluster/<cluster>=owned`, and so do its launch templates (older
+//! versions also tagged those `karpenter.k8s.aws/cluster`). The fleet finds both by
+//! `eks:eks-cluster-name` and `karpenter.sh/nodepool`: the tags its IAM policy allows
+//! the backstop to act on.
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::Filter;
@@ -31,8 +33,6 @@ pub const CONTROLLER_LABEL: &str = "app.kubernetes.io/name=karpenter";
 pub const NODEPOOL_LABEL: &str = "karpenter.sh/nodepool";
 /// The tag Karpenter v1 puts on its instances naming the EKS cluster.
 pub const CLUSTER_NAME_TAG: &str = "eks:eks-cluster-name";
-/// The tag Karpenter puts on its launch templates naming the cluster.
-pub const LAUNCH_TEMPLATE_TAG: &str = "karpenter.k8s.aws/cluster";
 /// EC2 states of an instance that still exists and may bill (or come back).
 const LIVE_STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
 
@@ -225,7 +225,8 @@ pub async fn instances(
     Ok(found)
 }
 
-/// Ids of the launch templates Karpenter made for the cluster.
+/// Ids of the launch templates Karpenter made for the cluster (tagged
+/// `eks:eks-cluster-name=<cluster>` and `karpenter.sh/nodepool`).
 pub async fn launch_templates(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Result<Vec<String>> {
     let mut found = Vec::new();
     let mut token = None;
@@ -234,8 +235,14 @@ pub async fn launch_templates(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Resul
             .describe_launch_templates()
             .filters(
                 Filter::builder()
-                    .name(format!("tag:{LAUNCH_TEMPLATE_TAG}"))
+                    .name(format!("tag:{CLUSTER_NAME_TAG}"))
                     .values(cluster)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("tag-key")
+                    .values(NODEPOOL_LABEL)
                     .build(),
             )
             .set_next_token(token)
@@ -243,10 +250,9 @@ pub async fn launch_templates(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Resul
             .await
             .map_err(|e| FleetError::aws("EC2", "DescribeLaunchTemplates", e))?;
         for lt in page.launch_templates() {
-            let ours = lt
-                .tags()
-                .iter()
-                .any(|t| t.key() == Some(LAUNCH_TEMPLATE_TAG) && t.value() == Some(cluster));
+            let tag = |key: &str| lt.tags().iter().find(|t| t.key() == Some(key));
+            let ours = tag(CLUSTER_NAME_TAG).is_some_and(|t| t.value() == Some(cluster))
+                && tag(NODEPOOL_LABEL).is_some();
             if let (true, Some(id)) = (ours, lt.launch_template_id()) {
                 found.push(id.to_string());
             }

@@ -84,8 +84,8 @@ pub struct KarpenterView {
     /// and `eks:eks-cluster-name=<cluster>`) that are pending, running, stopping or
     /// stopped, of the NodePools the fleet manages.
     pub instances: Vec<KarpenterInstance>,
-    /// Launch templates Karpenter made for the cluster (tagged
-    /// `karpenter.k8s.aws/cluster=<cluster>`), by id.
+    /// Launch templates Karpenter made for the cluster (tagged `karpenter.sh/nodepool`
+    /// and `eks:eks-cluster-name=<cluster>`), by id.
     pub launch_templates: Vec<String>,
 }
 
