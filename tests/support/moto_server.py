@@ -11,7 +11,9 @@ created later under those names the ids the example config names (moto's own cus
 registry; real Route53 ids are random, so a config names them).
 
 moto has no Cost Explorer forecast (GetCostForecast answers 500 "not implemented"): this
-stand-in answers it from the seeded cost-and-usage days (see `get_cost_forecast`).
+stand-in answers it from the seeded cost-and-usage days (see `get_cost_forecast`). Nor
+has it IAM's ListInstanceProfileTags: answered from the tags moto keeps (see
+`list_instance_profile_tags`).
 """
 import datetime
 import json
@@ -23,7 +25,8 @@ import threading
 from moto.ce.responses import CostExplorerResponse
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.exceptions import JsonRESTError
-from moto.core.responses import BaseResponse
+from moto.core.responses import ActionResult, BaseResponse
+from moto.iam.responses import IamResponse
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -90,6 +93,19 @@ def get_cost_forecast(self) -> str:
 
 
 CostExplorerResponse.get_cost_forecast = get_cost_forecast
+
+
+def list_instance_profile_tags(self) -> ActionResult:
+    """ListInstanceProfileTags, with IAM's shapes: the tags moto keeps for the profile
+    (set by CreateInstanceProfile's `Tags` and TagInstanceProfile), in one page;
+    NoSuchEntity for a profile that does not exist, as IAM answers.
+    """
+    name = self._get_param("InstanceProfileName")
+    profile = self.backend.get_instance_profile(profile_name=name)
+    return ActionResult({"Tags": list(profile.tags), "IsTruncated": False})
+
+
+IamResponse.list_instance_profile_tags = list_instance_profile_tags
 
 _header_access_key = BaseResponse.get_access_key
 

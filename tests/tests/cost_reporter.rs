@@ -333,3 +333,371 @@ async fn the_first_of_the_month_reports_zeros_and_says_why() {
         );
     }
 }
+
+type Tags = Vec<(String, String)>;
+
+/// One tag.
+fn tag(key: impl Into<String>, value: impl Into<String>) -> (String, String) {
+    (key.into(), value.into())
+}
+
+/// Tags as EC2 takes them.
+fn ec2_tags(tags: &[(String, String)]) -> Vec<aws_sdk_ec2::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// The tags Karpenter gives an instance of `cluster` (`GetTags`: the EC2NodeClass's
+/// `spec.tags`, `extra`, and its own).
+fn karpenter_instance_tags(cluster: &str, extra: &[(String, String)]) -> Tags {
+    let mut tags = extra.to_vec();
+    tags.extend([
+        tag("karpenter.sh/nodepool", "spot"),
+        tag("karpenter.sh/nodeclaim", "spot-x7k2q"),
+        tag("karpenter.k8s.aws/ec2nodeclass", "default"),
+        tag(format!("kubernetes.io/cluster/{cluster}"), "owned"),
+        tag("eks:eks-cluster-name", cluster),
+    ]);
+    tags
+}
+
+/// Runs one spot instance with `tags` on moto; its id.
+async fn run_instance(ec2: &aws_sdk_ec2::Client, tags: &[(String, String)]) -> String {
+    use aws_sdk_ec2::types::{
+        InstanceMarketOptionsRequest, MarketType, ResourceType, TagSpecification,
+    };
+    let out = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .instance_type(aws_sdk_ec2::types::InstanceType::M6iLarge)
+        .min_count(1)
+        .max_count(1)
+        .instance_market_options(
+            InstanceMarketOptionsRequest::builder()
+                .market_type(MarketType::Spot)
+                .build(),
+        )
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Instance)
+                .set_tags(Some(ec2_tags(tags)))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("run instance");
+    out.instances()[0].instance_id().expect("id").to_string()
+}
+
+/// A launch template with `tags`, named as Karpenter names them; its id.
+async fn launch_template(ec2: &aws_sdk_ec2::Client, tags: &[(String, String)]) -> String {
+    use aws_sdk_ec2::types::{RequestLaunchTemplateData, ResourceType, TagSpecification};
+    let name = format!(
+        "karpenter.k8s.aws/{}",
+        fleet_tests::unique("lt").replace('-', "")
+    );
+    ec2.create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(
+            RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .build(),
+        )
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::LaunchTemplate)
+                .set_tags(Some(ec2_tags(tags)))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create launch template")
+        .launch_template()
+        .and_then(|t| t.launch_template_id())
+        .expect("id")
+        .to_string()
+}
+
+/// An instance profile `name` under Karpenter's path for `cluster`, with `tags`.
+async fn instance_profile(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    cluster: &str,
+    tags: &[(String, String)],
+) {
+    iam.create_instance_profile()
+        .instance_profile_name(name)
+        .path(format!("/karpenter/eu-west-1/{cluster}/0b8e5f0a-uid/"))
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| {
+                    aws_sdk_iam::types::Tag::builder()
+                        .key(k)
+                        .value(v)
+                        .build()
+                        .expect("tag")
+                })
+                .collect(),
+        ))
+        .send()
+        .await
+        .expect("create instance profile");
+}
+
+/// A cluster that is down: Karpenter's instances (running or pending), its launch
+/// templates (tagged as before Karpenter 1.1 and since) and its instance profiles
+/// (`<cluster>_<hash>`, tagged `kubernetes.io/cluster/<cluster>=owned`) are leftovers,
+/// whether or not the config says `[cluster.karpenter]`; a terminated instance, a
+/// nodegroup's instance and launch template, profiles of the same name pattern without
+/// the tag or of another region, and everything of a cluster that is up are not.
+#[tokio::test]
+async fn karpenters_instances_templates_and_profiles_of_a_cluster_that_is_down_are_leftovers() {
+    let f = CostFixture::start(
+        &[("destroy", WEEKDAYS), ("scale", WEEKDAYS)],
+        "",
+        forecast_rule(1.0, 1.0, 1.0),
+    )
+    .await;
+    let (down, up) = (f.names[0].clone(), f.names[1].clone());
+    for (cluster, phase, at) in [
+        (&down, Desired::Down, "2026-11-20T20:00:00Z"),
+        (&up, Desired::Up, "2026-11-20T08:00:00Z"),
+    ] {
+        f.store
+            .record_transition(cluster, phase, "g1", at.parse().expect("t"), "t")
+            .await
+            .expect("transition");
+    }
+    let ec2 = aws_sdk_ec2::Client::new(&f.sdk);
+    let iam = aws_sdk_iam::Client::new(&f.sdk);
+    let owned = |c: &str| tag(format!("kubernetes.io/cluster/{c}"), "owned");
+
+    let node = run_instance(&ec2, &karpenter_instance_tags(&down, &[])).await;
+    // Found by `kubernetes.io/cluster/<cluster>` alone too.
+    let keyed = run_instance(&ec2, &[tag("karpenter.sh/nodepool", "gpu"), owned(&down)]).await;
+    let gone = run_instance(&ec2, &karpenter_instance_tags(&down, &[])).await;
+    ec2.terminate_instances()
+        .instance_ids(&gone)
+        .send()
+        .await
+        .expect("terminate");
+    let nodegroup = run_instance(
+        &ec2,
+        &[owned(&down), tag("eks:eks-cluster-name", down.as_str())],
+    )
+    .await;
+    run_instance(&ec2, &karpenter_instance_tags(&up, &[])).await;
+
+    let legacy = launch_template(&ec2, &[tag("karpenter.k8s.aws/cluster", down.as_str())]).await;
+    let current = launch_template(
+        &ec2,
+        &[
+            tag("eks:eks-cluster-name", down.as_str()),
+            tag("karpenter.k8s.aws/ec2nodeclass", "default"),
+            tag("karpenter.sh/nodepool", "spot"),
+            owned(&down),
+        ],
+    )
+    .await;
+    // A managed nodegroup's launch template names the cluster without an EC2NodeClass.
+    launch_template(&ec2, &[tag("eks:eks-cluster-name", down.as_str())]).await;
+    launch_template(&ec2, &[tag("karpenter.k8s.aws/cluster", up.as_str())]).await;
+
+    let profile = format!("{down}_4820136178492046587");
+    instance_profile(
+        &iam,
+        &profile,
+        &down,
+        &[
+            owned(&down),
+            tag("karpenter.k8s.aws/ec2nodeclass", "default"),
+        ],
+    )
+    .await;
+    let role = fleet_tests::unique("KarpenterNodeRole");
+    iam.create_role()
+        .role_name(&role)
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .expect("role");
+    iam.add_role_to_instance_profile()
+        .instance_profile_name(&profile)
+        .role_name(&role)
+        .send()
+        .await
+        .expect("add role");
+    instance_profile(&iam, &format!("{down}_11"), &down, &[]).await;
+    instance_profile(
+        &iam,
+        &format!("{down}_12"),
+        &down,
+        &[
+            owned(&down),
+            tag("topology.kubernetes.io/region", "us-east-1"),
+        ],
+    )
+    .await;
+    instance_profile(&iam, &format!("{up}_13"), &up, &[owned(&up)]).await;
+
+    let r = f
+        .call(json!({"action": "report"}), NOW)
+        .await
+        .expect("report");
+    let leftovers = r["leftovers"].as_array().expect("leftovers");
+    assert!(
+        leftovers.iter().all(|l| l["cluster"] == down.as_str()),
+        "{leftovers:#?}"
+    );
+    let of = |kind: &str| -> Vec<&str> {
+        let mut ids: Vec<&str> = leftovers
+            .iter()
+            .filter(|l| l["type"] == kind)
+            .filter_map(|l| l["id"].as_str())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut instances = vec![node.as_str(), keyed.as_str()];
+    instances.sort();
+    assert_eq!(of("karpenter-instance"), instances, "{leftovers:#?}");
+    assert!(!of("karpenter-instance").contains(&nodegroup.as_str()));
+    let mut templates = vec![legacy.as_str(), current.as_str()];
+    templates.sort();
+    assert_eq!(of("karpenter-launch-template"), templates, "{leftovers:#?}");
+    assert_eq!(of("karpenter-instance-profile"), vec![profile.as_str()]);
+
+    let instance = leftovers
+        .iter()
+        .find(|l| l["id"] == node.as_str())
+        .expect("instance");
+    // m6i.large: 2 vCPU at $0.048 an hour.
+    assert_eq!(
+        instance["daily_cost_usd"]
+            .as_f64()
+            .map(|c| (c * 1000.0).round() / 1000.0),
+        Some(2.304)
+    );
+    assert_eq!(
+        instance["arn"],
+        format!("arn:aws:ec2:eu-west-1:123456789012:instance/{node}")
+    );
+    assert!(
+        instance["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("m6i.large spot, NodePool `spot`")),
+        "{instance}"
+    );
+    let p = leftovers
+        .iter()
+        .find(|l| l["id"] == profile.as_str())
+        .expect("profile");
+    assert_eq!(p["daily_cost_usd"], 0.0);
+    assert_eq!(
+        p["arn"],
+        format!("arn:aws:iam::123456789012:instance-profile/karpenter/eu-west-1/{down}/0b8e5f0a-uid/{profile}")
+    );
+    assert_eq!(
+        p["detail"],
+        format!("path /karpenter/eu-west-1/{down}/0b8e5f0a-uid/, role {role}")
+    );
+    let lt = leftovers
+        .iter()
+        .find(|l| l["id"] == legacy.as_str())
+        .expect("launch template");
+    assert_eq!(
+        lt["arn"],
+        format!("arn:aws:ec2:eu-west-1:123456789012:launch-template/{legacy}")
+    );
+    assert!(
+        r["warnings"]
+            .to_string()
+            .contains("5 resource(s) left behind"),
+        "{}",
+        r["warnings"]
+    );
+    // The same in the text Slack gets.
+    let now: jiff::Timestamp = NOW.parse().expect("now");
+    let typed = f
+        .reporter
+        .report(cost_reporter::report::Month::of(now), now)
+        .await
+        .expect("report");
+    let text = cost_reporter::report::slack_text(&typed);
+    for line in [
+        format!("left behind by `{down}`: karpenter-instance {node} ($2.30/day)"),
+        format!("left behind by `{down}`: karpenter-launch-template {legacy} ($0.00/day)"),
+        format!("left behind by `{down}`: karpenter-instance-profile {profile} ($0.00/day)"),
+    ] {
+        assert!(text.contains(&line), "{line} in {text}");
+    }
+}
+
+/// A cluster with `[cluster.karpenter]` whose Karpenter instances lack the cost tag
+/// (`fleet:cluster=<name>`: the EC2NodeClass's `spec.tags` did not say so) gets a
+/// warning, up or down: their spend is attributed to no cluster. One whose instances
+/// carry it does not, and neither does a cluster without `[cluster.karpenter]`.
+#[tokio::test]
+async fn karpenter_instances_without_the_cost_tag_are_a_warning() {
+    let f = CostFixture::start_with(
+        &[
+            ("destroy", WEEKDAYS, "[cluster.karpenter]"),
+            (
+                "destroy",
+                WEEKDAYS,
+                "[cluster.karpenter]\ninterruption = \"fleet\"",
+            ),
+            ("destroy", WEEKDAYS, ""),
+        ],
+        "",
+        forecast_rule(1.0, 1.0, 1.0),
+    )
+    .await;
+    let (untagged, tagged, unconfigured) =
+        (f.names[0].clone(), f.names[1].clone(), f.names[2].clone());
+    let ec2 = aws_sdk_ec2::Client::new(&f.sdk);
+    let cost_tag = |c: &str| vec![tag("fleet:cluster", c)];
+    run_instance(
+        &ec2,
+        &karpenter_instance_tags(&untagged, &cost_tag(&untagged)),
+    )
+    .await;
+    let missing = run_instance(&ec2, &karpenter_instance_tags(&untagged, &[])).await;
+    // Tagged for another cluster: Cost Explorer attributes it there.
+    let elsewhere =
+        run_instance(&ec2, &karpenter_instance_tags(&untagged, &cost_tag("prod"))).await;
+    run_instance(&ec2, &karpenter_instance_tags(&tagged, &cost_tag(&tagged))).await;
+    run_instance(&ec2, &karpenter_instance_tags(&unconfigured, &[])).await;
+
+    let r = f
+        .call(json!({"action": "report"}), NOW)
+        .await
+        .expect("report");
+    let warnings: Vec<&str> = r["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|w| w.contains("Karpenter"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    let w = warnings[0];
+    let mut ids = [missing.as_str(), elsewhere.as_str()];
+    ids.sort();
+    assert!(
+        w.starts_with(&format!(
+            "{untagged}: 2 of 3 running Karpenter instance(s) lack the cost-allocation tag `fleet:cluster={untagged}` ("
+        )),
+        "{w}"
+    );
+    assert!(ids.iter().all(|id| w.contains(id)), "{w}");
+    assert!(
+        w.ends_with(&format!(
+            "the EC2NodeClass must propagate it (`spec.tags: {{fleet:cluster: {untagged}}}`)"
+        )),
+        "{w}"
+    );
+    // Nothing is down: no leftovers.
+    assert_eq!(r["leftovers"], json!([]));
+}

@@ -231,7 +231,7 @@ fn schedules_send_what_the_functions_parse() {
 }
 
 /// SDK operations (as the code calls them) -> the IAM actions they need.
-const OPERATIONS: [(&str, &[&str]); 44] = [
+const OPERATIONS: [(&str, &[&str]); 46] = [
     ("describe_cluster", &["eks:DescribeCluster"]),
     ("create_cluster", &["eks:CreateCluster"]),
     ("delete_cluster", &["eks:DeleteCluster"]),
@@ -298,6 +298,11 @@ const OPERATIONS: [(&str, &[&str]); 44] = [
     ),
     ("terminate_instances", &["ec2:TerminateInstances"]),
     ("delete_launch_template", &["ec2:DeleteLaunchTemplate"]),
+    ("list_instance_profiles", &["iam:ListInstanceProfiles"]),
+    (
+        "list_instance_profile_tags",
+        &["iam:ListInstanceProfileTags"],
+    ),
 ];
 
 /// Calls a function reaches through `fleet_shared` (whose code every function links, so
@@ -627,6 +632,31 @@ fn the_schedulers_role_acts_only_on_this_fleets_clusters() {
             }
         }
     }
+}
+
+/// The cost reporter's IAM is read only: it lists instance profiles (Karpenter's
+/// leftovers) and reads the tags only of those named under the cluster prefix.
+#[test]
+fn the_cost_reporter_only_lists_instance_profiles() {
+    let t = template();
+    let iam: Vec<String> = statements(&functions(&t)["cost-reporter"])
+        .iter()
+        .flat_map(actions_of)
+        .filter(|a| a.starts_with("iam:"))
+        .collect();
+    assert_eq!(
+        iam,
+        ["iam:ListInstanceProfiles", "iam:ListInstanceProfileTags"]
+    );
+    let tags = allowing(&t, "cost-reporter", "iam:ListInstanceProfileTags");
+    assert_eq!(tags.len(), 1, "{tags:?}");
+    assert!(
+        tags[0]["Resource"]
+            .to_string()
+            .contains(":instance-profile/*${ClusterNamePrefix}*_*"),
+        "{}",
+        tags[0]
+    );
 }
 
 /// Each role reads only the config and the secrets its function uses, writes only its

@@ -601,3 +601,142 @@ async fn pods_under_two_budgets_are_reported_not_retried() {
     assert_eq!(web_evictions, 3);
     assert!(f.slack.texts().iter().any(|t| t.contains("not evicted")));
 }
+
+/// The node of [`seed_node`] as Karpenter launches it: labelled with its NodePool and
+/// EC2NodeClass, in no nodegroup.
+fn seed_karpenter_node(kube: &FakeKube) {
+    seed_node(kube, json!({"maxUnavailable": 3}), 1);
+    kube.insert(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": NODE, "labels": {
+            "kubernetes.io/hostname": NODE,
+            "karpenter.sh/nodepool": "spot",
+            "karpenter.sh/capacity-type": "spot",
+            "karpenter.k8s.aws/ec2nodeclass": "default"
+        }},
+        "spec": {"providerID": format!("aws:///eu-west-1b/{INSTANCE}")}
+    }));
+}
+
+/// A sample event timed now, with a fresh id.
+fn sample_now(name: &str) -> Value {
+    let mut ev = sample(name);
+    ev["time"] = json!(Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    ev["id"] = json!(unique("event"));
+    ev
+}
+
+/// `[cluster.karpenter]` with its default `interruption = "karpenter"`: a spot warning, a
+/// Health scheduled change and a state change for a node Karpenter launched are
+/// acknowledged as `karpenter-owned`, saying why, and nothing is written to the cluster
+/// (the fake API's request log holds reads only), published or posted.
+#[tokio::test]
+async fn karpenter_mode_leaves_the_interruptions_of_karpenters_nodes_to_it() {
+    let f = fixture("[cluster.karpenter]").await;
+    seed_karpenter_node(&f.kube);
+    for (ev, event) in [
+        (interruption(0), "spot-interruption"),
+        (
+            sample_now("health-scheduled-change.json"),
+            "scheduled-change",
+        ),
+        (sample_now("instance-state-change.json"), "state-change"),
+    ] {
+        let r = handle(&f, ev).await;
+        assert_eq!(r["status"], "karpenter-owned", "{r}");
+        assert_eq!(r["event"], event);
+        assert_eq!(r["node"], NODE);
+        assert_eq!(r["cluster"], f.cluster.as_str());
+        assert_eq!(r["instance_id"], INSTANCE);
+        assert_eq!(r["nodepool"], "spot");
+        assert_eq!(
+            r["reason"],
+            "Karpenter's interruption queue handles its nodes (interruption = \"karpenter\")"
+        );
+    }
+    let writes: Vec<String> = f
+        .kube
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(writes.is_empty(), "written: {writes:?}");
+    let node = f.kube.get("v1", "Node", "", NODE).expect("node");
+    assert!(node["spec"]["unschedulable"].is_null(), "{node}");
+    assert_eq!(pods_not_evicted(&f.kube), 6);
+    assert!(f.tap.drain().await.is_empty(), "no Node Drained");
+    assert!(f.slack.texts().is_empty());
+
+    // A Health event naming the Karpenter node and a nodegroup's node: the one is
+    // Karpenter's, the other drains.
+    let mut health = sample_now("health-scheduled-change.json");
+    health["detail"]["affectedEntities"] = json!([
+        {"entityValue": INSTANCE},
+        {"entityValue": "i-0fffffffffffffff0"}
+    ]);
+    let r = handle(&f, health).await;
+    assert_eq!(r["instances"][0]["status"], "karpenter-owned", "{r}");
+    assert_eq!(r["instances"][1]["status"], "drained", "{r}");
+    assert_eq!(r["instances"][1]["node"], "other");
+    assert_eq!(
+        pods_not_evicted(&f.kube),
+        6,
+        "the Karpenter node's pods stay"
+    );
+    let events = f.tap.drain().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["detail"]["node"], "other");
+}
+
+/// Karpenter does not act on rebalance recommendations (karpenter-provider-aws #2813):
+/// in `karpenter` mode they follow the cluster's `rebalance` for its nodes too. A
+/// nodegroup's node of such a cluster is the drainer's for every event.
+#[tokio::test]
+async fn karpenter_mode_still_acts_on_rebalance_recommendations() {
+    let f =
+        fixture("rebalance = \"cordon\"\n[cluster.karpenter]\ninterruption = \"karpenter\"").await;
+    seed_karpenter_node(&f.kube);
+    let r = handle(&f, sample_now("spot-rebalance.json")).await;
+    assert_eq!(r["status"], "cordoned", "{r}");
+    assert_eq!(
+        f.kube.get("v1", "Node", "", NODE).expect("node")["spec"]["unschedulable"],
+        true
+    );
+    assert_eq!(pods_not_evicted(&f.kube), 6);
+
+    let f = fixture("[cluster.karpenter]").await;
+    seed_karpenter_node(&f.kube);
+    let r = handle(&f, sample_now("spot-rebalance.json")).await;
+    assert_eq!(r["status"], "drained", "{r}");
+    assert_eq!(r["evicted"], 4, "{r}");
+    assert_eq!(f.tap.drain().await.len(), 1);
+
+    let f = fixture("[cluster.karpenter]").await;
+    seed_node(&f.kube, json!({"maxUnavailable": 3}), 1);
+    let r = handle(&f, interruption(0)).await;
+    assert_eq!(r["status"], "drained", "a nodegroup's node: {r}");
+}
+
+/// `interruption = "fleet"`, or no `[cluster.karpenter]`: Karpenter's nodes are drained
+/// like any other, for a spot warning, a Health scheduled change and a rebalance
+/// recommendation.
+#[tokio::test]
+async fn fleet_mode_drains_karpenters_nodes_like_any_other() {
+    for extra in ["[cluster.karpenter]\ninterruption = \"fleet\"", ""] {
+        for ev in [
+            interruption(0),
+            sample_now("health-scheduled-change.json"),
+            sample_now("spot-rebalance.json"),
+        ] {
+            let f = fixture(extra).await;
+            seed_karpenter_node(&f.kube);
+            let what = format!("{extra:?}, {}", ev["detail-type"]);
+            let r = handle(&f, ev).await;
+            assert_eq!(r["status"], "drained", "{what}: {r}");
+            assert_eq!(r["evicted"], 4, "{what}: {r}");
+            assert_eq!(pods_not_evicted(&f.kube), 2, "{what}");
+            assert_eq!(f.tap.drain().await.len(), 1, "{what}");
+        }
+    }
+}

@@ -18,7 +18,8 @@ use jiff::{Timestamp, ToSpan};
 use serde_json::Value;
 
 use crate::explorer::{Explorer, Query};
-use crate::leftovers::Finder;
+use crate::karpenter;
+use crate::leftovers::{price, Finder};
 use crate::report::{build, slack_text, utc, ClusterInput, CostReport, Inputs, Month};
 use crate::request::{parse, Request};
 use crate::uptime::{hours_by_day, hours_up, scheduled_hours};
@@ -65,6 +66,7 @@ impl Reporter {
                 tagging: aws_sdk_resourcegroupstagging::Client::new(sdk),
                 ec2: aws_sdk_ec2::Client::new(sdk),
                 elb: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+                iam: aws_sdk_iam::Client::new(sdk),
             },
             eks: aws_sdk_eks::Client::new(sdk),
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
@@ -151,7 +153,43 @@ impl Reporter {
             }
         }
         let tagged = self.leftovers.tagged(&self.cost.cluster_tag, &down).await?;
-        let leftovers = self.leftovers.describe(&tagged, now).await?;
+        let mut leftovers = self.leftovers.describe(&tagged, now).await?;
+        // Karpenter: its instances of clusters that are down are leftovers (any cluster:
+        // Karpenter may run where the config does not say so); those of clusters with
+        // `[cluster.karpenter]` are checked for the cost tag, up or down. One
+        // DescribeInstances serves both; none when neither applies.
+        let region = self.config.fleet.region.as_str();
+        let with_karpenter: Vec<String> = self
+            .config
+            .clusters
+            .iter()
+            .filter(|c| c.karpenter.is_some())
+            .map(|c| c.name.clone())
+            .collect();
+        let mut looked_for = down.clone();
+        looked_for.extend(with_karpenter.iter().filter(|c| !down.contains(c)).cloned());
+        let instances = self
+            .leftovers
+            .karpenter_instances(&looked_for, region)
+            .await?;
+        leftovers.extend(
+            instances
+                .iter()
+                .filter(|i| down.contains(&i.cluster))
+                .map(|i| karpenter::instance_leftover(i, price::GENERAL_PURPOSE_VCPU_HOUR, now)),
+        );
+        leftovers.extend(
+            self.leftovers
+                .karpenter_launch_templates(&down, region, now)
+                .await?,
+        );
+        leftovers.extend(
+            self.leftovers
+                .karpenter_instance_profiles(&down, region, now)
+                .await?,
+        );
+        let karpenter_tagging =
+            karpenter::tagging(&instances, &with_karpenter, &self.cost.cluster_tag);
         let versions = self.version_warnings(today).await;
         let inputs = Inputs {
             month,
@@ -160,6 +198,8 @@ impl Reporter {
             data: &data,
             clusters,
             leftovers,
+            karpenter_tagging,
+            cluster_tag: &self.cost.cluster_tag,
             versions,
             budget: self.cost.monthly_budget_usd,
             anomaly_factor: self.cost.anomaly_factor,

@@ -8,6 +8,7 @@ use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 
+pub use crate::karpenter::KarpenterTagging;
 use crate::versions::VersionWarning;
 
 /// One day's cost.
@@ -46,9 +47,13 @@ pub struct CostData {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Leftover {
     pub cluster: String,
+    /// `ebs-volume`, `nat-gateway`, `elastic-ip`, `network-interface`,
+    /// `load-balancer (<type>)`, `karpenter-instance`, `karpenter-launch-template`,
+    /// `karpenter-instance-profile`.
     #[serde(rename = "type")]
     pub kind: String,
     pub id: String,
+    /// Its ARN; `""` for a launch template whose creator's account is not known.
     pub arn: String,
     /// `None` when the service does not say when it was created (Elastic IPs, ENIs).
     pub age_days: Option<f64>,
@@ -123,6 +128,11 @@ pub struct Inputs<'a> {
     pub data: &'a CostData,
     pub clusters: Vec<ClusterInput>,
     pub leftovers: Vec<Leftover>,
+    /// The Karpenter instances of each cluster with `[cluster.karpenter]` that has any,
+    /// and those without the cost tag.
+    pub karpenter_tagging: Vec<KarpenterTagging>,
+    /// `cost.cluster_tag`: the cost-allocation tag Cost Explorer groups by.
+    pub cluster_tag: &'a str,
     pub versions: Vec<VersionWarning>,
     pub budget: Option<f64>,
     pub anomaly_factor: f64,

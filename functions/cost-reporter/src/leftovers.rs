@@ -1,12 +1,17 @@
 //! What teardown left behind: resources still tagged for a cluster that is down, found
 //! with the Resource Groups Tagging API, aged and priced with their own services'
-//! describe calls.
+//! describe calls; and what Karpenter left (its instances, launch templates and
+//! instance profiles), found by the tags and names Karpenter gives them
+//! (`karpenter.rs` decides whose they are).
 
 use std::collections::BTreeMap;
 
+use aws_sdk_ec2::types::{Filter, InstanceLifecycleType};
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use fleet_shared::{FleetError, Result};
 use jiff::Timestamp;
+
+use crate::karpenter::{self, KarpenterInstance};
 
 /// The resource types looked for.
 pub const RESOURCE_TYPES: [&str; 5] = [
@@ -38,6 +43,12 @@ pub mod price {
     /// A public IPv4 address (an Elastic IP, or one on an ENI).
     pub const PUBLIC_IPV4_HOUR: f64 = 0.005;
     pub const DAYS_PER_MONTH: f64 = 30.4;
+    /// Per vCPU-hour of a general-purpose on-demand instance: m6i.large's $0.096 an
+    /// hour for 2 vCPU (its price since m6i's launch; not part of the check dated
+    /// above). What a leftover Karpenter instance is estimated at from its size:
+    /// compute-optimized, Graviton and spot instances bill less, memory-optimized and
+    /// GPU ones more.
+    pub const GENERAL_PURPOSE_VCPU_HOUR: f64 = 0.048;
 }
 
 pub use crate::report::Leftover;
@@ -68,6 +79,24 @@ pub struct Finder {
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// Karpenter's instance profiles (IAM is global: any region's client).
+    pub iam: aws_sdk_iam::Client,
+}
+
+/// An EC2 resource's tags as a map.
+fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn timestamp(t: Option<&aws_sdk_ec2::primitives::DateTime>) -> Option<Timestamp> {
+    Timestamp::from_second(t?.secs()).ok()
 }
 
 fn age(created: Option<&aws_sdk_ec2::primitives::DateTime>, now: Timestamp) -> Option<f64> {
@@ -305,6 +334,268 @@ impl Finder {
     }
 }
 
+impl Finder {
+    /// The running and pending instances Karpenter launched for any of `clusters`, in
+    /// `region`: one DescribeInstances (paginated) for all of them, by Karpenter's
+    /// NodePool tag; whose they are, from their cluster tags.
+    pub async fn karpenter_instances(
+        &self,
+        clusters: &[String],
+        region: &str,
+    ) -> Result<Vec<KarpenterInstance>> {
+        if clusters.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .ec2
+                .describe_instances()
+                .filters(
+                    Filter::builder()
+                        .name("tag-key")
+                        .values(karpenter::NODEPOOL_TAG)
+                        .build(),
+                )
+                .filters(
+                    Filter::builder()
+                        .name("instance-state-name")
+                        .values("pending")
+                        .values("running")
+                        .build(),
+                )
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(FleetError::aws_call("EC2", "DescribeInstances"))?;
+            for reservation in page.reservations() {
+                let owner = reservation.owner_id().unwrap_or_default();
+                for i in reservation.instances() {
+                    let tags = ec2_tags(i.tags());
+                    let (Some(id), Some(cluster)) = (
+                        i.instance_id(),
+                        karpenter::instance_cluster(&tags, clusters),
+                    ) else {
+                        continue;
+                    };
+                    found.push(KarpenterInstance {
+                        id: id.to_string(),
+                        cluster,
+                        arn: format!(
+                            "arn:{}:ec2:{region}:{owner}:instance/{id}",
+                            partition(region)
+                        ),
+                        instance_type: i
+                            .instance_type()
+                            .map(|t| t.as_str().to_string())
+                            .unwrap_or_default(),
+                        spot: i.instance_lifecycle() == Some(&InstanceLifecycleType::Spot),
+                        launched: timestamp(i.launch_time()),
+                        tags,
+                    });
+                }
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    /// Karpenter's launch templates of the `down` clusters, in `region`: those tagged
+    /// `karpenter.k8s.aws/cluster=<cluster>` (before Karpenter v1.1), and those tagged
+    /// `eks:eks-cluster-name=<cluster>` with an EC2NodeClass tag (the filter Karpenter
+    /// itself deletes them by since): one DescribeLaunchTemplates (paginated) each, as
+    /// filters of one request must all match. They cost nothing but outlive the cluster
+    /// (Karpenter deletes them only with their EC2NodeClass).
+    pub async fn karpenter_launch_templates(
+        &self,
+        down: &[String],
+        region: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Leftover>> {
+        if down.is_empty() {
+            return Ok(vec![]);
+        }
+        let by_tag = |key: &str| {
+            Filter::builder()
+                .name(format!("tag:{key}"))
+                .set_values(Some(down.to_vec()))
+                .build()
+        };
+        let queries = [
+            vec![by_tag(karpenter::LEGACY_LAUNCH_TEMPLATE_TAG)],
+            vec![
+                by_tag(karpenter::CLUSTER_NAME_TAG),
+                Filter::builder()
+                    .name("tag-key")
+                    .values(karpenter::NODECLASS_TAG)
+                    .build(),
+            ],
+        ];
+        // By id: a template of Karpenter v1.0 carries both tags.
+        let mut found: BTreeMap<String, Leftover> = BTreeMap::new();
+        for filters in queries {
+            let mut token: Option<String> = None;
+            loop {
+                let page = self
+                    .ec2
+                    .describe_launch_templates()
+                    .set_filters(Some(filters.clone()))
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(FleetError::aws_call("EC2", "DescribeLaunchTemplates"))?;
+                for lt in page.launch_templates() {
+                    let tags = ec2_tags(lt.tags());
+                    let (Some(id), Some(cluster)) = (
+                        lt.launch_template_id(),
+                        karpenter::launch_template_cluster(&tags, down),
+                    ) else {
+                        continue;
+                    };
+                    // The account is the creator's (`CreatedBy` is its ARN).
+                    let arn = lt
+                        .created_by()
+                        .and_then(|by| by.split(':').nth(4))
+                        .filter(|account| !account.is_empty())
+                        .map(|account| {
+                            format!(
+                                "arn:{}:ec2:{region}:{account}:launch-template/{id}",
+                                partition(region)
+                            )
+                        })
+                        .unwrap_or_default();
+                    found.insert(
+                        id.to_string(),
+                        Leftover {
+                            cluster,
+                            kind: "karpenter-launch-template".into(),
+                            id: id.to_string(),
+                            arn,
+                            age_days: age(lt.create_time(), now),
+                            daily_cost_usd: 0.0,
+                            detail: lt.launch_template_name().unwrap_or_default().to_string(),
+                        },
+                    );
+                }
+                match page.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
+    /// Karpenter's instance profiles of the `down` clusters: IAM lists every profile of
+    /// the account (names cannot be filtered server-side); those named
+    /// `<cluster>_<hash>` have their tags read (ListInstanceProfileTags, since listing
+    /// returns none) and count when tagged `kubernetes.io/cluster/<cluster>=owned` for
+    /// `region`. They cost nothing, but keep their role attached and count against the
+    /// account's instance-profile quota.
+    pub async fn karpenter_instance_profiles(
+        &self,
+        down: &[String],
+        region: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Leftover>> {
+        if down.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .iam
+                .list_instance_profiles()
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(FleetError::aws_call("IAM", "ListInstanceProfiles"))?;
+            for p in page.instance_profiles() {
+                let name = p.instance_profile_name();
+                let Some(cluster) = karpenter::instance_profile_candidate(name, down) else {
+                    continue;
+                };
+                let Some(tags) = self.instance_profile_tags(name).await? else {
+                    continue;
+                };
+                if !karpenter::instance_profile_confirmed(&tags, &cluster, region) {
+                    continue;
+                }
+                let roles: Vec<&str> = p.roles().iter().map(|r| r.role_name()).collect();
+                let created = Timestamp::from_second(p.create_date().secs()).ok();
+                out.push(Leftover {
+                    cluster,
+                    kind: "karpenter-instance-profile".into(),
+                    id: name.to_string(),
+                    arn: p.arn().to_string(),
+                    age_days: created.map(|c| now.duration_since(c).as_secs_f64() / 86_400.0),
+                    daily_cost_usd: 0.0,
+                    detail: match roles.as_slice() {
+                        [] => format!("path {}, no role", p.path()),
+                        _ => format!("path {}, role {}", p.path(), roles.join(", ")),
+                    },
+                });
+            }
+            match page.marker() {
+                Some(m) if page.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// An instance profile's tags; `None` when it went meanwhile.
+    async fn instance_profile_tags(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {
+        let mut tags = BTreeMap::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = match self
+                .iam
+                .list_instance_profile_tags()
+                .instance_profile_name(name)
+                .set_marker(marker.take())
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    return match FleetError::aws("IAM", "ListInstanceProfileTags", e) {
+                        FleetError::Aws { code, .. } if code == "NoSuchEntity" => Ok(None),
+                        e => Err(e),
+                    }
+                }
+            };
+            tags.extend(
+                page.tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string())),
+            );
+            match page.marker() {
+                Some(m) if page.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        Ok(Some(tags))
+    }
+}
+
+/// The ARN partition of `region`: `aws-cn` for China, `aws-us-gov` for GovCloud,
+/// else `aws`.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 /// Treats "does not exist" answers as gone.
 fn ok_or_gone<T, E>(
     r: std::result::Result<
@@ -365,6 +656,13 @@ mod tests {
             ))
         );
         assert_eq!(split_arn("arn:aws:s3:::bucket"), None);
+    }
+
+    #[test]
+    fn partitions() {
+        assert_eq!(partition("eu-west-1"), "aws");
+        assert_eq!(partition("cn-north-1"), "aws-cn");
+        assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
     }
 
     #[test]

@@ -316,6 +316,11 @@ pub fn build(i: &Inputs) -> CostReport {
         ));
     }
     warnings.extend(
+        i.karpenter_tagging
+            .iter()
+            .filter_map(|t| untagged_karpenter_warning(t, i.cluster_tag)),
+    );
+    warnings.extend(
         i.versions
             .iter()
             .map(|v| format!("{}: {}", v.cluster, v.message)),
@@ -370,6 +375,29 @@ pub fn build(i: &Inputs) -> CostReport {
         warnings,
         cost_explorer_requests: i.requests,
     }
+}
+
+/// At most this many instance ids in a warning.
+const IDS_SHOWN: usize = 5;
+
+/// The warning for a cluster with `[cluster.karpenter]` whose Karpenter instances lack
+/// `<cluster_tag> = <cluster>`: Cost Explorer groups by that tag, so their spend is
+/// attributed to no fleet cluster (or another one) and left out of the cluster's cost
+/// and savings. Karpenter tags its instances with the EC2NodeClass's `spec.tags` only.
+fn untagged_karpenter_warning(t: &KarpenterTagging, cluster_tag: &str) -> Option<String> {
+    if t.untagged.is_empty() {
+        return None;
+    }
+    let mut ids = t.untagged[..t.untagged.len().min(IDS_SHOWN)].join(", ");
+    if t.untagged.len() > IDS_SHOWN {
+        ids.push_str(", …");
+    }
+    Some(format!(
+        "{cluster}: {n} of {all} running Karpenter instance(s) lack the cost-allocation tag `{cluster_tag}={cluster}` ({ids}): their spend is not attributed to the cluster nor counted in its savings; the EC2NodeClass must propagate it (`spec.tags: {{{cluster_tag}: {cluster}}}`)",
+        cluster = t.cluster,
+        n = t.untagged.len(),
+        all = t.instances,
+    ))
 }
 
 /// The Slack message.
@@ -440,6 +468,8 @@ mod tests {
                 scheduled_hours_month: 21.0 * 12.0,
             }],
             leftovers: vec![],
+            karpenter_tagging: vec![],
+            cluster_tag: "fleet:cluster",
             versions: vec![],
             budget: Some(60.0),
             anomaly_factor: 1.5,
@@ -549,6 +579,64 @@ mod tests {
             .contains("no day of 2026-12 is complete yet"));
         let text = slack_text(&report);
         assert!(!text.contains("-0.00"), "{text}");
+    }
+
+    #[test]
+    fn karpenter_instances_without_the_cost_tag_warn() {
+        let data = CostData {
+            days: vec![],
+            forecast: None,
+            forecast_error: None,
+        };
+        let mut i = inputs(&data, 10.0);
+        let ids: Vec<String> = (1..=7).map(|n| format!("i-{n}")).collect();
+        i.karpenter_tagging = vec![
+            KarpenterTagging {
+                cluster: "staging".into(),
+                instances: 9,
+                untagged: ids,
+            },
+            KarpenterTagging {
+                cluster: "tagged".into(),
+                instances: 2,
+                untagged: vec![],
+            },
+        ];
+        let r = build(&i);
+        let karpenter: Vec<&String> = r
+            .warnings
+            .iter()
+            .filter(|w| w.contains("Karpenter"))
+            .collect();
+        assert_eq!(karpenter.len(), 1, "{:#?}", r.warnings);
+        assert_eq!(
+            karpenter[0],
+            "staging: 7 of 9 running Karpenter instance(s) lack the cost-allocation tag `fleet:cluster=staging` (i-1, i-2, i-3, i-4, i-5, …): their spend is not attributed to the cluster nor counted in its savings; the EC2NodeClass must propagate it (`spec.tags: {fleet:cluster: staging}`)"
+        );
+        assert!(slack_text(&r).contains(":warning: staging: 7 of 9 running Karpenter"));
+    }
+
+    #[test]
+    fn karpenter_leftovers_are_listed_like_any_other() {
+        let data = CostData {
+            days: vec![],
+            forecast: None,
+            forecast_error: None,
+        };
+        let mut i = inputs(&data, 10.0);
+        i.leftovers = vec![Leftover {
+            cluster: "staging".into(),
+            kind: "karpenter-instance".into(),
+            id: "i-0abc".into(),
+            arn: "arn:aws:ec2:eu-west-1:123456789012:instance/i-0abc".into(),
+            age_days: Some(0.5),
+            daily_cost_usd: 2.304,
+            detail: "m6i.large spot".into(),
+        }];
+        let r = build(&i);
+        assert_eq!(r.leftover_daily_cost_usd, 2.3);
+        assert!(slack_text(&r)
+            .contains("left behind by `staging`: karpenter-instance i-0abc ($2.30/day)"));
     }
 
     #[test]

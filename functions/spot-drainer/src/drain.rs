@@ -2,6 +2,7 @@
 //! with the Eviction API, and force-delete (grace clamped) what a budget still holds when
 //! time runs out. Decisions come from `plan.rs`.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use fleet_shared::kube::kube_error;
@@ -33,6 +34,12 @@ pub async fn find_node(client: &kube::Client, instance_id: &str) -> Result<Optio
                 .and_then(|s| s.provider_id.as_deref())
                 .is_some_and(|p| p.ends_with(&suffix))
         }))
+}
+
+/// The node's labels (what [`crate::plan::node_action`] reads: Karpenter's
+/// `karpenter.sh/nodepool`).
+pub fn labels(node: &Node) -> BTreeMap<String, String> {
+    node.metadata.labels.clone().unwrap_or_default()
 }
 
 /// Labels the node out of external load balancers, taints it for `kind` and cordons it,

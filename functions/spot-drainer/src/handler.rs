@@ -7,7 +7,7 @@ use std::time::Instant;
 use aws_sdk_cloudwatch::types::StandardUnit;
 use fleet_shared::aws::SdkConfig;
 use fleet_shared::bus::EventPublisher;
-use fleet_shared::config::{FleetConfig, RebalanceAction};
+use fleet_shared::config::{FleetConfig, InterruptionHandler, RebalanceAction};
 use fleet_shared::events::{DrainStatus, NodeDrained, RefusedPod, SkippedPod};
 use fleet_shared::kube::{ClusterAccess, KubeConnector};
 use fleet_shared::metrics::{self, datum};
@@ -20,9 +20,9 @@ use k8s_openapi::api::core::v1::Node;
 use serde_json::Value;
 
 use crate::drain::{self, Tally};
-use crate::event::{self, DrainCause, DrainRequest, Request};
-use crate::plan;
-use crate::report::{Answer, DryRun, InstanceReport, Several};
+use crate::event::{self, DrainRequest, Request};
+use crate::plan::{self, NodeAction};
+use crate::report::{Answer, DryRun, InstanceReport, KarpenterOwned, Several};
 
 /// CloudWatch namespace of the drain metrics.
 pub const METRICS_NAMESPACE: &str = "Fleet/SpotDrainer";
@@ -45,6 +45,8 @@ pub struct Drainer {
 struct Found {
     cluster: String,
     rebalance: RebalanceAction,
+    /// `[cluster.karpenter] interruption`; `None` without `[cluster.karpenter]`.
+    interruption: Option<InterruptionHandler>,
     client: kube::Client,
     node: Node,
 }
@@ -147,6 +149,7 @@ impl Drainer {
                 return Ok(Some(Found {
                     cluster: c.name.clone(),
                     rebalance: c.rebalance,
+                    interruption: c.karpenter.as_ref().map(|k| k.interruption),
                     client,
                     node,
                 }));
@@ -175,8 +178,34 @@ impl Drainer {
             });
         };
         let node_name = found.node.metadata.name.clone().unwrap_or_default();
-        let cordon_only = req.kind == DrainCause::RebalanceRecommendation
-            && found.rebalance == RebalanceAction::Cordon;
+        let cordon_only = match plan::node_action(
+            req.kind,
+            found.rebalance,
+            found.interruption,
+            &drain::labels(&found.node),
+        ) {
+            NodeAction::KarpenterOwned { nodepool } => {
+                // No lease, no cordon, no report on the bus: Karpenter drains the node
+                // and launches its replacement.
+                tracing::info!(
+                    instance_id,
+                    node = %node_name,
+                    %nodepool,
+                    event = req.kind.as_str(),
+                    "a Karpenter node: left to Karpenter's interruption queue"
+                );
+                return Ok(InstanceReport::KarpenterOwned(KarpenterOwned {
+                    node: node_name,
+                    cluster: found.cluster,
+                    instance_id: instance_id.to_string(),
+                    event: req.kind,
+                    nodepool,
+                    reason: plan::KARPENTER_OWNED_REASON.to_string(),
+                }));
+            }
+            NodeAction::Cordon => true,
+            NodeAction::Drain => false,
+        };
         if req.dry_run {
             let pods = drain::pods_on(&found.client, &node_name).await?;
             let p = plan::plan(&pods);

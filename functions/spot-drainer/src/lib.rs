@@ -3,7 +3,8 @@
 //! instance goes.
 //!
 //! - `event`: what the event asks for.
-//! - `plan`: the pure drain plan (tiers, skips, when to force).
+//! - `plan`: the pure drain plan (whether the node is Karpenter's to handle, tiers, skips,
+//!   when to force).
 //! - `drain`: the Kubernetes adapter that cordons and evicts.
 //! - `report`: the typed answers (a drained node's is the `Node Drained` event).
 //! - `handler`: node lookup, the drain lease, the report.

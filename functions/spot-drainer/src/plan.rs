@@ -1,9 +1,71 @@
-//! The drain plan: which pods to evict, in which order, and when to stop waiting for a
-//! PodDisruptionBudget and delete a pod so that it still gets SIGTERM before the instance
-//! dies. Pure: the executor in `drain.rs` feeds it the pods and the clock.
+//! The drain plan: whether the node is the drainer's to act on at all, which pods to
+//! evict, in which order, and when to stop waiting for a PodDisruptionBudget and delete a
+//! pod so that it still gets SIGTERM before the instance dies. Pure: the executor in
+//! `drain.rs` feeds it the node's labels, the pods and the clock.
 
+use std::collections::BTreeMap;
+
+use fleet_shared::config::{InterruptionHandler, RebalanceAction};
+use fleet_shared::events::DrainCause;
 use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
+
+/// The label Karpenter puts on every node it launches: the NodePool's name
+/// (`karpenter.sh/nodepool`, Karpenter's `NodePoolLabelKey`).
+pub const NODEPOOL_LABEL: &str = "karpenter.sh/nodepool";
+
+/// Why an event for a Karpenter node is left to Karpenter (the answer's `reason`).
+pub const KARPENTER_OWNED_REASON: &str =
+    "Karpenter's interruption queue handles its nodes (interruption = \"karpenter\")";
+
+/// What the drainer does to a node for an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeAction {
+    /// Nothing: Karpenter launched the node (its NodePool named) and acts on this event
+    /// itself, from its interruption queue. Two handlers for one warning would both
+    /// cordon and evict, and Karpenter would launch a replacement besides.
+    KarpenterOwned { nodepool: String },
+    /// Cordon only: a rebalance recommendation where the cluster says `cordon`.
+    Cordon,
+    /// Cordon and evict.
+    Drain,
+}
+
+/// What to do to a node with `labels` for an event of `cause`, in a cluster whose
+/// `rebalance` is `rebalance` and whose `[cluster.karpenter] interruption` is
+/// `interruption` (`None`: no `[cluster.karpenter]`).
+///
+/// Karpenter's interruption queue acts on spot interruption warnings, Health scheduled
+/// changes and state changes to stopping, stopped, shutting-down or terminated
+/// (karpenter-provider-aws, `pkg/controllers/interruption/utils.go`, `actionForMessage`:
+/// cordon and drain), so with `interruption = "karpenter"` those are its own for the
+/// nodes it launched, whichever NodePool (its queue serves them all, not only the ones
+/// the fleet manages). A rebalance recommendation it only records as a Kubernetes event
+/// (karpenter-provider-aws #2813): that one follows `rebalance` as for any node. A manual
+/// drain is a person's explicit request: always done.
+pub fn node_action(
+    cause: DrainCause,
+    rebalance: RebalanceAction,
+    interruption: Option<InterruptionHandler>,
+    labels: &BTreeMap<String, String>,
+) -> NodeAction {
+    let karpenters_event = matches!(
+        cause,
+        DrainCause::SpotInterruption | DrainCause::ScheduledChange | DrainCause::StateChange
+    );
+    if karpenters_event && interruption == Some(InterruptionHandler::Karpenter) {
+        if let Some(nodepool) = labels.get(NODEPOOL_LABEL) {
+            return NodeAction::KarpenterOwned {
+                nodepool: nodepool.clone(),
+            };
+        }
+    }
+    if cause == DrainCause::RebalanceRecommendation && rebalance == RebalanceAction::Cordon {
+        NodeAction::Cordon
+    } else {
+        NodeAction::Drain
+    }
+}
 
 /// Seconds kept in hand before the deadline: API round trips and kubelet reaction time.
 pub const MARGIN_SECONDS: i64 = 5;
@@ -187,6 +249,74 @@ mod tests {
         assert_eq!(clamped_grace(3, 30), 1);
         assert_eq!(clamped_grace(-5, 30), 1);
         assert_eq!(clamped_grace(100, 10), 10);
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn karpenter_nodes_are_karpenters_for_what_its_queue_handles() {
+        use DrainCause::*;
+        let karpenter = labels(&[(NODEPOOL_LABEL, "spot"), ("kubernetes.io/os", "linux")]);
+        let nodegroup = labels(&[("eks.amazonaws.com/nodegroup", "system")]);
+        let owned = NodeAction::KarpenterOwned {
+            nodepool: "spot".into(),
+        };
+        let k = Some(InterruptionHandler::Karpenter);
+        let drain = RebalanceAction::Drain;
+        // (cause, rebalance, interruption, labels) -> action
+        let cases = [
+            (SpotInterruption, drain, k, &karpenter, owned.clone()),
+            (ScheduledChange, drain, k, &karpenter, owned.clone()),
+            (StateChange, drain, k, &karpenter, owned.clone()),
+            // Karpenter does not act on rebalance recommendations: `rebalance` decides.
+            (
+                RebalanceRecommendation,
+                drain,
+                k,
+                &karpenter,
+                NodeAction::Drain,
+            ),
+            (
+                RebalanceRecommendation,
+                RebalanceAction::Cordon,
+                k,
+                &karpenter,
+                NodeAction::Cordon,
+            ),
+            // A person asked.
+            (Manual, drain, k, &karpenter, NodeAction::Drain),
+            // A nodegroup's node in the same cluster.
+            (SpotInterruption, drain, k, &nodegroup, NodeAction::Drain),
+            // interruption = "fleet", or no [cluster.karpenter]: drained like any node.
+            (
+                SpotInterruption,
+                drain,
+                Some(InterruptionHandler::Fleet),
+                &karpenter,
+                NodeAction::Drain,
+            ),
+            (ScheduledChange, drain, None, &karpenter, NodeAction::Drain),
+            (StateChange, drain, None, &karpenter, NodeAction::Drain),
+            (
+                RebalanceRecommendation,
+                RebalanceAction::Cordon,
+                Some(InterruptionHandler::Fleet),
+                &karpenter,
+                NodeAction::Cordon,
+            ),
+        ];
+        for (cause, rebalance, interruption, labels, want) in cases {
+            assert_eq!(
+                node_action(cause, rebalance, interruption, labels),
+                want,
+                "{cause:?}, {rebalance:?}, {interruption:?}, {labels:?}"
+            );
+        }
     }
 
     #[test]

@@ -18,11 +18,33 @@ pub enum InstanceReport {
         instance_id: String,
         event: DrainCause,
     },
+    /// Karpenter launched the node and handles this event itself, from its interruption
+    /// queue (`[cluster.karpenter] interruption = "karpenter"`, the default): nothing
+    /// done, nothing published. Spot warnings, Health scheduled changes and state
+    /// changes only; see [`crate::plan::node_action`].
+    KarpenterOwned(KarpenterOwned),
     /// `dry_run`: what a drain would do, nothing done.
     DryRun(DryRun),
     /// Cordoned or drained (`status` is the report's own): the `Node Drained` event.
     #[serde(untagged)]
     Done(NodeDrained),
+}
+
+/// An event for a node Karpenter handles: acknowledged, nothing changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KarpenterOwned {
+    /// The Kubernetes node's name.
+    pub node: String,
+    /// The cluster's name in the fleet config.
+    pub cluster: String,
+    /// The EC2 instance id.
+    pub instance_id: String,
+    /// The event left to Karpenter.
+    pub event: DrainCause,
+    /// The node's `karpenter.sh/nodepool` label.
+    pub nodepool: String,
+    /// Why nothing was done ([`crate::plan::KARPENTER_OWNED_REASON`]).
+    pub reason: String,
 }
 
 /// What a drain would do (`{"action":"drain","dry_run":true}`).
@@ -111,6 +133,20 @@ mod tests {
             duration_ms: 2,
             event_type_code: None,
         };
+        let karpenter = InstanceReport::KarpenterOwned(KarpenterOwned {
+            node: "n".into(),
+            cluster: "c".into(),
+            instance_id: "i-4".into(),
+            event: DrainCause::ScheduledChange,
+            nodepool: "spot".into(),
+            reason: crate::plan::KARPENTER_OWNED_REASON.into(),
+        });
+        assert_eq!(
+            serde_json::to_value(Answer::One(karpenter)).unwrap(),
+            json!({"status": "karpenter-owned", "node": "n", "cluster": "c", "instance_id": "i-4",
+                   "event": "scheduled-change", "nodepool": "spot",
+                   "reason": "Karpenter's interruption queue handles its nodes (interruption = \"karpenter\")"})
+        );
         let v = serde_json::to_value(Answer::One(InstanceReport::Done(done))).unwrap();
         assert_eq!(v["status"], "cordoned");
         assert_eq!(v.as_object().map(|o| o.len()), Some(12), "{v}");
