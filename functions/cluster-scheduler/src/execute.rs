@@ -11,7 +11,7 @@ use jiff::{Timestamp, ToSpan};
 
 use crate::bootstrap;
 use crate::reconcile::{creation_token_candidate, Observed, ObservedCluster, Step};
-use crate::{karpenter, teardown};
+use crate::{karpenter_api, teardown};
 
 use crate::handler::*;
 
@@ -219,7 +219,7 @@ impl Scheduler {
                 }
                 if !cap.is_empty() {
                     let client = self.kube.client(&Self::access(name, o)).await?;
-                    karpenter::cap(&client, cap).await?;
+                    karpenter_api::cap(&client, cap).await?;
                 }
                 Ok(StepResult::Done)
             }
@@ -232,9 +232,9 @@ impl Scheduler {
                 let client = self.kube.client(&Self::access(name, o)).await?;
                 match step {
                     Step::DeleteNodeClaims(_) => {
-                        karpenter::delete_nodeclaims(&client, names).await?
+                        karpenter_api::delete_nodeclaims(&client, names).await?
                     }
-                    _ => karpenter::delete_nodeclasses(&client, names).await?,
+                    _ => karpenter_api::delete_nodeclasses(&client, names).await?,
                 }
                 Ok(StepResult::Done)
             }
@@ -243,7 +243,7 @@ impl Scheduler {
                 launch_templates,
                 notes,
             } => {
-                karpenter::terminate(&self.ec2, instances, launch_templates).await?;
+                karpenter_api::terminate(&self.ec2, instances, launch_templates).await?;
                 if !notes.is_empty() {
                     let text =
                         format!(":warning: cluster `{name}` Karpenter: {}", notes.join("; "));
@@ -257,7 +257,7 @@ impl Scheduler {
                     return Ok(StepResult::Waiting);
                 };
                 let client = self.kube.client(&Self::access(name, o)).await?;
-                karpenter::restore(&client, limits).await?;
+                karpenter_api::restore(&client, limits).await?;
                 self.store.clear_nodepool_limits(name).await?;
                 Ok(StepResult::Done)
             }

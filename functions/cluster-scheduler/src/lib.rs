@@ -17,7 +17,7 @@ pub mod bootstrap;
 pub mod eks;
 pub mod execute;
 pub mod handler;
-pub mod karpenter;
+pub mod karpenter_api;
 pub mod karpenter_steps;
 pub mod observed;
 pub mod queries;

@@ -16,7 +16,7 @@ use crate::reconcile::{
     config_fingerprint, next_step, ownership, summarize, teardown_deletable, trust_recorded,
     Observed, ObservedCluster, Ownership, Situation, Step,
 };
-use crate::{karpenter, teardown};
+use crate::{karpenter_api, teardown};
 
 use crate::answer::Tick;
 use crate::handler::*;
@@ -91,7 +91,7 @@ impl Scheduler {
                     && (desired == Desired::Down || restore);
                 if look {
                     let client = self.kube.client(&Self::access(&c.name, o)).await;
-                    o.karpenter = Some(karpenter::observe(client, &self.ec2, &c.name, k).await?);
+                    o.karpenter = Some(karpenter_api::observe(client, &self.ec2, &c.name, k).await?);
                 }
             }
         }
