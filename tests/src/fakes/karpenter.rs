@@ -38,7 +38,7 @@
 //!   provisioning only: [`FakeKarpenter::launch`], a test's seed, ignores them;
 //! - launching ([`FakeKarpenter::launch`]): the instance profile as above; a launch
 //!   template per EC2NodeClass and NodePool (`karpenter.k8s.aws/<number>`, tagged for the
-//!   launch-template resource with the instance's tags below and
+//!   launch-template resource with the instance's tags below but the NodeClaim's, and
 //!   `karpenter.k8s.aws/cluster=<cluster>`, the tag of Karpenter before v1, which a
 //!   cleanup must still find); one instance by RunInstances with that template, the
 //!   profile, the NodePool's instance type (`node.kubernetes.io/instance-type`
