@@ -1,9 +1,12 @@
 //! Fakes of the APIs that cannot run here, one module each, every one serving on a
 //! loopback port and recording what it received: the Kubernetes API ([`kube`]),
 //! Cloudflare's v4 API ([`cloudflare`]), a Slack incoming webhook ([`slack`]), the Lambda
-//! Runtime API ([`lambda`]) and a Prometheus Pushgateway ([`pushgateway`]).
+//! Runtime API ([`lambda`]) and a Prometheus Pushgateway ([`pushgateway`]). Beside them, a
+//! controller that cannot run here either: Karpenter ([`karpenter`]), acting on the fake
+//! Kubernetes API and on moto as karpenter-provider-aws does.
 
 pub mod cloudflare;
+pub mod karpenter;
 pub mod kube;
 pub mod lambda;
 pub mod pushgateway;

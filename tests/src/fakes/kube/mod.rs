@@ -55,7 +55,10 @@
 //!   (default 30 s, [`FakeKube::set_ready_delay`]). A Running pod seeded without
 //!   conditions is seeded Ready, as its kubelet would have reported it;
 //! - a request log with each answer's status ([`FakeKube::requests`]), and the instant a
-//!   node held no pod but DaemonSet and mirror pods ([`FakeKube::watch_node_empty`]);
+//!   node held no pod but DaemonSet and mirror pods ([`FakeKube::watch_node_empty`]); a
+//!   controller run beside the code under test (the fake Karpenter,
+//!   [`crate::fakes::karpenter`]) is answered by the same handlers, out of the log and
+//!   of the injected faults;
 //! - injectable latency and faults (a status code for the next N requests, or for the
 //!   n-th; a connection broken mid-response), and pods deleted between list and evict;
 //! - two ways in: [`FakeKube::start`] serves plain HTTP with no authentication (the
@@ -101,7 +104,7 @@ use discovery::{after_write, BUILTIN};
 use eviction::note_emptied_nodes;
 use faults::BrokenConnection;
 use finalizers::add_controller_finalizer;
-use routing::respond;
+use routing::{respond, route};
 
 pub use patch::merge_patch;
 pub use routing::percent_decode;
@@ -463,6 +466,46 @@ impl FakeKube {
     /// CRDs created from now on become Established after this many reads of them.
     pub fn establish_crds_after_reads(&self, n: u32) {
         self.with(|s| s.establish_after_reads = n)
+    }
+
+    /// Marks the stored CRD `name` (`<plural>.<group>`) Established now, whatever
+    /// [`Self::establish_crds_after_reads`] says: a CRD installed long before the test.
+    pub fn establish_crd(&self, name: &str) {
+        self.with(|s| {
+            s.pending_crds.remove(name);
+            s.establish(name);
+        })
+    }
+
+    /// A request of a controller the tests run beside the code under test (the fake
+    /// Karpenter, [`crate::fakes::karpenter`]), given as a path with its query: answered
+    /// as the API answers any client (same routes, same Eviction API and finalizers), but
+    /// not recorded in [`Self::requests`] and untouched by injected latency and faults,
+    /// which are for the clients under test. Returns the status code and the JSON body
+    /// (`Null` when there is none).
+    pub(crate) async fn controller_request(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let Ok(uri) = path.parse::<Uri>() else {
+            return (400, Value::Null);
+        };
+        let response = self.with(|s| {
+            let response = route(s, &self.store, &method, &uri, content_type, body);
+            note_emptied_nodes(s);
+            response
+        });
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 }
 

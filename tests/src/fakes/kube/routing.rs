@@ -56,6 +56,19 @@ pub(super) fn respond(
     if let Some(response) = injected(s) {
         return response;
     }
+    route(s, store, &method, &uri, &content_type, parsed_body)
+}
+
+/// Answers a request already recorded (or a controller's, never recorded): discovery, or
+/// the target its path names.
+pub(super) fn route(
+    s: &mut Store,
+    store: &Arc<Mutex<Store>>,
+    method: &Method,
+    uri: &Uri,
+    content_type: &str,
+    parsed_body: Value,
+) -> Response {
     let query: HashMap<String, String> = uri
         .query()
         .unwrap_or_default()
@@ -145,7 +158,7 @@ pub(super) fn respond(
     if target.kind.plural == "pods" {
         if let (Some(name), Some("eviction")) = (target.name.clone(), target.subresource.as_deref())
         {
-            if method == Method::POST {
+            if *method == Method::POST {
                 let qualified = format!("{}/{name}", target.namespace);
                 if let Some(i) = s.vanish_before_evict.iter().position(|p| *p == qualified) {
                     s.vanish_before_evict.remove(i);
@@ -157,13 +170,13 @@ pub(super) fn respond(
         if let (Some(name), None, true) = (
             target.name.clone(),
             target.subresource.as_ref(),
-            method == Method::DELETE,
+            *method == Method::DELETE,
         ) {
             return delete_pod(s, store, &target.namespace, &name, &parsed_body, &query);
         }
     }
     let service_deleted = match (&target.name, &target.subresource) {
-        (Some(name), None) if target.kind.plural == "services" && method == Method::DELETE => {
+        (Some(name), None) if target.kind.plural == "services" && *method == Method::DELETE => {
             Some((
                 String::new(),
                 "services".to_string(),
@@ -173,7 +186,7 @@ pub(super) fn respond(
         }
         _ => None,
     };
-    let response = dispatch(s, &method, target, &query, &content_type, parsed_body);
+    let response = dispatch(s, method, target, &query, content_type, parsed_body);
     if let Some(key) = service_deleted {
         if response.status() == StatusCode::OK {
             schedule_lb_cleanup(s, store, key);
