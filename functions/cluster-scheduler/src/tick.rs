@@ -91,7 +91,8 @@ impl Scheduler {
                     && (desired == Desired::Down || restore);
                 if look {
                     let client = self.kube.client(&Self::access(&c.name, o)).await;
-                    o.karpenter = Some(karpenter_api::observe(client, &self.ec2, &c.name, k).await?);
+                    o.karpenter =
+                        Some(karpenter_api::observe(client, &self.ec2, &c.name, k).await?);
                 }
             }
         }
