@@ -66,7 +66,7 @@ impl ClusterRecord {
                     adopted_at: get_ts(item, "adopted_at"),
                     adopted_by: get_s(item, "adopted_by").map(String::from),
                     nodepool_limits: karpenter::recorded_limits(item),
-                    nodeclaims_deleted_at: get_ts(item, "nodeclaims_deleted_at"),
+                    karpenter_drain_started: get_ts(item, "karpenter_drain_started"),
                 }
             }
             Some("override") => {
@@ -316,7 +316,7 @@ impl StateStore {
     pub async fn clear_teardown_started(&self, name: &str) -> Result<()> {
         let result = self
             .update_state(name)
-            .update_expression("REMOVE teardown_started, nodeclaims_deleted_at")
+            .update_expression("REMOVE teardown_started, karpenter_drain_started")
             .condition_expression("attribute_exists(pk)")
             .send()
             .await

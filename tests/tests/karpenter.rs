@@ -148,6 +148,17 @@ impl Platform {
             .collect()
     }
 
+    /// The NodePool limits recorded in the state table.
+    async fn recorded(&self) -> Option<fleet_shared::state::RecordedLimits> {
+        self.f
+            .store
+            .cluster(&self.name)
+            .await
+            .expect("record")
+            .state
+            .nodepool_limits
+    }
+
     fn nodeclaims(&self) -> Vec<Value> {
         self.f.kube.list(KARPENTER_API, "NodeClaim")
     }
@@ -185,11 +196,13 @@ impl Platform {
     }
 }
 
-fn position(steps: &[String], prefix: &str) -> usize {
+/// Where the first step that takes `step` is (a cap takes the evening's next step in the
+/// same tick: `cap-nodepools spot; then delete-nodeclaims …`).
+fn position(steps: &[String], step: &str) -> usize {
     steps
         .iter()
-        .position(|s| s.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no `{prefix}` in {steps:#?}"))
+        .position(|s| s.starts_with(step) || s.contains(&format!("; then {step}")))
+        .unwrap_or_else(|| panic!("no `{step}` in {steps:#?}"))
 }
 
 #[tokio::test]
@@ -218,7 +231,7 @@ async fn a_destroy_mode_evening_leaves_nothing_of_karpenter_running() {
     ];
     let positions: Vec<usize> = order.iter().map(|s| position(&steps, s)).collect();
     assert!(
-        positions.windows(2).all(|w| w[0] < w[1]),
+        positions.windows(2).all(|w| w[0] <= w[1]),
         "in this order: {order:?}\n{steps:#?}"
     );
     assert!(p.live_instances().await.is_empty(), "{steps:#?}");
@@ -251,11 +264,12 @@ async fn a_scale_mode_night_keeps_only_the_control_plane_and_the_morning_restore
                 .is_some_and(|s| s.starts_with("announce-destroyed"))
         })
         .await;
-    // Capped again before anything else, and never recorded as 0.
+    // Capped again, with the evening's next step, and never recorded as 0.
     assert!(
-        steps[0].starts_with("cap-nodepools spot"),
+        steps[0].starts_with("cap-nodepools spot; then"),
         "Flux's limit is capped again: {steps:#?}"
     );
+    let steps: Vec<String> = first.into_iter().chain(steps).collect();
     let order = [
         "scale-nodegroups spot=0/0/3",
         "delete-nodeclaims",
@@ -264,7 +278,7 @@ async fn a_scale_mode_night_keeps_only_the_control_plane_and_the_morning_restore
     ];
     let positions: Vec<usize> = order.iter().map(|s| position(&steps, s)).collect();
     assert!(
-        positions.windows(2).all(|w| w[0] < w[1]),
+        positions.windows(2).all(|w| w[0] <= w[1]),
         "in this order: {order:?}\n{steps:#?}"
     );
     assert!(p.live_instances().await.is_empty(), "{steps:#?}");
@@ -279,14 +293,7 @@ async fn a_scale_mode_night_keeps_only_the_control_plane_and_the_morning_restore
     );
     assert_eq!(p.limits("spot"), json!({"cpu": "0"}));
     assert_eq!(p.limits("on-demand"), json!({"cpu": "0"}));
-    let recorded =
-        p.f.store
-            .cluster(&p.name)
-            .await
-            .expect("record")
-            .state
-            .nodepool_limits
-            .expect("limits recorded");
+    let recorded = p.recorded().await.expect("limits recorded");
     assert_eq!(recorded.limits["spot"], Some(json!({"cpu": "100"})));
     assert_eq!(recorded.limits["on-demand"], None);
 
@@ -334,15 +341,7 @@ async fn a_scale_mode_night_keeps_only_the_control_plane_and_the_morning_restore
         "no limits, as before: {on_demand}"
     );
     assert_eq!(detail_types(&p.f.tap.drain().await), vec!["Cluster Ready"]);
-    assert!(p
-        .f
-        .store
-        .cluster(&p.name)
-        .await
-        .expect("record")
-        .state
-        .nodepool_limits
-        .is_none());
+    assert!(p.recorded().await.is_none(), "forgotten once restored");
 }
 
 #[tokio::test]
@@ -404,4 +403,43 @@ async fn a_controller_gone_before_its_nodeclaims_is_not_waited_for() {
     );
     assert!(p.live_instances().await.is_empty(), "{steps:#?}");
     assert!(!p.f.cluster_exists(&p.name).await);
+}
+
+#[tokio::test]
+async fn gitops_putting_the_limit_back_every_tick_does_not_hold_the_evening_up() {
+    let p = platform("destroy").await;
+    p.morning().await;
+    p.karpenter.launch("spot").await.expect("launch");
+    // Argo CD's self-heal: the limit is back before every tick.
+    let mut at = ts("2026-11-23T19:00:00Z");
+    let mut steps = Vec::new();
+    for _ in 0..20 {
+        if p.f.cluster_exists(&p.name).await {
+            p.flux_applies_limit("spot", "100").await;
+        }
+        let r = p.f.tick(at).await;
+        let step = outcome(&r, &p.name)["step"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        tokio::time::sleep(BETWEEN_TICKS).await;
+        let done = step.starts_with("announce-destroyed");
+        steps.push(step);
+        if done {
+            break;
+        }
+        at = at.checked_add(5.minutes()).expect("time");
+    }
+    assert!(
+        steps
+            .last()
+            .is_some_and(|s| s.starts_with("announce-destroyed")),
+        "{steps:#?}"
+    );
+    assert!(p.live_instances().await.is_empty(), "{steps:#?}");
+    let recorded = p.recorded().await;
+    assert!(
+        recorded.is_none()
+            || recorded.is_some_and(|r| r.limits["spot"] == Some(json!({"cpu": "100"})))
+    );
 }

@@ -207,6 +207,7 @@ impl Scheduler {
             Step::CapNodePools {
                 record: entries,
                 cap,
+                then,
             } => {
                 let Observed::Present(o) = observed else {
                     return Ok(StepResult::Waiting);
@@ -221,14 +222,18 @@ impl Scheduler {
                     let client = self.kube.client(&Self::access(name, o)).await?;
                     karpenter_api::cap(&client, cap).await?;
                 }
-                Ok(StepResult::Done)
+                match then {
+                    // The evening's next step, in the same tick (see `Step::CapNodePools`).
+                    Some(next) => {
+                        Box::pin(self.execute(c, next, observed, record, inv, reason)).await
+                    }
+                    None => Ok(StepResult::Done),
+                }
             }
             Step::DeleteNodeClaims(names) | Step::DeleteNodeClasses(names) => {
                 let Observed::Present(o) = observed else {
                     return Ok(StepResult::Waiting);
                 };
-                // The drain wait counts from the first deletion.
-                self.store.mark_nodeclaims_deleted(name, now).await?;
                 let client = self.kube.client(&Self::access(name, o)).await?;
                 match step {
                     Step::DeleteNodeClaims(_) => {

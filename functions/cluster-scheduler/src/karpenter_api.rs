@@ -57,20 +57,28 @@ fn nodeclasses() -> ApiResource {
     )
 }
 
-/// Reads Karpenter's side of `cluster`. An unreachable API is not an error (the view
-/// says why, and the backstop still works from EC2); EC2 failures are.
+/// Reads Karpenter's side of `cluster`: instances and launch templates of every NodePool
+/// when `all` (a destroy-mode cluster takes them all with it), else of the managed ones.
+/// An unreachable API is not an error (the view says why, and the backstop still works
+/// from EC2); EC2 failures are.
 pub async fn observe(
     kube: Result<kube::Client>,
     ec2: &aws_sdk_ec2::Client,
     cluster: &str,
     k: &KarpenterConfig,
+    all: bool,
 ) -> Result<KarpenterView> {
     let objects = match kube {
         Ok(client) => read_objects(&client, k).await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    let instances = instances(ec2, cluster, k).await?;
-    let launch_templates = launch_templates(ec2, cluster).await?;
+    let every = KarpenterConfig {
+        nodepools: vec![],
+        ..k.clone()
+    };
+    let scope = if all { &every } else { k };
+    let instances = instances(ec2, cluster, scope).await?;
+    let launch_templates = launch_templates(ec2, cluster, scope).await?;
     Ok(KarpenterView {
         objects,
         instances,
@@ -227,7 +235,11 @@ pub async fn instances(
 
 /// Ids of the launch templates Karpenter made for the cluster (tagged
 /// `eks:eks-cluster-name=<cluster>` and `karpenter.sh/nodepool`).
-pub async fn launch_templates(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Result<Vec<String>> {
+pub async fn launch_templates(
+    ec2: &aws_sdk_ec2::Client,
+    cluster: &str,
+    k: &KarpenterConfig,
+) -> Result<Vec<String>> {
     let mut found = Vec::new();
     let mut token = None;
     loop {
@@ -252,7 +264,9 @@ pub async fn launch_templates(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Resul
         for lt in page.launch_templates() {
             let tag = |key: &str| lt.tags().iter().find(|t| t.key() == Some(key));
             let ours = tag(CLUSTER_NAME_TAG).is_some_and(|t| t.value() == Some(cluster))
-                && tag(NODEPOOL_LABEL).is_some();
+                && tag(NODEPOOL_LABEL)
+                    .and_then(|t| t.value())
+                    .is_some_and(|p| k.manages(p));
             if let (true, Some(id)) = (ours, lt.launch_template_id()) {
                 found.push(id.to_string());
             }
@@ -275,11 +289,17 @@ pub async fn cap(client: &kube::Client, names: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Puts back recorded limits: exactly the recorded map, or (`None`) no limits: the
-/// fleet's apply then leaves out `spec.limits`, which removes what it set, and only that.
+/// Puts back the recorded `cpu` limit, the only field the cap set: the recorded value
+/// exactly, or, when there was none, an apply that leaves `spec.limits` out, which removes
+/// what the fleet set and nothing else. Other limits (`memory`, …) were never touched and
+/// stay with whoever owns them.
 pub async fn restore(client: &kube::Client, limits: &[(String, Option<Value>)]) -> Result<()> {
     for (name, value) in limits {
-        apply_limits(client, name, value.as_ref()).await?;
+        let cpu = value
+            .as_ref()
+            .and_then(|l| l.get("cpu"))
+            .map(|cpu| json!({ "cpu": cpu }));
+        apply_limits(client, name, cpu.as_ref()).await?;
     }
     Ok(())
 }

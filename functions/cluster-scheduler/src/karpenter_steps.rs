@@ -39,9 +39,30 @@ fn recorded_for<'a>(
         .map(|r| &r.limits)
 }
 
-/// The cap: record every managed NodePool's limits not yet recorded, cap those not
-/// capped. `None` when all are recorded and capped (or the API could not say).
-pub fn cap(recorded: &RecordedState, c: &ObservedCluster, view: &KarpenterView) -> Option<Step> {
+/// The cap, taken with `rest` (the evening's next step) in the same tick: record every
+/// managed NodePool's limits not yet recorded, cap those not capped. `rest` alone when all
+/// are recorded and capped (or the API could not say).
+pub fn cap_then(recorded: &RecordedState, c: &ObservedCluster, rest: Step) -> Step {
+    let Some(view) = &c.karpenter else {
+        return rest;
+    };
+    match cap(recorded, c, view) {
+        Some((record, cap)) => Step::CapNodePools {
+            record,
+            cap,
+            then: (rest != Step::Steady).then(|| Box::new(rest)),
+        },
+        None => rest,
+    }
+}
+
+/// What to record and what to cap; `None` when nothing.
+#[allow(clippy::type_complexity)]
+fn cap(
+    recorded: &RecordedState,
+    c: &ObservedCluster,
+    view: &KarpenterView,
+) -> Option<(Vec<(String, Option<serde_json::Value>)>, Vec<String>)> {
     let objects = view.objects.as_ref().ok()?;
     let known = recorded_for(recorded, c);
     let record: Vec<(String, Option<serde_json::Value>)> = objects
@@ -56,11 +77,14 @@ pub fn cap(recorded: &RecordedState, c: &ObservedCluster, view: &KarpenterView) 
         .filter(|np| !np.is_capped())
         .map(|np| np.name.clone())
         .collect();
-    (!record.is_empty() || !cap.is_empty()).then_some(Step::CapNodePools { record, cap })
+    (!record.is_empty() || !cap.is_empty()).then_some((record, cap))
 }
 
 /// The evening after the cap: NodeClaims deleted and waited for, EC2NodeClasses (destroy
-/// mode), then the backstop. `now` is the decision instant.
+/// mode), then the backstop. Every wait ends `drain_minutes` after the evening's Karpenter
+/// part began ([`RecordedState::karpenter_drain_started`], marked by the tick); from then
+/// on nothing is deleted again and the backstop takes what is left. `now` is the decision
+/// instant.
 pub fn drain(
     mode: Mode,
     k: &KarpenterConfig,
@@ -69,7 +93,7 @@ pub fn drain(
     now: Timestamp,
 ) -> Evening {
     let mut notes = Vec::new();
-    let deadline = recorded.nodeclaims_deleted_at.map(|at| {
+    let deadline = recorded.karpenter_drain_started.map(|at| {
         at.checked_add((i64::from(k.drain_minutes)).minutes())
             .unwrap_or(Timestamp::MAX)
     });
@@ -81,8 +105,15 @@ pub fn drain(
                 return Evening::Act(step);
             }
         }
+        // A tick's timeout must not skip the drain: wait, within the same bound.
+        Err(why) if !expired => {
+            return Evening::Act(Step::Wait(format!(
+                "Karpenter's objects could not be read ({why}){until}"
+            )))
+        }
         Err(why) => notes.push(format!(
-            "Karpenter's objects could not be read ({why}); the backstop terminates its instances"
+            "Karpenter's objects could not be read ({why}) until the {}-minute wait ended; the backstop terminates its instances",
+            k.drain_minutes
         )),
     }
     let instances: Vec<String> = view.instances.iter().map(|i| i.id.clone()).collect();
@@ -113,15 +144,18 @@ fn kubernetes_side(
     notes: &mut Vec<String>,
 ) -> Option<Step> {
     // Without a running controller nobody drains or finalizes: waiting would only keep
-    // the instances billing.
-    let controller = objects.controller_available == Some(true);
+    // the instances billing. A controller the fleet cannot find (its Deployment labelled
+    // otherwise) is assumed to run, within the wait's bound.
+    let controller = objects.controller_available != Some(false);
     let live: Vec<String> = objects
         .nodeclaims
         .iter()
         .filter(|n| !n.deleting)
         .map(|n| n.name.clone())
         .collect();
-    if !live.is_empty() {
+    // Past the wait, deleting again (GitOps or a cap undone keeps making more) would only
+    // hold the evening up: the backstop takes what is left.
+    if !live.is_empty() && !expired {
         return Some(Step::DeleteNodeClaims(live));
     }
     let draining: Vec<&str> = objects.nodeclaims.iter().map(|n| n.name.as_str()).collect();
@@ -153,7 +187,7 @@ fn kubernetes_side(
             .filter(|c| !c.deleting)
             .map(|c| c.name.clone())
             .collect();
-        if controller && !classes.is_empty() {
+        if controller && !classes.is_empty() && !expired {
             return Some(Step::DeleteNodeClasses(classes));
         }
         let finalizing: Vec<&str> = objects
@@ -191,6 +225,7 @@ pub fn restore(recorded: &RecordedState, c: &ObservedCluster) -> Option<Step> {
         Err(why) => Some(Step::Wait(format!(
             "cannot restore the NodePool limits yet: {why}"
         ))),
+        // Only a controller known to be down is waited for (see `drain`).
         Ok(o) if o.controller_available == Some(false) => Some(Step::Wait(
             "waiting for the Karpenter controller to be available before restoring the NodePool limits".into(),
         )),
@@ -269,7 +304,7 @@ mod tests {
                     .map(|(n, l)| (n.to_string(), l.clone()))
                     .collect(),
             }),
-            nodeclaims_deleted_at: deleted.map(at),
+            karpenter_drain_started: deleted.map(at),
             ..Default::default()
         }
     }
@@ -287,13 +322,13 @@ mod tests {
         let step = cap(&RecordedState::default(), &c, &v);
         assert_eq!(
             step,
-            Some(Step::CapNodePools {
-                record: vec![
+            Some((
+                vec![
                     ("spot".into(), Some(json!({"cpu": "100"}))),
                     ("on-demand".into(), None)
                 ],
-                cap: vec!["spot".into(), "on-demand".into()],
-            })
+                vec!["spot".into(), "on-demand".into()],
+            ))
         );
     }
 
@@ -306,13 +341,7 @@ mod tests {
         });
         let c = cluster(v.clone());
         let r = recorded(&[("spot", Some(json!({"cpu": "100"})))], None);
-        assert_eq!(
-            cap(&r, &c, &v),
-            Some(Step::CapNodePools {
-                record: vec![],
-                cap: vec!["spot".into()],
-            })
-        );
+        assert_eq!(cap(&r, &c, &v), Some((vec![], vec!["spot".into()])));
         let capped = view(KarpenterObjects {
             nodepools: vec![pool("spot", Some(json!({"cpu": "0"})))],
             ..Default::default()
@@ -331,10 +360,7 @@ mod tests {
         let r = recorded(&[("spot", Some(json!({"cpu": "100"})))], None);
         assert_eq!(
             cap(&r, &c, &v),
-            Some(Step::CapNodePools {
-                record: vec![("spot".into(), Some(json!({"cpu": "0"})))],
-                cap: vec![],
-            })
+            Some((vec![("spot".into(), Some(json!({"cpu": "0"})))], vec![]))
         );
     }
 
@@ -440,20 +466,19 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_api_goes_to_the_backstop() {
+    fn an_unreachable_api_is_waited_for_then_the_backstop_goes_on() {
         let k = config();
         let v = KarpenterView {
             objects: Err("connection refused".into()),
             instances: vec![],
             launch_templates: vec!["lt-1".into()],
         };
-        match drain(
-            Mode::Destroy,
-            &k,
-            &RecordedState::default(),
-            &v,
-            at("2026-11-23T19:00:00Z"),
-        ) {
+        let r = recorded(&[], Some("2026-11-23T19:00:00Z"));
+        assert!(matches!(
+            drain(Mode::Destroy, &k, &r, &v, at("2026-11-23T19:05:00Z")),
+            Evening::Act(Step::Wait(ref w)) if w.contains("connection refused")
+        ));
+        match drain(Mode::Destroy, &k, &r, &v, at("2026-11-23T19:10:00Z")) {
             Evening::Act(Step::TerminateKarpenterNodes {
                 launch_templates,
                 notes,
@@ -464,6 +489,54 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn past_the_wait_nothing_is_deleted_again() {
+        // GitOps re-creating EC2NodeClasses, NodeClaims launched while a cap was undone:
+        // past the wait the backstop takes over instead of deleting forever.
+        let k = config();
+        let mut v = view(KarpenterObjects {
+            nodeclaims: vec![claim("spot-new", false)],
+            nodeclasses: vec![NodeClassView {
+                name: "default".into(),
+                deleting: false,
+            }],
+            controller_available: Some(true),
+            ..Default::default()
+        });
+        v.instances = vec![KarpenterInstance {
+            id: "i-2".into(),
+            nodepool: "spot".into(),
+            state: "running".into(),
+        }];
+        let r = recorded(&[], Some("2026-11-23T19:00:00Z"));
+        assert!(matches!(
+            drain(Mode::Destroy, &k, &r, &v, at("2026-11-23T19:10:00Z")),
+            Evening::Act(Step::TerminateKarpenterNodes { .. })
+        ));
+    }
+
+    #[test]
+    fn a_controller_not_found_is_assumed_to_run() {
+        // Its Deployment labelled otherwise: wait within the bound, delete the classes.
+        let k = config();
+        let objects = KarpenterObjects {
+            nodeclaims: vec![claim("spot-abc", true)],
+            controller_available: None,
+            ..Default::default()
+        };
+        let r = recorded(&[], Some("2026-11-23T19:00:00Z"));
+        assert!(matches!(
+            drain(
+                Mode::Destroy,
+                &k,
+                &r,
+                &view(objects),
+                at("2026-11-23T19:05:00Z")
+            ),
+            Evening::Act(Step::Wait(_))
+        ));
     }
 
     #[test]

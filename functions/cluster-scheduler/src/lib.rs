@@ -11,6 +11,8 @@
 //! - `execute`: carries out one step and announces finished transitions;
 //! - `queries`: plan, status and overrides;
 //! - `teardown`, `bootstrap`: the Kubernetes side of the evening and the morning.
+//! - `karpenter_steps`: the Karpenter part of an evening and a morning (pure);
+//! - `karpenter_api`: Karpenter's objects (Kubernetes) and instances (EC2), read and acted on.
 
 pub mod answer;
 pub mod bootstrap;

@@ -262,16 +262,51 @@ fn bp_has(cluster: &ClusterConfig, name: &str) -> bool {
     cluster.blueprint.nodegroups.iter().any(|b| b.name == name)
 }
 
-/// The cap, then the drain and the backstop (see [`karpenter_steps`]). A cluster whose
-/// Karpenter side was not looked at has nothing to act on here.
+/// The drain and the backstop (see [`karpenter_steps`]); the cap goes with whatever step
+/// comes ([`karpenter_steps::cap_then`]). A cluster whose Karpenter side was not looked at
+/// has nothing to act on here.
 fn karpenter_evening(s: &Situation<'_>, c: &ObservedCluster, k: &KarpenterConfig) -> Evening {
     let Some(view) = &c.karpenter else {
         return Evening::Done(vec![]);
     };
-    if let Some(step) = karpenter_steps::cap(s.recorded, c, view) {
-        return Evening::Act(step);
-    }
     karpenter_steps::drain(s.cluster.mode, k, s.recorded, view, s.now)
+}
+
+/// The teardown from the Karpenter part on: drain and backstop, then the nodegroups, the
+/// controller's last (it finalizes its objects until then).
+fn karpenter_teardown(
+    s: &Situation<'_>,
+    c: &ObservedCluster,
+    k: &KarpenterConfig,
+    deletable: Vec<String>,
+    mut notes: Vec<String>,
+    services: Vec<String>,
+) -> Step {
+    match karpenter_evening(s, c, k) {
+        Evening::Act(step) => return step,
+        Evening::Done(left) => notes.extend(left),
+    }
+    let (hosts, others): (Vec<String>, Vec<String>) =
+        deletable.into_iter().partition(|n| k.is_host(n));
+    let others_left = c
+        .nodegroups
+        .iter()
+        .find(|n| !k.is_host(&n.name) && bp_has(s.cluster, &n.name) && !others.contains(&n.name));
+    let names = if !others.is_empty() {
+        others
+    } else if let Some(n) = others_left {
+        return Step::Wait(format!(
+            "nodegroup {} is {}; the Karpenter controller's nodegroups go last",
+            n.name, n.status
+        ));
+    } else {
+        hosts
+    };
+    Step::DeleteNodegroups {
+        names,
+        notes,
+        services,
+    }
 }
 
 /// Nodegroups that exist in EKS but not in the blueprint: someone else's, never deleted or
@@ -406,31 +441,12 @@ fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
                 ));
             }
         }
-        let mut names = deletable;
         if let Some(k) = &s.cluster.karpenter {
-            match karpenter_evening(&s, c, k) {
-                Evening::Act(step) => return step,
-                Evening::Done(left) => notes.extend(left),
-            }
-            // The controller's nodegroups go last: it finalizes its objects until then.
-            let (hosts, others): (Vec<String>, Vec<String>) =
-                names.into_iter().partition(|n| k.is_host(n));
-            let others_left = c.nodegroups.iter().find(|n| {
-                !k.is_host(&n.name) && bp_has(s.cluster, &n.name) && !others.contains(&n.name)
-            });
-            names = if !others.is_empty() {
-                others
-            } else if let Some(n) = others_left {
-                return Step::Wait(format!(
-                    "nodegroup {} is {}; the Karpenter controller's nodegroups go last",
-                    n.name, n.status
-                ));
-            } else {
-                hosts
-            };
+            let rest = karpenter_teardown(&s, c, k, deletable, notes, live_services);
+            return karpenter_steps::cap_then(s.recorded, c, rest);
         }
         return Step::DeleteNodegroups {
-            names,
+            names: deletable,
             notes,
             services: live_services,
         };
@@ -450,10 +466,44 @@ fn tear_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
             left.join(", ")
         ));
     }
+    // A last look before the cluster goes: an instance Karpenter launched while the
+    // controller's nodegroups drained would otherwise outlive it.
+    if let Some(view) = c
+        .karpenter
+        .as_ref()
+        .filter(|_| s.cluster.karpenter.is_some())
+    {
+        let instances: Vec<String> = view.instances.iter().map(|i| i.id.clone()).collect();
+        if !instances.is_empty() || !view.launch_templates.is_empty() {
+            return Step::TerminateKarpenterNodes {
+                notes: (!instances.is_empty())
+                    .then(|| {
+                        format!(
+                            "{} Karpenter instance(s) launched while the nodegroups drained: terminated by the backstop",
+                            instances.len()
+                        )
+                    })
+                    .into_iter()
+                    .collect(),
+                instances,
+                launch_templates: view.launch_templates.clone(),
+            };
+        }
+    }
     Step::DeleteCluster { failed: false }
 }
 
 fn scale_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
+    let rest = scale_down_after_cap(s, c);
+    // Karpenter: nothing new launches from here on (checked again every tick, against
+    // GitOps putting a limit back, with whatever step comes next).
+    if s.cluster.karpenter.is_some() {
+        return karpenter_steps::cap_then(s.recorded, c, rest);
+    }
+    rest
+}
+
+fn scale_down_after_cap(s: Situation<'_>, c: &ObservedCluster) -> Step {
     if let Some(n) = c
         .nodegroups
         .iter()
@@ -462,13 +512,6 @@ fn scale_down(s: Situation<'_>, c: &ObservedCluster) -> Step {
         return Step::Wait(format!("nodegroup {} is {}", n.name, n.status));
     }
     let karpenter = s.cluster.karpenter.as_ref();
-    // Karpenter: nothing new launches from here on (checked again every tick, against
-    // GitOps putting a limit back, until the controller's nodegroups are down).
-    if let (Some(_), Some(view)) = (karpenter, &c.karpenter) {
-        if let Some(step) = karpenter_steps::cap(s.recorded, c, view) {
-            return step;
-        }
-    }
     let to_zero: Vec<(String, Scaling)> = c
         .nodegroups
         .iter()
@@ -703,7 +746,7 @@ desired_size = 2
         // Every nodegroup still runs while Karpenter drains.
         assert!(matches!(
             step(Down, Destroy, &bp, &with_karpenter(running(), capped(vec![claim(true)])), &RecordedState {
-                nodeclaims_deleted_at: Some("2026-11-23T18:55:00Z".parse().expect("ts")),
+                karpenter_drain_started: Some("2026-11-23T18:55:00Z".parse().expect("ts")),
                 ..recorded_cap()
             }),
             Step::Wait(ref w) if w.contains("draining")
@@ -823,7 +866,16 @@ desired_size = 2
             ),
             Step::CapNodePools {
                 record: vec![],
-                cap: vec!["spot".into()]
+                cap: vec!["spot".into()],
+                // The evening goes on in the same tick.
+                then: Some(Box::new(Step::ScaleNodegroups(vec![(
+                    "system".to_string(),
+                    Scaling {
+                        min: 0,
+                        max: 3,
+                        desired: 0
+                    }
+                )]))),
             }
         );
     }

@@ -51,9 +51,12 @@ pub enum Step {
     /// `cpu: "0"` (server-side apply, field manager `fleet`) so that nothing new launches.
     /// Taken again on every tick that finds a cap undone (GitOps re-applying its
     /// manifests) until the nodegroups that run the controller are down.
+    /// `then`: the evening's next step, taken in the same tick, so that GitOps putting
+    /// a limit back every few minutes cannot keep the evening from going on.
     CapNodePools {
         record: Vec<(String, Option<serde_json::Value>)>,
         cap: Vec<String>,
+        then: Option<Box<Step>>,
     },
     /// Karpenter, evening: delete these NodeClaims; Karpenter drains their nodes
     /// (honouring PodDisruptionBudgets) and terminates their instances.
@@ -80,6 +83,20 @@ pub enum Step {
 }
 
 impl Step {
+    /// What the step reports it had to leave behind (the teardown's and the backstop's
+    /// notes), for the tick's answer.
+    pub fn notes(&self) -> Vec<String> {
+        match self {
+            Step::DeleteNodegroups { notes, .. } | Step::TerminateKarpenterNodes { notes, .. } => {
+                notes.clone()
+            }
+            Step::CapNodePools {
+                then: Some(next), ..
+            } => next.notes(),
+            _ => vec![],
+        }
+    }
+
     /// Whether the step deletes or takes down something: such steps are recorded in the
     /// audit trail (with what decided them) before they are taken.
     pub fn is_destructive(&self) -> bool {
@@ -126,11 +143,20 @@ impl Step {
             Step::AnnounceUp => "announce-ready".into(),
             Step::AnnounceDown => "announce-destroyed".into(),
             Step::RecordDown => "record-down (never built: nothing to announce)".into(),
-            Step::CapNodePools { cap, record } if cap.is_empty() => format!(
-                "record-nodepool-limits {}",
-                record.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(",")
-            ),
-            Step::CapNodePools { cap, .. } => format!("cap-nodepools {}", cap.join(",")),
+            Step::CapNodePools { cap, record, then } => {
+                let first = if cap.is_empty() {
+                    format!(
+                        "record-nodepool-limits {}",
+                        record.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(",")
+                    )
+                } else {
+                    format!("cap-nodepools {}", cap.join(","))
+                };
+                match then {
+                    Some(next) => format!("{first}; then {}", next.describe()),
+                    None => first,
+                }
+            }
             Step::DeleteNodeClaims(n) => format!("delete-nodeclaims {}", n.join(",")),
             Step::DeleteNodeClasses(n) => format!("delete-ec2nodeclasses {}", n.join(",")),
             Step::TerminateKarpenterNodes {

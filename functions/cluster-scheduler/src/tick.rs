@@ -1,7 +1,7 @@
 //! One tick: every cluster observed, its record read, the next step decided and taken
 //! ([`crate::execute`]); failures recorded, backed off and announced once.
 
-use fleet_shared::config::{ClusterConfig, Mode};
+use fleet_shared::config::{ClusterConfig, KarpenterConfig, Mode};
 use fleet_shared::events::ClusterTransitionFailed;
 use fleet_shared::kube::ClusterAccess;
 use fleet_shared::runner::Invocation;
@@ -80,19 +80,27 @@ impl Scheduler {
                 o.teardown = Some(teardown::observe(client, &self.elb, &c.name).await?);
             }
             // Karpenter's side: every evening tick (the cap is re-asserted against GitOps),
-            // and in the morning while recorded limits wait to be restored.
-            if let Some(k) = &c.karpenter {
-                let restore = recorded
-                    .nodepool_limits
-                    .as_ref()
-                    .is_some_and(|r| r.generation == o.generation);
+            // and in the morning while recorded limits wait to be restored, even if
+            // `[cluster.karpenter]` was removed overnight (its NodePools are still capped).
+            let restore = recorded
+                .nodepool_limits
+                .as_ref()
+                .is_some_and(|r| r.generation == o.generation);
+            let k = c
+                .karpenter
+                .clone()
+                .or_else(|| restore.then(KarpenterConfig::default));
+            if let Some(k) = k {
                 let look = o.ownership == Ownership::Ours
                     && o.status == "ACTIVE"
-                    && (desired == Desired::Down || restore);
+                    && ((desired == Desired::Down && c.karpenter.is_some()) || restore);
                 if look {
                     let client = self.kube.client(&Self::access(&c.name, o)).await;
+                    // A destroyed cluster takes every NodePool's nodes with it: the backstop
+                    // covers them all. Scale mode leaves unmanaged NodePools running.
+                    let all = c.mode == Mode::Destroy;
                     o.karpenter =
-                        Some(karpenter_api::observe(client, &self.ec2, &c.name, k).await?);
+                        Some(karpenter_api::observe(client, &self.ec2, &c.name, &k, all).await?);
                 }
             }
         }
@@ -210,14 +218,14 @@ impl Scheduler {
         }
         // Wanted up again (an override) before the teardown ended: the next teardown's
         // load-balancer wait counts from its own start, not from an earlier evening's.
-        let evening_marks =
-            record.state.teardown_started.is_some() || record.state.nodeclaims_deleted_at.is_some();
+        let evening_marks = record.state.teardown_started.is_some()
+            || record.state.karpenter_drain_started.is_some();
         if decision.desired == Desired::Up && evening_marks {
             if let Err(e) = self.store.clear_teardown_started(&c.name).await {
                 return self.after_error(c, &record, now, outcome, e).await;
             }
             record.state.teardown_started = None;
-            record.state.nodeclaims_deleted_at = None;
+            record.state.karpenter_drain_started = None;
         }
         let fingerprint = config_fingerprint(c);
         let situation = Situation {
@@ -249,6 +257,14 @@ impl Scheduler {
                 }
                 record.state.teardown_started = Some(now);
             }
+            // Every wait for Karpenter counts from the evening's first look at it.
+            let evening = decision.desired == Desired::Down && o.karpenter.is_some();
+            if evening && record.state.karpenter_drain_started.is_none() {
+                if let Err(e) = self.store.mark_karpenter_drain_started(&c.name, now).await {
+                    return self.after_error(c, &record, now, outcome, e).await;
+                }
+                record.state.karpenter_drain_started = Some(now);
+            }
         }
         let step = next_step(Situation {
             desired: decision.desired,
@@ -258,11 +274,7 @@ impl Scheduler {
             now,
         });
         outcome.step = step.describe();
-        if let Step::DeleteNodegroups { notes, .. } | Step::TerminateKarpenterNodes { notes, .. } =
-            &step
-        {
-            outcome.notes = notes.clone();
-        }
+        outcome.notes = step.notes();
         tracing::info!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");
         let result = match self
             .execute(c, &step, &observed, &record, inv, &decision.reason)

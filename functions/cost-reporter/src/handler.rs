@@ -178,14 +178,26 @@ impl Reporter {
                 .filter(|i| down.contains(&i.cluster))
                 .map(|i| karpenter::instance_leftover(i, price::GENERAL_PURPOSE_VCPU_HOUR, now)),
         );
+        // Launch templates and instance profiles of a scale-mode cluster are kept overnight
+        // on purpose (its EC2NodeClasses stay; Karpenter reuses them in the morning):
+        // leftovers only where the cluster itself is gone.
+        let destroyed: Vec<String> = down
+            .iter()
+            .filter(|name| {
+                self.config
+                    .cluster(name)
+                    .is_none_or(|c| c.mode == fleet_shared::config::Mode::Destroy)
+            })
+            .cloned()
+            .collect();
         leftovers.extend(
             self.leftovers
-                .karpenter_launch_templates(&down, region, now)
+                .karpenter_launch_templates(&destroyed, region, now)
                 .await?,
         );
         leftovers.extend(
             self.leftovers
-                .karpenter_instance_profiles(&down, region, now)
+                .karpenter_instance_profiles(&destroyed, region, now)
                 .await?,
         );
         let karpenter_tagging =

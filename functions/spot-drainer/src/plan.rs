@@ -14,6 +14,9 @@ use serde::Serialize;
 /// (`karpenter.sh/nodepool`, Karpenter's `NodePoolLabelKey`).
 pub const NODEPOOL_LABEL: &str = "karpenter.sh/nodepool";
 
+/// The label EKS puts on every node of a managed nodegroup.
+pub const NODEGROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
+
 /// Why an event for a Karpenter node is left to Karpenter (the answer's `reason`).
 pub const KARPENTER_OWNED_REASON: &str =
     "Karpenter's interruption queue handles its nodes (interruption = \"karpenter\")";
@@ -53,7 +56,10 @@ pub fn node_action(
         cause,
         DrainCause::SpotInterruption | DrainCause::ScheduledChange | DrainCause::StateChange
     );
-    if karpenters_event && interruption == Some(InterruptionHandler::Karpenter) {
+    // A managed nodegroup's node that merely carries the label (copied into a launch
+    // template, say) is not Karpenter's: its queue knows nothing of it.
+    let in_nodegroup = labels.contains_key(NODEGROUP_LABEL);
+    if karpenters_event && interruption == Some(InterruptionHandler::Karpenter) && !in_nodegroup {
         if let Some(nodepool) = labels.get(NODEPOOL_LABEL) {
             return NodeAction::KarpenterOwned {
                 nodepool: nodepool.clone(),
@@ -263,6 +269,11 @@ mod tests {
         use DrainCause::*;
         let karpenter = labels(&[(NODEPOOL_LABEL, "spot"), ("kubernetes.io/os", "linux")]);
         let nodegroup = labels(&[("eks.amazonaws.com/nodegroup", "system")]);
+        // A nodegroup's node carrying the label anyway (copied into its launch template).
+        let labelled = labels(&[
+            ("eks.amazonaws.com/nodegroup", "system"),
+            (NODEPOOL_LABEL, "spot"),
+        ]);
         let owned = NodeAction::KarpenterOwned {
             nodepool: "spot".into(),
         };
@@ -292,6 +303,7 @@ mod tests {
             (Manual, drain, k, &karpenter, NodeAction::Drain),
             // A nodegroup's node in the same cluster.
             (SpotInterruption, drain, k, &nodegroup, NodeAction::Drain),
+            (SpotInterruption, drain, k, &labelled, NodeAction::Drain),
             // interruption = "fleet", or no [cluster.karpenter]: drained like any node.
             (
                 SpotInterruption,

@@ -36,6 +36,19 @@ fn default_drain_minutes() -> u32 {
     10
 }
 
+impl Default for KarpenterConfig {
+    /// What a cluster whose `[cluster.karpenter]` was removed while NodePool limits were
+    /// still recorded is restored with: every NodePool, no host nodegroups.
+    fn default() -> Self {
+        KarpenterConfig {
+            host_nodegroups: vec![],
+            nodepools: vec![],
+            drain_minutes: default_drain_minutes(),
+            interruption: InterruptionHandler::default(),
+        }
+    }
+}
+
 /// `interruption`: who acts on spot warnings for nodes Karpenter launched. AWS advises
 /// against two handlers for the same warning (both cordon, both evict, Karpenter also
 /// launches a replacement).

@@ -3,7 +3,7 @@
 //!
 //! Layout on the `state` row: `karpenter_generation` (S, the incarnation the limits belong
 //! to), `nodepool_limits` (M, NodePool name to the JSON text of its `spec.limits`, `null`
-//! when it had none), `nodeclaims_deleted_at` (S, RFC 3339).
+//! when it had none), `karpenter_drain_started` (S, RFC 3339).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -94,16 +94,16 @@ impl StateStore {
         condition_held(result).map(|_| ())
     }
 
-    /// Records when the evening first deleted the cluster's NodeClaims; a later call keeps
-    /// the first instant (the drain wait counts from it).
+    /// Records when this evening's Karpenter part began; a later call keeps the first
+    /// instant (every wait for Karpenter counts from it).
     ///
     /// # Errors
     /// DynamoDB failures other than the instant being recorded already.
-    pub async fn mark_nodeclaims_deleted(&self, name: &str, at: Timestamp) -> Result<()> {
+    pub async fn mark_karpenter_drain_started(&self, name: &str, at: Timestamp) -> Result<()> {
         let result = self
             .update_state(name)
-            .update_expression("SET nodeclaims_deleted_at = :at")
-            .condition_expression("attribute_not_exists(nodeclaims_deleted_at)")
+            .update_expression("SET karpenter_drain_started = :at")
+            .condition_expression("attribute_not_exists(karpenter_drain_started)")
             .expression_attribute_values(":at", s(at.to_string()))
             .send()
             .await

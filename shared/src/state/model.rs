@@ -79,9 +79,11 @@ pub struct RecordedState {
     /// they were before; restored in the morning (scale mode) and forgotten on the next
     /// up transition.
     pub nodepool_limits: Option<RecordedLimits>,
-    /// When the fleet first deleted the cluster's NodeClaims this evening: bounds the wait
-    /// for Karpenter to drain them (`karpenter.drain_minutes`).
-    pub nodeclaims_deleted_at: Option<Timestamp>,
+    /// When this evening's Karpenter part began (the first tick that looked at
+    /// Karpenter's side with the cluster wanted down): bounds every wait for Karpenter,
+    /// to drain NodeClaims, finalize EC2NodeClasses or answer at all
+    /// (`karpenter.drain_minutes`).
+    pub karpenter_drain_started: Option<Timestamp>,
 }
 
 /// NodePool limits recorded before the fleet capped them.

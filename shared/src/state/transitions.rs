@@ -32,8 +32,8 @@ impl StateStore {
             .update_expression(match phase {
                 // The evening's NodePool limits are kept until the morning restores them;
                 // an up transition (after the restore) forgets them.
-                Desired::Down => "SET phase = :phase, since = :at, generation = :gen, announced = :no, announcing_at = :at_epoch, attempts = :zero REMOVE backoff_until, last_error, teardown_started, checked_at, checked_config, nodeclaims_deleted_at",
-                Desired::Up => "SET phase = :phase, since = :at, generation = :gen, announced = :no, announcing_at = :at_epoch, attempts = :zero REMOVE backoff_until, last_error, teardown_started, checked_at, checked_config, nodeclaims_deleted_at, nodepool_limits, karpenter_generation",
+                Desired::Down => "SET phase = :phase, since = :at, generation = :gen, announced = :no, announcing_at = :at_epoch, attempts = :zero REMOVE backoff_until, last_error, teardown_started, checked_at, checked_config, karpenter_drain_started",
+                Desired::Up => "SET phase = :phase, since = :at, generation = :gen, announced = :no, announcing_at = :at_epoch, attempts = :zero REMOVE backoff_until, last_error, teardown_started, checked_at, checked_config, karpenter_drain_started, nodepool_limits, karpenter_generation",
             })
             .condition_expression(
                 "attribute_not_exists(phase) OR phase <> :phase OR generation <> :gen",

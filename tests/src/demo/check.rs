@@ -129,6 +129,12 @@ pub fn check(report: &Report) -> Result<(), String> {
     }
     // The teardown deleted the ingress controller's Service (and waited for its load
     // balancer to go) before the nodegroups.
+    if !report.karpenter_problems.is_empty() {
+        return Err(format!(
+            "sandbox-us's Karpenter nodes: {}",
+            report.karpenter_problems.join("; ")
+        ));
+    }
     if report.ingress_gone_before_nodegroups != Some(true) {
         return Err(format!(
             "the ingress Service gone before the nodegroups: {:?}",

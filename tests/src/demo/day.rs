@@ -91,9 +91,11 @@ impl Day {
     /// When each cluster should be up, as the example config's schedules and the
     /// operator's hold say in their own zones (not as our schedule code computes it), and
     /// the ticks it takes to act: a new cluster is announced 30 minutes (create-cluster,
-    /// create-nodegroups, announce) after its window opens, a scaled one 15 minutes; a
-    /// destroy-mode teardown announces 45 minutes after (load balancers, nodegroups,
-    /// cluster, announce), a scale-down 15 minutes. `(cluster, announced up, announced
+    /// create-nodegroups, announce) after its window opens, a scaled one 30 minutes too
+    /// (nodegroups, Karpenter's limits, announce); a destroy-mode teardown announces 45
+    /// minutes after (load balancers, nodegroups, cluster, announce), sandbox-us's
+    /// scale-down 45 minutes (cap the NodePools, delete the NodeClaims, nodegroups,
+    /// announce). `(cluster, announced up, announced
     /// down)`, in order; `None`: still up at the end.
     pub fn expected_uptime(&self) -> Result<Vec<UpInterval>, String> {
         let (start, end) = (self.start()?, self.end()?);
@@ -111,13 +113,15 @@ impl Day {
             if closes <= start || opens >= end {
                 continue;
             }
+            // Karpenter (its controller on `general`): a morning scales `general` up,
+            // restores the NodePool limits, then announces; an evening caps the NodePools,
+            // deletes the NodeClaims, scales `general` down, then announces.
             let announced = match (opens < start, built) {
                 (true, _) => minutes(start, 30)?,
-                (false, false) => minutes(opens, 30)?,
-                (false, true) => minutes(opens, 15)?,
+                (false, _) => minutes(opens, 30)?,
             };
             built = true;
-            let down = minutes(closes, 15)?;
+            let down = minutes(closes, 45)?;
             up.push(("sandbox-us", announced, (down < end).then_some(down)));
         }
         Ok(up)

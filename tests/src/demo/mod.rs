@@ -82,6 +82,9 @@ pub struct Report {
     pub cost: Value,
     /// Hours each cluster was up in November before the demo day (the seeded history).
     pub history_hours: std::collections::BTreeMap<String, f64>,
+    /// What went wrong with sandbox-us's Karpenter nodes: one still running after a
+    /// scale-down was announced, a NodePool limit not restored by the morning.
+    pub karpenter_problems: Vec<String>,
 }
 
 /// Where the function binaries are: next to the running executable, or one level up

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::inputs::{example_config, github, seed_history, webhooks};
 use super::{bin_dir, Day, Entry, Report, LOAD_BALANCER, RECORD};
 use crate::fakes::cloudflare::FakeCloudflare;
+use crate::fakes::karpenter;
 use crate::fakes::kube::FakeKube;
 use crate::fakes::slack::FakeSlack;
 use crate::fixtures::dns::{ingress_service, INGRESS_NAME, INGRESS_NS};
@@ -17,6 +18,9 @@ use crate::{
     seed_local_account, workspace_root, BusTap, MotoServer, LOCAL_BUS, LOCAL_CLOUDFLARE_TOKEN,
     LOCAL_HOSTED_ZONE_ID, LOCAL_TABLE, LOCAL_ZONE, REGION,
 };
+
+/// The example's scale-mode cluster, whose other nodes Karpenter launches.
+const SANDBOX: &str = "sandbox-us";
 
 struct Fleet {
     endpoint: String,
@@ -112,6 +116,25 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
     kube.insert(
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ingress-nginx"}}),
     );
+    // sandbox-us's other nodes are Karpenter's: its CRDs, an EC2NodeClass and a spot
+    // NodePool (100 CPUs), its controller on `general`, not running until that is up.
+    karpenter::install_crds(&kube);
+    kube.insert(
+        karpenter::Ec2NodeClass::new("default", SANDBOX)
+            .tag("fleet:cluster", SANDBOX)
+            .build(),
+    );
+    kube.insert(
+        karpenter::NodePool::new("spot", "default")
+            .limits(json!({"cpu": "100"}))
+            .capacity_type("spot")
+            .build(),
+    );
+    kube.insert(karpenter::controller_deployment(0, 0));
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let controller =
+        karpenter::FakeKarpenter::start_on(&kube, ec2.clone(), SANDBOX, moto.endpoint.clone());
+    controller.set_running(false);
     let cloudflare = FakeCloudflare::start(LOCAL_CLOUDFLARE_TOKEN).await;
     let cf_zone = cloudflare.add_zone(LOCAL_ZONE);
     let route53 = aws_sdk_route53::Client::new(&sdk);
@@ -259,6 +282,13 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
                 )
                 .await;
             }
+            if c["name"] == SANDBOX {
+                if let Some(line) =
+                    karpenter_side(&kube, &controller, &ec2, step, &mut report).await?
+                {
+                    log(&mut report, at, "karpenter", line);
+                }
+            }
             if c["name"] == "staging" && step.starts_with("delete-nodegroups") {
                 let gone = kube
                     .get("v1", "Service", INGRESS_NS, INGRESS_NAME)
@@ -396,6 +426,99 @@ async fn records(
 
 /// The drained node as the fake API holds it: cordoned, the pods left on it that a drain
 /// must move (not DaemonSet, not mirror), the web budget's worst shortfall.
+/// What Karpenter (the fake controller, on sandbox-us's `general` nodegroup) does after
+/// the scheduler's step on sandbox-us, and what the demo checks of it: the controller
+/// comes and goes with `general`; a NodeClaim launches once the cluster is ready (the
+/// NodePool's limit restored by then); deleted NodeClaims are drained before the next
+/// tick; nothing of Karpenter's runs once a scale-down is announced.
+async fn karpenter_side(
+    kube: &FakeKube,
+    controller: &karpenter::FakeKarpenter,
+    ec2: &aws_sdk_ec2::Client,
+    step: &str,
+    report: &mut Report,
+) -> Result<Option<String>, String> {
+    let host_down = step.starts_with("scale-nodegroups general=0/0/");
+    if step.starts_with("scale-nodegroups general=") && !host_down
+        || step.starts_with("create-nodegroups")
+    {
+        karpenter::set_controller_replicas(kube, 2, 2).await?;
+        controller.set_running(true);
+        return Ok(Some("the controller runs again on general".into()));
+    }
+    if host_down {
+        controller.set_running(false);
+        karpenter::set_controller_replicas(kube, 0, 0).await?;
+        return Ok(Some("the controller is gone with general".into()));
+    }
+    if step.starts_with("delete-nodeclaims") {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !kube.list(karpenter::KARPENTER_API, "NodeClaim").is_empty()
+            && std::time::Instant::now() < until
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        return Ok(Some(
+            "NodeClaims drained, their instances terminated".into(),
+        ));
+    }
+    if step.starts_with("announce-ready") {
+        let limits = kube
+            .get(karpenter::KARPENTER_API, "NodePool", "", "spot")
+            .map(|np| np["spec"]["limits"].clone())
+            .unwrap_or_default();
+        if limits != json!({"cpu": "100"}) {
+            report
+                .karpenter_problems
+                .push(format!("NodePool spot's limits at Cluster Ready: {limits}"));
+        }
+        let claim = controller.launch("spot").await?;
+        return Ok(Some(format!("launched NodeClaim {claim} (NodePool spot)")));
+    }
+    if step.starts_with("announce-destroyed") {
+        let live = live_instances(ec2, SANDBOX).await?;
+        if !live.is_empty() {
+            report.karpenter_problems.push(format!(
+                "Karpenter instances still running after the scale-down: {}",
+                live.join(", ")
+            ));
+        }
+        return Ok(Some(format!(
+            "{} Karpenter instance(s) running",
+            live.len()
+        )));
+    }
+    Ok(None)
+}
+
+/// Instances tagged for `cluster` that are not terminated.
+async fn live_instances(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Result<Vec<String>, String> {
+    let out = ec2
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:eks:eks-cluster-name")
+                .values(cluster)
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("DescribeInstances: {e}"))?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id().map(String::from))
+        .collect())
+}
+
 fn drained_node_state(kube: &FakeKube) -> (bool, Vec<String>, Option<i64>) {
     let node = kube
         .get("v1", "Node", "", crate::fixtures::spot_drainer::NODE)

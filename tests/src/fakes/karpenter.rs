@@ -159,7 +159,23 @@ impl FakeKarpenter {
     /// against `kube` and, for EC2, `ec2`; IAM is the test binary's moto. Needs a tokio
     /// runtime (the test's).
     pub fn start(kube: &FakeKube, ec2: aws_sdk_ec2::Client, cluster: &str) -> FakeKarpenter {
-        let shared = Arc::new(controller::Shared::new(kube.clone(), ec2, cluster));
+        Self::start_on(kube, ec2, cluster, crate::moto().endpoint.clone())
+    }
+
+    /// [`Self::start`] with IAM at `iam_endpoint` (the moto `ec2` talks to): for a
+    /// process with a moto of its own, such as the demo.
+    pub fn start_on(
+        kube: &FakeKube,
+        ec2: aws_sdk_ec2::Client,
+        cluster: &str,
+        iam_endpoint: String,
+    ) -> FakeKarpenter {
+        let shared = Arc::new(controller::Shared::new(
+            kube.clone(),
+            ec2,
+            cluster,
+            iam_endpoint,
+        ));
         let task = tokio::spawn(controller::run(shared.clone()));
         FakeKarpenter { shared, task }
     }

@@ -69,10 +69,15 @@ pub(super) async fn run(shared: Arc<Shared>) {
 }
 
 impl Shared {
-    pub(super) fn new(kube: FakeKube, ec2: aws_sdk_ec2::Client, cluster: &str) -> Shared {
+    pub(super) fn new(
+        kube: FakeKube,
+        ec2: aws_sdk_ec2::Client,
+        cluster: &str,
+        iam_endpoint: String,
+    ) -> Shared {
         Shared {
             kube,
-            aws: Aws::new(ec2, cluster, crate::moto().endpoint.clone()),
+            aws: Aws::new(ec2, cluster, iam_endpoint),
             running: AtomicBool::new(true),
             stuck: Default::default(),
             events: Default::default(),
