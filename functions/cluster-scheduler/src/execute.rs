@@ -220,7 +220,7 @@ impl Scheduler {
                 }
                 if !cap.is_empty() {
                     let client = self.kube.client(&Self::access(name, o)).await?;
-                    karpenter_api::cap(&client, cap).await?;
+                    Box::pin(karpenter_api::cap(&client, cap)).await?;
                 }
                 match then {
                     // The evening's next step, in the same tick (see `Step::CapNodePools`).
@@ -237,9 +237,9 @@ impl Scheduler {
                 let client = self.kube.client(&Self::access(name, o)).await?;
                 match step {
                     Step::DeleteNodeClaims(_) => {
-                        karpenter_api::delete_nodeclaims(&client, names).await?
+                        Box::pin(karpenter_api::delete_nodeclaims(&client, names)).await?
                     }
-                    _ => karpenter_api::delete_nodeclasses(&client, names).await?,
+                    _ => Box::pin(karpenter_api::delete_nodeclasses(&client, names)).await?,
                 }
                 Ok(StepResult::Done)
             }
@@ -248,7 +248,12 @@ impl Scheduler {
                 launch_templates,
                 notes,
             } => {
-                karpenter_api::terminate(&self.ec2, instances, launch_templates).await?;
+                Box::pin(karpenter_api::terminate(
+                    &self.ec2,
+                    instances,
+                    launch_templates,
+                ))
+                .await?;
                 if !notes.is_empty() {
                     let text =
                         format!(":warning: cluster `{name}` Karpenter: {}", notes.join("; "));
@@ -262,7 +267,7 @@ impl Scheduler {
                     return Ok(StepResult::Waiting);
                 };
                 let client = self.kube.client(&Self::access(name, o)).await?;
-                karpenter_api::restore(&client, limits).await?;
+                Box::pin(karpenter_api::restore(&client, limits)).await?;
                 self.store.clear_nodepool_limits(name).await?;
                 Ok(StepResult::Done)
             }

@@ -99,8 +99,10 @@ impl Scheduler {
                     // A destroyed cluster takes every NodePool's nodes with it: the backstop
                     // covers them all. Scale mode leaves unmanaged NodePools running.
                     let all = c.mode == Mode::Destroy;
-                    o.karpenter =
-                        Some(karpenter_api::observe(client, &self.ec2, &c.name, &k, all).await?);
+                    // Boxed: the Kubernetes and EC2 reads' futures are large, and a tick runs
+                    // on a 2 MiB worker stack.
+                    let view = karpenter_api::observe(client, &self.ec2, &c.name, &k, all);
+                    o.karpenter = Some(Box::pin(view).await?);
                 }
             }
         }
@@ -276,10 +278,9 @@ impl Scheduler {
         outcome.step = step.describe();
         outcome.notes = step.notes();
         tracing::info!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");
-        let result = match self
-            .execute(c, &step, &observed, &record, inv, &decision.reason)
-            .await
-        {
+        // Boxed: a step's future holds its largest adapter call's (see `look_inside`).
+        let executed = self.execute(c, &step, &observed, &record, inv, &decision.reason);
+        let result = match Box::pin(executed).await {
             Ok(result) => result,
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };
