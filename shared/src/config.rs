@@ -20,6 +20,7 @@ mod dns;
 mod dora;
 mod karpenter;
 mod keys;
+mod network;
 mod secret;
 pub use blueprint::{
     AccessEntry, AddonBlueprint, Blueprint, CapacityType, NodegroupBlueprint, ACCESS_POLICIES,
@@ -32,6 +33,7 @@ pub use dns::{
 pub use dora::{check_pushgateway_url, DeploySource, DoraConfig, DoraService};
 pub use karpenter::{InterruptionHandler, KarpenterConfig};
 use keys::{deserialize, key_name, unknown_key};
+pub use network::{NatGatewayConfig, NetworkConfig};
 pub use secret::{Secret, SecretRef};
 
 /// Tag key carried by every resource the fleet creates: the cluster it belongs to. The cost
@@ -40,6 +42,9 @@ pub const CLUSTER_TAG: &str = "fleet:cluster";
 /// Tag that names the fleet (its stack) that created a cluster: clusters without it, or
 /// with another fleet's name, are never touched (see `startup::stack_name`).
 pub const MANAGED_BY_TAG: &str = "fleet:managed-by";
+/// Tag carried by the NAT gateways and Elastic IPs the fleet creates: the `[[network]]`
+/// they belong to. The cost reporter groups by it.
+pub const NETWORK_TAG: &str = "fleet:network";
 
 /// The fleet config (TOML, stored in SSM; the README's "Config reference"). Unknown keys
 /// are errors ([`FleetConfig::parse`]).
@@ -50,6 +55,9 @@ pub struct FleetConfig {
     /// `[[cluster]]`, in order; names are unique.
     #[serde(default, rename = "cluster")]
     pub clusters: Vec<ClusterConfig>,
+    /// `[[network]]`: NAT gateways that follow the clusters that name them.
+    #[serde(default, rename = "network")]
+    pub networks: Vec<NetworkConfig>,
     /// The services whose DORA metrics are measured.
     #[serde(default)]
     pub dora: Option<DoraConfig>,
@@ -133,6 +141,10 @@ pub struct ClusterConfig {
     /// `[cluster.karpenter]`: present when Karpenter launches (some of) its nodes.
     #[serde(default)]
     pub karpenter: Option<KarpenterConfig>,
+    /// The `[[network]]` whose NAT gateways this cluster's nodes need: up before its
+    /// nodes come up, down after it (and every other cluster naming it) is down.
+    #[serde(default)]
+    pub network: Option<String>,
 }
 
 /// What a rebalance recommendation does to a node (`rebalance`).
@@ -261,7 +273,20 @@ impl FleetConfig {
                 }
             }
         }
+        network::validate_all(&self.networks, &self.clusters)?;
         Ok(())
+    }
+
+    /// The network named `name`, if the config has it.
+    pub fn network(&self, name: &str) -> Option<&NetworkConfig> {
+        self.networks.iter().find(|n| n.name == name)
+    }
+
+    /// The clusters that name network `name`.
+    pub fn clusters_of<'a>(&'a self, network: &'a str) -> impl Iterator<Item = &'a ClusterConfig> {
+        self.clusters
+            .iter()
+            .filter(move |c| c.network.as_deref() == Some(network))
     }
 }
 

@@ -216,6 +216,47 @@ impl BusEvent for NodeDrained {
     const DETAIL_TYPE: &'static str = "Node Drained";
 }
 
+/// `Network Ready`: a `[[network]]`'s NAT gateways are available and the private route
+/// tables' default routes point at them; its clusters' nodes come up after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkReady {
+    /// The network's name in the fleet config.
+    pub network: String,
+    /// The AWS region its VPC is in.
+    pub region: String,
+    /// The NAT gateways (`nat-…`), in config order.
+    pub nat_gateways: Vec<String>,
+    /// The route tables whose default route points at them (`rtb-…`).
+    pub route_tables: Vec<String>,
+    /// Route tables whose default route points elsewhere, left alone (`rtb-… -> igw-…`).
+    pub conflicts: Vec<String>,
+    /// When the transition was recorded.
+    pub at: Timestamp,
+}
+
+impl BusEvent for NetworkReady {
+    const SOURCE: &'static str = SOURCE_SCHEDULER;
+    const DETAIL_TYPE: &'static str = "Network Ready";
+}
+
+/// `Network Down`: every cluster that needs a `[[network]]` is down and nothing of it
+/// that bills by the hour is left: its routes removed, NAT gateways deleted, Elastic IPs
+/// released.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkDown {
+    /// The network's name in the fleet config.
+    pub network: String,
+    /// The AWS region its VPC is in.
+    pub region: String,
+    /// When the transition was recorded.
+    pub at: Timestamp,
+}
+
+impl BusEvent for NetworkDown {
+    const SOURCE: &'static str = SOURCE_SCHEDULER;
+    const DETAIL_TYPE: &'static str = "Network Down";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,13 +25,14 @@ mod dns;
 mod karpenter;
 mod leases;
 pub mod model;
+mod network;
 mod ownership;
 mod table;
 mod transitions;
 
 pub use model::{
-    uptime_hours, AuditEntry, ClusterRecord, RecordedLimits, RecordedState, Transition,
-    TransitionKind,
+    network_history_key, uptime_hours, AuditEntry, ClusterRecord, NetworkRecord, RecordedGateway,
+    RecordedLimits, RecordedState, Transition, TransitionKind,
 };
 
 /// How long transition history is kept: a year and a month, for year-on-year reports.

@@ -236,25 +236,47 @@ where
     F: Fn(Shot) -> Fut,
     Fut: Future<Output = bool>,
 {
+    sweep_in(name, endpoint, &SWEEP_MODES, scenario).await
+}
+
+/// The modes a long scenario is swept in: an error on every attempt (the three errors
+/// [`SWEEP_MODES`] sends all end in the same backoff), and a response lost after the
+/// service applied the request, on every attempt and on the first only (the SDK's retry
+/// meets its own success).
+pub const LONG_SWEEP_MODES: [(Fault, bool); 3] = [
+    (Fault::Throttle, true),
+    (Fault::Lost, true),
+    (Fault::Lost, false),
+];
+
+/// [`sweep`] in the given modes.
+pub async fn sweep_in<F, Fut>(name: &str, endpoint: &str, modes: &[(Fault, bool)], scenario: F)
+where
+    F: Fn(Shot) -> Fut,
+    Fut: Future<Output = bool>,
+{
     let scenario = &scenario;
-    let modes = SWEEP_MODES.map(|(fault, every_attempt)| async move {
-        let faults = Faults::default();
-        let mut op = 1;
-        loop {
-            let shot = Shot {
-                faults: faults.clone(),
-                op,
-                fault,
-                every_attempt,
-            };
-            if !faults.scope(endpoint, scenario(shot)).await {
-                break;
+    let modes = modes
+        .iter()
+        .copied()
+        .map(|(fault, every_attempt)| async move {
+            let faults = Faults::default();
+            let mut op = 1;
+            loop {
+                let shot = Shot {
+                    faults: faults.clone(),
+                    op,
+                    fault,
+                    every_attempt,
+                };
+                if !faults.scope(endpoint, scenario(shot)).await {
+                    break;
+                }
+                op += 1;
+                assert!(op < 150, "{name}: more operations than expected");
             }
-            op += 1;
-            assert!(op < 150, "{name}: more operations than expected");
-        }
-        assert!(op > 1, "{name}: no operation was ever failed");
-    });
+            assert!(op > 1, "{name}: no operation was ever failed");
+        });
     futures::future::join_all(modes).await;
 }
 

@@ -287,6 +287,92 @@ pub async fn seed_local_account(sdk: &SdkConfig, slack_url: &str) -> Result<(), 
     ] {
         put_secret(&ssm, name, value).await?;
     }
+    seed_local_networks(sdk).await
+}
+
+/// The VPCs of the example config's `[[network]]`s, with the ids it names: an internet
+/// gateway, each NAT gateway's public subnet routed to it, the private route tables (see
+/// `fleet-local:id` in `tests/support/moto_server.py`). Skipped for a subnet that exists.
+pub async fn seed_local_networks(sdk: &SdkConfig) -> Result<(), String> {
+    let text = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
+        .map_err(|e| e.to_string())?;
+    let config = fleet_shared::config::FleetConfig::parse(&text).map_err(|e| e.to_string())?;
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let fixed = |kind: aws_sdk_ec2::types::ResourceType, id: &str| {
+        aws_sdk_ec2::types::TagSpecification::builder()
+            .resource_type(kind)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("fleet-local:id")
+                    .value(id)
+                    .build(),
+            )
+            .build()
+    };
+    fn err<E: std::error::Error + 'static, R: std::fmt::Debug>(
+        what: &'static str,
+    ) -> impl FnOnce(aws_sdk_ec2::error::SdkError<E, R>) -> String {
+        move |e| format!("EC2 {what}: {}", aws_sdk_ec2::error::DisplayErrorContext(e))
+    }
+    for (i, n) in config.networks.iter().enumerate() {
+        let exists = ec2
+            .describe_subnets()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("subnet-id")
+                    .values(&n.nat_gateways[0].subnet_id)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(err("DescribeSubnets"))?;
+        if !exists.subnets().is_empty() {
+            continue;
+        }
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block(format!("10.{i}.0.0/16"))
+            .send()
+            .await
+            .map_err(err("CreateVpc"))?
+            .vpc
+            .and_then(|v| v.vpc_id)
+            .unwrap_or_default();
+        let igw = ec2
+            .create_internet_gateway()
+            .send()
+            .await
+            .map_err(err("CreateInternetGateway"))?
+            .internet_gateway
+            .and_then(|g| g.internet_gateway_id)
+            .unwrap_or_default();
+        ec2.attach_internet_gateway()
+            .internet_gateway_id(&igw)
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .map_err(err("AttachInternetGateway"))?;
+        for (j, g) in n.nat_gateways.iter().enumerate() {
+            ec2.create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(format!("10.{i}.{j}.0/24"))
+                .tag_specifications(fixed(
+                    aws_sdk_ec2::types::ResourceType::Subnet,
+                    &g.subnet_id,
+                ))
+                .send()
+                .await
+                .map_err(err("CreateSubnet"))?;
+            for rtb in &g.route_table_ids {
+                ec2.create_route_table()
+                    .vpc_id(&vpc)
+                    .tag_specifications(fixed(aws_sdk_ec2::types::ResourceType::RouteTable, rtb))
+                    .send()
+                    .await
+                    .map_err(err("CreateRouteTable"))?;
+            }
+        }
+    }
     Ok(())
 }
 

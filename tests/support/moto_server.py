@@ -124,6 +124,165 @@ def get_access_key(self) -> str:
 BaseResponse.get_access_key = get_access_key
 
 
+# --- NAT gateways and Elastic IPs as EC2 runs them -------------------------------------
+# moto makes a NAT gateway `available` at once, deletes it at once without freeing its
+# address, ignores ClientToken and releases an address that is still associated. EC2
+# (User Guide, "NAT gateways": "NAT gateway basics", "Delete a NAT gateway"; API
+# reference, CreateNatGateway's ClientToken, ReleaseAddress):
+# - a new gateway is `pending` for minutes, then `available` (or `failed`, with a
+#   failure code, its address disassociated); here: `pending` on the first
+#   DescribeNatGateways that shows it, `available` from the next;
+# - DeleteNatGateway makes it `deleting`, then `deleted` (shown for about an hour); its
+#   Elastic IP stays associated until then; here: `deleted` from the second describe;
+# - CreateNatGateway with a ClientToken already used returns the same gateway;
+# - ReleaseAddress of an associated address fails with InvalidIPAddress.InUse;
+# - DeleteNatGateway of an unknown id fails with NatGatewayNotFound.
+# Tests steer what EC2 does by tagging the public subnet (a real call, no side channel):
+# `fleet-test:nat-fails` = <message> makes its gateways fail, `fleet-test:nat-deleting` =
+# `stuck` keeps them `deleting` while the tag is there.
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models.elastic_ip_addresses import ElasticAddressBackend
+from moto.ec2.models.nat_gateways import NatGateway, NatGatewayBackend
+from moto.ec2.responses.nat_gateways import NatGateways
+
+_create_nat = NatGatewayBackend.create_nat_gateway
+_describe_nats = NatGatewayBackend.describe_nat_gateways
+_release = ElasticAddressBackend.release_address
+
+
+def _subnet_tag(backend, subnet_id, key):
+    return backend.tags.get(subnet_id, {}).get(key)
+
+
+def _free_address(backend, nat):
+    for a in nat.address_set:
+        allocation = a.get("allocationId")
+        for eip in backend.address_by_allocation([allocation]) if allocation else []:
+            if eip.association_id:
+                backend.disassociate_address(association_id=eip.association_id)
+
+
+def describe_nat_gateways(self, filters, nat_gateway_ids):
+    shown = _describe_nats(self, filters, nat_gateway_ids)
+    for nat in shown:
+        # A gateway moves on only after one describe has shown it where it is.
+        if getattr(nat, "_fleet_seen", None) != nat.state:
+            continue
+        if nat.state == "pending":
+            message = _subnet_tag(self, nat.subnet_id, "fleet-test:nat-fails")
+            if message:
+                nat.state = "failed"
+                nat.failure_code = "Gateway.NotAttached"
+                nat.failure_message = message
+                _free_address(self, nat)
+            else:
+                nat.state = "available"
+        elif nat.state == "deleting":
+            if _subnet_tag(self, nat.subnet_id, "fleet-test:nat-deleting") != "stuck":
+                nat.state = "deleted"
+                _free_address(self, nat)
+    for nat in shown:
+        nat._fleet_seen = nat.state
+    return shown
+
+
+def create_nat_gateway(self, subnet_id, allocation_id, tags=None, connectivity_type="public", client_token=None):
+    tokens = self.__dict__.setdefault("_fleet_nat_tokens", {})
+    if client_token and client_token in tokens:
+        return self.nat_gateways[tokens[client_token]]
+    nat = _create_nat(self, subnet_id, allocation_id, tags, connectivity_type)
+    nat.state = "pending"
+    if client_token:
+        tokens[client_token] = nat.id
+    return nat
+
+
+def delete_nat_gateway(self, nat_gateway_id):
+    nat = self.nat_gateways.get(nat_gateway_id)
+    if nat is None:
+        raise EC2ClientError("NatGatewayNotFound", f"NAT gateway {nat_gateway_id} was not found")
+    if nat.state in ("pending", "available", "failed"):
+        nat.state = "deleting" if nat.state != "failed" else "deleted"
+        nat._fleet_seen = None
+    return nat
+
+
+def release_address(self, address=None, allocation_id=None):
+    eips = self.address_by_allocation([allocation_id]) if allocation_id else self.address_by_ip([address])
+    if eips and eips[0].association_id:
+        raise EC2ClientError(
+            "InvalidIPAddress.InUse",
+            f"Address {eips[0].public_ip} is in use.",
+        )
+    return _release(self, address=address, allocation_id=allocation_id)
+
+
+def create_nat_gateway_response(self):
+    nat = self.ec2_backend.create_nat_gateway(
+        subnet_id=self._get_param("SubnetId"),
+        allocation_id=self._get_param("AllocationId"),
+        tags=add_tag_specification(self._get_param("TagSpecifications", [])),
+        connectivity_type=self._get_param("ConnectivityType"),
+        client_token=self._get_param("ClientToken"),
+    )
+    return ActionResult({"NatGateway": nat})
+
+
+from moto.ec2.utils import add_tag_specification
+
+NatGatewayBackend.describe_nat_gateways = describe_nat_gateways
+NatGatewayBackend.create_nat_gateway = create_nat_gateway
+NatGatewayBackend.delete_nat_gateway = delete_nat_gateway
+ElasticAddressBackend.release_address = release_address
+NatGateways.create_nat_gateway = create_nat_gateway_response
+
+
+# --- Fixed ids for the local account's VPC ----------------------------------------------
+# EC2 gives random ids and a config names them; the local account (`make local-aws`, the
+# demo) makes the example config's subnet and route tables with the ids it names: a
+# `fleet-local:id` tag on CreateSubnet / CreateRouteTable sets the id (moto's own
+# generators otherwise).
+import moto.ec2.models.route_tables as _route_tables_module
+import moto.ec2.models.subnets as _subnets_module
+from moto.ec2.responses.route_tables import RouteTables
+from moto.ec2.responses.subnets import Subnets
+
+_wanted_ids = threading.local()
+
+
+def _fixed(module, generator):
+    original = getattr(module, generator)
+
+    def pick():
+        wanted = getattr(_wanted_ids, generator, None)
+        if wanted:
+            setattr(_wanted_ids, generator, None)
+            return wanted
+        return original()
+
+    setattr(module, generator, pick)
+
+
+_fixed(_subnets_module, "random_subnet_id")
+_fixed(_route_tables_module, "random_route_table_id")
+
+
+def _with_local_id(method, generator):
+    def wrapped(self):
+        tags = add_tag_specification(self._get_param("TagSpecifications", []))
+        setattr(_wanted_ids, generator, tags.get("fleet-local:id"))
+        try:
+            return method(self)
+        finally:
+            setattr(_wanted_ids, generator, None)
+
+    return wrapped
+
+
+Subnets.create_subnet = _with_local_id(Subnets.create_subnet, "random_subnet_id")
+RouteTables.create_route_table = _with_local_id(RouteTables.create_route_table, "random_route_table_id")
+
+
 class SerializedDynamoDB:
     """Handles DynamoDB requests one at a time, as DynamoDB applies conditional writes.
 

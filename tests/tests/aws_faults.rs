@@ -7,7 +7,7 @@
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::Desired;
 use fleet_shared::state::TransitionKind;
-use fleet_tests::faults::{sweep, Fired, Shot};
+use fleet_tests::faults::{sweep, sweep_in, Fired, Shot, LONG_SWEEP_MODES};
 use fleet_tests::fixtures::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
 use jiff::ToSpan;
 use serde_json::json;
@@ -464,4 +464,87 @@ async fn the_scheduler_evening_survives_a_fault_on_any_call() {
         true
     })
     .await;
+}
+
+/// A network's morning and evening (a scale-mode cluster naming it): NAT gateway, Elastic
+/// IP, routes. Whatever call fails, the next ticks leave one gateway, one address and the
+/// routes in the morning, and nothing that bills at night; each event at least once. The
+/// faulted ticks are the network's own (the cluster's evening is done before them), to
+/// keep the sweep short.
+#[tokio::test]
+async fn a_network_survives_a_fault_on_any_call() {
+    use fleet_tests::fixtures::network::{
+        addresses, billing_nat_gateways, default_route, network_name, Vpc,
+    };
+    let endpoint = moto_endpoint();
+    for phase in ["morning", "evening"] {
+        let name = format!("network {phase}");
+        sweep_in(&name, &endpoint, &LONG_SWEEP_MODES, |shot| async move {
+            let ec2 = aws_sdk_ec2::Client::new(&fleet_tests::sdk());
+            let vpc = Vpc::create(&ec2).await;
+            let network = network_name();
+            let toml = cluster_toml(
+                "scale",
+                BERLIN_WEEKDAYS,
+                &format!("network = \"{network}\""),
+            );
+            let f = SchedulerFixture::start_with(&[toml], &vpc.network_toml(&network, false), None)
+                .await;
+            let name = f.names[0].clone();
+            // The morning: provision, pending, routes and announce.
+            let mut from = "2026-11-23T07:00:00Z";
+            let mut to = "2026-11-23T07:15:00Z";
+            if phase == "evening" {
+                f.ticks("2026-11-23T07:00:00Z", "2026-11-23T07:20:00Z")
+                    .await;
+                // The cluster goes down first; then the network's evening is faulted.
+                f.ticks("2026-11-23T19:00:00Z", "2026-11-23T19:10:00Z")
+                    .await;
+                f.tap.drain().await;
+                (from, to) = ("2026-11-23T19:10:00Z", "2026-11-23T19:25:00Z");
+            }
+            let Some(Fired { failed, what, .. }) = faulted_ticks(&shot, &f, &name, from, to).await
+            else {
+                return false;
+            };
+            // Past the backoff of one failure (2 minutes): the next ticks complete the work.
+            let later = ts(to).checked_add(5.minutes()).expect("time");
+            let end = later.checked_add(15.minutes()).expect("time");
+            f.ticks(&later.to_string(), &end.to_string()).await;
+            let live = billing_nat_gateways(&ec2, &vpc.public_subnet).await;
+            let held = addresses(&ec2, &network).await;
+            let events: Vec<String> = detail_types(&f.tap.drain().await)
+                .into_iter()
+                .filter(|e| e.starts_with("Network"))
+                .collect();
+            let record = f.store.network(&network).await.expect("record");
+            if phase == "morning" {
+                assert_eq!(live.len(), 1, "{what}: {live:?}");
+                assert_eq!(
+                    held.len(),
+                    1,
+                    "{what}: one address, extras released: {held:?}"
+                );
+                for rtb in &vpc.private_tables {
+                    assert_eq!(
+                        default_route(&ec2, rtb).await.as_ref(),
+                        live.first(),
+                        "{what}"
+                    );
+                }
+                announced(&events, "Network Ready", &failed, &what);
+                assert_eq!(record.phase, Some(Desired::Up), "{what}");
+            } else {
+                assert!(live.is_empty(), "{what}: {live:?}");
+                assert!(held.is_empty(), "{what}: {held:?}");
+                for rtb in &vpc.private_tables {
+                    assert_eq!(default_route(&ec2, rtb).await, None, "{what}");
+                }
+                announced(&events, "Network Down", &failed, &what);
+                assert!(record.gateways.is_empty(), "{what}: {record:?}");
+            }
+            true
+        })
+        .await;
+    }
 }

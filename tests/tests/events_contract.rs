@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use fleet_shared::config::Mode;
 use fleet_shared::events::{
     BusEvent, ClusterDestroyed, ClusterReady, ClusterTransitionFailed, DrainCause, DrainStatus,
-    NodeDrained,
+    NetworkDown, NetworkReady, NodeDrained,
 };
 use fleet_tests::workspace_root;
 use jiff::Timestamp;
@@ -64,6 +64,25 @@ fn check<E: BusEvent>(readme: &str, event: &E) {
 fn the_readme_names_every_field_each_bus_event_sends() {
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
     let at: Timestamp = "2026-11-23T07:20:00Z".parse().expect("a timestamp");
+    check(
+        &readme,
+        &NetworkReady {
+            network: "staging-vpc".into(),
+            region: "eu-west-1".into(),
+            nat_gateways: vec!["nat-0abc".into()],
+            route_tables: vec!["rtb-0a".into()],
+            conflicts: vec![],
+            at,
+        },
+    );
+    check(
+        &readme,
+        &NetworkDown {
+            network: "staging-vpc".into(),
+            region: "eu-west-1".into(),
+            at,
+        },
+    );
     check(
         &readme,
         &ClusterReady {

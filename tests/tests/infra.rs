@@ -231,7 +231,7 @@ fn schedules_send_what_the_functions_parse() {
 }
 
 /// SDK operations (as the code calls them) -> the IAM actions they need.
-const OPERATIONS: [(&str, &[&str]); 46] = [
+const OPERATIONS: [(&str, &[&str]); 55] = [
     ("describe_cluster", &["eks:DescribeCluster"]),
     ("create_cluster", &["eks:CreateCluster"]),
     ("delete_cluster", &["eks:DeleteCluster"]),
@@ -286,6 +286,15 @@ const OPERATIONS: [(&str, &[&str]); 46] = [
     ("get_resources", &["tag:GetResources"]),
     ("describe_volumes", &["ec2:DescribeVolumes"]),
     ("describe_nat_gateways", &["ec2:DescribeNatGateways"]),
+    ("describe_route_tables", &["ec2:DescribeRouteTables"]),
+    ("describe_subnets", &["ec2:DescribeSubnets"]),
+    ("allocate_address", &["ec2:AllocateAddress"]),
+    ("create_nat_gateway", &["ec2:CreateNatGateway"]),
+    ("create_route", &["ec2:CreateRoute"]),
+    ("replace_route", &["ec2:ReplaceRoute"]),
+    ("delete_route", &["ec2:DeleteRoute"]),
+    ("delete_nat_gateway", &["ec2:DeleteNatGateway"]),
+    ("release_address", &["ec2:ReleaseAddress"]),
     ("describe_addresses", &["ec2:DescribeAddresses"]),
     (
         "describe_network_interfaces",
@@ -368,7 +377,8 @@ fn shared_calls(function: &str) -> Vec<&'static str> {
 /// needs eks:TagResource) and passing the blueprint roles to EKS.
 fn implied_actions(function: &str) -> Vec<&'static str> {
     match function {
-        "cluster-scheduler" => vec!["eks:TagResource", "iam:PassRole"],
+        // ec2:CreateTags: NAT gateways and Elastic IPs tagged in their create call.
+        "cluster-scheduler" => vec!["eks:TagResource", "iam:PassRole", "ec2:CreateTags"],
         _ => vec![],
     }
 }
@@ -612,6 +622,52 @@ fn the_schedulers_role_acts_only_on_this_fleets_clusters() {
         );
         assert_ne!(s["Resource"], "*", "{action}: {s}");
     }
+    // Networks: made only tagged, deleted only when tagged, routes only in listed tables.
+    let allocate = one("ec2:AllocateAddress");
+    assert_eq!(
+        allocate["Condition"]["StringEquals"]["aws:RequestTag/fleet:managed-by"],
+        stack()
+    );
+    let creates = allowing(&t, "cluster-scheduler", "ec2:CreateNatGateway");
+    let on = |kind: &str| -> Vec<Value> {
+        creates
+            .iter()
+            .filter(|s| s["Resource"].to_string().contains(&format!(":{kind}/*")))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(creates.len(), 3, "{creates:?}");
+    assert_eq!(
+        on("natgateway")[0]["Condition"]["StringEquals"]["aws:RequestTag/fleet:managed-by"],
+        stack()
+    );
+    assert_eq!(
+        on("elastic-ip")[0]["Condition"]["StringEquals"]["aws:ResourceTag/fleet:managed-by"],
+        stack(),
+        "a NAT gateway only with the fleet's own address"
+    );
+    for action in ["ec2:DeleteNatGateway", "ec2:ReleaseAddress"] {
+        let s = one(action);
+        assert_eq!(
+            s["Condition"]["StringEquals"]["aws:ResourceTag/fleet:managed-by"],
+            stack(),
+            "{action}: {s}"
+        );
+        assert_ne!(s["Resource"], "*", "{action}: {s}");
+    }
+    for action in ["ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute"] {
+        let s = one(action);
+        assert_eq!(
+            s["Condition"]["StringEquals"]["ec2:RouteTableID"],
+            json!({"Ref": "NetworkRouteTableIds"}),
+            "{action}: {s}"
+        );
+    }
+    let tags = one("ec2:CreateTags");
+    assert_eq!(
+        tags["Condition"]["StringEquals"]["ec2:CreateAction"],
+        json!(["CreateNatGateway", "AllocateAddress"])
+    );
     let pass = one("iam:PassRole");
     assert_eq!(
         pass["Condition"]["StringEquals"]["iam:PassedToService"],
@@ -670,7 +726,7 @@ fn each_role_reads_its_own_secrets_and_writes_its_own_items() {
         (
             "cluster-scheduler",
             &["SlackWebhookParameter"],
-            &["cluster#*", "transitions#*", "audit#*"],
+            &["cluster#*", "network#*", "transitions#*", "audit#*"],
         ),
         ("spot-drainer", &["SlackWebhookParameter"], &["drain#*"]),
         (

@@ -54,6 +54,9 @@ pub struct Outcome {
 pub struct Tick {
     /// In config order.
     pub clusters: Vec<Outcome>,
+    /// In config order; absent when the config has no `[[network]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<NetworkOutcome>,
 }
 
 /// `{"action":"plan"}`: what the schedule wants at `at` and the step that would follow.
@@ -63,6 +66,27 @@ pub struct Plan {
     pub at: Timestamp,
     /// In config order.
     pub clusters: Vec<PlanRow>,
+    /// In config order; absent when the config has no `[[network]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<NetworkPlanRow>,
+}
+
+/// One network's plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkPlanRow {
+    /// The network's name.
+    pub name: String,
+    /// Up while any of its clusters is wanted up.
+    pub desired: Desired,
+    /// The recorded phase.
+    pub actual: String,
+    /// The actions a tick would take, or what it waits for.
+    pub next_step: String,
+    /// Ready once those are taken (its clusters' nodes may come up).
+    pub ready: bool,
+    /// Route conflicts left alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
 }
 
 /// One cluster's plan.
@@ -117,6 +141,26 @@ pub struct Status {
     pub at: Timestamp,
     /// In config order.
     pub clusters: Vec<StatusRow>,
+    /// In config order; absent when the config has no `[[network]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<NetworkStatusRow>,
+}
+
+/// One network's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkStatusRow {
+    /// The network's name.
+    pub name: String,
+    /// Up while any of its clusters is wanted up.
+    pub desired: Desired,
+    /// The clusters that name it.
+    pub clusters: Vec<String>,
+    /// The state table's record (phase, the fleet's NAT gateways and Elastic IPs).
+    pub recorded: fleet_shared::state::NetworkRecord,
+    /// The last five transitions, newest first.
+    pub last_transitions: Vec<Transition>,
+    /// Hours up since the start of the month (UTC), to the hundredth.
+    pub uptime_hours_this_month: f64,
 }
 
 /// One cluster's status.
@@ -149,4 +193,27 @@ pub struct StatusRow {
     pub last_destructive_steps: Vec<AuditEntry>,
     /// Hours up since the start of the month (UTC), to the hundredth.
     pub uptime_hours_this_month: f64,
+}
+
+/// What one tick did for one `[[network]]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkOutcome {
+    /// The network's name.
+    pub name: String,
+    /// Up while any of its clusters is wanted up.
+    pub desired: Desired,
+    /// The recorded phase (`up`, `down`, `never up`).
+    pub actual: String,
+    /// The actions taken (`create-nat-gateway subnet-…; create-route rtb-…->nat-…`), or
+    /// what it waits for.
+    pub step: String,
+    /// How the tick ended for the network.
+    pub result: StepResult,
+    /// Its NAT gateways are available and routes in place: its clusters' nodes may come up.
+    pub ready: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What it waits for, and route conflicts left alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }

@@ -13,6 +13,9 @@
 //! - `teardown`, `bootstrap`: the Kubernetes side of the evening and the morning.
 //! - `karpenter_steps`: the Karpenter part of an evening and a morning (pure);
 //! - `karpenter_api`: Karpenter's objects (Kubernetes) and instances (EC2), read and acted on.
+//! - `network_steps`: a `[[network]]`'s NAT gateways and routes, morning and evening (pure);
+//! - `network_api`: EC2's side of a network, read and acted on;
+//! - `network`: a tick's networks, before the clusters that need them.
 
 pub mod answer;
 pub mod bootstrap;
@@ -21,6 +24,9 @@ pub mod execute;
 pub mod handler;
 pub mod karpenter_api;
 pub mod karpenter_steps;
+pub mod network;
+pub mod network_api;
+pub mod network_steps;
 pub mod observed;
 pub mod queries;
 pub mod reconcile;

@@ -1,11 +1,14 @@
 //! The queries a person asks: `plan` (what the schedule wants and what would happen
 //! next), `status` (what is recorded), `up` / `down` / `clear` (overrides).
 
-use crate::answer::{OverrideCleared, OverrideSet, Plan, PlanRow, Status, StatusRow};
-use fleet_shared::config::ClusterConfig;
+use crate::answer::{
+    NetworkPlanRow, NetworkStatusRow, OverrideCleared, OverrideSet, Plan, PlanRow, Status,
+    StatusRow,
+};
+use fleet_shared::config::{ClusterConfig, NetworkConfig};
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::{Decision, Desired, Override};
-use fleet_shared::state::{uptime_hours, TransitionKind};
+use fleet_shared::state::{network_history_key, uptime_hours, Transition, TransitionKind};
 use fleet_shared::{FleetError, Result};
 use futures::stream::{self, StreamExt};
 use jiff::{Timestamp, ToSpan};
@@ -18,16 +21,67 @@ use crate::handler::*;
 
 impl Scheduler {
     pub(crate) async fn plan(&self, at: Timestamp) -> Result<Plan> {
+        let names: Vec<&str> = self
+            .config
+            .clusters
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let records = if self.config.networks.is_empty() {
+            Default::default()
+        } else {
+            self.store.clusters(&names).await?
+        };
+        let mut networks = vec![];
+        let mut gates = std::collections::HashMap::new();
+        for n in &self.config.networks {
+            let (desired, record, plan) = self.plan_network(n, &records, at).await?;
+            for c in self.config.clusters_of(&n.name) {
+                let gate = (!plan.ready).then(|| {
+                    format!(
+                        "network {} is not ready: {}",
+                        n.name,
+                        crate::network::describe(&plan)
+                    )
+                });
+                gates.insert(c.name.clone(), gate);
+            }
+            networks.push(NetworkPlanRow {
+                name: n.name.clone(),
+                desired,
+                actual: record
+                    .phase
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "never up".into()),
+                next_step: crate::network::describe(&plan),
+                ready: plan.ready,
+                conflicts: plan.conflicts,
+            });
+        }
         let rows: Vec<Result<PlanRow>> = stream::iter(self.config.clusters.iter())
-            .map(|c| self.plan_one(c, at))
+            .map(|c| {
+                let gate = gates.get(&c.name).cloned().flatten();
+                async move { self.plan_one(c, at, gate).await }
+            })
             .buffered(CONCURRENCY)
             .collect()
             .await;
         let clusters = rows.into_iter().collect::<Result<Vec<PlanRow>>>()?;
-        Ok(Plan { at, clusters })
+        Ok(Plan {
+            at,
+            clusters,
+            networks,
+        })
     }
 
-    pub(crate) async fn plan_one(&self, c: &ClusterConfig, at: Timestamp) -> Result<PlanRow> {
+    /// One cluster's plan; `gate`: why its network is not ready (see
+    /// [`crate::network::NetworkGate`]).
+    pub(crate) async fn plan_one(
+        &self,
+        c: &ClusterConfig,
+        at: Timestamp,
+        gate: Option<String>,
+    ) -> Result<PlanRow> {
         let record = self.store.cluster(&c.name).await?;
         let schedule = c.schedule();
         let decision = schedule.decide(at, record.over.as_ref());
@@ -38,6 +92,7 @@ impl Scheduler {
             observed: &observed,
             recorded: &record.state,
             now: at,
+            network_wait: gate.as_deref(),
         });
         let next_step = match record.state.backoff_until.filter(|u| *u > at) {
             Some(until) => format!("wait: backing off until {until}, then {}", step.describe()),
@@ -116,7 +171,54 @@ impl Scheduler {
             .collect()
             .await;
         let clusters = rows.into_iter().collect::<Result<Vec<StatusRow>>>()?;
-        Ok(Status { at: now, clusters })
+        let mut networks = vec![];
+        for n in &self.config.networks {
+            networks.push(self.network_status(n, now).await?);
+        }
+        Ok(Status {
+            at: now,
+            clusters,
+            networks,
+        })
+    }
+
+    async fn network_status(&self, n: &NetworkConfig, now: Timestamp) -> Result<NetworkStatusRow> {
+        let names: Vec<&str> = self
+            .config
+            .clusters_of(&n.name)
+            .map(|c| c.name.as_str())
+            .collect();
+        let records = self.store.clusters(&names).await?;
+        let (desired, _) = self.network_inputs(n, &records, now);
+        let recorded = self.store.network(&n.name).await?;
+        let (uptime, last_transitions) = self.history(&network_history_key(&n.name), now).await?;
+        Ok(NetworkStatusRow {
+            name: n.name.clone(),
+            desired,
+            clusters: names.iter().map(|s| s.to_string()).collect(),
+            recorded,
+            last_transitions,
+            uptime_hours_this_month: uptime,
+        })
+    }
+
+    /// Hours up this month (to the hundredth) and the last five transitions of the
+    /// history kept under `key`.
+    async fn history(&self, key: &str, now: Timestamp) -> Result<(f64, Vec<Transition>)> {
+        let month_start = month_start(now)?;
+        // Look back far enough to know the phase at the start of the month.
+        let lookback = month_start
+            .checked_sub((40 * 24).hours())
+            .unwrap_or(month_start);
+        let history = self.store.transitions(key, lookback, now).await?;
+        let up_at_start = history
+            .iter()
+            .rev()
+            .find(|t| t.at < month_start && t.kind != TransitionKind::Failed)
+            .is_some_and(|t| t.kind == TransitionKind::Up);
+        let uptime = uptime_hours(&history, up_at_start, month_start, now);
+        let last = history.iter().rev().take(5).cloned().collect();
+        Ok(((uptime * 100.0).round() / 100.0, last))
     }
 
     pub(crate) async fn status_one(&self, c: &ClusterConfig, now: Timestamp) -> Result<StatusRow> {
@@ -136,19 +238,7 @@ impl Scheduler {
             self.eks.look_inside(&c.name, o, want).await?;
         }
         let audit = self.store.audit_trail(&c.name, 5).await?;
-        let month_start = month_start(now)?;
-        // Look back far enough to know the phase at the start of the month.
-        let lookback = month_start
-            .checked_sub((40 * 24).hours())
-            .unwrap_or(month_start);
-        let history = self.store.transitions(&c.name, lookback, now).await?;
-        let up_at_start = history
-            .iter()
-            .rev()
-            .find(|t| t.at < month_start && t.kind != TransitionKind::Failed)
-            .is_some_and(|t| t.kind == TransitionKind::Up);
-        let uptime = uptime_hours(&history, up_at_start, month_start, now);
-        let last_transitions = history.iter().rev().take(5).cloned().collect();
+        let (uptime, last_transitions) = self.history(&c.name, now).await?;
         let over = record.over.clone().filter(|o| o.until > now);
         let endpoint = match &observed {
             Observed::Present(ObservedCluster { endpoint, .. }) => endpoint.clone(),
@@ -167,7 +257,7 @@ impl Scheduler {
             over,
             last_transitions,
             last_destructive_steps: audit,
-            uptime_hours_this_month: (uptime * 100.0).round() / 100.0,
+            uptime_hours_this_month: uptime,
         })
     }
 }

@@ -24,6 +24,9 @@ pub struct Situation<'a> {
     pub observed: &'a Observed,
     pub recorded: &'a RecordedState,
     pub now: Timestamp,
+    /// Why the cluster's `[[network]]` is not ready (its NAT gateways pending, routes
+    /// not in place); `None`: ready, or no network. Nodes wait for it.
+    pub network_wait: Option<&'a str>,
 }
 
 const NODEGROUP_RUNNING: [&str; 2] = ["ACTIVE", "DEGRADED"];
@@ -197,6 +200,9 @@ fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
         .map(|n| n.name.clone())
         .collect();
     if !missing.is_empty() {
+        if let Some(why) = s.network_wait {
+            return Step::Wait(why.to_string());
+        }
         return Step::CreateNodegroups(missing);
     }
     if s.cluster.mode == Mode::Scale {
@@ -226,6 +232,9 @@ fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
             .filter(|(n, _)| karpenter_steps::is_host(karpenter, n))
             .cloned()
             .collect();
+        if let (Some(why), false) = (s.network_wait, to_scale.is_empty()) {
+            return Step::Wait(why.to_string());
+        }
         if !hosts.is_empty() {
             return Step::ScaleNodegroups(hosts);
         }
@@ -246,6 +255,10 @@ fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
         return Step::CreateAddons(other_addons);
     }
     if let Some(step) = karpenter_steps::restore(s.recorded, c) {
+        // Karpenter launches nodes as soon as its limits are back.
+        if let Some(why) = s.network_wait {
+            return Step::Wait(why.to_string());
+        }
         return step;
     }
     if is_announced(s.recorded, Desired::Up, Some(&c.generation)) {
@@ -625,6 +638,7 @@ desired_size = 2
             observed,
             recorded,
             now: "2026-11-23T19:00:00Z".parse().expect("ts"),
+            network_wait: None,
         })
     }
 
@@ -1659,6 +1673,7 @@ desired_size = 2
                 observed: described,
                 recorded,
                 now,
+                network_wait: None,
             };
             trust_recorded(&s, described, print)
         };

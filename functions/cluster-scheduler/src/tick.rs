@@ -122,12 +122,19 @@ impl Scheduler {
         // One batch read for every cluster's record. If it fails the tick fails before
         // acting on anything, and the next tick starts over.
         let mut records = self.store.clusters(&names).await?;
+        // Networks first: a cluster's nodes wait for its network's NAT gateways, and a
+        // network goes down only after its clusters are recorded down.
+        let (networks, mut gates) = self.reconcile_networks(&records, inv).await;
         let outcomes: Vec<Outcome> = stream::iter(self.config.clusters.iter())
             .map(|c| {
                 let record = records.remove(&c.name).unwrap_or_default();
+                let gate = gates.remove(&c.name).flatten();
                 async move {
-                    match tokio::time::timeout_at(stop_at, self.reconcile_recorded(c, record, inv))
-                        .await
+                    match tokio::time::timeout_at(
+                        stop_at,
+                        self.reconcile_recorded(c, record, gate, inv),
+                    )
+                    .await
                     {
                         Ok(outcome) => outcome,
                         Err(_) => Outcome {
@@ -149,14 +156,43 @@ impl Scheduler {
             .buffered(CONCURRENCY)
             .collect()
             .await;
-        Ok(Tick { clusters: outcomes })
+        Ok(Tick {
+            clusters: outcomes,
+            networks,
+        })
     }
 
     /// One cluster, one step, reading its record first (overrides act at once).
+    /// A cluster with a network takes its network's tick first (its gate).
     pub(crate) async fn reconcile_one(&self, c: &ClusterConfig, inv: &Invocation) -> Outcome {
         let now = inv.now;
+        let gate = match self
+            .config
+            .networks
+            .iter()
+            .find(|n| c.network.as_ref() == Some(&n.name))
+        {
+            None => None,
+            Some(n) => {
+                let names: Vec<&str> = self
+                    .config
+                    .clusters_of(&n.name)
+                    .map(|c| c.name.as_str())
+                    .collect();
+                match self.store.clusters(&names).await {
+                    Ok(records) => {
+                        let outcome = self.reconcile_network(n, &records, inv).await;
+                        self.gates(&[outcome]).remove(&c.name).flatten()
+                    }
+                    Err(e) => Some(format!(
+                        "network {}: reading its clusters' state failed: {e}",
+                        n.name
+                    )),
+                }
+            }
+        };
         match self.store.cluster(&c.name).await {
-            Ok(record) => self.reconcile_recorded(c, record, inv).await,
+            Ok(record) => self.reconcile_recorded(c, record, gate, inv).await,
             Err(e) => {
                 tracing::error!(cluster = %c.name, error = %e, "reading state failed");
                 Outcome {
@@ -179,6 +215,7 @@ impl Scheduler {
         &self,
         c: &ClusterConfig,
         mut record: ClusterRecord,
+        network_gate: Option<String>,
         inv: &Invocation,
     ) -> Outcome {
         let now = inv.now;
@@ -236,6 +273,7 @@ impl Scheduler {
             observed: &described,
             recorded: &record.state,
             now,
+            network_wait: network_gate.as_deref(),
         };
         if trust_recorded(&situation, &described, &fingerprint) {
             outcome.actual = summarize(&described);
@@ -274,6 +312,7 @@ impl Scheduler {
             observed: &observed,
             recorded: &record.state,
             now,
+            network_wait: network_gate.as_deref(),
         });
         outcome.step = step.describe();
         outcome.notes = step.notes();

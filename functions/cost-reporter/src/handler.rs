@@ -11,7 +11,7 @@ use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::Desired;
 use fleet_shared::startup::{cold_start, table_name};
-use fleet_shared::state::StateStore;
+use fleet_shared::state::{network_history_key, StateStore};
 use fleet_shared::{FleetError, Result};
 use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
@@ -22,7 +22,7 @@ use crate::karpenter;
 use crate::leftovers::{price, Finder};
 use crate::report::{build, slack_text, utc, ClusterInput, CostReport, Inputs, Month};
 use crate::request::{parse, Request};
-use crate::uptime::{hours_by_day, hours_up, scheduled_hours};
+use crate::uptime::{hours_by_day, hours_up, scheduled_hours, scheduled_hours_any};
 use crate::versions::{check, table_end, VersionWarning, TABLE_CHECKED};
 
 /// CloudWatch namespace of the cost metrics.
@@ -125,11 +125,19 @@ impl Reporter {
             forecast_end: current.then(|| month.next()),
             metric: self.cost.metric,
             tag: self.cost.cluster_tag.clone(),
+            // Networks' NAT gateways and addresses carry `network:<name>` (see
+            // `network_history_key`): one query groups both.
             clusters: self
                 .config
                 .clusters
                 .iter()
                 .map(|c| c.name.clone())
+                .chain(
+                    self.config
+                        .networks
+                        .iter()
+                        .map(|n| network_history_key(&n.name)),
+                )
                 .collect(),
         };
         let (data, requests) = self.explorer.load(&query, now).await?;
@@ -150,6 +158,27 @@ impl Reporter {
             });
             if self.store.cluster(&c.name).await?.state.phase == Some(Desired::Down) {
                 down.push(c.name.clone());
+            }
+        }
+        // A network as a cluster: hours up from its transitions, cost from its tag,
+        // scheduled while any of its clusters is.
+        for n in &self.config.networks {
+            let key = network_history_key(&n.name);
+            let lookback = utc(month.first.checked_sub(35.days()).unwrap_or(month.first));
+            let transitions = self.store.transitions(&key, lookback, period_end).await?;
+            let schedules: Vec<_> = self
+                .config
+                .clusters_of(&n.name)
+                .map(|c| c.schedule())
+                .collect();
+            clusters.push(ClusterInput {
+                name: key.clone(),
+                hours_up: hours_up(&transitions, month.start(), period_end),
+                uptime_by_day: hours_by_day(&transitions, month.first, period_end),
+                scheduled_hours_month: scheduled_hours_any(&schedules, month.start(), month.end()),
+            });
+            if self.store.network(&n.name).await?.phase == Some(Desired::Down) {
+                down.push(key);
             }
         }
         let tagged = self.leftovers.tagged(&self.cost.cluster_tag, &down).await?;
@@ -200,6 +229,13 @@ impl Reporter {
                 .karpenter_instance_profiles(&destroyed, region, now)
                 .await?,
         );
+        // NAT gateways nobody schedules in the VPCs of the fleet's clusters: they bill
+        // around the clock (the fleet's own carry its managed-by tag).
+        leftovers.extend(
+            self.leftovers
+                .unscheduled_nat_gateways(&self.config, &self.cost.cluster_tag, now)
+                .await?,
+        );
         let karpenter_tagging =
             karpenter::tagging(&instances, &with_karpenter, &self.cost.cluster_tag);
         let versions = self.version_warnings(today).await;
@@ -216,6 +252,15 @@ impl Reporter {
             budget: self.cost.monthly_budget_usd,
             anomaly_factor: self.cost.anomaly_factor,
             requests,
+            platforms: self
+                .config
+                .networks
+                .iter()
+                .map(|n| {
+                    let clusters = self.config.clusters_of(&n.name).map(|c| c.name.clone());
+                    (network_history_key(&n.name), clusters.collect())
+                })
+                .collect(),
         };
         Ok(build(&inputs))
     }

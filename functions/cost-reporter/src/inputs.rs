@@ -137,4 +137,7 @@ pub struct Inputs<'a> {
     pub budget: Option<f64>,
     pub anomaly_factor: f64,
     pub requests: u32,
+    /// Each `[[network]]` (its row's name, `network:<name>`) and the clusters that need
+    /// it: a platform whose savings are reported together.
+    pub platforms: Vec<(String, Vec<String>)>,
 }

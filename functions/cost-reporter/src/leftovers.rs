@@ -636,6 +636,102 @@ pub fn split_arn(arn: &str) -> Option<(String, &str)> {
     Some((format!("{service}:{kind}"), id))
 }
 
+impl Finder {
+    /// NAT gateways in the VPCs of the fleet's clusters (their blueprint subnets, and the
+    /// public subnets of their `[[network]]`s) that lack the cost tag `cluster_tag`: nobody
+    /// schedules them, so they bill around the clock. One leftover each (`nat-gateway
+    /// (not scheduled)`), named for the first fleet cluster in its VPC.
+    ///
+    /// # Errors
+    /// EC2's (`DescribeSubnets`, `DescribeNatGateways`).
+    pub async fn unscheduled_nat_gateways(
+        &self,
+        config: &fleet_shared::config::FleetConfig,
+        cluster_tag: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Leftover>> {
+        // Subnet id -> the first cluster that names it (directly or through its network).
+        let mut subnets: BTreeMap<String, String> = BTreeMap::new();
+        for c in &config.clusters {
+            let network = c.network.as_deref().and_then(|n| config.network(n));
+            let ids = c.blueprint.subnet_ids.iter().chain(
+                network
+                    .into_iter()
+                    .flat_map(|n| n.nat_gateways.iter().map(|g| &g.subnet_id)),
+            );
+            for id in ids {
+                subnets.entry(id.clone()).or_insert_with(|| c.name.clone());
+            }
+        }
+        if subnets.is_empty() {
+            return Ok(vec![]);
+        }
+        // A filter, not SubnetIds: a subnet that no longer exists must not fail the rest.
+        let mut vpcs: BTreeMap<String, String> = BTreeMap::new();
+        let described = self
+            .ec2
+            .describe_subnets()
+            .filters(
+                Filter::builder()
+                    .name("subnet-id")
+                    .set_values(Some(subnets.keys().cloned().collect()))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(FleetError::aws_call("EC2", "DescribeSubnets"))?;
+        for s in described.subnets() {
+            if let (Some(vpc), Some(id)) = (s.vpc_id(), s.subnet_id()) {
+                if let Some(cluster) = subnets.get(id) {
+                    vpcs.entry(vpc.to_string())
+                        .or_insert_with(|| cluster.clone());
+                }
+            }
+        }
+        if vpcs.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut out = vec![];
+        let mut pages = self
+            .ec2
+            .describe_nat_gateways()
+            .filter(
+                Filter::builder()
+                    .name("vpc-id")
+                    .set_values(Some(vpcs.keys().cloned().collect()))
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(FleetError::aws_call("EC2", "DescribeNatGateways"))?;
+            for n in page.nat_gateways() {
+                let state = n.state().map(|s| s.as_str()).unwrap_or_default();
+                if !matches!(state, "pending" | "available") {
+                    continue;
+                }
+                if n.tags().iter().any(|t| t.key() == Some(cluster_tag)) {
+                    continue;
+                }
+                let vpc = n.vpc_id().unwrap_or_default();
+                let monthly = price::NAT_HOUR * 24.0 * price::DAYS_PER_MONTH;
+                out.push(Leftover {
+                    cluster: vpcs.get(vpc).cloned().unwrap_or_default(),
+                    kind: "nat-gateway (not scheduled)".into(),
+                    id: n.nat_gateway_id().unwrap_or_default().to_string(),
+                    arn: String::new(),
+                    age_days: age(n.create_time(), now),
+                    daily_cost_usd: price::NAT_HOUR * 24.0,
+                    detail: format!(
+                        "not scheduled by the fleet: ${monthly:.2}/month (in {vpc}, without `{cluster_tag}`; a [[network]] puts it on the schedule)"
+                    ),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

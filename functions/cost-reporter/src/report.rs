@@ -141,9 +141,58 @@ pub struct BudgetUse {
 /// The schedule's savings, per cluster and in all.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SavingsSummary {
+    /// Per cluster, then per `[[network]]` (named `network:<name>`: its NAT gateways and
+    /// Elastic IPs).
     pub clusters: Vec<Savings>,
     pub saved_to_date_usd: f64,
     pub projected_month_usd: f64,
+    /// The whole platform (every cluster and network) against keeping it up around the
+    /// clock.
+    pub platform: PlatformSavings,
+}
+
+/// The platform's cost on the schedule against always on, so far and over the month.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlatformSavings {
+    pub to_date: Counterfactual,
+    /// As the schedule plans the whole month, at each part's cost per running hour.
+    pub projected_month: Counterfactual,
+    /// Per `[[network]]`: the network and the clusters that need it, together (the
+    /// platform a cron workflow would have run).
+    pub by_network: Vec<NetworkPlatform>,
+}
+
+/// A network and its clusters, as one platform.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkPlatform {
+    /// `network:<name>`.
+    pub network: String,
+    pub clusters: Vec<String>,
+    pub to_date: Counterfactual,
+    pub projected_month: Counterfactual,
+}
+
+/// What it cost on the schedule, what it would have cost always on, and the difference.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Counterfactual {
+    pub cost_usd: f64,
+    /// The same parts up every hour of the period.
+    pub always_on_usd: f64,
+    pub saved_usd: f64,
+    /// `saved / always_on`, percent; `null` while nothing has run.
+    pub saved_pct: Option<f64>,
+}
+
+impl Counterfactual {
+    fn of(cost: f64, saved: f64) -> Counterfactual {
+        let always_on = cost + saved;
+        Counterfactual {
+            cost_usd: round(cost),
+            always_on_usd: round(always_on),
+            saved_usd: round(saved),
+            saved_pct: (always_on > 0.0).then(|| round(saved / always_on * 100.0)),
+        }
+    }
 }
 
 /// Hours a cluster was up on one day.
@@ -308,6 +357,42 @@ pub fn build(i: &Inputs) -> CostReport {
         .collect();
     let saved_to_date = sum(savings.iter().filter_map(|s| s.saved_usd));
     let saved_projected = sum(savings.iter().filter_map(|s| s.projected_month.saved_usd));
+    let together = |rows: &[&Savings]| {
+        (
+            Counterfactual::of(
+                sum(rows.iter().map(|s| s.cost_usd)),
+                sum(rows.iter().filter_map(|s| s.saved_usd)),
+            ),
+            Counterfactual::of(
+                sum(rows.iter().filter_map(|s| s.projected_month.cost_usd)),
+                sum(rows.iter().filter_map(|s| s.projected_month.saved_usd)),
+            ),
+        )
+    };
+    let all: Vec<&Savings> = savings.iter().collect();
+    let (to_date, projected_month) = together(&all);
+    let by_network = i
+        .platforms
+        .iter()
+        .map(|(network, clusters)| {
+            let rows: Vec<&Savings> = savings
+                .iter()
+                .filter(|s| &s.cluster == network || clusters.contains(&s.cluster))
+                .collect();
+            let (to_date, projected_month) = together(&rows);
+            NetworkPlatform {
+                network: network.clone(),
+                clusters: clusters.clone(),
+                to_date,
+                projected_month,
+            }
+        })
+        .collect();
+    let platform = PlatformSavings {
+        to_date,
+        projected_month,
+        by_network,
+    };
     let leftover_daily = sum(i.leftovers.iter().map(|l| l.daily_cost_usd));
     if !i.leftovers.is_empty() {
         warnings.push(format!(
@@ -367,6 +452,7 @@ pub fn build(i: &Inputs) -> CostReport {
             clusters: savings,
             saved_to_date_usd: round(saved_to_date),
             projected_month_usd: round(saved_projected),
+            platform,
         },
         uptime_by_day: uptime,
         leftovers: i.leftovers.clone(),
@@ -423,6 +509,24 @@ pub fn slack_text(r: &CostReport) -> String {
             s.projected_month.saved_usd.unwrap_or(0.0),
         ));
     }
+    let p = &r.savings.platform;
+    if let Some(pct) = p.to_date.saved_pct {
+        lines.push(format!(
+            "Platform: ${:.2} on the schedule against ${:.2} always on: {pct:.0} % saved (month: {:.0} %)",
+            p.to_date.cost_usd,
+            p.to_date.always_on_usd,
+            p.projected_month.saved_pct.unwrap_or(pct),
+        ));
+    }
+    for n in &p.by_network {
+        if let Some(pct) = n.to_date.saved_pct {
+            lines.push(format!(
+                "• `{}` with {}: {pct:.0} % saved against always on",
+                n.network,
+                n.clusters.join(", ")
+            ));
+        }
+    }
     for l in &r.leftovers {
         lines.push(format!(
             "• left behind by `{}`: {} {} (${:.2}/day)",
@@ -474,6 +578,7 @@ mod tests {
             budget: Some(60.0),
             anomaly_factor: 1.5,
             requests: 2,
+            platforms: vec![],
         }
     }
 

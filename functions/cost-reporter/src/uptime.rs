@@ -48,15 +48,29 @@ pub fn hours_by_day(transitions: &[Transition], from: Date, to: Timestamp) -> Ve
 /// Hours the schedule (holidays and `protect` included, overrides not) keeps the cluster
 /// up in `[from, to)`.
 pub fn scheduled_hours(schedule: &ClusterSchedule, from: Timestamp, to: Timestamp) -> f64 {
+    scheduled_hours_any(std::slice::from_ref(schedule), from, to)
+}
+
+/// Hours in `[from, to)` in which any of `schedules` is up: a `[[network]]` is up while
+/// any of its clusters is.
+pub fn scheduled_hours_any(schedules: &[ClusterSchedule], from: Timestamp, to: Timestamp) -> f64 {
     let mut at = from;
     let mut seconds = 0i64;
-    // A change at least every few days bounds the loop; 200 steps cover any month.
-    for _ in 0..200 {
+    // A change at least every few days per schedule bounds the loop; 200 steps per
+    // schedule cover any month.
+    for _ in 0..200 * schedules.len().max(1) {
         if at >= to {
             break;
         }
-        let up = schedule.decide(at, None).desired == Desired::Up;
-        let next = schedule.next_change(at, None, 40).unwrap_or(to).min(to);
+        let up = schedules
+            .iter()
+            .any(|s| s.decide(at, None).desired == Desired::Up);
+        let next = schedules
+            .iter()
+            .map(|s| s.next_change(at, None, 40).unwrap_or(to))
+            .min()
+            .unwrap_or(to)
+            .min(to);
         let next = if next <= at { to } else { next };
         if up {
             seconds += next.as_second() - at.as_second();
@@ -126,5 +140,25 @@ mod tests {
             ts("2026-12-01T00:00:00Z"),
         );
         assert_eq!(h, 21.0 * 12.0);
+    }
+
+    #[test]
+    fn a_network_is_scheduled_while_any_of_its_clusters_is() {
+        let schedule = |text: &str| ClusterSchedule {
+            uptime: Some(fleet_shared::schedule::Uptime(vec![text
+                .parse()
+                .expect("spec")])),
+            holidays: vec![],
+            holiday_zone: TimeZone::UTC,
+            protect: false,
+        };
+        let day = (ts("2026-11-23T00:00:00Z"), ts("2026-11-24T00:00:00Z"));
+        let both = [
+            schedule("Mon-Fri 08:00-20:00 UTC"),
+            schedule("Mon-Fri 10:00-22:00 UTC"),
+        ];
+        // 08:00-22:00: the union, not the sum.
+        assert_eq!(scheduled_hours_any(&both, day.0, day.1), 14.0);
+        assert_eq!(scheduled_hours_any(&both[..1], day.0, day.1), 12.0);
     }
 }

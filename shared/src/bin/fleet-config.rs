@@ -7,7 +7,7 @@
 //! `fleet-config params <file> [<cluster name prefix>]`: the stack parameters the template
 //! takes from the config, as `Key=Value` words for `sam deploy --parameter-overrides`
 //! (each role's SSM parameters, the access entries' principals and policies, the Route53
-//! zones and record names); with a prefix, every cluster name must start with it.
+//! zones and record names, the networks' route tables); with a prefix, every cluster name must start with it.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -179,6 +179,16 @@ fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, Str
         format!("AccessPolicyArns={}", list(policies)),
         format!("HostedZoneIds={}", list(zones)),
         format!("Route53RecordNames={}", list(names)),
+        format!(
+            "NetworkRouteTableIds={}",
+            list(
+                config
+                    .networks
+                    .iter()
+                    .flat_map(|n| n.route_tables().map(|(_, r)| r.to_string()))
+                    .collect()
+            )
+        ),
     ]);
     Ok(words)
 }

@@ -162,3 +162,47 @@ pub fn uptime_hours(
     }
     seconds as f64 / 3600.0
 }
+
+/// What the table says about a `[[network]]` (`pk = network#<name>`): its last completed
+/// transition and the NAT gateways the fleet made for it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NetworkRecord {
+    /// `up` (NAT gateways available, routes in place) or `down` (nothing of it left that
+    /// bills by the hour); `None` before the first transition.
+    pub phase: Option<Desired>,
+    /// When the phase was recorded.
+    pub since: Option<Timestamp>,
+    /// The event for the phase (`Network Ready`, `Network Down`) reached the bus.
+    pub announced: bool,
+    /// No step before this instant: the backoff after a failure.
+    pub backoff_until: Option<Timestamp>,
+    /// Consecutive failures (the backoff doubles with each, as for clusters).
+    pub attempts: u32,
+    /// The last distinct failure, sent to Slack once.
+    pub last_error: Option<String>,
+    /// The last distinct set of route conflicts, sent to Slack once.
+    pub reported_conflicts: Option<String>,
+    /// The fleet's NAT gateways, by the public subnet they are in (`sk = nat#<subnet>`).
+    pub gateways: std::collections::BTreeMap<String, RecordedGateway>,
+}
+
+/// A NAT gateway the fleet made (or is making): the only one in its subnet it ever
+/// deletes, with its Elastic IP.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RecordedGateway {
+    /// Written before anything is created: the `ClientToken` of `CreateNatGateway` and
+    /// the `fleet:token` tag of the address and the gateway, so that what a crash left
+    /// unrecorded is still known as the fleet's.
+    pub token: String,
+    /// The Elastic IP's allocation id (`eipalloc-…`), once allocated.
+    pub allocation_id: Option<String>,
+    /// The NAT gateway's id (`nat-…`), once created.
+    pub nat_gateway_id: Option<String>,
+}
+
+/// The key a network's transition history is kept under (`network:<name>`): the cost
+/// report reads its hours up with [`uptime_hours`] as a cluster's. Cluster names cannot
+/// hold `:`, so the two never meet.
+pub fn network_history_key(network: &str) -> String {
+    format!("network:{network}")
+}

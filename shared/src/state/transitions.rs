@@ -58,7 +58,7 @@ impl StateStore {
         condition_held(result)
     }
 
-    fn transition_put(
+    pub(super) fn transition_put(
         &self,
         name: &str,
         kind: TransitionKind,

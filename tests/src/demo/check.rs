@@ -41,7 +41,7 @@ pub fn check(report: &Report) -> Result<(), String> {
         .collect();
     // Worked out from the schedules' local times (Berlin, New York) for this Monday, summer
     // time or not; on the default Monday: sandbox-us's Sunday-night window still open at
-    // 05:00 UTC, staging up 07:30, the drain at 10:00, sandbox-us's day, staging held
+    // 05:00 UTC, staging's network up 07:30 and staging 07:45, the drain at 10:00, sandbox-us's day, staging held
     // past 20:00 Berlin, sandbox-us's Monday-night window.
     let expected = day.expected_events()?;
     if events != expected {
@@ -213,6 +213,35 @@ pub fn check(report: &Report) -> Result<(), String> {
         || leftovers[0]["type"] != "ebs-volume"
     {
         return Err(format!("leftovers {leftovers:?}"));
+    }
+    // Nothing of staging's network bills at night, and staging's platform (the cluster
+    // and its NAT gateway, what the cron workflows ran) saved at least 65 % against always
+    // on (issue #21's goal, on the default Monday's month: other months have more or
+    // fewer weekdays).
+    if !report.network_at_end.is_empty() {
+        return Err(format!(
+            "staging's network still bills at the end: {:?}",
+            report.network_at_end
+        ));
+    }
+    let platform = c["savings"]["platform"]["by_network"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["network"] == "network:staging-vpc"))
+        .map(|x| x["to_date"].clone())
+        .unwrap_or_default();
+    let pct = platform["saved_pct"].as_f64().unwrap_or(0.0);
+    if *day == Day::default() && pct < 65.0 {
+        return Err(format!(
+            "staging's platform (staging and its network) saved {pct} %, below 65 %: {platform}"
+        ));
+    }
+    let network = c["savings"]["clusters"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["cluster"] == "network:staging-vpc"))
+        .cloned()
+        .unwrap_or_default();
+    if network["saved_usd"].as_f64().unwrap_or(0.0) <= 0.0 {
+        return Err(format!("the network's savings: {network}"));
     }
     if c["cost_explorer_requests"].as_u64().unwrap_or(99) > 3 {
         return Err(format!(

@@ -91,7 +91,8 @@ impl Day {
     /// When each cluster should be up, as the example config's schedules and the
     /// operator's hold say in their own zones (not as our schedule code computes it), and
     /// the ticks it takes to act: a new cluster is announced 30 minutes (create-cluster,
-    /// create-nodegroups, announce) after its window opens, a scaled one 30 minutes too
+    /// create-nodegroups, announce) after its window opens, staging 45 (its nodes wait a
+    /// tick for its network's NAT gateway), a scaled one 30 minutes too
     /// (nodegroups, Karpenter's limits, announce); a destroy-mode teardown announces 45
     /// minutes after (load balancers, nodegroups, cluster, announce), sandbox-us's
     /// scale-down 45 minutes (cap the NodePools, delete the NodeClaims, nodegroups,
@@ -100,9 +101,11 @@ impl Day {
     pub fn expected_uptime(&self) -> Result<Vec<UpInterval>, String> {
         let (start, end) = (self.start()?, self.end()?);
         let minutes = |t: Timestamp, m: i64| t.checked_add(m.minutes()).map_err(|e| e.to_string());
+        // Staging waits a tick more for its network's NAT gateway (pending on the tick
+        // after its creation): announced 45 minutes after its window opens.
         let mut up = vec![(
             "staging",
-            minutes(self.local(0, 8, 0, BERLIN)?, 30)?,
+            minutes(self.local(0, 8, 0, BERLIN)?, 45)?,
             // Held until 22:30 Berlin, past its 20:00.
             Some(minutes(self.local(0, 22, 30, BERLIN)?, 45)?),
         )];
@@ -135,9 +138,31 @@ impl Day {
             if let Some(down) = down {
                 events.push((down, "Cluster Destroyed", cluster));
             }
+            if cluster == "staging" {
+                // Its network: ready on the tick before staging's nodes (created, then
+                // available), down three ticks after staging (routes and the NAT gateway
+                // deleted; deleting; deleted, its address released, announced).
+                let minutes =
+                    |t: Timestamp, m: i64| t.checked_add(m.minutes()).map_err(|e| e.to_string());
+                events.push((minutes(up, -15)?, "Network Ready", STAGING_NETWORK));
+                if let Some(down) = down {
+                    let gone = minutes(down, 45)?;
+                    if gone < self.end()? {
+                        events.push((gone, "Network Down", STAGING_NETWORK));
+                    }
+                }
+            }
         }
-        // The drain runs before its tick; within a tick, clusters in config order.
-        let rank = |e: &(Timestamp, &str, &str)| (e.0, e.1 != "Node Drained", e.2 != "staging");
+        // The drain runs before its tick; within a tick networks first (a tick takes them
+        // before the clusters), then clusters in config order.
+        let rank = |e: &(Timestamp, &str, &str)| {
+            (
+                e.0,
+                e.1 != "Node Drained",
+                !e.1.starts_with("Network"),
+                e.2 != "staging",
+            )
+        };
         events.sort_by_key(rank);
         Ok(events)
     }
@@ -165,6 +190,9 @@ impl Day {
             .sum())
     }
 }
+
+/// The example config's network for staging.
+pub const STAGING_NETWORK: &str = "staging-vpc";
 
 impl Default for Day {
     fn default() -> Self {

@@ -150,12 +150,17 @@ pub(super) fn webhooks(day: &Day) -> Result<Vec<(Timestamp, &'static str, Value,
     ])
 }
 
-/// Hourly rates of the seeded bills (USD): staging's control plane, spot nodes and NAT
-/// while up; sandbox-us's control plane all day (scale mode keeps it) and nodes while up.
-const STAGING_HOURLY: [(&str, f64); 3] = [
+/// Hourly rates of the seeded bills (USD): staging's control plane and spot nodes while
+/// up; its network's NAT gateway (under "EC2 - Other", as Cost Explorer bills
+/// NatGateway-Hours) and public IPv4 address while the network is up; sandbox-us's
+/// control plane all day (scale mode keeps it) and nodes while up.
+const STAGING_HOURLY: [(&str, f64); 2] = [
     ("Amazon Elastic Kubernetes Service", 0.10),
     ("Amazon Elastic Compute Cloud - Compute", 0.06),
+];
+const NETWORK_HOURLY: [(&str, f64); 2] = [
     ("EC2 - Other", 0.045),
+    ("Amazon Virtual Private Cloud", 0.005),
 ];
 
 const SANDBOX_NODES_HOURLY: f64 = 0.0416;
@@ -230,6 +235,62 @@ pub(super) async fn seed_history(
             by_day.insert((d, c.name.clone()), h);
         }
     }
+    // Each network, up while any of its clusters is (its transitions as the scheduler
+    // records them: one up where windows touch).
+    for n in &config.networks {
+        let schedules: Vec<_> = config.clusters_of(&n.name).map(|c| c.schedule()).collect();
+        let key = fleet_shared::state::network_history_key(&n.name);
+        let mut transitions = Vec::new();
+        let mut at = from;
+        let mut was_up = false;
+        while at < to {
+            let up = schedules
+                .iter()
+                .any(|s| s.decide(at, None).desired == Desired::Up);
+            if up != was_up {
+                let (phase, kind) = if up {
+                    (Desired::Up, TransitionKind::Up)
+                } else {
+                    (Desired::Down, TransitionKind::Down)
+                };
+                store
+                    .record_network_transition(&n.name, phase, at, "history")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                transitions.push(Transition {
+                    kind,
+                    at,
+                    detail: String::new(),
+                });
+                was_up = up;
+            }
+            let next = schedules
+                .iter()
+                .map(|s| s.next_change(at, None, 40).unwrap_or(to))
+                .min()
+                .unwrap_or(to)
+                .min(to);
+            if next <= at {
+                break;
+            }
+            at = next;
+        }
+        if !transitions.is_empty() {
+            store
+                .mark_network_announced(&n.name, Desired::Down)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let days = cost_reporter::uptime::hours_by_day(
+            &transitions,
+            from.to_zoned(jiff::tz::TimeZone::UTC).date(),
+            to,
+        );
+        hours.insert(key.clone(), days.iter().map(|d| d.1).sum());
+        for (d, h) in days {
+            by_day.insert((d, key.clone()), h);
+        }
+    }
     // The demo Monday, by the hours the demo keeps each cluster up on its UTC day.
     let monday = day.monday;
     let (midnight, next_midnight) = (day.utc(0, 0)?, day.utc(24, 0)?);
@@ -237,6 +298,22 @@ pub(super) async fn seed_history(
         let hours = day.expected_hours(&c.name, midnight, next_midnight)?;
         by_day.insert((monday, c.name.clone()), hours);
     }
+    // A network is up while its clusters are (from just before their first node).
+    for n in &config.networks {
+        let mut hours: f64 = 0.0;
+        for c in config.clusters_of(&n.name) {
+            hours = hours.max(day.expected_hours(&c.name, midnight, next_midnight)?);
+        }
+        by_day.insert(
+            (monday, fleet_shared::state::network_history_key(&n.name)),
+            hours,
+        );
+    }
+    let network_keys: Vec<String> = config
+        .networks
+        .iter()
+        .map(|n| fleet_shared::state::network_history_key(&n.name))
+        .collect();
     let mut days = Vec::new();
     let mut date = monday.first_of_month();
     while date <= monday {
@@ -251,6 +328,14 @@ pub(super) async fn seed_history(
             .filter(|_| up("staging") > 0.0)
             .map(|(service, rate)| (*service, "staging", rate * up("staging")))
             .collect();
+        for key in &network_keys {
+            let hours = up(key);
+            if hours > 0.0 {
+                for (service, rate) in NETWORK_HOURLY {
+                    groups.push((service, key.as_str(), rate * hours));
+                }
+            }
+        }
         groups.push(("Amazon Elastic Kubernetes Service", "sandbox-us", 2.4));
         if up("sandbox-us") > 0.0 {
             groups.push((

@@ -50,7 +50,7 @@ pub fn summary(report: &Report) -> String {
     }
     let c = &report.cost;
     s.push_str(&format!(
-        "\nCost, {} to {}: ${} (estimated days: {})\ncluster      hours up  of hours  cost      per running hour  saved     month: saved\n",
+        "\nCost, {} to {}: ${} (estimated days: {})\ncluster              hours up  of hours  cost      per running hour  saved     month: saved\n",
         c["month"].as_str().unwrap_or_default(),
         c["as_of"].as_str().unwrap_or_default(),
         num(&c["month_to_date"]["total_usd"], 2),
@@ -58,7 +58,7 @@ pub fn summary(report: &Report) -> String {
     ));
     for x in c["savings"]["clusters"].as_array().into_iter().flatten() {
         s.push_str(&format!(
-            "{:<12} {:>8}  {:>8}  ${:>7}  ${:>15}  ${:>7}  ${:>7}\n",
+            "{:<20} {:>8}  {:>8}  ${:>7}  ${:>15}  ${:>7}  ${:>7}\n",
             x["cluster"].as_str().unwrap_or_default(),
             num(&x["hours_up"], 2),
             num(&x["hours_in_period"], 2),
@@ -66,6 +66,30 @@ pub fn summary(report: &Report) -> String {
             num(&x["cost_per_running_hour_usd"], 4),
             num(&x["saved_usd"], 2),
             num(&x["projected_month"]["saved_usd"], 2),
+        ));
+    }
+    let p = &c["savings"]["platform"];
+    s.push_str(&format!(
+        "platform: ${} on the schedule against ${} always on: {} % saved (the month as planned: {} %)\n",
+        num(&p["to_date"]["cost_usd"], 2),
+        num(&p["to_date"]["always_on_usd"], 2),
+        num(&p["to_date"]["saved_pct"], 1),
+        num(&p["projected_month"]["saved_pct"], 1),
+    ));
+    for n in p["by_network"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "  {} with {}: ${} against ${} always on: {} % saved\n",
+            n["network"].as_str().unwrap_or_default(),
+            n["clusters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            num(&n["to_date"]["cost_usd"], 2),
+            num(&n["to_date"]["always_on_usd"], 2),
+            num(&n["to_date"]["saved_pct"], 1),
         ));
     }
     for l in c["leftovers"].as_array().into_iter().flatten() {

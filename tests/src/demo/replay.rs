@@ -299,8 +299,10 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
         }
         for e in tap.drain().await {
             let dt = e["detail-type"].as_str().unwrap_or_default().to_string();
+            // A cluster's event names its cluster, a network's its network.
             let cluster = e["detail"]["cluster"]
                 .as_str()
+                .or(e["detail"]["network"].as_str())
                 .unwrap_or_default()
                 .to_string();
             log(&mut report, at, "fleet bus", format!("{dt}: {cluster}"));
@@ -351,6 +353,7 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
         at = at.checked_add(15.minutes()).map_err(|e| e.to_string())?;
     }
     report.dns_records_at_end = records(&cloudflare, &cf_zone, &route53).await.2;
+    report.network_at_end = network_left(&ec2).await;
     report.status = fleet
         .invoke("cluster-scheduler", "scheduler-status.json", end)
         .await?;
@@ -390,6 +393,40 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
     );
     report.cost = cost;
     Ok(report)
+}
+
+/// What of the example config's networks still bills, or routes through a NAT gateway.
+async fn network_left(ec2: &aws_sdk_ec2::Client) -> Vec<String> {
+    use crate::fixtures::network::{addresses, billing_nat_gateways, default_route};
+    let Ok(config) = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
+        .map_err(|e| e.to_string())
+        .and_then(|t| fleet_shared::config::FleetConfig::parse(&t).map_err(|e| e.to_string()))
+    else {
+        return vec!["the example config does not parse".into()];
+    };
+    let mut left = vec![];
+    for n in &config.networks {
+        for g in &n.nat_gateways {
+            left.extend(
+                billing_nat_gateways(ec2, &g.subnet_id)
+                    .await
+                    .into_iter()
+                    .map(|id| format!("NAT gateway {id}")),
+            );
+            for rtb in &g.route_table_ids {
+                if let Some(target) = default_route(ec2, rtb).await {
+                    left.push(format!("{rtb} -> {target}"));
+                }
+            }
+        }
+        left.extend(
+            addresses(ec2, &n.name)
+                .await
+                .into_iter()
+                .map(|a| format!("Elastic IP {a}")),
+        );
+    }
+    left
 }
 
 /// `app.example.com` now: (Cloudflare CNAME content, Route53 alias target), and how

@@ -1,0 +1,455 @@
+//! A tick's networks: each `[[network]]` observed, its record read, its actions
+//! ([`crate::network_steps`]) taken and its transitions announced, before the clusters
+//! that need it, which learn from it whether their nodes may come up.
+
+use std::collections::HashMap;
+
+use fleet_shared::config::NetworkConfig;
+use fleet_shared::events::{BusEvent, NetworkDown, NetworkReady};
+use fleet_shared::runner::Invocation;
+use fleet_shared::schedule::Desired;
+use fleet_shared::state::model::network_history_key;
+use fleet_shared::state::{AuditEntry, ClusterRecord, NetworkRecord};
+use fleet_shared::Result;
+use jiff::{Timestamp, ToSpan};
+
+use crate::answer::NetworkOutcome;
+use crate::network_api;
+use crate::network_steps::{self, Announce, NetworkAction, NetworkPlan, NetworkSituation};
+use crate::reconcile::creation_token_candidate;
+
+use crate::handler::*;
+
+/// What a cluster's morning waits for: `None` when its nodes may come up (no network,
+/// or the network is ready), else why not (`network staging-vpc: NAT gateway … is pending`).
+pub type NetworkGate = Option<String>;
+
+impl Scheduler {
+    /// Whether network `n` is wanted up at `now` (any of its clusters is), and its
+    /// clusters that are wanted down but not yet recorded down.
+    pub(crate) fn network_inputs(
+        &self,
+        n: &NetworkConfig,
+        records: &HashMap<String, ClusterRecord>,
+        now: Timestamp,
+    ) -> (Desired, Vec<String>) {
+        let mut desired = Desired::Down;
+        let mut not_down = vec![];
+        for c in self.config.clusters_of(&n.name) {
+            let record = records.get(&c.name).cloned().unwrap_or_default();
+            if c.schedule().decide(now, record.over.as_ref()).desired == Desired::Up {
+                desired = Desired::Up;
+            } else if !(record.state.phase == Some(Desired::Down) && record.state.announced) {
+                not_down.push(c.name.clone());
+            }
+        }
+        (desired, not_down)
+    }
+
+    /// Observes network `n` and decides its actions (no change made).
+    pub(crate) async fn plan_network(
+        &self,
+        n: &NetworkConfig,
+        records: &HashMap<String, ClusterRecord>,
+        now: Timestamp,
+    ) -> Result<(Desired, NetworkRecord, NetworkPlan)> {
+        let (desired, not_down) = self.network_inputs(n, records, now);
+        let record = self.store.network(&n.name).await?;
+        let observed = Box::pin(network_api::observe(&self.ec2, n)).await?;
+        let plan = network_steps::plan(NetworkSituation {
+            config: n,
+            desired,
+            clusters_not_down: &not_down,
+            observed: &observed,
+            recorded: &record,
+            stack: &self.stack,
+        });
+        Ok((desired, record, plan))
+    }
+
+    /// Every network's tick (in config order), and each cluster's gate.
+    pub(crate) async fn reconcile_networks(
+        &self,
+        records: &HashMap<String, ClusterRecord>,
+        inv: &Invocation,
+    ) -> (Vec<NetworkOutcome>, HashMap<String, NetworkGate>) {
+        let mut outcomes = vec![];
+        for n in &self.config.networks {
+            outcomes.push(self.reconcile_network(n, records, inv).await);
+        }
+        let gates = self.gates(&outcomes);
+        (outcomes, gates)
+    }
+
+    /// Each cluster's gate from its network's outcome.
+    pub(crate) fn gates(&self, outcomes: &[NetworkOutcome]) -> HashMap<String, NetworkGate> {
+        let mut gates = HashMap::new();
+        for c in &self.config.clusters {
+            let Some(net) = &c.network else { continue };
+            let gate = match outcomes.iter().find(|o| &o.name == net) {
+                Some(o) if o.ready => None,
+                Some(o) => Some(format!(
+                    "network {net} is not ready: {}",
+                    o.error.clone().unwrap_or_else(|| if o.notes.is_empty() {
+                        o.step.clone()
+                    } else {
+                        o.notes.join("; ")
+                    })
+                )),
+                None => Some(format!("network {net} was not looked at")),
+            };
+            gates.insert(c.name.clone(), gate);
+        }
+        gates
+    }
+
+    /// One network, one tick. Errors end up in the outcome (and back off, as a
+    /// cluster's); the network's clusters then wait.
+    pub(crate) async fn reconcile_network(
+        &self,
+        n: &NetworkConfig,
+        records: &HashMap<String, ClusterRecord>,
+        inv: &Invocation,
+    ) -> NetworkOutcome {
+        let now = inv.now;
+        let mut outcome = NetworkOutcome {
+            name: n.name.clone(),
+            desired: self.network_inputs(n, records, now).0,
+            actual: "unknown".into(),
+            step: "none".into(),
+            result: StepResult::Failed,
+            ready: false,
+            error: None,
+            notes: vec![],
+        };
+        let (desired, record, plan) = match self.plan_network(n, records, now).await {
+            Ok(p) => p,
+            Err(e) => {
+                return self
+                    .network_error(n, &NetworkRecord::default(), now, outcome, e, true)
+                    .await
+            }
+        };
+        outcome.desired = desired;
+        outcome.actual = match record.phase {
+            Some(p) if record.announced => p.to_string(),
+            Some(p) => format!("{p} (not announced yet)"),
+            None => "never up".into(),
+        };
+        if let Some(until) = record.backoff_until.filter(|u| *u > now) {
+            outcome.result = StepResult::Backoff;
+            outcome.step = format!("wait: backing off until {until}");
+            outcome.error = record.last_error.clone();
+            return outcome;
+        }
+        outcome.step = describe(&plan);
+        outcome.notes = plan
+            .waiting
+            .iter()
+            .chain(&plan.conflicts)
+            .cloned()
+            .collect();
+        tracing::info!(network = %n.name, desired = %desired, step = %outcome.step, "reconcile network");
+        let taken = Box::pin(self.take(n, &plan, &record, inv)).await;
+        let result = match taken {
+            Ok(r) => r,
+            Err(e) => return self.network_error(n, &record, now, outcome, e, false).await,
+        };
+        if record.attempts > 0 {
+            if let Err(e) = self.store.clear_network_backoff(&n.name).await {
+                tracing::warn!(network = %n.name, error = %e, "clearing backoff failed");
+            }
+        }
+        self.report_conflicts(n, &plan.conflicts).await;
+        outcome.ready = desired == Desired::Up && plan.ready;
+        outcome.result = result;
+        outcome
+    }
+
+    /// Takes the plan's actions in order, then announces.
+    async fn take(
+        &self,
+        n: &NetworkConfig,
+        plan: &NetworkPlan,
+        record: &NetworkRecord,
+        inv: &Invocation,
+    ) -> Result<StepResult> {
+        let name = n.name.as_str();
+        for action in &plan.actions {
+            if action.is_destructive() {
+                let entry = AuditEntry {
+                    at: inv.now,
+                    step: action.describe(),
+                    decided_by: "every cluster of the network is down (or the gateway failed)"
+                        .into(),
+                    request_id: inv.request_id.clone(),
+                    generation: String::new(),
+                };
+                self.store.audit(&network_history_key(name), &entry).await?;
+            }
+            tracing::info!(network = %name, action = %action.describe(), "network action");
+            self.act(n, action, inv).await?;
+        }
+        let region = self.config.fleet.region.clone();
+        let announced = match plan.announce {
+            Announce::None => false,
+            Announce::RecordDown => {
+                self.store
+                    .record_network_transition(name, Desired::Down, inv.now, "down (never up)")
+                    .await?;
+                self.store
+                    .mark_network_announced(name, Desired::Down)
+                    .await?;
+                true
+            }
+            Announce::Up => {
+                // The ids as recorded after this tick's actions (a found one included).
+                let gateways = self.store.network(name).await?.gateways;
+                let event = NetworkReady {
+                    network: name.to_string(),
+                    region,
+                    nat_gateways: n
+                        .nat_gateways
+                        .iter()
+                        .filter_map(|g| gateways.get(&g.subnet_id)?.nat_gateway_id.clone())
+                        .collect(),
+                    route_tables: n.route_tables().map(|(_, r)| r.to_string()).collect(),
+                    conflicts: plan.conflicts.clone(),
+                    at: inv.now,
+                };
+                self.announce_network(name, Desired::Up, record, &event, inv.now)
+                    .await?
+            }
+            Announce::Down => {
+                let event = NetworkDown {
+                    network: name.to_string(),
+                    region,
+                    at: inv.now,
+                };
+                self.announce_network(name, Desired::Down, record, &event, inv.now)
+                    .await?
+            }
+        };
+        Ok(if announced || !plan.actions.is_empty() {
+            StepResult::Done
+        } else if plan.waiting.is_empty() {
+            StepResult::Steady
+        } else {
+            StepResult::Waiting
+        })
+    }
+
+    async fn act(&self, n: &NetworkConfig, action: &NetworkAction, inv: &Invocation) -> Result<()> {
+        let name = n.name.as_str();
+        let ec2 = &self.ec2;
+        match action {
+            NetworkAction::RecordFound {
+                subnet,
+                token,
+                allocation_id,
+                nat_gateway_id,
+            } => {
+                if let Some(a) = allocation_id {
+                    self.store.record_allocation(name, subnet, token, a).await?;
+                }
+                if let Some(id) = nat_gateway_id {
+                    self.store
+                        .record_nat_gateway(name, subnet, token, id)
+                        .await?;
+                }
+            }
+            NetworkAction::Provision {
+                subnet,
+                token,
+                allocation_id,
+            } => {
+                let token = match token {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t = creation_token_candidate(
+                            &inv.request_id,
+                            &format!("{name}/{subnet}"),
+                            inv.now,
+                        );
+                        if !self.store.begin_gateway(name, subnet, &t).await? {
+                            // Another invocation began it: the next tick reads its record.
+                            return Ok(());
+                        }
+                        t
+                    }
+                };
+                let allocation = match allocation_id {
+                    Some(a) => a.clone(),
+                    None => {
+                        let a = network_api::allocate(ec2, &self.stack, name, &token).await?;
+                        self.store
+                            .record_allocation(name, subnet, &token, &a)
+                            .await?;
+                        a
+                    }
+                };
+                let id = network_api::create_nat_gateway(
+                    ec2,
+                    &self.stack,
+                    name,
+                    subnet,
+                    &allocation,
+                    &token,
+                )
+                .await?;
+                self.store
+                    .record_nat_gateway(name, subnet, &token, &id)
+                    .await?;
+            }
+            NetworkAction::CreateRoute {
+                route_table,
+                nat_gateway,
+            } => network_api::route(ec2, route_table, nat_gateway, false).await?,
+            NetworkAction::ReplaceRoute {
+                route_table,
+                nat_gateway,
+                ..
+            } => network_api::route(ec2, route_table, nat_gateway, true).await?,
+            NetworkAction::DeleteRoute { route_table, .. } => {
+                network_api::delete_route(ec2, route_table).await?
+            }
+            NetworkAction::DeleteNatGateway { nat_gateway, .. } => {
+                network_api::delete_nat_gateway(ec2, nat_gateway).await?
+            }
+            NetworkAction::ReleaseAddress { allocation_id, .. } => {
+                network_api::release(ec2, allocation_id).await?
+            }
+            NetworkAction::Forget { subnet, token } => {
+                self.store.forget_gateway(name, subnet, token).await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the phase once and publishes its event (at least once, as a cluster's).
+    async fn announce_network<E: BusEvent>(
+        &self,
+        name: &str,
+        phase: Desired,
+        record: &NetworkRecord,
+        event: &E,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let detail = match phase {
+            Desired::Up => "ready",
+            Desired::Down => "down",
+        };
+        let recorded = self
+            .store
+            .record_network_transition(name, phase, now, detail)
+            .await?;
+        if !recorded {
+            let claimed = record.phase == Some(phase)
+                && self
+                    .store
+                    .claim_network_announcement(name, phase, now, 2.minutes())
+                    .await?;
+            if !claimed {
+                return Ok(false);
+            }
+        }
+        self.bus.publish(event).await?;
+        self.store.mark_network_announced(name, phase).await?;
+        tracing::info!(network = %name, event = E::DETAIL_TYPE, "published");
+        let text = match phase {
+            Desired::Up => format!(":globe_with_meridians: network `{name}` is up: NAT gateways available, routes in place"),
+            Desired::Down => format!(":zzz: network `{name}` is down: NAT gateways deleted, Elastic IPs released"),
+        };
+        self.notifier.send_or_warn(&text).await;
+        Ok(true)
+    }
+
+    /// Tells people about route conflicts once per distinct set (and when they clear).
+    async fn report_conflicts(&self, n: &NetworkConfig, conflicts: &[String]) {
+        let text = conflicts.join("; ");
+        match self.store.record_conflicts(&n.name, &text).await {
+            Ok(true) if !text.is_empty() => {
+                tracing::warn!(network = %n.name, conflicts = %text, "route conflicts");
+                self.notifier
+                    .send_or_warn(&format!(":warning: network `{}`: {text}", n.name))
+                    .await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(network = %n.name, error = %e, "recording route conflicts failed")
+            }
+        }
+    }
+
+    /// Retryable errors back off quietly; the rest are recorded once and sent to Slack.
+    async fn network_error(
+        &self,
+        n: &NetworkConfig,
+        record: &NetworkRecord,
+        now: Timestamp,
+        mut outcome: NetworkOutcome,
+        e: fleet_shared::FleetError,
+        observing: bool,
+    ) -> NetworkOutcome {
+        let attempts = record.attempts.saturating_add(1);
+        let retry_at = now.checked_add(backoff(attempts)).unwrap_or(now);
+        outcome.error = Some(e.to_string());
+        if observing {
+            // Nothing was decided: the next tick looks again.
+            tracing::warn!(network = %n.name, error = %e, "observing the network failed");
+            outcome.result = if e.is_retryable() {
+                StepResult::Backoff
+            } else {
+                StepResult::Failed
+            };
+            return outcome;
+        }
+        if e.is_retryable() {
+            tracing::warn!(network = %n.name, error = %e, %retry_at, "retryable error; backing off");
+            outcome.result = StepResult::Backoff;
+            if let Err(e) = self
+                .store
+                .set_network_backoff(&n.name, retry_at, attempts)
+                .await
+            {
+                tracing::error!(network = %n.name, error = %e, "recording backoff failed");
+            }
+            return outcome;
+        }
+        tracing::error!(network = %n.name, step = %outcome.step, error = %e, "network step failed");
+        outcome.result = StepResult::Failed;
+        let is_new = self
+            .store
+            .record_network_failure(&n.name, now, &e.to_string(), retry_at, attempts)
+            .await
+            .unwrap_or(true);
+        if is_new {
+            let text = format!(
+                ":warning: network `{}`: `{}` failed: {e}. Retrying after {retry_at}.",
+                n.name, outcome.step
+            );
+            self.notifier.send_or_warn(&text).await;
+        }
+        outcome
+    }
+}
+
+/// A plan in a line: its actions, else what it waits for, else `none`.
+pub fn describe(plan: &NetworkPlan) -> String {
+    let mut parts: Vec<String> = plan.actions.iter().map(NetworkAction::describe).collect();
+    match plan.announce {
+        Announce::Up => parts.push("announce-ready".into()),
+        Announce::Down => parts.push("announce-down".into()),
+        Announce::RecordDown => parts.push("record-down (never up)".into()),
+        Announce::None => {}
+    }
+    if parts.is_empty() {
+        if plan.waiting.is_empty() {
+            "none".into()
+        } else {
+            format!("wait: {}", plan.waiting.join("; "))
+        }
+    } else {
+        parts.join("; ")
+    }
+}

@@ -1,0 +1,282 @@
+//! EC2's side of a `[[network]]`: what exists (NAT gateways in its public subnets, its
+//! Elastic IPs, its route tables' default routes) and the calls that make and take them
+//! away. The decisions are [`crate::network_steps`]'s.
+
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::{DomainType, Filter, ResourceType, Tag, TagSpecification};
+use fleet_shared::config::{NetworkConfig, CLUSTER_TAG, MANAGED_BY_TAG, NETWORK_TAG};
+use fleet_shared::{FleetError, Result};
+
+use crate::network_steps::{
+    DefaultRoute, ObservedAddress, ObservedNat, ObservedNetwork, ObservedRouteTable,
+};
+
+/// Tag carrying the token written before a NAT gateway or Elastic IP is made: what a
+/// crash left unrecorded is found by it.
+pub const TOKEN_TAG: &str = "fleet:token";
+
+const DEFAULT_ROUTE: &str = "0.0.0.0/0";
+
+fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().map(Into::into).collect()))
+        .build()
+}
+
+fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
+
+/// What EC2 shows of network `n`.
+///
+/// # Errors
+/// An EC2 error (`DescribeNatGateways`, `DescribeAddresses`, `DescribeRouteTables`).
+pub async fn observe(ec2: &aws_sdk_ec2::Client, n: &NetworkConfig) -> Result<ObservedNetwork> {
+    let subnets: Vec<String> = n.nat_gateways.iter().map(|g| g.subnet_id.clone()).collect();
+    let mut nat_gateways = vec![];
+    let mut pages = ec2
+        .describe_nat_gateways()
+        .filter(filter("subnet-id", subnets))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(FleetError::aws_call("EC2", "DescribeNatGateways"))?;
+        for g in page.nat_gateways() {
+            let tags = g.tags();
+            nat_gateways.push(ObservedNat {
+                id: g.nat_gateway_id().unwrap_or_default().to_string(),
+                subnet_id: g.subnet_id().unwrap_or_default().to_string(),
+                state: g
+                    .state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                allocation_ids: g
+                    .nat_gateway_addresses()
+                    .iter()
+                    .filter_map(|a| a.allocation_id().map(String::from))
+                    .collect(),
+                token: tag_value(tags, TOKEN_TAG).map(String::from),
+                managed_by: tag_value(tags, MANAGED_BY_TAG).map(String::from),
+                network: tag_value(tags, NETWORK_TAG).map(String::from),
+                failure: g
+                    .failure_code()
+                    .map(|code| format!("{code}: {}", g.failure_message().unwrap_or_default())),
+            });
+        }
+    }
+    let addresses = ec2
+        .describe_addresses()
+        .filters(filter(&format!("tag:{NETWORK_TAG}"), [n.name.clone()]))
+        .send()
+        .await
+        .map_err(FleetError::aws_call("EC2", "DescribeAddresses"))?
+        .addresses()
+        .iter()
+        .map(|a| ObservedAddress {
+            allocation_id: a.allocation_id().unwrap_or_default().to_string(),
+            association_id: a.association_id().map(String::from),
+            token: tag_value(a.tags(), TOKEN_TAG).map(String::from),
+        })
+        .collect();
+    // A filter, not RouteTableIds: a route table that is gone must not hide the others
+    // (EC2 fails the whole call for one unknown id).
+    let tables: Vec<String> = n.route_tables().map(|(_, r)| r.to_string()).collect();
+    let mut route_tables = vec![];
+    let mut pages = ec2
+        .describe_route_tables()
+        .filters(filter("route-table-id", tables))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(FleetError::aws_call("EC2", "DescribeRouteTables"))?;
+        for t in page.route_tables() {
+            let default_route = t
+                .routes()
+                .iter()
+                .find(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE))
+                .map(|r| DefaultRoute {
+                    target: r
+                        .nat_gateway_id()
+                        .or(r.gateway_id())
+                        .or(r.transit_gateway_id())
+                        .or(r.network_interface_id())
+                        .or(r.vpc_peering_connection_id())
+                        .or(r.instance_id())
+                        .or(r.egress_only_internet_gateway_id())
+                        .or(r.carrier_gateway_id())
+                        .or(r.local_gateway_id())
+                        .unwrap_or("unknown")
+                        .to_string(),
+                    blackhole: r.state().map(|s| s.as_str()) == Some("blackhole"),
+                });
+            route_tables.push(ObservedRouteTable {
+                id: t.route_table_id().unwrap_or_default().to_string(),
+                default_route,
+            });
+        }
+    }
+    Ok(ObservedNetwork {
+        nat_gateways,
+        addresses,
+        route_tables,
+    })
+}
+
+/// The tags of everything the fleet makes for network `network` (`stack`: its
+/// `fleet:managed-by`; `token`: see [`TOKEN_TAG`]). `fleet:cluster` carries the network's
+/// name too: the cost report groups the bill by that one tag.
+fn tags(resource: ResourceType, stack: &str, network: &str, token: &str) -> TagSpecification {
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    TagSpecification::builder()
+        .resource_type(resource)
+        .tags(tag(MANAGED_BY_TAG, stack))
+        .tags(tag(NETWORK_TAG, network))
+        .tags(tag(CLUSTER_TAG, &format!("network:{network}")))
+        .tags(tag(TOKEN_TAG, token))
+        .tags(tag("Name", &format!("fleet-{network}")))
+        .build()
+}
+
+/// Allocates an Elastic IP for a NAT gateway, tagged (see [`tags`]). Not idempotent in
+/// EC2: the token tag is how a retry after a lost answer finds the first one.
+///
+/// # Errors
+/// EC2's (`AddressLimitExceeded`: the account's quota of Elastic IPs).
+pub async fn allocate(
+    ec2: &aws_sdk_ec2::Client,
+    stack: &str,
+    network: &str,
+    token: &str,
+) -> Result<String> {
+    let out = ec2
+        .allocate_address()
+        .domain(DomainType::Vpc)
+        .tag_specifications(tags(ResourceType::ElasticIp, stack, network, token))
+        .send()
+        .await
+        .map_err(FleetError::aws_call("EC2", "AllocateAddress"))?;
+    out.allocation_id().map(String::from).ok_or_else(|| {
+        FleetError::Internal("AllocateAddress answered without an allocation id".into())
+    })
+}
+
+/// Creates the NAT gateway (public, with the Elastic IP `allocation_id`) in `subnet`;
+/// `token` is its `ClientToken`, so a repeated call returns the same gateway.
+///
+/// # Errors
+/// EC2's (a subnet without an internet gateway route fails later, as state `failed`).
+pub async fn create_nat_gateway(
+    ec2: &aws_sdk_ec2::Client,
+    stack: &str,
+    network: &str,
+    subnet: &str,
+    allocation_id: &str,
+    token: &str,
+) -> Result<String> {
+    let out = ec2
+        .create_nat_gateway()
+        .subnet_id(subnet)
+        .allocation_id(allocation_id)
+        .client_token(token)
+        .tag_specifications(tags(ResourceType::Natgateway, stack, network, token))
+        .send()
+        .await
+        .map_err(FleetError::aws_call("EC2", "CreateNatGateway"))?;
+    out.nat_gateway()
+        .and_then(|g| g.nat_gateway_id())
+        .map(String::from)
+        .ok_or_else(|| FleetError::Internal("CreateNatGateway answered without an id".into()))
+}
+
+/// The service error code of an SDK error, if the service sent one.
+fn code<E: ProvideErrorMetadata, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> Option<&str> {
+    e.as_service_error().and_then(ProvideErrorMetadata::code)
+}
+
+/// Points `route_table`'s default route at `nat` (`replace`: over the route there).
+/// A route already there is left for the next tick's look (a retry after a lost answer).
+///
+/// # Errors
+/// EC2's.
+pub async fn route(
+    ec2: &aws_sdk_ec2::Client,
+    route_table: &str,
+    nat: &str,
+    replace: bool,
+) -> Result<()> {
+    if replace {
+        return ec2
+            .replace_route()
+            .route_table_id(route_table)
+            .destination_cidr_block(DEFAULT_ROUTE)
+            .nat_gateway_id(nat)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(FleetError::aws_call("EC2", "ReplaceRoute"));
+    }
+    match ec2
+        .create_route()
+        .route_table_id(route_table)
+        .destination_cidr_block(DEFAULT_ROUTE)
+        .nat_gateway_id(nat)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some("RouteAlreadyExists") => Ok(()),
+        Err(e) => Err(FleetError::aws("EC2", "CreateRoute", e)),
+    }
+}
+
+/// Deletes `route_table`'s default route; already gone counts as done.
+///
+/// # Errors
+/// EC2's.
+pub async fn delete_route(ec2: &aws_sdk_ec2::Client, route_table: &str) -> Result<()> {
+    match ec2
+        .delete_route()
+        .route_table_id(route_table)
+        .destination_cidr_block(DEFAULT_ROUTE)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some("InvalidRoute.NotFound") => Ok(()),
+        Err(e) => Err(FleetError::aws("EC2", "DeleteRoute", e)),
+    }
+}
+
+/// Deletes NAT gateway `id`; already gone counts as done.
+///
+/// # Errors
+/// EC2's.
+pub async fn delete_nat_gateway(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<()> {
+    match ec2.delete_nat_gateway().nat_gateway_id(id).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some("NatGatewayNotFound") => Ok(()),
+        Err(e) => Err(FleetError::aws("EC2", "DeleteNatGateway", e)),
+    }
+}
+
+/// Releases Elastic IP `allocation_id`; already released counts as done.
+///
+/// # Errors
+/// EC2's (`InvalidIPAddress.InUse` while still associated).
+pub async fn release(ec2: &aws_sdk_ec2::Client, allocation_id: &str) -> Result<()> {
+    match ec2
+        .release_address()
+        .allocation_id(allocation_id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some("InvalidAllocationID.NotFound") => Ok(()),
+        Err(e) => Err(FleetError::aws("EC2", "ReleaseAddress", e)),
+    }
+}

@@ -1,0 +1,820 @@
+//! A `[[network]]`'s next actions: its NAT gateways up before the nodes of the first of
+//! its clusters, down after the last of them (README, "Networks").
+//!
+//! Pure: no I/O, no clock. Every action is idempotent and none waits on EC2; the next
+//! tick observes again. A NAT gateway takes minutes to become `available` and a minute or
+//! more to be `deleted`, so a network's morning and evening span ticks as a cluster's do.
+//! Only what the fleet recorded (or finds by the token it recorded before creating it) is
+//! deleted; a default route that points elsewhere is a conflict, never replaced unless
+//! `adopt_routes = true`.
+
+use fleet_shared::config::NetworkConfig;
+use fleet_shared::schedule::Desired;
+use fleet_shared::state::model::{NetworkRecord, RecordedGateway};
+use serde::Serialize;
+
+/// What EC2 shows of a network.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedNetwork {
+    /// NAT gateways in the configured public subnets, whoever made them, in any state
+    /// EC2 still shows (`deleted` ones for about an hour).
+    pub nat_gateways: Vec<ObservedNat>,
+    /// Elastic IPs tagged `fleet:network=<name>`.
+    pub addresses: Vec<ObservedAddress>,
+    /// The configured route tables that exist, with their default route.
+    pub route_tables: Vec<ObservedRouteTable>,
+}
+
+/// One NAT gateway.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedNat {
+    /// `nat-…`.
+    pub id: String,
+    pub subnet_id: String,
+    /// `pending`, `available`, `deleting`, `deleted` or `failed`.
+    pub state: String,
+    /// The allocation ids of its Elastic IPs.
+    pub allocation_ids: Vec<String>,
+    /// Its `fleet:token` tag.
+    pub token: Option<String>,
+    /// Its `fleet:managed-by` tag.
+    pub managed_by: Option<String>,
+    /// Its `fleet:network` tag.
+    pub network: Option<String>,
+    /// `failureCode: failureMessage` of a `failed` gateway.
+    pub failure: Option<String>,
+}
+
+/// One Elastic IP.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedAddress {
+    /// `eipalloc-…`.
+    pub allocation_id: String,
+    /// Set while it is associated (with a NAT gateway's network interface).
+    pub association_id: Option<String>,
+    /// Its `fleet:token` tag.
+    pub token: Option<String>,
+}
+
+/// A route table and its default route (`0.0.0.0/0`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedRouteTable {
+    /// `rtb-…`.
+    pub id: String,
+    /// The default route's target, if it has one.
+    pub default_route: Option<DefaultRoute>,
+}
+
+/// Where a default route points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefaultRoute {
+    /// The target's id (`nat-…`, `igw-…`, `tgw-…`, `eni-…`, …).
+    pub target: String,
+    /// The target is gone (`blackhole`): nothing goes through it.
+    pub blackhole: bool,
+}
+
+/// One idempotent action of a network's tick, in the order taken.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum NetworkAction {
+    /// Record ids found by the recorded token's tag (a crash after the create and before
+    /// the record).
+    RecordFound {
+        subnet: String,
+        token: String,
+        allocation_id: Option<String>,
+        nat_gateway_id: Option<String>,
+    },
+    /// Make the subnet's NAT gateway: write a token (if none), allocate an Elastic IP (if
+    /// none), create the NAT gateway with it; each recorded as made.
+    Provision {
+        subnet: String,
+        token: Option<String>,
+        allocation_id: Option<String>,
+    },
+    CreateRoute {
+        route_table: String,
+        nat_gateway: String,
+    },
+    /// Point a default route that goes elsewhere at the fleet's NAT gateway (a blackhole
+    /// left by one of the fleet's, or `adopt_routes = true`).
+    ReplaceRoute {
+        route_table: String,
+        nat_gateway: String,
+        was: String,
+    },
+    DeleteRoute {
+        route_table: String,
+        nat_gateway: String,
+    },
+    DeleteNatGateway {
+        subnet: String,
+        nat_gateway: String,
+    },
+    ReleaseAddress {
+        subnet: String,
+        allocation_id: String,
+    },
+    /// The subnet's gateway and address are gone: forget them (the next morning makes a
+    /// new one with a new token).
+    Forget {
+        subnet: String,
+        token: String,
+    },
+}
+
+impl NetworkAction {
+    /// Whether it deletes or replaces something (audited before it is taken).
+    pub fn is_destructive(&self) -> bool {
+        matches!(
+            self,
+            NetworkAction::ReplaceRoute { .. }
+                | NetworkAction::DeleteRoute { .. }
+                | NetworkAction::DeleteNatGateway { .. }
+                | NetworkAction::ReleaseAddress { .. }
+        )
+    }
+
+    /// Short description for plans and logs (`create-route rtb-1->nat-2`).
+    pub fn describe(&self) -> String {
+        match self {
+            NetworkAction::RecordFound { subnet, .. } => format!("record-found {subnet}"),
+            NetworkAction::Provision { subnet, .. } => format!("create-nat-gateway {subnet}"),
+            NetworkAction::CreateRoute {
+                route_table,
+                nat_gateway,
+            } => {
+                format!("create-route {route_table}->{nat_gateway}")
+            }
+            NetworkAction::ReplaceRoute {
+                route_table,
+                nat_gateway,
+                was,
+            } => {
+                format!("replace-route {route_table}->{nat_gateway} (was {was})")
+            }
+            NetworkAction::DeleteRoute { route_table, .. } => format!("delete-route {route_table}"),
+            NetworkAction::DeleteNatGateway { nat_gateway, .. } => {
+                format!("delete-nat-gateway {nat_gateway}")
+            }
+            NetworkAction::ReleaseAddress { allocation_id, .. } => {
+                format!("release-address {allocation_id}")
+            }
+            NetworkAction::Forget { subnet, .. } => format!("forget {subnet}"),
+        }
+    }
+}
+
+/// What the network's phase calls for once the actions are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Announce {
+    /// Nothing (steady, or not there yet).
+    None,
+    /// Record `up` and publish `Network Ready`.
+    Up,
+    /// Record `down` and publish `Network Down`.
+    Down,
+    /// Record `down` without an event: nothing was ever made.
+    RecordDown,
+}
+
+/// A network's tick: the actions, what is waited for, the conflicts found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkPlan {
+    pub actions: Vec<NetworkAction>,
+    /// Why the network is not where it should be yet, when it is not.
+    pub waiting: Vec<String>,
+    /// Default routes that point elsewhere, left alone (`rtb-… -> igw-…`).
+    pub conflicts: Vec<String>,
+    pub announce: Announce,
+    /// Up and usable once the actions are taken: every NAT gateway `available` and the
+    /// routes in place (conflicting routes aside). Gates the nodes of its clusters.
+    pub ready: bool,
+}
+
+/// Everything a network's decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct NetworkSituation<'a> {
+    pub config: &'a NetworkConfig,
+    /// Up while any cluster naming it is wanted up.
+    pub desired: Desired,
+    /// The clusters naming it that are wanted down but not yet recorded down: the
+    /// evening waits for them.
+    pub clusters_not_down: &'a [String],
+    pub observed: &'a ObservedNetwork,
+    pub recorded: &'a NetworkRecord,
+    /// This fleet's `fleet:managed-by` value.
+    pub stack: &'a str,
+}
+
+const LIVE: [&str; 2] = ["pending", "available"];
+
+/// The fleet's NAT gateway of a recorded gateway: by its recorded id, or by the token's
+/// tag; the newest live one if several (a create retried after a lost answer makes one
+/// with the same token, which EC2 returns as the same gateway).
+fn our_nat<'a>(
+    s: &NetworkSituation<'a>,
+    subnet: &str,
+    r: &RecordedGateway,
+) -> Option<&'a ObservedNat> {
+    let ours = |n: &&ObservedNat| {
+        n.subnet_id == subnet
+            && (r.nat_gateway_id.as_deref() == Some(n.id.as_str())
+                || n.token.as_deref() == Some(r.token.as_str()))
+    };
+    let mut found: Vec<&ObservedNat> = s.observed.nat_gateways.iter().filter(ours).collect();
+    // Live before failed before deleting before deleted.
+    let rank = |n: &ObservedNat| match n.state.as_str() {
+        "available" | "pending" => 0,
+        "failed" => 1,
+        "deleting" => 2,
+        _ => 3,
+    };
+    found.sort_by_key(|n| rank(n));
+    found.first().copied()
+}
+
+/// The fleet's Elastic IP of a recorded gateway: the recorded one, else the first with
+/// the token's tag (the others a retried allocation left are extras, released).
+fn our_address<'a>(s: &NetworkSituation<'a>, r: &RecordedGateway) -> Option<&'a ObservedAddress> {
+    let recorded = s
+        .observed
+        .addresses
+        .iter()
+        .find(|a| r.allocation_id.as_deref() == Some(a.allocation_id.as_str()));
+    recorded.or_else(|| {
+        s.observed
+            .addresses
+            .iter()
+            .find(|a| a.token.as_deref() == Some(r.token.as_str()))
+    })
+}
+
+/// A NAT gateway made by this fleet for this network (its tags), whichever incarnation:
+/// a blackhole route to one is the fleet's own leftover.
+fn made_by_fleet(s: &NetworkSituation<'_>, nat_id: &str) -> bool {
+    s.observed.nat_gateways.iter().any(|n| {
+        n.id == nat_id
+            && n.managed_by.as_deref() == Some(s.stack)
+            && n.network.as_deref() == Some(s.config.name.as_str())
+    }) || s
+        .recorded
+        .gateways
+        .values()
+        .any(|g| g.nat_gateway_id.as_deref() == Some(nat_id))
+}
+
+/// The network's next actions (see the module docs).
+pub fn plan(s: NetworkSituation<'_>) -> NetworkPlan {
+    let mut p = NetworkPlan {
+        actions: vec![],
+        waiting: vec![],
+        conflicts: vec![],
+        announce: Announce::None,
+        ready: false,
+    };
+    for g in &s.config.nat_gateways {
+        if let Some(r) = s.recorded.gateways.get(&g.subnet_id) {
+            let nat = our_nat(&s, &g.subnet_id, r);
+            let address = our_address(&s, r);
+            let found_nat = nat
+                .filter(|n| r.nat_gateway_id.is_none() && LIVE.contains(&n.state.as_str()))
+                .map(|n| n.id.clone());
+            let found_address = address
+                .filter(|_| r.allocation_id.is_none())
+                .map(|a| a.allocation_id.clone());
+            if found_nat.is_some() || found_address.is_some() {
+                p.actions.push(NetworkAction::RecordFound {
+                    subnet: g.subnet_id.clone(),
+                    token: r.token.clone(),
+                    allocation_id: found_address,
+                    nat_gateway_id: found_nat,
+                });
+            }
+            // AllocateAddress is not idempotent: an answer lost and retried (by the SDK or
+            // a later tick) leaves more than one address with the token. The extras are
+            // the fleet's and bill by the hour: released.
+            let kept = address.map(|a| a.allocation_id.as_str());
+            for extra in s.observed.addresses.iter().filter(|a| {
+                a.token.as_deref() == Some(r.token.as_str())
+                    && Some(a.allocation_id.as_str()) != kept
+                    && a.association_id.is_none()
+            }) {
+                p.actions.push(NetworkAction::ReleaseAddress {
+                    subnet: g.subnet_id.clone(),
+                    allocation_id: extra.allocation_id.clone(),
+                });
+            }
+        }
+    }
+    match s.desired {
+        Desired::Up => morning(&s, &mut p),
+        Desired::Down => evening(&s, &mut p),
+    }
+    p
+}
+
+fn morning(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
+    let mut all_available = true;
+    let mut routes = vec![];
+    for g in &s.config.nat_gateways {
+        let subnet = &g.subnet_id;
+        let Some(r) = s.recorded.gateways.get(subnet) else {
+            p.actions.push(NetworkAction::Provision {
+                subnet: subnet.clone(),
+                token: None,
+                allocation_id: None,
+            });
+            all_available = false;
+            continue;
+        };
+        let address = our_address(s, r);
+        match our_nat(s, subnet, r) {
+            Some(n) if n.state == "available" => {
+                for rtb in &g.route_table_ids {
+                    route_up(s, p, &mut routes, rtb, &n.id);
+                }
+            }
+            Some(n) if n.state == "pending" => {
+                all_available = false;
+                p.waiting.push(format!("NAT gateway {} is pending", n.id));
+            }
+            Some(n) if n.state == "failed" => {
+                // Deleted, its address released and forgotten: the next tick makes a new
+                // one with a fresh address (the old one may be what failed).
+                all_available = false;
+                p.waiting.push(format!(
+                    "NAT gateway {} failed ({}); replacing it",
+                    n.id,
+                    n.failure.as_deref().unwrap_or("no reason given")
+                ));
+                retire(s, p, subnet, r, Some(n), address);
+            }
+            Some(n) if n.state == "deleting" => {
+                all_available = false;
+                p.waiting
+                    .push(format!("NAT gateway {} is being deleted", n.id));
+            }
+            // Never made (a token written, then a crash or a failed create), or deleted.
+            nat => {
+                all_available = false;
+                let made = r.nat_gateway_id.is_some() || nat.is_some();
+                if made {
+                    // A token is spent once its gateway existed: release and forget, then
+                    // make a new one.
+                    retire(s, p, subnet, r, None, address);
+                } else {
+                    p.actions.push(NetworkAction::Provision {
+                        subnet: subnet.clone(),
+                        token: Some(r.token.clone()),
+                        allocation_id: address.map(|a| a.allocation_id.clone()),
+                    });
+                }
+            }
+        }
+    }
+    p.actions.extend(routes);
+    p.ready = all_available;
+    if p.ready {
+        let announced = s.recorded.phase == Some(Desired::Up) && s.recorded.announced;
+        if !announced {
+            p.announce = Announce::Up;
+        }
+    }
+}
+
+/// The morning's route for one route table: created, replaced (a blackhole of the
+/// fleet's, or `adopt_routes`), or a conflict.
+fn route_up(
+    s: &NetworkSituation<'_>,
+    p: &mut NetworkPlan,
+    routes: &mut Vec<NetworkAction>,
+    rtb: &str,
+    nat: &str,
+) {
+    let Some(table) = s.observed.route_tables.iter().find(|t| t.id == rtb) else {
+        p.conflicts.push(format!(
+            "{rtb}: route table not found (nothing routed through the NAT gateway)"
+        ));
+        return;
+    };
+    match &table.default_route {
+        None => routes.push(NetworkAction::CreateRoute {
+            route_table: rtb.into(),
+            nat_gateway: nat.into(),
+        }),
+        Some(d) if d.target == nat => {}
+        Some(d) if (d.blackhole && made_by_fleet(s, &d.target)) || s.config.adopt_routes => {
+            routes.push(NetworkAction::ReplaceRoute {
+                route_table: rtb.into(),
+                nat_gateway: nat.into(),
+                was: d.target.clone(),
+            })
+        }
+        Some(d) => p.conflicts.push(format!(
+            "{rtb}: default route -> {}{} is not the fleet's; left alone (adopt_routes = true replaces it)",
+            d.target,
+            if d.blackhole { " (blackhole)" } else { "" }
+        )),
+    }
+}
+
+/// Takes a gateway's remains away in order: its NAT gateway deleted, then (once it is
+/// deleted and the address disassociated) the address released, then the record forgotten.
+fn retire(
+    s: &NetworkSituation<'_>,
+    p: &mut NetworkPlan,
+    subnet: &str,
+    r: &RecordedGateway,
+    nat: Option<&ObservedNat>,
+    address: Option<&ObservedAddress>,
+) {
+    let _ = s;
+    if let Some(n) = nat {
+        match n.state.as_str() {
+            "deleted" => {}
+            "deleting" => {
+                p.waiting
+                    .push(format!("NAT gateway {} is being deleted", n.id));
+                return;
+            }
+            _ => {
+                p.actions.push(NetworkAction::DeleteNatGateway {
+                    subnet: subnet.into(),
+                    nat_gateway: n.id.clone(),
+                });
+                p.waiting.push(format!(
+                    "NAT gateway {} deleted; waiting for it to go",
+                    n.id
+                ));
+                return;
+            }
+        }
+    }
+    match address {
+        Some(a) if a.association_id.is_some() => p.waiting.push(format!(
+            "Elastic IP {} is still associated; released once its NAT gateway is gone",
+            a.allocation_id
+        )),
+        Some(a) => {
+            p.actions.push(NetworkAction::ReleaseAddress {
+                subnet: subnet.into(),
+                allocation_id: a.allocation_id.clone(),
+            });
+            p.actions.push(NetworkAction::Forget {
+                subnet: subnet.into(),
+                token: r.token.clone(),
+            });
+        }
+        None => p.actions.push(NetworkAction::Forget {
+            subnet: subnet.into(),
+            token: r.token.clone(),
+        }),
+    }
+}
+
+fn evening(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
+    if !s.clusters_not_down.is_empty() {
+        p.waiting.push(format!(
+            "waiting for {} to be down",
+            s.clusters_not_down.join(", ")
+        ));
+        return;
+    }
+    for g in &s.config.nat_gateways {
+        let subnet = &g.subnet_id;
+        let Some(r) = s.recorded.gateways.get(subnet) else {
+            continue;
+        };
+        let nat = our_nat(s, subnet, r);
+        // Routes first: a route to a deleted NAT gateway is a blackhole that would stay.
+        for rtb in &g.route_table_ids {
+            let Some(table) = s.observed.route_tables.iter().find(|t| t.id == *rtb) else {
+                continue;
+            };
+            match &table.default_route {
+                Some(d) if nat.is_some_and(|n| n.id == d.target) || made_by_fleet(s, &d.target) => {
+                    p.actions.push(NetworkAction::DeleteRoute {
+                        route_table: rtb.clone(),
+                        nat_gateway: d.target.clone(),
+                    })
+                }
+                Some(d) => p.conflicts.push(format!(
+                    "{rtb}: default route -> {} is not the fleet's; left alone",
+                    d.target
+                )),
+                None => {}
+            }
+        }
+        retire(s, p, subnet, r, nat, our_address(s, r));
+    }
+    // Nothing left once every recorded gateway is forgotten (now or before).
+    let forgotten = p
+        .actions
+        .iter()
+        .filter(|a| matches!(a, NetworkAction::Forget { .. }))
+        .count();
+    let nothing_left = forgotten == s.recorded.gateways.len();
+    if nothing_left && !(s.recorded.phase == Some(Desired::Down) && s.recorded.announced) {
+        p.announce = if s.recorded.phase.is_none() {
+            Announce::RecordDown
+        } else {
+            Announce::Down
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleet_shared::config::NatGatewayConfig;
+
+    fn config(adopt_routes: bool) -> NetworkConfig {
+        NetworkConfig {
+            name: "vpc".into(),
+            nat_gateways: vec![NatGatewayConfig {
+                subnet_id: "subnet-pub".into(),
+                route_table_ids: vec!["rtb-a".into(), "rtb-b".into()],
+            }],
+            adopt_routes,
+        }
+    }
+
+    fn gateway(alloc: Option<&str>, nat: Option<&str>) -> NetworkRecord {
+        let mut r = NetworkRecord::default();
+        r.gateways.insert(
+            "subnet-pub".into(),
+            RecordedGateway {
+                token: "tok".into(),
+                allocation_id: alloc.map(String::from),
+                nat_gateway_id: nat.map(String::from),
+            },
+        );
+        r
+    }
+
+    fn nat(id: &str, state: &str) -> ObservedNat {
+        ObservedNat {
+            id: id.into(),
+            subnet_id: "subnet-pub".into(),
+            state: state.into(),
+            allocation_ids: vec!["eipalloc-1".into()],
+            token: Some("tok".into()),
+            managed_by: Some("fleet".into()),
+            network: Some("vpc".into()),
+            failure: None,
+        }
+    }
+
+    fn address(associated: bool) -> ObservedAddress {
+        ObservedAddress {
+            allocation_id: "eipalloc-1".into(),
+            association_id: associated.then(|| "eipassoc-1".into()),
+            token: Some("tok".into()),
+        }
+    }
+
+    fn table(id: &str, target: Option<&str>) -> ObservedRouteTable {
+        ObservedRouteTable {
+            id: id.into(),
+            default_route: target.map(|t| DefaultRoute {
+                target: t.into(),
+                blackhole: false,
+            }),
+        }
+    }
+
+    fn run(
+        c: &NetworkConfig,
+        desired: Desired,
+        not_down: &[String],
+        o: &ObservedNetwork,
+        r: &NetworkRecord,
+    ) -> NetworkPlan {
+        plan(NetworkSituation {
+            config: c,
+            desired,
+            clusters_not_down: not_down,
+            observed: o,
+            recorded: r,
+            stack: "fleet",
+        })
+    }
+
+    #[test]
+    fn the_morning_makes_the_gateway_then_routes_then_announces() {
+        let c = config(false);
+        let p = run(
+            &c,
+            Desired::Up,
+            &[],
+            &ObservedNetwork::default(),
+            &NetworkRecord::default(),
+        );
+        assert_eq!(
+            p.actions,
+            vec![NetworkAction::Provision {
+                subnet: "subnet-pub".into(),
+                token: None,
+                allocation_id: None
+            }]
+        );
+        assert!(!p.ready);
+        let r = gateway(Some("eipalloc-1"), Some("nat-1"));
+        let pending = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "pending")],
+            addresses: vec![address(true)],
+            route_tables: vec![table("rtb-a", None), table("rtb-b", None)],
+        };
+        let p = run(&c, Desired::Up, &[], &pending, &r);
+        assert!(p.actions.is_empty() && !p.ready, "{p:?}");
+        let available = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "available")],
+            ..pending.clone()
+        };
+        let p = run(&c, Desired::Up, &[], &available, &r);
+        assert_eq!(p.actions.len(), 2);
+        assert!(p.ready);
+        assert_eq!(p.announce, Announce::Up);
+        let routed = ObservedNetwork {
+            route_tables: vec![table("rtb-a", Some("nat-1")), table("rtb-b", Some("nat-1"))],
+            ..available
+        };
+        let mut announced = r.clone();
+        announced.phase = Some(Desired::Up);
+        announced.announced = true;
+        let p = run(&c, Desired::Up, &[], &routed, &announced);
+        assert!(p.actions.is_empty() && p.ready && p.announce == Announce::None);
+    }
+
+    #[test]
+    fn someone_elses_route_is_a_conflict_unless_adopted() {
+        let r = gateway(Some("eipalloc-1"), Some("nat-1"));
+        let o = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "available")],
+            addresses: vec![address(true)],
+            route_tables: vec![table("rtb-a", Some("igw-9")), table("rtb-b", None)],
+        };
+        let p = run(&config(false), Desired::Up, &[], &o, &r);
+        assert_eq!(p.actions.len(), 1, "only rtb-b: {p:?}");
+        assert!(p.conflicts[0].starts_with("rtb-a: default route -> igw-9"));
+        assert!(
+            p.ready,
+            "a conflict is reported, it does not hold the morning"
+        );
+        let p = run(&config(true), Desired::Up, &[], &o, &r);
+        assert!(p.actions.contains(&NetworkAction::ReplaceRoute {
+            route_table: "rtb-a".into(),
+            nat_gateway: "nat-1".into(),
+            was: "igw-9".into()
+        }));
+        assert!(p.conflicts.is_empty());
+        // In the evening the other route is left alone.
+        let mut down = o.clone();
+        down.nat_gateways[0].state = "available".into();
+        let p = run(&config(false), Desired::Down, &[], &down, &r);
+        assert!(!p
+            .actions
+            .iter()
+            .any(|a| matches!(a, NetworkAction::DeleteRoute { route_table, .. } if route_table == "rtb-a")));
+    }
+
+    #[test]
+    fn the_evening_waits_for_every_cluster_then_takes_all_away() {
+        let r = gateway(Some("eipalloc-1"), Some("nat-1"));
+        let up = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "available")],
+            addresses: vec![address(true)],
+            route_tables: vec![table("rtb-a", Some("nat-1")), table("rtb-b", Some("nat-1"))],
+        };
+        let p = run(&config(false), Desired::Down, &["b".into()], &up, &r);
+        assert!(p.actions.is_empty());
+        assert_eq!(p.waiting, vec!["waiting for b to be down".to_string()]);
+        let p = run(&config(false), Desired::Down, &[], &up, &r);
+        let names: Vec<String> = p.actions.iter().map(|a| a.describe()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "delete-route rtb-a",
+                "delete-route rtb-b",
+                "delete-nat-gateway nat-1"
+            ]
+        );
+        let deleting = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "deleting")],
+            route_tables: vec![table("rtb-a", None), table("rtb-b", None)],
+            ..up.clone()
+        };
+        let p = run(&config(false), Desired::Down, &[], &deleting, &r);
+        assert!(p.actions.is_empty() && p.announce == Announce::None);
+        let deleted = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "deleted")],
+            addresses: vec![address(false)],
+            ..deleting
+        };
+        let p = run(&config(false), Desired::Down, &[], &deleted, &r);
+        let names: Vec<String> = p.actions.iter().map(|a| a.describe()).collect();
+        assert_eq!(
+            names,
+            vec!["release-address eipalloc-1", "forget subnet-pub"]
+        );
+        let gone = NetworkRecord {
+            phase: Some(Desired::Up),
+            ..Default::default()
+        };
+        let p = run(
+            &config(false),
+            Desired::Down,
+            &[],
+            &ObservedNetwork::default(),
+            &gone,
+        );
+        assert_eq!(p.announce, Announce::Down);
+    }
+
+    #[test]
+    fn a_failed_gateway_is_replaced_with_a_fresh_address() {
+        let r = gateway(Some("eipalloc-1"), Some("nat-1"));
+        let mut failed = nat("nat-1", "failed");
+        failed.failure = Some("Gateway.NotAttached: no internet gateway".into());
+        let o = ObservedNetwork {
+            nat_gateways: vec![failed],
+            addresses: vec![address(false)],
+            route_tables: vec![],
+        };
+        let p = run(&config(false), Desired::Up, &[], &o, &r);
+        assert_eq!(p.actions[0].describe(), "delete-nat-gateway nat-1");
+        let mut o2 = o.clone();
+        o2.nat_gateways[0].state = "deleted".into();
+        let p = run(&config(false), Desired::Up, &[], &o2, &r);
+        let names: Vec<String> = p.actions.iter().map(|a| a.describe()).collect();
+        assert_eq!(
+            names,
+            vec!["release-address eipalloc-1", "forget subnet-pub"]
+        );
+    }
+
+    #[test]
+    fn addresses_a_retried_allocation_left_are_released() {
+        let r = gateway(None, None);
+        let extra = ObservedAddress {
+            allocation_id: "eipalloc-2".into(),
+            ..address(false)
+        };
+        let o = ObservedNetwork {
+            addresses: vec![address(false), extra],
+            ..Default::default()
+        };
+        let p = run(&config(false), Desired::Up, &[], &o, &r);
+        let names: Vec<String> = p.actions.iter().map(|a| a.describe()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "record-found subnet-pub",
+                "release-address eipalloc-2",
+                "create-nat-gateway subnet-pub"
+            ]
+        );
+    }
+
+    #[test]
+    fn what_a_crash_left_unrecorded_is_found_by_its_token() {
+        let r = gateway(None, None);
+        let o = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "pending")],
+            addresses: vec![address(true)],
+            route_tables: vec![],
+        };
+        let p = run(&config(false), Desired::Up, &[], &o, &r);
+        assert_eq!(
+            p.actions[0],
+            NetworkAction::RecordFound {
+                subnet: "subnet-pub".into(),
+                token: "tok".into(),
+                allocation_id: Some("eipalloc-1".into()),
+                nat_gateway_id: Some("nat-1".into())
+            }
+        );
+        // Someone else's NAT gateway in the subnet is never the fleet's.
+        let mut theirs = nat("nat-9", "available");
+        theirs.token = None;
+        theirs.managed_by = None;
+        let o = ObservedNetwork {
+            nat_gateways: vec![theirs],
+            ..Default::default()
+        };
+        let p = run(
+            &config(false),
+            Desired::Down,
+            &[],
+            &o,
+            &gateway(Some("eipalloc-1"), Some("nat-1")),
+        );
+        assert!(
+            !p.actions.iter().any(|a| a.describe().contains("nat-9")),
+            "{p:?}"
+        );
+    }
+}

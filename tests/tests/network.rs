@@ -1,0 +1,533 @@
+//! `[[network]]` (issue #21) on moto, whose NAT gateways behave as EC2's (pending, then
+//! available; deleting, then deleted; the address freed only then; ClientToken honoured;
+//! see `tests/support/moto_server.py`): a day of a destroy-mode cluster with a network,
+//! two clusters sharing one, a route table someone else routes, a NAT gateway stuck
+//! deleting, a NAT gateway that fails, and the fake's own behaviour.
+
+use fleet_shared::schedule::Desired;
+use fleet_tests::fixtures::network::{
+    addresses, billing_nat_gateways, default_route, nat_gateways, network_name, steer, Vpc,
+};
+use fleet_tests::fixtures::scheduler::{cluster_toml, detail_types, outcome, ts, SchedulerFixture};
+use jiff::{Timestamp, ToSpan};
+use serde_json::Value;
+
+/// Up 07:00-19:00 UTC on a November weekday.
+const WEEKDAYS: &str = "Mon-Fri 08:00-20:00 Europe/Berlin";
+/// Up 07:00-21:00 UTC.
+const LATE: &str = "Mon-Fri 08:00-22:00 Europe/Berlin";
+
+struct Net {
+    f: SchedulerFixture,
+    ec2: aws_sdk_ec2::Client,
+    vpc: Vpc,
+    network: String,
+}
+
+/// Clusters of `(mode, uptime)` that all name one network over a fresh VPC.
+async fn net(
+    clusters: &[(&str, &str)],
+    adopt_routes: bool,
+    before: impl AsyncFnOnce(&aws_sdk_ec2::Client, &Vpc),
+) -> Net {
+    let sdk = fleet_tests::sdk();
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let vpc = Vpc::create(&ec2).await;
+    before(&ec2, &vpc).await;
+    let network = network_name();
+    let tomls: Vec<String> = clusters
+        .iter()
+        .map(|(mode, uptime)| cluster_toml(mode, uptime, &format!("network = \"{network}\"")))
+        .collect();
+    let f =
+        SchedulerFixture::start_with(&tomls, &vpc.network_toml(&network, adopt_routes), None).await;
+    Net {
+        f,
+        ec2,
+        vpc,
+        network,
+    }
+}
+
+fn network_outcome<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["networks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["name"] == name))
+        .expect("network in the tick's answer")
+}
+
+impl Net {
+    /// Ticks every 5 minutes from `from`, at most `max`, until `done` holds after one;
+    /// returns each tick's answer.
+    async fn ticks_until(
+        &self,
+        from: &str,
+        max: usize,
+        done: impl Fn(&Value) -> bool,
+    ) -> Vec<Value> {
+        let mut at: Timestamp = ts(from);
+        let mut out = vec![];
+        for _ in 0..max {
+            let r = self.f.tick(at).await;
+            let stop = done(&r);
+            out.push(r);
+            if stop {
+                break;
+            }
+            at = at.checked_add(5.minutes()).expect("time");
+        }
+        out
+    }
+
+    async fn routes(&self) -> Vec<Option<String>> {
+        let mut out = vec![];
+        for rtb in &self.vpc.private_tables {
+            out.push(default_route(&self.ec2, rtb).await);
+        }
+        out
+    }
+
+    /// Nothing of the network that bills by the hour: no NAT gateway but `deleted` ones,
+    /// no Elastic IP, no route to a NAT gateway.
+    async fn assert_nothing_bills(&self) {
+        assert!(billing_nat_gateways(&self.ec2, &self.vpc.public_subnet)
+            .await
+            .is_empty());
+        assert!(addresses(&self.ec2, &self.network).await.is_empty());
+        assert!(
+            self.routes()
+                .await
+                .iter()
+                .all(|r| !r.as_deref().unwrap_or("").starts_with("nat-")),
+            "{:?}",
+            self.routes().await
+        );
+    }
+}
+
+fn steps(ticks: &[Value], cluster: &str) -> Vec<String> {
+    ticks
+        .iter()
+        .map(|t| {
+            outcome(t, cluster)["step"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_day_of_a_destroy_mode_cluster_with_its_network() {
+    let n = net(&[("destroy", WEEKDAYS)], false, async |_, _| {}).await;
+    let name = n.f.names[0].clone();
+    // Morning: nodegroups only once the NAT gateway is available and the routes in place.
+    let mut at = ts("2026-11-23T07:00:00Z");
+    let mut seen_nodegroups = false;
+    for _ in 0..12 {
+        let r = n.f.tick(at).await;
+        let step = outcome(&r, &name)["step"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if step.starts_with("create-nodegroups") {
+            seen_nodegroups = true;
+            let nats = nat_gateways(&n.ec2, &n.vpc.public_subnet).await;
+            assert_eq!(nats.len(), 1, "{nats:?}");
+            assert_eq!(nats[0].1, "available");
+            assert_eq!(n.routes().await, vec![Some(nats[0].0.clone()); 2]);
+        } else if !seen_nodegroups && step.starts_with("wait: network") {
+            assert!(!network_outcome(&r, &n.network)["ready"]
+                .as_bool()
+                .unwrap_or(true));
+        }
+        if step == "none" {
+            break;
+        }
+        at = at.checked_add(5.minutes()).expect("time");
+    }
+    assert!(seen_nodegroups);
+    let events = detail_types(&n.f.tap.drain().await);
+    assert_eq!(
+        events,
+        vec!["Network Ready", "Cluster Ready"],
+        "the network first"
+    );
+    let record = n.f.store.network(&n.network).await.expect("record");
+    assert_eq!(record.phase, Some(Desired::Up));
+    assert!(record.announced);
+    let gateway = record
+        .gateways
+        .values()
+        .next()
+        .expect("a recorded gateway")
+        .clone();
+    assert!(gateway.allocation_id.is_some() && gateway.nat_gateway_id.is_some());
+    // A tick more changes nothing.
+    let r = n.f.tick(ts("2026-11-23T12:00:00Z")).await;
+    assert_eq!(network_outcome(&r, &n.network)["step"], "none");
+    assert_eq!(network_outcome(&r, &n.network)["result"], "steady");
+    // Evening: the cluster down first, then routes, NAT gateway, address.
+    let ticks = n
+        .ticks_until("2026-11-23T19:00:00Z", 16, |r| {
+            network_outcome(r, &n.network)["result"] == "steady"
+                && outcome(r, &name)["step"] == "none"
+        })
+        .await;
+    assert!(
+        !n.f.cluster_exists(&name).await,
+        "{:?}",
+        steps(&ticks, &name)
+    );
+    n.assert_nothing_bills().await;
+    assert_eq!(n.routes().await, vec![None, None]);
+    let events = detail_types(&n.f.tap.drain().await);
+    assert_eq!(events, vec!["Cluster Destroyed", "Network Down"]);
+    let record = n.f.store.network(&n.network).await.expect("record");
+    assert_eq!(record.phase, Some(Desired::Down));
+    assert!(record.gateways.is_empty(), "{record:?}");
+    // The next morning makes a new gateway with a new address.
+    n.ticks_until("2026-11-24T07:00:00Z", 12, |r| {
+        outcome(r, &name)["step"] == "none"
+    })
+    .await;
+    let record = n.f.store.network(&n.network).await.expect("record");
+    let next = record.gateways.values().next().expect("a gateway").clone();
+    assert_ne!(next.token, gateway.token);
+    assert_ne!(next.allocation_id, gateway.allocation_id);
+    assert_eq!(
+        billing_nat_gateways(&n.ec2, &n.vpc.public_subnet)
+            .await
+            .len(),
+        1
+    );
+    // Plan and status show the network.
+    let plan =
+        n.f.call(
+            serde_json::json!({"action": "plan"}),
+            ts("2026-11-24T10:00:00Z"),
+        )
+        .await;
+    assert_eq!(plan["networks"][0]["name"], n.network.as_str());
+    assert_eq!(plan["networks"][0]["ready"], true);
+    let status =
+        n.f.call(
+            serde_json::json!({"action": "status"}),
+            ts("2026-11-24T10:00:00Z"),
+        )
+        .await;
+    assert_eq!(status["networks"][0]["recorded"]["phase"], "up");
+    assert!(
+        status["networks"][0]["uptime_hours_this_month"]
+            .as_f64()
+            .unwrap_or(0.0)
+            > 12.0
+    );
+}
+
+#[tokio::test]
+async fn a_shared_network_goes_down_only_when_both_clusters_are_down() {
+    let n = net(
+        &[("destroy", WEEKDAYS), ("scale", LATE)],
+        false,
+        async |_, _| {},
+    )
+    .await;
+    let (early, late) = (n.f.names[0].clone(), n.f.names[1].clone());
+    n.ticks_until("2026-11-23T07:00:00Z", 14, |r| {
+        outcome(r, &early)["step"] == "none" && outcome(r, &late)["step"] == "none"
+    })
+    .await;
+    assert_eq!(
+        billing_nat_gateways(&n.ec2, &n.vpc.public_subnet)
+            .await
+            .len(),
+        1
+    );
+    // 19:00-20:30 UTC: the first is down, the second still up; the network stays.
+    let ticks = n.ticks_until("2026-11-23T19:00:00Z", 18, |_| false).await;
+    assert!(
+        !n.f.cluster_exists(&early).await,
+        "{:?}",
+        steps(&ticks, &early)
+    );
+    let last = ticks.last().expect("ticks");
+    assert_eq!(network_outcome(last, &n.network)["desired"], "up");
+    assert_eq!(
+        billing_nat_gateways(&n.ec2, &n.vpc.public_subnet)
+            .await
+            .len(),
+        1
+    );
+    // After 21:00 UTC the second goes down, then the network.
+    n.ticks_until("2026-11-23T21:00:00Z", 16, |r| {
+        network_outcome(r, &n.network)["result"] == "steady" && outcome(r, &late)["step"] == "none"
+    })
+    .await;
+    n.assert_nothing_bills().await;
+    let events = detail_types(&n.f.tap.drain().await);
+    let down = events
+        .iter()
+        .position(|e| e == "Network Down")
+        .expect("Network Down");
+    assert_eq!(
+        events.iter().filter(|e| *e == "Cluster Destroyed").count(),
+        2,
+        "{events:?}"
+    );
+    assert!(
+        events[..down]
+            .iter()
+            .filter(|e| *e == "Cluster Destroyed")
+            .count()
+            == 2,
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_route_table_someone_else_routes_is_reported_and_left_alone() {
+    let n = net(&[("destroy", WEEKDAYS)], false, async |ec2, vpc| {
+        ec2.create_route()
+            .route_table_id(&vpc.private_tables[0])
+            .destination_cidr_block("0.0.0.0/0")
+            .gateway_id(&vpc.internet_gateway)
+            .send()
+            .await
+            .expect("their route");
+    })
+    .await;
+    let name = n.f.names[0].clone();
+    let ticks = n
+        .ticks_until("2026-11-23T07:00:00Z", 12, |r| {
+            outcome(r, &name)["step"] == "none"
+        })
+        .await;
+    let last = network_outcome(ticks.last().expect("ticks"), &n.network);
+    let notes = last["notes"].to_string();
+    assert!(
+        notes.contains(&format!(
+            "{}: default route -> {}",
+            n.vpc.private_tables[0], n.vpc.internet_gateway
+        )),
+        "{notes}"
+    );
+    let routes = n.routes().await;
+    assert_eq!(routes[0].as_deref(), Some(n.vpc.internet_gateway.as_str()));
+    assert!(routes[1].as_deref().unwrap_or("").starts_with("nat-"));
+    // Told once, not every tick.
+    let conflicts =
+        n.f.slack
+            .texts()
+            .iter()
+            .filter(|t| t.contains("is not the fleet's"))
+            .count();
+    assert_eq!(conflicts, 1);
+    n.ticks_until("2026-11-23T19:00:00Z", 16, |r| {
+        network_outcome(r, &n.network)["result"] == "steady" && outcome(r, &name)["step"] == "none"
+    })
+    .await;
+    assert_eq!(
+        n.routes().await[0].as_deref(),
+        Some(n.vpc.internet_gateway.as_str())
+    );
+    assert!(billing_nat_gateways(&n.ec2, &n.vpc.public_subnet)
+        .await
+        .is_empty());
+}
+
+#[tokio::test]
+async fn adopt_routes_replaces_a_route_that_points_elsewhere() {
+    let n = net(&[("scale", WEEKDAYS)], true, async |ec2, vpc| {
+        ec2.create_route()
+            .route_table_id(&vpc.private_tables[0])
+            .destination_cidr_block("0.0.0.0/0")
+            .gateway_id(&vpc.internet_gateway)
+            .send()
+            .await
+            .expect("their route");
+    })
+    .await;
+    let name = n.f.names[0].clone();
+    n.ticks_until("2026-11-23T07:00:00Z", 12, |r| {
+        outcome(r, &name)["step"] == "none"
+    })
+    .await;
+    let nat = billing_nat_gateways(&n.ec2, &n.vpc.public_subnet).await;
+    assert_eq!(n.routes().await, vec![Some(nat[0].clone()); 2]);
+}
+
+#[tokio::test]
+async fn a_nat_gateway_stuck_deleting_is_waited_for_across_ticks() {
+    let n = net(&[("scale", WEEKDAYS)], false, async |_, _| {}).await;
+    let name = n.f.names[0].clone();
+    n.ticks_until("2026-11-23T07:00:00Z", 12, |r| {
+        outcome(r, &name)["step"] == "none"
+    })
+    .await;
+    steer(
+        &n.ec2,
+        &n.vpc.public_subnet,
+        "fleet-test:nat-deleting",
+        Some("stuck"),
+    )
+    .await;
+    let ticks = n.ticks_until("2026-11-23T19:00:00Z", 10, |_| false).await;
+    let waits = ticks
+        .iter()
+        .filter(|t| {
+            network_outcome(t, &n.network)["notes"]
+                .to_string()
+                .contains("is being deleted")
+        })
+        .count();
+    assert!(
+        waits >= 5,
+        "{:?}",
+        ticks
+            .iter()
+            .map(|t| network_outcome(t, &n.network).clone())
+            .collect::<Vec<_>>()
+    );
+    // Its address is still held (associated until the gateway is gone), and recorded.
+    assert_eq!(addresses(&n.ec2, &n.network).await.len(), 1);
+    assert!(!detail_types(&n.f.tap.drain().await).contains(&"Network Down".to_string()));
+    steer(
+        &n.ec2,
+        &n.vpc.public_subnet,
+        "fleet-test:nat-deleting",
+        None,
+    )
+    .await;
+    n.ticks_until("2026-11-23T20:00:00Z", 6, |r| {
+        network_outcome(r, &n.network)["result"] == "steady"
+    })
+    .await;
+    n.assert_nothing_bills().await;
+    assert_eq!(detail_types(&n.f.tap.drain().await), vec!["Network Down"]);
+}
+
+#[tokio::test]
+async fn a_failed_nat_gateway_is_replaced_with_a_fresh_address_before_the_nodes_come() {
+    let n = net(&[("destroy", WEEKDAYS)], false, async |ec2, vpc| {
+        steer(
+            ec2,
+            &vpc.public_subnet,
+            "fleet-test:nat-fails",
+            Some("Network vpc-x has no Internet gateway attached"),
+        )
+        .await;
+    })
+    .await;
+    let name = n.f.names[0].clone();
+    let ticks = n
+        .ticks_until("2026-11-23T07:00:00Z", 4, |r| {
+            network_outcome(r, &n.network)["notes"]
+                .to_string()
+                .contains("failed")
+        })
+        .await;
+    let first =
+        n.f.store
+            .network(&n.network)
+            .await
+            .expect("record")
+            .gateways
+            .values()
+            .next()
+            .cloned()
+            .expect("gateway");
+    assert!(steps(&ticks, &name)
+        .iter()
+        .all(|s| !s.starts_with("create-nodegroups")));
+    steer(&n.ec2, &n.vpc.public_subnet, "fleet-test:nat-fails", None).await;
+    let ticks = n
+        .ticks_until("2026-11-23T07:20:00Z", 14, |r| {
+            outcome(r, &name)["step"] == "none"
+        })
+        .await;
+    assert!(steps(&ticks, &name)
+        .iter()
+        .any(|s| s.starts_with("create-nodegroups")));
+    let record = n.f.store.network(&n.network).await.expect("record");
+    let second = record.gateways.values().next().cloned().expect("gateway");
+    assert_ne!(second.allocation_id, first.allocation_id, "a fresh address");
+    assert_eq!(
+        addresses(&n.ec2, &n.network).await,
+        vec![second.allocation_id.clone().expect("alloc")]
+    );
+    let live = billing_nat_gateways(&n.ec2, &n.vpc.public_subnet).await;
+    assert_eq!(live, vec![second.nat_gateway_id.clone().expect("nat")]);
+}
+
+/// The stand-in's NAT gateways behave as EC2's (see `tests/support/moto_server.py`).
+#[tokio::test]
+async fn the_fake_ec2_nat_gateways_behave_as_ec2s() {
+    let ec2 = aws_sdk_ec2::Client::new(&fleet_tests::sdk());
+    let vpc = Vpc::create(&ec2).await;
+    let a = ec2.allocate_address().send().await.expect("allocate");
+    let alloc = a.allocation_id().expect("alloc").to_string();
+    let create = || {
+        ec2.create_nat_gateway()
+            .subnet_id(&vpc.public_subnet)
+            .allocation_id(&alloc)
+            .client_token("same-token")
+            .send()
+    };
+    let one = create()
+        .await
+        .expect("create")
+        .nat_gateway
+        .and_then(|g| g.nat_gateway_id)
+        .expect("id");
+    let two = create()
+        .await
+        .expect("create again")
+        .nat_gateway
+        .and_then(|g| g.nat_gateway_id)
+        .expect("id");
+    assert_eq!(one, two, "ClientToken: the same gateway");
+    let states = || async { nat_gateways(&ec2, &vpc.public_subnet).await[0].1.clone() };
+    assert_eq!(states().await, "pending");
+    assert_eq!(states().await, "available");
+    let release = ec2.release_address().allocation_id(&alloc).send().await;
+    let code = release
+        .expect_err("in use")
+        .into_service_error()
+        .meta()
+        .code()
+        .map(String::from);
+    assert_eq!(code.as_deref(), Some("InvalidIPAddress.InUse"));
+    ec2.delete_nat_gateway()
+        .nat_gateway_id(&one)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(states().await, "deleting");
+    assert!(
+        ec2.release_address()
+            .allocation_id(&alloc)
+            .send()
+            .await
+            .is_err(),
+        "still associated"
+    );
+    assert_eq!(states().await, "deleted");
+    ec2.release_address()
+        .allocation_id(&alloc)
+        .send()
+        .await
+        .expect("released once deleted");
+    let missing = ec2
+        .delete_nat_gateway()
+        .nat_gateway_id("nat-0123456789abcdef0")
+        .send()
+        .await;
+    let code = missing
+        .expect_err("unknown")
+        .into_service_error()
+        .meta()
+        .code()
+        .map(String::from);
+    assert_eq!(code.as_deref(), Some("NatGatewayNotFound"));
+}
