@@ -214,6 +214,10 @@ pub fn check(report: &Report) -> Result<(), String> {
     {
         return Err(format!("leftovers {leftovers:?}"));
     }
+    // The automation's own line: the seeded days tagged fleet:component=automation.
+    if c["automation"]["month_to_date_usd"].as_f64().unwrap_or(0.0) <= 0.0 {
+        return Err(format!("the automation's line {}", c["automation"]));
+    }
     if c["cost_explorer_requests"].as_u64().unwrap_or(99) > 3 {
         return Err(format!(
             "{} Cost Explorer requests",

@@ -68,6 +68,12 @@ pub fn summary(report: &Report) -> String {
             num(&x["projected_month"]["saved_usd"], 2),
         ));
     }
+    s.push_str(&format!(
+        "the automation itself: ${:.2} ({}; {})\n",
+        c["automation"]["month_to_date_usd"].as_f64().unwrap_or(0.0),
+        c["automation"]["source"].as_str().unwrap_or_default(),
+        c["automation"]["untagged"].as_str().unwrap_or_default(),
+    ));
     for l in c["leftovers"].as_array().into_iter().flatten() {
         s.push_str(&format!(
             "left behind by {}: {} {} ({}), ${}/day\n",
