@@ -20,6 +20,7 @@ mod dns;
 mod dora;
 mod karpenter;
 mod keys;
+mod metrics;
 mod network;
 mod secret;
 pub use blueprint::{
@@ -33,6 +34,7 @@ pub use dns::{
 pub use dora::{check_pushgateway_url, DeploySource, DoraConfig, DoraService};
 pub use karpenter::{InterruptionHandler, KarpenterConfig};
 use keys::{deserialize, key_name, unknown_key};
+pub use metrics::{CloudWatchMetrics, MetricsConfig};
 pub use network::{NatGatewayConfig, NetworkConfig};
 pub use secret::{Secret, SecretRef};
 
@@ -64,6 +66,9 @@ pub struct FleetConfig {
     /// What the cost reporter reads.
     #[serde(default)]
     pub cost: Option<CostConfig>,
+    /// `[metrics]`: which CloudWatch custom metrics are sent (default: the summary).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// `[fleet]`: what every function shares.
@@ -373,6 +378,32 @@ desired_size = 2
         FleetConfig::parse(text)
             .expect_err("should fail")
             .to_string()
+    }
+
+    #[test]
+    fn metrics_default_to_the_summary_and_name_their_key() {
+        let c = FleetConfig::parse(&minimal("")).expect("parses");
+        assert_eq!(c.metrics.cloudwatch, CloudWatchMetrics::Summary);
+        for (text, want) in [
+            ("summary", CloudWatchMetrics::Summary),
+            ("detailed", CloudWatchMetrics::Detailed),
+            ("off", CloudWatchMetrics::Off),
+        ] {
+            let c = FleetConfig::parse(&format!(
+                "{}\n[metrics]\ncloudwatch = \"{text}\"\n",
+                minimal("")
+            ))
+            .expect("parses");
+            assert_eq!(c.metrics.cloudwatch, want);
+        }
+        assert_eq!(
+            err(&format!("{}\n[metrics]\ncloudwatch = \"all\"\n", minimal(""))),
+            "config key `metrics.cloudwatch`: unknown variant `all`, expected one of `summary`, `detailed`, `off`"
+        );
+        assert!(
+            err(&format!("{}\n[metrics]\nnamespace = \"x\"\n", minimal("")))
+                .starts_with("config key `metrics.namespace`: unknown key")
+        );
     }
 
     #[test]

@@ -128,12 +128,25 @@ async fn a_second_report_the_same_day_asks_cost_explorer_nothing() {
     assert_eq!(second["cost_explorer_requests"], 0);
     assert_eq!(second["month_to_date"], first["month_to_date"]);
     assert_eq!(f.forecast_rule.num_calls(), 1);
-    // The next day asks again.
+    // The next day asks for the usage again; the forecast is the week's, rebased to the
+    // days left (7 of the 8 it covered when it was made on the 23rd).
     let third = f
         .call(json!({"action": "report"}), "2026-11-24T06:00:00Z")
         .await
         .expect("next day");
-    assert_eq!(third["cost_explorer_requests"], 2);
+    assert_eq!(third["cost_explorer_requests"], 1);
+    assert_eq!(f.forecast_rule.num_calls(), 1);
+    assert!(
+        third["forecast"]["month_end_usd"].as_f64().is_some(),
+        "{third}"
+    );
+    // A week after it was made, the forecast is asked for again.
+    let week = f
+        .call(json!({"action": "report"}), "2026-11-30T06:00:00Z")
+        .await
+        .expect("a week later");
+    assert_eq!(week["cost_explorer_requests"], 2);
+    assert_eq!(f.forecast_rule.num_calls(), 2);
     // The daily run published: Slack and CloudWatch.
     assert!(f
         .slack

@@ -405,7 +405,7 @@ fn incident(action: &str, id: u64, opened: &str, closed: Option<&str>) -> Value 
 
 #[tokio::test]
 async fn a_week_of_webhooks_makes_the_expected_report() {
-    let f = DoraFixture::start(SERVICES, true).await;
+    let mut f = DoraFixture::start(SERVICES, true).await;
     let octo = f.service("octo");
     let sends = [
         (
@@ -490,6 +490,47 @@ async fn a_week_of_webhooks_makes_the_expected_report() {
     f.aggregate(daily.clone(), "2026-11-23T06:00:00Z")
         .await
         .expect("daily");
+    // `[metrics] cloudwatch = "summary"` (the default): the five rates of all services
+    // together, nothing per service.
+    let summary = f
+        .cloudwatch
+        .list_metrics()
+        .namespace("Fleet/DORA")
+        .send()
+        .await
+        .expect("metrics");
+    let mut sent: Vec<(String, String)> = summary
+        .metrics()
+        .iter()
+        .map(|m| {
+            let service = m
+                .dimensions()
+                .iter()
+                .find(|d| d.name() == Some("Service"))
+                .and_then(|d| d.value())
+                .unwrap_or_default();
+            (
+                service.to_string(),
+                m.metric_name().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    sent.sort();
+    sent.dedup();
+    assert_eq!(
+        sent,
+        [
+            "ChangeFailureRate",
+            "DeploymentFrequencyPerDay",
+            "LeadTimeHours",
+            "RecoveryTimeHours",
+            "ReworkRate"
+        ]
+        .map(|n| ("all".to_string(), n.to_string()))
+        .to_vec()
+    );
+    // `detailed`: per service too.
+    f.aggregator.metrics_level = fleet_shared::config::CloudWatchMetrics::Detailed;
     f.aggregate(daily, "2026-11-23T06:05:00Z")
         .await
         .expect("daily again");

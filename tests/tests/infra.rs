@@ -817,3 +817,123 @@ fn a_webhook_storage_failure_raises_an_alarm() {
     assert_eq!(alarm["MetricName"], metric["MetricName"]);
     assert_eq!(alarm["AlarmActions"], json!([{"Ref": "AlarmTopic"}]));
 }
+
+/// The automation's own resources carry the cost tag the cost report groups its line by
+/// (`cost_reporter::explorer::AUTOMATION_TAG`): every function (through the globals), the
+/// state table, the bus and every log group.
+#[test]
+fn the_automation_carries_its_cost_tag() {
+    let t = template();
+    let (key, value) = cost_reporter::explorer::AUTOMATION_TAG;
+    assert_eq!(t["Globals"]["Function"]["Tags"][key], value);
+    let tagged = |r: &Value| {
+        r["Properties"]["Tags"]
+            .as_array()
+            .is_some_and(|tags| tags.iter().any(|x| x["Key"] == key && x["Value"] == value))
+    };
+    let resources = t["Resources"].as_object().expect("resources");
+    let mut log_groups = 0;
+    for (name, r) in resources {
+        let kind = r["Type"].as_str().unwrap_or_default();
+        if matches!(
+            kind,
+            "AWS::DynamoDB::Table" | "AWS::Events::EventBus" | "AWS::Logs::LogGroup"
+        ) {
+            assert!(tagged(r), "{name} ({kind}) lacks {key}={value}");
+            log_groups += usize::from(kind == "AWS::Logs::LogGroup");
+        }
+    }
+    assert_eq!(
+        log_groups,
+        functions(&t).len(),
+        "one log group per function"
+    );
+}
+
+/// `[metrics] cloudwatch = "summary"` sends exactly the custom metrics the dashboard and
+/// the alarms read (`fleet_shared::metrics::SUMMARY`), less those a log metric filter
+/// makes.
+#[test]
+fn the_summary_metrics_are_what_the_dashboard_and_alarms_read() {
+    let t = template();
+    let resources = t["Resources"].as_object().expect("resources");
+    let mut read = BTreeSet::new();
+    let body = resources["FleetDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .expect("dashboard body");
+    // `SEARCH('{Fleet/Cost,Cluster} MetricName="HoursUp"', …)` and
+    // `["Fleet/Cost", "MonthToDateUsd"], [".", "ForecastMonthEndUsd"]`.
+    let search = regex_lite_pairs(body);
+    read.extend(search);
+    let filtered: BTreeSet<String> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::Logs::MetricFilter")
+        .flat_map(|r| {
+            r["Properties"]["MetricTransformations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["MetricNamespace"].as_str().unwrap_or_default(),
+                m["MetricName"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    for r in resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+    {
+        let ns = r["Properties"]["Namespace"].as_str().unwrap_or_default();
+        if ns.starts_with("Fleet/") {
+            read.insert(format!(
+                "{ns}/{}",
+                r["Properties"]["MetricName"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    let read: BTreeSet<String> = read.difference(&filtered).cloned().collect();
+    let summary: BTreeSet<String> = fleet_shared::metrics::SUMMARY
+        .iter()
+        .map(|(ns, name)| format!("{ns}/{name}"))
+        .collect();
+    assert_eq!(summary, read);
+}
+
+/// The `Fleet/*` metrics a dashboard body names, as `namespace/name`.
+fn regex_lite_pairs(body: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    // SEARCH expressions: `{Fleet/X,Cluster} MetricName=\"Y\"`.
+    for part in body.split("SEARCH('{").skip(1) {
+        let ns = part.split(',').next().unwrap_or_default();
+        if let Some(name) = part
+            .split("MetricName=\\\"")
+            .nth(1)
+            .and_then(|r| r.split('\\').next())
+        {
+            out.insert(format!("{ns}/{name}"));
+        }
+    }
+    // Metric arrays: `["Fleet/X", "Y", …]`, then `[".", "Z", …]` in the same namespace.
+    let mut namespace = String::new();
+    for part in body.split('[').skip(1) {
+        let fields: Vec<&str> = part
+            .split(',')
+            .map(|f| f.trim().trim_matches(|c| c == '"' || c == ']' || c == ' '))
+            .collect();
+        match fields.as_slice() {
+            [ns, name, ..] if ns.starts_with("Fleet/") => {
+                namespace = ns.to_string();
+                out.insert(format!("{namespace}/{name}"));
+            }
+            [".", name, ..] if !namespace.is_empty() => {
+                out.insert(format!("{namespace}/{name}"));
+            }
+            [ns, ..] if !ns.is_empty() && *ns != "." && *ns != "..." => namespace.clear(),
+            _ => {}
+        }
+    }
+    out
+}

@@ -316,7 +316,11 @@ impl Scheduler {
         });
         outcome.step = step.describe();
         outcome.notes = step.notes();
-        tracing::info!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");
+        if step == Step::Steady {
+            tracing::debug!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");
+        } else {
+            tracing::info!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");
+        }
         // Boxed: a step's future holds its largest adapter call's (see `look_inside`).
         let executed = self.execute(c, &step, &observed, &record, inv, &decision.reason);
         let result = match Box::pin(executed).await {

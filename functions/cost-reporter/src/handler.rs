@@ -340,7 +340,13 @@ impl Reporter {
             }
             data.push(cluster("HoursUp", s.hours_up));
         }
-        metrics::put_or_warn(&self.cloudwatch, METRICS_NAMESPACE, data).await;
+        metrics::put_or_warn(
+            &self.cloudwatch,
+            self.config.metrics.cloudwatch,
+            METRICS_NAMESPACE,
+            data,
+        )
+        .await;
         if !self.notifier.enabled() {
             return;
         }

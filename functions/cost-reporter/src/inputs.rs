@@ -19,8 +19,12 @@ pub struct DayCost {
     pub estimated: bool,
     pub total: f64,
     pub by_service: BTreeMap<String, f64>,
-    /// By the cluster tag's value; `""` for cost without it.
+    /// By the cluster tag's value.
     pub by_cluster: BTreeMap<String, f64>,
+    /// The automation's own cost (tagged `fleet:component=automation`, no cluster tag
+    /// value), USD; in `total`, not in `by_cluster`.
+    #[serde(default)]
+    pub automation: f64,
 }
 
 /// Cost Explorer's forecast of the rest of the month, USD.

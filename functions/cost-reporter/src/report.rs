@@ -86,7 +86,29 @@ pub struct CostReport {
     pub warnings: Vec<String>,
     /// Cost Explorer requests this report made (each costs $0.01).
     pub cost_explorer_requests: u32,
+    /// The automation's own cost (these functions and their table).
+    pub automation: AutomationCost,
 }
+
+/// The automation's own cost this month: what Cost Explorer attributes to the tag
+/// `fleet:component=automation` (its Lambda functions, state table, log groups and bus;
+/// counted in `month_to_date.total_usd`, in no cluster). CloudWatch custom metrics,
+/// alarms, the dashboard and Cost Explorer's own requests carry no tag: `untagged`
+/// says so, and BENCHMARKS.md ("The automation's own bill") counts the whole.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AutomationCost {
+    /// Month to date, USD.
+    pub month_to_date_usd: f64,
+    /// Where the figure comes from.
+    pub source: &'static str,
+    /// What the figure cannot include.
+    pub untagged: &'static str,
+}
+
+/// [`AutomationCost::source`].
+pub const AUTOMATION_SOURCE: &str = "Cost Explorer, tag fleet:component=automation";
+/// [`AutomationCost::untagged`].
+pub const AUTOMATION_UNTAGGED: &str = "not in it: CloudWatch custom metrics, alarms, the dashboard and Cost Explorer requests (no tag reaches them); BENCHMARKS.md counts them";
 
 /// Spend so far this month.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -209,6 +231,7 @@ pub fn build(i: &Inputs) -> CostReport {
     let in_month = |d: &Date| *d >= i.month.first && *d < i.month.next();
     let month_days: Vec<_> = i.data.days.iter().filter(|d| in_month(&d.date)).collect();
     let total = sum(month_days.iter().map(|d| d.total));
+    let automation = sum(month_days.iter().map(|d| d.automation));
     let mut by_service: BTreeMap<String, f64> = BTreeMap::new();
     let mut by_cluster: BTreeMap<String, f64> = BTreeMap::new();
     for d in &month_days {
@@ -460,6 +483,11 @@ pub fn build(i: &Inputs) -> CostReport {
         eks_versions: i.versions.clone(),
         warnings,
         cost_explorer_requests: i.requests,
+        automation: AutomationCost {
+            month_to_date_usd: round(automation),
+            source: AUTOMATION_SOURCE,
+            untagged: AUTOMATION_UNTAGGED,
+        },
     }
 }
 
@@ -527,6 +555,10 @@ pub fn slack_text(r: &CostReport) -> String {
             ));
         }
     }
+    lines.push(format!(
+        "• the automation itself: ${:.2} ({})",
+        r.automation.month_to_date_usd, r.automation.source
+    ));
     for l in &r.leftovers {
         lines.push(format!(
             "• left behind by `{}`: {} {} (${:.2}/day)",
@@ -556,7 +588,34 @@ mod tests {
             total,
             by_service: BTreeMap::from([("Amazon Elastic Kubernetes Service".to_string(), total)]),
             by_cluster: BTreeMap::from([(cluster.to_string(), total)]),
+            automation: 0.0,
         }
+    }
+
+    #[test]
+    fn the_automation_has_its_own_line_in_the_total_and_in_no_cluster() {
+        let mut days: Vec<DayCost> = (1..=22)
+            .map(|d| day(&format!("2026-11-{d:02}"), 1.2, "staging", false))
+            .collect();
+        for d in &mut days {
+            // Cost Explorer's row without a cluster tag value: the automation's.
+            d.automation = 0.03;
+            d.total += 0.03;
+            *d.by_service.entry("AWS Lambda".into()).or_default() += 0.03;
+        }
+        let data = CostData {
+            days,
+            forecast: None,
+            forecast_error: None,
+        };
+        let r = built(&inputs(&data, 180.0));
+        assert_eq!(r["automation"]["month_to_date_usd"], 0.66);
+        assert_eq!(r["automation"]["source"], AUTOMATION_SOURCE);
+        assert_eq!(r["month_to_date"]["total_usd"], 27.06);
+        assert_eq!(r["month_to_date"]["by_cluster"], json!({"staging": 26.4}));
+        assert_eq!(r["savings"]["clusters"][0]["cost_usd"], 26.4);
+        let text = slack_text(&build(&inputs(&data, 180.0)));
+        assert!(text.contains("the automation itself: $0.66"), "{text}");
     }
 
     fn inputs(data: &CostData, hours_up: f64) -> Inputs<'_> {

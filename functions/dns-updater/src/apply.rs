@@ -132,6 +132,12 @@ impl Updater {
                 &dims,
             ),
         ];
-        metrics::put_or_warn(&self.cloudwatch, METRICS_NAMESPACE, data).await;
+        metrics::put_or_warn(
+            &self.cloudwatch,
+            self.config.metrics.cloudwatch,
+            METRICS_NAMESPACE,
+            data,
+        )
+        .await;
     }
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::cloudflare::{Cloudflare, RetryPolicy};
 use crate::ingress::read_ingress;
-use crate::plan::Goal;
+use crate::plan::{Action, Goal};
 use crate::report::{Answer, ClusterSync, Ignored};
 use crate::request::{parse, Request};
 use crate::route53::Route53;
@@ -366,7 +366,14 @@ impl Updater {
             changes,
             dry_run,
         };
-        tracing::info!(cluster = %c.name, report = %serde_json::to_string(&report).unwrap_or_default(), "DNS converged");
+        // At info only when a record was (or would be) touched: the hourly drift repair of
+        // a cluster whose records are right logs nothing at the default level.
+        let line = serde_json::to_string(&report).unwrap_or_default();
+        if report.changes.iter().all(|ch| ch.action == Action::None) {
+            tracing::debug!(cluster = %c.name, report = %line, "DNS converged");
+        } else {
+            tracing::info!(cluster = %c.name, report = %line, "DNS converged");
+        }
         if out_of_time {
             return Err(FleetError::Pending(failures.join("; ")));
         }

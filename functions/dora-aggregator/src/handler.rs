@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aws_sdk_cloudwatch::types::StandardUnit;
 use fleet_shared::aws::SdkConfig;
-use fleet_shared::config::{DoraConfig, DoraService, Secret};
+use fleet_shared::config::{CloudWatchMetrics, DoraConfig, DoraService, Secret};
 use fleet_shared::dora::DoraStore;
 use fleet_shared::metrics as custom_metrics;
 use fleet_shared::notify::Notifier;
@@ -29,6 +29,9 @@ pub struct Aggregator {
     /// For the once-a-day digest marker.
     pub state: StateStore,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// `metrics.cloudwatch`: which of the DORA metrics go to CloudWatch (the cold start
+    /// sets it from the config; `summary` otherwise).
+    pub metrics_level: CloudWatchMetrics,
     pub notifier: Notifier,
     pub http: reqwest::Client,
     /// `dora.pushgateway_url`, resolved (it may live in SSM).
@@ -73,7 +76,9 @@ impl Aggregator {
             }
             None => None,
         };
-        Aggregator::new(&cold.sdk, dora, table, notifier, pushgateway)
+        let mut aggregator = Aggregator::new(&cold.sdk, dora, table, notifier, pushgateway)?;
+        aggregator.metrics_level = cold.config.metrics.cloudwatch;
+        Ok(aggregator)
     }
 
     /// An aggregator with its AWS clients built from `sdk`, DORA events and the digest's
@@ -97,6 +102,7 @@ impl Aggregator {
             state: StateStore::new(dynamodb, table),
             dora: Arc::new(dora),
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
+            metrics_level: CloudWatchMetrics::default(),
             notifier,
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
@@ -278,7 +284,13 @@ impl Aggregator {
             );
             put("ReworkRate", m.rework_rate, StandardUnit::None);
         }
-        custom_metrics::put(&self.cloudwatch, METRICS_NAMESPACE, data).await
+        custom_metrics::put(
+            &self.cloudwatch,
+            self.metrics_level,
+            METRICS_NAMESPACE,
+            data,
+        )
+        .await
     }
 
     /// Replaces the `fleet_dora` group on the Pushgateway (a PUT is idempotent).

@@ -369,7 +369,13 @@ impl Drainer {
                 &dims,
             ),
         ];
-        metrics::put_or_warn(&self.cloudwatch, METRICS_NAMESPACE, data).await;
+        metrics::put_or_warn(
+            &self.cloudwatch,
+            self.config.metrics.cloudwatch,
+            METRICS_NAMESPACE,
+            data,
+        )
+        .await;
     }
 }
 

@@ -6,7 +6,7 @@
 //! Kubernetes, Cloudflare and Lambda Runtime APIs).
 //!
 //! One file a section: `cold_start` (1), `package_size` (2), `drain` (3), `dora`
-//! (4), `ingest` (5), `fan_out` (6), `api_economy` (7); this module holds what they
+//! (4), `ingest` (5), `fan_out` (6), `api_economy` (7), `own_bill` (8); this module holds what they
 //! share, the machine's description and the writing of BENCHMARKS.md. The `bench` binary
 //! is [`run`].
 
@@ -16,6 +16,7 @@ mod dora;
 mod drain;
 mod fan_out;
 mod ingest;
+mod own_bill;
 mod package_size;
 
 use std::fmt::Write as _;
@@ -147,7 +148,8 @@ async fn section(n: &str, md: &mut String) -> Result<(), String> {
         "5" => ingest::webhook_ingest(md),
         "6" => fan_out::scheduler_fan_out(md).await,
         "7" => api_economy::api_economy(md).await,
-        other => Err(format!("no section {other} (1-7)")),
+        "8" => own_bill::own_bill(md).await,
+        other => Err(format!("no section {other} (1-8)")),
     }
 }
 
@@ -157,7 +159,7 @@ pub async fn run() -> ExitCode {
     let only: Vec<String> = std::env::args().skip(1).collect();
     let mut md = String::new();
     let mut failed = Vec::new();
-    for n in ["1", "2", "3", "4", "5", "6", "7"] {
+    for n in ["1", "2", "3", "4", "5", "6", "7", "8"] {
         if !only.is_empty() && !only.iter().any(|o| o == n) {
             continue;
         }
@@ -178,7 +180,7 @@ pub async fn run() -> ExitCode {
             ExitCode::from(1)
         };
     }
-    let head = format!("# Benchmarks\n\nWritten by `make bench` ({}), every figure in it, except the two sections it keeps as they stand: \"Fresh clone\" (written by `tests/support/fresh-clone.sh`) and the notes people write at the end. Machine: {}. Reproduce with `make setup && make bench` (release builds; about ten minutes, four of them the budget-bound drains); `make bench SECTIONS=\"4 6\"` runs some sections and prints them instead. Every section names what it runs; the code is `tests/src/bench/`. Tests never assert timings: this file is where speed and memory are measured.\n\n", Timestamp::now().strftime("%Y-%m-%d"), machine());
+    let head = format!("# Benchmarks\n\nWritten by `make bench` ({}), every figure in it, except the two sections it keeps as they stand: \"Fresh clone\" (written by `tests/support/fresh-clone.sh`) and the notes people write at the end. Machine: {}. Reproduce with `make setup && make bench` (release builds; about ten minutes, four of them the budget-bound drains, and the simulated month of section 8 about fifteen more); `make bench SECTIONS=\"4 6\"` runs some sections and prints them instead. Every section names what it runs; the code is `tests/src/bench/`. Tests never assert timings: this file is where speed and memory are measured.\n\n", Timestamp::now().strftime("%Y-%m-%d"), machine());
     md.insert_str(0, &head);
     let path = workspace_root().join("BENCHMARKS.md");
     // Measured by tests/support/fresh-clone.sh (three quarters of an hour, not part of

@@ -243,6 +243,15 @@ pub fn check(report: &Report) -> Result<(), String> {
     if network["saved_usd"].as_f64().unwrap_or(0.0) <= 0.0 {
         return Err(format!("the network's savings: {network}"));
     }
+    // The automation's own line: the seeded days tagged fleet:component=automation (to
+    // the cent: early in a month it reads $0.00).
+    if c["automation"]["source"] != cost_reporter::report::AUTOMATION_SOURCE
+        || c["automation"]["month_to_date_usd"]
+            .as_f64()
+            .is_none_or(|v| v < 0.0)
+    {
+        return Err(format!("the automation's line {}", c["automation"]));
+    }
     if c["cost_explorer_requests"].as_u64().unwrap_or(99) > 3 {
         return Err(format!(
             "{} Cost Explorer requests",

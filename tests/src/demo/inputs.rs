@@ -9,7 +9,7 @@ use crate::fixtures::dora::{github_examples, github_request};
 use crate::{cost_day, seed_costs, workspace_root, LOCAL_TABLE, LOCAL_WEBHOOK_SECRET};
 
 /// A GitHub delivery to the webhook's Function URL, signed with the local secret.
-pub(super) fn github(event: &str, payload: &Value, delivery: &str) -> Value {
+pub(crate) fn github(event: &str, payload: &Value, delivery: &str) -> Value {
     github_request(event, payload, delivery, LOCAL_WEBHOOK_SECRET)
 }
 
@@ -21,7 +21,7 @@ fn example(event: &str, pick: impl Fn(&Value) -> bool) -> Result<Value, String> 
 }
 
 /// The day's webhooks: (virtual time, event, payload, what it is).
-pub(super) fn webhooks(day: &Day) -> Result<Vec<(Timestamp, &'static str, Value, String)>, String> {
+pub(crate) fn webhooks(day: &Day) -> Result<Vec<(Timestamp, &'static str, Value, String)>, String> {
     // Monday hh:mm UTC, as GitHub writes it.
     let t = |h: i8, m: i8| {
         day.utc(h, m)
@@ -164,6 +164,10 @@ const NETWORK_HOURLY: [(&str, f64); 2] = [
 ];
 
 const SANDBOX_NODES_HOURLY: f64 = 0.0416;
+
+/// The automation's own tagged cost a day, USD: (Lambda, DynamoDB), about what
+/// BENCHMARKS.md section 8 counts for the example config.
+const AUTOMATION_DAILY: (f64, f64) = (0.0004, 0.0001);
 
 /// The month before the demo, as the schedule made it: each cluster's transitions from the
 /// 1st to the Sunday before the Monday recorded in the state table, and Cost Explorer's
@@ -344,6 +348,10 @@ pub(super) async fn seed_history(
                 SANDBOX_NODES_HOURLY * up("sandbox-us"),
             ));
         }
+        // The automation's own day (its functions, table, logs and bus: tagged
+        // `fleet:component=automation`, no cluster), about what BENCHMARKS.md counts.
+        groups.push(("AWS Lambda", "", AUTOMATION_DAILY.0));
+        groups.push(("Amazon DynamoDB", "", AUTOMATION_DAILY.1));
         days.push(cost_day(date, date == monday, &groups)?);
         date = date.tomorrow().map_err(|e| e.to_string())?;
     }

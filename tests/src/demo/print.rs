@@ -92,6 +92,12 @@ pub fn summary(report: &Report) -> String {
             num(&n["to_date"]["saved_pct"], 1),
         ));
     }
+    s.push_str(&format!(
+        "the automation itself: ${:.2} ({}; {})\n",
+        c["automation"]["month_to_date_usd"].as_f64().unwrap_or(0.0),
+        c["automation"]["source"].as_str().unwrap_or_default(),
+        c["automation"]["untagged"].as_str().unwrap_or_default(),
+    ));
     for l in c["leftovers"].as_array().into_iter().flatten() {
         s.push_str(&format!(
             "left behind by {}: {} {} ({}), ${}/day\n",
