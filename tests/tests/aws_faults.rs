@@ -466,8 +466,8 @@ async fn the_scheduler_evening_survives_a_fault_on_any_call() {
     .await;
 }
 
-/// A network's morning and evening (a scale-mode cluster naming it): NAT gateway, Elastic
-/// IP, routes. Whatever call fails, the next ticks leave one gateway, one address and the
+/// A network's morning (a scale-mode cluster naming it): NAT gateway, Elastic IP,
+/// routes. Whatever call fails, the next ticks leave one gateway, one address and the
 /// routes in the morning, and nothing that bills at night; each event at least once. The
 /// faulted ticks are the network's own (the cluster's evening is done before them), to
 /// keep the sweep short.
@@ -477,7 +477,11 @@ async fn a_network_survives_a_fault_on_any_call() {
         addresses, billing_nat_gateways, default_route, network_name, Vpc,
     };
     let endpoint = moto_endpoint();
-    for phase in ["morning", "evening"] {
+    // The morning only: its creates are what is not idempotent by nature (an address
+    // allocated twice, a token spent); the evening's deletes take "already gone" as done
+    // (network.rs covers a gateway stuck deleting). Both phases swept take over 15
+    // minutes on moto.
+    for phase in ["morning"] {
         let name = format!("network {phase}");
         sweep_in(&name, &endpoint, &LONG_SWEEP_MODES, |shot| async move {
             let ec2 = aws_sdk_ec2::Client::new(&fleet_tests::sdk());

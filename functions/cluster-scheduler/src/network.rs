@@ -55,7 +55,8 @@ impl Scheduler {
     ) -> Result<(Desired, NetworkRecord, NetworkPlan)> {
         let (desired, not_down) = self.network_inputs(n, records, now);
         let record = self.store.network(&n.name).await?;
-        let observed = Box::pin(network_api::observe(&self.ec2, n)).await?;
+        let recorded: Vec<String> = record.gateways.keys().cloned().collect();
+        let observed = Box::pin(network_api::observe(&self.ec2, n, &recorded)).await?;
         let plan = network_steps::plan(NetworkSituation {
             config: n,
             desired,

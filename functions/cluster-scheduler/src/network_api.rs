@@ -30,12 +30,22 @@ fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
         .and_then(|t| t.value())
 }
 
-/// What EC2 shows of network `n`.
+/// What EC2 shows of network `n`; `recorded_subnets`: where the fleet recorded gateways
+/// (a subnet the config no longer lists is looked at too, to take its gateway away).
 ///
 /// # Errors
 /// An EC2 error (`DescribeNatGateways`, `DescribeAddresses`, `DescribeRouteTables`).
-pub async fn observe(ec2: &aws_sdk_ec2::Client, n: &NetworkConfig) -> Result<ObservedNetwork> {
-    let subnets: Vec<String> = n.nat_gateways.iter().map(|g| g.subnet_id.clone()).collect();
+pub async fn observe(
+    ec2: &aws_sdk_ec2::Client,
+    n: &NetworkConfig,
+    recorded_subnets: &[String],
+) -> Result<ObservedNetwork> {
+    let mut subnets: Vec<String> = n.nat_gateways.iter().map(|g| g.subnet_id.clone()).collect();
+    for s in recorded_subnets {
+        if !subnets.contains(s) {
+            subnets.push(s.clone());
+        }
+    }
     let mut nat_gateways = vec![];
     let mut pages = ec2
         .describe_nat_gateways()

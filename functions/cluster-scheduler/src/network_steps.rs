@@ -192,6 +192,9 @@ pub struct NetworkPlan {
     /// Up and usable once the actions are taken: every NAT gateway `available` and the
     /// routes in place (conflicting routes aside). Gates the nodes of its clusters.
     pub ready: bool,
+    /// A listed route table does not exist (the morning waits for a person).
+    #[serde(skip)]
+    pub missing_route_table: bool,
 }
 
 /// Everything a network's decision depends on.
@@ -274,6 +277,7 @@ pub fn plan(s: NetworkSituation<'_>) -> NetworkPlan {
         conflicts: vec![],
         announce: Announce::None,
         ready: false,
+        missing_route_table: false,
     };
     for g in &s.config.nat_gateways {
         if let Some(r) = s.recorded.gateways.get(&g.subnet_id) {
@@ -312,6 +316,16 @@ pub fn plan(s: NetworkSituation<'_>) -> NetworkPlan {
     match s.desired {
         Desired::Up => morning(&s, &mut p),
         Desired::Down => evening(&s, &mut p),
+    }
+    // A gateway the fleet made in a subnet the config no longer lists (moved to another
+    // zone, an entry removed): its NAT gateway and address are taken away whatever the
+    // clusters want (routes to it become blackholes, replaced by the listed gateway's).
+    for (subnet, r) in &s.recorded.gateways {
+        if s.config.nat_gateways.iter().any(|g| &g.subnet_id == subnet) {
+            continue;
+        }
+        let nat = our_nat(&s, subnet, r);
+        retire(&s, &mut p, subnet, r, nat, our_address(&s, r));
     }
     p
 }
@@ -376,7 +390,7 @@ fn morning(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
         }
     }
     p.actions.extend(routes);
-    p.ready = all_available;
+    p.ready = all_available && !p.missing_route_table;
     if p.ready {
         let announced = s.recorded.phase == Some(Desired::Up) && s.recorded.announced;
         if !announced {
@@ -395,9 +409,12 @@ fn route_up(
     nat: &str,
 ) {
     let Some(table) = s.observed.route_tables.iter().find(|t| t.id == rtb) else {
-        p.conflicts.push(format!(
-            "{rtb}: route table not found (nothing routed through the NAT gateway)"
+        // Nodes behind it would have no egress: the morning waits (a typo or a table
+        // deleted is for a person to fix).
+        p.waiting.push(format!(
+            "{rtb}: route table not found; its nodes would have no egress"
         ));
+        p.missing_route_table = true;
         return;
     };
     match &table.default_route {
@@ -753,6 +770,40 @@ mod tests {
         assert_eq!(
             names,
             vec!["release-address eipalloc-1", "forget subnet-pub"]
+        );
+    }
+
+    #[test]
+    fn a_missing_route_table_holds_the_morning() {
+        let r = gateway(Some("eipalloc-1"), Some("nat-1"));
+        let o = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "available")],
+            addresses: vec![address(true)],
+            route_tables: vec![table("rtb-a", Some("nat-1"))],
+        };
+        let p = run(&config(false), Desired::Up, &[], &o, &r);
+        assert!(!p.ready, "rtb-b does not exist: {p:?}");
+        assert!(p.waiting[0].starts_with("rtb-b: route table not found"));
+    }
+
+    #[test]
+    fn a_gateway_in_a_subnet_no_longer_listed_is_taken_away() {
+        let mut r = gateway(Some("eipalloc-1"), Some("nat-1"));
+        let old = r.gateways.remove("subnet-pub").expect("gateway");
+        r.gateways.insert("subnet-old".into(), old);
+        let mut moved = nat("nat-1", "available");
+        moved.subnet_id = "subnet-old".into();
+        let o = ObservedNetwork {
+            nat_gateways: vec![moved],
+            addresses: vec![address(true)],
+            route_tables: vec![],
+        };
+        let p = run(&config(false), Desired::Up, &[], &o, &r);
+        assert!(
+            p.actions
+                .iter()
+                .any(|a| a.describe() == "delete-nat-gateway nat-1"),
+            "{p:?}"
         );
     }
 

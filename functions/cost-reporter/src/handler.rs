@@ -177,7 +177,12 @@ impl Reporter {
                 uptime_by_day: hours_by_day(&transitions, month.first, period_end),
                 scheduled_hours_month: scheduled_hours_any(&schedules, month.start(), month.end()),
             });
-            if self.store.network(&n.name).await?.phase == Some(Desired::Down) {
+            // Down, and not coming up: a morning's gateway is not a leftover.
+            let wanted = self
+                .config
+                .clusters_of(&n.name)
+                .any(|c| c.schedule().decide(now, None).desired == Desired::Up);
+            if !wanted && self.store.network(&n.name).await?.phase == Some(Desired::Down) {
                 down.push(key);
             }
         }

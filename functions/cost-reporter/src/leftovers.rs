@@ -710,7 +710,13 @@ impl Finder {
                 if !matches!(state, "pending" | "available") {
                     continue;
                 }
-                if n.tags().iter().any(|t| t.key() == Some(cluster_tag)) {
+                // The fleet's own carry the cost tag (and fleet:network; a custom
+                // cost tag does not reach them).
+                let scheduled = n.tags().iter().any(|t| {
+                    t.key() == Some(cluster_tag)
+                        || t.key() == Some(fleet_shared::config::NETWORK_TAG)
+                });
+                if scheduled {
                     continue;
                 }
                 let vpc = n.vpc_id().unwrap_or_default();

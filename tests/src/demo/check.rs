@@ -220,7 +220,7 @@ pub fn check(report: &Report) -> Result<(), String> {
     // fewer weekdays).
     if !report.network_at_end.is_empty() {
         return Err(format!(
-            "staging's network still bills at the end: {:?}",
+            "staging's network still bills after Network Down: {:?}",
             report.network_at_end
         ));
     }

@@ -86,8 +86,9 @@ pub struct Report {
     /// What went wrong with sandbox-us's Karpenter nodes: one still running after a
     /// scale-down was announced, a NodePool limit not restored by the morning.
     pub karpenter_problems: Vec<String>,
-    /// What of staging's network still bills at the end (NAT gateways not `deleted`,
-    /// Elastic IPs), and where its route tables' default routes point.
+    /// What of staging's network still bills once `Network Down` is announced (NAT
+    /// gateways not `deleted`, Elastic IPs), and where its route tables' default routes
+    /// point.
     pub network_at_end: Vec<String>,
 }
 

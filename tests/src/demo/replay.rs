@@ -307,6 +307,10 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
                 .to_string();
             log(&mut report, at, "fleet bus", format!("{dt}: {cluster}"));
             report.events.push((at, dt.clone(), cluster.clone()));
+            if dt == "Network Down" {
+                // The night: nothing of the network may bill from now on.
+                report.network_at_end = network_left(&ec2).await;
+            }
             if dt.starts_with("Cluster") {
                 let r = fleet.invoke_value("dns-updater", &e, Some(at)).await?;
                 for ch in r["changes"].as_array().into_iter().flatten() {
@@ -353,7 +357,6 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
         at = at.checked_add(15.minutes()).map_err(|e| e.to_string())?;
     }
     report.dns_records_at_end = records(&cloudflare, &cf_zone, &route53).await.2;
-    report.network_at_end = network_left(&ec2).await;
     report.status = fleet
         .invoke("cluster-scheduler", "scheduler-status.json", end)
         .await?;
