@@ -156,7 +156,7 @@ pub struct NetworkStatusRow {
     /// The clusters that name it.
     pub clusters: Vec<String>,
     /// The state table's record (phase, the fleet's NAT gateways and Elastic IPs).
-    pub recorded: fleet_shared::state::NetworkRecord,
+    pub recorded: fleet_shared::state::model::NetworkRecord,
     /// The last five transitions, newest first.
     pub last_transitions: Vec<Transition>,
     /// Hours up since the start of the month (UTC), to the hundredth.
