@@ -2,7 +2,8 @@
 //! available; deleting, then deleted; the address freed only then; ClientToken honoured;
 //! see `tests/support/moto_server.py`): a day of a destroy-mode cluster with a network,
 //! two clusters sharing one, a route table someone else routes, a NAT gateway stuck
-//! deleting, a NAT gateway that fails, and the fake's own behaviour.
+//! deleting, a NAT gateway that fails (and fails again), a network removed from the
+//! config, the network's lease, and the fake's own behaviour.
 
 use fleet_shared::schedule::Desired;
 use fleet_tests::fixtures::network::{
@@ -420,13 +421,9 @@ async fn a_failed_nat_gateway_is_replaced_with_a_fresh_address_before_the_nodes_
     })
     .await;
     let name = n.f.names[0].clone();
-    let ticks = n
-        .ticks_until("2026-11-23T07:00:00Z", 4, |r| {
-            network_outcome(r, &n.network)["notes"]
-                .to_string()
-                .contains("failed")
-        })
-        .await;
+    // An hour of a subnet whose NAT gateways keep failing: each is replaced, the cause is
+    // told once, and the replacements back off longer each time.
+    let ticks = n.ticks_until("2026-11-23T07:00:00Z", 12, |_| false).await;
     let first =
         n.f.store
             .network(&n.network)
@@ -440,9 +437,32 @@ async fn a_failed_nat_gateway_is_replaced_with_a_fresh_address_before_the_nodes_
     assert!(steps(&ticks, &name)
         .iter()
         .all(|s| !s.starts_with("create-nodegroups")));
+    let told: Vec<String> =
+        n.f.slack
+            .texts()
+            .into_iter()
+            .filter(|t| t.contains("no Internet gateway attached"))
+            .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        ticks
+            .iter()
+            .any(|t| network_outcome(t, &n.network)["result"] == "backoff"),
+        "{:?}",
+        ticks
+            .iter()
+            .map(|t| network_outcome(t, &n.network)["step"].clone())
+            .collect::<Vec<_>>()
+    );
+    let record = n.f.store.network(&n.network).await.expect("record");
+    assert!(record.attempts >= 2, "{record:?}");
+    assert!(
+        addresses(&n.ec2, &n.network).await.len() <= 1,
+        "no address piles up"
+    );
     steer(&n.ec2, &n.vpc.public_subnet, "fleet-test:nat-fails", None).await;
     let ticks = n
-        .ticks_until("2026-11-23T07:20:00Z", 14, |r| {
+        .ticks_until("2026-11-23T08:00:00Z", 24, |r| {
             outcome(r, &name)["step"] == "none"
         })
         .await;
@@ -450,6 +470,8 @@ async fn a_failed_nat_gateway_is_replaced_with_a_fresh_address_before_the_nodes_
         .iter()
         .any(|s| s.starts_with("create-nodegroups")));
     let record = n.f.store.network(&n.network).await.expect("record");
+    assert_eq!(record.attempts, 0, "cleared once ready: {record:?}");
+    assert_eq!(record.last_error, None);
     let second = record.gateways.values().next().cloned().expect("gateway");
     assert_ne!(second.allocation_id, first.allocation_id, "a fresh address");
     assert_eq!(
@@ -458,6 +480,117 @@ async fn a_failed_nat_gateway_is_replaced_with_a_fresh_address_before_the_nodes_
     );
     let live = billing_nat_gateways(&n.ec2, &n.vpc.public_subnet).await;
     assert_eq!(live, vec![second.nat_gateway_id.clone().expect("nat")]);
+}
+
+#[tokio::test]
+async fn a_network_removed_from_the_config_is_taken_away() {
+    let mut n = net(&[("scale", WEEKDAYS)], false, async |_, _| {}).await;
+    let name = n.f.names[0].clone();
+    n.ticks_until("2026-11-23T07:00:00Z", 12, |r| {
+        outcome(r, &name)["step"] == "none"
+    })
+    .await;
+    let nat = billing_nat_gateways(&n.ec2, &n.vpc.public_subnet).await;
+    assert_eq!(nat.len(), 1);
+    assert!(n
+        .f
+        .store
+        .known_networks()
+        .await
+        .expect("known")
+        .contains(&n.network));
+    n.f.tap.drain().await;
+    // A deploy drops the `[[network]]` (and the cluster's `network` key) at midday.
+    n.f.reconfigure(&[cluster_toml("scale", WEEKDAYS, "")], "");
+    let ticks = n
+        .ticks_until("2026-11-23T12:00:00Z", 10, |r| r.get("networks").is_none())
+        .await;
+    let last = ticks.last().expect("ticks");
+    assert!(
+        last.get("networks").is_none(),
+        "{:?}",
+        ticks
+            .iter()
+            .map(|t| t["networks"].clone())
+            .collect::<Vec<_>>()
+    );
+    assert!(billing_nat_gateways(&n.ec2, &n.vpc.public_subnet)
+        .await
+        .is_empty());
+    assert!(addresses(&n.ec2, &n.network).await.is_empty());
+    // Its route tables are no longer the fleet's to touch: the routes stay, as blackholes,
+    // and people are told so.
+    assert_eq!(n.routes().await, vec![Some(nat[0].clone()); 2]);
+    assert!(n
+        .f
+        .slack
+        .texts()
+        .iter()
+        .any(|t| t.contains("was removed from the config") && t.contains("blackholes")));
+    assert_eq!(detail_types(&n.f.tap.drain().await), vec!["Network Down"]);
+    assert!(!n
+        .f
+        .store
+        .known_networks()
+        .await
+        .expect("known")
+        .contains(&n.network));
+    let record = n.f.store.network(&n.network).await.expect("record");
+    assert_eq!(record.phase, Some(Desired::Down));
+    assert!(record.gateways.is_empty());
+    // The cluster went on as a cluster without a network.
+    let r = n.f.tick(ts("2026-11-23T13:00:00Z")).await;
+    assert_eq!(outcome(&r, &name)["step"], "none");
+}
+
+#[tokio::test]
+async fn one_invocation_at_a_time_acts_on_a_network() {
+    let n = net(&[("destroy", WEEKDAYS)], false, async |_, _| {}).await;
+    let name = n.f.names[0].clone();
+    let at = ts("2026-11-23T07:00:00Z");
+    let until = ts("2026-11-23T07:14:00Z");
+    assert!(n
+        .f
+        .store
+        .acquire_network_lease(&n.network, "another-invocation", until, at)
+        .await
+        .expect("lease"));
+    let r = n.f.tick(at).await;
+    let o = network_outcome(&r, &n.network);
+    assert_eq!(
+        o["step"],
+        "wait: another invocation is acting on the network"
+    );
+    assert_eq!(o["ready"], false);
+    assert!(nat_gateways(&n.ec2, &n.vpc.public_subnet).await.is_empty());
+    assert!(n
+        .f
+        .store
+        .network(&n.network)
+        .await
+        .expect("record")
+        .gateways
+        .is_empty());
+    assert!(!outcome(&r, &name)["step"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("create-nodegroups"));
+    // Its holder's lease runs out (it crashed): the next tick acts.
+    let r = n.f.tick(ts("2026-11-23T07:15:00Z")).await;
+    assert!(
+        network_outcome(&r, &n.network)["step"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("create-nat-gateway"),
+        "{r}"
+    );
+    assert_eq!(nat_gateways(&n.ec2, &n.vpc.public_subnet).await.len(), 1);
+    // Its own lease is given back: a tick a minute later acts again.
+    let r = n.f.tick(ts("2026-11-23T07:16:00Z")).await;
+    assert_ne!(
+        network_outcome(&r, &n.network)["step"],
+        "wait: another invocation is acting on the network"
+    );
 }
 
 /// The stand-in's NAT gateways behave as EC2's (see `tests/support/moto_server.py`).

@@ -26,7 +26,7 @@ pub type NetworkGate = Option<String>;
 
 impl Scheduler {
     /// Whether network `n` is wanted up at `now` (any of its clusters is), and its
-    /// clusters that are wanted down but not yet recorded down.
+    /// clusters that are wanted down but still recorded up (or down, not yet announced).
     pub(crate) fn network_inputs(
         &self,
         n: &NetworkConfig,
@@ -39,7 +39,12 @@ impl Scheduler {
             let record = records.get(&c.name).cloned().unwrap_or_default();
             if c.schedule().decide(now, record.over.as_ref()).desired == Desired::Up {
                 desired = Desired::Up;
-            } else if !(record.state.phase == Some(Desired::Down) && record.state.announced) {
+            } else if record.state.phase == Some(Desired::Up)
+                || (record.state.phase == Some(Desired::Down) && !record.state.announced)
+            {
+                // Only a cluster the fleet brought up holds the evening: one it never
+                // recorded (someone else's, not adopted, never created) would hold it
+                // for ever.
                 not_down.push(c.name.clone());
             }
         }
@@ -68,7 +73,8 @@ impl Scheduler {
         Ok((desired, record, plan))
     }
 
-    /// Every network's tick (in config order), and each cluster's gate.
+    /// Every network's tick (in config order), then those removed from the config that
+    /// the fleet still has something of, and each cluster's gate.
     pub(crate) async fn reconcile_networks(
         &self,
         records: &HashMap<String, ClusterRecord>,
@@ -79,7 +85,36 @@ impl Scheduler {
             outcomes.push(self.reconcile_network(n, records, inv).await);
         }
         let gates = self.gates(&outcomes);
+        outcomes.extend(self.retire_removed_networks(inv).await);
         (outcomes, gates)
+    }
+
+    /// Networks the fleet made something for that the config no longer lists: what it made
+    /// is taken away (NAT gateways deleted, addresses released) whatever the time, and the
+    /// network forgotten once nothing is left. Their route tables are no longer listed
+    /// (neither the config nor IAM lets the fleet touch them): routes to the deleted
+    /// gateways stay as blackholes, and people are told so.
+    pub(crate) async fn retire_removed_networks(&self, inv: &Invocation) -> Vec<NetworkOutcome> {
+        let known = match self.store.known_networks().await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the networks the fleet made something for failed");
+                return vec![];
+            }
+        };
+        let mut outcomes = vec![];
+        for name in known {
+            if self.config.network(&name).is_some() {
+                continue;
+            }
+            let removed = NetworkConfig {
+                name,
+                nat_gateways: vec![],
+                adopt_routes: false,
+            };
+            outcomes.push(self.reconcile_network(&removed, &HashMap::new(), inv).await);
+        }
+        outcomes
     }
 
     /// Each cluster's gate from its network's outcome.
@@ -105,7 +140,8 @@ impl Scheduler {
     }
 
     /// One network, one tick. Errors end up in the outcome (and back off, as a
-    /// cluster's); the network's clusters then wait.
+    /// cluster's); the network's clusters then wait. A network that has something to do
+    /// is acted on under its lease, looked at again once the lease is held.
     pub(crate) async fn reconcile_network(
         &self,
         n: &NetworkConfig,
@@ -113,6 +149,7 @@ impl Scheduler {
         inv: &Invocation,
     ) -> NetworkOutcome {
         let now = inv.now;
+        let removed = self.config.network(&n.name).is_none();
         let mut outcome = NetworkOutcome {
             name: n.name.clone(),
             desired: self.network_inputs(n, records, now).0,
@@ -137,13 +174,95 @@ impl Scheduler {
             Some(p) => format!("{p} (not announced yet)"),
             None => "never up".into(),
         };
+        if removed {
+            outcome.actual = format!("{} (removed from the config)", outcome.actual);
+        }
+        // What is there serves the nodes whatever this tick does: a network that is up
+        // and routed is ready while it backs off or another invocation acts on it.
+        let ready_now = desired == Desired::Up && plan.ready;
         if let Some(until) = record.backoff_until.filter(|u| *u > now) {
+            outcome.ready = ready_now;
             outcome.result = StepResult::Backoff;
             outcome.step = format!("wait: backing off until {until}");
             outcome.error = record.last_error.clone();
             return outcome;
         }
-        outcome.step = describe(&plan);
+        let has_work = !plan.actions.is_empty() || plan.announce != Announce::None;
+        if !has_work {
+            if removed && record.gateways.is_empty() && plan.waiting.is_empty() {
+                // Nothing of it left: off the list (its history stays for the report).
+                if let Err(e) = self.store.forget_network(&n.name).await {
+                    tracing::warn!(network = %n.name, error = %e, "forgetting the network failed");
+                }
+                outcome.step = "forget (removed from the config, nothing left)".into();
+                outcome.result = StepResult::Done;
+                return outcome;
+            }
+            let result = if plan.waiting.is_empty() {
+                StepResult::Steady
+            } else {
+                StepResult::Waiting
+            };
+            return self
+                .finish(n, &record, &plan, Ok(result), now, outcome)
+                .await;
+        }
+        let until = inv.budget_ends_at();
+        match self
+            .store
+            .acquire_network_lease(&n.name, &inv.request_id, until, now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                outcome.ready = ready_now;
+                outcome.result = StepResult::Skipped;
+                outcome.step = "wait: another invocation is acting on the network".into();
+                outcome.notes = plan.waiting.clone();
+                return outcome;
+            }
+            Err(e) => return self.network_error(n, &record, now, outcome, e, true).await,
+        }
+        // Under the lease, from what is recorded and seen now: the first look may predate
+        // the actions of the invocation that held it.
+        let result = match self.plan_network(n, records, now).await {
+            Ok((desired, record, plan)) => {
+                let taken = Box::pin(self.take(n, &plan, &record, removed, inv)).await;
+                Ok((desired, record, plan, taken))
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = self
+            .store
+            .release_network_lease(&n.name, &inv.request_id)
+            .await
+        {
+            // It expires at the end of this invocation's budget anyway.
+            tracing::warn!(network = %n.name, error = %e, "releasing the network lease failed");
+        }
+        match result {
+            Ok((desired, record, plan, taken)) => {
+                outcome.desired = desired;
+                self.finish(n, &record, &plan, taken, now, outcome).await
+            }
+            Err(e) => self.network_error(n, &record, now, outcome, e, true).await,
+        }
+    }
+
+    /// The outcome of a network's tick once its plan was taken (or had nothing to take):
+    /// errors and failed NAT gateways back off and are told once, route conflicts are
+    /// told once, and the backoff is cleared once the network is where it should be.
+    async fn finish(
+        &self,
+        n: &NetworkConfig,
+        record: &NetworkRecord,
+        plan: &NetworkPlan,
+        taken: Result<StepResult>,
+        now: Timestamp,
+        mut outcome: NetworkOutcome,
+    ) -> NetworkOutcome {
+        let desired = outcome.desired;
+        outcome.step = describe(plan);
         outcome.notes = plan
             .waiting
             .iter()
@@ -151,19 +270,24 @@ impl Scheduler {
             .cloned()
             .collect();
         tracing::info!(network = %n.name, desired = %desired, step = %outcome.step, "reconcile network");
-        let taken = Box::pin(self.take(n, &plan, &record, inv)).await;
         let result = match taken {
             Ok(r) => r,
-            Err(e) => return self.network_error(n, &record, now, outcome, e, false).await,
+            Err(e) => return self.network_error(n, record, now, outcome, e, false).await,
         };
-        if record.attempts > 0 {
+        outcome.result = result;
+        outcome.ready = desired == Desired::Up && plan.ready;
+        self.report_conflicts(n, &plan.conflicts).await;
+        if !plan.failures.is_empty() {
+            // A failed NAT gateway is being replaced; what failed it may fail the next.
+            let e = fleet_shared::FleetError::Internal(plan.failures.join("; "));
+            return self.network_error(n, record, now, outcome, e, false).await;
+        }
+        let settled = plan.ready || desired == Desired::Down;
+        if record.attempts > 0 && settled {
             if let Err(e) = self.store.clear_network_backoff(&n.name).await {
                 tracing::warn!(network = %n.name, error = %e, "clearing backoff failed");
             }
         }
-        self.report_conflicts(n, &plan.conflicts).await;
-        outcome.ready = desired == Desired::Up && plan.ready;
-        outcome.result = result;
         outcome
     }
 
@@ -173,23 +297,46 @@ impl Scheduler {
         n: &NetworkConfig,
         plan: &NetworkPlan,
         record: &NetworkRecord,
+        removed: bool,
         inv: &Invocation,
     ) -> Result<StepResult> {
         let name = n.name.as_str();
+        let mut route_errors: Vec<fleet_shared::FleetError> = vec![];
         for action in &plan.actions {
             if action.is_destructive() {
+                let decided_by = if removed {
+                    "the network was removed from the config"
+                } else {
+                    "every cluster of the network is down (or the gateway failed)"
+                };
                 let entry = AuditEntry {
                     at: inv.now,
                     step: action.describe(),
-                    decided_by: "every cluster of the network is down (or the gateway failed)"
-                        .into(),
+                    decided_by: decided_by.into(),
                     request_id: inv.request_id.clone(),
                     generation: String::new(),
                 };
                 self.store.audit(&network_history_key(name), &entry).await?;
             }
             tracing::info!(network = %name, action = %action.describe(), "network action");
-            self.act(n, action, inv).await?;
+            match self.act(n, action, inv).await {
+                Ok(()) => {}
+                // One route table refused (not listed in IAM's `NetworkRouteTableIds` yet,
+                // a table being deleted) must not keep the others, or the evening's NAT
+                // gateway that bills, from their actions: the error is reported after them.
+                Err(e) if action.is_route() => {
+                    tracing::warn!(network = %name, action = %action.describe(), error = %e, "route action failed");
+                    route_errors.push(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // The first that backing off will not cure, else the first.
+        if let Some(i) = route_errors.iter().position(|e| !e.is_retryable()) {
+            return Err(route_errors.swap_remove(i));
+        }
+        if let Some(e) = route_errors.into_iter().next() {
+            return Err(e);
         }
         let region = self.config.fleet.region.clone();
         let announced = match plan.announce {
@@ -204,6 +351,9 @@ impl Scheduler {
                 true
             }
             Announce::Up => {
+                // Listed (again) once a morning, so that a network up before the list
+                // existed is found too if it is removed from the config.
+                self.store.remember_network(name).await?;
                 // The ids as recorded after this tick's actions (a found one included).
                 let gateways = self.store.network(name).await?.gateways;
                 let event = NetworkReady {
@@ -218,7 +368,7 @@ impl Scheduler {
                     conflicts: plan.conflicts.clone(),
                     at: inv.now,
                 };
-                self.announce_network(name, Desired::Up, record, &event, inv.now)
+                self.announce_network(name, Desired::Up, record, &event, false, inv.now)
                     .await?
             }
             Announce::Down => {
@@ -227,7 +377,7 @@ impl Scheduler {
                     region,
                     at: inv.now,
                 };
-                self.announce_network(name, Desired::Down, record, &event, inv.now)
+                self.announce_network(name, Desired::Down, record, &event, removed, inv.now)
                     .await?
             }
         };
@@ -272,6 +422,7 @@ impl Scheduler {
                             &format!("{name}/{subnet}"),
                             inv.now,
                         );
+                        self.store.remember_network(name).await?;
                         if !self.store.begin_gateway(name, subnet, &t).await? {
                             // Another invocation began it: the next tick reads its record.
                             return Ok(());
@@ -334,6 +485,7 @@ impl Scheduler {
         phase: Desired,
         record: &NetworkRecord,
         event: &E,
+        removed: bool,
         now: Timestamp,
     ) -> Result<bool> {
         let detail = match phase {
@@ -359,6 +511,7 @@ impl Scheduler {
         tracing::info!(network = %name, event = E::DETAIL_TYPE, "published");
         let text = match phase {
             Desired::Up => format!(":globe_with_meridians: network `{name}` is up: NAT gateways available, routes in place"),
+            Desired::Down if removed => format!(":wastebasket: network `{name}` was removed from the config: its NAT gateways are deleted and Elastic IPs released; default routes that pointed at them are left as blackholes (the route tables are no longer listed): remove them or list the tables under another network with `adopt_routes = true`"),
             Desired::Down => format!(":zzz: network `{name}` is down: NAT gateways deleted, Elastic IPs released"),
         };
         self.notifier.send_or_warn(&text).await;

@@ -46,37 +46,13 @@ pub async fn observe(
             subnets.push(s.clone());
         }
     }
-    let mut nat_gateways = vec![];
-    let mut pages = ec2
-        .describe_nat_gateways()
-        .filter(filter("subnet-id", subnets))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(FleetError::aws_call("EC2", "DescribeNatGateways"))?;
-        for g in page.nat_gateways() {
-            let tags = g.tags();
-            nat_gateways.push(ObservedNat {
-                id: g.nat_gateway_id().unwrap_or_default().to_string(),
-                subnet_id: g.subnet_id().unwrap_or_default().to_string(),
-                state: g
-                    .state()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                allocation_ids: g
-                    .nat_gateway_addresses()
-                    .iter()
-                    .filter_map(|a| a.allocation_id().map(String::from))
-                    .collect(),
-                token: tag_value(tags, TOKEN_TAG).map(String::from),
-                managed_by: tag_value(tags, MANAGED_BY_TAG).map(String::from),
-                network: tag_value(tags, NETWORK_TAG).map(String::from),
-                failure: g
-                    .failure_code()
-                    .map(|code| format!("{code}: {}", g.failure_message().unwrap_or_default())),
-            });
-        }
-    }
+    // A network removed from the config lists no subnets but the recorded ones, maybe
+    // none: no call then (EC2 fails a filter without values).
+    let nat_gateways = if subnets.is_empty() {
+        vec![]
+    } else {
+        describe_nat_gateways(ec2, subnets).await?
+    };
     let addresses = ec2
         .describe_addresses()
         .filters(filter(&format!("tag:{NETWORK_TAG}"), [n.name.clone()]))
@@ -89,11 +65,29 @@ pub async fn observe(
             allocation_id: a.allocation_id().unwrap_or_default().to_string(),
             association_id: a.association_id().map(String::from),
             token: tag_value(a.tags(), TOKEN_TAG).map(String::from),
+            managed_by: tag_value(a.tags(), MANAGED_BY_TAG).map(String::from),
         })
         .collect();
     // A filter, not RouteTableIds: a route table that is gone must not hide the others
     // (EC2 fails the whole call for one unknown id).
     let tables: Vec<String> = n.route_tables().map(|(_, r)| r.to_string()).collect();
+    let route_tables = if tables.is_empty() {
+        vec![]
+    } else {
+        describe_route_tables(ec2, tables).await?
+    };
+    Ok(ObservedNetwork {
+        nat_gateways,
+        addresses,
+        route_tables,
+    })
+}
+
+/// The route tables `tables` that exist, with their default route.
+async fn describe_route_tables(
+    ec2: &aws_sdk_ec2::Client,
+    tables: Vec<String>,
+) -> Result<Vec<ObservedRouteTable>> {
     let mut route_tables = vec![];
     let mut pages = ec2
         .describe_route_tables()
@@ -128,11 +122,46 @@ pub async fn observe(
             });
         }
     }
-    Ok(ObservedNetwork {
-        nat_gateways,
-        addresses,
-        route_tables,
-    })
+    Ok(route_tables)
+}
+
+/// The NAT gateways in `subnets`, whoever made them.
+async fn describe_nat_gateways(
+    ec2: &aws_sdk_ec2::Client,
+    subnets: Vec<String>,
+) -> Result<Vec<ObservedNat>> {
+    let mut nat_gateways = vec![];
+    let mut pages = ec2
+        .describe_nat_gateways()
+        .filter(filter("subnet-id", subnets))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(FleetError::aws_call("EC2", "DescribeNatGateways"))?;
+        for g in page.nat_gateways() {
+            let tags = g.tags();
+            nat_gateways.push(ObservedNat {
+                id: g.nat_gateway_id().unwrap_or_default().to_string(),
+                subnet_id: g.subnet_id().unwrap_or_default().to_string(),
+                state: g
+                    .state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                allocation_ids: g
+                    .nat_gateway_addresses()
+                    .iter()
+                    .filter_map(|a| a.allocation_id().map(String::from))
+                    .collect(),
+                token: tag_value(tags, TOKEN_TAG).map(String::from),
+                managed_by: tag_value(tags, MANAGED_BY_TAG).map(String::from),
+                network: tag_value(tags, NETWORK_TAG).map(String::from),
+                failure: g
+                    .failure_code()
+                    .map(|code| format!("{code}: {}", g.failure_message().unwrap_or_default())),
+            });
+        }
+    }
+    Ok(nat_gateways)
 }
 
 /// The tags of everything the fleet makes for network `network` (`stack`: its
@@ -257,7 +286,15 @@ pub async fn delete_route(ec2: &aws_sdk_ec2::Client, route_table: &str) -> Resul
         .await
     {
         Ok(_) => Ok(()),
-        Err(e) if code(&e) == Some("InvalidRoute.NotFound") => Ok(()),
+        // The route, or its table, is gone: nothing routes through the gateway there.
+        Err(e)
+            if matches!(
+                code(&e),
+                Some("InvalidRoute.NotFound" | "InvalidRouteTableID.NotFound")
+            ) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(FleetError::aws("EC2", "DeleteRoute", e)),
     }
 }

@@ -54,6 +54,8 @@ pub struct ObservedAddress {
     pub association_id: Option<String>,
     /// Its `fleet:token` tag.
     pub token: Option<String>,
+    /// Its `fleet:managed-by` tag.
+    pub managed_by: Option<String>,
 }
 
 /// A route table and its default route (`0.0.0.0/0`).
@@ -136,6 +138,16 @@ impl NetworkAction {
         )
     }
 
+    /// Whether it changes a route (one route table's failure does not stop the rest).
+    pub fn is_route(&self) -> bool {
+        matches!(
+            self,
+            NetworkAction::CreateRoute { .. }
+                | NetworkAction::ReplaceRoute { .. }
+                | NetworkAction::DeleteRoute { .. }
+        )
+    }
+
     /// Short description for plans and logs (`create-route rtb-1->nat-2`).
     pub fn describe(&self) -> String {
         match self {
@@ -195,6 +207,10 @@ pub struct NetworkPlan {
     /// A listed route table does not exist (the morning waits for a person).
     #[serde(skip)]
     pub missing_route_table: bool,
+    /// NAT gateways EC2 reports `failed`, one line each without the gateway's id
+    /// (`subnet-…: Gateway.NotAttached: …`), so that the same cause repeated by every
+    /// replacement reads the same: recorded as a failure (backoff, Slack once).
+    pub failures: Vec<String>,
 }
 
 /// Everything a network's decision depends on.
@@ -278,6 +294,7 @@ pub fn plan(s: NetworkSituation<'_>) -> NetworkPlan {
         announce: Announce::None,
         ready: false,
         missing_route_table: false,
+        failures: vec![],
     };
     for g in &s.config.nat_gateways {
         if let Some(r) = s.recorded.gateways.get(&g.subnet_id) {
@@ -319,13 +336,54 @@ pub fn plan(s: NetworkSituation<'_>) -> NetworkPlan {
     }
     // A gateway the fleet made in a subnet the config no longer lists (moved to another
     // zone, an entry removed): its NAT gateway and address are taken away whatever the
-    // clusters want (routes to it become blackholes, replaced by the listed gateway's).
+    // clusters want; in the day only once no listed route table routes through it (the
+    // listed gateway takes its routes over first, so the nodes keep their egress).
     for (subnet, r) in &s.recorded.gateways {
         if s.config.nat_gateways.iter().any(|g| &g.subnet_id == subnet) {
             continue;
         }
         let nat = our_nat(&s, subnet, r);
-        retire(&s, &mut p, subnet, r, nat, our_address(&s, r));
+        let carrying: Vec<&str> = match nat {
+            Some(n) if s.desired == Desired::Up && LIVE.contains(&n.state.as_str()) => s
+                .observed
+                .route_tables
+                .iter()
+                .filter(|t| t.default_route.as_ref().is_some_and(|d| d.target == n.id))
+                .map(|t| t.id.as_str())
+                .collect(),
+            _ => vec![],
+        };
+        if carrying.is_empty() {
+            retire(&s, &mut p, subnet, r, nat, our_address(&s, r));
+        } else if let Some(n) = nat {
+            p.waiting.push(format!(
+                "NAT gateway {} in {subnet} (no longer listed) still carries {}; deleted once the listed gateway takes its routes",
+                n.id,
+                carrying.join(", ")
+            ));
+        }
+    }
+    // Addresses the fleet allocated for this network that no record knows (a retried
+    // allocation whose record was forgotten meanwhile): unattached, they only bill.
+    let tokens: Vec<&str> = s
+        .recorded
+        .gateways
+        .values()
+        .map(|g| g.token.as_str())
+        .collect();
+    for a in &s.observed.addresses {
+        let stray = a.managed_by.as_deref() == Some(s.stack)
+            && a.association_id.is_none()
+            && !a.token.as_deref().is_some_and(|t| tokens.contains(&t))
+            && !p.actions.iter().any(|x| {
+                matches!(x, NetworkAction::ReleaseAddress { allocation_id, .. } if *allocation_id == a.allocation_id)
+            });
+        if stray {
+            p.actions.push(NetworkAction::ReleaseAddress {
+                subnet: String::new(),
+                allocation_id: a.allocation_id.clone(),
+            });
+        }
     }
     p
 }
@@ -357,12 +415,15 @@ fn morning(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
             }
             Some(n) if n.state == "failed" => {
                 // Deleted, its address released and forgotten: the next tick makes a new
-                // one with a fresh address (the old one may be what failed).
+                // one with a fresh address (the old one may be what failed). The cause
+                // (often the subnet's: no route to an internet gateway, no free address)
+                // may fail the next one too: it backs off and is told once.
                 all_available = false;
-                p.waiting.push(format!(
-                    "NAT gateway {} failed ({}); replacing it",
-                    n.id,
-                    n.failure.as_deref().unwrap_or("no reason given")
+                let why = n.failure.as_deref().unwrap_or("no reason given");
+                p.waiting
+                    .push(format!("NAT gateway {} failed ({why}); replacing it", n.id));
+                p.failures.push(format!(
+                    "the NAT gateway in {subnet} failed ({why}); it is replaced after a backoff"
                 ));
                 retire(s, p, subnet, r, Some(n), address);
             }
@@ -423,7 +484,9 @@ fn route_up(
             nat_gateway: nat.into(),
         }),
         Some(d) if d.target == nat => {}
-        Some(d) if (d.blackhole && made_by_fleet(s, &d.target)) || s.config.adopt_routes => {
+        // A blackhole carries nothing (its target is gone, whoever made it), and a route
+        // to another of the fleet's gateways (one being moved away from) is the fleet's.
+        Some(d) if d.blackhole || made_by_fleet(s, &d.target) || s.config.adopt_routes => {
             routes.push(NetworkAction::ReplaceRoute {
                 route_table: rtb.into(),
                 nat_gateway: nat.into(),
@@ -502,11 +565,14 @@ fn evening(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
     }
     for g in &s.config.nat_gateways {
         let subnet = &g.subnet_id;
-        let Some(r) = s.recorded.gateways.get(subnet) else {
-            continue;
-        };
-        let nat = our_nat(s, subnet, r);
+        let nat = s
+            .recorded
+            .gateways
+            .get(subnet)
+            .and_then(|r| our_nat(s, subnet, r));
         // Routes first: a route to a deleted NAT gateway is a blackhole that would stay.
+        // Any route to one of the fleet's gateways goes (a gateway being moved away from
+        // included); a blackhole is left (it carries nothing; the morning replaces it).
         for rtb in &g.route_table_ids {
             let Some(table) = s.observed.route_tables.iter().find(|t| t.id == *rtb) else {
                 continue;
@@ -518,6 +584,7 @@ fn evening(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
                         nat_gateway: d.target.clone(),
                     })
                 }
+                Some(d) if d.blackhole => {}
                 Some(d) => p.conflicts.push(format!(
                     "{rtb}: default route -> {} is not the fleet's; left alone",
                     d.target
@@ -525,7 +592,9 @@ fn evening(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
                 None => {}
             }
         }
-        retire(s, p, subnet, r, nat, our_address(s, r));
+        if let Some(r) = s.recorded.gateways.get(subnet) {
+            retire(s, p, subnet, r, nat, our_address(s, r));
+        }
     }
     // Nothing left once every recorded gateway is forgotten (now or before).
     let forgotten = p
@@ -590,6 +659,7 @@ mod tests {
             allocation_id: "eipalloc-1".into(),
             association_id: associated.then(|| "eipassoc-1".into()),
             token: Some("tok".into()),
+            managed_by: Some("fleet".into()),
         }
     }
 
@@ -763,6 +833,12 @@ mod tests {
         };
         let p = run(&config(false), Desired::Up, &[], &o, &r);
         assert_eq!(p.actions[0].describe(), "delete-nat-gateway nat-1");
+        // The cause, without the gateway's id: the replacement failing the same way
+        // reads the same (told once, backing off longer each time).
+        assert_eq!(
+            p.failures,
+            vec!["the NAT gateway in subnet-pub failed (Gateway.NotAttached: no internet gateway); it is replaced after a backoff"]
+        );
         let mut o2 = o.clone();
         o2.nat_gateways[0].state = "deleted".into();
         let p = run(&config(false), Desired::Up, &[], &o2, &r);
@@ -771,6 +847,7 @@ mod tests {
             names,
             vec!["release-address eipalloc-1", "forget subnet-pub"]
         );
+        assert!(p.failures.is_empty());
     }
 
     #[test]
@@ -867,5 +944,116 @@ mod tests {
             !p.actions.iter().any(|a| a.describe().contains("nat-9")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_blackhole_is_replaced_whoever_made_it() {
+        let r = gateway(Some("eipalloc-1"), Some("nat-1"));
+        let mut hole = table("rtb-a", Some("nat-gone"));
+        if let Some(d) = hole.default_route.as_mut() {
+            d.blackhole = true;
+        }
+        let o = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "available")],
+            addresses: vec![address(true)],
+            route_tables: vec![hole, table("rtb-b", Some("igw-1"))],
+        };
+        let p = run(&config(false), Desired::Up, &[], &o, &r);
+        let names: Vec<String> = p.actions.iter().map(|a| a.describe()).collect();
+        assert_eq!(names, vec!["replace-route rtb-a->nat-1 (was nat-gone)"]);
+        assert_eq!(
+            p.conflicts.len(),
+            1,
+            "the internet gateway's route stays a conflict"
+        );
+    }
+
+    #[test]
+    fn a_gateway_moved_to_another_subnet_hands_its_routes_over_before_it_goes() {
+        // The entry moved from subnet-pub to subnet-new; the old gateway still carries
+        // both route tables.
+        let moved = NetworkConfig {
+            nat_gateways: vec![NatGatewayConfig {
+                subnet_id: "subnet-new".into(),
+                route_table_ids: vec!["rtb-a".into(), "rtb-b".into()],
+            }],
+            ..config(false)
+        };
+        let mut r = gateway(Some("eipalloc-1"), Some("nat-1"));
+        let new = RecordedGateway {
+            token: "tok2".into(),
+            allocation_id: Some("eipalloc-2".into()),
+            nat_gateway_id: Some("nat-2".into()),
+        };
+        r.gateways.insert("subnet-new".into(), new);
+        let new_nat = |state: &str| ObservedNat {
+            id: "nat-2".into(),
+            subnet_id: "subnet-new".into(),
+            token: Some("tok2".into()),
+            ..nat("nat-2", state)
+        };
+        let routes =
+            |target: &str| vec![table("rtb-a", Some(target)), table("rtb-b", Some(target))];
+        // The new one pending: the old one keeps its routes and stays.
+        let o = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "available"), new_nat("pending")],
+            addresses: vec![address(true)],
+            route_tables: routes("nat-1"),
+        };
+        let p = run(&moved, Desired::Up, &[], &o, &r);
+        assert!(p.actions.is_empty(), "{p:?}");
+        assert!(p
+            .waiting
+            .iter()
+            .any(|w| w.contains("still carries rtb-a, rtb-b")));
+        // The new one available: the routes move to it, the old one still waits.
+        let o = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "available"), new_nat("available")],
+            ..o
+        };
+        let p = run(&moved, Desired::Up, &[], &o, &r);
+        let names: Vec<String> = p.actions.iter().map(|a| a.describe()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "replace-route rtb-a->nat-2 (was nat-1)",
+                "replace-route rtb-b->nat-2 (was nat-1)"
+            ]
+        );
+        assert!(p.ready);
+        // Routed through the new one: the old one goes.
+        let o = ObservedNetwork {
+            route_tables: routes("nat-2"),
+            ..o
+        };
+        let p = run(&moved, Desired::Up, &[], &o, &r);
+        let names: Vec<String> = p.actions.iter().map(|a| a.describe()).collect();
+        assert_eq!(names, vec!["delete-nat-gateway nat-1"]);
+    }
+
+    #[test]
+    fn an_address_the_fleet_allocated_that_no_record_knows_is_released() {
+        let stray = ObservedAddress {
+            allocation_id: "eipalloc-9".into(),
+            token: Some("forgotten".into()),
+            ..address(false)
+        };
+        let someone_elses = ObservedAddress {
+            allocation_id: "eipalloc-8".into(),
+            managed_by: Some("another-stack".into()),
+            ..stray.clone()
+        };
+        let o = ObservedNetwork {
+            addresses: vec![stray, someone_elses],
+            ..Default::default()
+        };
+        let down = NetworkRecord {
+            phase: Some(Desired::Down),
+            announced: true,
+            ..Default::default()
+        };
+        let p = run(&config(false), Desired::Down, &[], &o, &down);
+        let names: Vec<String> = p.actions.iter().map(|a| a.describe()).collect();
+        assert_eq!(names, vec!["release-address eipalloc-9"]);
     }
 }

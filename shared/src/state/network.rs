@@ -5,6 +5,8 @@
 //! |---|---|---|
 //! | `network#<name>` | `state` | phase (up/down), announced, backoff, last error, last conflicts reported |
 //! | `network#<name>` | `nat#<subnet>` | the fleet's NAT gateway in that subnet: `token`, `allocation_id`, `nat_gateway_id` |
+//! | `network#<name>` | `lease` | the invocation acting on the network now (see [`StateStore::acquire_lease`]) |
+//! | `network#` | `<name>` | a network the fleet made something for: a network removed from the config is found here and taken away |
 //! | `transitions#network:<name>` | `<RFC3339>#<kind>` | history of up/down/failed |
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
@@ -19,6 +21,10 @@ use super::*;
 fn network_pk(name: &str) -> String {
     format!("network#{name}")
 }
+
+/// The partition listing the networks the fleet made something for: `network#` with no
+/// name (a network's name is never empty), inside the scheduler's `network#*` keys.
+const KNOWN_NETWORKS_PK: &str = "network#";
 
 fn nat_sk(subnet: &str) -> String {
     format!("nat#{subnet}")
@@ -76,6 +82,77 @@ impl StateStore {
             }
         }
         Ok(record)
+    }
+
+    /// Takes network `name`'s lease for `owner` until `until` (decision time): one
+    /// invocation at a time acts on a network (a tick and a manual action, a schedule that
+    /// fired twice). False when another holds it.
+    pub async fn acquire_network_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.acquire_lease(&network_pk(name), owner, until, now)
+            .await
+    }
+
+    /// Gives network `name`'s lease back, if `owner` still holds it.
+    pub async fn release_network_lease(&self, name: &str, owner: &str) -> Result<()> {
+        self.release_lease(&network_pk(name), owner).await
+    }
+
+    /// Lists network `name` among those the fleet made something for (idempotent): written
+    /// before its first gateway's token, so that the network is found and taken away if it
+    /// is removed from the config.
+    pub async fn remember_network(&self, name: &str) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(KNOWN_NETWORKS_PK))
+            .item("sk", s(name))
+            .send()
+            .await
+            .map_err(ddb("PutItem"))?;
+        Ok(())
+    }
+
+    /// The networks the fleet made something for and has not forgotten, by name.
+    pub async fn known_networks(&self) -> Result<Vec<String>> {
+        let mut names = vec![];
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(KNOWN_NETWORKS_PK))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(ddb("Query"))?;
+            names.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|i| get_s(i, "sk").map(String::from)),
+            );
+        }
+        Ok(names)
+    }
+
+    /// Takes network `name` off the list of [`Self::known_networks`]: removed from the
+    /// config and nothing of it left. Its history stays (the cost report reads it).
+    pub async fn forget_network(&self, name: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(KNOWN_NETWORKS_PK))
+            .key("sk", s(name))
+            .send()
+            .await
+            .map_err(ddb("DeleteItem"))?;
+        Ok(())
     }
 
     /// Writes the token of a NAT gateway about to be made in `subnet`, before anything is
@@ -143,9 +220,15 @@ impl StateStore {
             .send()
             .await
             .map_err(ddb("UpdateItem"));
-        // False: the gateway was forgotten meanwhile (a concurrent evening); the next
-        // tick finds the resource by its token tag.
-        condition_held(result).map(|_| ())
+        // The gateway was forgotten meanwhile (another invocation, past its lease): what
+        // this one made is not recorded, so it stops before making more.
+        if condition_held(result)? {
+            Ok(())
+        } else {
+            Err(FleetError::Pending(format!(
+                "the record of network `{network}`'s NAT gateway in {subnet} changed while this invocation made it; the next tick looks again"
+            )))
+        }
     }
 
     /// Forgets the gateway of `token` in `subnet`: its NAT gateway is deleted and its
