@@ -134,7 +134,10 @@ BaseResponse.get_access_key = get_access_key
 #   DescribeNatGateways that shows it, `available` from the next;
 # - DeleteNatGateway makes it `deleting`, then `deleted` (shown for about an hour); its
 #   Elastic IP stays associated until then; here: `deleted` from the second describe;
-# - CreateNatGateway with a ClientToken already used returns the same gateway;
+# - CreateNatGateway with a ClientToken already used returns the same gateway, or fails
+#   with IdempotentParameterMismatch when the subnet or the address differ;
+# - a route to a gateway that is `deleting` or `deleted` is a `blackhole` (moto's routes
+#   are always `active`);
 # - ReleaseAddress of an associated address fails with InvalidIPAddress.InUse;
 # - DeleteNatGateway of an unknown id fails with NatGatewayNotFound.
 # Tests steer what EC2 does by tagging the public subnet (a real call, no side channel):
@@ -189,7 +192,14 @@ def describe_nat_gateways(self, filters, nat_gateway_ids):
 def create_nat_gateway(self, subnet_id, allocation_id, tags=None, connectivity_type="public", client_token=None):
     tokens = self.__dict__.setdefault("_fleet_nat_tokens", {})
     if client_token and client_token in tokens:
-        return self.nat_gateways[tokens[client_token]]
+        nat = self.nat_gateways[tokens[client_token]]
+        allocations = [a.get("allocationId") for a in nat.address_set]
+        if nat.subnet_id != subnet_id or allocation_id not in allocations:
+            raise EC2ClientError(
+                "IdempotentParameterMismatch",
+                "The client token you have provided is associated with a resource that is already deleted or was created with different parameters.",
+            )
+        return nat
     nat = _create_nat(self, subnet_id, allocation_id, tags, connectivity_type)
     nat.state = "pending"
     if client_token:
@@ -230,6 +240,15 @@ def create_nat_gateway_response(self):
 
 from moto.ec2.utils import add_tag_specification
 
+from moto.ec2.models.route_tables import Route
+
+
+def _route_state(self):
+    nat = self.nat_gateway
+    return "blackhole" if nat is not None and nat.state in ("deleting", "deleted") else "active"
+
+
+Route.state = property(_route_state)
 NatGatewayBackend.describe_nat_gateways = describe_nat_gateways
 NatGatewayBackend.create_nat_gateway = create_nat_gateway
 NatGatewayBackend.delete_nat_gateway = delete_nat_gateway

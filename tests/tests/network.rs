@@ -620,9 +620,45 @@ async fn the_fake_ec2_nat_gateways_behave_as_ec2s() {
         .and_then(|g| g.nat_gateway_id)
         .expect("id");
     assert_eq!(one, two, "ClientToken: the same gateway");
+    let other = ec2.allocate_address().send().await.expect("allocate");
+    let mismatch = ec2
+        .create_nat_gateway()
+        .subnet_id(&vpc.public_subnet)
+        .allocation_id(other.allocation_id().expect("alloc"))
+        .client_token("same-token")
+        .send()
+        .await;
+    let code = mismatch
+        .expect_err("another address under the same token")
+        .into_service_error()
+        .meta()
+        .code()
+        .map(String::from);
+    assert_eq!(code.as_deref(), Some("IdempotentParameterMismatch"));
     let states = || async { nat_gateways(&ec2, &vpc.public_subnet).await[0].1.clone() };
     assert_eq!(states().await, "pending");
     assert_eq!(states().await, "available");
+    let rtb = &vpc.private_tables[0];
+    ec2.create_route()
+        .route_table_id(rtb)
+        .destination_cidr_block("0.0.0.0/0")
+        .nat_gateway_id(&one)
+        .send()
+        .await
+        .expect("route");
+    let route_state = || async {
+        ec2.describe_route_tables()
+            .route_table_ids(rtb)
+            .send()
+            .await
+            .expect("describe")
+            .route_tables()[0]
+            .routes()
+            .iter()
+            .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+            .and_then(|r| r.state().map(|s| s.as_str().to_string()))
+    };
+    assert_eq!(route_state().await.as_deref(), Some("active"));
     let release = ec2.release_address().allocation_id(&alloc).send().await;
     let code = release
         .expect_err("in use")
@@ -637,6 +673,11 @@ async fn the_fake_ec2_nat_gateways_behave_as_ec2s() {
         .await
         .expect("delete");
     assert_eq!(states().await, "deleting");
+    assert_eq!(
+        route_state().await.as_deref(),
+        Some("blackhole"),
+        "a route to a gateway being deleted carries nothing"
+    );
     assert!(
         ec2.release_address()
             .allocation_id(&alloc)

@@ -54,7 +54,8 @@ pub struct Outcome {
 pub struct Tick {
     /// In config order.
     pub clusters: Vec<Outcome>,
-    /// In config order; absent when the config has no `[[network]]`.
+    /// In config order, then networks removed from the config that are still being
+    /// taken away; absent when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<NetworkOutcome>,
 }

@@ -69,6 +69,7 @@ impl Scheduler {
             observed: &observed,
             recorded: &record,
             stack: &self.stack,
+            now,
         });
         Ok((desired, record, plan))
     }
@@ -343,7 +344,13 @@ impl Scheduler {
             Announce::None => false,
             Announce::RecordDown => {
                 self.store
-                    .record_network_transition(name, Desired::Down, inv.now, "down (never up)")
+                    .record_network_transition(
+                        name,
+                        Desired::Down,
+                        inv.now,
+                        inv.now,
+                        "down (never up)",
+                    )
                     .await?;
                 self.store
                     .mark_network_announced(name, Desired::Down)
@@ -368,7 +375,12 @@ impl Scheduler {
                     conflicts: plan.conflicts.clone(),
                     at: inv.now,
                 };
-                self.announce_network(name, Desired::Up, record, &event, false, inv.now)
+                let change = PhaseChange {
+                    phase: Desired::Up,
+                    since: plan.billing_since.unwrap_or(inv.now).min(inv.now),
+                    text: format!(":globe_with_meridians: network `{name}` is up: NAT gateways available, routes in place"),
+                };
+                self.announce_network(name, record, &event, &change, inv.now)
                     .await?
             }
             Announce::Down => {
@@ -377,8 +389,14 @@ impl Scheduler {
                     region,
                     at: inv.now,
                 };
-                self.announce_network(name, Desired::Down, record, &event, removed, inv.now)
-                    .await?
+                self.announce_network(
+                    name,
+                    record,
+                    &event,
+                    &down_change(name, removed, inv.now),
+                    inv.now,
+                )
+                .await?
             }
         };
         Ok(if announced || !plan.actions.is_empty() {
@@ -423,7 +441,7 @@ impl Scheduler {
                             inv.now,
                         );
                         self.store.remember_network(name).await?;
-                        if !self.store.begin_gateway(name, subnet, &t).await? {
+                        if !self.store.begin_gateway(name, subnet, &t, inv.now).await? {
                             // Another invocation began it: the next tick reads its record.
                             return Ok(());
                         }
@@ -478,23 +496,24 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Records the phase once and publishes its event (at least once, as a cluster's).
+    /// Records the phase once and publishes its event (at least once, as a cluster's),
+    /// then tells Slack `change.text`.
     async fn announce_network<E: BusEvent>(
         &self,
         name: &str,
-        phase: Desired,
         record: &NetworkRecord,
         event: &E,
-        removed: bool,
+        change: &PhaseChange,
         now: Timestamp,
     ) -> Result<bool> {
+        let phase = change.phase;
         let detail = match phase {
             Desired::Up => "ready",
             Desired::Down => "down",
         };
         let recorded = self
             .store
-            .record_network_transition(name, phase, now, detail)
+            .record_network_transition(name, phase, change.since, now, detail)
             .await?;
         if !recorded {
             let claimed = record.phase == Some(phase)
@@ -509,12 +528,7 @@ impl Scheduler {
         self.bus.publish(event).await?;
         self.store.mark_network_announced(name, phase).await?;
         tracing::info!(network = %name, event = E::DETAIL_TYPE, "published");
-        let text = match phase {
-            Desired::Up => format!(":globe_with_meridians: network `{name}` is up: NAT gateways available, routes in place"),
-            Desired::Down if removed => format!(":wastebasket: network `{name}` was removed from the config: its NAT gateways are deleted and Elastic IPs released; default routes that pointed at them are left as blackholes (the route tables are no longer listed): remove them or list the tables under another network with `adopt_routes = true`"),
-            Desired::Down => format!(":zzz: network `{name}` is down: NAT gateways deleted, Elastic IPs released"),
-        };
-        self.notifier.send_or_warn(&text).await;
+        self.notifier.send_or_warn(&change.text).await;
         Ok(true)
     }
 
@@ -585,6 +599,27 @@ impl Scheduler {
             self.notifier.send_or_warn(&text).await;
         }
         outcome
+    }
+}
+
+/// A phase to record and announce: since when (the history's date), and what Slack hears.
+struct PhaseChange {
+    phase: Desired,
+    since: Timestamp,
+    text: String,
+}
+
+/// The evening's (or a removed network's) phase change.
+fn down_change(name: &str, removed: bool, now: Timestamp) -> PhaseChange {
+    let text = if removed {
+        format!(":wastebasket: network `{name}` was removed from the config: its NAT gateways are deleted and Elastic IPs released; default routes that pointed at them stay as blackholes (the route tables are no longer listed): delete them, or list the tables under another network, whose morning replaces them")
+    } else {
+        format!(":zzz: network `{name}` is down: NAT gateways deleted, Elastic IPs released")
+    };
+    PhaseChange {
+        phase: Desired::Down,
+        since: now,
+        text,
     }
 }
 

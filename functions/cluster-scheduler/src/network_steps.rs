@@ -211,6 +211,11 @@ pub struct NetworkPlan {
     /// (`subnet-…: Gateway.NotAttached: …`), so that the same cause repeated by every
     /// replacement reads the same: recorded as a failure (backoff, Slack once).
     pub failures: Vec<String>,
+    /// When the network began to bill this morning: when its earliest NAT gateway in use
+    /// was begun, in decision time (the `up` transition is dated so, for the cost
+    /// report's hours).
+    #[serde(skip)]
+    pub billing_since: Option<jiff::Timestamp>,
 }
 
 /// Everything a network's decision depends on.
@@ -226,6 +231,8 @@ pub struct NetworkSituation<'a> {
     pub recorded: &'a NetworkRecord,
     /// This fleet's `fleet:managed-by` value.
     pub stack: &'a str,
+    /// The instant the tick decides at (decision time, as `begun_at`).
+    pub now: jiff::Timestamp,
 }
 
 const LIVE: [&str; 2] = ["pending", "available"];
@@ -271,6 +278,25 @@ fn our_address<'a>(s: &NetworkSituation<'a>, r: &RecordedGateway) -> Option<&'a 
     })
 }
 
+/// How long a recorded NAT gateway EC2 does not show yet is taken for one being made:
+/// EC2's reads are eventually consistent (a gateway created a moment ago may be missing
+/// from DescribeNatGateways), while one that existed stays shown, `deleted`, for about an
+/// hour. Past this, a gateway missing is gone.
+const UNSEEN_GRACE_MINUTES: i64 = 15;
+
+/// A recorded gateway EC2 does not show, begun so recently that it may just not be
+/// visible yet: not taken for gone (forgetting it would leave it billing, unrecorded).
+fn unseen_yet(s: &NetworkSituation<'_>, r: &RecordedGateway) -> bool {
+    let Some(id) = r.nat_gateway_id.as_deref() else {
+        return false;
+    };
+    let shown = s.observed.nat_gateways.iter().any(|n| n.id == id);
+    let recent = r.begun_at.is_some_and(|b| {
+        s.now.duration_since(b) < jiff::SignedDuration::from_mins(UNSEEN_GRACE_MINUTES)
+    });
+    !shown && recent
+}
+
 /// A NAT gateway made by this fleet for this network (its tags), whichever incarnation:
 /// a blackhole route to one is the fleet's own leftover.
 fn made_by_fleet(s: &NetworkSituation<'_>, nat_id: &str) -> bool {
@@ -295,6 +321,7 @@ pub fn plan(s: NetworkSituation<'_>) -> NetworkPlan {
         ready: false,
         missing_route_table: false,
         failures: vec![],
+        billing_since: None,
     };
     for g in &s.config.nat_gateways {
         if let Some(r) = s.recorded.gateways.get(&g.subnet_id) {
@@ -405,6 +432,10 @@ fn morning(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
         let address = our_address(s, r);
         match our_nat(s, subnet, r) {
             Some(n) if n.state == "available" => {
+                p.billing_since = match (p.billing_since, r.begun_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 for rtb in &g.route_table_ids {
                     route_up(s, p, &mut routes, rtb, &n.id);
                 }
@@ -431,6 +462,13 @@ fn morning(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
                 all_available = false;
                 p.waiting
                     .push(format!("NAT gateway {} is being deleted", n.id));
+            }
+            None if unseen_yet(s, r) => {
+                all_available = false;
+                p.waiting.push(format!(
+                    "NAT gateway {} is not shown by EC2 yet",
+                    r.nat_gateway_id.as_deref().unwrap_or_default()
+                ));
             }
             // Never made (a token written, then a crash or a failed create), or deleted.
             nat => {
@@ -592,8 +630,13 @@ fn evening(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
                 None => {}
             }
         }
-        if let Some(r) = s.recorded.gateways.get(subnet) {
-            retire(s, p, subnet, r, nat, our_address(s, r));
+        match s.recorded.gateways.get(subnet) {
+            Some(r) if nat.is_none() && unseen_yet(s, r) => p.waiting.push(format!(
+                "NAT gateway {} is not shown by EC2 yet",
+                r.nat_gateway_id.as_deref().unwrap_or_default()
+            )),
+            Some(r) => retire(s, p, subnet, r, nat, our_address(s, r)),
+            None => {}
         }
     }
     // Nothing left once every recorded gateway is forgotten (now or before).
@@ -636,6 +679,7 @@ mod tests {
                 token: "tok".into(),
                 allocation_id: alloc.map(String::from),
                 nat_gateway_id: nat.map(String::from),
+                begun_at: None,
             },
         );
         r
@@ -687,6 +731,7 @@ mod tests {
             observed: o,
             recorded: r,
             stack: "fleet",
+            now: "2026-11-23T12:00:00Z".parse().expect("ts"),
         })
     }
 
@@ -984,6 +1029,7 @@ mod tests {
             token: "tok2".into(),
             allocation_id: Some("eipalloc-2".into()),
             nat_gateway_id: Some("nat-2".into()),
+            begun_at: None,
         };
         r.gateways.insert("subnet-new".into(), new);
         let new_nat = |state: &str| ObservedNat {
@@ -1055,5 +1101,50 @@ mod tests {
         let p = run(&config(false), Desired::Down, &[], &o, &down);
         let names: Vec<String> = p.actions.iter().map(|a| a.describe()).collect();
         assert_eq!(names, vec!["release-address eipalloc-9"]);
+    }
+
+    #[test]
+    fn the_network_bills_from_when_its_gateway_was_begun() {
+        let mut r = gateway(Some("eipalloc-1"), Some("nat-1"));
+        let begun: jiff::Timestamp = "2026-11-23T07:00:00Z".parse().expect("ts");
+        if let Some(g) = r.gateways.get_mut("subnet-pub") {
+            g.begun_at = Some(begun);
+        }
+        let o = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "available")],
+            addresses: vec![address(true)],
+            route_tables: vec![table("rtb-a", Some("nat-1")), table("rtb-b", Some("nat-1"))],
+        };
+        let p = run(&config(false), Desired::Up, &[], &o, &r);
+        assert_eq!(p.announce, Announce::Up);
+        assert_eq!(p.billing_since, Some(begun));
+    }
+
+    #[test]
+    fn a_gateway_ec2_does_not_show_yet_is_not_taken_for_gone() {
+        let mut r = gateway(Some("eipalloc-1"), Some("nat-1"));
+        let o = ObservedNetwork {
+            addresses: vec![address(false)],
+            ..Default::default()
+        };
+        // Begun two minutes before: EC2's reads may lag; wait, morning and evening.
+        if let Some(g) = r.gateways.get_mut("subnet-pub") {
+            g.begun_at = Some("2026-11-23T11:58:00Z".parse().expect("ts"));
+        }
+        for desired in [Desired::Up, Desired::Down] {
+            let p = run(&config(false), desired, &[], &o, &r);
+            assert!(p.actions.is_empty(), "{p:?}");
+            assert!(p.waiting.iter().any(|w| w.contains("not shown by EC2 yet")));
+        }
+        // An hour before: it would be shown (deleted ones are, for an hour): it is gone.
+        if let Some(g) = r.gateways.get_mut("subnet-pub") {
+            g.begun_at = Some("2026-11-23T11:00:00Z".parse().expect("ts"));
+        }
+        let p = run(&config(false), Desired::Up, &[], &o, &r);
+        let names: Vec<String> = p.actions.iter().map(|a| a.describe()).collect();
+        assert_eq!(
+            names,
+            vec!["release-address eipalloc-1", "forget subnet-pub"]
+        );
     }
 }

@@ -232,7 +232,9 @@ impl Finder {
                         .state()
                         .map(|s| s.as_str().to_string())
                         .unwrap_or_default();
-                    if matches!(state.as_str(), "deleted" | "deleting") {
+                    // A failed NAT gateway never bills (EC2 pricing: per hour a gateway is
+                    // provisioned and available); its Elastic IP is listed on its own.
+                    if matches!(state.as_str(), "deleted" | "deleting" | "failed") {
                         continue;
                     }
                     out.push(leftover(

@@ -198,6 +198,9 @@ pub struct RecordedGateway {
     pub allocation_id: Option<String>,
     /// The NAT gateway's id (`nat-…`), once created.
     pub nat_gateway_id: Option<String>,
+    /// When the token was written (decision time): the gateway is created in that tick or
+    /// a retry of it, and bills from then.
+    pub begun_at: Option<Timestamp>,
 }
 
 /// The key a network's transition history is kept under (`network:<name>`): the cost

@@ -4,7 +4,7 @@
 //! | pk | sk | what |
 //! |---|---|---|
 //! | `network#<name>` | `state` | phase (up/down), announced, backoff, last error, last conflicts reported |
-//! | `network#<name>` | `nat#<subnet>` | the fleet's NAT gateway in that subnet: `token`, `allocation_id`, `nat_gateway_id` |
+//! | `network#<name>` | `nat#<subnet>` | the fleet's NAT gateway in that subnet: `token`, `begun_at`, `allocation_id`, `nat_gateway_id` |
 //! | `network#<name>` | `lease` | the invocation acting on the network now (see [`StateStore::acquire_lease`]) |
 //! | `network#` | `<name>` | a network the fleet made something for: a network removed from the config is found here and taken away |
 //! | `transitions#network:<name>` | `<RFC3339>#<kind>` | history of up/down/failed |
@@ -75,6 +75,7 @@ impl StateStore {
                             token: token.to_string(),
                             allocation_id: get_s(item, "allocation_id").map(String::from),
                             nat_gateway_id: get_s(item, "nat_gateway_id").map(String::from),
+                            begun_at: get_ts(item, "begun_at"),
                         },
                     );
                 }
@@ -158,7 +159,13 @@ impl StateStore {
     /// Writes the token of a NAT gateway about to be made in `subnet`, before anything is
     /// created. Returns false when one is already recorded there (a concurrent tick): the
     /// caller makes nothing and the next tick reads the record.
-    pub async fn begin_gateway(&self, network: &str, subnet: &str, token: &str) -> Result<bool> {
+    pub async fn begin_gateway(
+        &self,
+        network: &str,
+        subnet: &str,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
         let result = self
             .client
             .put_item()
@@ -166,6 +173,7 @@ impl StateStore {
             .item("pk", s(network_pk(network)))
             .item("sk", s(nat_sk(subnet)))
             .item("token", s(token))
+            .item("begun_at", s(now.to_string()))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
@@ -260,13 +268,15 @@ impl StateStore {
             .key("sk", s("state"))
     }
 
-    /// Records that network `name` reached `phase` at `at`, once, with its history entry:
-    /// false when that phase was already the recorded one. Starts unannounced.
+    /// Records that network `name` reached `phase`, once, with its history entry dated
+    /// `since` (when it began to bill: its first NAT gateway's creation for `up`), decided
+    /// at `now`: false when that phase was already the recorded one. Starts unannounced.
     pub async fn record_network_transition(
         &self,
         name: &str,
         phase: Desired,
-        at: Timestamp,
+        since: Timestamp,
+        now: Timestamp,
         detail: &str,
     ) -> Result<bool> {
         let kind = match phase {
@@ -280,13 +290,13 @@ impl StateStore {
             .update_expression("SET phase = :phase, since = :at, announced = :no, announcing_at = :at_epoch, attempts = :zero REMOVE backoff_until, last_error")
             .condition_expression("attribute_not_exists(phase) OR phase <> :phase")
             .expression_attribute_values(":phase", s(phase.to_string()))
-            .expression_attribute_values(":at", s(at.to_string()))
+            .expression_attribute_values(":at", s(since.to_string()))
             .expression_attribute_values(":no", AttributeValue::Bool(false))
             .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":at_epoch", n(at.as_second()))
+            .expression_attribute_values(":at_epoch", n(now.as_second()))
             .build()
             .map_err(|e| FleetError::Internal(format!("DynamoDB update: {e}")))?;
-        let put = self.transition_put(&network_history_key(name), kind, at, detail)?;
+        let put = self.transition_put(&network_history_key(name), kind, since, detail)?;
         let result = self
             .client
             .transact_write_items()

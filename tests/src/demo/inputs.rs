@@ -258,7 +258,7 @@ pub(super) async fn seed_history(
                     (Desired::Down, TransitionKind::Down)
                 };
                 store
-                    .record_network_transition(&n.name, phase, at, "history")
+                    .record_network_transition(&n.name, phase, at, at, "history")
                     .await
                     .map_err(|e| e.to_string())?;
                 transitions.push(Transition {
