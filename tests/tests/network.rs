@@ -705,3 +705,69 @@ async fn the_fake_ec2_nat_gateways_behave_as_ec2s() {
         .map(String::from);
     assert_eq!(code.as_deref(), Some("NatGatewayNotFound"));
 }
+
+#[tokio::test]
+async fn a_network_renamed_at_midday_hands_its_routes_over_without_cutting_egress() {
+    let mut n = net(&[("scale", WEEKDAYS)], false, async |_, _| {}).await;
+    let name = n.f.names[0].clone();
+    n.ticks_until("2026-11-23T07:00:00Z", 12, |r| {
+        outcome(r, &name)["step"] == "none"
+    })
+    .await;
+    let old = billing_nat_gateways(&n.ec2, &n.vpc.public_subnet).await;
+    assert_eq!(old.len(), 1);
+    // The same subnet and route tables under a new name.
+    let renamed = network_name();
+    n.f.reconfigure(
+        &[cluster_toml(
+            "scale",
+            WEEKDAYS,
+            &format!("network = \"{renamed}\""),
+        )],
+        &n.vpc.network_toml(&renamed, false),
+    );
+    let mut at = ts("2026-11-23T12:00:00Z");
+    let mut done = false;
+    for _ in 0..14 {
+        let r = n.f.tick(at).await;
+        // Every tick, every route goes through a gateway that is up.
+        let live = nat_gateways(&n.ec2, &n.vpc.public_subnet).await;
+        for route in n.routes().await {
+            let target = route.expect("a default route");
+            assert!(
+                live.iter()
+                    .any(|(id, state)| *id == target && state == "available"),
+                "{target} in {live:?}: {r}"
+            );
+        }
+        let listed: Vec<String> = r["networks"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|o| o["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if listed == vec![renamed.clone()] && network_outcome(&r, &renamed)["ready"] == true {
+            done = true;
+            break;
+        }
+        at = at.checked_add(5.minutes()).expect("time");
+    }
+    assert!(done, "the old network was taken away");
+    let now = billing_nat_gateways(&n.ec2, &n.vpc.public_subnet).await;
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now, old);
+    assert_eq!(n.routes().await, vec![Some(now[0].clone()); 2]);
+    assert!(
+        addresses(&n.ec2, &n.network).await.is_empty(),
+        "the old address released"
+    );
+    assert!(!n
+        .f
+        .store
+        .known_networks()
+        .await
+        .expect("known")
+        .contains(&n.network));
+}

@@ -39,12 +39,7 @@ impl Scheduler {
             let record = records.get(&c.name).cloned().unwrap_or_default();
             if c.schedule().decide(now, record.over.as_ref()).desired == Desired::Up {
                 desired = Desired::Up;
-            } else if record.state.phase == Some(Desired::Up)
-                || (record.state.phase == Some(Desired::Down) && !record.state.announced)
-            {
-                // Only a cluster the fleet brought up holds the evening: one it never
-                // recorded (someone else's, not adopted, never created) would hold it
-                // for ever.
+            } else if holds_the_evening(&record.state) {
                 not_down.push(c.name.clone());
             }
         }
@@ -61,7 +56,19 @@ impl Scheduler {
         let (desired, not_down) = self.network_inputs(n, records, now);
         let record = self.store.network(&n.name).await?;
         let recorded: Vec<String> = record.gateways.keys().cloned().collect();
-        let observed = Box::pin(network_api::observe(&self.ec2, n, &recorded)).await?;
+        // A network removed from the config hands the tables other networks list over
+        // before its gateways go: it looks at them.
+        let other_tables: Vec<String> = if self.config.network(&n.name).is_none() {
+            self.config
+                .networks
+                .iter()
+                .flat_map(|o| o.route_tables().map(|(_, r)| r.to_string()))
+                .collect()
+        } else {
+            vec![]
+        };
+        let observed =
+            Box::pin(network_api::observe(&self.ec2, n, &recorded, &other_tables)).await?;
         let plan = network_steps::plan(NetworkSituation {
             config: n,
             desired,
@@ -180,7 +187,7 @@ impl Scheduler {
         }
         // What is there serves the nodes whatever this tick does: a network that is up
         // and routed is ready while it backs off or another invocation acts on it.
-        let ready_now = desired == Desired::Up && plan.ready;
+        let ready_now = desired == Desired::Up && plan.ready_as_seen();
         if let Some(until) = record.backoff_until.filter(|u| *u > now) {
             outcome.ready = ready_now;
             outcome.result = StepResult::Backoff;
@@ -277,7 +284,9 @@ impl Scheduler {
         };
         outcome.result = result;
         outcome.ready = desired == Desired::Up && plan.ready;
-        self.report_conflicts(n, &plan.conflicts).await;
+        if plan.routes_looked {
+            self.report_conflicts(n, &plan.conflicts).await;
+        }
         if !plan.failures.is_empty() {
             // A failed NAT gateway is being replaced; what failed it may fail the next.
             let e = fleet_shared::FleetError::Internal(plan.failures.join("; "));
@@ -423,7 +432,7 @@ impl Scheduler {
                 }
                 if let Some(id) = nat_gateway_id {
                     self.store
-                        .record_nat_gateway(name, subnet, token, id)
+                        .record_nat_gateway(name, subnet, token, id, inv.now)
                         .await?;
                 }
             }
@@ -468,7 +477,7 @@ impl Scheduler {
                 )
                 .await?;
                 self.store
-                    .record_nat_gateway(name, subnet, &token, &id)
+                    .record_nat_gateway(name, subnet, &token, &id, inv.now)
                     .await?;
             }
             NetworkAction::CreateRoute {
@@ -562,14 +571,10 @@ impl Scheduler {
         let attempts = record.attempts.saturating_add(1);
         let retry_at = now.checked_add(backoff(attempts)).unwrap_or(now);
         outcome.error = Some(e.to_string());
-        if observing {
+        if observing && e.is_retryable() {
             // Nothing was decided: the next tick looks again.
             tracing::warn!(network = %n.name, error = %e, "observing the network failed");
-            outcome.result = if e.is_retryable() {
-                StepResult::Backoff
-            } else {
-                StepResult::Failed
-            };
+            outcome.result = StepResult::Backoff;
             return outcome;
         }
         if e.is_retryable() {
@@ -588,7 +593,14 @@ impl Scheduler {
         outcome.result = StepResult::Failed;
         let is_new = self
             .store
-            .record_network_failure(&n.name, now, &e.to_string(), retry_at, attempts)
+            .record_network_failure(
+                &n.name,
+                now,
+                &e.to_string(),
+                &error_key(&e),
+                retry_at,
+                attempts,
+            )
             .await
             .unwrap_or(true);
         if is_new {
@@ -599,6 +611,54 @@ impl Scheduler {
             self.notifier.send_or_warn(&text).await;
         }
         outcome
+    }
+}
+
+/// Whether a cluster wanted down still needs its network: one the fleet brought up, is
+/// bringing up (its creation began: a token) or owns, until it is recorded down. One the
+/// fleet never began, owns or adopted (someone else's of that name) would hold it for ever.
+fn holds_the_evening(r: &fleet_shared::state::model::RecordedState) -> bool {
+    match r.phase {
+        Some(Desired::Up) => true,
+        Some(Desired::Down) => !r.announced,
+        None => {
+            r.creation_token.is_some() || r.owned_generation.is_some() || r.adopted_at.is_some()
+        }
+    }
+}
+
+/// Kinds of ids made anew by every attempt (a subnet's or route table's id is kept: it
+/// says where).
+const FRESH_IDS: [&str; 4] = ["eipalloc", "eipassoc", "nat", "eni"];
+
+/// What an error is, without what changes on every attempt (EC2's encoded authorization
+/// message, request ids, the ids of a fresh address or gateway): people hear of each once.
+fn error_key(e: &fleet_shared::FleetError) -> String {
+    match e {
+        fleet_shared::FleetError::Aws {
+            service,
+            operation,
+            code,
+            ..
+        } => format!("{service} {operation} {code}"),
+        other => other
+            .to_string()
+            .split_whitespace()
+            .map(|w| match w.split_once('-') {
+                Some((prefix, id))
+                    if FRESH_IDS.contains(&prefix)
+                        && id.len() >= 8
+                        && id
+                            .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                            .chars()
+                            .all(|c| c.is_ascii_hexdigit()) =>
+                {
+                    format!("{prefix}-…")
+                }
+                _ => w.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
     }
 }
 
@@ -640,5 +700,24 @@ pub fn describe(plan: &NetworkPlan) -> String {
         }
     } else {
         parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_told_once_whatever_changes_between_attempts() {
+        let failed = |alloc: &str| {
+            fleet_shared::FleetError::Internal(format!(
+                "the NAT gateway in subnet-0abc12345 failed (Resource.AlreadyAssociated: Elastic IP address {alloc} could not be associated); it is replaced after a backoff"
+            ))
+        };
+        assert_eq!(
+            error_key(&failed("eipalloc-0123456789abcdef0")),
+            error_key(&failed("eipalloc-0fedcba9876543210."))
+        );
+        assert!(error_key(&failed("eipalloc-0123456789abcdef0")).contains("subnet-0abc12345"));
     }
 }

@@ -31,7 +31,11 @@ fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
 }
 
 /// What EC2 shows of network `n`; `recorded_subnets`: where the fleet recorded gateways
-/// (a subnet the config no longer lists is looked at too, to take its gateway away).
+/// (a subnet the config no longer lists is looked at too, to take its gateway away);
+/// `other_tables`: route tables looked at besides `n`'s (for a network removed from the
+/// config: those the others list, which may still route through its gateways). NAT
+/// gateways the tables' default routes point at are looked at too, wherever they are
+/// (whether a route goes to one of the fleet's, another network's included).
 ///
 /// # Errors
 /// An EC2 error (`DescribeNatGateways`, `DescribeAddresses`, `DescribeRouteTables`).
@@ -39,6 +43,7 @@ pub async fn observe(
     ec2: &aws_sdk_ec2::Client,
     n: &NetworkConfig,
     recorded_subnets: &[String],
+    other_tables: &[String],
 ) -> Result<ObservedNetwork> {
     let mut subnets: Vec<String> = n.nat_gateways.iter().map(|g| g.subnet_id.clone()).collect();
     for s in recorded_subnets {
@@ -48,10 +53,10 @@ pub async fn observe(
     }
     // A network removed from the config lists no subnets but the recorded ones, maybe
     // none: no call then (EC2 fails a filter without values).
-    let nat_gateways = if subnets.is_empty() {
+    let mut nat_gateways = if subnets.is_empty() {
         vec![]
     } else {
-        describe_nat_gateways(ec2, subnets).await?
+        describe_nat_gateways(ec2, filter("subnet-id", subnets)).await?
     };
     let addresses = ec2
         .describe_addresses()
@@ -70,12 +75,29 @@ pub async fn observe(
         .collect();
     // A filter, not RouteTableIds: a route table that is gone must not hide the others
     // (EC2 fails the whole call for one unknown id).
-    let tables: Vec<String> = n.route_tables().map(|(_, r)| r.to_string()).collect();
+    let mut tables: Vec<String> = n.route_tables().map(|(_, r)| r.to_string()).collect();
+    tables.extend(
+        other_tables
+            .iter()
+            .filter(|t| !tables.contains(t))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     let route_tables = if tables.is_empty() {
         vec![]
     } else {
         describe_route_tables(ec2, tables).await?
     };
+    let elsewhere: Vec<String> = route_tables
+        .iter()
+        .filter_map(|t| t.default_route.as_ref())
+        .map(|d| d.target.clone())
+        .filter(|t| t.starts_with("nat-") && !nat_gateways.iter().any(|n| &n.id == t))
+        .collect();
+    if !elsewhere.is_empty() {
+        // A filter, not NatGatewayIds: one that is long gone must not fail the call.
+        nat_gateways.extend(describe_nat_gateways(ec2, filter("nat-gateway-id", elsewhere)).await?);
+    }
     Ok(ObservedNetwork {
         nat_gateways,
         addresses,
@@ -125,15 +147,12 @@ async fn describe_route_tables(
     Ok(route_tables)
 }
 
-/// The NAT gateways in `subnets`, whoever made them.
-async fn describe_nat_gateways(
-    ec2: &aws_sdk_ec2::Client,
-    subnets: Vec<String>,
-) -> Result<Vec<ObservedNat>> {
+/// The NAT gateways `by` selects, whoever made them.
+async fn describe_nat_gateways(ec2: &aws_sdk_ec2::Client, by: Filter) -> Result<Vec<ObservedNat>> {
     let mut nat_gateways = vec![];
     let mut pages = ec2
         .describe_nat_gateways()
-        .filter(filter("subnet-id", subnets))
+        .filter(by)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {

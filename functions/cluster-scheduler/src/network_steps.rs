@@ -126,6 +126,21 @@ pub enum NetworkAction {
     },
 }
 
+impl NetworkPlan {
+    /// Ready as things are, before this tick's actions: gateways available and no route
+    /// still to create or replace (what a tick that does not act, backing off or leaving
+    /// it to another invocation, may let the nodes through on).
+    pub fn ready_as_seen(&self) -> bool {
+        self.ready
+            && !self.actions.iter().any(|a| {
+                matches!(
+                    a,
+                    NetworkAction::CreateRoute { .. } | NetworkAction::ReplaceRoute { .. }
+                )
+            })
+    }
+}
+
 impl NetworkAction {
     /// Whether it deletes or replaces something (audited before it is taken).
     pub fn is_destructive(&self) -> bool {
@@ -216,6 +231,10 @@ pub struct NetworkPlan {
     /// report's hours).
     #[serde(skip)]
     pub billing_since: Option<jiff::Timestamp>,
+    /// Every listed route table was looked at (the gateways were available, or the
+    /// evening's clusters were down): only then do `conflicts` say all there is.
+    #[serde(skip)]
+    pub routes_looked: bool,
 }
 
 /// Everything a network's decision depends on.
@@ -291,24 +310,23 @@ fn unseen_yet(s: &NetworkSituation<'_>, r: &RecordedGateway) -> bool {
         return false;
     };
     let shown = s.observed.nat_gateways.iter().any(|n| n.id == id);
-    let recent = r.begun_at.is_some_and(|b| {
+    let recent = r.made_at.or(r.begun_at).is_some_and(|b| {
         s.now.duration_since(b) < jiff::SignedDuration::from_mins(UNSEEN_GRACE_MINUTES)
     });
     !shown && recent
 }
 
-/// A NAT gateway made by this fleet for this network (its tags), whichever incarnation:
-/// a blackhole route to one is the fleet's own leftover.
+/// A NAT gateway made by this fleet (its `fleet:managed-by` tag; for this network or
+/// another of its networks, whichever incarnation), or recorded by this network.
 fn made_by_fleet(s: &NetworkSituation<'_>, nat_id: &str) -> bool {
-    s.observed.nat_gateways.iter().any(|n| {
-        n.id == nat_id
-            && n.managed_by.as_deref() == Some(s.stack)
-            && n.network.as_deref() == Some(s.config.name.as_str())
-    }) || s
-        .recorded
-        .gateways
-        .values()
-        .any(|g| g.nat_gateway_id.as_deref() == Some(nat_id))
+    s.observed
+        .nat_gateways
+        .iter()
+        .any(|n| n.id == nat_id && n.managed_by.as_deref() == Some(s.stack))
+        || s.recorded
+            .gateways
+            .values()
+            .any(|g| g.nat_gateway_id.as_deref() == Some(nat_id))
 }
 
 /// The network's next actions (see the module docs).
@@ -322,6 +340,7 @@ pub fn plan(s: NetworkSituation<'_>) -> NetworkPlan {
         missing_route_table: false,
         failures: vec![],
         billing_since: None,
+        routes_looked: false,
     };
     for g in &s.config.nat_gateways {
         if let Some(r) = s.recorded.gateways.get(&g.subnet_id) {
@@ -370,8 +389,10 @@ pub fn plan(s: NetworkSituation<'_>) -> NetworkPlan {
             continue;
         }
         let nat = our_nat(&s, subnet, r);
+        // Route tables (observed: this network's, and for a network removed from the
+        // config the tables other networks list) still routed through it.
         let carrying: Vec<&str> = match nat {
-            Some(n) if s.desired == Desired::Up && LIVE.contains(&n.state.as_str()) => s
+            Some(n) if LIVE.contains(&n.state.as_str()) => s
                 .observed
                 .route_tables
                 .iter()
@@ -380,7 +401,15 @@ pub fn plan(s: NetworkSituation<'_>) -> NetworkPlan {
                 .collect(),
             _ => vec![],
         };
-        if carrying.is_empty() {
+        let own: Vec<&str> = s.config.route_tables().map(|(_, r)| r).collect();
+        // Kept while its clusters may run (the day, or an evening still waiting for them),
+        // and while a table another network lists routes through it: that network takes
+        // the route over (replaced in its morning, deleted in its evening).
+        let keep = !carrying.is_empty()
+            && (s.desired == Desired::Up
+                || !s.clusters_not_down.is_empty()
+                || carrying.iter().any(|t| !own.contains(t)));
+        if !keep {
             retire(&s, &mut p, subnet, r, nat, our_address(&s, r));
         } else if let Some(n) = nat {
             p.waiting.push(format!(
@@ -432,7 +461,7 @@ fn morning(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
         let address = our_address(s, r);
         match our_nat(s, subnet, r) {
             Some(n) if n.state == "available" => {
-                p.billing_since = match (p.billing_since, r.begun_at) {
+                p.billing_since = match (p.billing_since, r.made_at.or(r.begun_at)) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
@@ -489,6 +518,7 @@ fn morning(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
         }
     }
     p.actions.extend(routes);
+    p.routes_looked = all_available;
     p.ready = all_available && !p.missing_route_table;
     if p.ready {
         let announced = s.recorded.phase == Some(Desired::Up) && s.recorded.announced;
@@ -496,6 +526,16 @@ fn morning(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
             p.announce = Announce::Up;
         }
     }
+}
+
+/// A default route that is not the fleet's, in the same words morning and evening (people
+/// are told once per distinct set).
+fn conflict(rtb: &str, d: &DefaultRoute) -> String {
+    format!(
+        "{rtb}: default route -> {}{} is not the fleet's; left alone (adopt_routes = true replaces it)",
+        d.target,
+        if d.blackhole { " (blackhole)" } else { "" }
+    )
 }
 
 /// The morning's route for one route table: created, replaced (a blackhole of the
@@ -522,20 +562,22 @@ fn route_up(
             nat_gateway: nat.into(),
         }),
         Some(d) if d.target == nat => {}
-        // A blackhole carries nothing (its target is gone, whoever made it), and a route
-        // to another of the fleet's gateways (one being moved away from) is the fleet's.
-        Some(d) if d.blackhole || made_by_fleet(s, &d.target) || s.config.adopt_routes => {
+        // A route to a NAT gateway that is gone carries nothing and never will again (a
+        // deleted NAT gateway does not come back; a firewall's or an attachment's
+        // blackhole may, and stays a conflict), and a route to another of the fleet's
+        // gateways (one being moved away from, another network's) is the fleet's.
+        Some(d)
+            if (d.blackhole && d.target.starts_with("nat-"))
+                || made_by_fleet(s, &d.target)
+                || s.config.adopt_routes =>
+        {
             routes.push(NetworkAction::ReplaceRoute {
                 route_table: rtb.into(),
                 nat_gateway: nat.into(),
                 was: d.target.clone(),
             })
         }
-        Some(d) => p.conflicts.push(format!(
-            "{rtb}: default route -> {}{} is not the fleet's; left alone (adopt_routes = true replaces it)",
-            d.target,
-            if d.blackhole { " (blackhole)" } else { "" }
-        )),
+        Some(d) => p.conflicts.push(conflict(rtb, d)),
     }
 }
 
@@ -601,6 +643,7 @@ fn evening(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
         ));
         return;
     }
+    p.routes_looked = true;
     for g in &s.config.nat_gateways {
         let subnet = &g.subnet_id;
         let nat = s
@@ -623,10 +666,7 @@ fn evening(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
                     })
                 }
                 Some(d) if d.blackhole => {}
-                Some(d) => p.conflicts.push(format!(
-                    "{rtb}: default route -> {} is not the fleet's; left alone",
-                    d.target
-                )),
+                Some(d) => p.conflicts.push(conflict(rtb, d)),
                 None => {}
             }
         }
@@ -680,6 +720,7 @@ mod tests {
                 allocation_id: alloc.map(String::from),
                 nat_gateway_id: nat.map(String::from),
                 begun_at: None,
+                made_at: None,
             },
         );
         r
@@ -992,7 +1033,7 @@ mod tests {
     }
 
     #[test]
-    fn a_blackhole_is_replaced_whoever_made_it() {
+    fn a_blackhole_to_a_nat_gateway_is_replaced_whoever_made_it() {
         let r = gateway(Some("eipalloc-1"), Some("nat-1"));
         let mut hole = table("rtb-a", Some("nat-gone"));
         if let Some(d) = hole.default_route.as_mut() {
@@ -1001,16 +1042,19 @@ mod tests {
         let o = ObservedNetwork {
             nat_gateways: vec![nat("nat-1", "available")],
             addresses: vec![address(true)],
-            route_tables: vec![hole, table("rtb-b", Some("igw-1"))],
+            route_tables: vec![hole, table("rtb-b", Some("eni-firewall"))],
         };
+        let mut o = o;
+        if let Some(d) = o.route_tables[1].default_route.as_mut() {
+            d.blackhole = true;
+        }
         let p = run(&config(false), Desired::Up, &[], &o, &r);
         let names: Vec<String> = p.actions.iter().map(|a| a.describe()).collect();
         assert_eq!(names, vec!["replace-route rtb-a->nat-1 (was nat-gone)"]);
-        assert_eq!(
-            p.conflicts.len(),
-            1,
-            "the internet gateway's route stays a conflict"
-        );
+        // A firewall's (or an attachment's) blackhole may come back: a conflict.
+        assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
+        assert!(p.conflicts[0].contains("eni-firewall (blackhole)"));
+        assert!(!p.ready_as_seen(), "a route still to replace");
     }
 
     #[test]
@@ -1030,6 +1074,7 @@ mod tests {
             allocation_id: Some("eipalloc-2".into()),
             nat_gateway_id: Some("nat-2".into()),
             begun_at: None,
+            made_at: None,
         };
         r.gateways.insert("subnet-new".into(), new);
         let new_nat = |state: &str| ObservedNat {
@@ -1145,6 +1190,36 @@ mod tests {
         assert_eq!(
             names,
             vec!["release-address eipalloc-1", "forget subnet-pub"]
+        );
+    }
+
+    #[test]
+    fn a_gateway_no_longer_listed_keeps_its_routes_until_the_evening_s_clusters_are_down() {
+        let moved = NetworkConfig {
+            nat_gateways: vec![NatGatewayConfig {
+                subnet_id: "subnet-new".into(),
+                route_table_ids: vec!["rtb-a".into(), "rtb-b".into()],
+            }],
+            ..config(false)
+        };
+        let r = gateway(Some("eipalloc-1"), Some("nat-1"));
+        let o = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "available")],
+            addresses: vec![address(true)],
+            route_tables: vec![table("rtb-a", Some("nat-1")), table("rtb-b", Some("nat-1"))],
+        };
+        let p = run(&moved, Desired::Down, &["staging".to_string()], &o, &r);
+        assert!(p.actions.is_empty(), "{p:?}");
+        // The clusters down: the routes go first, then the gateway (as a listed one's).
+        let p = run(&moved, Desired::Down, &[], &o, &r);
+        let names: Vec<String> = p.actions.iter().map(|a| a.describe()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "delete-route rtb-a",
+                "delete-route rtb-b",
+                "delete-nat-gateway nat-1"
+            ]
         );
     }
 }

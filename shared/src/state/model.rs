@@ -201,6 +201,9 @@ pub struct RecordedGateway {
     /// When the token was written (decision time): the gateway is created in that tick or
     /// a retry of it, and bills from then.
     pub begun_at: Option<Timestamp>,
+    /// When the NAT gateway was created (decision time): it bills from then, and a
+    /// moment after EC2's reads may not show it yet.
+    pub made_at: Option<Timestamp>,
 }
 
 /// The key a network's transition history is kept under (`network:<name>`): the cost

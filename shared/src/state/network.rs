@@ -4,7 +4,7 @@
 //! | pk | sk | what |
 //! |---|---|---|
 //! | `network#<name>` | `state` | phase (up/down), announced, backoff, last error, last conflicts reported |
-//! | `network#<name>` | `nat#<subnet>` | the fleet's NAT gateway in that subnet: `token`, `begun_at`, `allocation_id`, `nat_gateway_id` |
+//! | `network#<name>` | `nat#<subnet>` | the fleet's NAT gateway in that subnet: `token`, `begun_at`, `allocation_id`, `nat_gateway_id`, `made_at` |
 //! | `network#<name>` | `lease` | the invocation acting on the network now (see [`StateStore::acquire_lease`]) |
 //! | `network#` | `<name>` | a network the fleet made something for: a network removed from the config is found here and taken away |
 //! | `transitions#network:<name>` | `<RFC3339>#<kind>` | history of up/down/failed |
@@ -76,6 +76,7 @@ impl StateStore {
                             allocation_id: get_s(item, "allocation_id").map(String::from),
                             nat_gateway_id: get_s(item, "nat_gateway_id").map(String::from),
                             begun_at: get_ts(item, "begun_at"),
+                            made_at: get_ts(item, "made_at"),
                         },
                     );
                 }
@@ -193,15 +194,19 @@ impl StateStore {
             .await
     }
 
-    /// Records the NAT gateway created with `token`.
+    /// Records the NAT gateway created (or found) with `token`, made at `now` (decision
+    /// time): it bills from then, and EC2 may not show it for a moment.
     pub async fn record_nat_gateway(
         &self,
         network: &str,
         subnet: &str,
         token: &str,
         nat_gateway_id: &str,
+        now: Timestamp,
     ) -> Result<()> {
         self.update_gateway(network, subnet, token, "nat_gateway_id", nat_gateway_id)
+            .await?;
+        self.update_gateway(network, subnet, token, "made_at", &now.to_string())
             .await
     }
 
@@ -368,7 +373,9 @@ impl StateStore {
     /// Clears the backoff and the last error after a step succeeded.
     pub async fn clear_network_backoff(&self, name: &str) -> Result<()> {
         self.update_network(name)
-            .update_expression("SET attempts = :zero REMOVE backoff_until, last_error")
+            .update_expression(
+                "SET attempts = :zero REMOVE backoff_until, last_error, last_error_key",
+            )
             .expression_attribute_values(":zero", n(0))
             .send()
             .await
@@ -376,20 +383,25 @@ impl StateStore {
         Ok(())
     }
 
-    /// Records a failed step and backs off until `retry_at`; true when the error differs
-    /// from the last one (only then are people told).
+    /// Records a failed step and backs off until `retry_at`; true when the error's `key`
+    /// (what it is, without what changes on every attempt: request ids, a fresh
+    /// address's id) differs from the last one's: only then are people told.
     pub async fn record_network_failure(
         &self,
         name: &str,
         at: Timestamp,
         error: &str,
+        key: &str,
         retry_at: Timestamp,
         attempts: u32,
     ) -> Result<bool> {
         let out = self
             .update_network(name)
-            .update_expression("SET last_error = :err, backoff_until = :until, attempts = :n")
+            .update_expression(
+                "SET last_error = :err, last_error_key = :key, backoff_until = :until, attempts = :n",
+            )
             .expression_attribute_values(":err", s(error))
+            .expression_attribute_values(":key", s(key))
             .expression_attribute_values(":until", s(retry_at.to_string()))
             .expression_attribute_values(":n", n(attempts as i64))
             .return_values(ReturnValue::AllOld)
@@ -398,9 +410,9 @@ impl StateStore {
             .map_err(ddb("UpdateItem"))?;
         let previous = out
             .attributes()
-            .and_then(|a| a.get("last_error"))
+            .and_then(|a| a.get("last_error_key"))
             .and_then(|v| v.as_s().ok());
-        let is_new = previous.map(String::as_str) != Some(error);
+        let is_new = previous.map(String::as_str) != Some(key);
         if is_new {
             let put = self.transition_put(
                 &network_history_key(name),
