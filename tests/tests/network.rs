@@ -338,7 +338,7 @@ async fn a_route_table_someone_else_routes_is_reported_and_left_alone() {
 }
 
 #[tokio::test]
-async fn adopt_routes_replaces_a_route_that_points_elsewhere() {
+async fn adopt_routes_replaces_a_route_that_points_elsewhere_and_gives_it_back_at_night() {
     let n = net(&[("scale", WEEKDAYS)], true, async |ec2, vpc| {
         ec2.create_route()
             .route_table_id(&vpc.private_tables[0])
@@ -356,6 +356,26 @@ async fn adopt_routes_replaces_a_route_that_points_elsewhere() {
     .await;
     let nat = billing_nat_gateways(&n.ec2, &n.vpc.public_subnet).await;
     assert_eq!(n.routes().await, vec![Some(nat[0].clone()); 2]);
+    let record = n.f.store.network(&n.network).await.expect("record");
+    assert_eq!(
+        record.adopted_routes.get(&n.vpc.private_tables[0]),
+        Some(&n.vpc.internet_gateway),
+        "what was there is recorded"
+    );
+    // The evening gives it back as it was; the table that had none has none again.
+    n.ticks_until("2026-11-23T19:00:00Z", 16, |r| {
+        network_outcome(r, &n.network)["result"] == "steady"
+    })
+    .await;
+    assert_eq!(
+        n.routes().await,
+        vec![Some(n.vpc.internet_gateway.clone()), None]
+    );
+    assert!(billing_nat_gateways(&n.ec2, &n.vpc.public_subnet)
+        .await
+        .is_empty());
+    let record = n.f.store.network(&n.network).await.expect("record");
+    assert!(record.adopted_routes.is_empty(), "{record:?}");
 }
 
 #[tokio::test]

@@ -487,8 +487,21 @@ impl Scheduler {
             NetworkAction::ReplaceRoute {
                 route_table,
                 nat_gateway,
-                ..
-            } => network_api::route(ec2, route_table, nat_gateway, true).await?,
+                was,
+                remember,
+            } => {
+                if *remember {
+                    // Recorded before it is replaced: the evening puts it back.
+                    self.store
+                        .record_adopted_route(name, route_table, was)
+                        .await?;
+                }
+                network_api::route(ec2, route_table, nat_gateway, true).await?
+            }
+            NetworkAction::RestoreRoute { route_table, to } => {
+                network_api::restore_route(ec2, route_table, to).await?;
+                self.store.forget_adopted_route(name, route_table).await?
+            }
             NetworkAction::DeleteRoute { route_table, .. } => {
                 network_api::delete_route(ec2, route_table).await?
             }

@@ -292,6 +292,47 @@ pub async fn route(
     }
 }
 
+/// Puts `route_table`'s default route back to `target` (what `adopt_routes` replaced:
+/// `igw-…`, `vgw-…`, `nat-…`, `tgw-…`, `eni-…`, `pcx-…`, `i-…`). A target that is gone
+/// (or of a kind a default route cannot name again) leaves no default route rather than
+/// the fleet's gateway, which is about to be deleted: logged.
+///
+/// # Errors
+/// EC2's, but a target not found.
+pub async fn restore_route(
+    ec2: &aws_sdk_ec2::Client,
+    route_table: &str,
+    target: &str,
+) -> Result<()> {
+    let call = ec2
+        .replace_route()
+        .route_table_id(route_table)
+        .destination_cidr_block(DEFAULT_ROUTE);
+    let (kind, _) = target.split_once('-').unwrap_or((target, ""));
+    let call = match kind {
+        "igw" | "vgw" => call.gateway_id(target),
+        "nat" => call.nat_gateway_id(target),
+        "tgw" => call.transit_gateway_id(target),
+        "eni" => call.network_interface_id(target),
+        "pcx" => call.vpc_peering_connection_id(target),
+        "i" => call.instance_id(target),
+        _ => {
+            tracing::warn!(%route_table, %target, "an adopted route's target cannot be put back; deleting the route");
+            return delete_route(ec2, route_table).await;
+        }
+    };
+    match call.send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if code(&e).is_some_and(|c| c.ends_with(".NotFound") || c == "NatGatewayNotFound") =>
+        {
+            tracing::warn!(%route_table, %target, "an adopted route's target is gone; deleting the route");
+            delete_route(ec2, route_table).await
+        }
+        Err(e) => Err(FleetError::aws("EC2", "ReplaceRoute", e)),
+    }
+}
+
 /// Deletes `route_table`'s default route; already gone counts as done.
 ///
 /// # Errors

@@ -105,6 +105,14 @@ pub enum NetworkAction {
         route_table: String,
         nat_gateway: String,
         was: String,
+        /// Someone else's working route, adopted: `was` is recorded first and put back
+        /// in the evening.
+        remember: bool,
+    },
+    /// Put an adopted route back as it was (`to`: its old target), then forget it.
+    RestoreRoute {
+        route_table: String,
+        to: String,
     },
     DeleteRoute {
         route_table: String,
@@ -147,6 +155,7 @@ impl NetworkAction {
         matches!(
             self,
             NetworkAction::ReplaceRoute { .. }
+                | NetworkAction::RestoreRoute { .. }
                 | NetworkAction::DeleteRoute { .. }
                 | NetworkAction::DeleteNatGateway { .. }
                 | NetworkAction::ReleaseAddress { .. }
@@ -159,6 +168,7 @@ impl NetworkAction {
             self,
             NetworkAction::CreateRoute { .. }
                 | NetworkAction::ReplaceRoute { .. }
+                | NetworkAction::RestoreRoute { .. }
                 | NetworkAction::DeleteRoute { .. }
         )
     }
@@ -178,8 +188,12 @@ impl NetworkAction {
                 route_table,
                 nat_gateway,
                 was,
+                ..
             } => {
                 format!("replace-route {route_table}->{nat_gateway} (was {was})")
+            }
+            NetworkAction::RestoreRoute { route_table, to } => {
+                format!("restore-route {route_table}->{to}")
             }
             NetworkAction::DeleteRoute { route_table, .. } => format!("delete-route {route_table}"),
             NetworkAction::DeleteNatGateway { nat_gateway, .. } => {
@@ -571,10 +585,12 @@ fn route_up(
                 || made_by_fleet(s, &d.target)
                 || s.config.adopt_routes =>
         {
+            let ours = (d.blackhole && d.target.starts_with("nat-")) || made_by_fleet(s, &d.target);
             routes.push(NetworkAction::ReplaceRoute {
                 route_table: rtb.into(),
                 nat_gateway: nat.into(),
                 was: d.target.clone(),
+                remember: !ours && !d.blackhole,
             })
         }
         Some(d) => p.conflicts.push(conflict(rtb, d)),
@@ -658,11 +674,23 @@ fn evening(s: &NetworkSituation<'_>, p: &mut NetworkPlan) {
             let Some(table) = s.observed.route_tables.iter().find(|t| t.id == *rtb) else {
                 continue;
             };
+            let adopted = s.recorded.adopted_routes.get(rtb);
             match &table.default_route {
-                Some(d) if nat.is_some_and(|n| n.id == d.target) || made_by_fleet(s, &d.target) => {
-                    p.actions.push(NetworkAction::DeleteRoute {
-                        route_table: rtb.clone(),
-                        nat_gateway: d.target.clone(),
+                Some(d)
+                    if nat.is_some_and(|n| n.id == d.target)
+                        || made_by_fleet(s, &d.target)
+                        || adopted.is_some_and(|was| *was == d.target) =>
+                {
+                    p.actions.push(match adopted {
+                        // Adopted in the morning: given back as it was.
+                        Some(was) => NetworkAction::RestoreRoute {
+                            route_table: rtb.clone(),
+                            to: was.clone(),
+                        },
+                        None => NetworkAction::DeleteRoute {
+                            route_table: rtb.clone(),
+                            nat_gateway: d.target.clone(),
+                        },
                     })
                 }
                 Some(d) if d.blackhole => {}
@@ -841,7 +869,8 @@ mod tests {
         assert!(p.actions.contains(&NetworkAction::ReplaceRoute {
             route_table: "rtb-a".into(),
             nat_gateway: "nat-1".into(),
-            was: "igw-9".into()
+            was: "igw-9".into(),
+            remember: true,
         }));
         assert!(p.conflicts.is_empty());
         // In the evening the other route is left alone.
@@ -1221,5 +1250,33 @@ mod tests {
                 "delete-nat-gateway nat-1"
             ]
         );
+    }
+
+    #[test]
+    fn an_adopted_route_is_given_back_in_the_evening() {
+        let mut r = gateway(Some("eipalloc-1"), Some("nat-1"));
+        r.adopted_routes.insert("rtb-a".into(), "igw-9".into());
+        let o = ObservedNetwork {
+            nat_gateways: vec![nat("nat-1", "available")],
+            addresses: vec![address(true)],
+            route_tables: vec![table("rtb-a", Some("nat-1")), table("rtb-b", Some("nat-1"))],
+        };
+        let p = run(&config(true), Desired::Down, &[], &o, &r);
+        let names: Vec<String> = p.actions.iter().map(|a| a.describe()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "restore-route rtb-a->igw-9",
+                "delete-route rtb-b",
+                "delete-nat-gateway nat-1"
+            ]
+        );
+        // Put back but not yet forgotten (a crash): put back again, harmlessly.
+        let o = ObservedNetwork {
+            route_tables: vec![table("rtb-a", Some("igw-9")), table("rtb-b", None)],
+            ..o
+        };
+        let p = run(&config(true), Desired::Down, &[], &o, &r);
+        assert_eq!(p.actions[0].describe(), "restore-route rtb-a->igw-9");
     }
 }

@@ -184,6 +184,9 @@ pub struct NetworkRecord {
     pub reported_conflicts: Option<String>,
     /// The fleet's NAT gateways, by the public subnet they are in (`sk = nat#<subnet>`).
     pub gateways: std::collections::BTreeMap<String, RecordedGateway>,
+    /// Default routes `adopt_routes` replaced: route table to the target it had before
+    /// (`igw-…`, `nat-…`, `tgw-…`, `eni-…`, `pcx-…`), put back in the evening.
+    pub adopted_routes: std::collections::BTreeMap<String, String>,
 }
 
 /// A NAT gateway the fleet made (or is making): the only one in its subnet it ever

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `network#<name>` | `state` | phase (up/down), announced, backoff, last error, last conflicts reported |
 //! | `network#<name>` | `nat#<subnet>` | the fleet's NAT gateway in that subnet: `token`, `begun_at`, `allocation_id`, `nat_gateway_id`, `made_at` |
+//! | `network#<name>` | `route#<route table>` | a default route `adopt_routes` replaced: its target before (`was`), put back in the evening |
 //! | `network#<name>` | `lease` | the invocation acting on the network now (see [`StateStore::acquire_lease`]) |
 //! | `network#` | `<name>` | a network the fleet made something for: a network removed from the config is found here and taken away |
 //! | `transitions#network:<name>` | `<RFC3339>#<kind>` | history of up/down/failed |
@@ -63,6 +64,14 @@ impl StateStore {
                     record.last_error = get_s(item, "last_error").map(String::from);
                     record.reported_conflicts = get_s(item, "reported_conflicts").map(String::from);
                 }
+                Some(sk) if sk.starts_with("route#") => {
+                    if let (Some(rtb), Some(was)) = (sk.strip_prefix("route#"), get_s(item, "was"))
+                    {
+                        record
+                            .adopted_routes
+                            .insert(rtb.to_string(), was.to_string());
+                    }
+                }
                 Some(sk) => {
                     let (Some(subnet), Some(token)) =
                         (sk.strip_prefix("nat#"), get_s(item, "token"))
@@ -103,6 +112,42 @@ impl StateStore {
     /// Gives network `name`'s lease back, if `owner` still holds it.
     pub async fn release_network_lease(&self, name: &str, owner: &str) -> Result<()> {
         self.release_lease(&network_pk(name), owner).await
+    }
+
+    /// Records that the default route of `route_table` pointed at `was` before the fleet
+    /// replaced it (`adopt_routes`), before it does: the first one recorded is kept (a
+    /// retry must not record the fleet's own gateway as what was there).
+    pub async fn record_adopted_route(
+        &self,
+        name: &str,
+        route_table: &str,
+        was: &str,
+    ) -> Result<()> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(network_pk(name)))
+            .item("sk", s(format!("route#{route_table}")))
+            .item("was", s(was))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(ddb("PutItem"));
+        condition_held(result).map(|_| ())
+    }
+
+    /// Forgets the adopted route of `route_table`: put back (or its old target is gone).
+    pub async fn forget_adopted_route(&self, name: &str, route_table: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(network_pk(name)))
+            .key("sk", s(format!("route#{route_table}")))
+            .send()
+            .await
+            .map_err(ddb("DeleteItem"))?;
+        Ok(())
     }
 
     /// Lists network `name` among those the fleet made something for (idempotent): written
