@@ -277,14 +277,22 @@ impl Scheduler {
             .chain(&plan.conflicts)
             .cloned()
             .collect();
-        tracing::info!(network = %n.name, desired = %desired, step = %outcome.step, "reconcile network");
+        // At info only when something is done or awaited: a steady network does not
+        // repeat itself every tick (the log ingestion bill, BENCHMARKS.md section 8).
+        if plan.actions.is_empty() && plan.waiting.is_empty() && plan.announce == Announce::None {
+            tracing::debug!(network = %n.name, desired = %desired, step = %outcome.step, "reconcile network");
+        } else {
+            tracing::info!(network = %n.name, desired = %desired, step = %outcome.step, "reconcile network");
+        }
         let result = match taken {
             Ok(r) => r,
             Err(e) => return self.network_error(n, record, now, outcome, e, false).await,
         };
         outcome.result = result;
         outcome.ready = desired == Desired::Up && plan.ready;
-        if plan.routes_looked {
+        // Written only when they changed: a steady tick writes nothing.
+        let reported = record.reported_conflicts.as_deref().unwrap_or("");
+        if plan.routes_looked && reported != plan.conflicts.join("; ") {
             self.report_conflicts(n, &plan.conflicts).await;
         }
         if !plan.failures.is_empty() {
