@@ -24,7 +24,8 @@ mod metrics;
 mod network;
 mod secret;
 pub use blueprint::{
-    AccessEntry, AddonBlueprint, Blueprint, CapacityType, NodegroupBlueprint, ACCESS_POLICIES,
+    is_secret_key, AccessEntry, AccessEntryType, AddonBlueprint, Blueprint, BootstrapSecret,
+    CapacityType, NodegroupBlueprint, PodIdentity, ReadyObject, SecretSource, ACCESS_POLICIES,
 };
 pub use cost::{CostConfig, CostMetric};
 pub use dns::{
@@ -440,6 +441,24 @@ desired_size = 2
         let bad_source =
             bad_policy.replace("policy = \"Admin\"", "policy = \"AmazonEKSViewPolicy\"");
         assert!(err(&bad_source).starts_with("config key `cluster[0].blueprint.bootstrap[0]`"));
+        let bad_ready = minimal("").replace(
+            "[[cluster.blueprint.nodegroup]]",
+            "ready_when = [\"apps/v1/Deployment/x/y\", \"Deployment/x\"]\n[[cluster.blueprint.nodegroup]]",
+        );
+        assert!(
+            err(&bad_ready).starts_with("config key `cluster[0].blueprint.ready_when[1]`"),
+            "{}",
+            err(&bad_ready)
+        );
+        let bad_type = minimal("").replace(
+            "[[cluster.blueprint.nodegroup]]",
+            "access = [{ principal_arn = \"arn:aws:iam::123456789012:role/n\", type = \"LINUX\" }]\n[[cluster.blueprint.nodegroup]]",
+        );
+        assert!(
+            err(&bad_type).starts_with("config key `cluster[0].blueprint.access[0].type`"),
+            "{}",
+            err(&bad_type)
+        );
     }
 
     #[test]

@@ -72,6 +72,15 @@ pub struct ClusterReady {
     pub generation: String,
     /// When the transition was recorded.
     pub at: Timestamp,
+    /// Seconds from the morning's first step (`CreateCluster`, or the first scale-up) to
+    /// this event; absent when the scheduler did not see the rise begin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub took_seconds: Option<i64>,
+    /// The `ready_when` objects still not ready when `ready_timeout_minutes` ran out, each
+    /// with why (`Deployment ingress-nginx/ingress-nginx-controller: 0/2 available`);
+    /// empty (absent) when the platform is ready.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<String>,
 }
 
 impl BusEvent for ClusterReady {

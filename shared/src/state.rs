@@ -68,6 +68,12 @@ impl ClusterRecord {
                     adopted_by: get_s(item, "adopted_by").map(String::from),
                     nodepool_limits: karpenter::recorded_limits(item),
                     karpenter_drain_started: get_ts(item, "karpenter_drain_started"),
+                    rising_since: get_ts(item, "rising_since"),
+                    bootstrapped: get_s(item, "bootstrapped")
+                        .zip(get_ts(item, "bootstrapped_at"))
+                        .map(|(g, at)| (g.to_string(), at)),
+                    irsa_issuer: get_s(item, "irsa_issuer").map(String::from),
+                    oidc_provider: get_s(item, "oidc_provider").map(String::from),
                 }
             }
             Some("override") => {
@@ -337,6 +343,75 @@ impl StateStore {
             .key("sk", s("state"))
     }
 
+    /// Notes the first step towards an up transition (kept if already noted).
+    pub async fn mark_rising(&self, name: &str, at: Timestamp) -> Result<()> {
+        self.update_state(name)
+            .update_expression("SET rising_since = if_not_exists(rising_since, :at)")
+            .expression_attribute_values(":at", s(at.to_string()))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Notes that `generation`'s bootstrap was applied at `at` (kept if already noted for
+    /// it: the wait for `ready_when` runs from the first time).
+    pub async fn mark_bootstrapped(
+        &self,
+        name: &str,
+        generation: &str,
+        at: Timestamp,
+    ) -> Result<()> {
+        let result = self
+            .update_state(name)
+            .update_expression("SET bootstrapped = :gen, bootstrapped_at = :at")
+            .condition_expression("attribute_not_exists(bootstrapped) OR bootstrapped <> :gen")
+            .expression_attribute_values(":gen", s(generation))
+            .expression_attribute_values(":at", s(at.to_string()))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"));
+        condition_held(result).map(|_| ())
+    }
+
+    /// Records the issuer the IRSA roles now trust, and the OIDC provider the fleet made
+    /// for it (`None`: it was already there, not the fleet's to delete).
+    pub async fn record_irsa(
+        &self,
+        name: &str,
+        issuer: &str,
+        provider: Option<&str>,
+    ) -> Result<()> {
+        let update = match provider {
+            Some(arn) => self
+                .update_state(name)
+                .update_expression("SET irsa_issuer = :iss, oidc_provider = :arn")
+                .expression_attribute_values(":arn", s(arn)),
+            None => self
+                .update_state(name)
+                .update_expression("SET irsa_issuer = :iss REMOVE oidc_provider"),
+        };
+        update
+            .expression_attribute_values(":iss", s(issuer))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Forgets the OIDC provider once deleted (only if it is still the one recorded).
+    pub async fn forget_oidc_provider(&self, name: &str, arn: &str) -> Result<()> {
+        let result = self
+            .update_state(name)
+            .update_expression("REMOVE oidc_provider")
+            .condition_expression("oidc_provider = :arn")
+            .expression_attribute_values(":arn", s(arn))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"));
+        condition_held(result).map(|_| ())
+    }
+
     /// Backs off after a retryable error, without recording a failure.
     pub async fn set_backoff(&self, name: &str, until: Timestamp, attempts: u32) -> Result<()> {
         self.update_state(name)
@@ -367,6 +442,7 @@ mod tests {
 
     fn t(kind: TransitionKind, at: &str) -> Transition {
         Transition {
+            took_seconds: None,
             kind,
             at: at.parse().expect("ts"),
             detail: String::new(),

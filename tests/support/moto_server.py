@@ -13,7 +13,8 @@ registry; real Route53 ids are random, so a config names them).
 moto has no Cost Explorer forecast (GetCostForecast answers 500 "not implemented"): this
 stand-in answers it from the seeded cost-and-usage days (see `get_cost_forecast`). Nor
 has it IAM's ListInstanceProfileTags: answered from the tags moto keeps (see
-`list_instance_profile_tags`).
+`list_instance_profile_tags`). Nor EKS add-ons, access entries and Pod Identity associations
+(see `addons`, `access_entries`, `pod_identity_associations`).
 """
 import datetime
 import json
@@ -300,6 +301,235 @@ def _with_local_id(method, generator):
 
 Subnets.create_subnet = _with_local_id(Subnets.create_subnet, "random_subnet_id")
 RouteTables.create_route_table = _with_local_id(RouteTables.create_route_table, "random_route_table_id")
+
+
+# --- EKS add-ons, access entries and Pod Identity associations ------------------------
+# moto has none of them (no CreateAddon, CreateAccessEntry, CreatePodIdentityAssociation). This stand-in
+# keeps them on moto's own cluster object, so they go with the cluster as in EKS, with the
+# refusals EKS documents (API reference, CreateAccessEntry, AssociateAccessPolicy,
+# CreatePodIdentityAssociation):
+# - an unknown cluster: ResourceNotFoundException (404);
+# - a second entry for a principal, a second association for a service account:
+#   ResourceInUseException (409);
+# - kubernetesGroups or username on a non-STANDARD entry: InvalidParameterException;
+#   an unknown type: InvalidParameterException;
+# - AssociateAccessPolicy on an entry that is not STANDARD: InvalidRequestException; on
+#   a principal without an entry: ResourceNotFoundException;
+# - EC2_LINUX / EC2_WINDOWS entries get EKS's own groups and user name for nodes.
+import re
+import uuid
+from urllib.parse import unquote, urlparse
+
+from moto.eks import urls as _eks_urls
+from moto.eks.models import eks_backends
+from moto.iam.models import get_account_id_from
+
+_ACCESS_TYPES = {"STANDARD", "EC2_LINUX", "EC2_WINDOWS", "FARGATE_LINUX", "EC2"}
+
+
+def _eks_error(status, code, message):
+    return status, {"x-amzn-ErrorType": code, "content-type": "application/json"}, json.dumps(
+        {"message": message, "__type": code}
+    )
+
+
+def _eks_ok(body):
+    return 200, {"content-type": "application/json"}, json.dumps(body)
+
+
+def _eks_cluster(request, full_url, name):
+    # The region as moto routes it: the signature's credential scope
+    # (`Credential=<key>/<date>/<region>/eks/aws4_request`); the account from the key.
+    auth = request.headers.get("Authorization", "")
+    scope = re.search(r"Credential=([^/,]+)/[^/]+/([^/]+)/", auth)
+    region = scope.group(2) if scope else "us-east-1"
+    account = get_account_id_from(scope.group(1)) if scope else DEFAULT_ACCOUNT_ID
+    cluster = eks_backends[account][region].clusters.get(name)
+    if cluster is not None:
+        cluster.__dict__.setdefault("fleet_access", {})
+        cluster.__dict__.setdefault("fleet_pods", {})
+    return cluster, region, account
+
+
+def _body(request):
+    raw = request.data if hasattr(request, "data") else request.body
+    try:
+        return json.loads(raw or b"{}")
+    except ValueError:
+        return {}
+
+
+def access_entries(request, full_url, headers):
+    path = unquote(urlparse(full_url).path)
+    m = re.match(r"^/clusters/([^/]+)/access-entries(?:/(.+?))?(/access-policies)?$", path)
+    if not m:
+        return _eks_error(404, "ResourceNotFoundException", "no such resource")
+    name, principal, policies = m.group(1), m.group(2), m.group(3)
+    cluster, region, account = _eks_cluster(request, full_url, name)
+    if cluster is None:
+        return _eks_error(404, "ResourceNotFoundException", f"No cluster found for name: {name}.")
+    entries = cluster.fleet_access
+    now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+    if request.method == "GET" and principal is None:
+        return _eks_ok({"accessEntries": sorted(entries), "nextToken": None})
+    if request.method == "GET":
+        entry = entries.get(principal)
+        if entry is None:
+            return _eks_error(404, "ResourceNotFoundException", f"The specified principalArn could not be found.")
+        return _eks_ok({"accessEntry": entry})
+    body = _body(request)
+    if policies:
+        entry = entries.get(principal)
+        if entry is None:
+            return _eks_error(404, "ResourceNotFoundException", "The specified principalArn could not be found.")
+        if entry["type"] != "STANDARD":
+            return _eks_error(400, "InvalidRequestException", f"The specified access entry type {entry['type']} does not support access policies.")
+        return _eks_ok({
+            "clusterName": name,
+            "principalArn": principal,
+            "associatedAccessPolicy": {
+                "policyArn": body.get("policyArn"),
+                "accessScope": body.get("accessScope", {"type": "cluster"}),
+                "associatedAt": now,
+                "modifiedAt": now,
+            },
+        })
+    principal = body.get("principalArn")
+    kind = body.get("type", "STANDARD")
+    if not principal:
+        return _eks_error(400, "InvalidParameterException", "principalArn is required")
+    if kind not in _ACCESS_TYPES:
+        return _eks_error(400, "InvalidParameterException", f"The type {kind} is not supported.")
+    if kind != "STANDARD" and (body.get("kubernetesGroups") or body.get("username")):
+        return _eks_error(400, "InvalidParameterException", f"kubernetesGroups and username cannot be specified for access entries of type {kind}.")
+    if principal in entries:
+        return _eks_error(409, "ResourceInUseException", "The specified access entry resource is already in use on this cluster.")
+    groups, username = body.get("kubernetesGroups", []), body.get("username")
+    if kind in ("EC2_LINUX", "EC2_WINDOWS"):
+        groups, username = ["system:nodes"], "system:node:{{EC2PrivateDNSName}}"
+    entries[principal] = {
+        "clusterName": name,
+        "principalArn": principal,
+        "kubernetesGroups": groups,
+        "accessEntryArn": f"arn:aws:eks:{region}:{account}:access-entry/{name}/role/{account}/{principal.rsplit('/', 1)[-1]}/{uuid.uuid4()}",
+        "createdAt": now,
+        "modifiedAt": now,
+        "tags": body.get("tags", {}),
+        "username": username or principal,
+        "type": kind,
+    }
+    return _eks_ok({"accessEntry": entries[principal]})
+
+
+def pod_identity_associations(request, full_url, headers):
+    parsed = urlparse(full_url)
+    m = re.match(r"^/clusters/([^/]+)/pod-identity-associations(?:/([^/]+))?$", unquote(parsed.path))
+    if not m:
+        return _eks_error(404, "ResourceNotFoundException", "no such resource")
+    name, association_id = m.group(1), m.group(2)
+    cluster, region, account = _eks_cluster(request, full_url, name)
+    if cluster is None:
+        return _eks_error(404, "ResourceNotFoundException", f"No cluster found for name: {name}.")
+    pods = cluster.fleet_pods
+    now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+    if association_id is None and request.method == "GET":
+        query = parse_qs(parsed.query)
+        ns = query.get("namespace", [None])[0]
+        sa = query.get("serviceAccount", [None])[0]
+        found = [
+            {k: a[k] for k in ("clusterName", "namespace", "serviceAccount", "associationArn", "associationId")}
+            for a in pods.values()
+            if (ns is None or a["namespace"] == ns) and (sa is None or a["serviceAccount"] == sa)
+        ]
+        return _eks_ok({"associations": found, "nextToken": None})
+    if association_id is not None:
+        a = pods.get(association_id)
+        if a is None:
+            return _eks_error(404, "ResourceNotFoundException", f"Association {association_id} not found")
+        if request.method == "POST":
+            body = _body(request)
+            if body.get("roleArn"):
+                a["roleArn"] = body["roleArn"]
+                a["modifiedAt"] = now
+        return _eks_ok({"association": a})
+    body = _body(request)
+    for field in ("namespace", "serviceAccount", "roleArn"):
+        if not body.get(field):
+            return _eks_error(400, "InvalidParameterException", f"{field} is required")
+    if any(a["namespace"] == body["namespace"] and a["serviceAccount"] == body["serviceAccount"] for a in pods.values()):
+        return _eks_error(409, "ResourceInUseException", "Association already exists for this namespace and service account")
+    new_id = "a-" + uuid.uuid4().hex[:17]
+    pods[new_id] = {
+        "clusterName": name,
+        "namespace": body["namespace"],
+        "serviceAccount": body["serviceAccount"],
+        "roleArn": body["roleArn"],
+        "associationArn": f"arn:aws:eks:{region}:{account}:podidentityassociation/{name}/{new_id}",
+        "associationId": new_id,
+        "tags": body.get("tags", {}),
+        "createdAt": now,
+        "modifiedAt": now,
+    }
+    return _eks_ok({"association": pods[new_id]})
+
+
+def addons(request, full_url, headers):
+    m = re.match(r"^/clusters/([^/]+)/addons(?:/([^/]+))?$", unquote(urlparse(full_url).path))
+    if not m:
+        return _eks_error(404, "ResourceNotFoundException", "no such resource")
+    name, addon = m.group(1), m.group(2)
+    cluster, region, account = _eks_cluster(request, full_url, name)
+    if cluster is None:
+        return _eks_error(404, "ResourceNotFoundException", f"No cluster found for name: {name}.")
+    installed = cluster.__dict__.setdefault("fleet_addons", {})
+    now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+    if request.method == "GET" and addon is None:
+        return _eks_ok({"addons": sorted(installed), "nextToken": None})
+    if request.method == "GET":
+        if addon not in installed:
+            return _eks_error(404, "ResourceNotFoundException", f"No addon: {addon} found in cluster: {name}")
+        return _eks_ok({"addon": installed[addon]})
+    body = _body(request)
+    addon = body.get("addonName")
+    if not addon:
+        return _eks_error(400, "InvalidParameterException", "addonName is required")
+    if addon in installed:
+        return _eks_error(409, "ResourceInUseException", f"Addon already exists: {addon}")
+    installed[addon] = {
+        "addonName": addon,
+        "clusterName": name,
+        "status": "ACTIVE",
+        "addonVersion": body.get("addonVersion") or "v1.0.0-eksbuild.1",
+        "addonArn": f"arn:aws:eks:{region}:{account}:addon/{name}/{addon}/{uuid.uuid4()}",
+        "createdAt": now,
+        "modifiedAt": now,
+        "serviceAccountRoleArn": body.get("serviceAccountRoleArn"),
+        "tags": body.get("tags", {}),
+    }
+    return _eks_ok({"addon": installed[addon]})
+
+
+# moto draws one OIDC issuer id per process, so every cluster shares it; EKS gives each
+# cluster (each incarnation of a name) its own: 32 upper-case hex characters.
+from moto.eks.models import Cluster as _EksCluster
+
+_cluster_init = _EksCluster.__init__
+
+
+def _cluster_with_own_issuer(self, *args, **kwargs):
+    _cluster_init(self, *args, **kwargs)
+    issuer = self.identity["oidc"]["issuer"]
+    self.identity["oidc"]["issuer"] = issuer.rsplit("/id/", 1)[0] + "/id/" + uuid.uuid4().hex.upper()
+
+
+_EksCluster.__init__ = _cluster_with_own_issuer
+
+_eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)/addons$"] = addons
+_eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)/addons/(?P<addonName>[^/]+)$"] = addons
+_eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)/access-entries$"] = access_entries
+_eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)/access-entries/(?P<principalArn>.+)$"] = access_entries
+_eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)/pod-identity-associations$"] = pod_identity_associations
+_eks_urls.url_paths["{0}/clusters/(?P<name>[^/]+)/pod-identity-associations/(?P<associationId>[^/]+)$"] = pod_identity_associations
 
 
 class SerializedDynamoDB:

@@ -92,6 +92,10 @@ fn the_readme_names_every_field_each_bus_event_sends() {
             mode: Mode::Destroy,
             generation: "1763882400".into(),
             at,
+            took_seconds: Some(1080),
+            degraded: vec![
+                "Deployment ingress-nginx/ingress-nginx-controller: 0/2 available".into(),
+            ],
         },
     );
     check(

@@ -231,7 +231,7 @@ fn schedules_send_what_the_functions_parse() {
 }
 
 /// SDK operations (as the code calls them) -> the IAM actions they need.
-const OPERATIONS: [(&str, &[&str]); 55] = [
+const OPERATIONS: [(&str, &[&str]); 65] = [
     ("describe_cluster", &["eks:DescribeCluster"]),
     ("create_cluster", &["eks:CreateCluster"]),
     ("delete_cluster", &["eks:DeleteCluster"]),
@@ -247,6 +247,40 @@ const OPERATIONS: [(&str, &[&str]); 55] = [
     ("list_access_entries", &["eks:ListAccessEntries"]),
     ("create_access_entry", &["eks:CreateAccessEntry"]),
     ("associate_access_policy", &["eks:AssociateAccessPolicy"]),
+    (
+        "list_pod_identity_associations",
+        &["eks:ListPodIdentityAssociations"],
+    ),
+    (
+        "describe_pod_identity_association",
+        &["eks:DescribePodIdentityAssociation"],
+    ),
+    (
+        "create_pod_identity_association",
+        &["eks:CreatePodIdentityAssociation"],
+    ),
+    (
+        "update_pod_identity_association",
+        &["eks:UpdatePodIdentityAssociation"],
+    ),
+    (
+        "create_open_id_connect_provider",
+        &[
+            "iam:CreateOpenIDConnectProvider",
+            "iam:TagOpenIDConnectProvider",
+        ],
+    ),
+    (
+        "get_open_id_connect_provider",
+        &["iam:GetOpenIDConnectProvider"],
+    ),
+    (
+        "delete_open_id_connect_provider",
+        &["iam:DeleteOpenIDConnectProvider"],
+    ),
+    ("get_role", &["iam:GetRole"]),
+    ("update_assume_role_policy", &["iam:UpdateAssumeRolePolicy"]),
+    ("get_secret_value", &["secretsmanager:GetSecretValue"]),
     (
         "describe_cluster_versions",
         &["eks:DescribeClusterVersions"],
@@ -668,12 +702,66 @@ fn the_schedulers_role_acts_only_on_this_fleets_clusters() {
         tags["Condition"]["StringEquals"]["ec2:CreateAction"],
         json!(["CreateNatGateway", "AllocateAddress"])
     );
-    let pass = one("iam:PassRole");
+    // Roles are passed to EKS (the blueprints' cluster and node roles) and to Pod
+    // Identity (the blueprints' pod_identity roles), each only those.
+    let passes = allowing(&t, "cluster-scheduler", "iam:PassRole");
+    let passed: Vec<(Value, Value)> = passes
+        .iter()
+        .map(|p| {
+            (
+                p["Resource"].clone(),
+                p["Condition"]["StringEquals"]["iam:PassedToService"].clone(),
+            )
+        })
+        .collect();
     assert_eq!(
-        pass["Condition"]["StringEquals"]["iam:PassedToService"],
-        "eks.amazonaws.com"
+        passed,
+        vec![
+            (
+                json!({"Ref": "BlueprintRoleArns"}),
+                json!("eks.amazonaws.com")
+            ),
+            (
+                json!({"Ref": "PodIdentityRoleArns"}),
+                json!("pods.eks.amazonaws.com")
+            ),
+        ]
     );
-    assert_eq!(pass["Resource"], json!({"Ref": "BlueprintRoleArns"}));
+    for action in [
+        "eks:CreatePodIdentityAssociation",
+        "eks:UpdatePodIdentityAssociation",
+        "iam:DeleteOpenIDConnectProvider",
+    ] {
+        let s = one(action);
+        assert_eq!(
+            s["Condition"]["StringEquals"]["aws:ResourceTag/fleet:managed-by"],
+            stack(),
+            "{action} must be conditioned on this fleet's tag: {s}"
+        );
+    }
+    let provider = one("iam:CreateOpenIDConnectProvider");
+    assert_eq!(
+        provider["Condition"]["StringEquals"]["aws:RequestTag/fleet:managed-by"],
+        stack()
+    );
+    assert!(
+        provider["Resource"]
+            .to_string()
+            .contains(":oidc-provider/oidc.eks.${AWS::Region}.amazonaws.com/id/*"),
+        "{provider}"
+    );
+    // Only the listed roles' trust, only the listed secrets.
+    for (action, parameter) in [
+        ("iam:UpdateAssumeRolePolicy", "IrsaRoleArns"),
+        ("iam:GetRole", "IrsaRoleArns"),
+        ("secretsmanager:GetSecretValue", "BootstrapSecretArns"),
+    ] {
+        assert_eq!(
+            one(action)["Resource"],
+            json!({"Ref": parameter}),
+            "{action}"
+        );
+    }
     assert!(allowing(&t, "cluster-scheduler", "eks:DeleteFargateProfile").is_empty());
     // Every EKS resource of every function carries the prefix.
     for name in functions(&t).keys() {
@@ -755,7 +843,15 @@ fn each_role_reads_its_own_secrets_and_writes_its_own_items() {
         ),
     ];
     for (function, secrets, partitions) in expected {
-        let ssm = allowing(&t, function, "ssm:GetParameter");
+        let mut ssm = allowing(&t, function, "ssm:GetParameter");
+        if function == "cluster-scheduler" {
+            // Besides: the blueprints' bootstrap secrets in SSM, exactly those.
+            let bootstrap = ssm.remove(0);
+            assert_eq!(
+                bootstrap["Resource"],
+                json!({"Ref": "BootstrapParameterArns"})
+            );
+        }
         assert_eq!(ssm.len(), 1, "{function}");
         let mut want = vec![parameter("FleetConfigParameter")];
         want.extend(secrets.iter().map(|s| parameter(s)));

@@ -1,13 +1,17 @@
-//! Morning bootstrap: the blueprint's manifests applied to a rebuilt cluster with
-//! server-side apply (field manager `fleet`), before `Cluster Ready` is published.
+//! Morning bootstrap: the blueprint's secrets and manifests applied to a rebuilt cluster
+//! with server-side apply (field manager `fleet`), before `Cluster Ready` is published.
 //!
-//! Order: CustomResourceDefinitions first, then (on a later tick if they are not yet)
+//! Order: `bootstrap_secrets` first (their namespaces, then the Secrets: Flux's
+//! source-controller needs its deploy key the moment it starts), then
+//! CustomResourceDefinitions, then (on a later tick if they are not yet)
 //! wait until they are Established, then Namespaces, then everything else. Re-applying is
 //! a no-op, so a tick that stops halfway is simply repeated. This is how Flux
 //! (`gotk-components.yaml` + `gotk-sync.yaml`) comes back every morning.
 
 use std::path::PathBuf;
 
+use base64::Engine;
+use fleet_shared::config::{is_secret_key, BootstrapSecret, SecretSource};
 use fleet_shared::kube::kube_error;
 use fleet_shared::{FleetError, Result};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -136,6 +140,163 @@ pub async fn load(s3: &aws_sdk_s3::Client, source: &str) -> Result<String> {
     tokio::fs::read_to_string(&path)
         .await
         .map_err(|e| bootstrap_error(source, format!("cannot read {}: {e}", path.display())))
+}
+
+/// A Kubernetes Secret built from a bootstrap secret's value. Its `Debug` never shows the
+/// data: only [`apply_secrets`] sends it.
+pub struct SecretObject {
+    /// `bootstrap_secrets[j]`, how errors name it.
+    pub key: String,
+    pub namespace: String,
+    pub name: String,
+    body: Value,
+}
+
+impl std::fmt::Debug for SecretObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Secret {}/{} ({}, data redacted)",
+            self.namespace, self.name, self.key
+        )
+    }
+}
+
+/// Builds the Secret from a value read from Secrets Manager or SSM: a JSON object's
+/// members become the Secret's keys (strings as they are, numbers and booleans as their
+/// JSON text), anything else is one key named by `key`. `key` (`blueprint.bootstrap_secrets[j]`)
+/// names the entry in errors; errors never hold the value.
+pub fn secret_object(entry: &BootstrapSecret, key: &str, value: &str) -> Result<SecretObject> {
+    let bad = |k: &str, message: String| FleetError::config(format!("{key}.{k}"), message);
+    let mut data = serde_json::Map::new();
+    let b64 = |v: &str| Value::String(base64::engine::general_purpose::STANDARD.encode(v));
+    match serde_json::from_str::<Value>(value) {
+        Ok(Value::Object(members)) => {
+            for (k, v) in members {
+                if !is_secret_key(&k) {
+                    return Err(bad("from", format!("the JSON member `{k}` is not a Secret key (letters, digits, '-', '_', '.')")));
+                }
+                let text = match v {
+                    Value::String(s) => s,
+                    Value::Number(_) | Value::Bool(_) => v.to_string(),
+                    _ => {
+                        return Err(bad(
+                            "from",
+                            format!("the JSON member `{k}` is not a string, number or boolean"),
+                        ))
+                    }
+                };
+                data.insert(k, b64(&text));
+            }
+        }
+        _ => {
+            let Some(k) = entry.key.as_deref() else {
+                return Err(bad("key", "the value is not a JSON object: name the Secret key it goes under (key = \"...\")".into()));
+            };
+            data.insert(k.to_string(), b64(value));
+        }
+    }
+    Ok(SecretObject {
+        key: key.to_string(),
+        namespace: entry.namespace.clone(),
+        name: entry.name.clone(),
+        body: serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": entry.name,
+                "namespace": entry.namespace,
+                "labels": {"app.kubernetes.io/managed-by": FIELD_MANAGER},
+            },
+            "type": "Opaque",
+            "data": data,
+        }),
+    })
+}
+
+/// Reads a bootstrap secret's value: Secrets Manager's `SecretString`, or an SSM
+/// parameter decrypted. Errors name the entry and the call, never a value.
+pub async fn read_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    ssm: &aws_sdk_ssm::Client,
+    entry: &BootstrapSecret,
+    key: &str,
+) -> Result<String> {
+    let missing = || {
+        FleetError::config(
+            format!("{key}.from"),
+            format!("`{}` has no string value", entry.from),
+        )
+    };
+    match entry.source() {
+        Some(SecretSource::SecretsManager(id)) => sm
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| FleetError::aws("Secrets Manager", "GetSecretValue", e))?
+            .secret_string
+            .ok_or_else(missing),
+        Some(SecretSource::Ssm(name)) => ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| FleetError::aws("SSM", "GetParameter", e))?
+            .parameter
+            .and_then(|p| p.value)
+            .ok_or_else(missing),
+        None => Err(FleetError::config(
+            format!("{key}.from"),
+            "neither secretsmanager: nor ssm:",
+        )),
+    }
+}
+
+/// Applies the Secrets, each after its namespace (created with server-side apply if it
+/// is not there: the real API refuses a Secret in a namespace that does not exist).
+pub async fn apply_secrets(client: &kube::Client, secrets: &[SecretObject]) -> Result<()> {
+    let mut namespaces: Vec<&str> = secrets.iter().map(|s| s.namespace.as_str()).collect();
+    namespaces.dedup();
+    for ns in namespaces {
+        let m = Manifest {
+            source: "bootstrap_secrets".into(),
+            index: 0,
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: ns.to_string(),
+            body: serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        };
+        apply_one(client, &m).await?;
+    }
+    for s in secrets {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            &s.namespace,
+            &kube::api::ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Secret")),
+        );
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        api.patch(&s.name, &params, &Patch::Apply(&s.body))
+            .await
+            .map_err(|e| match kube_error(e) {
+                FleetError::Kube {
+                    status,
+                    reason,
+                    message,
+                } => FleetError::Kube {
+                    status,
+                    reason,
+                    message: format!(
+                        "bootstrap Secret {}/{} ({}): {message}",
+                        s.namespace, s.name, s.key
+                    ),
+                },
+                other => other,
+            })?;
+    }
+    Ok(())
 }
 
 /// What one bootstrap pass achieved.
@@ -282,6 +443,59 @@ spec:
                 .contains("x.yaml #1: not a Kubernetes object"),
             "{err}"
         );
+    }
+
+    fn entry(key: Option<&str>) -> BootstrapSecret {
+        BootstrapSecret {
+            namespace: "flux-system".into(),
+            name: "flux-system".into(),
+            from: "secretsmanager:fleet/flux-deploy-key".into(),
+            key: key.map(String::from),
+        }
+    }
+
+    #[test]
+    fn a_json_object_becomes_the_secrets_keys_and_a_string_one_named_key() {
+        let value = r#"{"identity": "-----BEGIN OPENSSH PRIVATE KEY-----CANARY", "known_hosts": "github.com ssh-ed25519 AAAA", "port": 22}"#;
+        let s =
+            secret_object(&entry(None), "blueprint.bootstrap_secrets[0]", value).expect("object");
+        let data = &s.body["data"];
+        let decode = |k: &str| {
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(data[k].as_str().expect("string"))
+                    .expect("base64"),
+            )
+            .expect("utf-8")
+        };
+        assert_eq!(decode("known_hosts"), "github.com ssh-ed25519 AAAA");
+        assert_eq!(decode("port"), "22");
+        assert_eq!(s.body["metadata"]["namespace"], "flux-system");
+        // Neither Debug nor an error shows the value.
+        assert!(!format!("{s:?}").contains("CANARY"));
+        let s = secret_object(&entry(Some("age.agekey")), "k", "AGE-SECRET-KEY-1CANARY")
+            .expect("string");
+        assert_eq!(s.body["data"].as_object().map(|o| o.len()), Some(1));
+        let err = secret_object(
+            &entry(None),
+            "blueprint.bootstrap_secrets[1]",
+            "AGE-SECRET-KEY-1CANARY",
+        )
+        .expect_err("no key");
+        assert!(
+            err.to_string()
+                .contains("blueprint.bootstrap_secrets[1].key"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("CANARY"));
+        let err = secret_object(&entry(None), "k", r#"{"a b": "CANARY"}"#).expect_err("bad key");
+        assert!(
+            err.to_string().contains("`a b`") && !err.to_string().contains("CANARY"),
+            "{err}"
+        );
+        let err =
+            secret_object(&entry(None), "k", r#"{"a": {"nested": "CANARY"}}"#).expect_err("nested");
+        assert!(!err.to_string().contains("CANARY"), "{err}");
     }
 
     #[test]

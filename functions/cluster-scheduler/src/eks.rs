@@ -10,7 +10,9 @@ use fleet_shared::config::{Blueprint, ClusterConfig, CLUSTER_TAG, MANAGED_BY_TAG
 use fleet_shared::{FleetError, Result};
 use futures::future::try_join_all;
 
+use crate::observed::ObservedPodIdentity;
 use crate::reconcile::{Observed, ObservedCluster, ObservedNodegroup, Scaling};
+use crate::step::PodIdentityChange;
 
 #[derive(Clone, Debug)]
 pub struct Eks {
@@ -25,6 +27,8 @@ pub struct Want {
     pub addons: bool,
     pub fargate: bool,
     pub access: bool,
+    /// The Pod Identity associations (with their roles: one describe each).
+    pub pod_identity: bool,
 }
 
 fn err<E, R>(
@@ -100,6 +104,11 @@ impl Eks {
                 .certificate_authority
                 .as_ref()
                 .and_then(|c| c.data.clone()),
+            oidc_issuer: cluster
+                .identity
+                .as_ref()
+                .and_then(|i| i.oidc.as_ref())
+                .and_then(|o| o.issuer.clone()),
             ..Default::default()
         }))
     }
@@ -129,6 +138,103 @@ impl Eks {
         }
         if want.access && observed.status == "ACTIVE" {
             observed.access_principals = self.access_principals(name).await?;
+        }
+        if want.pod_identity && observed.status == "ACTIVE" {
+            observed.pod_identities = self.pod_identities(name).await?;
+        }
+        Ok(())
+    }
+
+    /// The cluster's Pod Identity associations, each with its role (the list does not
+    /// give it: one `DescribePodIdentityAssociation` each).
+    async fn pod_identities(&self, cluster: &str) -> Result<Vec<ObservedPodIdentity>> {
+        let mut summaries = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_pod_identity_associations()
+                .cluster_name(cluster)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(err("ListPodIdentityAssociations"))?;
+            summaries.extend(page.associations.unwrap_or_default());
+            token = page.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        let mut out = Vec::new();
+        for s in summaries {
+            let Some(id) = s.association_id else { continue };
+            let described = self
+                .client
+                .describe_pod_identity_association()
+                .cluster_name(cluster)
+                .association_id(&id)
+                .send()
+                .await
+                .map_err(err("DescribePodIdentityAssociation"));
+            let association = match described {
+                // Deleted between list and describe.
+                Err(e) if e.is_not_found() => continue,
+                other => other?.association,
+            };
+            let Some(a) = association else { continue };
+            out.push(ObservedPodIdentity {
+                namespace: a.namespace.unwrap_or_default(),
+                service_account: a.service_account.unwrap_or_default(),
+                association_id: id,
+                role_arn: a.role_arn.unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Creates or updates Pod Identity associations. A create that finds one already there
+    /// (a concurrent tick, or a list that lagged) converges: the next look updates it if
+    /// its role differs.
+    pub async fn associate_pod_identities(
+        &self,
+        cluster: &ClusterConfig,
+        changes: &[PodIdentityChange],
+    ) -> Result<()> {
+        for change in changes {
+            match change {
+                PodIdentityChange::Create(p) => {
+                    let created = self
+                        .client
+                        .create_pod_identity_association()
+                        .cluster_name(&cluster.name)
+                        .namespace(&p.namespace)
+                        .service_account(&p.service_account)
+                        .role_arn(&p.role_arn)
+                        .set_tags(Some(fleet_tags(
+                            &cluster.name,
+                            &cluster.blueprint,
+                            &self.stack,
+                        )))
+                        .send()
+                        .await
+                        .map_err(err("CreatePodIdentityAssociation"));
+                    converge_on_in_use(created)?;
+                }
+                PodIdentityChange::Update {
+                    association_id,
+                    role_arn,
+                    ..
+                } => {
+                    self.client
+                        .update_pod_identity_association()
+                        .cluster_name(&cluster.name)
+                        .association_id(association_id)
+                        .role_arn(role_arn)
+                        .send()
+                        .await
+                        .map_err(err("UpdatePodIdentityAssociation"))?;
+                }
+            }
         }
         Ok(())
     }
@@ -238,8 +344,9 @@ impl Eks {
         }
     }
 
-    /// An access entry and its cluster-wide policy for each principal. Both calls are
-    /// idempotent: an existing entry converges, re-associating a policy is a no-op.
+    /// An access entry of the blueprint's type for each principal, and its cluster-wide
+    /// policy for a `STANDARD` one (EKS refuses policies on the node types). Both calls
+    /// are idempotent: an existing entry converges, re-associating a policy is a no-op.
     pub async fn create_access_entries(
         &self,
         cluster: &ClusterConfig,
@@ -256,6 +363,11 @@ impl Eks {
                 .create_access_entry()
                 .cluster_name(&cluster.name)
                 .principal_arn(&entry.principal_arn)
+                .r#type(entry.kind.as_str())
+                .set_kubernetes_groups(
+                    (!entry.kubernetes_groups.is_empty()).then(|| entry.kubernetes_groups.clone()),
+                )
+                .set_username(entry.username.clone())
                 .set_tags(Some(fleet_tags(
                     &cluster.name,
                     &cluster.blueprint,
@@ -266,11 +378,14 @@ impl Eks {
                 .map_err(err("CreateAccessEntry"));
             converge_on_in_use(created)?;
             let partition = entry.principal_arn.split(':').nth(1).unwrap_or("aws");
+            let Some(policy_arn) = entry.policy_arn(partition) else {
+                continue;
+            };
             self.client
                 .associate_access_policy()
                 .cluster_name(&cluster.name)
                 .principal_arn(&entry.principal_arn)
-                .policy_arn(entry.policy_arn(partition))
+                .policy_arn(policy_arn)
                 .access_scope(
                     aws_sdk_eks::types::AccessScope::builder()
                         .r#type(aws_sdk_eks::types::AccessScopeType::Cluster)

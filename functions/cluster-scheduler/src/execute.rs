@@ -10,8 +10,9 @@ use fleet_shared::Result;
 use jiff::{Timestamp, ToSpan};
 
 use crate::bootstrap;
+use crate::eks::fleet_tags;
 use crate::reconcile::{creation_token_candidate, Observed, ObservedCluster, Step};
-use crate::{karpenter_api, teardown};
+use crate::{irsa, karpenter_api, ready, teardown};
 
 use crate::handler::*;
 
@@ -133,16 +134,38 @@ impl Scheduler {
                 teardown::delete_services(&client, services).await?;
                 Ok(StepResult::Done)
             }
+            Step::TrustIssuer(issuer) => self
+                .trust_issuer(c, issuer, record)
+                .await
+                .map(|_| StepResult::Done),
+            Step::AssociatePodIdentities(changes) => self
+                .eks
+                .associate_pod_identities(c, changes)
+                .await
+                .map(|_| StepResult::Done),
             Step::BootstrapThenAnnounce => {
                 let Observed::Present(o) = observed else {
                     return Ok(StepResult::Waiting);
                 };
+                // Every value is read before anything is applied: a missing secret
+                // stops the morning before Flux starts without its key.
+                let mut secrets = Vec::new();
+                for (j, entry) in c.blueprint.bootstrap_secrets.iter().enumerate() {
+                    let key = format!("cluster `{name}` blueprint.bootstrap_secrets[{j}]");
+                    let value =
+                        bootstrap::read_secret(&self.secrets, &self.ssm, entry, &key).await?;
+                    secrets.push(bootstrap::secret_object(entry, &key, &value)?);
+                }
                 let mut manifests = Vec::new();
                 for source in &c.blueprint.bootstrap {
                     let text = bootstrap::load(&self.s3, source).await?;
                     manifests.extend(bootstrap::parse(source, &text)?);
                 }
                 let client = self.kube.client(&Self::access(name, o)).await?;
+                if !secrets.is_empty() {
+                    bootstrap::apply_secrets(&client, &secrets).await?;
+                    tracing::info!(cluster = %name, secrets = secrets.len(), "bootstrap secrets applied");
+                }
                 match bootstrap::apply(&client, manifests).await? {
                     bootstrap::Progress::WaitingForCrds(pending) => {
                         tracing::info!(cluster = %name, crds = ?pending, "waiting for CRDs to be Established");
@@ -150,8 +173,39 @@ impl Scheduler {
                     }
                     bootstrap::Progress::Applied(n) => {
                         tracing::info!(cluster = %name, documents = n, "bootstrap applied");
-                        self.announce_up(c, o, record, now).await
+                        self.store
+                            .mark_bootstrapped(name, &o.generation, now)
+                            .await?;
+                        if c.blueprint.ready_when.is_empty() {
+                            return self.announce_up(c, o, record, now, vec![]).await;
+                        }
+                        let minutes = i64::from(c.blueprint.ready_timeout_minutes);
+                        let degraded_after = now.checked_add(minutes.minutes()).unwrap_or(now);
+                        self.await_ready(c, o, &client, record, now, degraded_after)
+                            .await
                     }
+                }
+            }
+            Step::AwaitReady { degraded_after, .. } => {
+                let Observed::Present(o) = observed else {
+                    return Ok(StepResult::Waiting);
+                };
+                match self.kube.client(&Self::access(name, o)).await {
+                    Ok(client) => {
+                        self.await_ready(c, o, &client, record, now, *degraded_after)
+                            .await
+                    }
+                    // The API never answering is itself what the timeout reports.
+                    Err(e) if now >= *degraded_after => {
+                        let why = c
+                            .blueprint
+                            .ready_when
+                            .iter()
+                            .map(|r| format!("{r}: the API did not answer ({e})"))
+                            .collect();
+                        self.announce_up(c, o, record, now, why).await
+                    }
+                    Err(e) => Err(e),
                 }
             }
             Step::DeleteCluster { failed: false } => self
@@ -183,10 +237,17 @@ impl Scheduler {
                 self.fail_and_continue(c, step, &error, record, now).await
             }
             Step::AnnounceUp => match observed {
-                Observed::Present(o) => self.announce_up(c, o, record, now).await,
+                Observed::Present(o) => self.announce_up(c, o, record, now, vec![]).await,
                 Observed::Absent => Ok(StepResult::Waiting),
             },
             Step::AnnounceDown => {
+                // The cluster is gone: so is its issuer. The OIDC provider the fleet made
+                // for it goes too (one someone else made is never recorded).
+                if let (Observed::Absent, Some(arn)) = (observed, &record.state.oidc_provider) {
+                    self.iam.delete_provider(arn).await?;
+                    self.store.forget_oidc_provider(name, arn).await?;
+                    tracing::info!(cluster = %name, provider = %arn, "OIDC provider deleted");
+                }
                 let generation = match observed {
                     Observed::Present(o) => o.generation.clone(),
                     Observed::Absent => record
@@ -201,7 +262,7 @@ impl Scheduler {
                     mode: c.mode,
                     at: now,
                 };
-                self.announce(c, Desired::Down, &generation, record, &event, now)
+                self.announce(c, Desired::Down, &generation, record, &event, now, None)
                     .await
             }
             Step::CapNodePools {
@@ -283,13 +344,49 @@ impl Scheduler {
         }
     }
 
+    /// Announces `Cluster Ready` once `ready_when` is met, or with what is not ready from
+    /// `degraded_after` on; else waits for a later tick.
+    async fn await_ready(
+        &self,
+        c: &ClusterConfig,
+        o: &ObservedCluster,
+        client: &kube::Client,
+        record: &ClusterRecord,
+        now: Timestamp,
+        degraded_after: Timestamp,
+    ) -> Result<StepResult> {
+        let not_ready = match ready::not_ready(client, &c.blueprint.ready_when).await {
+            Ok(list) => list,
+            Err(e) if now >= degraded_after => c
+                .blueprint
+                .ready_when
+                .iter()
+                .map(|r| format!("{r}: the API did not answer ({e})"))
+                .collect(),
+            Err(e) => return Err(e),
+        };
+        if not_ready.is_empty() || now >= degraded_after {
+            return self.announce_up(c, o, record, now, not_ready).await;
+        }
+        tracing::info!(cluster = %c.name, not_ready = ?not_ready, %degraded_after, "waiting for ready_when");
+        Ok(StepResult::Waiting)
+    }
+
+    /// Records the up transition and publishes `Cluster Ready` (with `degraded`, the
+    /// `ready_when` objects not ready at the timeout, and Slack hears it once).
     pub(crate) async fn announce_up(
         &self,
         c: &ClusterConfig,
         o: &ObservedCluster,
         record: &ClusterRecord,
         now: Timestamp,
+        degraded: Vec<String>,
     ) -> Result<StepResult> {
+        let took_seconds = record
+            .state
+            .rising_since
+            .filter(|since| *since <= now)
+            .map(|since| now.as_second() - since.as_second());
         let event = ClusterReady {
             cluster: c.name.clone(),
             endpoint: o.endpoint.clone().unwrap_or_default(),
@@ -297,8 +394,120 @@ impl Scheduler {
             mode: c.mode,
             generation: o.generation.clone(),
             at: now,
+            took_seconds,
+            degraded: degraded.clone(),
         };
-        self.announce(c, Desired::Up, &o.generation, record, &event, now)
+        let result = self
+            .announce(
+                c,
+                Desired::Up,
+                &o.generation,
+                record,
+                &event,
+                now,
+                took_seconds,
+            )
+            .await?;
+        if result == StepResult::Done && !degraded.is_empty() {
+            let text = format!(
+                ":warning: cluster `{}` is up but degraded after {} minutes: {}",
+                c.name,
+                c.blueprint.ready_timeout_minutes,
+                degraded.join("; ")
+            );
+            self.notifier.send_or_warn(&text).await;
+            tracing::warn!(cluster = %c.name, degraded = ?degraded, "announced degraded");
+        }
+        Ok(result)
+    }
+
+    /// IRSA for a new issuer: its IAM OIDC provider made (or found), each `irsa_roles`
+    /// role's statements that trusted this cluster's previous issuer (recorded, or any
+    /// EKS issuer of this region whose provider is gone) moved to it, then the issuer
+    /// recorded. A provider the fleet made for an earlier incarnation that is still
+    /// recorded (a FAILED cluster rebuilt without an evening) is deleted.
+    async fn trust_issuer(
+        &self,
+        c: &ClusterConfig,
+        issuer: &str,
+        record: &ClusterRecord,
+    ) -> Result<()> {
+        let bp = &c.blueprint;
+        let host = irsa::issuer_host_path(issuer).ok_or_else(|| {
+            fleet_shared::FleetError::Internal(format!(
+                "OIDC issuer `{issuer}` is not an https URL"
+            ))
+        })?;
+        // The provider lives in the roles' account (IRSA's trust names it there).
+        let first = bp
+            .irsa_roles
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default();
+        let parts: Vec<&str> = first.split(':').collect();
+        let (partition, account) = match parts.as_slice() {
+            [_, p, _, _, a, ..] => (*p, *a),
+            _ => ("aws", ""),
+        };
+        let tags = fleet_tags(&c.name, bp, &self.stack);
+        let provider = self
+            .iam
+            .ensure_provider(issuer, account, partition, &self.stack, &tags)
+            .await?;
+        if let Some(old) = record
+            .state
+            .oidc_provider
+            .as_deref()
+            .filter(|o| *o != provider.arn)
+        {
+            self.iam.delete_provider(old).await?;
+        }
+        let previous = record.state.irsa_issuer.as_deref();
+        let regional = format!("oidc.eks.{}.amazonaws.com/id/", self.config.fleet.region);
+        let mut untouched = Vec::new();
+        for role_arn in &bp.irsa_roles {
+            let role = irsa::role_name(role_arn).ok_or_else(|| {
+                fleet_shared::FleetError::Internal(format!("`{role_arn}` has no role name"))
+            })?;
+            let policy = self.iam.trust_policy(role).await?;
+            let mut stale = std::collections::HashSet::new();
+            for h in irsa::referenced_host_paths(&policy) {
+                if h == host {
+                    continue;
+                }
+                let gone = || async {
+                    let arn = irsa::provider_arn(partition, account, &h);
+                    self.iam.provider_exists(&arn).await.map(|exists| !exists)
+                };
+                if Some(h.as_str()) == previous || (h.starts_with(&regional) && gone().await?) {
+                    stale.insert(h);
+                }
+            }
+            match irsa::rewrite_trust(&policy, &|h| stale.contains(h), &host, &provider.arn) {
+                Some(rewritten) => {
+                    self.iam.update_trust(role, &rewritten).await?;
+                    tracing::info!(cluster = %c.name, role = %role_arn, issuer = %host, "IRSA trust moved to the new issuer");
+                }
+                None if irsa::referenced_host_paths(&policy).contains(&host) => {}
+                None => untouched.push(role_arn.clone()),
+            }
+        }
+        if !untouched.is_empty() {
+            let text = format!(
+                ":warning: cluster `{}`: IRSA roles {} trust no previous issuer of this cluster; add a statement for {} (README, \"Identities\")",
+                c.name,
+                untouched.join(", "),
+                provider.arn
+            );
+            self.notifier.send_or_warn(&text).await;
+            tracing::warn!(cluster = %c.name, roles = ?untouched, "IRSA roles left as they are");
+        }
+        self.store
+            .record_irsa(
+                &c.name,
+                &host,
+                provider.made_by_fleet.then_some(provider.arn.as_str()),
+            )
             .await
     }
 
@@ -319,6 +528,7 @@ impl Scheduler {
 
     /// Records the transition once, then publishes its event. If publishing fails the
     /// phase stays unannounced and the next tick publishes again: at least once.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn announce<E: BusEvent>(
         &self,
         c: &ClusterConfig,
@@ -327,6 +537,7 @@ impl Scheduler {
         record: &ClusterRecord,
         event: &E,
         now: Timestamp,
+        took_seconds: Option<i64>,
     ) -> Result<StepResult> {
         let detail_text = match phase {
             Desired::Up => format!("ready, generation {generation}"),
@@ -334,7 +545,7 @@ impl Scheduler {
         };
         let recorded = self
             .store
-            .record_transition(&c.name, phase, generation, now, &detail_text)
+            .record_timed_transition(&c.name, phase, generation, now, &detail_text, took_seconds)
             .await?;
         if !recorded {
             let ours = record.state.phase == Some(phase)

@@ -39,6 +39,12 @@ pub struct Scheduler {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     /// Karpenter's instances and launch templates (the evening's backstop).
     pub ec2: aws_sdk_ec2::Client,
+    /// IRSA: OIDC providers and the `irsa_roles`' trust.
+    pub iam: crate::irsa::Iam,
+    /// `bootstrap_secrets` read from Secrets Manager.
+    pub secrets: aws_sdk_secretsmanager::Client,
+    /// `bootstrap_secrets` read from SSM.
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 /// Backoff after the n-th consecutive failure: 2, 4, 8, 16, then 30 minutes.
@@ -85,6 +91,9 @@ impl Scheduler {
             s3: aws_sdk_s3::Client::new(sdk),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
             ec2: aws_sdk_ec2::Client::new(sdk),
+            iam: crate::irsa::Iam::new(aws_sdk_iam::Client::new(sdk)),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
             store: StateStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
             bus: EventPublisher::new(
                 aws_sdk_eventbridge::Client::new(sdk),

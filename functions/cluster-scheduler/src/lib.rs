@@ -10,7 +10,9 @@
 //! - `tick`: one reconcile tick over every cluster (records, backoff, failures);
 //! - `execute`: carries out one step and announces finished transitions;
 //! - `queries`: plan, status and overrides;
-//! - `teardown`, `bootstrap`: the Kubernetes side of the evening and the morning.
+//! - `teardown`, `bootstrap`: the Kubernetes side of the evening and the morning;
+//! - `ready`: whether `ready_when`'s objects are ready;
+//! - `irsa`: IRSA trust moved to each new cluster's OIDC issuer (IAM).
 //! - `karpenter_steps`: the Karpenter part of an evening and a morning (pure);
 //! - `karpenter_api`: Karpenter's objects (Kubernetes) and instances (EC2), read and acted on.
 //! - `network_steps`: a `[[network]]`'s NAT gateways and routes, morning and evening (pure);
@@ -22,6 +24,7 @@ pub mod bootstrap;
 pub mod eks;
 pub mod execute;
 pub mod handler;
+pub mod irsa;
 pub mod karpenter_api;
 pub mod karpenter_steps;
 pub mod network;
@@ -29,6 +32,7 @@ pub mod network_api;
 pub mod network_steps;
 pub mod observed;
 pub mod queries;
+pub mod ready;
 pub mod reconcile;
 pub mod request;
 pub mod step;

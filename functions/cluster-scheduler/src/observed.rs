@@ -68,11 +68,26 @@ pub struct ObservedCluster {
     pub fargate_profiles: Vec<(String, String)>,
     /// Principals with an access entry; only listed when the blueprint has `access`.
     pub access_principals: Vec<String>,
+    /// The cluster's OIDC issuer URL (`https://oidc.eks.<region>.amazonaws.com/id/<ID>`),
+    /// new with every incarnation.
+    pub oidc_issuer: Option<String>,
+    /// Pod Identity associations; only listed when the blueprint has `pod_identity`.
+    pub pod_identities: Vec<ObservedPodIdentity>,
     /// What stands in the way of a clean teardown; only read while nodegroups still run.
     pub teardown: Option<TeardownView>,
     /// Karpenter's objects and instances; only read for a cluster with
     /// `[cluster.karpenter]` that is going down, or coming up with limits to restore.
     pub karpenter: Option<KarpenterView>,
+}
+
+/// One EKS Pod Identity association as EKS shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedPodIdentity {
+    pub namespace: String,
+    pub service_account: String,
+    /// `a-…`: what an update names.
+    pub association_id: String,
+    pub role_arn: String,
 }
 
 /// What Karpenter has launched for a cluster, and what the fleet sees of its objects.
@@ -204,6 +219,8 @@ impl Default for ObservedCluster {
             addons: vec![],
             fargate_profiles: vec![],
             access_principals: vec![],
+            oidc_issuer: None,
+            pod_identities: vec![],
             teardown: None,
             karpenter: None,
         }

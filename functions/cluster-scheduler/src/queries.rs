@@ -234,6 +234,7 @@ impl Scheduler {
                 addons: false,
                 fargate: false,
                 access: false,
+                pod_identity: false,
             };
             self.eks.look_inside(&c.name, o, want).await?;
         }

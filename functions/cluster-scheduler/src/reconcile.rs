@@ -12,8 +12,9 @@ use jiff::{Timestamp, ToSpan};
 pub use crate::observed::{
     ownership, Observed, ObservedCluster, ObservedNodegroup, Ownership, Scaling, TeardownView,
 };
-pub use crate::step::Step;
+pub use crate::step::{PodIdentityChange, Step};
 
+use crate::irsa;
 use crate::karpenter_steps::{self, Evening};
 
 /// Everything the decision depends on.
@@ -172,6 +173,17 @@ fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
     if !missing_access.is_empty() {
         return Step::CreateAccessEntries(missing_access);
     }
+    if let (false, Some(issuer)) = (bp.irsa_roles.is_empty(), c.oidc_issuer.as_deref()) {
+        if irsa::issuer_host_path(issuer).is_some()
+            && s.recorded.irsa_issuer.as_deref() != irsa::issuer_host_path(issuer).as_deref()
+        {
+            return Step::TrustIssuer(issuer.to_string());
+        }
+    }
+    let pod_identity = pod_identity_changes(&bp.pod_identity, &c.pod_identities);
+    if !pod_identity.is_empty() {
+        return Step::AssociatePodIdentities(pod_identity);
+    }
     let missing_addons = |before_nodes: bool| -> Vec<String> {
         bp.addons
             .iter()
@@ -261,13 +273,54 @@ fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
         }
         return step;
     }
+    let bootstrapped_at = s
+        .recorded
+        .bootstrapped
+        .as_ref()
+        .filter(|(g, _)| *g == c.generation)
+        .map(|(_, at)| *at);
+    let has_bootstrap =
+        !(bp.bootstrap.is_empty() && bp.bootstrap_secrets.is_empty() && bp.ready_when.is_empty());
     if is_announced(s.recorded, Desired::Up, Some(&c.generation)) {
-        Step::Steady
-    } else if !bp.bootstrap.is_empty() {
-        Step::BootstrapThenAnnounce
-    } else {
-        Step::AnnounceUp
+        return Step::Steady;
     }
+    match bootstrapped_at {
+        // The bootstrap also dates the wait for `ready_when`.
+        None if has_bootstrap => Step::BootstrapThenAnnounce,
+        Some(at) if !bp.ready_when.is_empty() => Step::AwaitReady {
+            objects: bp.ready_when.iter().map(|o| o.to_string()).collect(),
+            degraded_after: at
+                .checked_add((i64::from(bp.ready_timeout_minutes)).minutes())
+                .unwrap_or(at),
+        },
+        _ => Step::AnnounceUp,
+    }
+}
+
+/// What makes the cluster's Pod Identity associations the blueprint's: those missing
+/// created, those of a listed service account with another role updated. Associations of
+/// service accounts the blueprint does not list are not the fleet's: left alone.
+pub fn pod_identity_changes(
+    wanted: &[fleet_shared::config::PodIdentity],
+    seen: &[crate::observed::ObservedPodIdentity],
+) -> Vec<PodIdentityChange> {
+    wanted
+        .iter()
+        .filter_map(|p| {
+            match seen
+                .iter()
+                .find(|o| o.namespace == p.namespace && o.service_account == p.service_account)
+            {
+                None => Some(PodIdentityChange::Create(p.clone())),
+                Some(o) if o.role_arn != p.role_arn => Some(PodIdentityChange::Update {
+                    association_id: o.association_id.clone(),
+                    service_account: format!("{}/{}", p.namespace, p.service_account),
+                    role_arn: p.role_arn.clone(),
+                }),
+                Some(_) => None,
+            }
+        })
+        .collect()
 }
 
 /// Whether the blueprint has a nodegroup of that name (the fleet's to scale or delete).
@@ -1599,7 +1652,10 @@ desired_size = 2
         let mut c = blueprint(&[]);
         c.blueprint.access = vec![fleet_shared::config::AccessEntry {
             principal_arn: "arn:aws:iam::123456789012:role/dns-updater".into(),
-            policy: "AmazonEKSViewPolicy".into(),
+            kind: Default::default(),
+            policy: Some("AmazonEKSViewPolicy".into()),
+            kubernetes_groups: vec![],
+            username: None,
         }];
         c.blueprint.bootstrap = vec!["manifests/flux.yaml".into()];
         let ready = cluster("ACTIVE", vec![ng("spot", "ACTIVE", 1, 2, 3)], &[]);

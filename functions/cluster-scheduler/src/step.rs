@@ -1,7 +1,23 @@
 //! The steps the reconciler decides ([`crate::reconcile::next_step`]) and the handler
 //! carries out ([`crate::execute`]), one per tick per cluster.
 
+use fleet_shared::config::PodIdentity;
+
 use crate::observed::Scaling;
+
+/// One change to the cluster's Pod Identity associations.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PodIdentityChange {
+    /// The blueprint's association, missing from the cluster.
+    Create(PodIdentity),
+    /// An association of a listed service account with another role.
+    Update {
+        association_id: String,
+        /// `namespace/service_account`, for plans and logs.
+        service_account: String,
+        role_arn: String,
+    },
+}
 
 /// The next idempotent step for one cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +37,11 @@ pub enum Step {
     CreateCluster,
     /// Access entries (with their policy) for principals that lack one.
     CreateAccessEntries(Vec<String>),
+    /// IRSA: make the IAM OIDC provider of the cluster's new issuer (the URL) and move
+    /// the `irsa_roles`' trust statements from the previous issuer to it.
+    TrustIssuer(String),
+    /// Pod Identity associations to create or point at their blueprint role.
+    AssociatePodIdentities(Vec<PodIdentityChange>),
     CreateAddons(Vec<String>),
     CreateNodegroups(Vec<String>),
     /// Delete nodegroups that failed to create; later ticks recreate them.
@@ -42,8 +63,16 @@ pub enum Step {
     DeleteCluster {
         failed: bool,
     },
-    /// Apply the bootstrap manifests, then (when all applied) announce as `AnnounceUp`.
+    /// Apply the bootstrap secrets, then the manifests; then (when all applied) await
+    /// `ready_when` as [`Step::AwaitReady`] does, in the same tick.
     BootstrapThenAnnounce,
+    /// The bootstrap is applied: announce `Cluster Ready` once every `ready_when` object
+    /// (`objects`, as plans name them) is ready, or `degraded` from `degraded_after` on
+    /// (the bootstrap's time plus `ready_timeout_minutes`).
+    AwaitReady {
+        objects: Vec<String>,
+        degraded_after: jiff::Timestamp,
+    },
     /// Record the up transition and publish `Cluster Ready`.
     AnnounceUp,
     /// Karpenter, evening: record the `spec.limits` of the managed NodePools not yet
@@ -97,6 +126,22 @@ impl Step {
         }
     }
 
+    /// Whether the step begins (or goes on with) bringing the cluster up: the first one
+    /// taken dates the morning (`Cluster Ready`'s `took_seconds`).
+    pub fn is_rise(&self) -> bool {
+        match self {
+            Step::CreateCluster
+            | Step::CreateAccessEntries(_)
+            | Step::TrustIssuer(_)
+            | Step::AssociatePodIdentities(_)
+            | Step::CreateAddons(_)
+            | Step::CreateNodegroups(_)
+            | Step::RestoreNodePoolLimits(_) => true,
+            Step::ScaleNodegroups(targets) => targets.iter().all(|(_, s)| s.desired > 0),
+            _ => false,
+        }
+    }
+
     /// Whether the step deletes or takes down something: such steps are recorded in the
     /// audit trail (with what decided them) before they are taken.
     pub fn is_destructive(&self) -> bool {
@@ -127,6 +172,27 @@ impl Step {
             Step::CreateAccessEntries(p) => format!("create-access-entries {}", p.join(",")),
             Step::DeleteLoadBalancerServices(s) => format!("delete-loadbalancer-services {}", s.join(",")),
             Step::BootstrapThenAnnounce => "bootstrap-then-announce".into(),
+            Step::AwaitReady {
+                objects,
+                degraded_after,
+            } => format!(
+                "await-ready {} (announced degraded from {degraded_after})",
+                objects.join(", ")
+            ),
+            Step::TrustIssuer(issuer) => format!("trust-issuer {issuer}"),
+            Step::AssociatePodIdentities(changes) => format!(
+                "associate-pod-identities {}",
+                changes
+                    .iter()
+                    .map(|c| match c {
+                        PodIdentityChange::Create(p) =>
+                            format!("{}/{}", p.namespace, p.service_account),
+                        PodIdentityChange::Update { service_account, .. } =>
+                            format!("{service_account} (role changed)"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             Step::CreateAddons(a) => format!("create-addons {}", a.join(",")),
             Step::CreateNodegroups(n) => format!("create-nodegroups {}", n.join(",")),
             Step::ReplaceFailedNodegroups(n) => format!("delete-failed-nodegroups {}", n.join(",")),

@@ -27,6 +27,7 @@ impl Scheduler {
             addons: desired == Desired::Up && !c.blueprint.addons.is_empty(),
             fargate: desired == Desired::Down && c.mode == Mode::Destroy,
             access: desired == Desired::Up && !c.blueprint.access.is_empty(),
+            pod_identity: desired == Desired::Up && !c.blueprint.pod_identity.is_empty(),
         }
     }
 
@@ -320,6 +321,14 @@ impl Scheduler {
             tracing::debug!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");
         } else {
             tracing::info!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");
+        }
+        // The morning's first step dates it (`Cluster Ready`'s `took_seconds`).
+        let announced_up = record.state.phase == Some(Desired::Up) && record.state.announced;
+        if step.is_rise() && !announced_up && record.state.rising_since.is_none() {
+            if let Err(e) = self.store.mark_rising(&c.name, now).await {
+                return self.after_error(c, &record, now, outcome, e).await;
+            }
+            record.state.rising_since = Some(now);
         }
         // Boxed: a step's future holds its largest adapter call's (see `look_inside`).
         let executed = self.execute(c, &step, &observed, &record, inv, &decision.reason);

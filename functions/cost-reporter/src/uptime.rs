@@ -91,6 +91,7 @@ mod tests {
 
     fn t(kind: TransitionKind, at: &str) -> Transition {
         Transition {
+            took_seconds: None,
             kind,
             at: ts(at),
             detail: String::new(),

@@ -6,13 +6,14 @@
 //!
 //! `fleet-config params <file> [<cluster name prefix>]`: the stack parameters the template
 //! takes from the config, as `Key=Value` words for `sam deploy --parameter-overrides`
-//! (each role's SSM parameters, the access entries' principals and policies, the Route53
-//! zones and record names, the networks' route tables); with a prefix, every cluster name must start with it.
+//! (each role's SSM parameters, the access entries' principals and policies, the Pod
+//! Identity and IRSA roles, the bootstrap secrets, the Route53 zones and record names, the
+//! networks' route tables); with a prefix, every cluster name must start with it.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use fleet_shared::config::{normalize_name, DnsProvider, FleetConfig, SecretRef};
+use fleet_shared::config::{normalize_name, DnsProvider, FleetConfig, SecretRef, SecretSource};
 
 const USAGE: &str = "usage: fleet-config check <file.toml>\n       fleet-config params <file.toml> [<cluster name prefix>]";
 
@@ -149,10 +150,34 @@ fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, Str
     let mut policies = BTreeSet::new();
     let mut zones = BTreeSet::new();
     let mut names = BTreeSet::new();
+    let mut pod_roles = BTreeSet::new();
+    let mut irsa_roles = BTreeSet::new();
+    let mut sm_secrets = BTreeSet::new();
+    let mut ssm_secrets = BTreeSet::new();
     for c in &config.clusters {
         for a in &c.blueprint.access {
             principals.insert(a.principal_arn.clone());
-            policies.insert(a.policy_arn("aws"));
+            policies.extend(a.policy_arn("aws"));
+        }
+        pod_roles.extend(c.blueprint.pod_identity.iter().map(|p| p.role_arn.clone()));
+        irsa_roles.extend(c.blueprint.irsa_roles.iter().cloned());
+        for b in &c.blueprint.bootstrap_secrets {
+            match b.source() {
+                // Secrets Manager appends six random characters to a secret's ARN.
+                Some(SecretSource::SecretsManager(id)) if id.starts_with("arn:") => {
+                    sm_secrets.insert(id.to_string())
+                }
+                Some(SecretSource::SecretsManager(id)) => sm_secrets.insert(format!(
+                    "arn:aws:secretsmanager:{}:*:secret:{id}-??????",
+                    config.fleet.region
+                )),
+                Some(SecretSource::Ssm(name)) => ssm_secrets.insert(format!(
+                    "arn:aws:ssm:{}:*:parameter/{}",
+                    config.fleet.region,
+                    name.trim_start_matches('/')
+                )),
+                None => false,
+            };
         }
         for r in c.dns.iter().flat_map(|d| d.records.iter()) {
             if r.provider == DnsProvider::Route53 {
@@ -177,6 +202,10 @@ fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, Str
     words.extend([
         format!("AccessPrincipalArns={}", list(principals)),
         format!("AccessPolicyArns={}", list(policies)),
+        format!("PodIdentityRoleArns={}", list(pod_roles)),
+        format!("IrsaRoleArns={}", list(irsa_roles)),
+        format!("BootstrapSecretArns={}", list(sm_secrets)),
+        format!("BootstrapParameterArns={}", list(ssm_secrets)),
         format!("HostedZoneIds={}", list(zones)),
         format!("Route53RecordNames={}", list(names)),
         format!(

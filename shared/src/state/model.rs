@@ -84,6 +84,19 @@ pub struct RecordedState {
     /// to drain NodeClaims, finalize EC2NodeClasses or answer at all
     /// (`karpenter.drain_minutes`).
     pub karpenter_drain_started: Option<Timestamp>,
+    /// When the first step towards the current up transition was taken (decision time):
+    /// `Cluster Ready`'s `took_seconds` counts from it. Forgotten at each transition.
+    pub rising_since: Option<Timestamp>,
+    /// The generation whose bootstrap (secrets, then manifests) was applied, and when
+    /// (decision time): `ready_when` is awaited from then. Forgotten at each transition.
+    pub bootstrapped: Option<(String, Timestamp)>,
+    /// The OIDC issuer (`oidc.eks.<region>.amazonaws.com/id/<ID>`) the `irsa_roles` were
+    /// last moved to: the previous issuer whose trust statements the next morning moves.
+    /// Kept across transitions.
+    pub irsa_issuer: Option<String>,
+    /// The IAM OIDC provider the fleet created for the current issuer (its ARN): deleted
+    /// once the cluster is gone. A provider that was already there is never recorded.
+    pub oidc_provider: Option<String>,
 }
 
 /// NodePool limits recorded before the fleet capped them.
@@ -132,6 +145,8 @@ pub struct Transition {
     pub at: Timestamp,
     /// What the scheduler said (`ready, generation 1763882400`, `down (destroyed)`).
     pub detail: String,
+    /// For an up transition: seconds from its first step to `Cluster Ready`.
+    pub took_seconds: Option<i64>,
 }
 
 /// Hours a cluster was up within `[from, to)`, from its transitions (oldest first). The

@@ -21,6 +21,21 @@ impl StateStore {
         at: Timestamp,
         detail: &str,
     ) -> Result<bool> {
+        self.record_timed_transition(name, phase, generation, at, detail, None)
+            .await
+    }
+
+    /// [`Self::record_transition`], with how long the transition took (seconds from its
+    /// first step, see [`RecordedState::rising_since`]) kept in its history entry.
+    pub async fn record_timed_transition(
+        &self,
+        name: &str,
+        phase: Desired,
+        generation: &str,
+        at: Timestamp,
+        detail: &str,
+        took_seconds: Option<i64>,
+    ) -> Result<bool> {
         let kind = match phase {
             Desired::Up => TransitionKind::Up,
             Desired::Down => TransitionKind::Down,
@@ -32,8 +47,9 @@ impl StateStore {
             .update_expression(match phase {
                 // The evening's NodePool limits are kept until the morning restores them;
                 // an up transition (after the restore) forgets them.
-                Desired::Down => "SET phase = :phase, since = :at, generation = :gen, announced = :no, announcing_at = :at_epoch, attempts = :zero REMOVE backoff_until, last_error, teardown_started, checked_at, checked_config, karpenter_drain_started",
-                Desired::Up => "SET phase = :phase, since = :at, generation = :gen, announced = :no, announcing_at = :at_epoch, attempts = :zero REMOVE backoff_until, last_error, teardown_started, checked_at, checked_config, karpenter_drain_started, nodepool_limits, karpenter_generation",
+                // A morning's timing and bootstrap belong to that morning.
+                Desired::Down => "SET phase = :phase, since = :at, generation = :gen, announced = :no, announcing_at = :at_epoch, attempts = :zero REMOVE backoff_until, last_error, teardown_started, checked_at, checked_config, karpenter_drain_started, rising_since, bootstrapped, bootstrapped_at",
+                Desired::Up => "SET phase = :phase, since = :at, generation = :gen, announced = :no, announcing_at = :at_epoch, attempts = :zero REMOVE backoff_until, last_error, teardown_started, checked_at, checked_config, karpenter_drain_started, nodepool_limits, karpenter_generation, rising_since, bootstrapped, bootstrapped_at",
             })
             .condition_expression(
                 "attribute_not_exists(phase) OR phase <> :phase OR generation <> :gen",
@@ -46,7 +62,10 @@ impl StateStore {
             .expression_attribute_values(":at_epoch", n(at.as_second()))
             .build()
             .map_err(|e| FleetError::Internal(format!("DynamoDB update: {e}")))?;
-        let put = self.transition_put(name, kind, at, detail)?;
+        let mut put = self.transition_put(name, kind, at, detail)?;
+        if let Some(took) = took_seconds {
+            put.item.insert("took_seconds".into(), n(took));
+        }
         let result = self
             .client
             .transact_write_items()
@@ -203,6 +222,10 @@ impl StateStore {
                         kind,
                         at,
                         detail: get_s(item, "detail").unwrap_or_default().to_string(),
+                        took_seconds: item
+                            .get("took_seconds")
+                            .and_then(|v| v.as_n().ok())
+                            .and_then(|v| v.parse().ok()),
                     });
                 }
             }

@@ -210,6 +210,7 @@ pub(super) async fn seed_history(
                         .await
                         .map_err(|e| e.to_string())?;
                     transitions.push(Transition {
+                        took_seconds: None,
                         kind,
                         at: when,
                         detail: String::new(),
@@ -262,6 +263,7 @@ pub(super) async fn seed_history(
                     .await
                     .map_err(|e| e.to_string())?;
                 transitions.push(Transition {
+                    took_seconds: None,
                     kind,
                     at,
                     detail: String::new(),

@@ -144,6 +144,9 @@ struct Store {
     faults: VecDeque<u16>,
     establish_after_reads: u32,
     pending_crds: HashMap<String, u32>,
+    /// Objects a controller makes ready (`apiVersion`, kind, namespace or "", name):
+    /// reads of the object left before it does, and the `status` it then writes.
+    pending_ready: HashMap<(String, String, String, String), (u32, Value)>,
     resource_version: u64,
     uid: u64,
     /// Play the ReplicaSet: a terminated pod with an owner comes back on another node.
@@ -461,6 +464,29 @@ impl FakeKube {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         true
+    }
+
+    /// Plays the controller of one object (Flux's kustomize-controller for a
+    /// Kustomization, the Deployment controller and kubelets for a Deployment): after
+    /// `reads` reads of the object (GETs that find it; an absent object is not worked on),
+    /// `status` is merged into its `status`, and that read already sees it. Until then
+    /// the object has whatever status it was stored with (none, for an applied one).
+    pub fn ready_after_reads(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        reads: u32,
+        status: Value,
+    ) {
+        let key = (
+            api_version.to_string(),
+            kind.to_string(),
+            namespace.unwrap_or_default().to_string(),
+            name.to_string(),
+        );
+        self.with(|s| s.pending_ready.insert(key, (reads.max(1), status)));
     }
 
     /// CRDs created from now on become Established after this many reads of them.

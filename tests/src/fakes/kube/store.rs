@@ -154,6 +154,25 @@ pub(super) fn dispatch(
                     }
                 }
             }
+            let controlled = (
+                api_version(&k),
+                k.kind.clone(),
+                t.namespace.clone(),
+                name.to_string(),
+            );
+            if s.objects.contains_key(&key(name)) {
+                if let Some((left, _)) = s.pending_ready.get_mut(&controlled) {
+                    *left = left.saturating_sub(1);
+                    if *left == 0 {
+                        let (_, status) = s.pending_ready.remove(&controlled).unwrap_or_default();
+                        if let Some(obj) = s.objects.get_mut(&key(name)) {
+                            let mut merged = obj["status"].clone();
+                            merge_patch(&mut merged, &status);
+                            obj["status"] = merged;
+                        }
+                    }
+                }
+            }
             match s.objects.get(&key(name)) {
                 Some(obj) => ok(obj.clone()),
                 None => not_found(&k, name),
