@@ -287,7 +287,94 @@ pub async fn seed_local_account(sdk: &SdkConfig, slack_url: &str) -> Result<(), 
     ] {
         put_secret(&ssm, name, value).await?;
     }
+    seed_local_identities(sdk).await?;
     seed_local_networks(sdk).await
+}
+
+/// What staging's blueprint in the example config names for its morning: the IRSA role
+/// (trusting the issuer of a cluster Terraform made and destroyed: its provider is gone),
+/// Flux's deploy key in Secrets Manager, SOPS's age key in SSM, and Flux's manifests in
+/// the bootstrap bucket. Values are placeholders. Skipped for what exists.
+pub async fn seed_local_identities(sdk: &SdkConfig) -> Result<(), String> {
+    let gone = "oidc.eks.eu-west-1.amazonaws.com/id/0F1E2D3C4B5A69788796A5B4C3D2E1F0";
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": format!("arn:aws:iam::123456789012:oidc-provider/{gone}")},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                format!("{gone}:sub"): "system:serviceaccount:kube-system:aws-load-balancer-controller",
+                format!("{gone}:aud"): "sts.amazonaws.com"
+            }}
+        }]
+    });
+    let iam = aws_sdk_iam::Client::new(sdk);
+    let created = iam
+        .create_role()
+        .role_name(LOCAL_IRSA_ROLE)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await;
+    if let Err(e) = created {
+        if e.as_service_error()
+            .map(|s| s.is_entity_already_exists_exception())
+            != Some(true)
+        {
+            return Err(format!("IAM CreateRole {LOCAL_IRSA_ROLE}: {e}"));
+        }
+    }
+    let deploy_key = serde_json::json!({
+        "identity": "-----BEGIN OPENSSH PRIVATE KEY-----\n(a placeholder: the local run's deploy key)\n-----END OPENSSH PRIVATE KEY-----\n",
+        "identity.pub": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlaceholderPlaceholderPlaceholderPlace fleet-local",
+        "known_hosts": "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    });
+    let created = aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name("fleet/flux-deploy-key")
+        .secret_string(deploy_key.to_string())
+        .send()
+        .await;
+    if let Err(e) = created {
+        if e.as_service_error()
+            .map(|s| s.is_resource_exists_exception())
+            != Some(true)
+        {
+            return Err(format!(
+                "Secrets Manager CreateSecret fleet/flux-deploy-key: {e}"
+            ));
+        }
+    }
+    put_secret(
+        &aws_sdk_ssm::Client::new(sdk),
+        "/fleet/sops-age-key",
+        "AGE-SECRET-KEY-1PLACEHOLDERFORTHELOCALRUNPLACEHOLDERFORTHELOCALRUN",
+    )
+    .await?;
+    let s3 = aws_sdk_s3::Client::new(sdk);
+    let bucket = "fleet-bootstrap-123456789012";
+    let _ = s3
+        .create_bucket()
+        .bucket(bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await;
+    for file in ["gotk-components.yaml", "gotk-sync.yaml"] {
+        let body = std::fs::read(workspace_root().join("tests/fixtures/bootstrap").join(file))
+            .map_err(|e| format!("{file}: {e}"))?;
+        s3.put_object()
+            .bucket(bucket)
+            .key(format!("flux/{file}"))
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| format!("S3 PutObject flux/{file}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The VPCs of the example config's `[[network]]`s, with the ids it names: an internet
@@ -375,6 +462,9 @@ pub async fn seed_local_networks(sdk: &SdkConfig) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The IRSA role of the example config's staging blueprint.
+pub const LOCAL_IRSA_ROLE: &str = "aws-load-balancer-controller";
 
 /// Stores `value` as the SecureString parameter `name` (overwriting), as `make deploy`'s
 /// operator does for each secret. Errors name the parameter.

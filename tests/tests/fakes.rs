@@ -594,6 +594,52 @@ mod kube {
         );
     }
 
+    /// A Secret in a namespace that does not exist is refused (404), as the API server's
+    /// namespace lifecycle admission refuses it; once the namespace is there it applies.
+    #[tokio::test]
+    async fn a_secret_needs_its_namespace() {
+        let kube = FakeKube::start().await;
+        let path = "/api/v1/namespaces/flux-system/secrets/flux-system";
+        let secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "flux-system", "namespace": "flux-system"},
+            "data": {"identity": "a2V5"}});
+        let (s, _) = apply(&kube, path, "fleet", true, secret.clone()).await;
+        assert_eq!(s, 404);
+        kube.insert(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}}),
+        );
+        let (s, _) = apply(&kube, path, "fleet", true, secret).await;
+        assert_eq!(s, 201);
+    }
+
+    /// `ready_after_reads`: the object's controller writes its status after that many
+    /// reads of the object (reads of an absent object do not count), and that read sees it.
+    #[tokio::test]
+    async fn an_object_becomes_ready_after_the_reads_its_controller_takes() {
+        let kube = FakeKube::start().await;
+        namespace(&kube);
+        kube.ready_after_reads(
+            "apps/v1",
+            "Deployment",
+            Some("default"),
+            "web",
+            2,
+            json!({"availableReplicas": 3}),
+        );
+        let (s, _) = send(&kube, reqwest::Method::GET, WEB, None).await;
+        assert_eq!(s, 404, "absent: not worked on");
+        kube.insert(deployment(
+            json!([{"name": "web", "image": "web:1"}]),
+            Some(3),
+        ));
+        let (_, first) = send(&kube, reqwest::Method::GET, WEB, None).await;
+        assert!(first["status"]["availableReplicas"].is_null(), "{first}");
+        let (_, second) = send(&kube, reqwest::Method::GET, WEB, None).await;
+        assert_eq!(second["status"]["availableReplicas"], 3);
+        let (_, third) = send(&kube, reqwest::Method::GET, WEB, None).await;
+        assert_eq!(third["status"]["availableReplicas"], 3, "it stays");
+    }
+
     fn deployment(containers: Value, replicas: Option<i64>) -> Value {
         let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "web", "namespace": "default"},

@@ -249,15 +249,22 @@ ready_timeout_minutes = 20"#,
     );
 
     let (steps, ready, responses) = morning(&p, "2026-11-23T07:00:00Z", 12).await;
+    // Once ACTIVE, the identities and the add-on nodes need are quick calls: one tick.
+    assert!(
+        steps[1].starts_with("create-access-entries ")
+            && steps[1]
+                .contains("; then trust-issuer https://oidc.eks.eu-west-1.amazonaws.com/id/")
+            && steps[1].contains("; then associate-pod-identities kube-system/karpenter")
+            && steps[1].ends_with("; then create-addons eks-pod-identity-agent -> done"),
+        "{}",
+        steps[1]
+    );
     let steps: Vec<String> = steps.iter().map(|s| short(s)).collect();
     assert_eq!(
         steps,
         vec![
             "create-cluster -> done",
             "create-access-entries -> done",
-            "trust-issuer -> done",
-            "associate-pod-identities -> done",
-            "create-addons -> done",
             "create-nodegroups -> done",
             "bootstrap-then-announce -> waiting",
             "bootstrap-then-announce -> waiting",
@@ -267,11 +274,11 @@ ready_timeout_minutes = 20"#,
         "the morning's steps"
     );
     let ready = ready.expect("Cluster Ready");
-    // From the first step (07:00) to the tick that found everything ready (07:45).
-    assert_eq!(ready["took_seconds"], 45 * 60, "{ready}");
+    // From the first step (07:00) to the tick that found everything ready (07:30).
+    assert_eq!(ready["took_seconds"], 30 * 60, "{ready}");
     assert!(ready.get("degraded").is_none(), "{ready}");
-    // While it waited, the plan named what it waited for.
-    let waiting = outcome(&responses[8], &p.name)["step"]
+    // While it waited, the tick named what it waited for.
+    let waiting = outcome(&responses[5], &p.name)["step"]
         .as_str()
         .unwrap_or_default()
         .to_string();
@@ -419,13 +426,13 @@ ready_timeout_minutes = 15"#,
     seed_ingress_deployment(&p.f.kube);
     let (steps, ready, _) = morning(&p, "2026-11-23T07:00:00Z", 14).await;
     let ready = ready.expect("announced at the timeout");
-    // Bootstrapped at 07:30 (the CRDs Established at once); degraded from 07:45.
+    // Bootstrapped at 07:15 (the CRDs Established at once); degraded from 07:30.
     assert_eq!(
         steps.last().map(|s| short(s)).as_deref(),
         Some("await-ready -> done"),
         "{steps:?}"
     );
-    assert_eq!(ready["at"], "2026-11-23T07:45:00Z", "{ready}");
+    assert_eq!(ready["at"], "2026-11-23T07:30:00Z", "{ready}");
     assert_eq!(
         ready["degraded"],
         json!(["Deployment ingress-nginx/ingress-nginx-controller: 0/2 available"])
@@ -438,7 +445,7 @@ ready_timeout_minutes = 15"#,
             .collect();
     assert_eq!(degraded.len(), 1, "{degraded:?}");
     // Once announced, the next ticks are steady and say nothing more.
-    p.f.ticks("2026-11-23T07:55:00Z", "2026-11-23T08:10:00Z")
+    p.f.ticks("2026-11-23T07:35:00Z", "2026-11-23T07:50:00Z")
         .await;
     assert!(p.f.tap.drain().await.is_empty());
     let degraded =
@@ -448,4 +455,117 @@ ready_timeout_minutes = 15"#,
             .filter(|t| t.contains("degraded"))
             .count();
     assert_eq!(degraded, 1);
+}
+
+/// The stand-in for what moto lacks (`tests/support/moto_server.py`) refuses what EKS
+/// refuses: a second entry for a principal, groups or a policy on a node entry, a
+/// second association for a service account, anything on a cluster that is not there.
+#[tokio::test]
+async fn the_eks_stand_in_refuses_what_eks_refuses() {
+    let sdk = fleet_tests::sdk();
+    let eks = aws_sdk_eks::Client::new(&sdk);
+    let name = unique("standin");
+    eks.create_cluster()
+        .name(&name)
+        .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("subnet-0aaa")
+                .subnet_ids("subnet-0bbb")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("cluster");
+    let code = |e: &dyn aws_smithy_types::error::metadata::ProvideErrorMetadata| {
+        e.code().unwrap_or_default().to_string()
+    };
+    let node = "arn:aws:iam::123456789012:role/karpenter-node";
+    eks.create_access_entry()
+        .cluster_name(&name)
+        .principal_arn(node)
+        .r#type("EC2_LINUX")
+        .send()
+        .await
+        .expect("node entry");
+    let again = eks
+        .create_access_entry()
+        .cluster_name(&name)
+        .principal_arn(node)
+        .r#type("EC2_LINUX")
+        .send()
+        .await
+        .expect_err("twice");
+    assert_eq!(code(&again), "ResourceInUseException");
+    let groups = eks
+        .create_access_entry()
+        .cluster_name(&name)
+        .principal_arn("arn:aws:iam::123456789012:role/other-node")
+        .r#type("EC2_LINUX")
+        .kubernetes_groups("admins")
+        .send()
+        .await
+        .expect_err("groups on a node entry");
+    assert_eq!(code(&groups), "InvalidParameterException");
+    let policy = eks
+        .associate_access_policy()
+        .cluster_name(&name)
+        .principal_arn(node)
+        .policy_arn("arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy")
+        .access_scope(
+            aws_sdk_eks::types::AccessScope::builder()
+                .r#type(aws_sdk_eks::types::AccessScopeType::Cluster)
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("a policy on a node entry");
+    assert_eq!(code(&policy), "InvalidRequestException");
+    let associate = || {
+        eks.create_pod_identity_association()
+            .cluster_name(&name)
+            .namespace("kube-system")
+            .service_account("karpenter")
+            .role_arn("arn:aws:iam::123456789012:role/karpenter-controller")
+            .send()
+    };
+    associate().await.expect("association");
+    assert_eq!(
+        code(&associate().await.expect_err("twice")),
+        "ResourceInUseException"
+    );
+    let missing = eks
+        .list_access_entries()
+        .cluster_name(unique("absent"))
+        .send()
+        .await
+        .expect_err("no cluster");
+    assert_eq!(code(&missing), "ResourceNotFoundException");
+    // They go with the cluster.
+    eks.delete_cluster()
+        .name(&name)
+        .send()
+        .await
+        .expect("delete");
+    eks.create_cluster()
+        .name(&name)
+        .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("subnet-0aaa")
+                .subnet_ids("subnet-0bbb")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("rebuilt");
+    let entries = eks
+        .list_access_entries()
+        .cluster_name(&name)
+        .send()
+        .await
+        .expect("entries")
+        .access_entries
+        .unwrap_or_default();
+    assert!(entries.is_empty(), "{entries:?}");
 }

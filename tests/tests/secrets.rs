@@ -364,3 +364,88 @@ async fn no_binary_prints_a_secret_even_at_trace_level() {
         "Cloudflare called with the canary token: {cf:?}"
     );
 }
+
+/// `bootstrap_secrets`: the values read from Secrets Manager and SSM go to the cluster's
+/// API and nowhere else: not a log line at any level (kube's and hyper's included), not
+/// an error (a value that cannot be applied, an API failing mid-apply), not a tick's
+/// answer, not Slack, not the state table. Searched as written and as the Secret's
+/// base64.
+#[tokio::test]
+async fn bootstrap_secret_values_reach_only_the_clusters_api() {
+    use base64::Engine;
+    use fleet_tests::fixtures::scheduler::{cluster_toml, outcome, ts, SchedulerFixture};
+    let logs = logs();
+    let sdk = fleet_tests::sdk();
+    let deploy_key = fleet_tests::unique("fleet/canary-deploy-key");
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&deploy_key)
+        .secret_string(
+            json!({"identity": CANARY, "known_hosts": "github.com ssh-ed25519 AAAA"}).to_string(),
+        )
+        .send()
+        .await
+        .expect("secret");
+    let age = format!("/{}", fleet_tests::unique("fleet/canary-age"));
+    fleet_tests::put_secret(&aws_sdk_ssm::Client::new(&sdk), &age, CANARY)
+        .await
+        .expect("parameter");
+    let blueprint = |key: &str| {
+        cluster_toml("destroy", "Mon-Fri 08:00-20:00 Europe/Berlin", "").replace(
+            "[[cluster.blueprint.nodegroup]]\nname = \"spot\"",
+            &format!(
+                "bootstrap_secrets = [\n  {{ namespace = \"flux-system\", name = \"flux-system\", from = \"secretsmanager:{deploy_key}\" }},\n  {{ namespace = \"flux-system\", name = \"sops-age\", from = \"ssm:{age}\"{key} }},\n]\n\n[[cluster.blueprint.nodegroup]]\nname = \"spot\""
+            ),
+        )
+    };
+    // First without the key the SSM string needs: refused, naming the key.
+    let mut f = SchedulerFixture::start(&[blueprint("")], None).await;
+    let name = f.names[0].clone();
+    let mut answers = Vec::new();
+    for at in ["07:00", "07:05", "07:10"] {
+        answers.push(f.tick(ts(&format!("2026-11-23T{at}:00Z"))).await);
+    }
+    let refused = outcome(&answers[2], &name)["error"].to_string();
+    assert!(
+        refused.contains("config key `cluster[0].blueprint.bootstrap_secrets[1].key`"),
+        "{refused}"
+    );
+    // Then with it, the API failing mid-apply once, then answering.
+    f.reconfigure(&[blueprint(", key = \"age.agekey\"")], "");
+    f.kube.fail_next(1, 500);
+    for at in ["07:30", "07:45", "08:00"] {
+        answers.push(f.tick(ts(&format!("2026-11-23T{at}:00Z"))).await);
+    }
+    let secret = f
+        .kube
+        .get("v1", "Secret", "flux-system", "sops-age")
+        .unwrap_or_else(|| {
+            panic!(
+                "applied in the end: {:?}",
+                answers
+                    .iter()
+                    .map(|a| outcome(a, &name).clone())
+                    .collect::<Vec<_>>()
+            )
+        });
+    let encoded = base64::engine::general_purpose::STANDARD.encode(CANARY);
+    assert_eq!(secret["data"]["age.agekey"], encoded.as_str());
+    let table = aws_sdk_dynamodb::Client::new(&sdk)
+        .scan()
+        .table_name(f.store.table())
+        .send()
+        .await
+        .expect("scan");
+    let said = format!("{answers:?} {:?} {:?}", f.slack.texts(), table.items());
+    let text = String::from_utf8_lossy(&logs.lock().expect("logs")).to_string();
+    for (what, haystack) in [
+        ("an answer, Slack or the table", &said),
+        ("the logs", &text),
+    ] {
+        assert_clean(what, haystack);
+        assert!(
+            !haystack.contains(&encoded),
+            "{what} leaks the secret's base64"
+        );
+    }
+}

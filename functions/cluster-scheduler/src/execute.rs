@@ -150,8 +150,15 @@ impl Scheduler {
                 // Every value is read before anything is applied: a missing secret
                 // stops the morning before Flux starts without its key.
                 let mut secrets = Vec::new();
+                // Named as the config names keys (`cluster[0].blueprint...`).
+                let i = self
+                    .config
+                    .clusters
+                    .iter()
+                    .position(|x| x.name == c.name)
+                    .unwrap_or_default();
                 for (j, entry) in c.blueprint.bootstrap_secrets.iter().enumerate() {
-                    let key = format!("cluster `{name}` blueprint.bootstrap_secrets[{j}]");
+                    let key = format!("cluster[{i}].blueprint.bootstrap_secrets[{j}]");
                     let value =
                         bootstrap::read_secret(&self.secrets, &self.ssm, entry, &key).await?;
                     secrets.push(bootstrap::secret_object(entry, &key, &value)?);

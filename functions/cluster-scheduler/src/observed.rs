@@ -80,6 +80,49 @@ pub struct ObservedCluster {
     pub karpenter: Option<KarpenterView>,
 }
 
+/// What a quick step (see [`crate::step::Step::is_quick`]) that was taken changed, applied
+/// to what was observed and recorded before it, so the next step can be decided in the
+/// same tick without reading EKS again.
+pub fn reflect(observed: &mut Observed, recorded: &mut RecordedState, step: &crate::step::Step) {
+    use crate::step::{PodIdentityChange, Step};
+    let Observed::Present(o) = observed else {
+        return;
+    };
+    match step {
+        Step::CreateAccessEntries(principals) => {
+            o.access_principals.extend(principals.iter().cloned())
+        }
+        Step::CreateAddons(names) => o.addons.extend(names.iter().cloned()),
+        Step::TrustIssuer(issuer) => recorded.irsa_issuer = crate::irsa::issuer_host_path(issuer),
+        Step::AssociatePodIdentities(changes) => {
+            for change in changes {
+                match change {
+                    PodIdentityChange::Create(p) => o.pod_identities.push(ObservedPodIdentity {
+                        namespace: p.namespace.clone(),
+                        service_account: p.service_account.clone(),
+                        association_id: String::new(),
+                        role_arn: p.role_arn.clone(),
+                    }),
+                    PodIdentityChange::Update {
+                        association_id,
+                        role_arn,
+                        ..
+                    } => {
+                        for seen in o
+                            .pod_identities
+                            .iter_mut()
+                            .filter(|s| s.association_id == *association_id)
+                        {
+                            seen.role_arn = role_arn.clone();
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// One EKS Pod Identity association as EKS shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedPodIdentity {

@@ -126,6 +126,18 @@ impl Step {
         }
     }
 
+    /// A morning step that is a few API calls finishing at once (nothing to wait for):
+    /// the tick takes the next such step right after it (see `tick`).
+    pub fn is_quick(&self) -> bool {
+        matches!(
+            self,
+            Step::CreateAccessEntries(_)
+                | Step::TrustIssuer(_)
+                | Step::AssociatePodIdentities(_)
+                | Step::CreateAddons(_)
+        )
+    }
+
     /// Whether the step begins (or goes on with) bringing the cluster up: the first one
     /// taken dates the morning (`Cluster Ready`'s `took_seconds`).
     pub fn is_rise(&self) -> bool {

@@ -332,10 +332,40 @@ impl Scheduler {
         }
         // Boxed: a step's future holds its largest adapter call's (see `look_inside`).
         let executed = self.execute(c, &step, &observed, &record, inv, &decision.reason);
-        let result = match Box::pin(executed).await {
+        let mut result = match Box::pin(executed).await {
             Ok(result) => result,
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };
+        // The quick steps of a morning (access entries, IRSA, Pod Identity, the add-ons
+        // nodes need) are API calls that finish at once: the next one is taken in the
+        // same tick, as the previous one left the cluster, instead of a tick later each.
+        let mut observed = observed;
+        let mut taken = step.clone();
+        for _ in 0..4 {
+            if result != StepResult::Done || !taken.is_quick() {
+                break;
+            }
+            crate::observed::reflect(&mut observed, &mut record.state, &taken);
+            let next = next_step(Situation {
+                desired: decision.desired,
+                cluster: c,
+                observed: &observed,
+                recorded: &record.state,
+                now,
+                network_wait: network_gate.as_deref(),
+            });
+            if !next.is_quick() || next == taken {
+                break;
+            }
+            outcome.step = format!("{}; then {}", outcome.step, next.describe());
+            tracing::info!(cluster = %c.name, step = %next.describe(), "reconcile (same tick)");
+            let executed = self.execute(c, &next, &observed, &record, inv, &decision.reason);
+            result = match Box::pin(executed).await {
+                Ok(result) => result,
+                Err(e) => return self.after_error(c, &record, now, outcome, e).await,
+            };
+            taken = next;
+        }
         if record.state.attempts > 0 && result != StepResult::Failed {
             if let Err(e) = self.store.clear_backoff(&c.name).await {
                 tracing::warn!(cluster = %c.name, error = %e, "clearing backoff failed");

@@ -239,7 +239,23 @@ mod tests {
         assert!(words.contains(&"FlaggerTokenParameter=/NONE".to_string()));
         assert!(words.contains(&"HostedZoneIds=Z0123456789ABCDEFGHIJ".to_string()));
         assert!(words.contains(&"Route53RecordNames=app.example.com".to_string()));
-        assert!(words.contains(&"AccessPrincipalArns=NONE".to_string()));
+        assert!(words.contains(&"AccessPrincipalArns=arn:aws:iam::123456789012:role/fleet-spot-drainer,arn:aws:iam::123456789012:role/karpenter-node".to_string()), "{words:?}");
+        // Only the STANDARD entry has a policy.
+        assert!(words.contains(
+            &"AccessPolicyArns=arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+                .to_string()
+        ));
+        assert!(words.contains(
+            &"IrsaRoleArns=arn:aws:iam::123456789012:role/aws-load-balancer-controller".to_string()
+        ));
+        assert!(words.contains(
+            &"PodIdentityRoleArns=arn:aws:iam::123456789012:role/karpenter-controller".to_string()
+        ));
+        assert!(words.contains(&"BootstrapSecretArns=arn:aws:secretsmanager:eu-west-1:*:secret:fleet/flux-deploy-key-??????".to_string()));
+        assert!(words.contains(
+            &"BootstrapParameterArns=arn:aws:ssm:eu-west-1:*:parameter/fleet/sops-age-key"
+                .to_string()
+        ));
         assert!(params(&config, Some("prod-")).is_err());
         // Every secret key has its stack parameter.
         for (key, _) in secrets(&config) {

@@ -41,7 +41,7 @@ pub fn check(report: &Report) -> Result<(), String> {
         .collect();
     // Worked out from the schedules' local times (Berlin, New York) for this Monday, summer
     // time or not; on the default Monday: sandbox-us's Sunday-night window still open at
-    // 05:00 UTC, staging's network up 07:30 and staging 07:45, the drain at 10:00, sandbox-us's day, staging held
+    // 05:00 UTC, staging's network up 07:30 and staging 08:00, the drain at 10:00, sandbox-us's day, staging held
     // past 20:00 Berlin, sandbox-us's Monday-night window.
     let expected = day.expected_events()?;
     if events != expected {
@@ -56,6 +56,12 @@ pub fn check(report: &Report) -> Result<(), String> {
             show(&events),
             show(&expected)
         ));
+    }
+    // Staging's morning brought back a working platform, and said how long it took.
+    match &report.morning {
+        Some(m)
+            if m.took_seconds.is_some_and(|t| t > 0) && m.facts.iter().all(|(_, held)| *held) => {}
+        other => return Err(format!("staging's morning: {other:?}")),
     }
     let uptime = |name: &str| {
         report.status["clusters"]

@@ -102,10 +102,11 @@ impl Day {
         let (start, end) = (self.start()?, self.end()?);
         let minutes = |t: Timestamp, m: i64| t.checked_add(m.minutes()).map_err(|e| e.to_string());
         // Staging waits a tick more for its network's NAT gateway (pending on the tick
-        // after its creation): announced 45 minutes after its window opens.
+        // after its creation), and one for its ingress controller's pods (`ready_when`,
+        // available a tick after the bootstrap): announced an hour after its window opens.
         let mut up = vec![(
             "staging",
-            minutes(self.local(0, 8, 0, BERLIN)?, 45)?,
+            minutes(self.local(0, 8, 0, BERLIN)?, 60)?,
             // Held until 22:30 Berlin, past its 20:00.
             Some(minutes(self.local(0, 22, 30, BERLIN)?, 45)?),
         )];
@@ -139,12 +140,13 @@ impl Day {
                 events.push((down, "Cluster Destroyed", cluster));
             }
             if cluster == "staging" {
-                // Its network: ready on the tick before staging's nodes (created, then
-                // available), down three ticks after staging (routes and the NAT gateway
-                // deleted; deleting; deleted, its address released, announced).
+                // Its network: ready on the tick staging's nodes are created, two before
+                // staging is (the bootstrap, then the ingress controller available), down
+                // three ticks after staging (routes and the NAT gateway deleted; deleting;
+                // deleted, its address released, announced).
                 let minutes =
                     |t: Timestamp, m: i64| t.checked_add(m.minutes()).map_err(|e| e.to_string());
-                events.push((minutes(up, -15)?, "Network Ready", STAGING_NETWORK));
+                events.push((minutes(up, -30)?, "Network Ready", STAGING_NETWORK));
                 if let Some(down) = down {
                     let gone = minutes(down, 45)?;
                     if gone < self.end()? {

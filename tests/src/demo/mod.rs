@@ -90,6 +90,20 @@ pub struct Report {
     /// gateways not `deleted`, Elastic IPs), and where its route tables' default routes
     /// point.
     pub network_at_end: Vec<String>,
+    /// Staging's morning, read when its `Cluster Ready` came: its `took_seconds`, and
+    /// what a working platform needs, each with whether it held (the deploy key before
+    /// Flux, IRSA on the new issuer, Pod Identity, the node role's entry, the objects of
+    /// `ready_when` ready).
+    pub morning: Option<Morning>,
+}
+
+/// What staging's morning brought back (see [`Report::morning`]).
+#[derive(Debug, Default)]
+pub struct Morning {
+    /// `Cluster Ready`'s `took_seconds`.
+    pub took_seconds: Option<i64>,
+    /// What a working platform needs, each with whether it held.
+    pub facts: Vec<(String, bool)>,
 }
 
 /// Where the function binaries are: next to the running executable, or one level up

@@ -253,7 +253,10 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
             .await?;
         for c in tick["clusters"].as_array().into_iter().flatten() {
             let result = c["result"].as_str().unwrap_or_default();
-            if matches!(result, "steady" | "waiting") {
+            let awaiting = c["step"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("await-ready"));
+            if result == "steady" || (result == "waiting" && !awaiting) {
                 continue;
             }
             let mut what = format!(
@@ -266,8 +269,27 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
                 what.push_str(&format!(" error: {err}"));
             }
             if c["name"] == "staging" && c["step"] == "create-cluster" {
-                // The rebuilt cluster's ingress controller gets a new load balancer.
+                // The rebuilt cluster's ingress controller gets a new load balancer, and its
+                // Deployment (Flux installs it from Git) has its pods available a tick
+                // after the bootstrap; Flux's Kustomization is Ready at its first look.
                 kube.insert(ingress_service(Some(LOAD_BALANCER)));
+                kube.insert(ingress_deployment());
+                kube.ready_after_reads(
+                    "apps/v1",
+                    "Deployment",
+                    Some(INGRESS_NS),
+                    INGRESS_NAME,
+                    2,
+                    json!({"availableReplicas": 2, "readyReplicas": 2}),
+                );
+                kube.ready_after_reads(
+                    "kustomize.toolkit.fluxcd.io/v1",
+                    "Kustomization",
+                    Some("flux-system"),
+                    "flux-system",
+                    1,
+                    json!({"conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded"}]}),
+                );
             }
             let step = c["step"].as_str().unwrap_or_default();
             if c["name"] == "staging" && step.starts_with("delete-loadbalancer-services") {
@@ -331,6 +353,31 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
                 if cluster == "staging" && dt == "Cluster Ready" {
                     let (cf, r53, _) = records(&cloudflare, &cf_zone, &route53).await;
                     report.dns_while_up = Some((cf, r53));
+                    if report.morning.is_none() {
+                        let facts = morning_facts(&sdk, &kube).await;
+                        let took = e["detail"]["took_seconds"].as_i64();
+                        log(
+                            &mut report,
+                            at,
+                            "cluster-scheduler",
+                            format!(
+                                "staging's morning took {} min: {}",
+                                took.unwrap_or(0) / 60,
+                                facts
+                                    .iter()
+                                    .map(|(what, held)| format!(
+                                        "{what}{}",
+                                        if *held { "" } else { " (NOT)" }
+                                    ))
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            ),
+                        );
+                        report.morning = Some(super::Morning {
+                            took_seconds: took,
+                            facts,
+                        });
+                    }
                 }
                 if cluster == "staging" && dt == "Cluster Destroyed" {
                     // A volume a PersistentVolumeClaim left behind: the cost report finds it.
@@ -399,6 +446,108 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
 }
 
 /// What of the example config's networks still bills, or routes through a NAT gateway.
+/// The ingress controller's Deployment as Flux creates it: two replicas, none available.
+fn ingress_deployment() -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": INGRESS_NAME, "namespace": INGRESS_NS},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+                 "template": {"metadata": {"labels": {"app.kubernetes.io/name": "ingress-nginx"}},
+                              "spec": {"containers": [{"name": "controller", "image": "registry.k8s.io/ingress-nginx/controller:v1.12.0"}]}}},
+        "status": {"replicas": 2, "availableReplicas": 0}
+    })
+}
+
+/// What staging's morning must have brought back, read from moto and the fake API when
+/// its `Cluster Ready` came.
+async fn morning_facts(sdk: &aws_types::SdkConfig, kube: &FakeKube) -> Vec<(String, bool)> {
+    let eks = aws_sdk_eks::Client::new(sdk);
+    let applies: Vec<_> = kube
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    let first = |needle: &str| applies.iter().position(|r| r.path.contains(needle));
+    let key_first = matches!(
+        (first("/namespaces/flux-system/secrets/flux-system"), first("customresourcedefinitions")),
+        (Some(k), Some(f)) if k < f
+    );
+    let issuer = eks
+        .describe_cluster()
+        .name("staging")
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.cluster)
+        .and_then(|c| c.identity)
+        .and_then(|i| i.oidc)
+        .and_then(|o| o.issuer)
+        .unwrap_or_default();
+    let host = issuer.trim_start_matches("https://").to_string();
+    let trust = aws_sdk_iam::Client::new(sdk)
+        .get_role()
+        .role_name(crate::LOCAL_IRSA_ROLE)
+        .send()
+        .await
+        .ok()
+        .and_then(|r| r.role)
+        .and_then(|r| r.assume_role_policy_document)
+        .unwrap_or_default();
+    let trust = percent_encoding::percent_decode_str(&trust)
+        .decode_utf8_lossy()
+        .to_string();
+    let pod_identity = eks
+        .list_pod_identity_associations()
+        .cluster_name("staging")
+        .send()
+        .await
+        .ok()
+        .map(|o| o.associations.unwrap_or_default())
+        .unwrap_or_default()
+        .iter()
+        .any(|a| a.service_account.as_deref() == Some("karpenter"));
+    let node_entry = eks
+        .describe_access_entry()
+        .cluster_name("staging")
+        .principal_arn("arn:aws:iam::123456789012:role/karpenter-node")
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.access_entry)
+        .and_then(|e| e.r#type)
+        .is_some_and(|t| t == "EC2_LINUX");
+    let ingress = kube
+        .get("apps/v1", "Deployment", INGRESS_NS, INGRESS_NAME)
+        .is_some_and(|d| d["status"]["availableReplicas"] == 2);
+    let flux = kube
+        .get(
+            "kustomize.toolkit.fluxcd.io/v1",
+            "Kustomization",
+            "flux-system",
+            "flux-system",
+        )
+        .is_some_and(|k| k["status"]["conditions"][0]["status"] == "True");
+    vec![
+        ("Flux's deploy key applied before Flux".into(), key_first),
+        (
+            "the IRSA role trusts the new OIDC issuer".into(),
+            !host.is_empty() && trust.contains(&format!("oidc-provider/{host}")),
+        ),
+        (
+            "Pod Identity for Karpenter's controller".into(),
+            pod_identity,
+        ),
+        (
+            "the Karpenter node role's EC2_LINUX access entry".into(),
+            node_entry,
+        ),
+        (
+            "Flux's Kustomization Ready and the ingress controller available".into(),
+            flux && ingress,
+        ),
+    ]
+}
+
 async fn network_left(ec2: &aws_sdk_ec2::Client) -> Vec<String> {
     use crate::fixtures::network::{addresses, billing_nat_gateways, default_route};
     let Ok(config) = std::fs::read_to_string(workspace_root().join("infra/fleet.example.toml"))
