@@ -31,8 +31,8 @@ mod table;
 mod transitions;
 
 pub use model::{
-    network_history_key, uptime_hours, AuditEntry, ClusterRecord, NetworkRecord, RecordedGateway,
-    RecordedLimits, RecordedState, Transition, TransitionKind,
+    median_took_seconds, network_history_key, uptime_hours, AuditEntry, ClusterRecord,
+    NetworkRecord, RecordedGateway, RecordedLimits, RecordedState, Transition, TransitionKind,
 };
 
 /// How long transition history is kept: a year and a month, for year-on-year reports.
@@ -447,6 +447,34 @@ mod tests {
             at: at.parse().expect("ts"),
             detail: String::new(),
         }
+    }
+
+    #[test]
+    fn median_rebuild_time_of_the_up_transitions_in_the_period() {
+        let up = |at: &str, took: Option<i64>| Transition {
+            took_seconds: took,
+            ..t(TransitionKind::Up, at)
+        };
+        let history = vec![
+            up("2026-10-30T07:00:00Z", Some(60)),
+            up("2026-11-02T07:00:00Z", Some(900)),
+            t(TransitionKind::Down, "2026-11-02T19:00:00Z"),
+            up("2026-11-03T07:00:00Z", None),
+            up("2026-11-04T07:00:00Z", Some(1500)),
+            up("2026-11-05T07:00:00Z", Some(1200)),
+        ];
+        let (from, to) = (
+            "2026-11-01T00:00:00Z".parse().expect("ts"),
+            "2026-12-01T00:00:00Z".parse().expect("ts"),
+        );
+        assert_eq!(median_took_seconds(&history, from, to), Some(1200));
+        assert_eq!(median_took_seconds(&history[..3], from, to), Some(900));
+        assert_eq!(
+            median_took_seconds(&history[..5], from, to),
+            Some(1200),
+            "900 and 1500"
+        );
+        assert_eq!(median_took_seconds(&history[..1], from, to), None);
     }
 
     #[test]

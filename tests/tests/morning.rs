@@ -414,6 +414,12 @@ ready_timeout_minutes = 20"#,
         .access_entries
         .unwrap_or_default();
     assert_eq!(entries.len(), 2, "{entries:?}");
+    // The status says how long mornings take: the median of the two.
+    let status =
+        p.f.call(json!({"action": "status"}), ts("2026-11-24T09:00:00Z"))
+            .await;
+    let median = outcome(&status, &p.name)["median_rebuild_seconds_this_month"].as_i64();
+    assert!(median.is_some_and(|m| m > 0), "{status}");
 }
 
 #[tokio::test]

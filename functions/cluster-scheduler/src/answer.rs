@@ -194,6 +194,9 @@ pub struct StatusRow {
     pub last_destructive_steps: Vec<AuditEntry>,
     /// Hours up since the start of the month (UTC), to the hundredth.
     pub uptime_hours_this_month: f64,
+    /// The median time from a morning's first step to `Cluster Ready` this month (UTC),
+    /// in seconds; `null` before one was timed.
+    pub median_rebuild_seconds_this_month: Option<i64>,
 }
 
 /// What one tick did for one `[[network]]`.

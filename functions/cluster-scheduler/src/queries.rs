@@ -8,7 +8,9 @@ use crate::answer::{
 use fleet_shared::config::{ClusterConfig, NetworkConfig};
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::{Decision, Desired, Override};
-use fleet_shared::state::{network_history_key, uptime_hours, Transition, TransitionKind};
+use fleet_shared::state::{
+    median_took_seconds, network_history_key, uptime_hours, Transition, TransitionKind,
+};
 use fleet_shared::{FleetError, Result};
 use futures::stream::{self, StreamExt};
 use jiff::{Timestamp, ToSpan};
@@ -191,7 +193,8 @@ impl Scheduler {
         let records = self.store.clusters(&names).await?;
         let (desired, _) = self.network_inputs(n, &records, now);
         let recorded = self.store.network(&n.name).await?;
-        let (uptime, last_transitions) = self.history(&network_history_key(&n.name), now).await?;
+        let (uptime, last_transitions, _) =
+            self.history(&network_history_key(&n.name), now).await?;
         Ok(NetworkStatusRow {
             name: n.name.clone(),
             desired,
@@ -202,9 +205,13 @@ impl Scheduler {
         })
     }
 
-    /// Hours up this month (to the hundredth) and the last five transitions of the
-    /// history kept under `key`.
-    async fn history(&self, key: &str, now: Timestamp) -> Result<(f64, Vec<Transition>)> {
+    /// Hours up this month (to the hundredth), the last five transitions of the history
+    /// kept under `key`, and the median rebuild time this month.
+    async fn history(
+        &self,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<(f64, Vec<Transition>, Option<i64>)> {
         let month_start = month_start(now)?;
         // Look back far enough to know the phase at the start of the month.
         let lookback = month_start
@@ -218,7 +225,8 @@ impl Scheduler {
             .is_some_and(|t| t.kind == TransitionKind::Up);
         let uptime = uptime_hours(&history, up_at_start, month_start, now);
         let last = history.iter().rev().take(5).cloned().collect();
-        Ok(((uptime * 100.0).round() / 100.0, last))
+        let median = median_took_seconds(&history, month_start, now);
+        Ok(((uptime * 100.0).round() / 100.0, last, median))
     }
 
     pub(crate) async fn status_one(&self, c: &ClusterConfig, now: Timestamp) -> Result<StatusRow> {
@@ -239,7 +247,7 @@ impl Scheduler {
             self.eks.look_inside(&c.name, o, want).await?;
         }
         let audit = self.store.audit_trail(&c.name, 5).await?;
-        let (uptime, last_transitions) = self.history(&c.name, now).await?;
+        let (uptime, last_transitions, median_rebuild) = self.history(&c.name, now).await?;
         let over = record.over.clone().filter(|o| o.until > now);
         let endpoint = match &observed {
             Observed::Present(ObservedCluster { endpoint, .. }) => endpoint.clone(),
@@ -259,6 +267,7 @@ impl Scheduler {
             last_transitions,
             last_destructive_steps: audit,
             uptime_hours_this_month: uptime,
+            median_rebuild_seconds_this_month: median_rebuild,
         })
     }
 }

@@ -11,7 +11,7 @@ use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::Desired;
 use fleet_shared::startup::{cold_start, table_name};
-use fleet_shared::state::{network_history_key, StateStore};
+use fleet_shared::state::{median_took_seconds, network_history_key, StateStore};
 use fleet_shared::{FleetError, Result};
 use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
@@ -155,6 +155,11 @@ impl Reporter {
                 hours_up: hours_up(&transitions, month.start(), period_end),
                 uptime_by_day: hours_by_day(&transitions, month.first, period_end),
                 scheduled_hours_month: scheduled_hours(&c.schedule(), month.start(), month.end()),
+                median_rebuild_seconds: median_took_seconds(
+                    &transitions,
+                    month.start(),
+                    period_end,
+                ),
             });
             if self.store.cluster(&c.name).await?.state.phase == Some(Desired::Down) {
                 down.push(c.name.clone());
@@ -176,6 +181,7 @@ impl Reporter {
                 hours_up: hours_up(&transitions, month.start(), period_end),
                 uptime_by_day: hours_by_day(&transitions, month.first, period_end),
                 scheduled_hours_month: scheduled_hours_any(&schedules, month.start(), month.end()),
+                median_rebuild_seconds: None,
             });
             // Down, and not coming up: a morning's gateway is not a leftover.
             let wanted = self

@@ -123,6 +123,9 @@ pub struct ClusterInput {
     pub uptime_by_day: Vec<(Date, f64)>,
     /// Hours the schedule keeps it up over the whole month.
     pub scheduled_hours_month: f64,
+    /// The median time from a morning's first step to `Cluster Ready` this month, in
+    /// seconds (`None` for a network, or before one was timed).
+    pub median_rebuild_seconds: Option<i64>,
 }
 
 pub struct Inputs<'a> {

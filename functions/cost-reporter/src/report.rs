@@ -47,6 +47,9 @@ pub struct Savings {
     pub saved_usd: Option<f64>,
     /// The same over the whole month, as the schedule plans it.
     pub projected_month: ProjectedMonth,
+    /// The median time from a morning's first step to `Cluster Ready` this month, in
+    /// seconds; `null` for a network, or before a morning was timed.
+    pub median_rebuild_seconds: Option<i64>,
 }
 
 /// A cluster's month as the schedule plans it, at its cost per running hour so far.
@@ -375,6 +378,7 @@ pub fn build(i: &Inputs) -> CostReport {
                     .map(|p| (p * 10_000.0).round() / 10_000.0 + 0.0),
                 saved_usd: saved.map(round),
                 projected_month: projected,
+                median_rebuild_seconds: c.median_rebuild_seconds,
             }
         })
         .collect();
@@ -527,8 +531,12 @@ pub fn slack_text(r: &CostReport) -> String {
         ));
     }
     for s in &r.savings.clusters {
+        let rebuild = s
+            .median_rebuild_seconds
+            .map(|t| format!("; mornings take {} min (median)", (t + 30) / 60))
+            .unwrap_or_default();
         lines.push(format!(
-            "• `{}`: up {:.0} of {:.0} h, ${:.2}; the schedule saved ${:.2} (month: ${:.2})",
+            "• `{}`: up {:.0} of {:.0} h, ${:.2}; the schedule saved ${:.2} (month: ${:.2}){rebuild}",
             s.cluster,
             s.hours_up,
             s.hours_in_period,
@@ -616,6 +624,7 @@ mod tests {
         assert_eq!(r["savings"]["clusters"][0]["cost_usd"], 26.4);
         let text = slack_text(&build(&inputs(&data, 180.0)));
         assert!(text.contains("the automation itself: $0.66"), "{text}");
+        assert!(text.contains("; mornings take 25 min (median)"), "{text}");
     }
 
     fn inputs(data: &CostData, hours_up: f64) -> Inputs<'_> {
@@ -629,6 +638,7 @@ mod tests {
                 hours_up,
                 uptime_by_day: vec![],
                 scheduled_hours_month: 21.0 * 12.0,
+                median_rebuild_seconds: Some(1500),
             }],
             leftovers: vec![],
             karpenter_tagging: vec![],

@@ -149,6 +149,28 @@ pub struct Transition {
     pub took_seconds: Option<i64>,
 }
 
+/// The median `took_seconds` of the up transitions within `[from, to)` (the middle one,
+/// or the mean of the two middle ones, rounded down); `None` when none says how long it
+/// took.
+pub fn median_took_seconds(
+    transitions: &[Transition],
+    from: Timestamp,
+    to: Timestamp,
+) -> Option<i64> {
+    let mut took: Vec<i64> = transitions
+        .iter()
+        .filter(|t| t.kind == TransitionKind::Up && t.at >= from && t.at < to)
+        .filter_map(|t| t.took_seconds)
+        .collect();
+    took.sort_unstable();
+    let n = took.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(took[n / 2]),
+        _ => Some((took[n / 2 - 1] + took[n / 2]) / 2),
+    }
+}
+
 /// Hours a cluster was up within `[from, to)`, from its transitions (oldest first). The
 /// phase at `from` is that of the last transition before it (`up_at_start`).
 pub fn uptime_hours(
