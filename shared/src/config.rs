@@ -332,7 +332,7 @@ fn valid_role_arn(arn: &str) -> bool {
         if partition.starts_with("aws")
         && account.len() == 12
         && account.chars().all(|c| c.is_ascii_digit())
-        && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty()))
+        && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty() && !r.ends_with('/')))
 }
 
 #[cfg(test)]

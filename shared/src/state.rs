@@ -72,8 +72,16 @@ impl ClusterRecord {
                     bootstrapped: get_s(item, "bootstrapped")
                         .zip(get_ts(item, "bootstrapped_at"))
                         .map(|(g, at)| (g.to_string(), at)),
-                    irsa_issuer: get_s(item, "irsa_issuer").map(String::from),
-                    oidc_provider: get_s(item, "oidc_provider").map(String::from),
+                    irsa_issuers: item
+                        .get("irsa_issuers")
+                        .and_then(|v| v.as_l().ok())
+                        .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+                        .unwrap_or_default(),
+                    oidc_providers: item
+                        .get("oidc_providers")
+                        .and_then(|v| v.as_ss().ok())
+                        .cloned()
+                        .unwrap_or_default(),
                 }
             }
             Some("override") => {
@@ -374,42 +382,52 @@ impl StateStore {
         condition_held(result).map(|_| ())
     }
 
-    /// Records the issuer the IRSA roles now trust, and the OIDC provider the fleet made
-    /// for it (`None`: it was already there, not the fleet's to delete).
-    pub async fn record_irsa(
-        &self,
-        name: &str,
-        issuer: &str,
-        provider: Option<&str>,
-    ) -> Result<()> {
-        let update = match provider {
-            Some(arn) => self
-                .update_state(name)
-                .update_expression("SET irsa_issuer = :iss, oidc_provider = :arn")
-                .expression_attribute_values(":arn", s(arn)),
-            None => self
-                .update_state(name)
-                .update_expression("SET irsa_issuer = :iss REMOVE oidc_provider"),
-        };
-        update
-            .expression_attribute_values(":iss", s(issuer))
+    /// Records `issuers` (oldest first, the current one last) as those the IRSA roles
+    /// were moved to.
+    pub async fn record_irsa_issuers(&self, name: &str, issuers: &[String]) -> Result<()> {
+        self.update_state(name)
+            .update_expression("SET irsa_issuers = :list")
+            .expression_attribute_values(
+                ":list",
+                AttributeValue::L(issuers.iter().map(|i| s(i.as_str())).collect()),
+            )
             .send()
             .await
             .map_err(ddb("UpdateItem"))?;
         Ok(())
     }
 
-    /// Forgets the OIDC provider once deleted (only if it is still the one recorded).
-    pub async fn forget_oidc_provider(&self, name: &str, arn: &str) -> Result<()> {
-        let result = self
-            .update_state(name)
-            .update_expression("REMOVE oidc_provider")
-            .condition_expression("oidc_provider = :arn")
-            .expression_attribute_values(":arn", s(arn))
+    /// Records an OIDC provider the fleet just created for the cluster (a set: adding it
+    /// twice is once).
+    pub async fn add_oidc_provider(&self, name: &str, arn: &str) -> Result<()> {
+        self.update_state(name)
+            .update_expression("ADD oidc_providers :arn")
+            .expression_attribute_values(":arn", AttributeValue::Ss(vec![arn.to_string()]))
             .send()
             .await
-            .map_err(ddb("UpdateItem"));
-        condition_held(result).map(|_| ())
+            .map_err(ddb("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Forgets an OIDC provider once deleted.
+    pub async fn forget_oidc_provider(&self, name: &str, arn: &str) -> Result<()> {
+        self.update_state(name)
+            .update_expression("DELETE oidc_providers :arn")
+            .expression_attribute_values(":arn", AttributeValue::Ss(vec![arn.to_string()]))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Forgets the start of a morning that the evening ended before it finished.
+    pub async fn clear_rising(&self, name: &str) -> Result<()> {
+        self.update_state(name)
+            .update_expression("REMOVE rising_since, bootstrapped, bootstrapped_at")
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"))?;
+        Ok(())
     }
 
     /// Backs off after a retryable error, without recording a failure.

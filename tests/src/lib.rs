@@ -292,11 +292,34 @@ pub async fn seed_local_account(sdk: &SdkConfig, slack_url: &str) -> Result<(), 
 }
 
 /// What staging's blueprint in the example config names for its morning: the IRSA role
-/// (trusting the issuer of a cluster Terraform made and destroyed: its provider is gone),
+/// (trusting [`LOCAL_PREVIOUS_ISSUER`], staging's issuer of the last working day, and its
+/// provider, tagged as the local fleet's),
 /// Flux's deploy key in Secrets Manager, SOPS's age key in SSM, and Flux's manifests in
 /// the bootstrap bucket. Values are placeholders. Skipped for what exists.
 pub async fn seed_local_identities(sdk: &SdkConfig) -> Result<(), String> {
-    let gone = "oidc.eks.eu-west-1.amazonaws.com/id/0F1E2D3C4B5A69788796A5B4C3D2E1F0";
+    let gone = LOCAL_PREVIOUS_ISSUER;
+    let iam = aws_sdk_iam::Client::new(sdk);
+    let provider = iam
+        .create_open_id_connect_provider()
+        .url(format!("https://{gone}"))
+        .client_id_list("sts.amazonaws.com")
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(fleet_shared::config::MANAGED_BY_TAG)
+                .value(fleet_shared::startup::LOCAL_STACK)
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .send()
+        .await;
+    if let Err(e) = provider {
+        if e.as_service_error()
+            .map(|s| s.is_entity_already_exists_exception())
+            != Some(true)
+        {
+            return Err(format!("IAM CreateOpenIDConnectProvider: {e}"));
+        }
+    }
     let trust = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -309,7 +332,6 @@ pub async fn seed_local_identities(sdk: &SdkConfig) -> Result<(), String> {
             }}
         }]
     });
-    let iam = aws_sdk_iam::Client::new(sdk);
     let created = iam
         .create_role()
         .role_name(LOCAL_IRSA_ROLE)
@@ -465,6 +487,11 @@ pub async fn seed_local_networks(sdk: &SdkConfig) -> Result<(), String> {
 
 /// The IRSA role of the example config's staging blueprint.
 pub const LOCAL_IRSA_ROLE: &str = "aws-load-balancer-controller";
+
+/// Staging's OIDC issuer of the last working day before a local run (as host path): the
+/// IRSA role trusts it and its provider is there, as the fleet left them.
+pub const LOCAL_PREVIOUS_ISSUER: &str =
+    "oidc.eks.eu-west-1.amazonaws.com/id/0F1E2D3C4B5A69788796A5B4C3D2E1F0";
 
 /// Stores `value` as the SecureString parameter `name` (overwriting), as `make deploy`'s
 /// operator does for each secret. Errors name the parameter.

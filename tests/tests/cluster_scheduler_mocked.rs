@@ -546,9 +546,23 @@ async fn access_entries_are_created_with_their_policy_cluster_wide() {
         .then_output(|| AssociateAccessPolicyOutput::builder().build());
     let associate_edit = mock!(Client::associate_access_policy)
         .match_requests(|r| {
-            r.policy_arn() == Some("arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy")
+            r.principal_arn() == Some("arn:aws:iam::123456789012:role/spot-drainer")
+                && r.policy_arn()
+                    == Some("arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy")
         })
         .then_output(|| AssociateAccessPolicyOutput::builder().build());
+    // A node role: its type, no groups, no user name, and no policy (EKS refuses one).
+    let create_node = mock!(Client::create_access_entry)
+        .match_requests(|r| {
+            r.principal_arn() == Some("arn:aws:iam::123456789012:role/karpenter-node")
+                && r.r#type() == Some("EC2_LINUX")
+                && r.kubernetes_groups().is_empty()
+                && r.username().is_none()
+        })
+        .then_output(|| CreateAccessEntryOutput::builder().build());
+    // The add-ons nodes need follow in the same tick.
+    let create_addon = mock!(Client::create_addon)
+        .then_output(|| aws_sdk_eks::operation::create_addon::CreateAddonOutput::builder().build());
     let f = fixture_with(
         &[&name],
         &[
@@ -560,23 +574,28 @@ async fn access_entries_are_created_with_their_policy_cluster_wide() {
             &create_drainer,
             &associate_view,
             &associate_edit,
+            &create_node,
+            &create_addon,
         ],
         r#"access = [
   { principal_arn = "arn:aws:iam::123456789012:role/dns-updater", policy = "AmazonEKSViewPolicy" },
   { principal_arn = "arn:aws:iam::123456789012:role/spot-drainer", policy = "AmazonEKSEditPolicy" },
+  { principal_arn = "arn:aws:iam::123456789012:role/karpenter-node", type = "EC2_LINUX" },
 ]"#,
     )
     .await;
     let r = tick(&f, MONDAY_NOON).await;
     assert_eq!(
         r["clusters"][0]["step"],
-        "create-access-entries arn:aws:iam::123456789012:role/dns-updater,arn:aws:iam::123456789012:role/spot-drainer"
+        "create-access-entries arn:aws:iam::123456789012:role/dns-updater,arn:aws:iam::123456789012:role/spot-drainer,arn:aws:iam::123456789012:role/karpenter-node; then create-addons vpc-cni"
     );
     assert_eq!(r["clusters"][0]["result"], "done");
     assert_eq!(create_dns.num_calls(), 1);
     assert_eq!(create_drainer.num_calls(), 1);
+    assert_eq!(create_node.num_calls(), 1);
     assert_eq!(associate_view.num_calls(), 1);
-    assert_eq!(associate_edit.num_calls(), 1);
+    assert_eq!(associate_edit.num_calls(), 1, "and none for the node role");
+    assert_eq!(create_addon.num_calls(), 1);
 }
 
 #[tokio::test]

@@ -89,8 +89,8 @@ async fn platform(ready_when: &str) -> Platform {
     let sdk = fleet_tests::sdk();
     let iam = aws_sdk_iam::Client::new(&sdk);
     // The roles, trusting a provider of this region that is gone (the cluster Terraform
-    // destroyed before the fleet took over): the listed one is moved to each new issuer,
-    // the other is not the fleet's to touch.
+    // destroyed before the fleet took over): the fleet never recorded it, so the listed one
+    // is moved only once it trusts an issuer the fleet recorded; the other is never touched.
     let old = format!(
         "oidc.eks.eu-west-1.amazonaws.com/id/{}",
         unique("OLD").to_uppercase().replace('-', "")
@@ -316,32 +316,33 @@ ready_timeout_minutes = 20"#,
         Some("karpenter")
     );
 
-    // IRSA: the listed role trusts the new issuer, its other statement as it was; the
-    // other role untouched; the new provider exists.
+    // IRSA, first morning: the role trusts an issuer the fleet never recorded (the
+    // cluster Terraform made): it is not the fleet's to guess, so it stays as it was and
+    // Slack says what to add. The new issuer's provider is there, the fleet's.
     let issuer = issuer_of(eks, &p.name).await;
     let host = issuer.trim_start_matches("https://").to_string();
-    let trust = trust_of(&p.iam, &p.alb_role).await;
-    assert_eq!(
-        trust["Statement"][0]["Principal"]["Service"],
-        "ec2.amazonaws.com"
-    );
-    assert_eq!(
-        trust["Statement"][1]["Principal"]["Federated"],
-        format!("arn:aws:iam::123456789012:oidc-provider/{host}")
-    );
-    assert_eq!(
-        trust["Statement"][1]["Condition"]["StringEquals"][format!("{host}:sub")],
-        "system:serviceaccount:kube-system:aws-load-balancer-controller"
-    );
-    let other = trust_of(&p.iam, &p.other_role).await;
-    assert!(!other.to_string().contains(&host), "{other}");
+    let before = trust_of(&p.iam, &p.alb_role).await;
+    assert!(!before.to_string().contains(&host), "{before}");
     let provider_arn = format!("arn:aws:iam::123456789012:oidc-provider/{host}");
+    let told = p.f.slack.texts().join("\n");
+    assert!(
+        told.contains("trust no earlier issuer of this cluster") && told.contains(&provider_arn),
+        "{told}"
+    );
     p.iam
         .get_open_id_connect_provider()
         .open_id_connect_provider_arn(&provider_arn)
         .send()
         .await
         .expect("the new issuer's provider");
+    // The operator adds the statement, once.
+    p.iam
+        .update_assume_role_policy()
+        .role_name(&p.alb_role)
+        .policy_document(irsa_trust(&host, "kube-system:aws-load-balancer-controller").to_string())
+        .send()
+        .await
+        .expect("the operator's statement");
 
     // The secrets went in before the first manifest, and their values went nowhere else.
     let applies: Vec<_> = kube
@@ -372,21 +373,16 @@ ready_timeout_minutes = 20"#,
         "a secret value reached a response or Slack"
     );
 
-    // Evening: the cluster goes, and with it the provider the fleet made.
+    // Evening: the cluster goes; its provider stays while the role still names it (IAM
+    // refuses a trust policy naming a provider that does not exist).
     p.f.ticks("2026-11-23T19:00:00Z", "2026-11-23T19:30:00Z")
         .await;
     assert!(!p.f.cluster_exists(&p.name).await, "destroyed");
-    let gone = p
-        .iam
-        .get_open_id_connect_provider()
-        .open_id_connect_provider_arn(&provider_arn)
-        .send()
-        .await;
-    assert!(gone.is_err(), "the provider is deleted with its cluster");
     p.f.tap.drain().await;
 
-    // Next morning: a new issuer; the role moves from the recorded one; the access
-    // entries and the association come back with the new cluster.
+    // Next morning: a new issuer; the role moves from the recorded one, its other
+    // statement as it was, the other role untouched; then the earlier provider goes. The
+    // access entries and the association come back with the new cluster.
     kube.ready_after_reads(
         "kustomize.toolkit.fluxcd.io/v1",
         "Kustomization",
@@ -402,8 +398,28 @@ ready_timeout_minutes = 20"#,
     assert_ne!(host, host2);
     let trust = trust_of(&p.iam, &p.alb_role).await;
     assert_eq!(
+        trust["Statement"][0]["Principal"]["Service"],
+        "ec2.amazonaws.com"
+    );
+    assert_eq!(
         trust["Statement"][1]["Principal"]["Federated"],
         format!("arn:aws:iam::123456789012:oidc-provider/{host2}")
+    );
+    assert_eq!(
+        trust["Statement"][1]["Condition"]["StringEquals"][format!("{host2}:sub")],
+        "system:serviceaccount:kube-system:aws-load-balancer-controller"
+    );
+    let other = trust_of(&p.iam, &p.other_role).await;
+    assert!(!other.to_string().contains(&host2), "{other}");
+    let gone = p
+        .iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(&provider_arn)
+        .send()
+        .await;
+    assert!(
+        gone.is_err(),
+        "the earlier issuer's provider, the fleet's, is deleted once moved off"
     );
     let entries = eks
         .list_access_entries()

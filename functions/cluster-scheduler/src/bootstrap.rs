@@ -162,16 +162,21 @@ impl std::fmt::Debug for SecretObject {
     }
 }
 
-/// Builds the Secret from a value read from Secrets Manager or SSM: a JSON object's
-/// members become the Secret's keys (strings as they are, numbers and booleans as their
-/// JSON text), anything else is one key named by `key`. `key` (`blueprint.bootstrap_secrets[j]`)
+/// Builds the Secret from a value read from Secrets Manager or SSM: with `key`, the whole
+/// value under that key; without, a JSON object's members become the Secret's keys
+/// (strings as they are, numbers and booleans as their JSON text), anything else is an
+/// error naming `key`. `key` (`blueprint.bootstrap_secrets[j]`)
 /// names the entry in errors; errors never hold the value.
 pub fn secret_object(entry: &BootstrapSecret, key: &str, value: &str) -> Result<SecretObject> {
     let bad = |k: &str, message: String| FleetError::config(format!("{key}.{k}"), message);
     let mut data = serde_json::Map::new();
     let b64 = |v: &str| Value::String(base64::engine::general_purpose::STANDARD.encode(v));
-    match serde_json::from_str::<Value>(value) {
-        Ok(Value::Object(members)) => {
+    match (entry.key.as_deref(), serde_json::from_str::<Value>(value)) {
+        // A key named: the whole value under it, JSON or not (a `.dockerconfigjson`).
+        (Some(k), _) => {
+            data.insert(k.to_string(), b64(value));
+        }
+        (None, Ok(Value::Object(members))) => {
             for (k, v) in members {
                 if !is_secret_key(&k) {
                     return Err(bad("from", format!("the JSON member `{k}` is not a Secret key (letters, digits, '-', '_', '.')")));
@@ -189,11 +194,12 @@ pub fn secret_object(entry: &BootstrapSecret, key: &str, value: &str) -> Result<
                 data.insert(k, b64(&text));
             }
         }
-        _ => {
-            let Some(k) = entry.key.as_deref() else {
-                return Err(bad("key", "the value is not a JSON object: name the Secret key it goes under (key = \"...\")".into()));
-            };
-            data.insert(k.to_string(), b64(value));
+        (None, _) => {
+            return Err(bad(
+                "key",
+                "the value is not a JSON object: name the Secret key it goes under (key = \"...\")"
+                    .into(),
+            ));
         }
     }
     Ok(SecretObject {

@@ -182,11 +182,17 @@ impl Eks {
                 other => other?.association,
             };
             let Some(a) = association else { continue };
+            let ours = a
+                .tags
+                .as_ref()
+                .and_then(|t| t.get(MANAGED_BY_TAG))
+                .is_some_and(|v| *v == self.stack);
             out.push(ObservedPodIdentity {
                 namespace: a.namespace.unwrap_or_default(),
                 service_account: a.service_account.unwrap_or_default(),
                 association_id: id,
                 role_arn: a.role_arn.unwrap_or_default(),
+                ours,
             });
         }
         Ok(out)

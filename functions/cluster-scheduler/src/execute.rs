@@ -134,10 +134,14 @@ impl Scheduler {
                 teardown::delete_services(&client, services).await?;
                 Ok(StepResult::Done)
             }
-            Step::TrustIssuer(issuer) => self
-                .trust_issuer(c, issuer, record)
-                .await
-                .map(|_| StepResult::Done),
+            Step::TrustIssuer(issuer) => {
+                let Observed::Present(o) = observed else {
+                    return Ok(StepResult::Waiting);
+                };
+                self.trust_issuer(c, o, issuer, record)
+                    .await
+                    .map(|_| StepResult::Done)
+            }
             Step::AssociatePodIdentities(changes) => self
                 .eks
                 .associate_pod_identities(c, changes)
@@ -248,13 +252,6 @@ impl Scheduler {
                 Observed::Absent => Ok(StepResult::Waiting),
             },
             Step::AnnounceDown => {
-                // The cluster is gone: so is its issuer. The OIDC provider the fleet made
-                // for it goes too (one someone else made is never recorded).
-                if let (Observed::Absent, Some(arn)) = (observed, &record.state.oidc_provider) {
-                    self.iam.delete_provider(arn).await?;
-                    self.store.forget_oidc_provider(name, arn).await?;
-                    tracing::info!(cluster = %name, provider = %arn, "OIDC provider deleted");
-                }
                 let generation = match observed {
                     Observed::Present(o) => o.generation.clone(),
                     Observed::Absent => record
@@ -362,16 +359,7 @@ impl Scheduler {
         now: Timestamp,
         degraded_after: Timestamp,
     ) -> Result<StepResult> {
-        let not_ready = match ready::not_ready(client, &c.blueprint.ready_when).await {
-            Ok(list) => list,
-            Err(e) if now >= degraded_after => c
-                .blueprint
-                .ready_when
-                .iter()
-                .map(|r| format!("{r}: the API did not answer ({e})"))
-                .collect(),
-            Err(e) => return Err(e),
-        };
+        let not_ready = ready::not_ready(client, &c.blueprint.ready_when).await;
         if not_ready.is_empty() || now >= degraded_after {
             return self.announce_up(c, o, record, now, not_ready).await;
         }
@@ -428,14 +416,19 @@ impl Scheduler {
         Ok(result)
     }
 
-    /// IRSA for a new issuer: its IAM OIDC provider made (or found), each `irsa_roles`
-    /// role's statements that trusted this cluster's previous issuer (recorded, or any
-    /// EKS issuer of this region whose provider is gone) moved to it, then the issuer
-    /// recorded. A provider the fleet made for an earlier incarnation that is still
-    /// recorded (a FAILED cluster rebuilt without an evening) is deleted.
+    /// IRSA for a new issuer: its IAM OIDC provider made (or found; one the fleet made is
+    /// recorded at once), each `irsa_roles` role's statements for one of this cluster's
+    /// earlier issuers (recorded) moved to it, the issuer recorded, then the providers the
+    /// fleet made for earlier issuers deleted: only now does no listed role name them. (At
+    /// teardown they would still be named by the roles, and IAM refuses a trust policy
+    /// naming a provider that does not exist: a shared role could then no longer be
+    /// rewritten by the other clusters.) A role IAM refuses to read or change (gone,
+    /// access denied) is reported to Slack and the others go on; a retryable error
+    /// retries the whole step.
     async fn trust_issuer(
         &self,
         c: &ClusterConfig,
+        o: &ObservedCluster,
         issuer: &str,
         record: &ClusterRecord,
     ) -> Result<()> {
@@ -445,77 +438,97 @@ impl Scheduler {
                 "OIDC issuer `{issuer}` is not an https URL"
             ))
         })?;
-        // The provider lives in the roles' account (IRSA's trust names it there).
-        let first = bp
-            .irsa_roles
-            .first()
-            .map(String::as_str)
-            .unwrap_or_default();
-        let parts: Vec<&str> = first.split(':').collect();
+        // The provider lives in the cluster's account (its ARN says which).
+        let arn = o.arn.as_deref().unwrap_or_default();
+        let parts: Vec<&str> = arn.split(':').collect();
         let (partition, account) = match parts.as_slice() {
-            [_, p, _, _, a, ..] => (*p, *a),
-            _ => ("aws", ""),
+            ["arn", p, "eks", _, a, ..] => (*p, *a),
+            _ => {
+                return Err(fleet_shared::FleetError::Internal(format!(
+                    "cluster `{}` has no ARN to take its account from",
+                    c.name
+                )))
+            }
         };
         let tags = fleet_tags(&c.name, bp, &self.stack);
         let provider = self
             .iam
             .ensure_provider(issuer, account, partition, &self.stack, &tags)
             .await?;
-        if let Some(old) = record
+        if provider.made_by_fleet && !record.state.oidc_providers.contains(&provider.arn) {
+            self.store.add_oidc_provider(&c.name, &provider.arn).await?;
+        }
+        let earlier: Vec<&String> = record
             .state
-            .oidc_provider
-            .as_deref()
-            .filter(|o| *o != provider.arn)
-        {
-            self.iam.delete_provider(old).await?;
-        }
-        let previous = record.state.irsa_issuer.as_deref();
-        let regional = format!("oidc.eks.{}.amazonaws.com/id/", self.config.fleet.region);
+            .irsa_issuers
+            .iter()
+            .filter(|i| **i != host)
+            .collect();
+        let mut problems = Vec::new();
         let mut untouched = Vec::new();
-        for role_arn in &bp.irsa_roles {
-            let role = irsa::role_name(role_arn).ok_or_else(|| {
-                fleet_shared::FleetError::Internal(format!("`{role_arn}` has no role name"))
-            })?;
-            let policy = self.iam.trust_policy(role).await?;
-            let mut stale = std::collections::HashSet::new();
-            for h in irsa::referenced_host_paths(&policy) {
-                if h == host {
+        {
+            let _one_at_a_time = self.irsa_lock.lock().await;
+            for role_arn in &bp.irsa_roles {
+                let Some(role) = irsa::role_name(role_arn) else {
+                    problems.push(format!("{role_arn}: no role name"));
                     continue;
-                }
-                let gone = || async {
-                    let arn = irsa::provider_arn(partition, account, &h);
-                    self.iam.provider_exists(&arn).await.map(|exists| !exists)
                 };
-                if Some(h.as_str()) == previous || (h.starts_with(&regional) && gone().await?) {
-                    stale.insert(h);
+                let moved = async {
+                    let policy = self.iam.trust_policy(role).await?;
+                    let stale = |h: &str| earlier.iter().any(|e| e.as_str() == h);
+                    match irsa::rewrite_trust(&policy, &stale, &host, &provider.arn) {
+                        Some(rewritten) => {
+                            self.iam.update_trust(role, &rewritten).await.map(|_| true)
+                        }
+                        None => Ok(irsa::referenced_host_paths(&policy).contains(&host)),
+                    }
+                };
+                match moved.await {
+                    Ok(true) => {
+                        tracing::info!(cluster = %c.name, role = %role_arn, issuer = %host, "IRSA trust on the new issuer")
+                    }
+                    Ok(false) => untouched.push(role_arn.clone()),
+                    Err(e) if e.is_retryable() => return Err(e),
+                    Err(e) => problems.push(format!("{role_arn}: {e}")),
                 }
-            }
-            match irsa::rewrite_trust(&policy, &|h| stale.contains(h), &host, &provider.arn) {
-                Some(rewritten) => {
-                    self.iam.update_trust(role, &rewritten).await?;
-                    tracing::info!(cluster = %c.name, role = %role_arn, issuer = %host, "IRSA trust moved to the new issuer");
-                }
-                None if irsa::referenced_host_paths(&policy).contains(&host) => {}
-                None => untouched.push(role_arn.clone()),
             }
         }
+        let mut lines = Vec::new();
         if !untouched.is_empty() {
-            let text = format!(
-                ":warning: cluster `{}`: IRSA roles {} trust no previous issuer of this cluster; add a statement for {} (README, \"Identities\")",
-                c.name,
+            lines.push(format!(
+                "IRSA roles {} trust no earlier issuer of this cluster: add a statement for {} once, the fleet moves it every morning after (README, \"Identities, secrets and readiness\")",
                 untouched.join(", "),
                 provider.arn
-            );
-            self.notifier.send_or_warn(&text).await;
-            tracing::warn!(cluster = %c.name, roles = ?untouched, "IRSA roles left as they are");
+            ));
         }
+        if !problems.is_empty() {
+            lines.push(format!(
+                "IRSA roles left as they were: {}",
+                problems.join("; ")
+            ));
+        }
+        if !lines.is_empty() {
+            let text = format!(":warning: cluster `{}`: {}", c.name, lines.join(". "));
+            self.notifier.send_or_warn(&text).await;
+            tracing::warn!(cluster = %c.name, untouched = ?untouched, problems = ?problems, "IRSA roles not moved");
+        }
+        let mut issuers: Vec<String> = earlier.into_iter().cloned().collect();
+        issuers.push(host);
+        let keep = issuers.len().saturating_sub(7);
         self.store
-            .record_irsa(
-                &c.name,
-                &host,
-                provider.made_by_fleet.then_some(provider.arn.as_str()),
-            )
-            .await
+            .record_irsa_issuers(&c.name, &issuers[keep..])
+            .await?;
+        for old in record
+            .state
+            .oidc_providers
+            .iter()
+            .filter(|a| **a != provider.arn)
+        {
+            self.iam.delete_provider(old).await?;
+            self.store.forget_oidc_provider(&c.name, old).await?;
+            tracing::info!(cluster = %c.name, provider = %old, "the earlier issuer's OIDC provider deleted");
+        }
+        Ok(())
     }
 
     pub(crate) async fn fail_and_continue(

@@ -45,6 +45,10 @@ pub struct Scheduler {
     pub secrets: aws_sdk_secretsmanager::Client,
     /// `bootstrap_secrets` read from SSM.
     pub ssm: aws_sdk_ssm::Client,
+    /// One trust policy rewrite at a time: two clusters of one tick sharing an IRSA role
+    /// would otherwise each write the policy they read, and the last write would undo
+    /// the first.
+    pub irsa_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Backoff after the n-th consecutive failure: 2, 4, 8, 16, then 30 minutes.
@@ -94,6 +98,7 @@ impl Scheduler {
             iam: crate::irsa::Iam::new(aws_sdk_iam::Client::new(sdk)),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
+            irsa_lock: Arc::default(),
             store: StateStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
             bus: EventPublisher::new(
                 aws_sdk_eventbridge::Client::new(sdk),

@@ -93,7 +93,9 @@ pub fn reflect(observed: &mut Observed, recorded: &mut RecordedState, step: &cra
             o.access_principals.extend(principals.iter().cloned())
         }
         Step::CreateAddons(names) => o.addons.extend(names.iter().cloned()),
-        Step::TrustIssuer(issuer) => recorded.irsa_issuer = crate::irsa::issuer_host_path(issuer),
+        Step::TrustIssuer(issuer) => recorded
+            .irsa_issuers
+            .extend(crate::irsa::issuer_host_path(issuer)),
         Step::AssociatePodIdentities(changes) => {
             for change in changes {
                 match change {
@@ -102,6 +104,7 @@ pub fn reflect(observed: &mut Observed, recorded: &mut RecordedState, step: &cra
                         service_account: p.service_account.clone(),
                         association_id: String::new(),
                         role_arn: p.role_arn.clone(),
+                        ours: true,
                     }),
                     PodIdentityChange::Update {
                         association_id,
@@ -131,6 +134,8 @@ pub struct ObservedPodIdentity {
     /// `a-…`: what an update names.
     pub association_id: String,
     pub role_arn: String,
+    /// Tagged `fleet:managed-by` = this fleet: the only ones it updates.
+    pub ours: bool,
 }
 
 /// What Karpenter has launched for a cluster, and what the fleet sees of its objects.

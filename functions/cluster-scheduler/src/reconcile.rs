@@ -174,9 +174,8 @@ fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
         return Step::CreateAccessEntries(missing_access);
     }
     if let (false, Some(issuer)) = (bp.irsa_roles.is_empty(), c.oidc_issuer.as_deref()) {
-        if irsa::issuer_host_path(issuer).is_some()
-            && s.recorded.irsa_issuer.as_deref() != irsa::issuer_host_path(issuer).as_deref()
-        {
+        let host = irsa::issuer_host_path(issuer);
+        if host.is_some() && s.recorded.irsa_issuers.last() != host.as_ref() {
             return Step::TrustIssuer(issuer.to_string());
         }
     }
@@ -298,8 +297,30 @@ fn bring_up(s: Situation<'_>, c: &ObservedCluster) -> Step {
 }
 
 /// What makes the cluster's Pod Identity associations the blueprint's: those missing
-/// created, those of a listed service account with another role updated. Associations of
-/// service accounts the blueprint does not list are not the fleet's: left alone.
+/// created, the fleet's own of a listed service account with another role updated.
+/// Associations someone else made (untagged, or another fleet's) are never changed,
+/// whatever their service account (see [`pod_identity_conflicts`]).
+/// Listed service accounts whose association someone else made with another role: the
+/// fleet leaves it (`namespace/service_account: role`), and says so.
+pub fn pod_identity_conflicts(
+    wanted: &[fleet_shared::config::PodIdentity],
+    seen: &[crate::observed::ObservedPodIdentity],
+) -> Vec<String> {
+    wanted
+        .iter()
+        .filter_map(|p| {
+            seen.iter()
+                .find(|o| {
+                    o.namespace == p.namespace
+                        && o.service_account == p.service_account
+                        && o.role_arn != p.role_arn
+                        && !o.ours
+                })
+                .map(|o| format!("{}/{}: {}", o.namespace, o.service_account, o.role_arn))
+        })
+        .collect()
+}
+
 pub fn pod_identity_changes(
     wanted: &[fleet_shared::config::PodIdentity],
     seen: &[crate::observed::ObservedPodIdentity],
@@ -312,7 +333,7 @@ pub fn pod_identity_changes(
                 .find(|o| o.namespace == p.namespace && o.service_account == p.service_account)
             {
                 None => Some(PodIdentityChange::Create(p.clone())),
-                Some(o) if o.role_arn != p.role_arn => Some(PodIdentityChange::Update {
+                Some(o) if o.role_arn != p.role_arn && o.ours => Some(PodIdentityChange::Update {
                     association_id: o.association_id.clone(),
                     service_account: format!("{}/{}", p.namespace, p.service_account),
                     role_arn: p.role_arn.clone(),
@@ -1645,6 +1666,78 @@ desired_size = 2
             panic!("should go on");
         };
         assert!(notes[0].contains("Kubernetes API is unreachable (connection refused)"));
+    }
+
+    #[test]
+    fn pod_identity_is_created_and_only_the_fleets_own_associations_are_updated() {
+        use crate::observed::ObservedPodIdentity;
+        use fleet_shared::config::PodIdentity;
+        let want = |ns: &str, sa: &str, role: &str| PodIdentity {
+            namespace: ns.into(),
+            service_account: sa.into(),
+            role_arn: role.into(),
+        };
+        let seen = |ns: &str, sa: &str, role: &str, ours: bool| ObservedPodIdentity {
+            namespace: ns.into(),
+            service_account: sa.into(),
+            association_id: format!("a-{sa}"),
+            role_arn: role.into(),
+            ours,
+        };
+        let wanted = vec![
+            want(
+                "kube-system",
+                "karpenter",
+                "arn:aws:iam::123456789012:role/karpenter",
+            ),
+            want(
+                "kube-system",
+                "ebs-csi",
+                "arn:aws:iam::123456789012:role/ebs",
+            ),
+            want("apps", "web", "arn:aws:iam::123456789012:role/web"),
+            want("apps", "api", "arn:aws:iam::123456789012:role/api"),
+        ];
+        let observed = vec![
+            // As wanted: nothing to do.
+            seen(
+                "kube-system",
+                "karpenter",
+                "arn:aws:iam::123456789012:role/karpenter",
+                true,
+            ),
+            // The fleet's, with another role: pointed back.
+            seen(
+                "kube-system",
+                "ebs-csi",
+                "arn:aws:iam::123456789012:role/old",
+                true,
+            ),
+            // Someone else's, with another role: left alone, reported.
+            seen(
+                "apps",
+                "web",
+                "arn:aws:iam::123456789012:role/theirs",
+                false,
+            ),
+            // Not listed: none of the fleet's business.
+            seen("apps", "other", "arn:aws:iam::123456789012:role/x", false),
+        ];
+        assert_eq!(
+            pod_identity_changes(&wanted, &observed),
+            vec![
+                PodIdentityChange::Update {
+                    association_id: "a-ebs-csi".into(),
+                    service_account: "kube-system/ebs-csi".into(),
+                    role_arn: "arn:aws:iam::123456789012:role/ebs".into(),
+                },
+                PodIdentityChange::Create(wanted[3].clone()),
+            ]
+        );
+        assert_eq!(
+            pod_identity_conflicts(&wanted, &observed),
+            vec!["apps/web: arn:aws:iam::123456789012:role/theirs".to_string()]
+        );
     }
 
     #[test]

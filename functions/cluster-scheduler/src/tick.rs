@@ -290,6 +290,27 @@ impl Scheduler {
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };
         outcome.actual = summarize(&observed);
+        if let Observed::Present(o) = &observed {
+            let conflicts = crate::reconcile::pod_identity_conflicts(
+                &c.blueprint.pod_identity,
+                &o.pod_identities,
+            );
+            if !conflicts.is_empty() {
+                tracing::warn!(cluster = %c.name, conflicts = ?conflicts, "Pod Identity associations someone else made with another role: left alone");
+                outcome.notes.push(format!(
+                    "Pod Identity associations not the fleet's, with another role than the blueprint's (left alone): {}",
+                    conflicts.join(", ")
+                ));
+            }
+        }
+        // An evening ends a morning that had not finished: its start no longer dates one.
+        if decision.desired == Desired::Down && record.state.rising_since.is_some() {
+            if let Err(e) = self.store.clear_rising(&c.name).await {
+                return self.after_error(c, &record, now, outcome, e).await;
+            }
+            record.state.rising_since = None;
+            record.state.bootstrapped = None;
+        }
         // The load-balancer wait counts from the first tick that can delete a nodegroup.
         if let Observed::Present(o) = &observed {
             if o.teardown.is_some() && record.state.teardown_started.is_none() {
@@ -316,7 +337,7 @@ impl Scheduler {
             network_wait: network_gate.as_deref(),
         });
         outcome.step = step.describe();
-        outcome.notes = step.notes();
+        outcome.notes.extend(step.notes());
         if step == Step::Steady {
             tracing::debug!(cluster = %c.name, desired = %decision.desired, step = %outcome.step, "reconcile");
         } else {

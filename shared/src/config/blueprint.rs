@@ -253,7 +253,12 @@ impl std::fmt::Display for ReadyObject {
     }
 }
 
-/// A Kubernetes name or namespace (RFC 1123 label or subdomain, at most 253 characters).
+/// A namespace's name: an RFC 1123 label (lower case letters, digits, `-`; at most 63).
+fn is_namespace(s: &str) -> bool {
+    s.len() <= 63 && !s.contains('.') && is_k8s_name(s)
+}
+
+/// A Kubernetes object name (RFC 1123 subdomain, at most 253 characters).
 fn is_k8s_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
@@ -449,6 +454,7 @@ impl Blueprint {
         }
         let mut principals = HashSet::new();
         for (j, a) in self.access.iter().enumerate() {
+            let key_j = key(&format!("access[{j}]"));
             let key = |k: &str| key(&format!("access[{j}].{k}"));
             let parts: Vec<&str> = a.principal_arn.splitn(6, ':').collect();
             let is_principal = matches!(parts.as_slice(), ["arn", p, "iam", "", account, resource]
@@ -472,9 +478,9 @@ impl Blueprint {
             match (a.kind, &a.policy) {
                 (AccessEntryType::Standard, None) => {
                     return Err(FleetError::config(
-                        key("policy"),
+                        key_j,
                         format!(
-                            "a STANDARD access entry needs a policy: one of {}",
+                            "a STANDARD access entry (the default type) needs a policy: one of {}; a node role takes a type such as EC2_LINUX instead",
                             ACCESS_POLICIES.join(", ")
                         ),
                     ))
@@ -527,11 +533,15 @@ impl Blueprint {
         let mut associations = HashSet::new();
         for (j, p) in self.pod_identity.iter().enumerate() {
             let key = |k: &str| key(&format!("pod_identity[{j}].{k}"));
-            for (k, v) in [
-                ("namespace", &p.namespace),
-                ("service_account", &p.service_account),
+            for (k, v, ok) in [
+                ("namespace", &p.namespace, is_namespace(&p.namespace)),
+                (
+                    "service_account",
+                    &p.service_account,
+                    is_k8s_name(&p.service_account),
+                ),
             ] {
-                if !is_k8s_name(v) {
+                if !ok {
                     return Err(FleetError::config(
                         key(k),
                         format!("`{v}` is not a Kubernetes name"),
@@ -577,8 +587,11 @@ impl Blueprint {
         let mut secrets = HashSet::new();
         for (j, b) in self.bootstrap_secrets.iter().enumerate() {
             let key = |k: &str| key(&format!("bootstrap_secrets[{j}].{k}"));
-            for (k, v) in [("namespace", &b.namespace), ("name", &b.name)] {
-                if !is_k8s_name(v) {
+            for (k, v, ok) in [
+                ("namespace", &b.namespace, is_namespace(&b.namespace)),
+                ("name", &b.name, is_k8s_name(&b.name)),
+            ] {
+                if !ok {
                     return Err(FleetError::config(
                         key(k),
                         format!("`{v}` is not a Kubernetes name"),
@@ -688,7 +701,7 @@ mod tests {
         assert!(e.contains("blueprint.access[0].kubernetes_groups"), "{e}");
         let e = refused(r#"access = [{ principal_arn = "arn:aws:iam::123456789012:role/n" }]"#);
         assert!(
-            e.contains("blueprint.access[0].policy") && e.contains("needs a policy"),
+            e.contains("`blueprint.access[0]`") && e.contains("needs a policy"),
             "{e}"
         );
         let e = refused(
@@ -724,6 +737,13 @@ name = "eks-pod-identity-agent""#;
         );
         let e = refused(&ok.replace("kube-system", "Kube_System"));
         assert!(e.contains("pod_identity[0].namespace"), "{e}");
+        let e = refused(&ok.replace("kube-system", "kube.system"));
+        assert!(
+            e.contains("pod_identity[0].namespace"),
+            "a namespace is a label: {e}"
+        );
+        let e = refused(&ok.replace("role/karpenter-controller", "role/path/"));
+        assert!(e.contains("pod_identity[0].role_arn"), "{e}");
         let e = refused(&ok.replace("role/karpenter-controller", "user/k"));
         assert!(e.contains("pod_identity[0].role_arn"), "{e}");
     }

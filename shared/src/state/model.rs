@@ -90,13 +90,15 @@ pub struct RecordedState {
     /// The generation whose bootstrap (secrets, then manifests) was applied, and when
     /// (decision time): `ready_when` is awaited from then. Forgotten at each transition.
     pub bootstrapped: Option<(String, Timestamp)>,
-    /// The OIDC issuer (`oidc.eks.<region>.amazonaws.com/id/<ID>`) the `irsa_roles` were
-    /// last moved to: the previous issuer whose trust statements the next morning moves.
-    /// Kept across transitions.
-    pub irsa_issuer: Option<String>,
-    /// The IAM OIDC provider the fleet created for the current issuer (its ARN): deleted
-    /// once the cluster is gone. A provider that was already there is never recorded.
-    pub oidc_provider: Option<String>,
+    /// The OIDC issuers (`oidc.eks.<region>.amazonaws.com/id/<ID>`) the `irsa_roles`
+    /// were moved to, oldest first, the current one last (the last seven): the trust
+    /// statements the next morning moves are those naming one of them. Kept across
+    /// transitions.
+    pub irsa_issuers: Vec<String>,
+    /// The IAM OIDC providers the fleet created for this cluster (their ARNs), recorded
+    /// the moment each is made: every one but the current issuer's is deleted once the
+    /// roles have moved off it. A provider that was already there is never recorded.
+    pub oidc_providers: Vec<String>,
 }
 
 /// NodePool limits recorded before the fleet capped them.

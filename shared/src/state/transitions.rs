@@ -49,7 +49,10 @@ impl StateStore {
                 // an up transition (after the restore) forgets them.
                 // A morning's timing and bootstrap belong to that morning.
                 Desired::Down => "SET phase = :phase, since = :at, generation = :gen, announced = :no, announcing_at = :at_epoch, attempts = :zero REMOVE backoff_until, last_error, teardown_started, checked_at, checked_config, karpenter_drain_started, rising_since, bootstrapped, bootstrapped_at",
-                Desired::Up => "SET phase = :phase, since = :at, generation = :gen, announced = :no, announcing_at = :at_epoch, attempts = :zero REMOVE backoff_until, last_error, teardown_started, checked_at, checked_config, karpenter_drain_started, nodepool_limits, karpenter_generation, rising_since, bootstrapped, bootstrapped_at",
+                // The morning's start and bootstrap stay until it is announced (see
+                // `mark_announced`): an announcement retried after a lost publish still
+                // says how long it took and re-checks `ready_when`, not the bootstrap.
+                Desired::Up => "SET phase = :phase, since = :at, generation = :gen, announced = :no, announcing_at = :at_epoch, attempts = :zero REMOVE backoff_until, last_error, teardown_started, checked_at, checked_config, karpenter_drain_started, nodepool_limits, karpenter_generation",
             })
             .condition_expression(
                 "attribute_not_exists(phase) OR phase <> :phase OR generation <> :gen",
@@ -135,7 +138,9 @@ impl StateStore {
     pub async fn mark_announced(&self, name: &str, phase: Desired, generation: &str) -> Result<()> {
         let result = self
             .update_state(name)
-            .update_expression("SET announced = :yes")
+            .update_expression(
+                "SET announced = :yes REMOVE rising_since, bootstrapped, bootstrapped_at",
+            )
             .condition_expression("phase = :phase AND generation = :gen")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .expression_attribute_values(":phase", s(phase.to_string()))

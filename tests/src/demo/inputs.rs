@@ -205,8 +205,10 @@ pub(super) async fn seed_history(
                     (Desired::Up, TransitionKind::Up, at),
                     (Desired::Down, TransitionKind::Down, next),
                 ] {
+                    // Mornings took 20 minutes (cluster, nodegroups, bootstrap).
+                    let took = (phase == Desired::Up).then_some(20 * 60);
                     store
-                        .record_transition(&c.name, phase, &generation, when, "history")
+                        .record_timed_transition(&c.name, phase, &generation, when, "history", took)
                         .await
                         .map_err(|e| e.to_string())?;
                     transitions.push(Transition {
@@ -227,6 +229,21 @@ pub(super) async fn seed_history(
         if let Some(generation) = &last_generation {
             store
                 .mark_announced(&c.name, Desired::Down, generation)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        // It moved the IRSA roles to the last working day's issuer, whose provider it made.
+        if !c.blueprint.irsa_roles.is_empty() {
+            let previous = crate::LOCAL_PREVIOUS_ISSUER.to_string();
+            store
+                .record_irsa_issuers(&c.name, std::slice::from_ref(&previous))
+                .await
+                .map_err(|e| e.to_string())?;
+            store
+                .add_oidc_provider(
+                    &c.name,
+                    &format!("arn:aws:iam::123456789012:oidc-provider/{previous}"),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
         }

@@ -253,9 +253,10 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
             .await?;
         for c in tick["clusters"].as_array().into_iter().flatten() {
             let result = c["result"].as_str().unwrap_or_default();
+            // The wait for the platform (the bootstrap, then `ready_when`) is the story too.
             let awaiting = c["step"]
                 .as_str()
-                .is_some_and(|s| s.starts_with("await-ready"));
+                .is_some_and(|s| s.starts_with("await-ready") || s.starts_with("bootstrap"));
             if result == "steady" || (result == "waiting" && !awaiting) {
                 continue;
             }
@@ -527,8 +528,21 @@ async fn morning_facts(sdk: &aws_types::SdkConfig, kube: &FakeKube) -> Vec<(Stri
             "flux-system",
         )
         .is_some_and(|k| k["status"]["conditions"][0]["status"] == "True");
+    let previous_provider = aws_sdk_iam::Client::new(sdk)
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(format!(
+            "arn:aws:iam::123456789012:oidc-provider/{}",
+            crate::LOCAL_PREVIOUS_ISSUER
+        ))
+        .send()
+        .await
+        .is_err();
     vec![
         ("Flux's deploy key applied before Flux".into(), key_first),
+        (
+            "the previous issuer's OIDC provider deleted".into(),
+            previous_provider,
+        ),
         (
             "the IRSA role trusts the new OIDC issuer".into(),
             !host.is_empty() && trust.contains(&format!("oidc-provider/{host}")),
