@@ -138,6 +138,128 @@ async fn the_scheduler_morning_survives_a_fault_on_any_call() {
     .await;
 }
 
+/// A morning with everything identity hangs on (typed access entries, Pod Identity, IRSA
+/// moved from the recorded issuer, a bootstrap secret from Secrets Manager): a fault on any
+/// call, even a response lost after IAM or EKS applied it, ends with one association, the
+/// role on the new issuer, the secret applied and `Cluster Ready` once.
+#[tokio::test]
+async fn the_identity_morning_survives_a_fault_on_any_call() {
+    let endpoint = moto_endpoint();
+    sweep_in("identities", &endpoint, &LONG_SWEEP_MODES, |shot| async move {
+        let sdk = fleet_tests::sdk();
+        let iam = aws_sdk_iam::Client::new(&sdk);
+        let role = fleet_tests::unique("irsa");
+        let old = format!(
+            "oidc.eks.eu-west-1.amazonaws.com/id/{}",
+            fleet_tests::unique("OLD").to_uppercase().replace('-', "")
+        );
+        let trust = json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": format!("arn:aws:iam::123456789012:oidc-provider/{old}")},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {format!("{old}:sub"): "system:serviceaccount:kube-system:alb"}}
+        }]});
+        iam.create_role()
+            .role_name(&role)
+            .assume_role_policy_document(trust.to_string())
+            .send()
+            .await
+            .expect("role");
+        let key = fleet_tests::unique("fleet/deploy-key");
+        aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(&key)
+            .secret_string(json!({"identity": "k", "known_hosts": "h"}).to_string())
+            .send()
+            .await
+            .expect("secret");
+        let blueprint = cluster_toml("destroy", BERLIN_WEEKDAYS, "").replace(
+            "[[cluster.blueprint.nodegroup]]\nname = \"spot\"",
+            &format!(
+                r#"access = [{{ principal_arn = "arn:aws:iam::123456789012:role/karpenter-node", type = "EC2_LINUX" }}]
+pod_identity = [{{ namespace = "kube-system", service_account = "karpenter", role_arn = "arn:aws:iam::123456789012:role/karpenter-controller" }}]
+irsa_roles = ["arn:aws:iam::123456789012:role/{role}"]
+bootstrap_secrets = [{{ namespace = "flux-system", name = "flux-system", from = "secretsmanager:{key}" }}]
+
+[[cluster.blueprint.addon]]
+name = "eks-pod-identity-agent"
+
+[[cluster.blueprint.nodegroup]]
+name = "spot""#
+            ),
+        );
+        let f = SchedulerFixture::start(&[blueprint], None).await;
+        let name = f.names[0].clone();
+        // Yesterday the fleet moved the role to the old issuer.
+        f.store
+            .record_irsa_issuers(&name, std::slice::from_ref(&old))
+            .await
+            .expect("recorded issuer");
+        let Some(Fired { failed, what, .. }) = faulted_ticks(
+            &shot,
+            &f,
+            &name,
+            "2026-11-23T07:00:00Z",
+            "2026-11-23T07:25:00Z",
+        )
+        .await
+        else {
+            return false;
+        };
+        f.ticks("2026-11-23T07:25:00Z", "2026-11-23T08:30:00Z")
+            .await;
+        announced(
+            &detail_types(&f.tap.drain().await),
+            "Cluster Ready",
+            &failed,
+            &what,
+        );
+        let issuer = f
+            .eks
+            .describe_cluster()
+            .name(&name)
+            .send()
+            .await
+            .expect("cluster")
+            .cluster
+            .and_then(|c| c.identity)
+            .and_then(|i| i.oidc)
+            .and_then(|o| o.issuer)
+            .expect("issuer");
+        let host = issuer.trim_start_matches("https://");
+        let doc = iam
+            .get_role()
+            .role_name(&role)
+            .send()
+            .await
+            .expect("role")
+            .role
+            .and_then(|r| r.assume_role_policy_document)
+            .unwrap_or_default();
+        let doc = percent_encoding::percent_decode_str(&doc).decode_utf8_lossy().to_string();
+        assert!(doc.contains(&format!("oidc-provider/{host}")) && !doc.contains(&old), "{what}: {doc}");
+        let associations = f
+            .eks
+            .list_pod_identity_associations()
+            .cluster_name(&name)
+            .send()
+            .await
+            .expect("associations")
+            .associations
+            .unwrap_or_default();
+        assert_eq!(associations.len(), 1, "{what}");
+        assert!(f.kube.get("v1", "Secret", "flux-system", "flux-system").is_some(), "{what}");
+        let record = f.store.cluster(&name).await.expect("record");
+        assert_eq!(
+            record.state.oidc_providers,
+            vec![format!("arn:aws:iam::123456789012:oidc-provider/{host}")],
+            "{what}"
+        );
+        true
+    })
+    .await;
+}
+
 const LB: &str = "a1b2c3-1234567890.eu-west-1.elb.amazonaws.com";
 
 /// `Cluster Ready` to the DNS updater: Route53 records, owner rows, metrics.
