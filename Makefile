@@ -74,6 +74,10 @@ build: setup
 # this x86-64 host they need no cross linker: plain cargo (CARGO_LAMBDA_COMPILER=cargo)
 # instead of zig, whose linker wrapper's path differs per clone and made every clone
 # rebuild the whole release graph (about 20 minutes) whatever CARGO_TARGET_DIR kept.
+# libtest runs each test on a 2 MiB thread; the functions poll their handler on the
+# process's main thread (#[tokio::main]: 8 MiB). The tests give the handlers the stack
+# they have in Lambda: a debug build's tick nests futures deeper than a release build's.
+test: export RUST_MIN_STACK = 8388608
 test: setup infra-check deny
 	cargo build --workspace --bins
 	cargo test --workspace --all-targets

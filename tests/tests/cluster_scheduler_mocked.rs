@@ -179,12 +179,11 @@ async fn add_ons_bracket_the_nodegroups_then_ready_is_published() {
             .cluster(active_cluster(&n))
             .build()
     });
-    // Tick by tick: nodegroups [], [], [spot], [spot]; add-ons [], [vpc-cni], [vpc-cni],
-    // [vpc-cni, coredns].
+    // Tick by tick: nodegroups [], [spot], [spot]; add-ons [], [vpc-cni], [vpc-cni, coredns]
+    // (the add-on nodes need and the nodegroups go in the same tick).
     let list_ng = mock!(Client::list_nodegroups)
         .sequence()
         .output(|| ListNodegroupsOutput::builder().build())
-        .times(2)
         .output(|| ListNodegroupsOutput::builder().nodegroups("spot").build())
         .repeatedly()
         .build();
@@ -192,7 +191,6 @@ async fn add_ons_bracket_the_nodegroups_then_ready_is_published() {
         .sequence()
         .output(|| ListAddonsOutput::builder().build())
         .output(|| ListAddonsOutput::builder().addons("vpc-cni").build())
-        .times(2)
         .output(|| {
             ListAddonsOutput::builder()
                 .addons("vpc-cni")
@@ -247,7 +245,7 @@ async fn add_ons_bracket_the_nodegroups_then_ready_is_published() {
 
     let steps: Vec<String> = {
         let mut s = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..4 {
             let r = tick(&f, MONDAY_NOON).await;
             s.push(
                 r["clusters"][0]["step"]
@@ -261,8 +259,7 @@ async fn add_ons_bracket_the_nodegroups_then_ready_is_published() {
     assert_eq!(
         steps,
         vec![
-            "create-addons vpc-cni",
-            "create-nodegroups spot",
+            "create-addons vpc-cni; then create-nodegroups spot",
             "create-addons coredns",
             "announce-ready",
             "none"
@@ -560,9 +557,12 @@ async fn access_entries_are_created_with_their_policy_cluster_wide() {
                 && r.username().is_none()
         })
         .then_output(|| CreateAccessEntryOutput::builder().build());
-    // The add-ons nodes need follow in the same tick.
+    // The add-ons nodes need, then the nodegroups, follow in the same tick.
     let create_addon = mock!(Client::create_addon)
         .then_output(|| aws_sdk_eks::operation::create_addon::CreateAddonOutput::builder().build());
+    let create_nodegroup = mock!(Client::create_nodegroup).then_output(|| {
+        aws_sdk_eks::operation::create_nodegroup::CreateNodegroupOutput::builder().build()
+    });
     let f = fixture_with(
         &[&name],
         &[
@@ -576,6 +576,7 @@ async fn access_entries_are_created_with_their_policy_cluster_wide() {
             &associate_edit,
             &create_node,
             &create_addon,
+            &create_nodegroup,
         ],
         r#"access = [
   { principal_arn = "arn:aws:iam::123456789012:role/dns-updater", policy = "AmazonEKSViewPolicy" },
@@ -587,7 +588,7 @@ async fn access_entries_are_created_with_their_policy_cluster_wide() {
     let r = tick(&f, MONDAY_NOON).await;
     assert_eq!(
         r["clusters"][0]["step"],
-        "create-access-entries arn:aws:iam::123456789012:role/dns-updater,arn:aws:iam::123456789012:role/spot-drainer,arn:aws:iam::123456789012:role/karpenter-node; then create-addons vpc-cni"
+        "create-access-entries arn:aws:iam::123456789012:role/dns-updater,arn:aws:iam::123456789012:role/spot-drainer,arn:aws:iam::123456789012:role/karpenter-node; then create-addons vpc-cni; then create-nodegroups spot"
     );
     assert_eq!(r["clusters"][0]["result"], "done");
     assert_eq!(create_dns.num_calls(), 1);
@@ -596,6 +597,7 @@ async fn access_entries_are_created_with_their_policy_cluster_wide() {
     assert_eq!(associate_view.num_calls(), 1);
     assert_eq!(associate_edit.num_calls(), 1, "and none for the node role");
     assert_eq!(create_addon.num_calls(), 1);
+    assert_eq!(create_nodegroup.num_calls(), 1);
 }
 
 #[tokio::test]

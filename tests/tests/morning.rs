@@ -255,7 +255,8 @@ ready_timeout_minutes = 20"#,
             && steps[1]
                 .contains("; then trust-issuer https://oidc.eks.eu-west-1.amazonaws.com/id/")
             && steps[1].contains("; then associate-pod-identities kube-system/karpenter")
-            && steps[1].ends_with("; then create-addons eks-pod-identity-agent -> done"),
+            && steps[1].contains("; then create-addons eks-pod-identity-agent")
+            && steps[1].ends_with("; then create-nodegroups spot,system -> done"),
         "{}",
         steps[1]
     );
@@ -265,7 +266,6 @@ ready_timeout_minutes = 20"#,
         vec![
             "create-cluster -> done",
             "create-access-entries -> done",
-            "create-nodegroups -> done",
             "bootstrap-then-announce -> waiting",
             "bootstrap-then-announce -> waiting",
             "await-ready -> waiting",
@@ -274,11 +274,11 @@ ready_timeout_minutes = 20"#,
         "the morning's steps"
     );
     let ready = ready.expect("Cluster Ready");
-    // From the first step (07:00) to the tick that found everything ready (07:30).
-    assert_eq!(ready["took_seconds"], 30 * 60, "{ready}");
+    // From the first step (07:00) to the tick that found everything ready (07:25).
+    assert_eq!(ready["took_seconds"], 25 * 60, "{ready}");
     assert!(ready.get("degraded").is_none(), "{ready}");
     // While it waited, the tick named what it waited for.
-    let waiting = outcome(&responses[5], &p.name)["step"]
+    let waiting = outcome(&responses[4], &p.name)["step"]
         .as_str()
         .unwrap_or_default()
         .to_string();
@@ -448,13 +448,13 @@ ready_timeout_minutes = 15"#,
     seed_ingress_deployment(&p.f.kube);
     let (steps, ready, _) = morning(&p, "2026-11-23T07:00:00Z", 14).await;
     let ready = ready.expect("announced at the timeout");
-    // Bootstrapped at 07:15 (the CRDs Established at once); degraded from 07:30.
+    // Bootstrapped at 07:10 (the CRDs Established at once); degraded from 07:25.
     assert_eq!(
         steps.last().map(|s| short(s)).as_deref(),
         Some("await-ready -> done"),
         "{steps:?}"
     );
-    assert_eq!(ready["at"], "2026-11-23T07:30:00Z", "{ready}");
+    assert_eq!(ready["at"], "2026-11-23T07:25:00Z", "{ready}");
     assert_eq!(
         ready["degraded"],
         json!(["Deployment ingress-nginx/ingress-nginx-controller: 0/2 available"])
@@ -467,7 +467,7 @@ ready_timeout_minutes = 15"#,
             .collect();
     assert_eq!(degraded.len(), 1, "{degraded:?}");
     // Once announced, the next ticks are steady and say nothing more.
-    p.f.ticks("2026-11-23T07:35:00Z", "2026-11-23T07:50:00Z")
+    p.f.ticks("2026-11-23T07:30:00Z", "2026-11-23T07:45:00Z")
         .await;
     assert!(p.f.tap.drain().await.is_empty());
     let degraded =

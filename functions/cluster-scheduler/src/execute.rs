@@ -138,15 +138,17 @@ impl Scheduler {
                 let Observed::Present(o) = observed else {
                     return Ok(StepResult::Waiting);
                 };
-                self.trust_issuer(c, o, issuer, record)
+                // Boxed, as the other large arms: the step's future is as large as its
+                // largest arm, and every tick's stack pays for it.
+                Box::pin(self.trust_issuer(c, o, issuer, record))
                     .await
                     .map(|_| StepResult::Done)
             }
-            Step::AssociatePodIdentities(changes) => self
-                .eks
-                .associate_pod_identities(c, changes)
-                .await
-                .map(|_| StepResult::Done),
+            Step::AssociatePodIdentities(changes) => {
+                Box::pin(self.eks.associate_pod_identities(c, changes))
+                    .await
+                    .map(|_| StepResult::Done)
+            }
             Step::BootstrapThenAnnounce => {
                 let Observed::Present(o) = observed else {
                     return Ok(StepResult::Waiting);
@@ -163,8 +165,13 @@ impl Scheduler {
                     .unwrap_or_default();
                 for (j, entry) in c.blueprint.bootstrap_secrets.iter().enumerate() {
                     let key = format!("cluster[{i}].blueprint.bootstrap_secrets[{j}]");
-                    let value =
-                        bootstrap::read_secret(&self.secrets, &self.ssm, entry, &key).await?;
+                    let value = Box::pin(bootstrap::read_secret(
+                        &self.secrets,
+                        &self.ssm,
+                        entry,
+                        &key,
+                    ))
+                    .await?;
                     secrets.push(bootstrap::secret_object(entry, &key, &value)?);
                 }
                 let mut manifests = Vec::new();
@@ -174,7 +181,7 @@ impl Scheduler {
                 }
                 let client = self.kube.client(&Self::access(name, o)).await?;
                 if !secrets.is_empty() {
-                    bootstrap::apply_secrets(&client, &secrets).await?;
+                    Box::pin(bootstrap::apply_secrets(&client, &secrets)).await?;
                     tracing::info!(cluster = %name, secrets = secrets.len(), "bootstrap secrets applied");
                 }
                 match bootstrap::apply(&client, manifests).await? {
@@ -188,12 +195,11 @@ impl Scheduler {
                             .mark_bootstrapped(name, &o.generation, now)
                             .await?;
                         if c.blueprint.ready_when.is_empty() {
-                            return self.announce_up(c, o, record, now, vec![]).await;
+                            return Box::pin(self.announce_up(c, o, record, now, vec![])).await;
                         }
                         let minutes = i64::from(c.blueprint.ready_timeout_minutes);
                         let degraded_after = now.checked_add(minutes.minutes()).unwrap_or(now);
-                        self.await_ready(c, o, &client, record, now, degraded_after)
-                            .await
+                        Box::pin(self.await_ready(c, o, &client, record, now, degraded_after)).await
                     }
                 }
             }
@@ -203,7 +209,7 @@ impl Scheduler {
                 };
                 match self.kube.client(&Self::access(name, o)).await {
                     Ok(client) => {
-                        self.await_ready(c, o, &client, record, now, *degraded_after)
+                        Box::pin(self.await_ready(c, o, &client, record, now, *degraded_after))
                             .await
                     }
                     // The API never answering is itself what the timeout reports.
@@ -214,7 +220,7 @@ impl Scheduler {
                             .iter()
                             .map(|r| format!("{r}: the API did not answer ({e})"))
                             .collect();
-                        self.announce_up(c, o, record, now, why).await
+                        Box::pin(self.announce_up(c, o, record, now, why)).await
                     }
                     Err(e) => Err(e),
                 }
@@ -248,7 +254,7 @@ impl Scheduler {
                 self.fail_and_continue(c, step, &error, record, now).await
             }
             Step::AnnounceUp => match observed {
-                Observed::Present(o) => self.announce_up(c, o, record, now, vec![]).await,
+                Observed::Present(o) => Box::pin(self.announce_up(c, o, record, now, vec![])).await,
                 Observed::Absent => Ok(StepResult::Waiting),
             },
             Step::AnnounceDown => {
@@ -410,7 +416,7 @@ impl Scheduler {
                 c.blueprint.ready_timeout_minutes,
                 degraded.join("; ")
             );
-            self.notifier.send_or_warn(&text).await;
+            Box::pin(self.notifier.send_or_warn(&text)).await;
             tracing::warn!(cluster = %c.name, degraded = ?degraded, "announced degraded");
         }
         Ok(result)

@@ -282,13 +282,12 @@ impl Scheduler {
             outcome.result = StepResult::Steady;
             return outcome;
         }
-        let observed = match self
-            .look_inside(c, decision.desired, &record.state, described)
-            .await
-        {
-            Ok(o) => o,
-            Err(e) => return self.after_error(c, &record, now, outcome, e).await,
-        };
+        // Boxed, as the step below: this future is polled on every tick's stack.
+        let observed =
+            match Box::pin(self.look_inside(c, decision.desired, &record.state, described)).await {
+                Ok(o) => o,
+                Err(e) => return self.after_error(c, &record, now, outcome, e).await,
+            };
         outcome.actual = summarize(&observed);
         if let Observed::Present(o) = &observed {
             let conflicts = crate::reconcile::pod_identity_conflicts(
@@ -352,14 +351,16 @@ impl Scheduler {
             record.state.rising_since = Some(now);
         }
         // Boxed: a step's future holds its largest adapter call's (see `look_inside`).
-        let executed = self.execute(c, &step, &observed, &record, inv, &decision.reason);
-        let mut result = match Box::pin(executed).await {
-            Ok(result) => result,
-            Err(e) => return self.after_error(c, &record, now, outcome, e).await,
-        };
+        let mut result =
+            match Box::pin(self.execute(c, &step, &observed, &record, inv, &decision.reason)).await
+            {
+                Ok(result) => result,
+                Err(e) => return self.after_error(c, &record, now, outcome, e).await,
+            };
         // The quick steps of a morning (access entries, IRSA, Pod Identity, the add-ons
         // nodes need) are API calls that finish at once: the next one is taken in the
-        // same tick, as the previous one left the cluster, instead of a tick later each.
+        // same tick, as the previous one left the cluster, instead of a tick later each,
+        // up to the nodegroups.
         let mut observed = observed;
         let mut taken = step.clone();
         for _ in 0..4 {
@@ -375,16 +376,22 @@ impl Scheduler {
                 now,
                 network_wait: network_gate.as_deref(),
             });
-            if !next.is_quick() || next == taken {
+            // The nodegroups (or their scale-up) may end the run: created, they are
+            // waited for on later ticks anyway.
+            let nodes = matches!(next, Step::CreateNodegroups(_))
+                || matches!(&next, Step::ScaleNodegroups(_) if next.is_rise());
+            if !(next.is_quick() || nodes) || next == taken {
                 break;
             }
             outcome.step = format!("{}; then {}", outcome.step, next.describe());
             tracing::info!(cluster = %c.name, step = %next.describe(), "reconcile (same tick)");
-            let executed = self.execute(c, &next, &observed, &record, inv, &decision.reason);
-            result = match Box::pin(executed).await {
-                Ok(result) => result,
-                Err(e) => return self.after_error(c, &record, now, outcome, e).await,
-            };
+            result =
+                match Box::pin(self.execute(c, &next, &observed, &record, inv, &decision.reason))
+                    .await
+                {
+                    Ok(result) => result,
+                    Err(e) => return self.after_error(c, &record, now, outcome, e).await,
+                };
             taken = next;
         }
         if record.state.attempts > 0 && result != StepResult::Failed {

@@ -239,18 +239,14 @@ mod tests {
         assert!(words.contains(&"FlaggerTokenParameter=/NONE".to_string()));
         assert!(words.contains(&"HostedZoneIds=Z0123456789ABCDEFGHIJ".to_string()));
         assert!(words.contains(&"Route53RecordNames=app.example.com".to_string()));
-        assert!(words.contains(&"AccessPrincipalArns=arn:aws:iam::123456789012:role/fleet-spot-drainer,arn:aws:iam::123456789012:role/karpenter-node".to_string()), "{words:?}");
-        // Only the STANDARD entry has a policy.
-        assert!(words.contains(
-            &"AccessPolicyArns=arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-                .to_string()
+        let has = |w: &str| words.contains(&w.to_string());
+        assert!(has("AccessPrincipalArns=arn:aws:iam::123456789012:role/fleet-dns-updater,arn:aws:iam::123456789012:role/fleet-spot-drainer,arn:aws:iam::123456789012:role/karpenter-node"), "{words:?}");
+        // Only the STANDARD entries have a policy.
+        assert!(has("AccessPolicyArns=arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy,arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"), "{words:?}");
+        assert!(has(
+            "IrsaRoleArns=arn:aws:iam::123456789012:role/aws-load-balancer-controller"
         ));
-        assert!(words.contains(
-            &"IrsaRoleArns=arn:aws:iam::123456789012:role/aws-load-balancer-controller".to_string()
-        ));
-        assert!(words.contains(
-            &"PodIdentityRoleArns=arn:aws:iam::123456789012:role/karpenter-controller".to_string()
-        ));
+        assert!(has("PodIdentityRoleArns=arn:aws:iam::123456789012:role/ebs-csi-driver,arn:aws:iam::123456789012:role/karpenter-controller"), "{words:?}");
         assert!(words.contains(&"BootstrapSecretArns=arn:aws:secretsmanager:eu-west-1:*:secret:fleet/flux-deploy-key-??????".to_string()));
         assert!(words.contains(
             &"BootstrapParameterArns=arn:aws:ssm:eu-west-1:*:parameter/fleet/sops-age-key"

@@ -405,6 +405,20 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
         at = at.checked_add(15.minutes()).map_err(|e| e.to_string())?;
     }
     report.dns_records_at_end = records(&cloudflare, &cf_zone, &route53).await.2;
+    let sandbox = sandbox_facts(&sdk).await;
+    log(
+        &mut report,
+        end,
+        "cluster-scheduler",
+        sandbox
+            .iter()
+            .map(|(what, held)| format!("{what}{}", if *held { "" } else { " (NOT)" }))
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    if let Some(m) = report.morning.as_mut() {
+        m.facts.extend(sandbox);
+    }
     report.status = fleet
         .invoke("cluster-scheduler", "scheduler-status.json", end)
         .await?;
@@ -497,26 +511,21 @@ async fn morning_facts(sdk: &aws_types::SdkConfig, kube: &FakeKube) -> Vec<(Stri
     let trust = percent_encoding::percent_decode_str(&trust)
         .decode_utf8_lossy()
         .to_string();
-    let pod_identity = eks
-        .list_pod_identity_associations()
-        .cluster_name("staging")
-        .send()
-        .await
-        .ok()
-        .map(|o| o.associations.unwrap_or_default())
-        .unwrap_or_default()
-        .iter()
-        .any(|a| a.service_account.as_deref() == Some("karpenter"));
-    let node_entry = eks
-        .describe_access_entry()
-        .cluster_name("staging")
-        .principal_arn("arn:aws:iam::123456789012:role/karpenter-node")
-        .send()
-        .await
-        .ok()
-        .and_then(|o| o.access_entry)
-        .and_then(|e| e.r#type)
-        .is_some_and(|t| t == "EC2_LINUX");
+    let has_association = |cluster: &'static str, sa: &'static str| {
+        let eks = eks.clone();
+        async move {
+            eks.list_pod_identity_associations()
+                .cluster_name(cluster)
+                .send()
+                .await
+                .ok()
+                .map(|o| o.associations.unwrap_or_default())
+                .unwrap_or_default()
+                .iter()
+                .any(|a| a.service_account.as_deref() == Some(sa))
+        }
+    };
+    let pod_identity = has_association("staging", "ebs-csi-controller-sa").await;
     let ingress = kube
         .get("apps/v1", "Deployment", INGRESS_NS, INGRESS_NAME)
         .is_some_and(|d| d["status"]["availableReplicas"] == 2);
@@ -547,17 +556,46 @@ async fn morning_facts(sdk: &aws_types::SdkConfig, kube: &FakeKube) -> Vec<(Stri
             "the IRSA role trusts the new OIDC issuer".into(),
             !host.is_empty() && trust.contains(&format!("oidc-provider/{host}")),
         ),
-        (
-            "Pod Identity for Karpenter's controller".into(),
-            pod_identity,
-        ),
-        (
-            "the Karpenter node role's EC2_LINUX access entry".into(),
-            node_entry,
-        ),
+        ("Pod Identity for the EBS CSI driver".into(), pod_identity),
         (
             "Flux's Kustomization Ready and the ingress controller available".into(),
             flux && ingress,
+        ),
+    ]
+}
+
+/// What sandbox-us's first morning gave it that stays with its control plane (scale
+/// mode): its Karpenter node role's `EC2_LINUX` entry and its controller's association.
+async fn sandbox_facts(sdk: &aws_types::SdkConfig) -> Vec<(String, bool)> {
+    let eks = aws_sdk_eks::Client::new(sdk);
+    let association = eks
+        .list_pod_identity_associations()
+        .cluster_name(SANDBOX)
+        .send()
+        .await
+        .ok()
+        .map(|o| o.associations.unwrap_or_default())
+        .unwrap_or_default()
+        .iter()
+        .any(|a| a.service_account.as_deref() == Some("karpenter"));
+    let node_entry = eks
+        .describe_access_entry()
+        .cluster_name(SANDBOX)
+        .principal_arn("arn:aws:iam::123456789012:role/karpenter-node")
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.access_entry)
+        .and_then(|e| e.r#type)
+        .is_some_and(|t| t == "EC2_LINUX");
+    vec![
+        (
+            "sandbox-us: Pod Identity for Karpenter's controller".into(),
+            association,
+        ),
+        (
+            "sandbox-us: the Karpenter node role's EC2_LINUX entry".into(),
+            node_entry,
         ),
     ]
 }
