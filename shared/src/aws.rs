@@ -30,6 +30,8 @@ pub fn emulator_config(endpoint: &str, region: &str) -> SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
         .endpoint_url(endpoint)
+        // As the SDK's loader sets it: the assume-role provider needs one.
+        .time_source(aws_types::sdk_config::SharedTimeSource::default())
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
             Credentials::for_tests(),
         ))

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::error::{FleetError, Result};
 use crate::schedule::{ClusterSchedule, Holiday, Uptime};
 
+mod account;
 mod blueprint;
 mod cost;
 mod dns;
@@ -23,6 +24,7 @@ mod keys;
 mod metrics;
 mod network;
 mod secret;
+pub use account::{partition_of, AccountConfig, Place};
 pub use blueprint::{
     is_secret_key, AccessEntry, AccessEntryType, AddonBlueprint, Blueprint, BootstrapSecret,
     CapacityType, NodegroupBlueprint, PodIdentity, ReadyObject, SecretSource, ACCESS_POLICIES,
@@ -55,6 +57,9 @@ pub const NETWORK_TAG: &str = "fleet:network";
 pub struct FleetConfig {
     /// `[fleet]`.
     pub fleet: FleetSection,
+    /// `[[account]]`: spoke accounts, reached by assuming their role.
+    #[serde(default, rename = "account")]
+    pub accounts: Vec<AccountConfig>,
     /// `[[cluster]]`, in order; names are unique.
     #[serde(default, rename = "cluster")]
     pub clusters: Vec<ClusterConfig>,
@@ -75,7 +80,8 @@ pub struct FleetConfig {
 /// `[fleet]`: what every function shares.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FleetSection {
-    /// The AWS region the clusters live in (`eu-west-1`).
+    /// The hub's region (`eu-west-1`): where the state table, the fleet bus and the
+    /// functions are, and the default region of every cluster and network.
     pub region: String,
     /// The EventBridge bus the functions talk on (default `fleet`).
     #[serde(default = "default_event_bus")]
@@ -107,8 +113,14 @@ pub enum Mode {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ClusterConfig {
     /// The EKS cluster's name (1-100 characters: letters, digits, `-`, `_`; starts with a
-    /// letter or digit): the state table's key.
+    /// letter or digit): the state table's key, unique across accounts and regions.
     pub name: String,
+    /// The `[[account]]` it lives in; absent: the hub's own account.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The region it lives in; absent: `fleet.region`.
+    #[serde(default)]
+    pub region: Option<String>,
     /// `destroy` (default) or `scale`.
     #[serde(default = "default_mode")]
     pub mode: Mode,
@@ -219,6 +231,16 @@ impl FleetConfig {
         if self.fleet.region.trim().is_empty() {
             return Err(FleetError::config("fleet.region", "must not be empty"));
         }
+        if partition_of(&self.fleet.region).is_none() {
+            return Err(FleetError::config(
+                "fleet.region",
+                format!(
+                    "`{}` is not an AWS region name (such as `eu-west-1`)",
+                    self.fleet.region
+                ),
+            ));
+        }
+        account::validate_accounts(&self.accounts, &self.fleet.region)?;
         if self.fleet.event_bus.trim().is_empty() {
             return Err(FleetError::config("fleet.event_bus", "must not be empty"));
         }
@@ -242,6 +264,27 @@ impl FleetConfig {
                     key("name"),
                     format!("cluster `{}` is configured twice", c.name),
                 ));
+            }
+            let place = account::resolve_place(
+                &format!("cluster[{i}]"),
+                c.account.as_deref(),
+                c.region.as_deref(),
+                &self.accounts,
+                &self.fleet.region,
+            )?;
+            if let Some(spoke) = place.account.as_deref().and_then(|a| self.account(a)) {
+                // EKS takes a cluster role of the cluster's own account only.
+                let role_account = c.blueprint.role_arn.split(':').nth(4).unwrap_or_default();
+                if role_account != spoke.account_id() {
+                    return Err(FleetError::config(
+                        key("blueprint.role_arn"),
+                        format!(
+                            "the cluster is in account `{}` ({}), its role in {role_account}: EKS needs a role of the cluster's own account",
+                            spoke.name,
+                            spoke.account_id()
+                        ),
+                    ));
+                }
             }
             if c.uptime.is_none() && !c.protect {
                 return Err(FleetError::config(
@@ -280,7 +323,79 @@ impl FleetConfig {
             }
         }
         network::validate_all(&self.networks, &self.clusters)?;
+        for (i, n) in self.networks.iter().enumerate() {
+            let place = account::resolve_place(
+                &format!("network[{i}]"),
+                n.account.as_deref(),
+                n.region.as_deref(),
+                &self.accounts,
+                &self.fleet.region,
+            )?;
+            for (j, c) in self.clusters.iter().enumerate() {
+                if c.network.as_deref() == Some(n.name.as_str()) && self.place(c) != place {
+                    return Err(FleetError::config(
+                        format!("cluster[{j}].network"),
+                        format!(
+                            "network `{}` is in {place}, cluster `{}` in {}: a cluster's nodes route through NAT gateways of its own VPC (give the network the cluster's account and region)",
+                            n.name,
+                            c.name,
+                            self.place(c)
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The spoke account named `name`, if the config has it.
+    pub fn account(&self, name: &str) -> Option<&AccountConfig> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+
+    /// Where cluster `c` lives (checked at load: its account is configured).
+    pub fn place(&self, c: &ClusterConfig) -> Place {
+        Place {
+            account: c.account.clone(),
+            region: c
+                .region
+                .clone()
+                .unwrap_or_else(|| self.fleet.region.clone()),
+        }
+    }
+
+    /// Where network `n` lives.
+    pub fn network_place(&self, n: &NetworkConfig) -> Place {
+        Place {
+            account: n.account.clone(),
+            region: n
+                .region
+                .clone()
+                .unwrap_or_else(|| self.fleet.region.clone()),
+        }
+    }
+
+    /// The clusters that live in account `account_id` (12 digits, as an EventBridge
+    /// event's `account` gives it) and `region`. A hub cluster matches `hub_account_id`
+    /// when the caller knows the hub's id, else any account that is no spoke's (a
+    /// single-account fleet's events name its own account).
+    pub fn clusters_at<'a>(
+        &'a self,
+        account_id: &'a str,
+        region: &'a str,
+        hub_account_id: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a ClusterConfig> {
+        self.clusters.iter().filter(move |c| {
+            let place = self.place(c);
+            place.region == region
+                && match place.account.as_deref().and_then(|a| self.account(a)) {
+                    Some(spoke) => spoke.account_id() == account_id,
+                    None => match hub_account_id {
+                        Some(hub) => hub == account_id,
+                        None => !self.accounts.iter().any(|a| a.account_id() == account_id),
+                    },
+                }
+        })
     }
 
     /// The network named `name`, if the config has it.

@@ -10,7 +10,7 @@
 //! it is one presign call with `aws-sigv4`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::SdkConfig;
@@ -23,6 +23,7 @@ use aws_sigv4::sign::v4;
 use base64::Engine;
 
 use crate::error::{FleetError, Result};
+use crate::place::{Place, Places};
 
 /// How long a token is used before a new one is made: EKS accepts it for 15 minutes
 /// (14 by aws-iam-authenticator's count); renew a minute before.
@@ -39,12 +40,19 @@ pub struct ClusterAccess {
     pub endpoint: String,
     /// `certificateAuthority.data` from DescribeCluster: base64 of a PEM bundle.
     pub ca_data: Option<String>,
+    /// Where the cluster lives: the token is signed with that account's credentials for
+    /// that region.
+    pub place: Place,
 }
 
 impl ClusterAccess {
     /// The cluster's access, when EKS says it exists and is ACTIVE (`None` otherwise: a
     /// cluster that is down or still being built has no API to talk to).
-    pub async fn of_active(eks: &aws_sdk_eks::Client, name: &str) -> Result<Option<Self>> {
+    pub async fn of_active(
+        eks: &aws_sdk_eks::Client,
+        name: &str,
+        place: &Place,
+    ) -> Result<Option<Self>> {
         let described = match eks.describe_cluster().name(name).send().await {
             Ok(out) => out.cluster,
             Err(e) => {
@@ -58,6 +66,7 @@ impl ClusterAccess {
                 name: name.to_string(),
                 endpoint: c.endpoint.unwrap_or_default(),
                 ca_data: c.certificate_authority.and_then(|ca| ca.data),
+                place: place.clone(),
             }))
     }
 }
@@ -74,7 +83,7 @@ fn without_retry(mut config: kube::Config) -> kube::Config {
 
 /// Builds Kubernetes clients for fleet clusters, with cached EKS tokens.
 pub struct KubeConnector {
-    sdk: SdkConfig,
+    places: Arc<Places>,
     /// `FLEET_KUBE_API_URL`, honoured only outside Lambda: every call goes there, unauthenticated.
     local_url: Option<String>,
     clients: Mutex<HashMap<String, (kube::Client, Instant)>>,
@@ -97,8 +106,23 @@ fn kube_config_error(e: impl std::fmt::Display) -> FleetError {
 }
 
 impl KubeConnector {
-    /// Reads `FLEET_KUBE_API_URL` (ignored in Lambda).
-    pub fn from_env(sdk: &SdkConfig) -> Self {
+    /// A connector signing EKS tokens with `sdk`'s credentials for every place;
+    /// `local_url` sends every cluster to one plain-HTTP API instead (the local runs' fake).
+    pub fn new(sdk: &SdkConfig, local_url: Option<String>) -> Self {
+        Self::with_places(Arc::new(Places::hub_only(sdk)), local_url)
+    }
+
+    /// A connector signing each cluster's token with the credentials of its place.
+    pub fn with_places(places: Arc<Places>, local_url: Option<String>) -> Self {
+        KubeConnector {
+            places,
+            local_url,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reads `FLEET_KUBE_API_URL` (ignored in Lambda); tokens signed per place.
+    pub fn from_env(places: Arc<Places>) -> Self {
         let local_url = if crate::runner::in_lambda() {
             None
         } else {
@@ -106,17 +130,7 @@ impl KubeConnector {
                 .ok()
                 .filter(|v| !v.is_empty())
         };
-        Self::new(sdk, local_url)
-    }
-
-    /// A connector signing EKS tokens with `sdk`'s credentials; `local_url` sends every
-    /// cluster to one plain-HTTP API instead (the local runs' fake).
-    pub fn new(sdk: &SdkConfig, local_url: Option<String>) -> Self {
-        KubeConnector {
-            sdk: sdk.clone(),
-            local_url,
-            clients: Mutex::new(HashMap::new()),
-        }
+        Self::with_places(places, local_url)
     }
 
     /// A client for the cluster, reusing one whose token is still fresh.
@@ -144,8 +158,8 @@ impl KubeConnector {
     }
 
     async fn eks_client(&self, access: &ClusterAccess) -> Result<kube::Client> {
-        let credentials = self
-            .sdk
+        let sdk = self.places.sdk(&access.place);
+        let credentials = sdk
             .credentials_provider()
             .ok_or_else(|| kube_config_error("no AWS credentials provider"))?
             .provide_credentials()
@@ -155,8 +169,7 @@ impl KubeConnector {
                 let e = aws_smithy_types::error::display::DisplayErrorContext(&e);
                 kube_config_error(format!("AWS credentials: {e}"))
             })?;
-        let region = self
-            .sdk
+        let region = sdk
             .region()
             .map(|r| r.to_string())
             .ok_or_else(|| kube_config_error("no AWS region"))?;

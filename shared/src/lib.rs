@@ -14,6 +14,7 @@ pub mod events;
 pub mod kube;
 pub mod metrics;
 pub mod notify;
+pub mod place;
 pub mod request;
 pub mod runner;
 pub mod schedule;

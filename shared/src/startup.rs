@@ -194,6 +194,26 @@ impl ColdStart {
         .await
     }
 
+    /// Every place's SDK config ([`crate::place::Places`]): the hub's, and each
+    /// `[[account]]`'s assumed role with its external id read now (`ssm:`). The session
+    /// name is this fleet's ([`stack_name`]), so that the spoke's CloudTrail says which
+    /// fleet acted.
+    ///
+    /// Errors: an external id that cannot be read, naming `account[i].external_id`.
+    pub async fn places(&self) -> Result<std::sync::Arc<crate::place::Places>> {
+        let mut external_ids = std::collections::HashMap::new();
+        for (i, a) in self.config.accounts.iter().enumerate() {
+            if let Some(id) = &a.external_id {
+                let key = format!("account[{i}].external_id");
+                external_ids.insert(a.name.clone(), self.maybe_secret(&key, id).await?);
+            }
+        }
+        let session = stack_name()?;
+        Ok(std::sync::Arc::new(
+            crate::place::Places::new(&self.sdk, &self.config, &external_ids, &session).await,
+        ))
+    }
+
     /// A value of the config that may be kept in SSM (`ssm:`) because it can carry
     /// credentials (a Pushgateway URL with a password), without the secrets' minimum length.
     pub async fn maybe_secret(&self, key: &str, value: &SecretRef) -> Result<Secret> {

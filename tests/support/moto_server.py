@@ -14,7 +14,8 @@ moto has no Cost Explorer forecast (GetCostForecast answers 500 "not implemented
 stand-in answers it from the seeded cost-and-usage days (see `get_cost_forecast`). Nor
 has it IAM's ListInstanceProfileTags: answered from the tags moto keeps (see
 `list_instance_profile_tags`). Nor EKS add-ons, access entries and Pod Identity associations
-(see `addons`, `access_entries`, `pod_identity_associations`).
+(see `addons`, `access_entries`, `pod_identity_associations`). And moto lets anyone assume
+any role: here STS's own checks (see `assume_role`).
 """
 import datetime
 import json
@@ -123,6 +124,79 @@ def get_access_key(self) -> str:
 
 
 BaseResponse.get_access_key = get_access_key
+
+
+# --- AssumeRole as STS decides it ----------------------------------------------------
+# moto lets anyone assume any role, existing or not ("the role does not need to exist").
+# STS (API reference, AssumeRole; IAM User Guide, "Cross account resource access"):
+# the role must exist in its account and its trust policy must allow the caller (an
+# `AWS` principal of the caller's account: its id, its root or an ARN in it, or `*`)
+# for `sts:AssumeRole`, with `sts:ExternalId` equal to the one sent when the trust's
+# condition names one; else AccessDenied. The exception is AWS Organizations':
+# `OrganizationAccountAccessRole`, which Organizations creates in every member account
+# trusting the management account (moto's default account here): the test support
+# creates spoke roles through it, as platform teams' StackSets do.
+from moto.iam.models import iam_backends
+from moto.sts.exceptions import STSClientError
+from moto.sts.responses import TokenResponse
+
+_assume_role = TokenResponse.assume_role
+ORGANIZATION_ROLE = "OrganizationAccountAccessRole"
+
+
+class AccessDenied(STSClientError):
+    code = "AccessDenied"
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _trusts(document, caller_account, external_id):
+    if isinstance(document, str):
+        from urllib.parse import unquote
+        try:
+            document = json.loads(document)
+        except ValueError:
+            document = json.loads(unquote(document))
+    for statement in _as_list(document.get("Statement", [])):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = _as_list(statement.get("Action", []))
+        if not any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions):
+            continue
+        principal = statement.get("Principal", {})
+        aws = _as_list(principal.get("AWS", [])) if isinstance(principal, dict) else [principal]
+        if not any(p == "*" or p == caller_account or p.split(":")[4:5] == [caller_account] for p in aws):
+            continue
+        wanted = (statement.get("Condition", {}).get("StringEquals", {}) or {}).get("sts:ExternalId")
+        if wanted is not None and external_id not in _as_list(wanted):
+            continue
+        return True
+    return False
+
+
+def assume_role(self):
+    role_arn = self._get_param("RoleArn") or ""
+    parts = role_arn.split(":")
+    caller = self.current_account
+    if len(parts) != 6 or not parts[5].startswith("role/"):
+        raise AccessDenied(f"Not authorized to perform sts:AssumeRole on {role_arn}")
+    account, name = parts[4], parts[5].split("/")[-1]
+    organization = name == ORGANIZATION_ROLE and caller == DEFAULT_ACCOUNT_ID
+    if not organization:
+        try:
+            role = iam_backends[account][parts[1]].get_role(name)
+        except Exception:
+            role = None
+        if role is None or not _trusts(role.assume_role_policy_document, caller, self._get_param("ExternalId")):
+            raise AccessDenied(
+                f"User: arn:aws:iam::{caller}:user/moto is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+            )
+    return _assume_role(self)
+
+
+TokenResponse.assume_role = assume_role
 
 
 # --- NAT gateways and Elastic IPs as EC2 runs them -------------------------------------

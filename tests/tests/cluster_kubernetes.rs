@@ -157,6 +157,7 @@ async fn re_applying_the_bootstrap_changes_nothing() {
             name: "c".into(),
             endpoint: String::new(),
             ca_data: None,
+            place: fleet_shared::place::Place::hub("eu-west-1"),
         })
         .await
         .expect("client");
@@ -198,6 +199,7 @@ async fn re_applying_the_bootstrap_removes_dropped_fields_and_keeps_other_manage
             name: "c".into(),
             endpoint: String::new(),
             ca_data: None,
+            place: fleet_shared::place::Place::hub("eu-west-1"),
         })
         .await
         .expect("client");

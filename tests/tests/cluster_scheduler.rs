@@ -392,14 +392,11 @@ async fn a_steady_cluster_is_trusted_between_full_looks() {
         .await;
     assert_eq!(detail_types(&f.tap.drain().await), vec!["Cluster Ready"]);
     let counter = fleet_tests::CallCounter::default();
-    f.scheduler.eks = cluster_scheduler::eks::Eks::new(
-        aws_sdk_eks::Client::from_conf(
-            aws_sdk_eks::config::Builder::from(&f.sdk)
-                .interceptor(counter.clone())
-                .build(),
-        ),
-        fleet_shared::startup::LOCAL_STACK,
-    );
+    f.scheduler.use_eks(aws_sdk_eks::Client::from_conf(
+        aws_sdk_eks::config::Builder::from(&f.sdk)
+            .interceptor(counter.clone())
+            .build(),
+    ));
     async fn eks_calls(
         f: &SchedulerFixture,
         counter: &fleet_tests::CallCounter,

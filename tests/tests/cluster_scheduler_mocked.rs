@@ -18,7 +18,6 @@ use aws_sdk_eks::types::{
 use aws_sdk_eks::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::DateTime;
-use cluster_scheduler::eks::Eks;
 use cluster_scheduler::Scheduler;
 use fleet_shared::config::{FleetConfig, Secret};
 use fleet_shared::notify::Notifier;
@@ -79,7 +78,7 @@ async fn fixture_with(names: &[&str], rules: &[&Rule], blueprint_extra: &str) ->
         .retry_config(aws_sdk_eks::config::retry::RetryConfig::disabled()));
     let store = state_table(&sdk).await;
     let mut scheduler = Scheduler::new(
-        &sdk,
+        std::sync::Arc::new(fleet_shared::place::Places::hub_only(&sdk)),
         config_with(&bus, names, blueprint_extra),
         fleet_shared::startup::LOCAL_STACK,
         store.table(),
@@ -87,7 +86,7 @@ async fn fixture_with(names: &[&str], rules: &[&Rule], blueprint_extra: &str) ->
         fleet_shared::kube::KubeConnector::new(&sdk, None),
     );
     // EKS answers from the mocked client's rules.
-    scheduler.eks = Eks::new(eks, fleet_shared::startup::LOCAL_STACK);
+    scheduler.use_eks(eks);
     // As if each cluster's CreateCluster had been sent with MOCK_TOKEN, which the mocked
     // DescribeCluster answers show: the incarnations are the fleet's own.
     for name in names {

@@ -36,6 +36,10 @@ fn access(kube: &FakeKube, name: &str, ca_data: String) -> ClusterAccess {
         name: name.to_string(),
         endpoint: kube.url.clone(),
         ca_data: Some(ca_data),
+        place: fleet_shared::place::Place {
+            account: None,
+            region: "eu-west-1".into(),
+        },
     }
 }
 
@@ -189,14 +193,17 @@ subnet_ids = ["subnet-a", "subnet-b"]
     let slack = FakeSlack::start().await;
     let store = state_table(&sdk).await;
     let mut drainer = spot_drainer::Drainer::new(
-        &sdk,
+        std::sync::Arc::new(fleet_shared::place::Places::hub_only(&sdk)),
         FleetConfig::parse(&config).expect("config"),
         store.table(),
         Notifier::new(Some(Secret::new(slack.url.clone()))),
         KubeConnector::new(&sdk, None),
     );
     // DescribeCluster from the mocked client: the fake's endpoint and CA.
-    drainer.eks = eks;
+    drainer.eks = fleet_shared::place::PerPlace::new(
+        std::sync::Arc::new(fleet_shared::place::Places::hub_only(&sdk)),
+        move |_| eks.clone(),
+    );
     let path = workspace_root().join("events/spot-interruption.json");
     let mut event: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");

@@ -83,7 +83,7 @@ async fn fixture_with(config: impl FnOnce(&str, &str) -> String) -> Fixture {
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
     let store = state_table(&sdk).await;
     let drainer = Drainer::new(
-        &sdk,
+        std::sync::Arc::new(fleet_shared::place::Places::hub_only(&sdk)),
         FleetConfig::parse(&text).expect("config"),
         store.table(),
         Notifier::new(Some(Secret::new(slack.url.clone()))),

@@ -78,22 +78,26 @@ impl Scheduler {
                     .store
                     .creation_token(name, &record.state, &candidate)
                     .await?;
-                self.eks
+                self.at(c)
+                    .eks
                     .create_cluster(c, &token)
                     .await
                     .map(|_| StepResult::Done)
             }
             Step::CreateAddons(names) => self
+                .at(c)
                 .eks
                 .create_addons(c, names)
                 .await
                 .map(|_| StepResult::Done),
             Step::CreateNodegroups(names) => self
+                .at(c)
                 .eks
                 .create_nodegroups(c, names)
                 .await
                 .map(|_| StepResult::Done),
             Step::ScaleNodegroups(targets) => self
+                .at(c)
                 .eks
                 .scale_nodegroups(name, targets)
                 .await
@@ -105,7 +109,7 @@ impl Scheduler {
             } => {
                 let mut notes = notes.clone();
                 if let (false, Observed::Present(o)) = (services.is_empty(), observed) {
-                    let deleted = match self.kube.client(&Self::access(name, o)).await {
+                    let deleted = match self.kube.client(&self.access(c, o)).await {
                         Ok(client) => teardown::delete_services(&client, services).await,
                         Err(e) => Err(e),
                     };
@@ -113,7 +117,7 @@ impl Scheduler {
                         notes.push(format!("deleting the LoadBalancer Services failed: {e}"));
                     }
                 }
-                self.eks.delete_nodegroups(name, names).await?;
+                self.at(c).eks.delete_nodegroups(name, names).await?;
                 if !notes.is_empty() {
                     let text = format!(":warning: cluster `{name}` teardown: {}", notes.join("; "));
                     self.notifier.send_or_warn(&text).await;
@@ -122,6 +126,7 @@ impl Scheduler {
                 Ok(StepResult::Done)
             }
             Step::CreateAccessEntries(principals) => self
+                .at(c)
                 .eks
                 .create_access_entries(c, principals)
                 .await
@@ -130,7 +135,7 @@ impl Scheduler {
                 let Observed::Present(o) = observed else {
                     return Ok(StepResult::Waiting);
                 };
-                let client = self.kube.client(&Self::access(name, o)).await?;
+                let client = self.kube.client(&self.access(c, o)).await?;
                 teardown::delete_services(&client, services).await?;
                 Ok(StepResult::Done)
             }
@@ -145,7 +150,7 @@ impl Scheduler {
                     .map(|_| StepResult::Done)
             }
             Step::AssociatePodIdentities(changes) => {
-                Box::pin(self.eks.associate_pod_identities(c, changes))
+                Box::pin(self.at(c).eks.associate_pod_identities(c, changes))
                     .await
                     .map(|_| StepResult::Done)
             }
@@ -179,7 +184,7 @@ impl Scheduler {
                     let text = bootstrap::load(&self.s3, source).await?;
                     manifests.extend(bootstrap::parse(source, &text)?);
                 }
-                let client = self.kube.client(&Self::access(name, o)).await?;
+                let client = self.kube.client(&self.access(c, o)).await?;
                 if !secrets.is_empty() {
                     Box::pin(bootstrap::apply_secrets(&client, &secrets)).await?;
                     tracing::info!(cluster = %name, secrets = secrets.len(), "bootstrap secrets applied");
@@ -207,7 +212,7 @@ impl Scheduler {
                 let Observed::Present(o) = observed else {
                     return Ok(StepResult::Waiting);
                 };
-                match self.kube.client(&Self::access(name, o)).await {
+                match self.kube.client(&self.access(c, o)).await {
                     Ok(client) => {
                         Box::pin(self.await_ready(c, o, &client, record, now, *degraded_after))
                             .await
@@ -226,12 +231,13 @@ impl Scheduler {
                 }
             }
             Step::DeleteCluster { failed: false } => self
+                .at(c)
                 .eks
                 .delete_cluster(name)
                 .await
                 .map(|_| StepResult::Done),
             Step::DeleteCluster { failed: true } => {
-                self.eks.delete_cluster(name).await?;
+                self.at(c).eks.delete_cluster(name).await?;
                 self.fail_and_continue(
                     c,
                     step,
@@ -242,7 +248,7 @@ impl Scheduler {
                 .await
             }
             Step::ReplaceFailedNodegroups(names) => {
-                self.eks.delete_nodegroups(name, names).await?;
+                self.at(c).eks.delete_nodegroups(name, names).await?;
                 let issues = match observed {
                     Observed::Present(o) => failed_nodegroup_issues(o, names),
                     Observed::Absent => String::new(),
@@ -290,7 +296,7 @@ impl Scheduler {
                         .await?;
                 }
                 if !cap.is_empty() {
-                    let client = self.kube.client(&Self::access(name, o)).await?;
+                    let client = self.kube.client(&self.access(c, o)).await?;
                     Box::pin(karpenter_api::cap(&client, cap)).await?;
                 }
                 match then {
@@ -305,7 +311,7 @@ impl Scheduler {
                 let Observed::Present(o) = observed else {
                     return Ok(StepResult::Waiting);
                 };
-                let client = self.kube.client(&Self::access(name, o)).await?;
+                let client = self.kube.client(&self.access(c, o)).await?;
                 match step {
                     Step::DeleteNodeClaims(_) => {
                         Box::pin(karpenter_api::delete_nodeclaims(&client, names)).await?
@@ -320,7 +326,7 @@ impl Scheduler {
                 notes,
             } => {
                 Box::pin(karpenter_api::terminate(
-                    &self.ec2,
+                    &self.at(c).ec2,
                     instances,
                     launch_templates,
                 ))
@@ -337,7 +343,7 @@ impl Scheduler {
                 let Observed::Present(o) = observed else {
                     return Ok(StepResult::Waiting);
                 };
-                let client = self.kube.client(&Self::access(name, o)).await?;
+                let client = self.kube.client(&self.access(c, o)).await?;
                 Box::pin(karpenter_api::restore(&client, limits)).await?;
                 self.store.clear_nodepool_limits(name).await?;
                 Ok(StepResult::Done)
@@ -458,6 +464,7 @@ impl Scheduler {
         };
         let tags = fleet_tags(&c.name, bp, &self.stack);
         let provider = self
+            .at(c)
             .iam
             .ensure_provider(issuer, account, partition, &self.stack, &tags)
             .await?;
@@ -480,12 +487,15 @@ impl Scheduler {
                     continue;
                 };
                 let moved = async {
-                    let policy = self.iam.trust_policy(role).await?;
+                    let policy = self.at(c).iam.trust_policy(role).await?;
                     let stale = |h: &str| earlier.iter().any(|e| e.as_str() == h);
                     match irsa::rewrite_trust(&policy, &stale, &host, &provider.arn) {
-                        Some(rewritten) => {
-                            self.iam.update_trust(role, &rewritten).await.map(|_| true)
-                        }
+                        Some(rewritten) => self
+                            .at(c)
+                            .iam
+                            .update_trust(role, &rewritten)
+                            .await
+                            .map(|_| true),
                         None => Ok(irsa::referenced_host_paths(&policy).contains(&host)),
                     }
                 };
@@ -530,7 +540,7 @@ impl Scheduler {
             .iter()
             .filter(|a| **a != provider.arn)
         {
-            self.iam.delete_provider(old).await?;
+            self.at(c).iam.delete_provider(old).await?;
             self.store.forget_oidc_provider(&c.name, old).await?;
             tracing::info!(cluster = %c.name, provider = %old, "the earlier issuer's OIDC provider deleted");
         }

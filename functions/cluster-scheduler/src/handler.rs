@@ -8,6 +8,7 @@ use fleet_shared::bus::EventPublisher;
 use fleet_shared::config::{ClusterConfig, FleetConfig};
 use fleet_shared::kube::KubeConnector;
 use fleet_shared::notify::Notifier;
+use fleet_shared::place::{PerPlace, Places};
 use fleet_shared::runner::{respond, Invocation};
 use fleet_shared::state::StateStore;
 use fleet_shared::{FleetError, Result};
@@ -30,25 +31,33 @@ pub struct Scheduler {
     pub config: Arc<FleetConfig>,
     /// This fleet's name: the `fleet:managed-by` value it creates and acts on.
     pub stack: String,
-    pub eks: Eks,
+    /// The clients of each place (account and region) a cluster or network lives in.
+    pub aws: PerPlace<PlaceClients>,
     pub store: StateStore,
     pub bus: EventPublisher,
     pub notifier: Notifier,
     pub kube: Arc<KubeConnector>,
+    /// Bootstrap manifests (`s3://`), read with the hub's credentials.
     pub s3: aws_sdk_s3::Client,
-    pub elb: aws_sdk_elasticloadbalancingv2::Client,
-    /// Karpenter's instances and launch templates (the evening's backstop).
-    pub ec2: aws_sdk_ec2::Client,
-    /// IRSA: OIDC providers and the `irsa_roles`' trust.
-    pub iam: crate::irsa::Iam,
-    /// `bootstrap_secrets` read from Secrets Manager.
+    /// `bootstrap_secrets` read from the hub's Secrets Manager.
     pub secrets: aws_sdk_secretsmanager::Client,
-    /// `bootstrap_secrets` read from SSM.
+    /// `bootstrap_secrets` read from the hub's SSM.
     pub ssm: aws_sdk_ssm::Client,
     /// One trust policy rewrite at a time: two clusters of one tick sharing an IRSA role
     /// would otherwise each write the policy they read, and the last write would undo
     /// the first.
     pub irsa_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The AWS clients of one place: what a cluster or a network is made of lives in its own
+/// account and region.
+pub struct PlaceClients {
+    pub eks: Eks,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// Karpenter's instances and launch templates (the evening's backstop), networks.
+    pub ec2: aws_sdk_ec2::Client,
+    /// IRSA: OIDC providers and the `irsa_roles`' trust.
+    pub iam: crate::irsa::Iam,
 }
 
 /// Backoff after the n-th consecutive failure: 2, 4, 8, 16, then 30 minutes.
@@ -64,9 +73,10 @@ impl Scheduler {
         let table = fleet_shared::startup::table_name()?;
         let notifier = cold.notifier().await?;
         let stack = fleet_shared::startup::stack_name()?;
-        let kube = KubeConnector::from_env(&cold.sdk);
+        let places = cold.places().await?;
+        let kube = KubeConnector::from_env(places.clone());
         Ok(Scheduler::new(
-            &cold.sdk,
+            places,
             cold.config,
             stack,
             table,
@@ -76,11 +86,11 @@ impl Scheduler {
     }
 
     /// A scheduler acting as fleet `stack` (its `fleet:managed-by` value), its AWS clients
-    /// built from `sdk`, its records in the state table `table`, events on the config's
+    /// built per place from `places` (the hub's for its table, bus and bootstrap), its records in the state table `table`, events on the config's
     /// `fleet.event_bus`, clusters' APIs reached through `kube`. The cold start, the tests
     /// and the bench all build it here.
     pub fn new(
-        sdk: &SdkConfig,
+        places: Arc<Places>,
         config: FleetConfig,
         stack: impl Into<String>,
         table: impl Into<String>,
@@ -88,14 +98,18 @@ impl Scheduler {
         kube: KubeConnector,
     ) -> Self {
         let stack = stack.into();
+        let sdk = &places.hub().clone();
+        let owner = stack.clone();
         Scheduler {
-            eks: Eks::new(aws_sdk_eks::Client::new(sdk), stack.clone()),
+            aws: PerPlace::new(places, move |sdk: &SdkConfig| PlaceClients {
+                eks: Eks::new(aws_sdk_eks::Client::new(sdk), owner.clone()),
+                elb: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+                ec2: aws_sdk_ec2::Client::new(sdk),
+                iam: crate::irsa::Iam::new(aws_sdk_iam::Client::new(sdk)),
+            }),
             stack,
             kube: Arc::new(kube),
             s3: aws_sdk_s3::Client::new(sdk),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
-            ec2: aws_sdk_ec2::Client::new(sdk),
-            iam: crate::irsa::Iam::new(aws_sdk_iam::Client::new(sdk)),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
             irsa_lock: Arc::default(),
@@ -132,6 +146,24 @@ impl Scheduler {
             Request::Clear { cluster } => respond(self.clear_override(&inv, &cluster).await?),
             Request::Status => respond(self.status(inv.now).await?),
         }
+    }
+
+    /// Every place's EKS calls go to `eks` (the tests' mocked or counted client); the
+    /// other clients stay as built.
+    pub fn use_eks(&mut self, eks: aws_sdk_eks::Client) {
+        let places = self.aws.places().clone();
+        let owner = self.stack.clone();
+        self.aws = PerPlace::new(places, move |sdk: &SdkConfig| PlaceClients {
+            eks: Eks::new(eks.clone(), owner.clone()),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+            ec2: aws_sdk_ec2::Client::new(sdk),
+            iam: crate::irsa::Iam::new(aws_sdk_iam::Client::new(sdk)),
+        });
+    }
+
+    /// The clients of the place cluster `c` lives in.
+    pub(crate) fn at(&self, c: &ClusterConfig) -> Arc<PlaceClients> {
+        self.aws.at(&self.config.place(c))
     }
 
     pub(crate) fn cluster(&self, name: &str) -> Result<&ClusterConfig> {

@@ -67,8 +67,13 @@ impl Scheduler {
         } else {
             vec![]
         };
-        let observed =
-            Box::pin(network_api::observe(&self.ec2, n, &recorded, &other_tables)).await?;
+        let observed = Box::pin(network_api::observe(
+            &self.network_ec2(n),
+            n,
+            &recorded,
+            &other_tables,
+        ))
+        .await?;
         let plan = network_steps::plan(NetworkSituation {
             config: n,
             desired,
@@ -97,6 +102,16 @@ impl Scheduler {
         (outcomes, gates)
     }
 
+    /// Where network `n` lives.
+    fn network_place(&self, n: &NetworkConfig) -> fleet_shared::config::Place {
+        self.config.network_place(n)
+    }
+
+    /// The EC2 client of network `n`'s place.
+    fn network_ec2(&self, n: &NetworkConfig) -> aws_sdk_ec2::Client {
+        self.aws.at(&self.network_place(n)).ec2.clone()
+    }
+
     /// Networks the fleet made something for that the config no longer lists: what it made
     /// is taken away (NAT gateways deleted, addresses released) whatever the time, and the
     /// network forgotten once nothing is left. Their route tables are no longer listed
@@ -111,12 +126,21 @@ impl Scheduler {
             }
         };
         let mut outcomes = vec![];
-        for name in known {
+        for (name, place) in known {
             if self.config.network(&name).is_some() {
                 continue;
             }
+            let place = place.unwrap_or_else(|| fleet_shared::config::Place {
+                account: None,
+                region: self.config.fleet.region.clone(),
+            });
+            // A spoke removed from the config along with its network: every call fails
+            // naming the account (never the hub's credentials), reported each tick until
+            // the account is configured again.
             let removed = NetworkConfig {
                 name,
+                account: place.account,
+                region: Some(place.region),
                 nat_gateways: vec![],
                 adopt_routes: false,
             };
@@ -377,7 +401,9 @@ impl Scheduler {
             Announce::Up => {
                 // Listed (again) once a morning, so that a network up before the list
                 // existed is found too if it is removed from the config.
-                self.store.remember_network(name).await?;
+                self.store
+                    .remember_network(name, &self.network_place(n))
+                    .await?;
                 // The ids as recorded after this tick's actions (a found one included).
                 let gateways = self.store.network(name).await?.gateways;
                 let event = NetworkReady {
@@ -427,7 +453,7 @@ impl Scheduler {
 
     async fn act(&self, n: &NetworkConfig, action: &NetworkAction, inv: &Invocation) -> Result<()> {
         let name = n.name.as_str();
-        let ec2 = &self.ec2;
+        let ec2 = &self.network_ec2(n);
         match action {
             NetworkAction::RecordFound {
                 subnet,
@@ -457,7 +483,9 @@ impl Scheduler {
                             &format!("{name}/{subnet}"),
                             inv.now,
                         );
-                        self.store.remember_network(name).await?;
+                        self.store
+                            .remember_network(name, &self.network_place(n))
+                            .await?;
                         if !self.store.begin_gateway(name, subnet, &t, inv.now).await? {
                             // Another invocation began it: the next tick reads its record.
                             return Ok(());

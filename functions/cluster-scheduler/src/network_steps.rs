@@ -731,6 +731,8 @@ mod tests {
     fn config(adopt_routes: bool) -> NetworkConfig {
         NetworkConfig {
             name: "vpc".into(),
+            account: None,
+            region: None,
             nat_gateways: vec![NatGatewayConfig {
                 subnet_id: "subnet-pub".into(),
                 route_table_ids: vec!["rtb-a".into(), "rtb-b".into()],

@@ -31,11 +31,12 @@ impl Scheduler {
         }
     }
 
-    pub(crate) fn access(name: &str, o: &ObservedCluster) -> ClusterAccess {
+    pub(crate) fn access(&self, c: &ClusterConfig, o: &ObservedCluster) -> ClusterAccess {
         ClusterAccess {
-            name: name.to_string(),
+            name: c.name.clone(),
             endpoint: o.endpoint.clone().unwrap_or_default(),
             ca_data: o.ca_data.clone(),
+            place: self.config.place(c),
         }
     }
 
@@ -47,7 +48,7 @@ impl Scheduler {
         desired: Desired,
         recorded: &RecordedState,
     ) -> Result<Observed> {
-        let mut described = self.eks.describe(&c.name).await?;
+        let mut described = self.at(c).eks.describe(&c.name).await?;
         self.classify(&mut described, recorded);
         self.look_inside(c, desired, recorded, described).await
     }
@@ -68,7 +69,8 @@ impl Scheduler {
         mut observed: Observed,
     ) -> Result<Observed> {
         if let Observed::Present(o) = &mut observed {
-            self.eks
+            self.at(c)
+                .eks
                 .look_inside(&c.name, o, Self::want(c, desired))
                 .await?;
             let tearing_down = desired == Desired::Down
@@ -77,8 +79,8 @@ impl Scheduler {
                 && o.status == "ACTIVE"
                 && !teardown_deletable(c, o).is_empty();
             if tearing_down {
-                let client = self.kube.client(&Self::access(&c.name, o)).await;
-                o.teardown = Some(teardown::observe(client, &self.elb, &c.name).await?);
+                let client = self.kube.client(&self.access(c, o)).await;
+                o.teardown = Some(teardown::observe(client, &self.at(c).elb, &c.name).await?);
             }
             // Karpenter's side: every evening tick (the cap is re-asserted against GitOps),
             // and in the morning while recorded limits wait to be restored, even if
@@ -96,13 +98,14 @@ impl Scheduler {
                     && o.status == "ACTIVE"
                     && ((desired == Desired::Down && c.karpenter.is_some()) || restore);
                 if look {
-                    let client = self.kube.client(&Self::access(&c.name, o)).await;
+                    let client = self.kube.client(&self.access(c, o)).await;
                     // A destroyed cluster takes every NodePool's nodes with it: the backstop
                     // covers them all. Scale mode leaves unmanaged NodePools running.
                     let all = c.mode == Mode::Destroy;
                     // Boxed: the Kubernetes and EC2 reads' futures are large, and a tick runs
                     // on a 2 MiB worker stack.
-                    let view = karpenter_api::observe(client, &self.ec2, &c.name, &k, all);
+                    let aws = self.at(c);
+                    let view = karpenter_api::observe(client, &aws.ec2, &c.name, &k, all);
                     o.karpenter = Some(Box::pin(view).await?);
                 }
             }
@@ -239,7 +242,7 @@ impl Scheduler {
             outcome.error = record.state.last_error.clone();
             return outcome;
         }
-        let mut described = match self.eks.describe(&c.name).await {
+        let mut described = match self.at(c).eks.describe(&c.name).await {
             Ok(d) => d,
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };

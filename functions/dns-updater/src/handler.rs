@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fleet_shared::aws::SdkConfig;
 use fleet_shared::config::{ClusterConfig, DnsConfig, DnsProvider, FleetConfig, OnDestroy};
 use fleet_shared::kube::{ClusterAccess, KubeConnector};
 use fleet_shared::notify::Notifier;
+use fleet_shared::place::{PerPlace, Places};
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::Desired;
 use fleet_shared::startup::{cold_start, table_name};
@@ -32,7 +32,8 @@ pub(crate) const INSYNC_WAIT: Duration = Duration::from_secs(60);
 
 pub struct Updater {
     pub config: Arc<FleetConfig>,
-    pub eks: aws_sdk_eks::Client,
+    /// EKS of each place a cluster lives in.
+    pub eks: PerPlace<aws_sdk_eks::Client>,
     pub kube: Arc<KubeConnector>,
     pub store: StateStore,
     /// Present when some record uses Cloudflare.
@@ -84,9 +85,10 @@ impl Updater {
             }
             _ => None,
         };
-        let kube = KubeConnector::from_env(&cold.sdk);
+        let places = cold.places().await?;
+        let kube = KubeConnector::from_env(places.clone());
         Ok(Updater::new(
-            &cold.sdk,
+            places,
             cold.config,
             table,
             notifier,
@@ -95,19 +97,21 @@ impl Updater {
         ))
     }
 
-    /// An updater with its AWS clients built from `sdk`, its ownership records in the
+    /// An updater reaching each cluster's EKS through `places` (Route53, its table and
+    /// metrics with the hub's credentials), its ownership records in the
     /// state table `table`, clusters' APIs reached through `kube`, and a Cloudflare client
     /// when some record uses Cloudflare. The cold start and the tests build it here.
     pub fn new(
-        sdk: &SdkConfig,
+        places: Arc<Places>,
         config: FleetConfig,
         table: impl Into<String>,
         notifier: Notifier,
         kube: KubeConnector,
         cloudflare: Option<Cloudflare>,
     ) -> Self {
+        let sdk = &places.hub().clone();
         Updater {
-            eks: aws_sdk_eks::Client::new(sdk),
+            eks: PerPlace::new(places, aws_sdk_eks::Client::new),
             kube: Arc::new(kube),
             store: StateStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
             cloudflare,
@@ -390,7 +394,8 @@ impl Updater {
         dns: &DnsConfig,
         inv: &Invocation,
     ) -> Result<Target> {
-        let access = ClusterAccess::of_active(&self.eks, &c.name)
+        let place = self.config.place(c);
+        let access = ClusterAccess::of_active(&self.eks.at(&place), &c.name, &place)
             .await?
             .ok_or_else(|| {
                 FleetError::Pending(format!("cluster `{}` is not ACTIVE in EKS", c.name))

@@ -49,6 +49,17 @@ pub struct DrainRequest {
     /// Health entities that are not drained, each with why (`h-0a1b…: not an EC2
     /// instance`, `i-…: RESOLVED`).
     pub skipped_entities: Vec<String>,
+    /// Where the instance runs, from the event's envelope (`account`, `region`): a spoke
+    /// region's rule forwards its events to the hub's bus unchanged, so the envelope
+    /// still names the spoke. `None` for a manual document: every cluster is searched.
+    pub origin: Option<Origin>,
+}
+
+/// The account (12 digits) and region an EventBridge event comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    pub account: String,
+    pub region: String,
 }
 
 impl DrainRequest {
@@ -110,7 +121,43 @@ struct ManualDoc {
 }
 
 /// Decodes an event. `now` names manual documents and dates events without a time.
+///
+/// Errors: a malformed envelope or detail, naming the field; an `account` that is not 12
+/// digits or a `region` that is not a region name.
 pub fn parse(event: &Value, now: Timestamp) -> Result<Request> {
+    let mut request = parse_detail(event, now)?;
+    if let Request::Drain(req) = &mut request {
+        if event.get("action").is_none() {
+            req.origin = origin(event)?;
+        }
+    }
+    Ok(request)
+}
+
+/// The envelope's `account` and `region`, when it has both (EventBridge's always does).
+/// A `region` that names no region (Health's `global` for account-wide events) leaves
+/// the origin open: every cluster is searched.
+fn origin(event: &Value) -> Result<Option<Origin>> {
+    let (Some(account), Some(region)) = (event.get("account"), event.get("region")) else {
+        return Ok(None);
+    };
+    let account = account
+        .as_str()
+        .filter(|a| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit()))
+        .ok_or_else(|| bad("account", "not a 12-digit AWS account id"))?;
+    let region = region
+        .as_str()
+        .ok_or_else(|| bad("region", "not a string"))?;
+    if fleet_shared::config::partition_of(region).is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Origin {
+        account: account.to_string(),
+        region: region.to_string(),
+    }))
+}
+
+fn parse_detail(event: &Value, now: Timestamp) -> Result<Request> {
     if !event.is_object() {
         return Err(bad("(event)", "expected a JSON object"));
     }
@@ -130,6 +177,7 @@ pub fn parse(event: &Value, now: Timestamp) -> Result<Request> {
                     state: None,
                     event_type_code: None,
                     skipped_entities: Vec::new(),
+                    origin: None,
                 }))
             }
             _ => Err(bad(
@@ -154,6 +202,7 @@ pub fn parse(event: &Value, now: Timestamp) -> Result<Request> {
             state,
             event_type_code: None,
             skipped_entities: Vec::new(),
+            origin: None,
         })
     };
     match (source, detail_type) {
@@ -304,6 +353,7 @@ fn health(event: &Value, id: String) -> Result<Request> {
         state: None,
         event_type_code: Some(code.to_string()),
         skipped_entities: skipped,
+        origin: None,
     }))
 }
 
@@ -354,6 +404,31 @@ mod tests {
         let mut h = sample("health-scheduled-change.json");
         h["detail"]["eventTypeCategory"] = json!("issue");
         assert!(matches!(parse(&h, now()), Ok(Request::Ignore { .. })));
+    }
+
+    #[test]
+    fn the_envelope_says_where_the_instance_runs() {
+        let mut warning = sample("spot-interruption.json");
+        warning["account"] = json!("222233334444");
+        warning["region"] = json!("us-east-1");
+        let Ok(Request::Drain(d)) = parse(&warning, now()) else {
+            panic!("drains");
+        };
+        assert_eq!(
+            d.origin,
+            Some(Origin {
+                account: "222233334444".into(),
+                region: "us-east-1".into()
+            })
+        );
+        warning["region"] = json!("global");
+        let Ok(Request::Drain(d)) = parse(&warning, now()) else {
+            panic!("drains");
+        };
+        assert_eq!(d.origin, None, "no region: every cluster is searched");
+        warning["account"] = json!("2222");
+        let err = parse(&warning, now()).expect_err("a bad account");
+        assert!(err.to_string().contains("account"), "{err}");
     }
 
     #[test]

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_cloudwatch::types::StandardUnit;
-use fleet_shared::aws::SdkConfig;
 use fleet_shared::bus::EventPublisher;
-use fleet_shared::config::{FleetConfig, InterruptionHandler, RebalanceAction};
+use fleet_shared::config::{ClusterConfig, FleetConfig, InterruptionHandler, RebalanceAction};
 use fleet_shared::events::{DrainStatus, NodeDrained, RefusedPod, SkippedPod};
 use fleet_shared::kube::{ClusterAccess, KubeConnector};
 use fleet_shared::metrics::{self, datum};
 use fleet_shared::notify::Notifier;
+use fleet_shared::place::{PerPlace, Places};
 use fleet_shared::runner::Invocation;
 use fleet_shared::state::StateStore;
 use fleet_shared::{FleetError, Result};
@@ -20,7 +20,7 @@ use k8s_openapi::api::core::v1::Node;
 use serde_json::Value;
 
 use crate::drain::{self, Tally};
-use crate::event::{self, DrainRequest, Request};
+use crate::event::{self, DrainRequest, Origin, Request};
 use crate::plan::{self, NodeAction};
 use crate::report::{Answer, DryRun, InstanceReport, KarpenterOwned, Several};
 
@@ -33,7 +33,8 @@ const NO_DEADLINE_DEDUP_MINUTES: i64 = 30;
 
 pub struct Drainer {
     pub config: Arc<FleetConfig>,
-    pub eks: aws_sdk_eks::Client,
+    /// EKS of each place a cluster lives in.
+    pub eks: PerPlace<aws_sdk_eks::Client>,
     pub kube: Arc<KubeConnector>,
     pub store: StateStore,
     pub bus: EventPublisher,
@@ -56,22 +57,25 @@ impl Drainer {
         let cold = fleet_shared::startup::cold_start().await?;
         let table = fleet_shared::startup::table_name()?;
         let notifier = cold.notifier().await?;
-        let kube = KubeConnector::from_env(&cold.sdk);
-        Ok(Drainer::new(&cold.sdk, cold.config, table, notifier, kube))
+        let places = cold.places().await?;
+        let kube = KubeConnector::from_env(places.clone());
+        Ok(Drainer::new(places, cold.config, table, notifier, kube))
     }
 
-    /// A drainer with its AWS clients built from `sdk`, its leases in the state table
+    /// A drainer reaching each cluster's EKS through `places` (its table, bus and metrics
+    /// the hub's), its leases in the state table
     /// `table`, reports on the config's `fleet.event_bus`, clusters' APIs reached through
     /// `kube`. The cold start and the tests build it here.
     pub fn new(
-        sdk: &SdkConfig,
+        places: Arc<Places>,
         config: FleetConfig,
         table: impl Into<String>,
         notifier: Notifier,
         kube: KubeConnector,
     ) -> Self {
+        let sdk = &places.hub().clone();
         Drainer {
-            eks: aws_sdk_eks::Client::new(sdk),
+            eks: PerPlace::new(places, aws_sdk_eks::Client::new),
             kube: Arc::new(kube),
             store: StateStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
             bus: EventPublisher::new(
@@ -138,10 +142,20 @@ impl Drainer {
         }
     }
 
-    /// Searches the fleet's active clusters for the node of `instance_id`.
-    async fn find(&self, instance_id: &str) -> Result<Option<Found>> {
-        for c in &self.config.clusters {
-            let Some(access) = ClusterAccess::of_active(&self.eks, &c.name).await? else {
+    /// Searches the fleet's active clusters in `origin`'s account and region (all of
+    /// them without one) for the node of `instance_id`.
+    async fn find(&self, instance_id: &str, origin: Option<&Origin>) -> Result<Option<Found>> {
+        let clusters: Vec<&ClusterConfig> = match origin {
+            Some(o) => self
+                .config
+                .clusters_at(&o.account, &o.region, None)
+                .collect(),
+            None => self.config.clusters.iter().collect(),
+        };
+        for c in clusters {
+            let place = self.config.place(c);
+            let eks = self.eks.at(&place);
+            let Some(access) = ClusterAccess::of_active(&eks, &c.name, &place).await? else {
                 continue;
             };
             let client = self.kube.client(&access).await?;
@@ -165,7 +179,7 @@ impl Drainer {
         inv: &Invocation,
     ) -> Result<InstanceReport> {
         let started = Instant::now();
-        let Some(found) = self.find(instance_id).await? else {
+        let Some(found) = self.find(instance_id, req.origin.as_ref()).await? else {
             // Acknowledged, not an error: an error would make EventBridge retry forever.
             tracing::info!(
                 instance_id,

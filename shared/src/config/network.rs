@@ -17,6 +17,12 @@ pub struct NetworkConfig {
     /// The network's name, as clusters' `network` key names it (the same characters as a
     /// cluster name): its state table key and its `fleet:network` tag.
     pub name: String,
+    /// The `[[account]]` its VPC is in; absent: the hub's own account.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The region its VPC is in; absent: `fleet.region`.
+    #[serde(default)]
+    pub region: Option<String>,
     /// One NAT gateway per entry.
     pub nat_gateways: Vec<NatGatewayConfig>,
     /// Replace a default route that points at something else (an internet gateway,

@@ -13,6 +13,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use jiff::Timestamp;
 
+use crate::config::Place;
 use crate::error::{FleetError, Result};
 use crate::schedule::Desired;
 
@@ -152,21 +153,26 @@ impl StateStore {
 
     /// Lists network `name` among those the fleet made something for (idempotent): written
     /// before its first gateway's token, so that the network is found and taken away if it
-    /// is removed from the config.
-    pub async fn remember_network(&self, name: &str) -> Result<()> {
-        self.client
+    /// is removed from the config, where it lives (`place`: a spoke's account name and
+    /// the region).
+    pub async fn remember_network(&self, name: &str, place: &Place) -> Result<()> {
+        let mut put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(KNOWN_NETWORKS_PK))
             .item("sk", s(name))
-            .send()
-            .await
-            .map_err(ddb("PutItem"))?;
+            .item("region", s(&place.region));
+        if let Some(account) = &place.account {
+            put = put.item("account", s(account));
+        }
+        put.send().await.map_err(ddb("PutItem"))?;
         Ok(())
     }
 
-    /// The networks the fleet made something for and has not forgotten, by name.
-    pub async fn known_networks(&self) -> Result<Vec<String>> {
+    /// The networks the fleet made something for and has not forgotten: name and place
+    /// (`None` for one listed before places were recorded: the hub's region then).
+    pub async fn known_networks(&self) -> Result<Vec<(String, Option<Place>)>> {
         let mut names = vec![];
         let mut pages = self
             .client
@@ -179,11 +185,14 @@ impl StateStore {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(ddb("Query"))?;
-            names.extend(
-                page.items()
-                    .iter()
-                    .filter_map(|i| get_s(i, "sk").map(String::from)),
-            );
+            names.extend(page.items().iter().filter_map(|i| {
+                let name = get_s(i, "sk")?.to_string();
+                let place = get_s(i, "region").map(|region| Place {
+                    account: get_s(i, "account").map(String::from),
+                    region: region.to_string(),
+                });
+                Some((name, place))
+            }));
         }
         Ok(names)
     }

@@ -47,7 +47,7 @@ pub(super) async fn scheduler_fan_out(md: &mut String) -> Result<(), String> {
     }
     let config = FleetConfig::parse(&text).map_err(|e| e.to_string())?;
     let mut scheduler = cluster_scheduler::Scheduler::new(
-        &sdk,
+        std::sync::Arc::new(fleet_shared::place::Places::hub_only(&sdk)),
         config,
         fleet_shared::startup::LOCAL_STACK,
         store.table(),
@@ -55,7 +55,7 @@ pub(super) async fn scheduler_fan_out(md: &mut String) -> Result<(), String> {
         KubeConnector::new(&sdk, None),
     );
     // The clients whose calls are counted.
-    scheduler.eks = cluster_scheduler::eks::Eks::new(eks, fleet_shared::startup::LOCAL_STACK);
+    scheduler.use_eks(eks);
     scheduler.store = store;
     scheduler.bus = EventPublisher::new(events, &bus);
     let mut now = Timestamp::now();

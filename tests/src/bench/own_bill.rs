@@ -484,7 +484,7 @@ async fn simulate(meter: &Meter) -> Result<Counts, String> {
     let level = config.metrics.cloudwatch;
     let kube_for = |sdk| KubeConnector::new(sdk, Some(kube.url.clone()));
     let scheduler = cluster_scheduler::Scheduler::new(
-        &sdk,
+        std::sync::Arc::new(fleet_shared::place::Places::hub_only(&sdk)),
         config.clone(),
         fleet_shared::startup::LOCAL_STACK,
         LOCAL_TABLE,
@@ -502,7 +502,7 @@ async fn simulate(meter: &Meter) -> Result<Counts, String> {
     )
     .map_err(|e| e.to_string())?;
     let dns = dns_updater::Updater::new(
-        &sdk,
+        std::sync::Arc::new(fleet_shared::place::Places::hub_only(&sdk)),
         config.clone(),
         LOCAL_TABLE,
         Notifier::disabled(),
@@ -526,7 +526,7 @@ async fn simulate(meter: &Meter) -> Result<Counts, String> {
     let reporter =
         cost_reporter::Reporter::new(&sdk, config.clone(), LOCAL_TABLE, Notifier::disabled());
     let drainer = spot_drainer::Drainer::new(
-        &sdk,
+        std::sync::Arc::new(fleet_shared::place::Places::hub_only(&sdk)),
         config.clone(),
         LOCAL_TABLE,
         Notifier::disabled(),

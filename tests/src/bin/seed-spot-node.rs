@@ -34,6 +34,10 @@ async fn run() -> Result<Value, String> {
             name: "local".into(),
             endpoint: String::new(),
             ca_data: None,
+            place: fleet_shared::place::Place {
+                account: None,
+                region: "eu-west-1".into(),
+            },
         })
         .await
         .map_err(|e| e.to_string())?;

@@ -1,0 +1,260 @@
+//! AWS clients per place (account and region): the hub's credentials for the hub's own
+//! account, credentials of the spoke role for a spoke account (`[[account]]`), each in
+//! the region a cluster or network lives in.
+//!
+//! A spoke's credentials come from the SDK's own `AssumeRoleProvider`, one per account,
+//! shared by every region and client of that account and cached here until five minutes
+//! before they expire: one `AssumeRole` per account per cold start, plus a refresh every
+//! hour (the role's default session). A role that cannot be assumed fails only the calls
+//! made with it: each cluster's own, as its error.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{Region, SdkConfig};
+use aws_credential_types::provider::{
+    error::CredentialsError, future, ProvideCredentials, SharedCredentialsProvider,
+};
+use aws_credential_types::Credentials;
+
+pub use crate::config::Place;
+use crate::config::{FleetConfig, Secret};
+
+/// Credentials are renewed this long before they expire: a request signed just before
+/// expiry may reach the service after it.
+const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
+
+/// One spoke account's credentials: the SDK's assume-role provider, cached.
+///
+/// Written here rather than left to the SDK's identity cache: that cache is reachable
+/// only from inside a client's request pipeline, and the EKS token signer
+/// ([`crate::kube`]) needs the same credentials outside one.
+#[derive(Debug)]
+struct CachedAssumeRole {
+    role: AssumeRoleProvider,
+    /// The last credentials; the lock also makes concurrent callers share one refresh.
+    cached: tokio::sync::Mutex<Option<Credentials>>,
+    /// `AssumeRole` calls made (the benchmark counts them).
+    calls: std::sync::atomic::AtomicU64,
+}
+
+impl CachedAssumeRole {
+    async fn credentials(&self) -> Result<Credentials, CredentialsError> {
+        let mut cached = self.cached.lock().await;
+        // Real time: STS dates the credentials' expiry by the wall clock.
+        let fresh = |c: &Credentials| {
+            c.expiry()
+                .is_none_or(|e| e > SystemTime::now() + REFRESH_BEFORE)
+        };
+        if let Some(c) = cached.as_ref().filter(|c| fresh(c)) {
+            return Ok(c.clone());
+        }
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let c = self.role.provide_credentials().await?;
+        *cached = Some(c.clone());
+        Ok(c)
+    }
+}
+
+/// The SDK config of every place the fleet reaches.
+#[derive(Debug, Clone)]
+pub struct Places {
+    /// The hub's config: its credentials, its region.
+    hub: SdkConfig,
+    /// Per spoke account (`[[account]].name`): its cached assume-role credentials.
+    spokes: HashMap<String, (SharedCredentialsProvider, Arc<CachedAssumeRole>)>,
+}
+
+impl Places {
+    /// Only the hub: every place is reached with `hub`'s credentials (a fleet without
+    /// `[[account]]`, and the tests that need no spoke).
+    pub fn hub_only(hub: &SdkConfig) -> Self {
+        Places {
+            hub: hub.clone(),
+            spokes: HashMap::new(),
+        }
+    }
+
+    /// The hub (`hub`: its credentials, its region) and every `[[account]]` of `config`,
+    /// each assumed with `hub`'s credentials under the session name `session` (CloudTrail
+    /// shows it in the spoke), with its external id from `external_ids` (by account
+    /// name). No STS call is made here: the first request into an account makes it.
+    pub async fn new(
+        hub: &SdkConfig,
+        config: &FleetConfig,
+        external_ids: &HashMap<String, Secret>,
+        session: &str,
+    ) -> Self {
+        // The assume-role provider needs a time source (it panics without one): the
+        // SDK's loader sets it, a hand-built config (moto's, local tools') may not.
+        let hub = &match hub.time_source() {
+            Some(_) => hub.clone(),
+            None => hub
+                .to_builder()
+                .time_source(aws_types::sdk_config::SharedTimeSource::default())
+                .build(),
+        };
+        let mut spokes = HashMap::new();
+        for a in &config.accounts {
+            let mut builder = AssumeRoleProvider::builder(a.role_arn.clone())
+                .session_name(session_name(session))
+                .configure(hub);
+            if let Some(id) = external_ids.get(&a.name) {
+                builder = builder.external_id(id.expose());
+            }
+            let cached = Arc::new(CachedAssumeRole {
+                role: builder.build().await,
+                cached: Default::default(),
+                calls: Default::default(),
+            });
+            let shared = SharedCredentialsProvider::new(SharedCached(cached.clone()));
+            spokes.insert(a.name.clone(), (shared, cached));
+        }
+        Places {
+            hub: hub.clone(),
+            spokes,
+        }
+    }
+
+    /// The hub's own config (state table, bus, SSM, Slack).
+    pub fn hub(&self) -> &SdkConfig {
+        &self.hub
+    }
+
+    /// The config for `place`: its account's credentials, its region. An account the
+    /// config does not name (a network recorded in a spoke since removed) gets
+    /// credentials that fail every call, naming it: never the hub's.
+    pub fn sdk(&self, place: &Place) -> SdkConfig {
+        let builder = self
+            .hub
+            .to_builder()
+            .region(Region::new(place.region.clone()));
+        match &place.account {
+            None => builder.build(),
+            Some(account) => {
+                let credentials = match self.spokes.get(account) {
+                    Some((credentials, _)) => credentials.clone(),
+                    None => SharedCredentialsProvider::new(Unconfigured(account.clone())),
+                };
+                builder.credentials_provider(credentials).build()
+            }
+        }
+    }
+
+    /// `AssumeRole` calls made so far into `account` (`[[account]].name`), failed
+    /// ones included.
+    pub fn assume_role_calls(&self, account: &str) -> u64 {
+        self.spokes.get(account).map_or(0, |(_, c)| {
+            c.calls.load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+}
+
+/// `Arc<CachedAssumeRole>` as a provider (the SDK's shared provider takes ownership).
+#[derive(Debug)]
+struct SharedCached(Arc<CachedAssumeRole>);
+
+impl ProvideCredentials for SharedCached {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(self.0.credentials())
+    }
+}
+
+/// The credentials of an account no `[[account]]` names: an error.
+#[derive(Debug)]
+struct Unconfigured(String);
+
+impl ProvideCredentials for Unconfigured {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::ready(Err(CredentialsError::not_loaded(format!(
+            "account `{}` is not configured ([[account]])",
+            self.0
+        ))))
+    }
+}
+
+/// A role session name STS accepts (`[\w+=,.@-]`, 2-64 characters) from `name`.
+fn session_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if cleaned.len() < 2 {
+        "infra-fleet".into()
+    } else {
+        cleaned
+    }
+}
+
+/// Clients of one kind per place, built on first use and kept for the cold start.
+pub struct PerPlace<T> {
+    places: Arc<Places>,
+    build: Box<dyn Fn(&SdkConfig) -> T + Send + Sync>,
+    built: Mutex<HashMap<Place, Arc<T>>>,
+}
+
+impl<T> std::fmt::Debug for PerPlace<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerPlace").finish_non_exhaustive()
+    }
+}
+
+impl<T> PerPlace<T> {
+    /// Clients made by `build` from each place's config.
+    pub fn new(
+        places: Arc<Places>,
+        build: impl Fn(&SdkConfig) -> T + Send + Sync + 'static,
+    ) -> Self {
+        PerPlace {
+            places,
+            build: Box::new(build),
+            built: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The clients for `place`.
+    pub fn at(&self, place: &Place) -> Arc<T> {
+        let mut built = match self.built.lock() {
+            Ok(b) => b,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        built
+            .entry(place.clone())
+            .or_insert_with(|| Arc::new((self.build)(&self.places.sdk(place))))
+            .clone()
+    }
+
+    /// The places' configs these clients come from.
+    pub fn places(&self) -> &Arc<Places> {
+        &self.places
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_are_what_sts_accepts() {
+        assert_eq!(session_name("infra-fleet"), "infra-fleet");
+        assert_eq!(session_name("my fleet/prod"), "my-fleet-prod");
+        assert_eq!(session_name("x"), "infra-fleet");
+        assert_eq!(session_name(&"a".repeat(80)).len(), 64);
+    }
+}
