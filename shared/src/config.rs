@@ -577,6 +577,110 @@ desired_size = 2
     }
 
     #[test]
+    fn accounts_and_regions_are_checked_and_name_their_key() {
+        let spoke = "\n[[account]]\nname = \"production\"\nrole_arn = \"arn:aws:iam::222233334444:role/fleet-spoke\"\n";
+        let in_spoke = |extra: &str| {
+            format!("{}{spoke}", minimal(extra)).replace("123456789012", "222233334444")
+        };
+        let c = FleetConfig::parse(&in_spoke(
+            "account = \"production\"\nregion = \"us-east-1\"",
+        ))
+        .expect("a spoke cluster");
+        assert_eq!(
+            c.place(&c.clusters[0]),
+            Place {
+                account: Some("production".into()),
+                region: "us-east-1".into()
+            }
+        );
+        assert_eq!(c.clusters_at("222233334444", "us-east-1", None).count(), 1);
+        assert_eq!(c.clusters_at("222233334444", "eu-west-1", None).count(), 0);
+        assert_eq!(c.clusters_at("123456789012", "us-east-1", None).count(), 0);
+        // A hub cluster matches any account that is no spoke's.
+        let hub = FleetConfig::parse(&format!("{}{spoke}", minimal(""))).expect("hub cluster");
+        assert_eq!(
+            hub.clusters_at("123456789012", "eu-west-1", None).count(),
+            1
+        );
+        assert_eq!(
+            hub.clusters_at("222233334444", "eu-west-1", None).count(),
+            0
+        );
+        for (text, key, says) in [
+            (
+                in_spoke("account = \"prod\""),
+                "cluster[0].account",
+                "unknown account `prod`: configured are production",
+            ),
+            (
+                minimal("account = \"production\""),
+                "cluster[0].account",
+                "no [[account]] is configured",
+            ),
+            (
+                in_spoke("region = \"us-east\""),
+                "cluster[0].region",
+                "not an AWS region name",
+            ),
+            (
+                in_spoke("region = \"cn-north-1\""),
+                "cluster[0].region",
+                "partition aws-cn",
+            ),
+            (
+                format!("{}{spoke}", minimal("account = \"production\"")),
+                "cluster[0].blueprint.role_arn",
+                "EKS needs a role of the cluster's own account",
+            ),
+            (
+                format!("{}{spoke}{spoke}", minimal("")),
+                "account[1].name",
+                "configured twice",
+            ),
+            (
+                format!("{}{}", minimal(""), spoke.replace("production", "hub")),
+                "account[0].name",
+                "the fleet's own account",
+            ),
+            (
+                format!(
+                    "{}{}",
+                    minimal(""),
+                    spoke.replace("fleet-spoke", &"r".repeat(55))
+                ),
+                "account[0].role_arn",
+                "longer than 54",
+            ),
+            (
+                format!(
+                    "{}{}",
+                    minimal(""),
+                    spoke.replace("arn:aws:", "arn:aws-cn:")
+                ),
+                "account[0].role_arn",
+                "partition aws-cn",
+            ),
+            (
+                minimal("").replace("region = \"eu-west-1\"", "region = \"europe\""),
+                "fleet.region",
+                "not an AWS region name",
+            ),
+        ] {
+            let e = err(&text);
+            assert!(e.starts_with(&format!("config key `{key}`")), "{key}: {e}");
+            assert!(e.contains(says), "{key}: {e}");
+        }
+        let two_ids = format!(
+            "{}{spoke}{}",
+            minimal(""),
+            spoke
+                .replace("name = \"production\"", "name = \"other\"")
+                .replace("fleet-spoke", "other")
+        );
+        assert!(err(&two_ids).contains("already configured as `production`"));
+    }
+
+    #[test]
     fn unknown_keys_are_errors_that_say_where_the_key_belongs() {
         assert_eq!(
             err(&minimal("colour = \"blue\"")),

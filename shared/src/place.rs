@@ -79,14 +79,17 @@ impl Places {
     }
 
     /// The hub (`hub`: its credentials, its region) and every `[[account]]` of `config`,
-    /// each assumed with `hub`'s credentials under the session name `session` (CloudTrail
-    /// shows it in the spoke), with its external id from `external_ids` (by account
-    /// name). No STS call is made here: the first request into an account makes it.
+    /// reached as `function` ([`SpokeRole`]: the role `<role_arn>-<function>` that
+    /// `infra/spoke.yaml` made for it), assumed with `hub`'s credentials under the session
+    /// name `session` (CloudTrail shows it in the spoke), with the account's external id
+    /// from `external_ids` (by account name). No STS call is made here: the first
+    /// request into an account makes it.
     pub async fn new(
         hub: &SdkConfig,
         config: &FleetConfig,
         external_ids: &HashMap<String, Secret>,
         session: &str,
+        function: SpokeRole,
     ) -> Self {
         // The assume-role provider needs a time source (it panics without one): the
         // SDK's loader sets it, a hand-built config (moto's, local tools') may not.
@@ -99,7 +102,7 @@ impl Places {
         };
         let mut spokes = HashMap::new();
         for a in &config.accounts {
-            let mut builder = AssumeRoleProvider::builder(a.role_arn.clone())
+            let mut builder = AssumeRoleProvider::builder(function.role_arn(&a.role_arn))
                 .session_name(session_name(session))
                 .configure(hub);
             if let Some(id) = external_ids.get(&a.name) {
@@ -165,6 +168,40 @@ impl ProvideCredentials for SharedCached {
         future::ProvideCredentials::new(self.0.credentials())
     }
 }
+
+/// Which function's role a spoke gives: each hub function assumes its own, allowed only
+/// what the function's hub role is allowed (`infra/spoke.yaml`), so that the drainer's
+/// credentials cannot delete a cluster in a spoke any more than in the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpokeRole {
+    /// `<role_arn>-scheduler`: the cluster-scheduler.
+    Scheduler,
+    /// `<role_arn>-drainer`: the spot-drainer.
+    Drainer,
+    /// `<role_arn>-dns`: the dns-updater.
+    Dns,
+}
+
+impl SpokeRole {
+    /// The suffix the spoke stack gives this function's role name.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            SpokeRole::Scheduler => "-scheduler",
+            SpokeRole::Drainer => "-drainer",
+            SpokeRole::Dns => "-dns",
+        }
+    }
+
+    /// The role this function assumes in an account whose `[[account]].role_arn` is
+    /// `account_role`.
+    pub fn role_arn(self, account_role: &str) -> String {
+        format!("{account_role}{}", self.suffix())
+    }
+}
+
+/// The longest role name `[[account]].role_arn` may have: IAM role names have at most 64
+/// characters, and the longest suffix is `-scheduler`.
+pub const ACCOUNT_ROLE_NAME_MAX: usize = 64 - "-scheduler".len();
 
 /// The credentials of an account no `[[account]]` names: an error.
 #[derive(Debug)]

@@ -195,12 +195,15 @@ impl ColdStart {
     }
 
     /// Every place's SDK config ([`crate::place::Places`]): the hub's, and each
-    /// `[[account]]`'s assumed role with its external id read now (`ssm:`). The session
+    /// `[[account]]`'s role for `function`, with its external id read now (`ssm:`). The session
     /// name is this fleet's ([`stack_name`]), so that the spoke's CloudTrail says which
     /// fleet acted.
     ///
     /// Errors: an external id that cannot be read, naming `account[i].external_id`.
-    pub async fn places(&self) -> Result<std::sync::Arc<crate::place::Places>> {
+    pub async fn places(
+        &self,
+        function: crate::place::SpokeRole,
+    ) -> Result<std::sync::Arc<crate::place::Places>> {
         let mut external_ids = std::collections::HashMap::new();
         for (i, a) in self.config.accounts.iter().enumerate() {
             if let Some(id) = &a.external_id {
@@ -210,7 +213,8 @@ impl ColdStart {
         }
         let session = stack_name()?;
         Ok(std::sync::Arc::new(
-            crate::place::Places::new(&self.sdk, &self.config, &external_ids, &session).await,
+            crate::place::Places::new(&self.sdk, &self.config, &external_ids, &session, function)
+                .await,
         ))
     }
 

@@ -12,7 +12,7 @@ use cluster_scheduler::Scheduler;
 use fleet_shared::config::{FleetConfig, Place, Secret};
 use fleet_shared::kube::KubeConnector;
 use fleet_shared::notify::Notifier;
-use fleet_shared::place::Places;
+use fleet_shared::place::{Places, SpokeRole};
 use fleet_shared::runner::Invocation;
 use fleet_tests::fakes::kube::FakeKube;
 use fleet_tests::fixtures::accounts::spoke_role;
@@ -61,6 +61,8 @@ desired_size = 2
 struct Estate {
     scheduler: Scheduler,
     places: Arc<Places>,
+    /// The spot-drainer's: its own role in each spoke.
+    drainer_places: Arc<Places>,
     config: FleetConfig,
     /// hub-eu (hub, eu-west-1, destroy), prod-use1 (production, us-east-1, destroy),
     /// prod-euc1 (production, eu-central-1, scale), broken-use1 (broken, us-east-1).
@@ -107,7 +109,26 @@ async fn estate() -> Estate {
     let config = FleetConfig::parse(&text).expect("config");
     let external_ids: HashMap<String, Secret> =
         [("production".to_string(), Secret::new(EXTERNAL_ID.into()))].into();
-    let places = Arc::new(Places::new(&hub, &config, &external_ids, "infra-fleet").await);
+    let places = Arc::new(
+        Places::new(
+            &hub,
+            &config,
+            &external_ids,
+            "infra-fleet",
+            SpokeRole::Scheduler,
+        )
+        .await,
+    );
+    let drainer_places = Arc::new(
+        Places::new(
+            &hub,
+            &config,
+            &external_ids,
+            "infra-fleet",
+            SpokeRole::Drainer,
+        )
+        .await,
+    );
     let kube = FakeKube::start().await;
     let scheduler = Scheduler::new(
         places.clone(),
@@ -120,6 +141,7 @@ async fn estate() -> Estate {
     Estate {
         scheduler,
         places,
+        drainer_places,
         config,
         names,
         kube,
@@ -261,11 +283,11 @@ async fn a_forwarded_spot_warning_drains_the_node_of_the_cluster_where_it_came_f
         .await;
     small_node(&e.kube);
     let drainer = spot_drainer::Drainer::new(
-        e.places.clone(),
+        e.drainer_places.clone(),
         e.config.clone(),
         e.table.clone(),
         Notifier::disabled(),
-        KubeConnector::with_places(e.places.clone(), Some(e.kube.url.clone())),
+        KubeConnector::with_places(e.drainer_places.clone(), Some(e.kube.url.clone())),
     );
     let now: Timestamp = "2026-11-23T09:00:00Z".parse().expect("time");
     let mut warning = interruption_warning(SMALL_INSTANCE, now);

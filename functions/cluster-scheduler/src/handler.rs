@@ -73,7 +73,9 @@ impl Scheduler {
         let table = fleet_shared::startup::table_name()?;
         let notifier = cold.notifier().await?;
         let stack = fleet_shared::startup::stack_name()?;
-        let places = cold.places().await?;
+        let places = cold
+            .places(fleet_shared::place::SpokeRole::Scheduler)
+            .await?;
         let kube = KubeConnector::from_env(places.clone());
         Ok(Scheduler::new(
             places,

@@ -85,7 +85,7 @@ impl Updater {
             }
             _ => None,
         };
-        let places = cold.places().await?;
+        let places = cold.places(fleet_shared::place::SpokeRole::Dns).await?;
         let kube = KubeConnector::from_env(places.clone());
         Ok(Updater::new(
             places,

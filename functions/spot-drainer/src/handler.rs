@@ -57,7 +57,7 @@ impl Drainer {
         let cold = fleet_shared::startup::cold_start().await?;
         let table = fleet_shared::startup::table_name()?;
         let notifier = cold.notifier().await?;
-        let places = cold.places().await?;
+        let places = cold.places(fleet_shared::place::SpokeRole::Drainer).await?;
         let kube = KubeConnector::from_env(places.clone());
         Ok(Drainer::new(places, cold.config, table, notifier, kube))
     }

@@ -8,20 +8,27 @@
 //! takes from the config, as `Key=Value` words for `sam deploy --parameter-overrides`
 //! (each role's SSM parameters, the access entries' principals and policies, the Pod
 //! Identity and IRSA roles, the bootstrap secrets, the Route53 zones and record names, the
-//! networks' route tables); with a prefix, every cluster name must start with it.
+//! networks' route tables, the spoke roles and accounts, the hub account's other regions),
+//! of the hub's own clusters; with a prefix, every cluster name must start with it.
+//!
+//! `fleet-config spoke-params <file> <account name>`: the same for `infra/spoke.yaml` in
+//! one `[[account]]` (its role name, regions, and what its clusters' blueprints name),
+//! as `Key=Value` words; `make deploy-spoke` adds the hub's account, region and name.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use fleet_shared::config::{normalize_name, DnsProvider, FleetConfig, SecretRef, SecretSource};
 
-const USAGE: &str = "usage: fleet-config check <file.toml>\n       fleet-config params <file.toml> [<cluster name prefix>]";
+const USAGE: &str = "usage: fleet-config check <file.toml>\n       fleet-config params <file.toml> [<cluster name prefix>]\n       fleet-config spoke-params <file.toml> <account name>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (command, path, prefix) = match args.as_slice() {
         [c, p] => (c.as_str(), p, None),
-        [c, p, prefix] if c == "params" => (c.as_str(), p, Some(prefix.as_str())),
+        [c, p, prefix] if c == "params" || c == "spoke-params" => {
+            (c.as_str(), p, Some(prefix.as_str()))
+        }
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -66,6 +73,16 @@ fn main() -> ExitCode {
             println!("ok: {path}: {} cluster(s)", config.clusters.len());
             ExitCode::SUCCESS
         }
+        "spoke-params" => match spoke_params(&config, prefix.unwrap_or_default()) {
+            Ok(words) => {
+                println!("{}", words.join(" "));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {path}: {e}");
+                ExitCode::from(1)
+            }
+        },
         "params" => match params(&config, prefix) {
             Ok(words) => {
                 println!("{}", words.join(" "));
@@ -137,6 +154,102 @@ const SECRET_PARAMETERS: [(&str, &str); 6] = [
     ("dora.pushgateway_url", "PushgatewayUrlParameter"),
 ];
 
+/// What the blueprints of the clusters in `account` (`None`: the hub's own) name, as
+/// the roles' stack parameters: access entries' principals and policies, Pod Identity
+/// and IRSA roles, the networks' route tables.
+fn blueprint_params(config: &FleetConfig, account: Option<&str>) -> Vec<String> {
+    let mut principals = BTreeSet::new();
+    let mut policies = BTreeSet::new();
+    let mut pod_roles = BTreeSet::new();
+    let mut irsa_roles = BTreeSet::new();
+    for c in config
+        .clusters
+        .iter()
+        .filter(|c| c.account.as_deref() == account)
+    {
+        for a in &c.blueprint.access {
+            principals.insert(a.principal_arn.clone());
+            policies.extend(a.policy_arn("aws"));
+        }
+        pod_roles.extend(c.blueprint.pod_identity.iter().map(|p| p.role_arn.clone()));
+        irsa_roles.extend(c.blueprint.irsa_roles.iter().cloned());
+    }
+    let tables = config
+        .networks
+        .iter()
+        .filter(|n| n.account.as_deref() == account)
+        .flat_map(|n| n.route_tables().map(|(_, r)| r.to_string()))
+        .collect();
+    vec![
+        format!("AccessPrincipalArns={}", list(principals)),
+        format!("AccessPolicyArns={}", list(policies)),
+        format!("PodIdentityRoleArns={}", list(pod_roles)),
+        format!("IrsaRoleArns={}", list(irsa_roles)),
+        format!("NetworkRouteTableIds={}", list(tables)),
+    ]
+}
+
+/// The regions of the clusters and networks in `account` (`None`: the hub's own).
+fn regions(config: &FleetConfig, account: Option<&str>) -> BTreeSet<String> {
+    let clusters = config
+        .clusters
+        .iter()
+        .filter(|c| c.account.as_deref() == account)
+        .map(|c| config.place(c).region);
+    let networks = config
+        .networks
+        .iter()
+        .filter(|n| n.account.as_deref() == account)
+        .map(|n| config.network_place(n).region);
+    clusters.chain(networks).collect()
+}
+
+/// The parameters of `infra/spoke.yaml` for `[[account]]` `name`: its role name, the
+/// hub's region and bus, its regions, what its blueprints name and the cluster and node
+/// roles they pass.
+fn spoke_params(config: &FleetConfig, name: &str) -> Result<Vec<String>, String> {
+    let Some(account) = config.account(name) else {
+        let known: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
+        return Err(format!(
+            "no [[account]] is named `{name}` (configured: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ));
+    };
+    let regions = regions(config, Some(name));
+    if regions.is_empty() {
+        return Err(format!("account `{name}` has no cluster or network"));
+    }
+    let roles: BTreeSet<String> = config
+        .clusters
+        .iter()
+        .filter(|c| c.account.as_deref() == Some(name))
+        .flat_map(|c| {
+            std::iter::once(c.blueprint.role_arn.clone()).chain(
+                c.blueprint
+                    .nodegroups
+                    .iter()
+                    .map(|n| n.node_role_arn.clone()),
+            )
+        })
+        .collect();
+    let mut words = vec![
+        format!(
+            "SpokeRoleName={}",
+            account.role_arn.rsplit('/').next().unwrap_or_default()
+        ),
+        format!("HubRegion={}", config.fleet.region),
+        format!("EventBusName={}", config.fleet.event_bus),
+        format!("Regions={}", list(regions)),
+        format!("BlueprintRoleArns={}", list(roles)),
+    ];
+    words.extend(blueprint_params(config, Some(name)));
+    Ok(words)
+}
+
 fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, String> {
     if let Some(prefix) = prefix {
         if let Some(c) = config.clusters.iter().find(|c| !c.name.starts_with(prefix)) {
@@ -146,21 +259,11 @@ fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, Str
             ));
         }
     }
-    let mut principals = BTreeSet::new();
-    let mut policies = BTreeSet::new();
     let mut zones = BTreeSet::new();
     let mut names = BTreeSet::new();
-    let mut pod_roles = BTreeSet::new();
-    let mut irsa_roles = BTreeSet::new();
     let mut sm_secrets = BTreeSet::new();
     let mut ssm_secrets = BTreeSet::new();
     for c in &config.clusters {
-        for a in &c.blueprint.access {
-            principals.insert(a.principal_arn.clone());
-            policies.extend(a.policy_arn("aws"));
-        }
-        pod_roles.extend(c.blueprint.pod_identity.iter().map(|p| p.role_arn.clone()));
-        irsa_roles.extend(c.blueprint.irsa_roles.iter().cloned());
         for b in &c.blueprint.bootstrap_secrets {
             match b.source() {
                 // Secrets Manager appends six random characters to a secret's ARN.
@@ -199,25 +302,29 @@ fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, Str
             Some(format!("{name}={}", parameter(secret)))
         })
         .collect();
+    let mut other_regions = regions(config, None);
+    other_regions.remove(&config.fleet.region);
+    words.extend(blueprint_params(config, None));
     words.extend([
-        format!("AccessPrincipalArns={}", list(principals)),
-        format!("AccessPolicyArns={}", list(policies)),
-        format!("PodIdentityRoleArns={}", list(pod_roles)),
-        format!("IrsaRoleArns={}", list(irsa_roles)),
         format!("BootstrapSecretArns={}", list(sm_secrets)),
         format!("BootstrapParameterArns={}", list(ssm_secrets)),
         format!("HostedZoneIds={}", list(zones)),
         format!("Route53RecordNames={}", list(names)),
         format!(
-            "NetworkRouteTableIds={}",
+            "SpokeRoleArns={}",
+            list(config.accounts.iter().map(|a| a.role_arn.clone()).collect())
+        ),
+        format!(
+            "SpokeAccountIds={}",
             list(
                 config
-                    .networks
+                    .accounts
                     .iter()
-                    .flat_map(|n| n.route_tables().map(|(_, r)| r.to_string()))
+                    .map(|a| a.account_id().to_string())
                     .collect()
             )
         ),
+        format!("FleetRegions={}", list(other_regions)),
     ]);
     Ok(words)
 }

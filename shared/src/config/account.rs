@@ -8,13 +8,15 @@ use crate::error::{FleetError, Result};
 
 use super::SecretRef;
 
-/// `[[account]]`: a spoke account the fleet reaches by assuming `role_arn` (the role
-/// `infra/spoke.yaml` creates there) with the hub functions' own credentials.
+/// `[[account]]`: a spoke account the fleet reaches with the hub functions' own
+/// credentials, each function assuming its own role there: `role_arn` + `-scheduler`,
+/// `-drainer`, `-dns` (the roles `infra/spoke.yaml` creates).
 #[derive(Debug, Clone, Deserialize)]
 pub struct AccountConfig {
     /// What clusters' and networks' `account` keys name (1-64 letters, digits, `-`, `_`).
     pub name: String,
-    /// The spoke role (`arn:aws:iam::<12 digits>:role/<name>`), in the hub's partition.
+    /// The spoke roles' common ARN (`arn:aws:iam::<12 digits>:role/<name>`, the name at
+    /// most 54 characters), in the hub's partition.
     pub role_arn: String,
     /// The external id the spoke role's trust requires (`ssm:` in a deployed config);
     /// sent with every `AssumeRole`.
@@ -148,6 +150,16 @@ pub(super) fn validate_accounts(accounts: &[AccountConfig], hub_region: &str) ->
                 format!(
                     "`{}` is not an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>)",
                     a.role_arn
+                ),
+            ));
+        }
+        let role_name = a.role_arn.rsplit('/').next().unwrap_or_default();
+        if role_name.len() > crate::place::ACCOUNT_ROLE_NAME_MAX {
+            return Err(FleetError::config(
+                key("role_arn"),
+                format!(
+                    "the role name `{role_name}` is longer than {} characters: each function's role is <name>-scheduler, -drainer or -dns, and IAM allows 64",
+                    crate::place::ACCOUNT_ROLE_NAME_MAX
                 ),
             ));
         }
