@@ -28,7 +28,7 @@ CONFIG_PARAMETER ?= /fleet/config
 PARAMS ?=
 DEPLOY_VENV := .venv-deploy
 
-.PHONY: help setup build test infra-check deny fuzz fmt lint invoke local-aws demo demo-ready demo-bins bench deploy deploy-preflight deploy-fn destroy
+.PHONY: help setup build test infra-check deny fuzz fmt lint invoke local-aws demo demo-ready demo-bins bench deploy deploy-preflight deploy-spoke deploy-fn destroy
 
 help:
 	@echo "make setup                      Python venv (.venv: moto, cfn-lint, checkov, cargo-lambda, zig); npm test fixtures"
@@ -44,6 +44,8 @@ help:
 	@echo "make bench [SECTIONS=\"4 6\"]     measure cold start, memory, drain, DORA, ingest, fan-out, API calls -> BENCHMARKS.md"
 	@echo "make deploy PREFIX=... [STACK=fleet] CONFIG=infra/fleet.toml PARAMS='BlueprintRoleArns=...'"
 	@echo "                                SAM build (cargo-lambda) and deploy of every function"
+	@echo "make deploy-spoke ACCOUNT=... PREFIX=... [ACCOUNT_PROFILE=...] [REGIONS='us-east-1 eu-central-1']"
+	@echo "                                the spoke stack (infra/spoke.yaml) in one [[account]]"
 	@echo "make deploy-fn FN=...            new code for one deployed function (cargo lambda deploy)"
 	@echo "make destroy [STACK=fleet]       delete the stack (the state table is kept)"
 
@@ -88,8 +90,8 @@ test: setup infra-check deny
 # webhook's by design: senders cannot sign SigV4, the function verifies each request.
 TRANSFORMED := $(or $(CARGO_TARGET_DIR),target)/template.cfn.json
 infra-check: setup
-	cfn-lint infra/template.yaml
-	checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml
+	cfn-lint infra/template.yaml infra/spoke.yaml
+	checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml -f infra/spoke.yaml
 	@mkdir -p $(dir $(TRANSFORMED))
 	python infra/sam-transform.py infra/template.yaml > $(TRANSFORMED)
 	cfn-lint $(TRANSFORMED)
@@ -197,6 +199,15 @@ deploy: deploy-preflight setup $(DEPLOY_VENV)/.installed
 		--region $$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["fleet"]["region"])' $(CONFIG)) \
 		--capabilities CAPABILITY_IAM --resolve-s3 --no-fail-on-empty-changeset \
 		--parameter-overrides FleetConfigParameter=$(CONFIG_PARAMETER) ClusterNamePrefix=$(PREFIX) $$(cat $(DEPLOY_VENV)/params) $(PARAMS)
+
+# One spoke account (README, "Accounts and regions"): ACCOUNT names its [[account]];
+# ACCOUNT_PROFILE is an AWS CLI profile of that account (the hub's credentials are the
+# default ones); REGIONS defaults to the account's regions in the config.
+deploy-spoke: deploy-preflight setup $(DEPLOY_VENV)/.installed
+	@test -n "$(ACCOUNT)" || { echo "ACCOUNT=<[[account]] name of $(CONFIG)> is required"; exit 1; }
+	cargo run --quiet -p fleet-shared --bin fleet-config -- spoke-params $(CONFIG) $(ACCOUNT) > $(DEPLOY_VENV)/spoke-params
+	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(DEPLOY_VENV)/bin/python infra/deploy-spoke.py \
+		$(CONFIG) $(ACCOUNT) $(STACK) $(PREFIX) $(DEPLOY_VENV)/spoke-params "$(REGIONS)" "$(ACCOUNT_PROFILE)"
 
 deploy-fn: setup
 	cargo lambda build --release --bin $(FN) $(if $(filter x86-64 x86_64,$(ARCH)),--x86-64,--arm64)

@@ -298,6 +298,18 @@ impl FleetConfig {
             }
             if let Some(dns) = &c.dns {
                 dns.validate(&key("dns"))?;
+                for (j, r) in dns.records.iter().enumerate() {
+                    if let Some(name) = r
+                        .zone_account
+                        .as_ref()
+                        .filter(|a| self.account(a).is_none())
+                    {
+                        return Err(FleetError::config(
+                            key(&format!("dns.record[{j}].zone_account")),
+                            format!("unknown account `{name}`: give an [[account]] name (leave it out for the hub's own zones)"),
+                        ));
+                    }
+                }
                 // The ownership marker goes in each Cloudflare record's comment, which
                 // Cloudflare limits to 100 characters (Free plan; "Record attributes").
                 let marker = cloudflare_marker(&c.name);

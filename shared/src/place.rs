@@ -22,9 +22,23 @@ use aws_credential_types::Credentials;
 pub use crate::config::Place;
 use crate::config::{FleetConfig, Secret};
 
+/// Every place's clients give a request this long to connect, an attempt this long and an
+/// operation (its retries included) this long: a region that stops answering costs each
+/// cluster there at most that, not the invocation's whole budget, and the other places go
+/// on meanwhile (each has its own slots). EKS and EC2 answer in well under a second;
+/// CreateCluster in a few.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// See [`CONNECT_TIMEOUT`].
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// See [`CONNECT_TIMEOUT`].
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
+
 /// Credentials are renewed this long before they expire: a request signed just before
 /// expiry may reach the service after it.
 const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
+/// A refused `AssumeRole` is answered from memory this long: a spoke whose role is
+/// missing would otherwise cost an STS call for every request of every cluster there.
+const FAILURE_KEPT: Duration = Duration::from_secs(60);
 
 /// One spoke account's credentials: the SDK's assume-role provider, cached.
 ///
@@ -33,9 +47,11 @@ const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
 /// ([`crate::kube`]) needs the same credentials outside one.
 #[derive(Debug)]
 struct CachedAssumeRole {
-    role: AssumeRoleProvider,
-    /// The last credentials; the lock also makes concurrent callers share one refresh.
-    cached: tokio::sync::Mutex<Option<Credentials>>,
+    /// The SDK's `AssumeRoleProvider` (any provider in the tests).
+    role: SharedCredentialsProvider,
+    /// The last credentials, or the last refusal (when, and why); the lock also makes
+    /// concurrent callers share one refresh.
+    cached: tokio::sync::Mutex<Option<Result<Credentials, (std::time::Instant, String)>>>,
     /// `AssumeRole` calls made (the benchmark counts them).
     calls: std::sync::atomic::AtomicU64,
 }
@@ -48,14 +64,28 @@ impl CachedAssumeRole {
             c.expiry()
                 .is_none_or(|e| e > SystemTime::now() + REFRESH_BEFORE)
         };
-        if let Some(c) = cached.as_ref().filter(|c| fresh(c)) {
-            return Ok(c.clone());
+        match cached.as_ref() {
+            Some(Ok(c)) if fresh(c) => return Ok(c.clone()),
+            // Real time too: how long ago STS said no.
+            Some(Err((at, why))) if at.elapsed() < FAILURE_KEPT => {
+                return Err(CredentialsError::provider_error(why.clone()))
+            }
+            _ => {}
         }
         self.calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let c = self.role.provide_credentials().await?;
-        *cached = Some(c.clone());
-        Ok(c)
+        match self.role.provide_credentials().await {
+            Ok(c) => {
+                *cached = Some(Ok(c.clone()));
+                Ok(c)
+            }
+            Err(e) => {
+                // The whole chain: STS's own message says which role and why.
+                let why = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
+                *cached = Some(Err((std::time::Instant::now(), why)));
+                Err(e)
+            }
+        }
     }
 }
 
@@ -109,7 +139,7 @@ impl Places {
                 builder = builder.external_id(id.expose());
             }
             let cached = Arc::new(CachedAssumeRole {
-                role: builder.build().await,
+                role: SharedCredentialsProvider::new(builder.build().await),
                 cached: Default::default(),
                 calls: Default::default(),
             });
@@ -134,7 +164,14 @@ impl Places {
         let builder = self
             .hub
             .to_builder()
-            .region(Region::new(place.region.clone()));
+            .region(Region::new(place.region.clone()))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
+            );
         match &place.account {
             None => builder.build(),
             Some(account) => {
@@ -286,6 +323,134 @@ impl<T> PerPlace<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts its calls; its credentials expire `life` after each call.
+    #[derive(Debug)]
+    struct Counting {
+        calls: std::sync::atomic::AtomicU64,
+        life: Duration,
+    }
+
+    impl ProvideCredentials for Counting {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            future::ProvideCredentials::ready(Ok(Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                Some("token".into()),
+                Some(SystemTime::now() + self.life),
+                "test",
+            )))
+        }
+    }
+
+    fn cached(life: Duration) -> (Arc<Counting>, CachedAssumeRole) {
+        let inner = Arc::new(Counting {
+            calls: Default::default(),
+            life,
+        });
+        #[derive(Debug)]
+        struct Shared(Arc<Counting>);
+        impl ProvideCredentials for Shared {
+            fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+            where
+                Self: 'a,
+            {
+                self.0.provide_credentials()
+            }
+        }
+        let c = CachedAssumeRole {
+            role: SharedCredentialsProvider::new(Shared(inner.clone())),
+            cached: Default::default(),
+            calls: Default::default(),
+        };
+        (inner, c)
+    }
+
+    #[tokio::test]
+    async fn credentials_are_assumed_once_and_renewed_before_they_expire() {
+        let (inner, c) = cached(Duration::from_secs(3600));
+        for _ in 0..5 {
+            c.credentials().await.expect("credentials");
+        }
+        assert_eq!(inner.calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // Four minutes left: inside the five-minute margin, so renewed every time.
+        let (inner, c) = cached(Duration::from_secs(240));
+        for _ in 0..3 {
+            c.credentials().await.expect("credentials");
+        }
+        assert_eq!(inner.calls.load(std::sync::atomic::Ordering::Relaxed), 3);
+        assert_eq!(c.calls.load(std::sync::atomic::Ordering::Relaxed), 3);
+    }
+
+    #[derive(Debug, Default)]
+    struct Refusing(std::sync::atomic::AtomicU64);
+
+    impl ProvideCredentials for Refusing {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            future::ProvideCredentials::ready(Err(CredentialsError::provider_error(
+                "AccessDenied: not authorized to perform sts:AssumeRole",
+            )))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_role_is_asked_again_only_after_a_minute() {
+        let c = CachedAssumeRole {
+            role: SharedCredentialsProvider::new(Refusing::default()),
+            cached: Default::default(),
+            calls: Default::default(),
+        };
+        for _ in 0..4 {
+            let e = c.credentials().await.expect_err("refused");
+            assert!(
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+                    .to_string()
+                    .contains("sts:AssumeRole"),
+                "the refusal says why: {e:?}"
+            );
+        }
+        assert_eq!(c.calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unconfigured_account_fails_its_calls_and_never_gets_the_hubs_credentials() {
+        let hub = crate::aws::emulator_config("http://127.0.0.1:9", "eu-west-1");
+        let places = Places::hub_only(&hub);
+        let spoke = places.sdk(&Place {
+            account: Some("gone".into()),
+            region: "us-east-1".into(),
+        });
+        let err = spoke
+            .credentials_provider()
+            .expect("a provider")
+            .provide_credentials()
+            .await
+            .expect_err("no credentials");
+        assert!(
+            format!("{err:?}").contains("account `gone` is not configured"),
+            "{err:?}"
+        );
+        let hub_place = places.sdk(&Place::hub("us-east-1"));
+        assert!(hub_place
+            .credentials_provider()
+            .expect("a provider")
+            .provide_credentials()
+            .await
+            .is_ok());
+        assert_eq!(
+            hub_place.region().map(|r| r.to_string()).as_deref(),
+            Some("us-east-1")
+        );
+    }
 
     #[test]
     fn session_names_are_what_sts_accepts() {

@@ -288,7 +288,28 @@ pub async fn seed_local_account(sdk: &SdkConfig, slack_url: &str) -> Result<(), 
         put_secret(&ssm, name, value).await?;
     }
     seed_local_identities(sdk).await?;
+    seed_local_accounts(sdk).await?;
     seed_local_networks(sdk).await
+}
+
+/// The example config's production account (`[[account]]`): its spoke roles, as
+/// `make deploy-spoke` makes them, requiring the external id the hub keeps in SSM.
+pub const LOCAL_PRODUCTION_ACCOUNT: &str = "222233334444";
+/// The spoke roles' external id in the local account (`/fleet/spoke-external-id`).
+pub const LOCAL_SPOKE_EXTERNAL_ID: &str = "local-spoke-external-id-0123456789";
+
+/// Seeds the example config's spoke account: its roles (through AWS Organizations'
+/// access role, see `fixtures::accounts`) and the hub's copy of the external id.
+pub async fn seed_local_accounts(sdk: &SdkConfig) -> Result<(), String> {
+    put_secret(
+        &aws_sdk_ssm::Client::new(sdk),
+        "/fleet/spoke-external-id",
+        LOCAL_SPOKE_EXTERNAL_ID,
+    )
+    .await?;
+    fixtures::accounts::spoke_role(sdk, LOCAL_PRODUCTION_ACCOUNT, Some(LOCAL_SPOKE_EXTERNAL_ID))
+        .await;
+    Ok(())
 }
 
 /// What staging's blueprint in the example config names for its morning: the IRSA role

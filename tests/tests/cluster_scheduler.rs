@@ -382,7 +382,7 @@ async fn one_cluster_blocked_does_not_hold_up_the_others() {
 }
 
 /// A steady cluster costs one EKS call a tick: the recorded phase stands for it until the
-/// next full look, at most 30 minutes later (drift is found then) or at once after a
+/// next full look, at most an hour later (drift is found then) or at once after a
 /// config change.
 #[tokio::test]
 async fn a_steady_cluster_is_trusted_between_full_looks() {
@@ -409,8 +409,8 @@ async fn a_steady_cluster_is_trusted_between_full_looks() {
             counter.count() - before,
         )
     }
-    // The last full look found it steady and was recorded; ticks until 30 minutes after
-    // it describe the cluster only.
+    // The last full look found it steady and was recorded; ticks until its period ends
+    // describe the cluster only.
     let checked = f
         .store
         .cluster(&name)
@@ -419,9 +419,9 @@ async fn a_steady_cluster_is_trusted_between_full_looks() {
         .state
         .checked_at
         .expect("a full look was recorded");
-    // The next full look is due when the cluster's next 30-minute period begins.
+    // The next full look is due when the cluster's next period begins.
     let due = cluster_scheduler::reconcile::full_look_due_since(&name, checked)
-        .checked_add(30.minutes())
+        .checked_add(cluster_scheduler::reconcile::FULL_LOOK_EVERY_MINUTES.minutes())
         .expect("time");
     let before_due = |minutes: i64| due.checked_sub(minutes.minutes()).expect("time");
     let after = |minutes: i64| due.checked_add(minutes.minutes()).expect("time");

@@ -408,11 +408,18 @@ fn shared_calls(function: &str) -> Vec<&'static str> {
 }
 
 /// Actions a role needs that no call names: tagging on create (CreateCluster with tags
-/// needs eks:TagResource) and passing the blueprint roles to EKS.
+/// needs eks:TagResource), passing the blueprint roles to EKS, and the spoke roles the
+/// SDK's assume-role provider assumes (`fleet_shared::place`).
 fn implied_actions(function: &str) -> Vec<&'static str> {
     match function {
         // ec2:CreateTags: NAT gateways and Elastic IPs tagged in their create call.
-        "cluster-scheduler" => vec!["eks:TagResource", "iam:PassRole", "ec2:CreateTags"],
+        "cluster-scheduler" => vec![
+            "eks:TagResource",
+            "iam:PassRole",
+            "ec2:CreateTags",
+            "sts:AssumeRole",
+        ],
+        "spot-drainer" | "dns-updater" => vec!["sts:AssumeRole"],
         _ => vec![],
     }
 }
@@ -455,7 +462,8 @@ fn role_actions(f: &Value) -> BTreeSet<String> {
             }
         }
     }
-    for s in statements {
+    // A Deny grants nothing (the regions' limit: checked on its own).
+    for s in statements.into_iter().filter(|s| s["Effect"] != "Deny") {
         assert_eq!(s["Effect"], "Allow");
         match &s["Action"] {
             Value::String(a) => {
@@ -747,7 +755,7 @@ fn the_schedulers_role_acts_only_on_this_fleets_clusters() {
     assert!(
         provider["Resource"]
             .to_string()
-            .contains(":oidc-provider/oidc.eks.${AWS::Region}.amazonaws.com/id/*"),
+            .contains(":oidc-provider/oidc.eks.*.amazonaws.com/id/*"),
         "{provider}"
     );
     // Only the listed roles' trust, only the listed secrets.
@@ -1032,4 +1040,258 @@ fn regex_lite_pairs(body: &str) -> BTreeSet<String> {
         }
     }
     out
+}
+
+fn spoke() -> Value {
+    let path = workspace_root().join("infra/spoke.yaml");
+    let text = std::fs::read_to_string(&path).expect("infra/spoke.yaml");
+    serde_saphyr::from_str(&text).expect("the spoke template is YAML")
+}
+
+/// A spoke role's statements (both branches of an `Fn::If`), Deny ones included.
+fn spoke_statements(role: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for policy in role["Properties"]["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        for s in policy["PolicyDocument"]["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            match s.get("Fn::If").and_then(Value::as_array) {
+                Some(branches) => out.extend(
+                    branches
+                        .iter()
+                        .skip(1)
+                        .filter(|b| b.get("Action").is_some())
+                        .cloned(),
+                ),
+                None => out.push(s.clone()),
+            }
+        }
+    }
+    out
+}
+
+/// The hub's statement as the spoke writes it: the fleet's name is a parameter there
+/// (the hub stack's name here), and any region of the account (the deny below limits them).
+fn as_in_spoke(hub: &Value) -> Value {
+    let text = hub
+        .to_string()
+        .replace(r#"{"Ref":"AWS::StackName"}"#, r#"{"Ref":"FleetName"}"#)
+        .replace(":eks:${AWS::Region}:", ":eks:*:")
+        .replace(":ec2:${AWS::Region}:", ":ec2:*:");
+    serde_json::from_str(&text).expect("json")
+}
+
+/// Each spoke role: assumable only by its own function's role in the hub (the hub's
+/// roles live under `/fleet/<stack>/<function>/`), with the external id when one is set;
+/// allowed in the spoke exactly what that function's hub role is allowed there, with the
+/// same resources and tag conditions, and nothing outside the account's regions.
+#[test]
+fn each_spoke_role_is_its_hub_functions_and_no_more() {
+    let t = template();
+    let s = spoke();
+    let fns = functions(&t);
+    for (resource, function, suffix) in [
+        ("SchedulerRole", "cluster-scheduler", "-scheduler"),
+        ("DrainerRole", "spot-drainer", "-drainer"),
+        ("DnsRole", "dns-updater", "-dns"),
+    ] {
+        let role = &s["Resources"][resource];
+        assert_eq!(role["Condition"], "WithRoles", "{resource}");
+        assert_eq!(
+            role["Properties"]["RoleName"],
+            json!({"Fn::Sub": format!("${{SpokeRoleName}}{suffix}")})
+        );
+        // The hub function's role path, as the hub template sets it.
+        assert_eq!(
+            fns[function]["Properties"]["RolePath"],
+            json!({"Fn::Sub": format!("/fleet/${{AWS::StackName}}/{function}/")})
+        );
+        let trust = &role["Properties"]["AssumeRolePolicyDocument"]["Statement"];
+        assert_eq!(
+            trust.as_array().map(Vec::len),
+            Some(1),
+            "{resource}: {trust}"
+        );
+        let trust = &trust[0];
+        assert_eq!(trust["Action"], "sts:AssumeRole");
+        assert_eq!(
+            trust["Principal"]["AWS"],
+            json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${HubAccountId}:root"})
+        );
+        assert_eq!(
+            trust["Condition"]["ArnLike"]["aws:PrincipalArn"],
+            json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:iam::${{HubAccountId}}:role/fleet/${{FleetName}}/{function}/*")}),
+            "{resource}"
+        );
+        assert_eq!(
+            trust["Condition"]["StringEquals"]["Fn::If"][1]["sts:ExternalId"],
+            json!({"Ref": "ExternalId"})
+        );
+        let spoke_statements = spoke_statements(role);
+        // Nothing outside the account's regions.
+        let deny = spoke_statements
+            .iter()
+            .find(|st| st["Effect"] == "Deny")
+            .unwrap_or_else(|| panic!("{resource}: no region deny"));
+        assert_eq!(
+            deny["Condition"]["StringNotEquals"]["aws:RequestedRegion"],
+            json!({"Ref": "Regions"})
+        );
+        assert_eq!(deny["Resource"], "*");
+        // Every allow is the hub's statement of the same Sid, as the spoke writes it; and
+        // every hub statement about the clusters' own resources is there.
+        let hub: BTreeMap<String, Value> = statements(&fns[function])
+            .into_iter()
+            .filter(|st| st["Effect"] == "Allow")
+            .filter_map(|st| Some((st["Sid"].as_str()?.to_string(), st)))
+            .collect();
+        let mut sids = BTreeSet::new();
+        for st in spoke_statements.iter().filter(|st| st["Effect"] == "Allow") {
+            let sid = st["Sid"].as_str().expect("Sid").to_string();
+            let theirs = hub
+                .get(&sid)
+                .unwrap_or_else(|| panic!("{resource}: {sid} is not the hub's"));
+            let theirs = as_in_spoke(theirs);
+            assert_eq!(st["Action"], theirs["Action"], "{resource} {sid}");
+            assert_eq!(st["Condition"], theirs["Condition"], "{resource} {sid}");
+            let resources = st["Resource"]
+                .to_string()
+                .replace("oidc.eks.*.amazonaws.com", "X");
+            let hub_resources = theirs["Resource"]
+                .to_string()
+                .replace("oidc.eks.*.amazonaws.com", "X");
+            assert_eq!(resources, hub_resources, "{resource} {sid}");
+            sids.insert(sid);
+        }
+        // What the hub does only with its own things (state, bus, config, bootstrap
+        // sources, spoke roles) is not in a spoke.
+        let hub_only = [
+            "State",
+            "FleetBus",
+            "ConfigAndSecrets",
+            "DrainLease",
+            "Metrics",
+            "BootstrapSecrets",
+            "BootstrapParameters",
+            "BootstrapManifests",
+            "AssumeItsSpokeRoles",
+            "OnlyTheFleetsRegions",
+            "Route53",
+            "Records",
+            "DnsState",
+        ];
+        for sid in hub.keys() {
+            let eks_or_ec2 = hub[sid].to_string().contains("eks:")
+                || hub[sid].to_string().contains("\"ec2:")
+                || hub[sid].to_string().contains("iam:");
+            if eks_or_ec2 && !hub_only.contains(&sid.as_str()) {
+                assert!(sids.contains(sid), "{resource}: the hub's {sid} is missing");
+            }
+        }
+    }
+}
+
+/// The hub's functions that reach spokes assume only their own role there, act in the hub
+/// account only in its regions, and the bus takes forwarded events only from the spokes.
+#[test]
+fn the_hub_reaches_spokes_only_through_their_roles() {
+    let t = template();
+    let fns = functions(&t);
+    for (function, suffix) in [
+        ("cluster-scheduler", "-scheduler"),
+        ("spot-drainer", "-drainer"),
+        ("dns-updater", "-dns"),
+    ] {
+        let assume = allowing(&t, function, "sts:AssumeRole");
+        assert_eq!(assume.len(), 1, "{function}");
+        let text = assume[0]["Resource"].to_string();
+        assert!(
+            text.contains(&format!("${{Roles}}{suffix}")) && text.contains("SpokeRoleArns"),
+            "{function}: {text}"
+        );
+        let deny: Vec<Value> = statements(&fns[function])
+            .into_iter()
+            .filter(|s| s["Effect"] == "Deny")
+            .collect();
+        assert_eq!(deny.len(), 1, "{function}");
+        assert!(
+            deny[0]["Condition"]["StringNotEquals"]["aws:RequestedRegion"]
+                .to_string()
+                .contains("FleetRegions")
+        );
+    }
+    for function in ["dora-webhook", "dora-aggregator", "cost-reporter"] {
+        assert!(
+            allowing(&t, function, "sts:AssumeRole").is_empty(),
+            "{function}"
+        );
+    }
+    let accounts = &t["Resources"]["FleetBusFromSpokeAccounts"]["Properties"]["Statement"];
+    assert_eq!(
+        accounts["Principal"]["AWS"],
+        json!({"Ref": "SpokeAccountIds"})
+    );
+    assert_eq!(accounts["Action"], "events:PutEvents");
+    let org = &t["Resources"]["FleetBusFromSpokeOrganization"]["Properties"]["Statement"];
+    assert_eq!(
+        org["Condition"]["StringEquals"]["aws:PrincipalOrgID"],
+        json!({"Ref": "SpokeOrganizationId"})
+    );
+}
+
+/// The spoke forwards exactly the drainer's four patterns to the hub's bus, and the hub
+/// routes them from its bus to the drainer with the same patterns.
+#[test]
+fn spokes_forward_what_the_drainer_listens_to() {
+    let t = template();
+    let s = spoke();
+    let drainer = &functions(&t)["spot-drainer"];
+    let mut default_bus = BTreeSet::new();
+    let mut fleet_bus = BTreeSet::new();
+    for (name, props) in drainer["Properties"]["Events"]
+        .as_object()
+        .expect("events")
+        .iter()
+        .map(|(k, v)| (k, &v["Properties"]))
+    {
+        let pattern = props["Pattern"].to_string();
+        if props.get("EventBusName").is_some() {
+            assert_eq!(props["EventBusName"], json!({"Ref": "FleetBus"}), "{name}");
+            fleet_bus.insert(pattern);
+        } else {
+            default_bus.insert(pattern);
+        }
+    }
+    assert_eq!(default_bus.len(), 4);
+    assert_eq!(fleet_bus, default_bus);
+    let forwarded: BTreeSet<String> = s["Resources"]
+        .as_object()
+        .expect("resources")
+        .values()
+        .filter(|r| r["Type"] == "AWS::Events::Rule")
+        .map(|r| {
+            let target = &r["Properties"]["Targets"][0];
+            assert_eq!(
+                target["Arn"],
+                json!({"Fn::Sub": "arn:${AWS::Partition}:events:${HubRegion}:${HubAccountId}:event-bus/${EventBusName}"})
+            );
+            assert_eq!(target["RoleArn"], json!({"Fn::GetAtt": ["ForwardRole", "Arn"]}));
+            r["Properties"]["EventPattern"].to_string()
+        })
+        .collect();
+    assert_eq!(forwarded, default_bus);
+    let put =
+        &s["Resources"]["ForwardRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
+    assert_eq!(put.as_array().map(Vec::len), Some(1));
+    assert_eq!(put[0]["Action"], "events:PutEvents");
+    assert_eq!(
+        put[0]["Resource"],
+        json!({"Fn::Sub": "arn:${AWS::Partition}:events:${HubRegion}:${HubAccountId}:event-bus/${EventBusName}"})
+    );
 }

@@ -19,8 +19,10 @@ pub use crate::answer::{Outcome, StepResult};
 use crate::eks::Eks;
 use crate::request::{self, Request};
 
-/// Clusters reconciled at once: enough to finish 200 clusters well inside a tick, few
-/// enough to stay under EKS's API rate limits.
+/// Clusters reconciled at once in one place (account and region): enough to finish a
+/// few hundred clusters there well inside a tick, few enough to stay under EKS's API
+/// rate limits (which are per account and region). Places go at once, each with its own
+/// slots: a region answering only errors or timeouts holds its own, not the others'.
 pub(crate) const CONCURRENCY: usize = 16;
 /// Stop starting work this long before Lambda's deadline.
 pub(crate) const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
@@ -161,6 +163,38 @@ impl Scheduler {
             ec2: aws_sdk_ec2::Client::new(sdk),
             iam: crate::irsa::Iam::new(aws_sdk_iam::Client::new(sdk)),
         });
+    }
+
+    /// `work` for every cluster with its `input` (in config order), at most
+    /// [`CONCURRENCY`] at once per place, every place at once; the results in config
+    /// order.
+    pub(crate) async fn each_cluster<'a, I, T, F, Fut>(&'a self, inputs: Vec<I>, work: F) -> Vec<T>
+    where
+        F: Fn(&'a ClusterConfig, I) -> Fut,
+        Fut: std::future::Future<Output = T> + 'a,
+    {
+        use futures::stream::{self, StreamExt};
+        let mut by_place: std::collections::BTreeMap<_, Vec<_>> = Default::default();
+        for (i, (c, input)) in self.config.clusters.iter().zip(inputs).enumerate() {
+            by_place
+                .entry(self.config.place(c))
+                .or_default()
+                .push((i, c, input));
+        }
+        let work = &work;
+        let places = by_place.into_values().map(|items| {
+            stream::iter(items)
+                .map(|(i, c, input)| async move { (i, work(c, input).await) })
+                .buffer_unordered(CONCURRENCY)
+                .collect::<Vec<_>>()
+        });
+        let mut done: Vec<(usize, T)> = futures::future::join_all(places)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, t)| t).collect()
     }
 
     /// The clients of the place cluster `c` lives in.

@@ -12,7 +12,6 @@ use fleet_shared::state::{
     median_took_seconds, network_history_key, uptime_hours, Transition, TransitionKind,
 };
 use fleet_shared::{FleetError, Result};
-use futures::stream::{self, StreamExt};
 use jiff::{Timestamp, ToSpan};
 
 use crate::eks::Want;
@@ -60,13 +59,14 @@ impl Scheduler {
                 conflicts: plan.conflicts,
             });
         }
-        let rows: Vec<Result<PlanRow>> = stream::iter(self.config.clusters.iter())
-            .map(|c| {
-                let gate = gates.get(&c.name).cloned().flatten();
-                async move { self.plan_one(c, at, gate).await }
-            })
-            .buffered(CONCURRENCY)
-            .collect()
+        let inputs: Vec<_> = self
+            .config
+            .clusters
+            .iter()
+            .map(|c| gates.get(&c.name).cloned().flatten())
+            .collect();
+        let rows: Vec<Result<PlanRow>> = self
+            .each_cluster(inputs, |c, gate| self.plan_one(c, at, gate))
             .await;
         let clusters = rows.into_iter().collect::<Result<Vec<PlanRow>>>()?;
         Ok(Plan {
@@ -167,10 +167,9 @@ impl Scheduler {
     }
 
     pub(crate) async fn status(&self, now: Timestamp) -> Result<Status> {
-        let rows: Vec<Result<StatusRow>> = stream::iter(self.config.clusters.iter())
-            .map(|c| self.status_one(c, now))
-            .buffered(CONCURRENCY)
-            .collect()
+        let inputs = vec![(); self.config.clusters.len()];
+        let rows: Vec<Result<StatusRow>> = self
+            .each_cluster(inputs, |c, ()| self.status_one(c, now))
             .await;
         let clusters = rows.into_iter().collect::<Result<Vec<StatusRow>>>()?;
         let mut networks = vec![];

@@ -8,7 +8,6 @@ use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::Desired;
 use fleet_shared::state::{AuditEntry, ClusterRecord, RecordedState};
 use fleet_shared::{FleetError, Result};
-use futures::stream::{self, StreamExt};
 use jiff::Timestamp;
 
 use crate::eks::Want;
@@ -129,36 +128,41 @@ impl Scheduler {
         // Networks first: a cluster's nodes wait for its network's NAT gateways, and a
         // network goes down only after its clusters are recorded down.
         let (networks, mut gates) = self.reconcile_networks(&records, inv).await;
-        let outcomes: Vec<Outcome> = stream::iter(self.config.clusters.iter())
+        let inputs: Vec<_> = self
+            .config
+            .clusters
+            .iter()
             .map(|c| {
-                let record = records.remove(&c.name).unwrap_or_default();
-                let gate = gates.remove(&c.name).flatten();
-                async move {
-                    match tokio::time::timeout_at(
-                        stop_at,
-                        self.reconcile_recorded(c, record, gate, inv),
-                    )
-                    .await
-                    {
-                        Ok(outcome) => outcome,
-                        Err(_) => Outcome {
-                            name: c.name.clone(),
-                            desired: c.schedule().decide(inv.now, None).desired,
-                            reason: String::new(),
-                            actual: "unknown".into(),
-                            step: "none".into(),
-                            result: StepResult::Skipped,
-                            error: Some(
-                                "out of time before the Lambda deadline; the next tick continues"
-                                    .into(),
-                            ),
-                            notes: vec![],
-                        },
-                    }
+                (
+                    records.remove(&c.name).unwrap_or_default(),
+                    gates.remove(&c.name).flatten(),
+                )
+            })
+            .collect();
+        let outcomes: Vec<Outcome> = self
+            .each_cluster(inputs, |c, (record, gate)| async move {
+                match tokio::time::timeout_at(
+                    stop_at,
+                    self.reconcile_recorded(c, record, gate, inv),
+                )
+                .await
+                {
+                    Ok(outcome) => outcome,
+                    Err(_) => Outcome {
+                        name: c.name.clone(),
+                        desired: c.schedule().decide(inv.now, None).desired,
+                        reason: String::new(),
+                        actual: "unknown".into(),
+                        step: "none".into(),
+                        result: StepResult::Skipped,
+                        error: Some(
+                            "out of time before the Lambda deadline; the next tick continues"
+                                .into(),
+                        ),
+                        notes: vec![],
+                    },
                 }
             })
-            .buffered(CONCURRENCY)
-            .collect()
             .await;
         Ok(Tick {
             clusters: outcomes,

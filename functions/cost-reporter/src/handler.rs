@@ -1,6 +1,7 @@
 //! The cost reporter's handler: gather (Cost Explorer, the recorded uptime, leftovers,
 //! EKS versions), build the report, and on the daily run publish it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_sdk_cloudwatch::types::StandardUnit;
@@ -250,7 +251,18 @@ impl Reporter {
         let karpenter_tagging =
             karpenter::tagging(&instances, &with_karpenter, &self.cost.cluster_tag);
         let versions = self.version_warnings(today).await;
+        let mut accounts: BTreeMap<String, String> = BTreeMap::new();
+        for c in &self.config.clusters {
+            let account = c.account.clone().unwrap_or_else(|| "hub".into());
+            accounts.insert(c.name.clone(), account);
+        }
+        for n in &self.config.networks {
+            let account = n.account.clone().unwrap_or_else(|| "hub".into());
+            accounts.insert(network_history_key(&n.name), account.clone());
+            accounts.insert(n.name.clone(), account);
+        }
         let inputs = Inputs {
+            accounts,
             month,
             now,
             metric: self.cost.metric.usage_name(),

@@ -147,4 +147,8 @@ pub struct Inputs<'a> {
     /// Each `[[network]]` (its row's name, `network:<name>`) and the clusters that need
     /// it: a platform whose savings are reported together.
     pub platforms: Vec<(String, Vec<String>)>,
+    /// The account each cluster tag value is spent in (`[[account]]` names; `hub` for the
+    /// hub's own): the config says where each cluster and network lives. Cost without a
+    /// cluster tag value is the automation's, in the hub.
+    pub accounts: BTreeMap<String, String>,
 }

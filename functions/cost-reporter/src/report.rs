@@ -120,6 +120,10 @@ pub struct MonthToDate {
     pub by_service: BTreeMap<String, f64>,
     /// By the cluster tag's value; `""` for cost without it.
     pub by_cluster: BTreeMap<String, f64>,
+    /// By the account it is spent in (`hub`, or an `[[account]]` name), from
+    /// `by_cluster` and where the config puts each cluster; the automation's is the
+    /// hub's; a tag value the config does not know (a removed cluster) is `(unknown)`.
+    pub by_account: BTreeMap<String, f64>,
     /// Days Cost Explorer has not finalized.
     pub estimated_days: Vec<String>,
     /// The month is over.
@@ -460,6 +464,7 @@ pub fn build(i: &Inputs) -> CostReport {
         month_to_date: MonthToDate {
             total_usd: round(total),
             by_service: round_map(by_service),
+            by_account: round_map(by_account(&by_cluster, &i.accounts)),
             by_cluster: round_map(by_cluster),
             estimated_days: estimated,
             complete: !current,
@@ -518,12 +523,40 @@ fn untagged_karpenter_warning(t: &KarpenterTagging, cluster_tag: &str) -> Option
     ))
 }
 
+/// `by_cluster` summed by the account each tag value is spent in (see
+/// [`MonthToDate::by_account`]).
+fn by_account(
+    by_cluster: &BTreeMap<String, f64>,
+    accounts: &BTreeMap<String, String>,
+) -> BTreeMap<String, f64> {
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for (tag, usd) in by_cluster {
+        let account = match accounts.get(tag) {
+            Some(a) => a.as_str(),
+            None if tag.is_empty() => "hub",
+            None => "(unknown)",
+        };
+        *out.entry(account.to_string()).or_default() += usd;
+    }
+    out
+}
+
 /// The Slack message.
 pub fn slack_text(r: &CostReport) -> String {
     let mut lines = vec![format!(
         ":moneybag: Fleet cost, {}: ${:.2} so far",
         r.month, r.month_to_date.total_usd
     )];
+    // Per account only where there is more than one.
+    if r.month_to_date.by_account.len() > 1 {
+        let parts: Vec<String> = r
+            .month_to_date
+            .by_account
+            .iter()
+            .map(|(a, usd)| format!("{a} ${usd:.2}"))
+            .collect();
+        lines.push(format!("By account: {}", parts.join(", ")));
+    }
     if let Some(f) = &r.forecast {
         lines.push(format!(
             "Month end: ${:.2} (80 %: ${:.2} to ${:.2})",
@@ -648,7 +681,28 @@ mod tests {
             anomaly_factor: 1.5,
             requests: 2,
             platforms: vec![],
+            accounts: [("staging".to_string(), "hub".to_string())].into(),
         }
+    }
+
+    #[test]
+    fn costs_are_summed_per_account_where_the_config_puts_each_cluster() {
+        let by_cluster: BTreeMap<String, f64> = [
+            ("staging".to_string(), 10.0),
+            ("storefront-preview".to_string(), 4.5),
+            ("".to_string(), 0.5),
+            ("removed".to_string(), 1.0),
+        ]
+        .into();
+        let accounts: BTreeMap<String, String> = [
+            ("staging".to_string(), "hub".to_string()),
+            ("storefront-preview".to_string(), "production".to_string()),
+        ]
+        .into();
+        let sums = by_account(&by_cluster, &accounts);
+        assert_eq!(sums["hub"], 10.5, "the automation is the hub's");
+        assert_eq!(sums["production"], 4.5);
+        assert_eq!(sums["(unknown)"], 1.0);
     }
 
     #[test]

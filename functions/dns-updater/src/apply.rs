@@ -42,7 +42,12 @@ impl Updater {
             }
             DnsProvider::Route53 => {
                 let zone = rec.zone_id.as_deref().unwrap_or_default();
-                let existing = self.route53.records_at(zone, &rec.name).await?;
+                // Route53 is global: the zone's account, in the hub's region.
+                let route53 = self.route53.at(&fleet_shared::config::Place {
+                    account: rec.zone_account.clone(),
+                    region: self.config.fleet.region.clone(),
+                });
+                let existing = route53.records_at(zone, &rec.name).await?;
                 let owner = self.store.dns_owner(zone, &rec.name).await?;
                 let mut plan = plan_route53(rec, cluster, goal, &existing, owner.as_deref(), known);
                 if dry_run {
@@ -53,10 +58,9 @@ impl Updater {
                 }
                 if !plan.batch.is_empty() {
                     let comment = format!("fleet dns-updater, cluster {cluster}");
-                    let id = self.route53.change(zone, &plan.batch, &comment).await?;
+                    let id = route53.change(zone, &plan.batch, &comment).await?;
                     if let Some(id) = id.filter(|_| rec.wait_insync) {
-                        if !self
-                            .route53
+                        if !route53
                             // Real time: Route53 propagates in real time, and the
                             // wait stays inside the invocation's own.
                             .wait_insync(

@@ -38,7 +38,8 @@ pub struct Updater {
     pub store: StateStore,
     /// Present when some record uses Cloudflare.
     pub cloudflare: Option<Cloudflare>,
-    pub route53: Route53,
+    /// Route53 of each account a hosted zone is in (`zone_account`; the hub's without).
+    pub route53: PerPlace<Route53>,
     pub notifier: Notifier,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
@@ -111,11 +112,11 @@ impl Updater {
     ) -> Self {
         let sdk = &places.hub().clone();
         Updater {
-            eks: PerPlace::new(places, aws_sdk_eks::Client::new),
+            eks: PerPlace::new(places.clone(), aws_sdk_eks::Client::new),
             kube: Arc::new(kube),
             store: StateStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
             cloudflare,
-            route53: Route53::new(sdk),
+            route53: PerPlace::new(places.clone(), Route53::new),
             notifier,
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
             config: Arc::new(config),

@@ -204,6 +204,25 @@ fn regions(config: &FleetConfig, account: Option<&str>) -> BTreeSet<String> {
     clusters.chain(networks).collect()
 }
 
+/// The Route53 zones in `[[account]]` `account` (`zone_account`) and the record names
+/// the config keeps in them.
+fn zones_in(config: &FleetConfig, account: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut zones = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    for r in config
+        .clusters
+        .iter()
+        .flat_map(|c| c.dns.iter().flat_map(|d| d.records.iter()))
+        .filter(|r| {
+            r.provider == DnsProvider::Route53 && r.zone_account.as_deref() == Some(account)
+        })
+    {
+        zones.extend(r.zone_id.clone());
+        names.insert(normalize_name(&r.name));
+    }
+    (zones, names)
+}
+
 /// The parameters of `infra/spoke.yaml` for `[[account]]` `name`: its role name, the
 /// hub's region and bus, its regions, what its blueprints name and the cluster and node
 /// roles they pass.
@@ -219,9 +238,16 @@ fn spoke_params(config: &FleetConfig, name: &str) -> Result<Vec<String>, String>
             }
         ));
     };
-    let regions = regions(config, Some(name));
+    let (zones, names) = zones_in(config, name);
+    let mut regions = regions(config, Some(name));
+    if regions.is_empty() && zones.is_empty() {
+        return Err(format!(
+            "account `{name}` has no cluster, network or Route53 zone of the config"
+        ));
+    }
     if regions.is_empty() {
-        return Err(format!("account `{name}` has no cluster or network"));
+        // Only Route53 zones (global): the roles act in no region but the hub's.
+        regions.insert(config.fleet.region.clone());
     }
     let roles: BTreeSet<String> = config
         .clusters
@@ -245,6 +271,8 @@ fn spoke_params(config: &FleetConfig, name: &str) -> Result<Vec<String>, String>
         format!("EventBusName={}", config.fleet.event_bus),
         format!("Regions={}", list(regions)),
         format!("BlueprintRoleArns={}", list(roles)),
+        format!("HostedZoneIds={}", list(zones)),
+        format!("Route53RecordNames={}", list(names)),
     ];
     words.extend(blueprint_params(config, Some(name)));
     Ok(words)
@@ -290,8 +318,11 @@ fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, Str
                         c.name, r.name
                     ));
                 };
-                zones.insert(zone.clone());
-                names.insert(normalize_name(&r.name));
+                // A zone in another account is changed with the spoke's role there.
+                if r.zone_account.is_none() {
+                    zones.insert(zone.clone());
+                    names.insert(normalize_name(&r.name));
+                }
             }
         }
     }

@@ -133,6 +133,10 @@ pub struct DnsRecordConfig {
     /// Route53: wait until the change is INSYNC on every name server.
     #[serde(default)]
     pub wait_insync: bool,
+    /// Route53: the `[[account]]` the hosted zone is in (a shared DNS account); absent:
+    /// the hub's own. The DNS updater changes it with its spoke role there.
+    #[serde(default)]
+    pub zone_account: Option<String>,
 }
 
 fn yes() -> bool {
@@ -216,6 +220,12 @@ impl DnsConfig {
             }
             match r.provider {
                 DnsProvider::Cloudflare => {
+                    if r.zone_account.is_some() {
+                        return Err(FleetError::config(
+                            key("zone_account"),
+                            "only Route53 zones live in an AWS account",
+                        ));
+                    }
                     if r.zone.is_none() && r.zone_id.is_none() {
                         return Err(FleetError::config(
                             key("zone"),
@@ -262,6 +272,12 @@ impl DnsConfig {
                         return Err(FleetError::config(
                             key("proxied"),
                             "only Cloudflare records can be proxied",
+                        ));
+                    }
+                    if r.zone_account.as_deref() == Some("") {
+                        return Err(FleetError::config(
+                            key("zone_account"),
+                            "must name an [[account]] (leave it out for the hub's own account)",
                         ));
                     }
                     if r.ttl == Some(0) {

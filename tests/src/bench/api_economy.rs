@@ -15,12 +15,13 @@ pub(super) async fn api_economy(md: &mut String) -> Result<(), String> {
     }
     let mut f = crate::fixtures::dns::DnsFixture::start(&dns).await;
     let counter = CallCounter::default();
-    f.updater.route53 =
-        dns_updater::route53::Route53::from_client(aws_sdk_route53::Client::from_conf(
-            aws_sdk_route53::config::Builder::from(&f.sdk)
-                .interceptor(counter.clone())
-                .build(),
-        ));
+    let counted = dns_updater::route53::Route53::from_client(aws_sdk_route53::Client::from_conf(
+        aws_sdk_route53::config::Builder::from(&f.sdk)
+            .interceptor(counter.clone())
+            .build(),
+    ));
+    let places = f.updater.route53.places().clone();
+    f.updater.route53 = fleet_shared::place::PerPlace::new(places, move |_| counted.clone());
     f.set_ingress(Some("k8s-ingress-0123456789.eu-west-1.elb.amazonaws.com"));
     f.ready("g1").await.map_err(|e| e.to_string())?;
     f.cloudflare.clear_requests();

@@ -63,6 +63,13 @@ pub fn check(report: &Report) -> Result<(), String> {
             if m.took_seconds.is_some_and(|t| t > 0) && m.facts.iter().all(|(_, held)| *held) => {}
         other => return Err(format!("staging's morning: {other:?}")),
     }
+    // The production account's cluster lived where it belongs, and only there.
+    if report.production.len() != 2 || !report.production.iter().all(|(_, held)| *held) {
+        return Err(format!(
+            "the production account's cluster: {:?}",
+            report.production
+        ));
+    }
     let uptime = |name: &str| {
         report.status["clusters"]
             .as_array()

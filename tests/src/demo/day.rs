@@ -94,7 +94,8 @@ impl Day {
     /// create-nodegroups, announce) after its window opens, staging 45 (its nodes wait a
     /// tick for its network's NAT gateway), a scaled one 30 minutes too
     /// (nodegroups, Karpenter's limits, announce); a destroy-mode teardown announces 45
-    /// minutes after (load balancers, nodegroups, cluster, announce), sandbox-us's
+    /// minutes after (load balancers, nodegroups, cluster, announce; 30 without load
+    /// balancers: the production account's preview), sandbox-us's
     /// scale-down 45 minutes (cap the NodePools, delete the NodeClaims, nodegroups,
     /// announce). `(cluster, announced up, announced
     /// down)`, in order; `None`: still up at the end.
@@ -128,6 +129,20 @@ impl Day {
             let down = minutes(closes, 45)?;
             up.push(("sandbox-us", announced, (down < end).then_some(down)));
         }
+        // The production account's preview (destroy mode, no network, no bootstrap, no
+        // load balancers to wait for): built from its window's opening in 30 minutes
+        // (create-cluster; create-nodegroups; announce), gone 30 after it closes
+        // (nodegroups; cluster; announce).
+        let (opens, closes) = (
+            self.local(0, 8, 0, NEW_YORK)?,
+            self.local(0, 18, 0, NEW_YORK)?,
+        );
+        let down = minutes(closes, 30)?;
+        up.push((
+            super::replay::PRODUCTION,
+            minutes(opens, 30)?,
+            (down < end).then_some(down),
+        ));
         Ok(up)
     }
 

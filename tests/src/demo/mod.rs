@@ -56,6 +56,10 @@ impl Entry {
 pub struct Report {
     /// The day replayed.
     pub day: Day,
+    /// The production account's cluster (another account, another region): where it was
+    /// when its `Cluster Ready` came and after its `Cluster Destroyed`, each fact with
+    /// whether it held.
+    pub production: Vec<(String, bool)>,
     pub timeline: Vec<Entry>,
     /// (virtual time, detail-type, cluster) of every event on the fleet bus, in order.
     pub events: Vec<(Timestamp, String, String)>,

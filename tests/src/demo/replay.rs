@@ -380,6 +380,22 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
                         });
                     }
                 }
+                if cluster == PRODUCTION && dt.starts_with("Cluster") {
+                    let facts = production_facts(&sdk, dt == "Cluster Ready").await;
+                    log(
+                        &mut report,
+                        at,
+                        "cluster-scheduler",
+                        facts
+                            .iter()
+                            .map(|(what, held)| {
+                                format!("{what}{}", if *held { "" } else { " (NOT)" })
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    );
+                    report.production.extend(facts);
+                }
                 if cluster == "staging" && dt == "Cluster Destroyed" {
                     // A volume a PersistentVolumeClaim left behind: the cost report finds it.
                     leave_volume(&sdk).await?;
@@ -562,6 +578,41 @@ async fn morning_facts(sdk: &aws_types::SdkConfig, kube: &FakeKube) -> Vec<(Stri
             flux && ingress,
         ),
     ]
+}
+
+/// The example config's cluster in the production account, in us-east-1.
+pub(super) const PRODUCTION: &str = "storefront-preview";
+
+/// Where the production cluster is: when `up`, in the production account's us-east-1
+/// and nowhere else (the hub's account in either region, production's eu-west-1); else
+/// gone from there too. Read with Organizations' access role into the account, not with
+/// the fleet's.
+async fn production_facts(sdk: &aws_types::SdkConfig, up: bool) -> Vec<(String, bool)> {
+    use crate::fixtures::accounts::as_organization;
+    let exists = |sdk: aws_types::SdkConfig| async move {
+        aws_sdk_eks::Client::new(&sdk)
+            .describe_cluster()
+            .name(PRODUCTION)
+            .send()
+            .await
+            .is_ok()
+    };
+    let account = crate::LOCAL_PRODUCTION_ACCOUNT;
+    let there = exists(as_organization(sdk, account, "us-east-1").await).await;
+    let elsewhere = exists(as_organization(sdk, account, "eu-west-1").await).await
+        || exists(fleet_shared::aws::in_region(sdk, "us-east-1")).await
+        || exists(sdk.clone()).await;
+    if up {
+        vec![(
+            format!("{PRODUCTION}: up in account {account} us-east-1, and nowhere else"),
+            there && !elsewhere,
+        )]
+    } else {
+        vec![(
+            format!("{PRODUCTION}: gone from account {account} us-east-1, and nowhere else"),
+            !there && !elsewhere,
+        )]
+    }
 }
 
 /// What sandbox-us's first morning gave it that stays with its control plane (scale
