@@ -9,7 +9,8 @@ profile); the spoke's from <profile> (an AWS CLI profile of the spoke account), 
 `sam deploy`. The account's external id, when the config names one (`ssm:`), is read
 from the hub's SSM and passed as the NoEcho parameter `ExternalId`. Regions: the
 space-separated <regions>, else every region the config has clusters or networks of the
-account in.
+account in. The roles (IAM is global) are always made by the stack in the hub's region,
+deployed there too if it is not among them: adding or removing a region never moves them.
 """
 import subprocess
 import sys
@@ -45,6 +46,8 @@ def main() -> None:
             sys.exit(f"account `{account}`: external_id must be an ssm: reference")
         value = hub.client("ssm").get_parameter(Name=external[4:], WithDecryption=True)
         overrides.append(f"ExternalId={value['Parameter']['Value']}")
+    # The hub's region first, and it alone holds the roles.
+    regions = [hub_region] + [r for r in regions if r != hub_region]
     for i, region in enumerate(regions):
         command = [
             "sam",

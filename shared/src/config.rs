@@ -273,17 +273,27 @@ impl FleetConfig {
                 &self.fleet.region,
             )?;
             if let Some(spoke) = place.account.as_deref().and_then(|a| self.account(a)) {
-                // EKS takes a cluster role of the cluster's own account only.
-                let role_account = c.blueprint.role_arn.split(':').nth(4).unwrap_or_default();
-                if role_account != spoke.account_id() {
-                    return Err(FleetError::config(
-                        key("blueprint.role_arn"),
-                        format!(
-                            "the cluster is in account `{}` ({}), its role in {role_account}: EKS needs a role of the cluster's own account",
-                            spoke.name,
-                            spoke.account_id()
-                        ),
-                    ));
+                // EKS takes cluster and node roles of the cluster's own account only.
+                let roles =
+                    std::iter::once(("blueprint.role_arn".to_string(), &c.blueprint.role_arn))
+                        .chain(c.blueprint.nodegroups.iter().enumerate().map(|(n, g)| {
+                            (
+                                format!("blueprint.nodegroup[{n}].node_role_arn"),
+                                &g.node_role_arn,
+                            )
+                        }));
+                for (role_key, arn) in roles {
+                    let role_account = arn.split(':').nth(4).unwrap_or_default();
+                    if role_account != spoke.account_id() {
+                        return Err(FleetError::config(
+                            key(&role_key),
+                            format!(
+                                "the cluster is in account `{}` ({}), this role in {role_account}: EKS needs a role of the cluster's own account",
+                                spoke.name,
+                                spoke.account_id()
+                            ),
+                        ));
+                    }
                 }
             }
             if c.uptime.is_none() && !c.protect {

@@ -33,12 +33,18 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// See [`CONNECT_TIMEOUT`].
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
 
-/// Credentials are renewed this long before they expire: a request signed just before
-/// expiry may reach the service after it.
-const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
-/// A refused `AssumeRole` is answered from memory this long: a spoke whose role is
+/// Credentials are renewed this long before they expire: longer than an EKS token made
+/// from them is used ([`crate::kube`]'s 13 minutes), so that no token outlives the
+/// session it was signed with.
+const REFRESH_BEFORE: Duration = Duration::from_secs(15 * 60);
+/// A refused `AssumeRole` (access denied: a missing role, a trust that does not name the
+/// hub, a wrong external id) is answered from memory this long: a spoke whose role is
 /// missing would otherwise cost an STS call for every request of every cluster there.
+/// Throttling and timeouts are not kept: the next request asks again.
 const FAILURE_KEPT: Duration = Duration::from_secs(60);
+/// How long one `AssumeRole` may take: STS answers in milliseconds; a hanging call must
+/// not hold every region of the account until the invocation's deadline.
+const ASSUME_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One spoke account's credentials: the SDK's assume-role provider, cached.
 ///
@@ -74,19 +80,44 @@ impl CachedAssumeRole {
         }
         self.calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match self.role.provide_credentials().await {
+        let asked = tokio::time::timeout(ASSUME_TIMEOUT, self.role.provide_credentials()).await;
+        let result =
+            asked.unwrap_or_else(|_| Err(CredentialsError::provider_timed_out(ASSUME_TIMEOUT)));
+        match result {
             Ok(c) => {
                 *cached = Some(Ok(c.clone()));
                 Ok(c)
             }
             Err(e) => {
+                // Credentials still valid (inside the renewal margin) serve until they
+                // expire: a failed renewal is not yet a failure.
+                if let Some(Ok(c)) = cached.as_ref() {
+                    if c.expiry().is_none_or(|x| x > SystemTime::now()) {
+                        return Ok(c.clone());
+                    }
+                }
                 // The whole chain: STS's own message says which role and why.
                 let why = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
-                *cached = Some(Err((std::time::Instant::now(), why)));
+                if is_denial(&why) {
+                    *cached = Some(Err((std::time::Instant::now(), why)));
+                }
                 Err(e)
             }
         }
     }
+}
+
+/// Whether STS's answer is a refusal that asking again will not change (AccessDenied, an
+/// unknown or expired caller), as opposed to throttling or a timeout.
+fn is_denial(why: &str) -> bool {
+    [
+        "AccessDenied",
+        "not authorized",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+    ]
+    .iter()
+    .any(|w| why.contains(w))
 }
 
 /// The SDK config of every place the fleet reaches.
@@ -184,6 +215,16 @@ impl Places {
         }
     }
 
+    /// Makes every call into `account` fail with `why` (its external id could not be
+    /// read at cold start, say): that account's clusters fail and report it, the others
+    /// go on.
+    pub fn refuse(&mut self, account: &str, why: String) {
+        let refusing = SharedCredentialsProvider::new(Refused(why));
+        if let Some(entry) = self.spokes.get_mut(account) {
+            entry.0 = refusing;
+        }
+    }
+
     /// `AssumeRole` calls made so far into `account` (`[[account]].name`), failed
     /// ones included.
     pub fn assume_role_calls(&self, account: &str) -> u64 {
@@ -239,6 +280,19 @@ impl SpokeRole {
 /// The longest role name `[[account]].role_arn` may have: IAM role names have at most 64
 /// characters, and the longest suffix is `-scheduler`.
 pub const ACCOUNT_ROLE_NAME_MAX: usize = 64 - "-scheduler".len();
+
+/// The credentials of an account the cold start could not prepare: an error saying why.
+#[derive(Debug)]
+struct Refused(String);
+
+impl ProvideCredentials for Refused {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::ready(Err(CredentialsError::not_loaded(self.0.clone())))
+    }
+}
 
 /// The credentials of an account no `[[account]]` names: an error.
 #[derive(Debug)]
@@ -411,6 +465,9 @@ mod tests {
         };
         for _ in 0..4 {
             let e = c.credentials().await.expect_err("refused");
+            assert!(is_denial(
+                &aws_smithy_types::error::display::DisplayErrorContext(&e).to_string()
+            ));
             assert!(
                 aws_smithy_types::error::display::DisplayErrorContext(&e)
                     .to_string()

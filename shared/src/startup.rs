@@ -199,23 +199,38 @@ impl ColdStart {
     /// name is this fleet's ([`stack_name`]), so that the spoke's CloudTrail says which
     /// fleet acted.
     ///
-    /// Errors: an external id that cannot be read, naming `account[i].external_id`.
+    /// An external id that cannot be read fails only its account: every call there
+    /// fails with the error (naming `account[i].external_id`), the other accounts work.
+    ///
+    /// Errors: [`stack_name`]'s.
     pub async fn places(
         &self,
         function: crate::place::SpokeRole,
     ) -> Result<std::sync::Arc<crate::place::Places>> {
         let mut external_ids = std::collections::HashMap::new();
+        let mut unreadable = Vec::new();
         for (i, a) in self.config.accounts.iter().enumerate() {
             if let Some(id) = &a.external_id {
                 let key = format!("account[{i}].external_id");
-                external_ids.insert(a.name.clone(), self.maybe_secret(&key, id).await?);
+                match self.maybe_secret(&key, id).await {
+                    Ok(value) => {
+                        external_ids.insert(a.name.clone(), value);
+                    }
+                    Err(e) => {
+                        tracing::error!(account = %a.name, error = %e, "the spoke's external id cannot be read: its clusters fail until it can");
+                        unreadable.push((a.name.clone(), e.to_string()));
+                    }
+                }
             }
         }
         let session = stack_name()?;
-        Ok(std::sync::Arc::new(
+        let mut places =
             crate::place::Places::new(&self.sdk, &self.config, &external_ids, &session, function)
-                .await,
-        ))
+                .await;
+        for (account, why) in unreadable {
+            places.refuse(&account, why);
+        }
+        Ok(std::sync::Arc::new(places))
     }
 
     /// A value of the config that may be kept in SSM (`ssm:`) because it can carry

@@ -852,6 +852,17 @@ fn each_role_reads_its_own_secrets_and_writes_its_own_items() {
     ];
     for (function, secrets, partitions) in expected {
         let mut ssm = allowing(&t, function, "ssm:GetParameter");
+        // The functions that reach spokes read the spokes' external ids, exactly those.
+        let external = json!({"Ref": "SpokeExternalIdParameters"});
+        let reaches_spokes =
+            ["cluster-scheduler", "spot-drainer", "dns-updater"].contains(&function);
+        let before = ssm.len();
+        ssm.retain(|s| s["Resource"] != external);
+        assert_eq!(
+            before - ssm.len(),
+            usize::from(reaches_spokes),
+            "{function}: external ids"
+        );
         if function == "cluster-scheduler" {
             // Besides: the blueprints' bootstrap secrets in SSM, exactly those.
             let bootstrap = ssm.remove(0);
@@ -1243,6 +1254,13 @@ fn the_hub_reaches_spokes_only_through_their_roles() {
         org["Condition"]["StringEquals"]["aws:PrincipalOrgID"],
         json!({"Ref": "SpokeOrganizationId"})
     );
+    // Only the sources the spokes forward: never the fleet's own events.
+    for policy in [accounts, org] {
+        assert_eq!(
+            policy["Condition"]["StringEquals"]["events:source"],
+            json!(["aws.ec2", "aws.health"])
+        );
+    }
 }
 
 /// The spoke forwards exactly the drainer's four patterns to the hub's bus, and the hub

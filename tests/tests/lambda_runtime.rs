@@ -45,7 +45,7 @@ async fn functions_answer_through_the_runtime_api() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(names, vec!["staging", "sandbox-us"]);
+    assert_eq!(names, vec!["staging", "sandbox-us", "storefront-preview"]);
     let at: jiff::Timestamp = r["at"].as_str().expect("at").parse().expect("ts");
     assert!(
         at.as_second() > 1_700_000_000,

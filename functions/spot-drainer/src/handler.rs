@@ -143,7 +143,10 @@ impl Drainer {
     }
 
     /// Searches the fleet's active clusters in `origin`'s account and region (all of
-    /// them without one) for the node of `instance_id`.
+    /// them without one) for the node of `instance_id`. A cluster that cannot be asked
+    /// (its spoke unreachable, its API down) does not stop the search; when the node is
+    /// found nowhere else, the first such error is the answer (EventBridge retries), not
+    /// "not ours" (which would drop the drain).
     async fn find(&self, instance_id: &str, origin: Option<&Origin>) -> Result<Option<Found>> {
         let clusters: Vec<&ClusterConfig> = match origin {
             Some(o) => self
@@ -152,24 +155,42 @@ impl Drainer {
                 .collect(),
             None => self.config.clusters.iter().collect(),
         };
+        let mut first_error = None;
         for c in clusters {
             let place = self.config.place(c);
             let eks = self.eks.at(&place);
-            let Some(access) = ClusterAccess::of_active(&eks, &c.name, &place).await? else {
-                continue;
+            let looked = async {
+                let Some(access) = ClusterAccess::of_active(&eks, &c.name, &place).await? else {
+                    return Ok(None);
+                };
+                let client = self.kube.client(&access).await?;
+                Ok::<_, FleetError>(
+                    drain::find_node(&client, instance_id)
+                        .await?
+                        .map(|node| (client, node)),
+                )
             };
-            let client = self.kube.client(&access).await?;
-            if let Some(node) = drain::find_node(&client, instance_id).await? {
-                return Ok(Some(Found {
-                    cluster: c.name.clone(),
-                    rebalance: c.rebalance,
-                    interruption: c.karpenter.as_ref().map(|k| k.interruption),
-                    client,
-                    node,
-                }));
+            match looked.await {
+                Ok(Some((client, node))) => {
+                    return Ok(Some(Found {
+                        cluster: c.name.clone(),
+                        rebalance: c.rebalance,
+                        interruption: c.karpenter.as_ref().map(|k| k.interruption),
+                        client,
+                        node,
+                    }))
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(cluster = %c.name, error = %e, instance_id, "looking for the node failed; the other clusters are searched");
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        Ok(None)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
     }
 
     async fn drain_instance(

@@ -356,6 +356,23 @@ fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, Str
             )
         ),
         format!("FleetRegions={}", list(other_regions)),
+        format!(
+            "SpokeExternalIdParameters={}",
+            list(
+                config
+                    .accounts
+                    .iter()
+                    .filter_map(|a| match &a.external_id {
+                        Some(SecretRef::Ssm(name)) => Some(format!(
+                            "arn:aws:ssm:{}:*:parameter/{}",
+                            config.fleet.region,
+                            name.trim_start_matches('/')
+                        )),
+                        _ => None,
+                    })
+                    .collect()
+            )
+        ),
     ]);
     Ok(words)
 }

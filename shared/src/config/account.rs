@@ -153,6 +153,15 @@ pub(super) fn validate_accounts(accounts: &[AccountConfig], hub_region: &str) ->
                 ),
             ));
         }
+        if a.role_arn.matches('/').count() > 1 {
+            return Err(FleetError::config(
+                key("role_arn"),
+                format!(
+                    "`{}` has a path: the spoke stack makes its roles at the root (arn:aws:iam::<account>:role/<name>)",
+                    a.role_arn
+                ),
+            ));
+        }
         let role_name = a.role_arn.rsplit('/').next().unwrap_or_default();
         if role_name.len() > crate::place::ACCOUNT_ROLE_NAME_MAX {
             return Err(FleetError::config(
