@@ -274,7 +274,7 @@ impl Scheduler {
                 };
                 let event = ClusterDestroyed {
                     cluster: name.to_string(),
-                    region: self.config.fleet.region.clone(),
+                    region: self.config.place(c).region,
                     mode: c.mode,
                     at: now,
                 };
@@ -397,7 +397,7 @@ impl Scheduler {
         let event = ClusterReady {
             cluster: c.name.clone(),
             endpoint: o.endpoint.clone().unwrap_or_default(),
-            region: self.config.fleet.region.clone(),
+            region: self.config.place(c).region,
             mode: c.mode,
             generation: o.generation.clone(),
             at: now,

@@ -380,7 +380,7 @@ impl Scheduler {
         if let Some(e) = route_errors.into_iter().next() {
             return Err(e);
         }
-        let region = self.config.fleet.region.clone();
+        let region = self.network_place(n).region;
         let announced = match plan.announce {
             Announce::None => false,
             Announce::RecordDown => {

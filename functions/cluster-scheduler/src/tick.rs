@@ -470,7 +470,8 @@ impl Scheduler {
         }
         let event = ClusterTransitionFailed {
             cluster: c.name.clone(),
-            region: self.config.fleet.region.clone(),
+            // Where the cluster lives, not the hub.
+            region: self.config.place(c).region,
             step: step.to_string(),
             error: error.to_string(),
             retry_at,
