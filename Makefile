@@ -45,7 +45,7 @@ help:
 	@echo "make deploy PREFIX=... [STACK=fleet] CONFIG=infra/fleet.toml PARAMS='BlueprintRoleArns=...'"
 	@echo "                                SAM build (cargo-lambda) and deploy of every function"
 	@echo "make deploy-spoke ACCOUNT=... PREFIX=... [ACCOUNT_PROFILE=...] [REGIONS='us-east-1 eu-central-1']"
-	@echo "                                the spoke stack (infra/spoke.yaml) in one [[account]]"
+	@echo "                                the spoke stack (infra/spoke.yaml) in one [[account]] (ACCOUNT=hub: the hub account's other regions, forwarding only)"
 	@echo "make deploy-fn FN=...            new code for one deployed function (cargo lambda deploy)"
 	@echo "make destroy [STACK=fleet]       delete the stack (the state table is kept)"
 
@@ -204,7 +204,7 @@ deploy: deploy-preflight setup $(DEPLOY_VENV)/.installed
 # ACCOUNT_PROFILE is an AWS CLI profile of that account (the hub's credentials are the
 # default ones); REGIONS defaults to the account's regions in the config.
 deploy-spoke: deploy-preflight setup $(DEPLOY_VENV)/.installed
-	@test -n "$(ACCOUNT)" || { echo "ACCOUNT=<[[account]] name of $(CONFIG)> is required"; exit 1; }
+	@test -n "$(ACCOUNT)" || { echo "ACCOUNT=<[[account]] name of $(CONFIG), or hub> is required"; exit 1; }
 	cargo run --quiet -p fleet-shared --bin fleet-config -- spoke-params $(CONFIG) $(ACCOUNT) > $(DEPLOY_VENV)/spoke-params
 	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(DEPLOY_VENV)/bin/python infra/deploy-spoke.py \
 		$(CONFIG) $(ACCOUNT) $(STACK) $(PREFIX) $(DEPLOY_VENV)/spoke-params "$(REGIONS)" "$(ACCOUNT_PROFILE)"

@@ -11,6 +11,9 @@ from the hub's SSM and passed as the NoEcho parameter `ExternalId`. Regions: the
 space-separated <regions>, else every region the config has clusters or networks of the
 account in. The roles (IAM is global) are always made by the stack in the hub's region,
 deployed there too if it is not among them: adding or removing a region never moves them.
+
+<account name> `hub`: the hub's own account, in its regions other than the hub's (where
+the hub stack's own rules forward), for the event forwarding only (no roles).
 """
 import subprocess
 import sys
@@ -33,7 +36,10 @@ def main() -> None:
         regions = listed.split("=", 1)[1].split(",")
     hub = boto3.session.Session(region_name=hub_region)
     hub_account = hub.client("sts").get_caller_identity()["Account"]
-    entry = next(a for a in config.get("account", []) if a["name"] == account)
+    forwarding_only = account == "hub"
+    entry = {} if forwarding_only else next(
+        a for a in config.get("account", []) if a["name"] == account
+    )
     overrides = [
         f"HubAccountId={hub_account}",
         f"FleetName={stack}",
@@ -46,9 +52,14 @@ def main() -> None:
             sys.exit(f"account `{account}`: external_id must be an ssm: reference")
         value = hub.client("ssm").get_parameter(Name=external[4:], WithDecryption=True)
         overrides.append(f"ExternalId={value['Parameter']['Value']}")
-    # The hub's region first, and it alone holds the roles.
-    regions = [hub_region] + [r for r in regions if r != hub_region]
+    if forwarding_only:
+        # The hub stack forwards its own region's events.
+        regions = [r for r in regions if r != hub_region]
+    else:
+        # The hub's region first, and it alone holds the roles.
+        regions = [hub_region] + [r for r in regions if r != hub_region]
     for i, region in enumerate(regions):
+        with_roles = i == 0 and not forwarding_only
         command = [
             "sam",
             "deploy",
@@ -58,12 +69,12 @@ def main() -> None:
             "--capabilities", "CAPABILITY_NAMED_IAM",
             "--no-fail-on-empty-changeset",
             "--parameter-overrides",
-            f"IncludeRoles={'true' if i == 0 else 'false'}",
+            f"IncludeRoles={'true' if with_roles else 'false'}",
             *overrides,
         ]
         if profile:
             command += ["--profile", profile]
-        print(f"spoke `{account}` in {region}: roles {'yes' if i == 0 else 'no'}", flush=True)
+        print(f"spoke `{account}` in {region}: roles {'yes' if with_roles else 'no'}", flush=True)
         subprocess.run(command, check=True)
 
 

@@ -6,7 +6,7 @@
 //! not guess what a misplaced `protect = true` meant (TOML puts a key written after a
 //! `[table]` header into that table), so the error says where a key of that name belongs.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::tz::TimeZone;
 use serde::Deserialize;
@@ -112,9 +112,15 @@ pub enum Mode {
 /// `[[cluster]]`: one cluster, its schedule and its blueprint.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ClusterConfig {
-    /// The EKS cluster's name (1-100 characters: letters, digits, `-`, `_`; starts with a
-    /// letter or digit): the state table's key, unique across accounts and regions.
+    /// The cluster's name in the fleet (1-100 characters: letters, digits, `-`, `_`;
+    /// starts with a letter or digit): the state table's key, the `fleet:cluster` tag, the
+    /// name every report and command uses; unique across accounts and regions.
     pub name: String,
+    /// The EKS cluster's own name, when it differs from `name` (the same EKS name in two
+    /// accounts or regions, under two fleet names); absent: `name`. Every EKS call and the
+    /// Kubernetes token use it.
+    #[serde(default)]
+    pub eks_name: Option<String>,
     /// The `[[account]]` it lives in; absent: the hub's own account.
     #[serde(default)]
     pub account: Option<String>,
@@ -249,8 +255,15 @@ impl FleetConfig {
         }
         if let Some(cost) = &self.cost {
             cost.validate()?;
+            if let Some(name) = cost.account.as_ref().filter(|a| self.account(a).is_none()) {
+                return Err(FleetError::config(
+                    "cost.account",
+                    format!("unknown account `{name}`: give an [[account]] name (leave it out to read the hub's own bill)"),
+                ));
+            }
         }
         let mut names = HashSet::new();
+        let mut eks_clusters = HashMap::new();
         for (i, c) in self.clusters.iter().enumerate() {
             let key = |k: &str| format!("cluster[{i}].{k}");
             if !valid_cluster_name(&c.name) {
@@ -265,6 +278,15 @@ impl FleetConfig {
                     format!("cluster `{}` is configured twice", c.name),
                 ));
             }
+            if c.eks_name
+                .as_deref()
+                .is_some_and(|n| !valid_cluster_name(n))
+            {
+                return Err(FleetError::config(
+                    key("eks_name"),
+                    format!("`{}` is not a valid EKS cluster name (1-100 letters, digits, - and _, starting with a letter or digit)", c.eks_name()),
+                ));
+            }
             let place = account::resolve_place(
                 &format!("cluster[{i}]"),
                 c.account.as_deref(),
@@ -272,6 +294,19 @@ impl FleetConfig {
                 &self.accounts,
                 &self.fleet.region,
             )?;
+            // One EKS cluster, one fleet entry: two schedules on one cluster would fight.
+            if let Some(other) =
+                eks_clusters.insert((place.clone(), c.eks_name().to_string()), c.name.as_str())
+            {
+                return Err(FleetError::config(
+                    key(if c.eks_name.is_some() { "eks_name" } else { "name" }),
+                    format!(
+                        "EKS cluster `{}` in {} is already configured as cluster `{other}`: give one of them an eks_name of its own",
+                        c.eks_name(),
+                        place
+                    ),
+                ));
+            }
             if let Some(spoke) = place.account.as_deref().and_then(|a| self.account(a)) {
                 // EKS takes cluster and node roles of the cluster's own account only.
                 let roles =
@@ -375,6 +410,16 @@ impl FleetConfig {
         self.accounts.iter().find(|a| a.name == name)
     }
 
+    /// Cluster `c`'s table as config keys name it: `cluster[2]`.
+    pub fn cluster_key(&self, c: &ClusterConfig) -> String {
+        let i = self
+            .clusters
+            .iter()
+            .position(|x| x.name == c.name)
+            .unwrap_or_default();
+        format!("cluster[{i}]")
+    }
+
     /// Where cluster `c` lives (checked at load: its account is configured).
     pub fn place(&self, c: &ClusterConfig) -> Place {
         Place {
@@ -434,6 +479,11 @@ impl FleetConfig {
 }
 
 impl ClusterConfig {
+    /// The name EKS knows the cluster by: `eks_name`, else `name`.
+    pub fn eks_name(&self) -> &str {
+        self.eks_name.as_deref().unwrap_or(&self.name)
+    }
+
     /// The inputs of the schedule decision.
     pub fn schedule(&self) -> ClusterSchedule {
         let holiday_zone = self
@@ -700,6 +750,42 @@ desired_size = 2
                 .replace("fleet-spoke", "other")
         );
         assert!(err(&two_ids).contains("already configured as `production`"));
+    }
+
+    #[test]
+    fn one_eks_name_in_two_places_takes_two_fleet_names() {
+        // The second cluster: `staging`'s table again under another fleet name.
+        let twice = |first: &str, second: &str| {
+            let two = minimal(second);
+            let other = two[two.find("[[cluster]]").expect("cluster")..]
+                .replace("\nname = \"staging\"", "\nname = \"staging-use1\"");
+            format!("{}{other}", minimal(first))
+        };
+        let c = FleetConfig::parse(&twice(
+            "eks_name = \"web\"",
+            "eks_name = \"web\"\nregion = \"us-east-1\"",
+        ))
+        .expect("one EKS name in two regions");
+        assert_eq!(c.clusters[0].eks_name(), "web");
+        assert_eq!(c.clusters[1].eks_name(), "web");
+        assert_eq!(c.clusters[1].name, "staging-use1");
+        let c = FleetConfig::parse(&minimal("")).expect("no eks_name");
+        assert_eq!(c.clusters[0].eks_name(), "staging");
+        // One EKS cluster configured twice: two schedules would fight over it.
+        let e = err(&twice("eks_name = \"web\"", "eks_name = \"web\""));
+        assert!(
+            e.starts_with("config key `cluster[1].eks_name`: EKS cluster `web` in hub/eu-west-1 is already configured as cluster `staging`"),
+            "{e}"
+        );
+        let e = err(&twice("", "eks_name = \"staging\""));
+        assert!(e.starts_with("config key `cluster[1].eks_name`"), "{e}");
+        let e = err(&minimal("eks_name = \"-web\""));
+        assert!(
+            e.starts_with(
+                "config key `cluster[0].eks_name`: `-web` is not a valid EKS cluster name"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

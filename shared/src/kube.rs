@@ -34,7 +34,7 @@ const PRESIGN_EXPIRES: Duration = Duration::from_secs(60);
 /// Where a cluster's API is and how to trust it.
 #[derive(Debug, Clone)]
 pub struct ClusterAccess {
-    /// The cluster's name (the EKS token is for it).
+    /// The cluster's EKS name (the token is for it; `eks_name` in the config).
     pub name: String,
     /// The API server's URL (`https://…eks.amazonaws.com`).
     pub endpoint: String,
@@ -86,8 +86,13 @@ pub struct KubeConnector {
     places: Arc<Places>,
     /// `FLEET_KUBE_API_URL`, honoured only outside Lambda: every call goes there, unauthenticated.
     local_url: Option<String>,
-    clients: Mutex<HashMap<String, (kube::Client, Instant)>>,
+    /// Clients by (place, EKS name, endpoint): one EKS name may be in two places, and a
+    /// rebuilt cluster has a new endpoint and certificate authority.
+    clients: Mutex<HashMap<ClientKey, (kube::Client, Instant)>>,
 }
+
+/// A cached client's key: the cluster's place, EKS name and API endpoint.
+type ClientKey = (Place, String, String);
 
 impl std::fmt::Debug for KubeConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -135,8 +140,13 @@ impl KubeConnector {
 
     /// A client for the cluster, reusing one whose token is still fresh.
     pub async fn client(&self, access: &ClusterAccess) -> Result<kube::Client> {
+        let key = (
+            access.place.clone(),
+            access.name.clone(),
+            access.endpoint.clone(),
+        );
         if let Ok(cache) = self.clients.lock() {
-            if let Some((client, built)) = cache.get(&access.name) {
+            if let Some((client, built)) = cache.get(&key) {
                 if built.elapsed() < TOKEN_LIFE {
                     return Ok(client.clone());
                 }
@@ -152,7 +162,7 @@ impl KubeConnector {
         };
         if let Ok(mut cache) = self.clients.lock() {
             // Real time: the client's token expires in real time, whatever `FLEET_NOW` says.
-            cache.insert(access.name.clone(), (client.clone(), Instant::now()));
+            cache.insert(key, (client.clone(), Instant::now()));
         }
         Ok(client)
     }

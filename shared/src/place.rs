@@ -258,6 +258,8 @@ pub enum SpokeRole {
     Drainer,
     /// `<role_arn>-dns`: the dns-updater.
     Dns,
+    /// `<role_arn>-cost`: the cost-reporter (read only: the bill, leftovers).
+    Cost,
 }
 
 impl SpokeRole {
@@ -267,6 +269,7 @@ impl SpokeRole {
             SpokeRole::Scheduler => "-scheduler",
             SpokeRole::Drainer => "-drainer",
             SpokeRole::Dns => "-dns",
+            SpokeRole::Cost => "-cost",
         }
     }
 

@@ -28,6 +28,9 @@ pub struct Invocation {
     pub budget: Budget,
     /// Lambda's request id; `local-<pid>-<n>` locally. Leases tell invocations apart by it.
     pub request_id: String,
+    /// The account the function runs in (the hub's), from Lambda's invoked function ARN;
+    /// `None` locally.
+    pub account_id: Option<String>,
     /// The real instant `now` was taken at: the anchor between the two clocks.
     started: Instant,
 }
@@ -39,6 +42,7 @@ impl Invocation {
             now,
             budget,
             request_id: request_id.into(),
+            account_id: None,
             started: Instant::now(),
         }
     }
@@ -217,11 +221,19 @@ where
     if in_lambda() {
         let served = lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
             // Decision time is the real clock in Lambda: the invocation acts now.
-            let inv = Invocation::new(
+            let mut inv = Invocation::new(
                 Timestamp::now(),
                 Budget::until_epoch_ms(event.context.deadline),
                 event.context.request_id.clone(),
             );
+            // arn:<partition>:lambda:<region>:<account>:function:<name>
+            inv.account_id = event
+                .context
+                .invoked_function_arn
+                .split(':')
+                .nth(4)
+                .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+                .map(String::from);
             handler(event.payload, inv)
         }))
         .await;

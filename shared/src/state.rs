@@ -64,6 +64,7 @@ impl ClusterRecord {
                     checked_config: get_s(item, "checked_config").map(String::from),
                     creation_token: get_s(item, "creation_token").map(String::from),
                     owned_generation: get_s(item, "owned_generation").map(String::from),
+                    home: get_s(item, "home").map(String::from),
                     adopted_at: get_ts(item, "adopted_at"),
                     adopted_by: get_s(item, "adopted_by").map(String::from),
                     nodepool_limits: karpenter::recorded_limits(item),

@@ -16,6 +16,7 @@ use fleet_shared::place::{Places, SpokeRole};
 use fleet_shared::runner::Invocation;
 use fleet_tests::fakes::kube::FakeKube;
 use fleet_tests::fixtures::accounts::spoke_role;
+use fleet_tests::fixtures::cost::{ce_day, left_volume, seed_ce_usage};
 use fleet_tests::fixtures::spot_drainer::{interruption_warning, small_node, SMALL_INSTANCE};
 use fleet_tests::{sdk, state_table, unique, BusTap};
 use jiff::{Timestamp, ToSpan};
@@ -307,4 +308,236 @@ async fn a_forwarded_spot_warning_drains_the_node_of_the_cluster_where_it_came_f
         .await
         .expect("acknowledged");
     assert_eq!(answer["status"], "not-ours", "{answer}");
+    // From another account in the hub's region: in Lambda the drainer knows its own
+    // account, and the hub's cluster there (whose API, the same fake, has the node) is
+    // not searched for another account's instance.
+    let mut other = interruption_warning(SMALL_INSTANCE, now);
+    other["account"] = json!("999988887777");
+    other["region"] = json!("eu-west-1");
+    let mut inv = Invocation::at(now);
+    inv.account_id = Some("123456789012".into());
+    let answer = drainer.handle(other, inv).await.expect("acknowledged");
+    assert_eq!(answer["status"], "not-ours", "{answer}");
+}
+
+/// A scheduler of `config` sharing the estate's table and fake Kubernetes API.
+async fn scheduler_of(e: &Estate, config: &FleetConfig) -> Scheduler {
+    let external_ids: HashMap<String, Secret> =
+        [("production".to_string(), Secret::new(EXTERNAL_ID.into()))].into();
+    let places = Arc::new(
+        Places::new(
+            e.places.hub(),
+            config,
+            &external_ids,
+            "infra-fleet",
+            SpokeRole::Scheduler,
+        )
+        .await,
+    );
+    Scheduler::new(
+        places.clone(),
+        config.clone(),
+        fleet_shared::startup::LOCAL_STACK,
+        e.table.clone(),
+        Notifier::disabled(),
+        KubeConnector::with_places(places, Some(e.kube.url.clone())),
+    )
+}
+
+async fn ticks_of(scheduler: &Scheduler, from: &str, to: &str) -> Value {
+    let mut at: Timestamp = from.parse().expect("time");
+    let end: Timestamp = to.parse().expect("time");
+    let mut last = Value::Null;
+    while at < end {
+        last = scheduler
+            .handle(json!({"action": "reconcile"}), Invocation::at(at))
+            .await
+            .expect("tick");
+        at = at.checked_add(5.minutes()).expect("time");
+    }
+    last
+}
+
+/// The config moves a running cluster to another region: the fleet refuses to build a
+/// second one (the first would bill on, out of its sight), and says how to move it. Put
+/// back, it goes down in the evening where it is; moved again, it is built in its new
+/// region the next morning, and only there.
+#[tokio::test]
+async fn a_cluster_moved_while_it_runs_is_not_built_twice() {
+    let e = estate().await;
+    let hub_eu = &e.names[0];
+    e.ticks("2026-11-23T07:55:00Z", "2026-11-23T08:40:00Z")
+        .await;
+    assert_eq!(e.found_at(hub_eu).await, vec!["hub/eu-west-1"]);
+    let mut moved = e.config.clone();
+    moved.clusters[0].region = Some("us-east-1".into());
+    let mover = scheduler_of(&e, &moved).await;
+    let tick = ticks_of(&mover, "2026-11-23T09:00:00Z", "2026-11-23T09:30:00Z").await;
+    let refused = outcome(&tick, hub_eu);
+    let why = refused["error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains(&format!("still runs in hub/eu-west-1/{hub_eu}"))
+            && why.contains(&format!("puts it in hub/us-east-1/{hub_eu}")),
+        "{refused}"
+    );
+    assert_eq!(
+        e.found_at(hub_eu).await,
+        vec!["hub/eu-west-1"],
+        "built once"
+    );
+    // Put back: down in the evening where it lives.
+    e.ticks("2026-11-23T19:55:00Z", "2026-11-23T21:00:00Z")
+        .await;
+    assert!(e.found_at(hub_eu).await.is_empty());
+    // Moved while down: the next morning builds it in its new region.
+    let morning = ticks_of(&mover, "2026-11-24T07:55:00Z", "2026-11-24T08:40:00Z").await;
+    let o = outcome(&morning, hub_eu);
+    assert!(o.get("error").is_none(), "{o}");
+    assert_eq!(e.found_at(hub_eu).await, vec!["hub/us-east-1"]);
+}
+
+/// One EKS name in two places under two fleet names (`eks_name`): each is built, reached
+/// and destroyed where it lives, and the two never mix.
+#[tokio::test]
+async fn one_eks_name_lives_in_two_places_under_two_fleet_names() {
+    let e = estate().await;
+    let eks_name = unique("web");
+    let mut text = format!(
+        "[fleet]\nregion = \"eu-west-1\"\nevent_bus = \"{}\"\n\n[[account]]\nname = \"production\"\nrole_arn = \"{}\"\n",
+        e.bus,
+        e.config.accounts[0].role_arn
+    );
+    let staging = format!("{eks_name}-staging");
+    let prod = format!("{eks_name}-prod");
+    text.push_str(&cluster(&staging, None, None, "destroy").replace(
+        "mode = \"destroy\"",
+        &format!("mode = \"destroy\"\neks_name = \"{eks_name}\""),
+    ));
+    text.push_str(
+        &cluster(
+            &prod,
+            Some(("production", PRODUCTION)),
+            Some("eu-west-1"),
+            "scale",
+        )
+        .replace(
+            "mode = \"scale\"",
+            &format!("mode = \"scale\"\neks_name = \"{eks_name}\""),
+        ),
+    );
+    let config = FleetConfig::parse(&text).expect("config");
+    let scheduler = scheduler_of(&e, &config).await;
+    let morning = ticks_of(&scheduler, "2026-11-23T07:55:00Z", "2026-11-23T08:40:00Z").await;
+    for name in [&staging, &prod] {
+        let o = outcome(&morning, name);
+        assert!(o.get("error").is_none(), "{name}: {o}");
+        assert!(
+            o["actual"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("active")),
+            "{o}"
+        );
+    }
+    assert_eq!(
+        e.found_at(&eks_name).await,
+        vec!["hub/eu-west-1", "production/eu-west-1"]
+    );
+    assert!(
+        e.found_at(&staging).await.is_empty(),
+        "fleet names are not EKS names"
+    );
+    let evening = ticks_of(&scheduler, "2026-11-23T19:55:00Z", "2026-11-23T21:00:00Z").await;
+    // Staging (destroy) is gone; production (scale) keeps its cluster at zero nodes.
+    assert_eq!(
+        e.found_at(&eks_name).await,
+        vec!["production/eu-west-1"],
+        "{evening}"
+    );
+}
+
+/// The cost report reads the bill in `cost.account` (with the cost reporter's role
+/// there) and looks for leftovers where each cluster lives; a spoke it cannot reach is a
+/// warning, not a failed report.
+#[tokio::test]
+async fn the_cost_report_reads_the_bill_where_it_is_and_leftovers_where_they_live() {
+    let e = estate().await;
+    let [hub_eu, use1, _, _] = &e.names;
+    e.ticks("2026-11-23T07:55:00Z", "2026-11-23T08:40:00Z")
+        .await;
+    e.ticks("2026-11-23T19:55:00Z", "2026-11-23T21:00:00Z")
+        .await;
+    // A volume each teardown left behind, where each cluster lived.
+    let mut left = vec![];
+    for (account, region, cluster) in [
+        (None, "eu-west-1", hub_eu),
+        (Some("production"), "us-east-1", use1),
+    ] {
+        let ec2 = aws_sdk_ec2::Client::new(&e.places.sdk(&Place {
+            account: account.map(String::from),
+            region: region.into(),
+        }));
+        let volume = left_volume(&ec2, region, cluster, 20)
+            .await
+            .expect("volume");
+        left.push((volume, cluster.clone()));
+    }
+    // The bill is in the production account (its Cost Explorer, as moto keeps it).
+    seed_ce_usage(
+        PRODUCTION,
+        vec![ce_day(
+            "2026-11-22",
+            false,
+            &[("Amazon Elastic Kubernetes Service", use1, 7.0)],
+        )],
+    )
+    .await;
+    let mut config = e.config.clone();
+    config.cost = Some(fleet_shared::config::CostConfig {
+        account: Some("production".into()),
+        ..Default::default()
+    });
+    let external_ids: HashMap<String, Secret> =
+        [("production".to_string(), Secret::new(EXTERNAL_ID.into()))].into();
+    let places = Arc::new(
+        Places::new(
+            e.places.hub(),
+            &config,
+            &external_ids,
+            "infra-fleet",
+            SpokeRole::Cost,
+        )
+        .await,
+    );
+    let reporter =
+        cost_reporter::Reporter::with_places(places, config, e.table.clone(), Notifier::disabled());
+    let now: Timestamp = "2026-11-23T21:30:00Z".parse().expect("time");
+    let report = reporter
+        .handle(json!({"action": "report"}), Invocation::at(now))
+        .await
+        .expect("report");
+    assert_eq!(
+        report["month_to_date"]["by_cluster"][use1.as_str()],
+        json!(7.0),
+        "the bill read in production: {report}"
+    );
+    assert_eq!(
+        report["month_to_date"]["by_account"]["production"],
+        json!(7.0)
+    );
+    for (volume, cluster) in &left {
+        assert!(
+            report["leftovers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|l| l["id"] == volume.as_str() && l["cluster"] == cluster.as_str()),
+            "{volume} of {cluster}: {}",
+            report["leftovers"]
+        );
+    }
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("leftovers in broken/us-east-1 not looked for"),
+        "{warnings}"
+    );
 }

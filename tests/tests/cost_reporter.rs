@@ -2,7 +2,7 @@
 //! scheduler's transitions in the table, leftovers created in moto; the forecast mocked.
 
 use fleet_shared::schedule::Desired;
-use fleet_tests::fixtures::cost::{ce_day, forecast_rule, CostFixture};
+use fleet_tests::fixtures::cost::{ce_day, forecast_rule, left_volume, CostFixture};
 use jiff::civil::Date;
 use jiff::ToSpan;
 use serde_json::{json, Value};
@@ -200,30 +200,10 @@ async fn leftovers_are_found_only_for_clusters_that_are_down() {
         .await
         .expect("up");
     let ec2 = aws_sdk_ec2::Client::new(&f.sdk);
-    let volume = |cluster: &str, size: i32| {
-        ec2.create_volume()
-            .availability_zone("eu-west-1a")
-            .size(size)
-            .volume_type(aws_sdk_ec2::types::VolumeType::Gp3)
-            .tag_specifications(
-                aws_sdk_ec2::types::TagSpecification::builder()
-                    .resource_type(aws_sdk_ec2::types::ResourceType::Volume)
-                    .tags(
-                        aws_sdk_ec2::types::Tag::builder()
-                            .key(format!("kubernetes.io/cluster/{cluster}"))
-                            .value("owned")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-    };
-    let left = volume(&down, 100)
+    let left = left_volume(&ec2, "eu-west-1", &down, 100)
         .await
-        .expect("volume")
-        .volume_id
-        .expect("id");
-    volume(&up, 50)
+        .expect("volume");
+    left_volume(&ec2, "eu-west-1", &up, 50)
         .await
         .expect("volume of a cluster that is up");
     let lb = fleet_tests::service_load_balancer(&f.sdk, &down).await;

@@ -419,7 +419,7 @@ fn implied_actions(function: &str) -> Vec<&'static str> {
             "ec2:CreateTags",
             "sts:AssumeRole",
         ],
-        "spot-drainer" | "dns-updater" => vec!["sts:AssumeRole"],
+        "spot-drainer" | "dns-updater" | "cost-reporter" => vec!["sts:AssumeRole"],
         _ => vec![],
     }
 }
@@ -854,8 +854,13 @@ fn each_role_reads_its_own_secrets_and_writes_its_own_items() {
         let mut ssm = allowing(&t, function, "ssm:GetParameter");
         // The functions that reach spokes read the spokes' external ids, exactly those.
         let external = json!({"Ref": "SpokeExternalIdParameters"});
-        let reaches_spokes =
-            ["cluster-scheduler", "spot-drainer", "dns-updater"].contains(&function);
+        let reaches_spokes = [
+            "cluster-scheduler",
+            "spot-drainer",
+            "dns-updater",
+            "cost-reporter",
+        ]
+        .contains(&function);
         let before = ssm.len();
         ssm.retain(|s| s["Resource"] != external);
         assert_eq!(
@@ -1111,6 +1116,7 @@ fn each_spoke_role_is_its_hub_functions_and_no_more() {
         ("SchedulerRole", "cluster-scheduler", "-scheduler"),
         ("DrainerRole", "spot-drainer", "-drainer"),
         ("DnsRole", "dns-updater", "-dns"),
+        ("CostRole", "cost-reporter", "-cost"),
     ] {
         let role = &s["Resources"][resource];
         assert_eq!(role["Condition"], "WithRoles", "{resource}");
@@ -1196,6 +1202,7 @@ fn each_spoke_role_is_its_hub_functions_and_no_more() {
             "Route53",
             "Records",
             "DnsState",
+            "UptimeAndCache",
         ];
         for sid in hub.keys() {
             let eks_or_ec2 = hub[sid].to_string().contains("eks:")
@@ -1218,6 +1225,7 @@ fn the_hub_reaches_spokes_only_through_their_roles() {
         ("cluster-scheduler", "-scheduler"),
         ("spot-drainer", "-drainer"),
         ("dns-updater", "-dns"),
+        ("cost-reporter", "-cost"),
     ] {
         let assume = allowing(&t, function, "sts:AssumeRole");
         assert_eq!(assume.len(), 1, "{function}");
@@ -1237,7 +1245,7 @@ fn the_hub_reaches_spokes_only_through_their_roles() {
                 .contains("FleetRegions")
         );
     }
-    for function in ["dora-webhook", "dora-aggregator", "cost-reporter"] {
+    for function in ["dora-webhook", "dora-aggregator"] {
         assert!(
             allowing(&t, function, "sts:AssumeRole").is_empty(),
             "{function}"

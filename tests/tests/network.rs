@@ -80,6 +80,19 @@ impl Net {
         out
     }
 
+    /// The morning of the first cluster (a weekday from 07:00 UTC) until it is steady:
+    /// its name, and the network's one NAT gateway.
+    async fn up_with_its_nat_gateway(&self) -> (String, Vec<String>) {
+        let name = self.f.names[0].clone();
+        self.ticks_until("2026-11-23T07:00:00Z", 12, |r| {
+            outcome(r, &name)["step"] == "none"
+        })
+        .await;
+        let nat = billing_nat_gateways(&self.ec2, &self.vpc.public_subnet).await;
+        assert_eq!(nat.len(), 1);
+        (name, nat)
+    }
+
     async fn routes(&self) -> Vec<Option<String>> {
         let mut out = vec![];
         for rtb in &self.vpc.private_tables {
@@ -505,13 +518,7 @@ async fn a_failed_nat_gateway_is_replaced_with_a_fresh_address_before_the_nodes_
 #[tokio::test]
 async fn a_network_removed_from_the_config_is_taken_away() {
     let mut n = net(&[("scale", WEEKDAYS)], false, async |_, _| {}).await;
-    let name = n.f.names[0].clone();
-    n.ticks_until("2026-11-23T07:00:00Z", 12, |r| {
-        outcome(r, &name)["step"] == "none"
-    })
-    .await;
-    let nat = billing_nat_gateways(&n.ec2, &n.vpc.public_subnet).await;
-    assert_eq!(nat.len(), 1);
+    let (name, nat) = n.up_with_its_nat_gateway().await;
     assert!(n
         .f
         .store
@@ -563,6 +570,71 @@ async fn a_network_removed_from_the_config_is_taken_away() {
     // The cluster went on as a cluster without a network.
     let r = n.f.tick(ts("2026-11-23T13:00:00Z")).await;
     assert_eq!(outcome(&r, &name)["step"], "none");
+}
+
+/// The config moves a network and its cluster to another region at midday, while both
+/// are up: the cluster is refused (it still runs where it is) and the network's NAT
+/// gateway, which its nodes still need, stays; nothing is made in the new region. Moved
+/// back, the tick is as before.
+#[tokio::test]
+async fn a_network_moved_while_its_cluster_runs_keeps_its_egress() {
+    let mut n = net(&[("scale", WEEKDAYS)], false, async |_, _| {}).await;
+    let (name, nat) = n.up_with_its_nat_gateway().await;
+    let here_cluster = cluster_toml("scale", WEEKDAYS, &format!("network = \"{}\"", n.network));
+    let here_network = n.vpc.network_toml(&n.network, false);
+    let moved_cluster = here_cluster.replace(
+        &format!("network = \"{}\"", n.network),
+        &format!("network = \"{}\"\nregion = \"us-east-1\"", n.network),
+    );
+    let moved_network = here_network.replace(
+        &format!("name = \"{}\"\n", n.network),
+        &format!("name = \"{}\"\nregion = \"us-east-1\"\n", n.network),
+    );
+    n.f.reconfigure(std::slice::from_ref(&moved_cluster), &moved_network);
+    let r = n.f.tick(ts("2026-11-23T12:00:00Z")).await;
+    let net = network_outcome(&r, &n.network);
+    assert_eq!(net["ready"], false, "{net}");
+    assert!(
+        net["notes"]
+            .to_string()
+            .contains("the config moved it from hub/eu-west-1 to hub/us-east-1"),
+        "{net}"
+    );
+    let refused = outcome(&r, &name);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("still runs in hub/eu-west-1"),
+        "{refused}"
+    );
+    // The running cluster's egress is untouched; nothing in the new region.
+    assert_eq!(
+        billing_nat_gateways(&n.ec2, &n.vpc.public_subnet).await,
+        nat
+    );
+    assert_eq!(n.routes().await, vec![Some(nat[0].clone()); 2]);
+    let use1 = aws_sdk_ec2::Client::new(&fleet_shared::aws::in_region(
+        &fleet_tests::sdk(),
+        "us-east-1",
+    ));
+    let made = use1
+        .describe_nat_gateways()
+        .send()
+        .await
+        .expect("NAT gateways in us-east-1");
+    assert!(
+        !made.nat_gateways().iter().any(|g| g
+            .tags()
+            .iter()
+            .any(|t| t.value() == Some(n.network.as_str()))),
+        "nothing of the network in us-east-1"
+    );
+    // Moved back: as before.
+    n.f.reconfigure(&[here_cluster], &here_network);
+    let r = n.f.tick(ts("2026-11-23T12:05:00Z")).await;
+    assert_eq!(network_outcome(&r, &n.network)["ready"], true, "{r}");
+    assert!(outcome(&r, &name).get("error").is_none(), "{r}");
 }
 
 #[tokio::test]

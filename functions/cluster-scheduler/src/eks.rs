@@ -212,7 +212,7 @@ impl Eks {
                     let created = self
                         .client
                         .create_pod_identity_association()
-                        .cluster_name(&cluster.name)
+                        .cluster_name(cluster.eks_name())
                         .namespace(&p.namespace)
                         .service_account(&p.service_account)
                         .role_arn(&p.role_arn)
@@ -233,7 +233,7 @@ impl Eks {
                 } => {
                     self.client
                         .update_pod_identity_association()
-                        .cluster_name(&cluster.name)
+                        .cluster_name(cluster.eks_name())
                         .association_id(association_id)
                         .role_arn(role_arn)
                         .send()
@@ -367,7 +367,7 @@ impl Eks {
             let created = self
                 .client
                 .create_access_entry()
-                .cluster_name(&cluster.name)
+                .cluster_name(cluster.eks_name())
                 .principal_arn(&entry.principal_arn)
                 .r#type(entry.kind.as_str())
                 .set_kubernetes_groups(
@@ -389,7 +389,7 @@ impl Eks {
             };
             self.client
                 .associate_access_policy()
-                .cluster_name(&cluster.name)
+                .cluster_name(cluster.eks_name())
                 .principal_arn(&entry.principal_arn)
                 .policy_arn(policy_arn)
                 .access_scope(
@@ -459,7 +459,7 @@ impl Eks {
         let result = self
             .client
             .create_cluster()
-            .name(&cluster.name)
+            .name(cluster.eks_name())
             .version(&bp.version)
             .role_arn(&bp.role_arn)
             .resources_vpc_config(vpc)
@@ -485,7 +485,7 @@ impl Eks {
             let result = self
                 .client
                 .create_addon()
-                .cluster_name(&cluster.name)
+                .cluster_name(cluster.eks_name())
                 .addon_name(&addon.name)
                 .set_addon_version(addon.version.clone())
                 .set_configuration_values(addon.configuration_values.clone())
@@ -511,7 +511,7 @@ impl Eks {
             let result = self
                 .client
                 .create_nodegroup()
-                .cluster_name(&cluster.name)
+                .cluster_name(cluster.eks_name())
                 .nodegroup_name(&ng.name)
                 .node_role(&ng.node_role_arn)
                 .set_subnets(Some(

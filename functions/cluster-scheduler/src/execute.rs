@@ -56,7 +56,7 @@ impl Scheduler {
                 };
                 if !self
                     .store
-                    .adopt(name, &o.generation, now, &inv.request_id)
+                    .adopt(name, &o.generation, &self.home(c), now, &inv.request_id)
                     .await?
                 {
                     return Ok(StepResult::Steady);
@@ -99,7 +99,7 @@ impl Scheduler {
             Step::ScaleNodegroups(targets) => self
                 .at(c)
                 .eks
-                .scale_nodegroups(name, targets)
+                .scale_nodegroups(c.eks_name(), targets)
                 .await
                 .map(|_| StepResult::Done),
             Step::DeleteNodegroups {
@@ -117,7 +117,10 @@ impl Scheduler {
                         notes.push(format!("deleting the LoadBalancer Services failed: {e}"));
                     }
                 }
-                self.at(c).eks.delete_nodegroups(name, names).await?;
+                self.at(c)
+                    .eks
+                    .delete_nodegroups(c.eks_name(), names)
+                    .await?;
                 if !notes.is_empty() {
                     let text = format!(":warning: cluster `{name}` teardown: {}", notes.join("; "));
                     self.notifier.send_or_warn(&text).await;
@@ -162,14 +165,9 @@ impl Scheduler {
                 // stops the morning before Flux starts without its key.
                 let mut secrets = Vec::new();
                 // Named as the config names keys (`cluster[0].blueprint...`).
-                let i = self
-                    .config
-                    .clusters
-                    .iter()
-                    .position(|x| x.name == c.name)
-                    .unwrap_or_default();
+                let cluster_key = self.config.cluster_key(c);
                 for (j, entry) in c.blueprint.bootstrap_secrets.iter().enumerate() {
-                    let key = format!("cluster[{i}].blueprint.bootstrap_secrets[{j}]");
+                    let key = format!("{cluster_key}.blueprint.bootstrap_secrets[{j}]");
                     let value = Box::pin(bootstrap::read_secret(
                         &self.secrets,
                         &self.ssm,
@@ -233,11 +231,11 @@ impl Scheduler {
             Step::DeleteCluster { failed: false } => self
                 .at(c)
                 .eks
-                .delete_cluster(name)
+                .delete_cluster(c.eks_name())
                 .await
                 .map(|_| StepResult::Done),
             Step::DeleteCluster { failed: true } => {
-                self.at(c).eks.delete_cluster(name).await?;
+                self.at(c).eks.delete_cluster(c.eks_name()).await?;
                 self.fail_and_continue(
                     c,
                     step,
@@ -248,7 +246,10 @@ impl Scheduler {
                 .await
             }
             Step::ReplaceFailedNodegroups(names) => {
-                self.at(c).eks.delete_nodegroups(name, names).await?;
+                self.at(c)
+                    .eks
+                    .delete_nodegroups(c.eks_name(), names)
+                    .await?;
                 let issues = match observed {
                     Observed::Present(o) => failed_nodegroup_issues(o, names),
                     Observed::Absent => String::new(),

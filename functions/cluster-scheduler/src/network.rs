@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use fleet_shared::config::NetworkConfig;
+use fleet_shared::config::{NetworkConfig, Place};
 use fleet_shared::events::{BusEvent, NetworkDown, NetworkReady};
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::Desired;
@@ -35,9 +35,12 @@ impl Scheduler {
     ) -> (Desired, Vec<String>) {
         let mut desired = Desired::Down;
         let mut not_down = vec![];
+        // Retiring (removed, or moved elsewhere): down, once its clusters are.
+        let retiring = self.retiring(n);
         for c in self.config.clusters_of(&n.name) {
             let record = records.get(&c.name).cloned().unwrap_or_default();
-            if c.schedule().decide(now, record.over.as_ref()).desired == Desired::Up {
+            let wanted = c.schedule().decide(now, record.over.as_ref()).desired == Desired::Up;
+            if wanted && !retiring {
                 desired = Desired::Up;
             } else if holds_the_evening(&record.state) {
                 not_down.push(c.name.clone());
@@ -92,19 +95,114 @@ impl Scheduler {
         &self,
         records: &HashMap<String, ClusterRecord>,
         inv: &Invocation,
+        stop_at: tokio::time::Instant,
     ) -> (Vec<NetworkOutcome>, HashMap<String, NetworkGate>) {
-        let mut outcomes = vec![];
-        for n in &self.config.networks {
-            outcomes.push(self.reconcile_network(n, records, inv).await);
-        }
+        let known = self.known_networks().await;
+        let known = &known;
+        // Every network at once (each in its own place, whose clients time out), none past
+        // the tick's deadline: a region in an outage holds back only its own.
+        let mut outcomes: Vec<NetworkOutcome> =
+            futures::future::join_all(self.config.networks.iter().map(|n| async move {
+                match tokio::time::timeout_at(stop_at, self.network_tick(n, records, inv, known))
+                    .await
+                {
+                    Ok(outcome) => outcome,
+                    Err(_) => NetworkOutcome {
+                        name: n.name.clone(),
+                        desired: self.network_inputs(n, records, inv.now).0,
+                        actual: "unknown".into(),
+                        step: "none".into(),
+                        result: StepResult::Skipped,
+                        ready: false,
+                        error: Some(
+                            "out of time before the Lambda deadline; the next tick continues"
+                                .into(),
+                        ),
+                        notes: vec![],
+                    },
+                }
+            }))
+            .await;
         let gates = self.gates(&outcomes);
-        outcomes.extend(self.retire_removed_networks(inv).await);
+        outcomes.extend(self.retire_removed_networks(known, inv).await);
         (outcomes, gates)
+    }
+
+    /// The networks the fleet made something for, and where (see
+    /// [`StateStore::known_networks`](fleet_shared::state::StateStore::known_networks));
+    /// none when the list cannot be read (logged: the next tick reads it again).
+    pub(crate) async fn known_networks(&self) -> Vec<(String, Option<Place>)> {
+        match self.store.known_networks().await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the networks the fleet made something for failed");
+                vec![]
+            }
+        }
+    }
+
+    /// Network `n`'s tick. When the config moved it (account or region) and the fleet
+    /// still has something of it where it was, that is taken away first, as for a
+    /// network removed from the config (once its clusters there are down), and the
+    /// network waits; once nothing is left there, it is made where the config says.
+    pub(crate) async fn network_tick(
+        &self,
+        n: &NetworkConfig,
+        records: &HashMap<String, ClusterRecord>,
+        inv: &Invocation,
+        known: &[(String, Option<Place>)],
+    ) -> NetworkOutcome {
+        let was = known
+            .iter()
+            .find(|(name, _)| *name == n.name)
+            .and_then(|(_, place)| place.clone())
+            .filter(|place| *place != self.network_place(n));
+        let Some(was) = was else {
+            return self.reconcile_network(n, records, inv).await;
+        };
+        let old = NetworkConfig {
+            name: n.name.clone(),
+            account: was.account.clone(),
+            region: Some(was.region.clone()),
+            nat_gateways: vec![],
+            adopt_routes: false,
+        };
+        let moved = format!(
+            "the config moved it from {was} to {}: what the fleet made in {was} is taken away first (once its clusters there are down), then it is made anew",
+            self.network_place(n)
+        );
+        // Its clusters there still need it: nothing is taken away (the retiring network
+        // lists no gateway, so its plan would delete them at once).
+        let (_, not_down) = self.network_inputs(&old, records, inv.now);
+        if !not_down.is_empty() {
+            return NetworkOutcome {
+                name: n.name.clone(),
+                desired: Desired::Down,
+                actual: format!("moved in the config, still in {was}"),
+                step: format!("wait: clusters not down in {was}: {}", not_down.join(", ")),
+                result: StepResult::Waiting,
+                ready: false,
+                error: None,
+                notes: vec![moved],
+            };
+        }
+        let mut outcome = self.reconcile_network(&old, records, inv).await;
+        outcome.ready = false;
+        outcome.notes.push(moved);
+        outcome
     }
 
     /// Where network `n` lives.
     fn network_place(&self, n: &NetworkConfig) -> fleet_shared::config::Place {
         self.config.network_place(n)
+    }
+
+    /// `n` is no network of the config: removed from it, or the place it was made in
+    /// before the config moved it.
+    fn retiring(&self, n: &NetworkConfig) -> bool {
+        self.config
+            .network(&n.name)
+            .is_none_or(|c| self.network_place(c) != self.network_place(n))
     }
 
     /// The EC2 client of network `n`'s place.
@@ -117,20 +215,18 @@ impl Scheduler {
     /// network forgotten once nothing is left. Their route tables are no longer listed
     /// (neither the config nor IAM lets the fleet touch them): routes to the deleted
     /// gateways stay as blackholes, and people are told so.
-    pub(crate) async fn retire_removed_networks(&self, inv: &Invocation) -> Vec<NetworkOutcome> {
-        let known = match self.store.known_networks().await {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::warn!(error = %e, "listing the networks the fleet made something for failed");
-                return vec![];
-            }
-        };
+    pub(crate) async fn retire_removed_networks(
+        &self,
+        known: &[(String, Option<Place>)],
+        inv: &Invocation,
+    ) -> Vec<NetworkOutcome> {
         let mut outcomes = vec![];
         for (name, place) in known {
-            if self.config.network(&name).is_some() {
+            if self.config.network(name).is_some() {
                 continue;
             }
-            let place = place.unwrap_or_else(|| fleet_shared::config::Place {
+            let name = name.clone();
+            let place = place.clone().unwrap_or_else(|| Place {
                 account: None,
                 region: self.config.fleet.region.clone(),
             });
@@ -181,7 +277,7 @@ impl Scheduler {
         inv: &Invocation,
     ) -> NetworkOutcome {
         let now = inv.now;
-        let removed = self.config.network(&n.name).is_none();
+        let removed = self.retiring(n);
         let mut outcome = NetworkOutcome {
             name: n.name.clone(),
             desired: self.network_inputs(n, records, now).0,

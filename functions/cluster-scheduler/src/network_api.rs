@@ -198,7 +198,7 @@ fn tags(resource: ResourceType, stack: &str, network: &str, token: &str) -> TagS
         .build()
 }
 
-/// Allocates an Elastic IP for a NAT gateway, tagged (see [`tags`]). Not idempotent in
+/// Allocates an Elastic IP for a NAT gateway, tagged (as `tags` makes them). Not idempotent in
 /// EC2: the token tag is how a retry after a lost answer finds the first one.
 ///
 /// # Errors

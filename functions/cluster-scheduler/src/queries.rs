@@ -234,7 +234,7 @@ impl Scheduler {
         let Decision {
             desired, reason, ..
         } = schedule.decide(now, record.over.as_ref());
-        let mut observed = self.at(c).eks.describe(&c.name).await?;
+        let mut observed = self.at(c).eks.describe(c.eks_name()).await?;
         self.classify(&mut observed, &record.state);
         if let Observed::Present(o) = &mut observed {
             let want = Want {
@@ -243,7 +243,7 @@ impl Scheduler {
                 access: false,
                 pod_identity: false,
             };
-            self.at(c).eks.look_inside(&c.name, o, want).await?;
+            self.at(c).eks.look_inside(c.eks_name(), o, want).await?;
         }
         let audit = self.store.audit_trail(&c.name, 5).await?;
         let (uptime, last_transitions, median_rebuild) = self.history(&c.name, now).await?;

@@ -1,7 +1,7 @@
 //! One tick: every cluster observed, its record read, the next step decided and taken
 //! ([`crate::execute`]); failures recorded, backed off and announced once.
 
-use fleet_shared::config::{ClusterConfig, KarpenterConfig, Mode};
+use fleet_shared::config::{ClusterConfig, KarpenterConfig, Mode, Place};
 use fleet_shared::events::ClusterTransitionFailed;
 use fleet_shared::kube::ClusterAccess;
 use fleet_shared::runner::Invocation;
@@ -32,7 +32,7 @@ impl Scheduler {
 
     pub(crate) fn access(&self, c: &ClusterConfig, o: &ObservedCluster) -> ClusterAccess {
         ClusterAccess {
-            name: c.name.clone(),
+            name: c.eks_name().to_string(),
             endpoint: o.endpoint.clone().unwrap_or_default(),
             ca_data: o.ca_data.clone(),
             place: self.config.place(c),
@@ -47,7 +47,7 @@ impl Scheduler {
         desired: Desired,
         recorded: &RecordedState,
     ) -> Result<Observed> {
-        let mut described = self.at(c).eks.describe(&c.name).await?;
+        let mut described = self.at(c).eks.describe(c.eks_name()).await?;
         self.classify(&mut described, recorded);
         self.look_inside(c, desired, recorded, described).await
     }
@@ -70,7 +70,7 @@ impl Scheduler {
         if let Observed::Present(o) = &mut observed {
             self.at(c)
                 .eks
-                .look_inside(&c.name, o, Self::want(c, desired))
+                .look_inside(c.eks_name(), o, Self::want(c, desired))
                 .await?;
             let tearing_down = desired == Desired::Down
                 && c.mode == Mode::Destroy
@@ -79,7 +79,7 @@ impl Scheduler {
                 && !teardown_deletable(c, o).is_empty();
             if tearing_down {
                 let client = self.kube.client(&self.access(c, o)).await;
-                o.teardown = Some(teardown::observe(client, &self.at(c).elb, &c.name).await?);
+                o.teardown = Some(teardown::observe(client, &self.at(c).elb, c.eks_name()).await?);
             }
             // Karpenter's side: every evening tick (the cap is re-asserted against GitOps),
             // and in the morning while recorded limits wait to be restored, even if
@@ -104,7 +104,7 @@ impl Scheduler {
                     // Boxed: the Kubernetes and EC2 reads' futures are large, and a tick runs
                     // on a 2 MiB worker stack.
                     let aws = self.at(c);
-                    let view = karpenter_api::observe(client, &aws.ec2, &c.name, &k, all);
+                    let view = karpenter_api::observe(client, &aws.ec2, c.eks_name(), &k, all);
                     o.karpenter = Some(Box::pin(view).await?);
                 }
             }
@@ -127,7 +127,7 @@ impl Scheduler {
         let mut records = self.store.clusters(&names).await?;
         // Networks first: a cluster's nodes wait for its network's NAT gateways, and a
         // network goes down only after its clusters are recorded down.
-        let (networks, mut gates) = self.reconcile_networks(&records, inv).await;
+        let (networks, mut gates) = self.reconcile_networks(&records, inv, stop_at).await;
         let inputs: Vec<_> = self
             .config
             .clusters
@@ -189,7 +189,8 @@ impl Scheduler {
                     .collect();
                 match self.store.clusters(&names).await {
                     Ok(records) => {
-                        let outcome = self.reconcile_network(n, &records, inv).await;
+                        let known = self.known_networks().await;
+                        let outcome = self.network_tick(n, &records, inv, &known).await;
                         self.gates(&[outcome]).remove(&c.name).flatten()
                     }
                     Err(e) => Some(format!(
@@ -246,21 +247,34 @@ impl Scheduler {
             outcome.error = record.state.last_error.clone();
             return outcome;
         }
-        let mut described = match self.at(c).eks.describe(&c.name).await {
+        let home = self.home(c);
+        if let Some(there) = record.state.home.clone().filter(|h| *h != home) {
+            if let Err(e) = self.left_home(c, &record.state, &there).await {
+                return self.after_error(c, &record, now, outcome, e).await;
+            }
+            record.state.home = None;
+        }
+        let mut described = match self.at(c).eks.describe(c.eks_name()).await {
             Ok(d) => d,
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };
         self.classify(&mut described, &record.state);
         if let Observed::Present(o) = &described {
             // First sight of the incarnation the fleet's token created: it is the fleet's
-            // (the token is spent; the next creation takes a new one).
+            // (the token is spent; the next creation takes a new one). Where it lives is
+            // written with it (and once for an incarnation owned before homes were).
             let unconfirmed =
                 record.state.owned_generation.as_deref() != Some(o.generation.as_str());
-            if o.ownership == Ownership::Ours && unconfirmed && !o.generation.is_empty() {
-                if let Err(e) = self.store.mark_owned(&c.name, &o.generation).await {
+            let homeless = record.state.home.is_none();
+            if o.ownership == Ownership::Ours
+                && (unconfirmed || homeless)
+                && !o.generation.is_empty()
+            {
+                if let Err(e) = self.store.mark_owned(&c.name, &o.generation, &home).await {
                     return self.after_error(c, &record, now, outcome, e).await;
                 }
                 record.state.owned_generation = Some(o.generation.clone());
+                record.state.home = Some(home);
             }
         }
         // Wanted up again (an override) before the teardown ended: the next teardown's
@@ -419,6 +433,62 @@ impl Scheduler {
 
     /// Retryable errors back off quietly; the rest are recorded as a failed transition,
     /// published and sent to Slack (once per distinct error).
+    /// Where `c`'s incarnation lives, as [`RecordedState::home`] writes it:
+    /// `<account name or hub>/<region>/<EKS name>`.
+    pub(crate) fn home(&self, c: &ClusterConfig) -> String {
+        format!("{}/{}", self.config.place(c), c.eks_name())
+    }
+
+    /// The config moved `c` (account, region or EKS name) away from `there`, where the
+    /// fleet's incarnation was recorded. Gone from there (or not the fleet's one any
+    /// more): the record forgets it, and the cluster is built where the config says.
+    /// Still there: an error, and nothing is built, so that the old one is not left
+    /// billing out of the fleet's sight; it names the way out.
+    ///
+    /// # Errors
+    /// [`FleetError::Config`] while the old incarnation runs (or its account is no
+    /// longer configured); EKS's or the state table's.
+    pub(crate) async fn left_home(
+        &self,
+        c: &ClusterConfig,
+        recorded: &RecordedState,
+        there: &str,
+    ) -> Result<()> {
+        let key = self.config.cluster_key(c);
+        let mut parts = there.splitn(3, '/');
+        let (Some(account), Some(region), Some(eks_name)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            // Not written by this code: nothing to hold on to.
+            return self.store.forget_home(&c.name).await;
+        };
+        let place = Place {
+            account: (account != "hub").then(|| account.to_string()),
+            region: region.to_string(),
+        };
+        if place
+            .account
+            .as_deref()
+            .is_some_and(|a| self.config.account(a).is_none())
+        {
+            return Err(FleetError::config(
+                key,
+                format!("cluster `{}` was built in {there}, and account `{account}` is no longer configured: the fleet cannot see whether it still runs there. Configure the account again until it is gone (delete it there, or move the cluster back until it is down), or clear the record", c.name),
+            ));
+        }
+        let observed = self.aws.at(&place).eks.describe(eks_name).await?;
+        let still_there = matches!(&observed, Observed::Present(o)
+            if recorded.owned_generation.as_deref() == Some(o.generation.as_str()));
+        if still_there {
+            return Err(FleetError::config(
+                key,
+                format!("cluster `{}` still runs in {there}, and the config puts it in {}: the fleet does not build a second one and leave the first billing. Move it back until the schedule has it down{}, or delete it there; then move it", c.name, self.home(c), if c.mode == Mode::Scale { " (scale mode keeps the cluster: delete it there)" } else { "" }),
+            ));
+        }
+        tracing::info!(cluster = %c.name, from = %there, to = %self.home(c), "the cluster moved; the old incarnation is gone");
+        self.store.forget_home(&c.name).await
+    }
+
     pub(crate) async fn after_error(
         &self,
         c: &ClusterConfig,

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use aws_sdk_cloudwatch::types::StandardUnit;
 use fleet_shared::aws::SdkConfig;
-use fleet_shared::config::{CostConfig, FleetConfig};
+use fleet_shared::config::{ClusterConfig, CostConfig, FleetConfig, Place};
 use fleet_shared::metrics;
 use fleet_shared::notify::Notifier;
+use fleet_shared::place::{PerPlace, Places, SpokeRole};
 use fleet_shared::runner::Invocation;
 use fleet_shared::schedule::Desired;
 use fleet_shared::startup::{cold_start, table_name};
@@ -20,11 +21,36 @@ use serde_json::Value;
 
 use crate::explorer::{Explorer, Query};
 use crate::karpenter;
-use crate::leftovers::{price, Finder};
-use crate::report::{build, slack_text, utc, ClusterInput, CostReport, Inputs, Month};
+use crate::leftovers::{price, Finder, Named};
+use crate::report::{build, slack_text, utc, ClusterInput, CostReport, Inputs, Leftover, Month};
 use crate::request::{parse, Request};
 use crate::uptime::{hours_by_day, hours_up, scheduled_hours, scheduled_hours_any};
 use crate::versions::{check, table_end, VersionWarning, TABLE_CHECKED};
+
+/// What to look for at one place (see [`Reporter::looks`]).
+#[derive(Default)]
+struct Look<'a> {
+    /// Clusters and networks that are down (networks as `network:<name>` both ways).
+    down: Vec<Named>,
+    /// EKS names of the destroy-mode clusters among `down`.
+    destroyed: Vec<String>,
+    /// Clusters with `[cluster.karpenter]`.
+    karpenter: Vec<Named>,
+    /// Every cluster that lives here.
+    clusters: Vec<&'a ClusterConfig>,
+}
+
+impl Look<'_> {
+    /// The fleet name of an EKS name here (EKS names are unique in a place); unknown
+    /// ones as they are.
+    fn fleet_name(&self, eks_name: &str) -> String {
+        self.down
+            .iter()
+            .chain(&self.karpenter)
+            .find(|n| n.eks_name == eks_name)
+            .map_or_else(|| eks_name.to_string(), |n| n.name.clone())
+    }
+}
 
 /// CloudWatch namespace of the cost metrics.
 pub const METRICS_NAMESPACE: &str = "Fleet/Cost";
@@ -34,7 +60,8 @@ pub struct Reporter {
     pub cost: CostConfig,
     pub explorer: Explorer,
     pub store: StateStore,
-    pub leftovers: Finder,
+    /// Leftovers are looked for where each cluster and network lives.
+    pub leftovers: PerPlace<Finder>,
     pub eks: aws_sdk_eks::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub notifier: Notifier,
@@ -45,32 +72,50 @@ impl Reporter {
         let cold = cold_start().await?;
         let table = table_name()?;
         let notifier = cold.notifier().await?;
-        Ok(Reporter::new(&cold.sdk, cold.config, table, notifier))
+        let places = cold.places(SpokeRole::Cost).await?;
+        Ok(Reporter::with_places(places, cold.config, table, notifier))
     }
 
-    /// A reporter with its AWS clients built from `sdk` (Cost Explorer in us-east-1, its
-    /// one endpoint), its cache and daily claims in the state table `table`. The cold
-    /// start and the tests build it here.
+    /// A reporter of the hub's account only, its AWS clients built from `sdk`.
     pub fn new(
         sdk: &SdkConfig,
         config: FleetConfig,
         table: impl Into<String>,
         notifier: Notifier,
     ) -> Self {
-        let store = StateStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
-        let ce = aws_sdk_costexplorer::Client::new(&fleet_shared::aws::in_region(sdk, "us-east-1"));
+        Self::with_places(Arc::new(Places::hub_only(sdk)), config, table, notifier)
+    }
+
+    /// A reporter with its AWS clients built from `places`: Cost Explorer in us-east-1
+    /// (its one endpoint) of `cost.account` (the hub's when absent), leftovers where each
+    /// cluster lives; its cache and daily claims in the hub's state table `table`. The
+    /// cold start and the tests build it here.
+    pub fn with_places(
+        places: Arc<Places>,
+        config: FleetConfig,
+        table: impl Into<String>,
+        notifier: Notifier,
+    ) -> Self {
+        let sdk = places.hub().clone();
+        let store = StateStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+        let cost = config.cost.clone().unwrap_or_default();
+        let bill = Place {
+            account: cost.account.clone(),
+            region: "us-east-1".into(),
+        };
+        let ce = aws_sdk_costexplorer::Client::new(&places.sdk(&bill));
         Reporter {
-            cost: config.cost.clone().unwrap_or_default(),
+            cost,
             explorer: Explorer::new(ce.clone(), ce, store.clone()),
             store,
-            leftovers: Finder {
+            leftovers: PerPlace::new(places, |sdk| Finder {
                 tagging: aws_sdk_resourcegroupstagging::Client::new(sdk),
                 ec2: aws_sdk_ec2::Client::new(sdk),
                 elb: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
                 iam: aws_sdk_iam::Client::new(sdk),
-            },
-            eks: aws_sdk_eks::Client::new(sdk),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
+            }),
+            eks: aws_sdk_eks::Client::new(&sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
             notifier,
             config: Arc::new(config),
         }
@@ -193,13 +238,6 @@ impl Reporter {
                 down.push(key);
             }
         }
-        let tagged = self.leftovers.tagged(&self.cost.cluster_tag, &down).await?;
-        let mut leftovers = self.leftovers.describe(&tagged, now).await?;
-        // Karpenter: its instances of clusters that are down are leftovers (any cluster:
-        // Karpenter may run where the config does not say so); those of clusters with
-        // `[cluster.karpenter]` are checked for the cost tag, up or down. One
-        // DescribeInstances serves both; none when neither applies.
-        let region = self.config.fleet.region.as_str();
         let with_karpenter: Vec<String> = self
             .config
             .clusters
@@ -207,47 +245,32 @@ impl Reporter {
             .filter(|c| c.karpenter.is_some())
             .map(|c| c.name.clone())
             .collect();
-        let mut looked_for = down.clone();
-        looked_for.extend(with_karpenter.iter().filter(|c| !down.contains(c)).cloned());
-        let instances = self
-            .leftovers
-            .karpenter_instances(&looked_for, region)
-            .await?;
-        leftovers.extend(
-            instances
+        let mut leftovers = Vec::new();
+        let mut instances = Vec::new();
+        let mut not_looked = Vec::new();
+        let looks = self.looks(&down, &with_karpenter);
+        let found = futures::future::join_all(
+            looks
                 .iter()
-                .filter(|i| down.contains(&i.cluster))
-                .map(|i| karpenter::instance_leftover(i, price::GENERAL_PURPOSE_VCPU_HOUR, now)),
-        );
-        // Launch templates and instance profiles of a scale-mode cluster are kept overnight
-        // on purpose (its EC2NodeClasses stay; Karpenter reuses them in the morning):
-        // leftovers only where the cluster itself is gone.
-        let destroyed: Vec<String> = down
-            .iter()
-            .filter(|name| {
-                self.config
-                    .cluster(name)
-                    .is_none_or(|c| c.mode == fleet_shared::config::Mode::Destroy)
-            })
-            .cloned()
-            .collect();
-        leftovers.extend(
-            self.leftovers
-                .karpenter_launch_templates(&destroyed, region, now)
-                .await?,
-        );
-        leftovers.extend(
-            self.leftovers
-                .karpenter_instance_profiles(&destroyed, region, now)
-                .await?,
-        );
-        // NAT gateways nobody schedules in the VPCs of the fleet's clusters: they bill
-        // around the clock (the fleet's own carry its managed-by tag).
-        leftovers.extend(
-            self.leftovers
-                .unscheduled_nat_gateways(&self.config, &self.cost.cluster_tag, now)
-                .await?,
-        );
+                .map(|(place, look)| self.leftovers_at(place, look, now)),
+        )
+        .await;
+        let hub = Place::hub(self.config.fleet.region.clone());
+        for ((place, _), found) in looks.iter().zip(found) {
+            match found {
+                Ok((l, i)) => {
+                    leftovers.extend(l);
+                    instances.extend(i);
+                }
+                // The hub's own region failing fails the report (retried, as before
+                // spokes); elsewhere only that place goes unchecked, and says so.
+                Err(e) if *place == hub => return Err(e),
+                Err(e) => {
+                    tracing::warn!(%place, error = %e, "leftovers not looked for");
+                    not_looked.push(format!("leftovers in {place} not looked for: {e}"));
+                }
+            }
+        }
         let karpenter_tagging =
             karpenter::tagging(&instances, &with_karpenter, &self.cost.cluster_tag);
         let versions = self.version_warnings(today).await;
@@ -272,6 +295,7 @@ impl Reporter {
             karpenter_tagging,
             cluster_tag: &self.cost.cluster_tag,
             versions,
+            not_looked,
             budget: self.cost.monthly_budget_usd,
             anomaly_factor: self.cost.anomaly_factor,
             requests,
@@ -286,6 +310,100 @@ impl Reporter {
                 .collect(),
         };
         Ok(build(&inputs))
+    }
+
+    /// Where to look for leftovers: every place with a cluster or network, with what is
+    /// down there (fleet and EKS names) and its clusters with `[cluster.karpenter]`.
+    /// `down` and `with_karpenter` hold fleet names of configured clusters and
+    /// `network:<name>` keys.
+    fn looks(&self, down: &[String], with_karpenter: &[String]) -> BTreeMap<Place, Look<'_>> {
+        let mut looks: BTreeMap<Place, Look<'_>> = BTreeMap::new();
+        for c in &self.config.clusters {
+            let look = looks.entry(self.config.place(c)).or_default();
+            let named = Named {
+                name: c.name.clone(),
+                eks_name: c.eks_name().to_string(),
+            };
+            if down.contains(&c.name) {
+                look.down.push(named.clone());
+                if c.mode == fleet_shared::config::Mode::Destroy {
+                    look.destroyed.push(named.eks_name.clone());
+                }
+            }
+            if with_karpenter.contains(&c.name) {
+                look.karpenter.push(named);
+            }
+            look.clusters.push(c);
+        }
+        for n in &self.config.networks {
+            let key = network_history_key(&n.name);
+            let look = looks.entry(self.config.network_place(n)).or_default();
+            if down.contains(&key) {
+                look.down.push(Named {
+                    name: key.clone(),
+                    eks_name: key,
+                });
+            }
+        }
+        looks
+    }
+
+    /// The leftovers at one place and the Karpenter instances there (cluster fields are
+    /// fleet names).
+    async fn leftovers_at(
+        &self,
+        place: &Place,
+        look: &Look<'_>,
+        now: Timestamp,
+    ) -> Result<(Vec<Leftover>, Vec<karpenter::KarpenterInstance>)> {
+        let finder = self.leftovers.at(place);
+        let region = place.region.as_str();
+        let tagged = finder.tagged(&self.cost.cluster_tag, &look.down).await?;
+        let mut leftovers = finder.describe(&tagged, now).await?;
+        // Karpenter: its instances of clusters that are down are leftovers (any cluster:
+        // Karpenter may run where the config does not say so); those of clusters with
+        // `[cluster.karpenter]` are checked for the cost tag, up or down. One
+        // DescribeInstances serves both; none when neither applies.
+        let mut looked_for: Vec<String> = look.down.iter().map(|d| d.eks_name.clone()).collect();
+        looked_for.extend(
+            look.karpenter
+                .iter()
+                .filter(|k| !look.down.contains(k))
+                .map(|k| k.eks_name.clone()),
+        );
+        let mut instances = finder.karpenter_instances(&looked_for, region).await?;
+        for i in &mut instances {
+            i.cluster = look.fleet_name(&i.cluster);
+        }
+        leftovers.extend(
+            instances
+                .iter()
+                .filter(|i| look.down.iter().any(|d| d.name == i.cluster))
+                .map(|i| karpenter::instance_leftover(i, price::GENERAL_PURPOSE_VCPU_HOUR, now)),
+        );
+        // Launch templates and instance profiles of a scale-mode cluster are kept overnight
+        // on purpose (its EC2NodeClasses stay; Karpenter reuses them in the morning):
+        // leftovers only where the cluster itself is gone.
+        let mut karpenter_leftovers = finder
+            .karpenter_launch_templates(&look.destroyed, region, now)
+            .await?;
+        karpenter_leftovers.extend(
+            finder
+                .karpenter_instance_profiles(&look.destroyed, region, now)
+                .await?,
+        );
+        for l in &mut karpenter_leftovers {
+            l.cluster = look.fleet_name(&l.cluster);
+        }
+        leftovers.extend(karpenter_leftovers);
+        // NAT gateways nobody schedules in the VPCs of the fleet's clusters: they bill
+        // around the clock (the fleet's own carry its managed-by tag).
+        leftovers.extend(
+            finder
+                .unscheduled_nat_gateways(&self.config, &look.clusters, &self.cost.cluster_tag, now)
+                .await?,
+        );
+        Ok((leftovers, instances))
     }
 
     /// Standard-support warnings for the blueprint versions: dates from EKS

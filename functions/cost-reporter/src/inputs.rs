@@ -141,6 +141,8 @@ pub struct Inputs<'a> {
     /// `cost.cluster_tag`: the cost-allocation tag Cost Explorer groups by.
     pub cluster_tag: &'a str,
     pub versions: Vec<VersionWarning>,
+    /// Places whose leftovers could not be looked for, and why (a warning each).
+    pub not_looked: Vec<String>,
     pub budget: Option<f64>,
     pub anomaly_factor: f64,
     pub requests: u32,

@@ -60,19 +60,29 @@ pub struct Tagged {
     pub cluster: String,
 }
 
-/// Which cluster of `down` a resource's tags name, by any of the three tags.
+/// A cluster by both its names: the fleet's (the cost tag's value) and EKS's (what
+/// Kubernetes, the load balancer controller and Karpenter tag with). A network is
+/// `network:<name>` both ways.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Named {
+    pub name: String,
+    pub eks_name: String,
+}
+
+/// The fleet name of the cluster of `down` a resource's tags name, by any of the three
+/// tags.
 pub fn cluster_of(
     tags: &BTreeMap<String, String>,
     cluster_tag: &str,
-    down: &[String],
+    down: &[Named],
 ) -> Option<String> {
     down.iter()
         .find(|c| {
-            tags.get(cluster_tag) == Some(*c)
-                || tags.get("elbv2.k8s.aws/cluster") == Some(*c)
-                || tags.contains_key(&format!("kubernetes.io/cluster/{c}"))
+            tags.get(cluster_tag) == Some(&c.name)
+                || tags.get("elbv2.k8s.aws/cluster") == Some(&c.eks_name)
+                || tags.contains_key(&format!("kubernetes.io/cluster/{}", c.eks_name))
         })
-        .cloned()
+        .map(|c| c.name.clone())
 }
 
 pub struct Finder {
@@ -106,7 +116,7 @@ fn age(created: Option<&aws_sdk_ec2::primitives::DateTime>, now: Timestamp) -> O
 
 impl Finder {
     /// Resources tagged for any of the `down` clusters.
-    pub async fn tagged(&self, cluster_tag: &str, down: &[String]) -> Result<Vec<Tagged>> {
+    pub async fn tagged(&self, cluster_tag: &str, down: &[Named]) -> Result<Vec<Tagged>> {
         if down.is_empty() {
             return Ok(vec![]);
         }
@@ -114,20 +124,20 @@ impl Finder {
             .iter()
             .map(|c| {
                 TagFilter::builder()
-                    .key(format!("kubernetes.io/cluster/{c}"))
+                    .key(format!("kubernetes.io/cluster/{}", c.eks_name))
                     .build()
             })
             .collect();
         filters.push(
             TagFilter::builder()
                 .key("elbv2.k8s.aws/cluster")
-                .set_values(Some(down.to_vec()))
+                .set_values(Some(down.iter().map(|c| c.eks_name.clone()).collect()))
                 .build(),
         );
         filters.push(
             TagFilter::builder()
                 .key(cluster_tag)
-                .set_values(Some(down.to_vec()))
+                .set_values(Some(down.iter().map(|c| c.name.clone()).collect()))
                 .build(),
         );
         let mut found: BTreeMap<String, String> = BTreeMap::new();
@@ -639,22 +649,24 @@ pub fn split_arn(arn: &str) -> Option<(String, &str)> {
 }
 
 impl Finder {
-    /// NAT gateways in the VPCs of the fleet's clusters (their blueprint subnets, and the
-    /// public subnets of their `[[network]]`s) that lack the cost tag `cluster_tag`: nobody
-    /// schedules them, so they bill around the clock. One leftover each (`nat-gateway
-    /// (not scheduled)`), named for the first fleet cluster in its VPC.
+    /// NAT gateways in the VPCs of `clusters` (the fleet's clusters at this finder's
+    /// place: their blueprint subnets, and the public subnets of their `[[network]]`s)
+    /// that lack the cost tag `cluster_tag`: nobody schedules them, so they bill around
+    /// the clock. One leftover each (`nat-gateway (not scheduled)`), named for the first
+    /// fleet cluster in its VPC.
     ///
     /// # Errors
     /// EC2's (`DescribeSubnets`, `DescribeNatGateways`).
     pub async fn unscheduled_nat_gateways(
         &self,
         config: &fleet_shared::config::FleetConfig,
+        clusters: &[&fleet_shared::config::ClusterConfig],
         cluster_tag: &str,
         now: Timestamp,
     ) -> Result<Vec<Leftover>> {
         // Subnet id -> the first cluster that names it (directly or through its network).
         let mut subnets: BTreeMap<String, String> = BTreeMap::new();
-        for c in &config.clusters {
+        for c in clusters {
             let network = c.network.as_deref().and_then(|n| config.network(n));
             let ids = c.blueprint.subnet_ids.iter().chain(
                 network
@@ -771,7 +783,10 @@ mod tests {
 
     #[test]
     fn tags_name_the_cluster() {
-        let down = vec!["staging".to_string()];
+        let down = vec![Named {
+            name: "staging".into(),
+            eks_name: "staging".into(),
+        }];
         let tags = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
         assert_eq!(
             cluster_of(
@@ -795,6 +810,27 @@ mod tests {
         );
         assert_eq!(
             cluster_of(&tags("fleet:cluster", "prod"), "fleet:cluster", &down),
+            None
+        );
+        // Another EKS name: Kubernetes' and the controller's tags carry it, the cost tag
+        // the fleet name; the answer is the fleet name.
+        let down = vec![Named {
+            name: "web-prod".into(),
+            eks_name: "web".into(),
+        }];
+        for (key, value) in [
+            ("kubernetes.io/cluster/web", "owned"),
+            ("elbv2.k8s.aws/cluster", "web"),
+            ("fleet:cluster", "web-prod"),
+        ] {
+            assert_eq!(
+                cluster_of(&tags(key, value), "fleet:cluster", &down),
+                Some("web-prod".into()),
+                "{key}"
+            );
+        }
+        assert_eq!(
+            cluster_of(&tags("fleet:cluster", "web"), "fleet:cluster", &down),
             None
         );
     }

@@ -431,6 +431,7 @@ pub fn build(i: &Inputs) -> CostReport {
             i.leftovers.len()
         ));
     }
+    warnings.extend(i.not_looked.iter().cloned());
     warnings.extend(
         i.karpenter_tagging
             .iter()
@@ -677,6 +678,7 @@ mod tests {
             karpenter_tagging: vec![],
             cluster_tag: "fleet:cluster",
             versions: vec![],
+            not_looked: vec![],
             budget: Some(60.0),
             anomaly_factor: 1.5,
             requests: 2,

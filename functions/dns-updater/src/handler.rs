@@ -396,7 +396,7 @@ impl Updater {
         inv: &Invocation,
     ) -> Result<Target> {
         let place = self.config.place(c);
-        let access = ClusterAccess::of_active(&self.eks.at(&place), &c.name, &place)
+        let access = ClusterAccess::of_active(&self.eks.at(&place), c.eks_name(), &place)
             .await?
             .ok_or_else(|| {
                 FleetError::Pending(format!("cluster `{}` is not ACTIVE in EKS", c.name))

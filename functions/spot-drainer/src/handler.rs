@@ -143,15 +143,21 @@ impl Drainer {
     }
 
     /// Searches the fleet's active clusters in `origin`'s account and region (all of
-    /// them without one) for the node of `instance_id`. A cluster that cannot be asked
+    /// them without one; the hub's clusters only for events of `hub_account_id` when it
+    /// is known, as in Lambda) for the node of `instance_id`. A cluster that cannot be asked
     /// (its spoke unreachable, its API down) does not stop the search; when the node is
     /// found nowhere else, the first such error is the answer (EventBridge retries), not
     /// "not ours" (which would drop the drain).
-    async fn find(&self, instance_id: &str, origin: Option<&Origin>) -> Result<Option<Found>> {
+    async fn find(
+        &self,
+        instance_id: &str,
+        origin: Option<&Origin>,
+        hub_account_id: Option<&str>,
+    ) -> Result<Option<Found>> {
         let clusters: Vec<&ClusterConfig> = match origin {
             Some(o) => self
                 .config
-                .clusters_at(&o.account, &o.region, None)
+                .clusters_at(&o.account, &o.region, hub_account_id)
                 .collect(),
             None => self.config.clusters.iter().collect(),
         };
@@ -160,7 +166,8 @@ impl Drainer {
             let place = self.config.place(c);
             let eks = self.eks.at(&place);
             let looked = async {
-                let Some(access) = ClusterAccess::of_active(&eks, &c.name, &place).await? else {
+                let Some(access) = ClusterAccess::of_active(&eks, c.eks_name(), &place).await?
+                else {
                     return Ok(None);
                 };
                 let client = self.kube.client(&access).await?;
@@ -200,7 +207,10 @@ impl Drainer {
         inv: &Invocation,
     ) -> Result<InstanceReport> {
         let started = Instant::now();
-        let Some(found) = self.find(instance_id, req.origin.as_ref()).await? else {
+        let Some(found) = self
+            .find(instance_id, req.origin.as_ref(), inv.account_id.as_deref())
+            .await?
+        else {
             // Acknowledged, not an error: an error would make EventBridge retry forever.
             tracing::info!(
                 instance_id,

@@ -14,13 +14,15 @@
 //! `fleet-config spoke-params <file> <account name>`: the same for `infra/spoke.yaml` in
 //! one `[[account]]` (its role name, regions, and what its clusters' blueprints name),
 //! as `Key=Value` words; `make deploy-spoke` adds the hub's account, region and name.
+//! `hub` for the account name: the hub account's regions other than the hub's (the
+//! event forwarding only).
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use fleet_shared::config::{normalize_name, DnsProvider, FleetConfig, SecretRef, SecretSource};
 
-const USAGE: &str = "usage: fleet-config check <file.toml>\n       fleet-config params <file.toml> [<cluster name prefix>]\n       fleet-config spoke-params <file.toml> <account name>";
+const USAGE: &str = "usage: fleet-config check <file.toml>\n       fleet-config params <file.toml> [<cluster name prefix>]\n       fleet-config spoke-params <file.toml> <account name | hub>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -223,10 +225,34 @@ fn zones_in(config: &FleetConfig, account: &str) -> (BTreeSet<String>, BTreeSet<
     (zones, names)
 }
 
+/// The parameters of `infra/spoke.yaml` for the hub's own account: only the forwarding
+/// of the drainer's events from the regions other than the hub's where the hub account
+/// has clusters or networks (the hub stack's own rules serve its region; no roles: the
+/// hub's functions act in their own account with their own).
+fn hub_forwarding_params(config: &FleetConfig) -> Result<Vec<String>, String> {
+    let mut regions = regions(config, None);
+    regions.remove(&config.fleet.region);
+    if regions.is_empty() {
+        return Err(format!(
+            "the hub's account has clusters and networks only in {}, where the hub stack forwards its own events: no spoke stack is needed",
+            config.fleet.region
+        ));
+    }
+    Ok(vec![
+        "SpokeRoleName=fleet-hub-forwarding-only".to_string(),
+        format!("HubRegion={}", config.fleet.region),
+        format!("EventBusName={}", config.fleet.event_bus),
+        format!("Regions={}", list(regions)),
+    ])
+}
+
 /// The parameters of `infra/spoke.yaml` for `[[account]]` `name`: its role name, the
 /// hub's region and bus, its regions, what its blueprints name and the cluster and node
 /// roles they pass.
 fn spoke_params(config: &FleetConfig, name: &str) -> Result<Vec<String>, String> {
+    if name == "hub" {
+        return hub_forwarding_params(config);
+    }
     let Some(account) = config.account(name) else {
         let known: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
         return Err(format!(
@@ -240,13 +266,17 @@ fn spoke_params(config: &FleetConfig, name: &str) -> Result<Vec<String>, String>
     };
     let (zones, names) = zones_in(config, name);
     let mut regions = regions(config, Some(name));
-    if regions.is_empty() && zones.is_empty() {
+    let holds_the_bill = config
+        .cost
+        .as_ref()
+        .is_some_and(|c| c.account.as_deref() == Some(name));
+    if regions.is_empty() && zones.is_empty() && !holds_the_bill {
         return Err(format!(
-            "account `{name}` has no cluster, network or Route53 zone of the config"
+            "account `{name}` has no cluster, network or Route53 zone of the config, and is not cost.account"
         ));
     }
     if regions.is_empty() {
-        // Only Route53 zones (global): the roles act in no region but the hub's.
+        // Only Route53 zones or the bill (global): the roles act in no region but the hub's.
         regions.insert(config.fleet.region.clone());
     }
     let roles: BTreeSet<String> = config
@@ -273,6 +303,7 @@ fn spoke_params(config: &FleetConfig, name: &str) -> Result<Vec<String>, String>
         format!("BlueprintRoleArns={}", list(roles)),
         format!("HostedZoneIds={}", list(zones)),
         format!("Route53RecordNames={}", list(names)),
+        format!("HoldsTheBill={holds_the_bill}"),
     ];
     words.extend(blueprint_params(config, Some(name)));
     Ok(words)
@@ -280,10 +311,16 @@ fn spoke_params(config: &FleetConfig, name: &str) -> Result<Vec<String>, String>
 
 fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, String> {
     if let Some(prefix) = prefix {
-        if let Some(c) = config.clusters.iter().find(|c| !c.name.starts_with(prefix)) {
+        // IAM binds the EKS name (the cluster's ARN), which `eks_name` may set apart.
+        if let Some(c) = config
+            .clusters
+            .iter()
+            .find(|c| !c.eks_name().starts_with(prefix))
+        {
             return Err(format!(
-                "cluster `{}` does not start with ClusterNamePrefix `{prefix}`: the functions could not touch it",
-                c.name
+                "cluster `{}` (EKS name `{}`) does not start with ClusterNamePrefix `{prefix}`: the functions could not touch it",
+                c.name,
+                c.eks_name()
             ));
         }
     }
@@ -413,5 +450,36 @@ mod tests {
             assert!(SECRET_PARAMETERS.iter().any(|(k, _)| *k == key), "{key}");
         }
         assert!(params(&config, Some("s")).is_ok());
+    }
+
+    #[test]
+    fn the_spoke_stacks_parameters() {
+        let text = include_str!("../../../infra/fleet.example.toml");
+        let config = FleetConfig::parse(text).expect("example");
+        let words = spoke_params(&config, "production").expect("production");
+        let has = |w: &str| words.contains(&w.to_string());
+        assert!(has("Regions=us-east-1"), "{words:?}");
+        assert!(has("HoldsTheBill=false"), "{words:?}");
+        // The bill in production: its cost role may read Cost Explorer.
+        let mut billed = config.clone();
+        billed.cost.get_or_insert_with(Default::default).account = Some("production".into());
+        assert!(spoke_params(&billed, "production")
+            .expect("production")
+            .contains(&"HoldsTheBill=true".to_string()));
+        // The hub's account: forwarding from its regions other than the hub's only.
+        let e = spoke_params(&config, "hub").expect_err("every hub cluster in the hub region");
+        assert!(e.contains("no spoke stack is needed"), "{e}");
+        let mut elsewhere = config.clone();
+        elsewhere.clusters[0].region = Some("ap-southeast-2".into());
+        let words = spoke_params(&elsewhere, "hub").expect("hub forwarding");
+        assert!(
+            words.contains(&"Regions=ap-southeast-2".to_string()),
+            "{words:?}"
+        );
+        assert!(
+            !words.iter().any(|w| w.starts_with("BlueprintRoleArns")),
+            "{words:?}"
+        );
+        assert!(spoke_params(&config, "nowhere").is_err());
     }
 }

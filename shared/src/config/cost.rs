@@ -20,6 +20,11 @@ pub struct CostConfig {
     /// Yesterday is an anomaly above this multiple of the trailing 7-day mean.
     #[serde(default = "default_anomaly")]
     pub anomaly_factor: f64,
+    /// The `[[account]]` whose Cost Explorer holds the bill (the organization's management
+    /// account sees its linked accounts'); absent: the hub's own. Read with that
+    /// account's `<role_arn>-cost` role.
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 fn default_tag() -> String {
@@ -66,6 +71,7 @@ impl Default for CostConfig {
             monthly_budget_usd: None,
             metric: CostMetric::default(),
             anomaly_factor: default_anomaly(),
+            account: None,
         }
     }
 }

@@ -71,6 +71,11 @@ pub struct RecordedState {
     /// its token) or adopted. Once set, the token is spent: the next creation takes a new
     /// one.
     pub owned_generation: Option<String>,
+    /// Where that incarnation lives, `<account name or hub>/<region>/<EKS name>`
+    /// (`hub/eu-west-1/staging`): written with `owned_generation`. A config that moves the
+    /// cluster elsewhere while it still runs here is refused, not obeyed with a second
+    /// cluster (the first would bill on, out of the fleet's sight).
+    pub home: Option<String>,
     /// When and by which invocation the incarnation was adopted (`adopt = true`).
     pub adopted_at: Option<Timestamp>,
     /// The request id of the invocation that adopted it.

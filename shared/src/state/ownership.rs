@@ -51,10 +51,22 @@ impl StateStore {
 
     /// Records that the incarnation of `generation` is the fleet's (seen with its creation
     /// token), which spends the token.
-    pub async fn mark_owned(&self, name: &str, generation: &str) -> Result<()> {
+    pub async fn mark_owned(&self, name: &str, generation: &str, home: &str) -> Result<()> {
         self.update_state(name)
-            .update_expression("SET owned_generation = :gen")
+            .update_expression("SET owned_generation = :gen, home = :home")
             .expression_attribute_values(":gen", s(generation))
+            .expression_attribute_values(":home", s(home))
+            .send()
+            .await
+            .map_err(ddb("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Forgets where the owned incarnation lived: it is gone from there (see
+    /// [`RecordedState::home`](crate::state::RecordedState::home)).
+    pub async fn forget_home(&self, name: &str) -> Result<()> {
+        self.update_state(name)
+            .update_expression("REMOVE home")
             .send()
             .await
             .map_err(ddb("UpdateItem"))?;
@@ -67,12 +79,16 @@ impl StateStore {
         &self,
         name: &str,
         generation: &str,
+        home: &str,
         at: Timestamp,
         by: &str,
     ) -> Result<bool> {
         let result = self
             .update_state(name)
-            .update_expression("SET owned_generation = :gen, adopted_at = :at, adopted_by = :by")
+            .update_expression(
+                "SET owned_generation = :gen, home = :home, adopted_at = :at, adopted_by = :by",
+            )
+            .expression_attribute_values(":home", s(home))
             .condition_expression(
                 "attribute_not_exists(owned_generation) OR owned_generation <> :gen",
             )
