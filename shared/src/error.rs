@@ -288,6 +288,13 @@ impl FleetError {
         self.aws_kind() == Some(AwsErrorKind::ConditionFailed)
     }
 
+    /// IAM refused the call (`AccessDenied`, `AccessDeniedException`,
+    /// `UnauthorizedOperation`): an explicit deny, such as a region the deploy left out.
+    pub fn is_access_denied(&self) -> bool {
+        matches!(self, FleetError::Aws { code, .. }
+            if matches!(code.as_str(), "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation"))
+    }
+
     /// Worth trying again later without a human doing anything.
     pub fn is_retryable(&self) -> bool {
         match self {

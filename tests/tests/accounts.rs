@@ -385,6 +385,27 @@ async fn a_cluster_moved_while_it_runs_is_not_built_twice() {
         vec!["hub/eu-west-1"],
         "built once"
     );
+    // A record from before homes were kept: the incarnation is looked for where every
+    // cluster lived then (the hub's region, under its fleet name) before one is built.
+    let store = fleet_shared::state::StateStore::new(
+        aws_sdk_dynamodb::Client::new(e.places.hub()),
+        e.table.clone(),
+    );
+    store.forget_home(hub_eu).await.expect("forget home");
+    let tick = ticks_of(&mover, "2026-11-23T10:00:00Z", "2026-11-23T11:00:00Z").await;
+    let refused = outcome(&tick, hub_eu);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("still runs in hub/eu-west-1/{hub_eu}")),
+        "{refused}"
+    );
+    assert_eq!(
+        e.found_at(hub_eu).await,
+        vec!["hub/eu-west-1"],
+        "built once"
+    );
     // Put back: down in the evening where it lives.
     e.ticks("2026-11-23T19:55:00Z", "2026-11-23T21:00:00Z")
         .await;

@@ -637,6 +637,39 @@ async fn a_network_moved_while_its_cluster_runs_keeps_its_egress() {
     assert!(outcome(&r, &name).get("error").is_none(), "{r}");
 }
 
+/// The config moves a running cluster to another region without its network: the move
+/// is refused (the cluster still runs where it is), and its old network, which no
+/// cluster of the config names any more, keeps the NAT gateway the running nodes route
+/// through.
+#[tokio::test]
+async fn a_network_left_by_a_cluster_that_still_runs_keeps_its_egress() {
+    let mut n = net(&[("scale", WEEKDAYS)], false, async |_, _| {}).await;
+    let (name, nat) = n.up_with_its_nat_gateway().await;
+    let network = n.vpc.network_toml(&n.network, false);
+    n.f.reconfigure(
+        &[cluster_toml("scale", WEEKDAYS, "region = \"us-east-1\"")],
+        &network,
+    );
+    let r = n.f.tick(ts("2026-11-23T12:00:00Z")).await;
+    assert!(
+        outcome(&r, &name)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("still runs in hub/eu-west-1"),
+        "{r}"
+    );
+    let net = network_outcome(&r, &n.network);
+    assert!(
+        net["step"].to_string().contains(&name),
+        "waits for it: {net}"
+    );
+    assert_eq!(
+        billing_nat_gateways(&n.ec2, &n.vpc.public_subnet).await,
+        nat
+    );
+    assert_eq!(n.routes().await, vec![Some(nat[0].clone()); 2]);
+}
+
 #[tokio::test]
 async fn one_invocation_at_a_time_acts_on_a_network() {
     let n = net(&[("destroy", WEEKDAYS)], false, async |_, _| {}).await;

@@ -279,8 +279,15 @@ impl Scheduler {
                     mode: c.mode,
                     at: now,
                 };
-                self.announce(c, Desired::Down, &generation, record, &event, now, None)
-                    .await
+                let announced = self
+                    .announce(c, Desired::Down, &generation, record, &event, now, None)
+                    .await?;
+                // Destroyed: no incarnation lives anywhere, and the config may move the
+                // cluster (even out of the deploy's regions) before the morning.
+                if matches!(observed, Observed::Absent) && record.state.home.is_some() {
+                    self.store.forget_home(&c.name).await?;
+                }
+                Ok(announced)
             }
             Step::CapNodePools {
                 record: entries,
@@ -535,12 +542,25 @@ impl Scheduler {
         self.store
             .record_irsa_issuers(&c.name, &issuers[keep..])
             .await?;
+        // arn:<partition>:iam::<account>:oidc-provider/…
+        let account_of = |arn: &str| arn.split(':').nth(4).map(String::from);
         for old in record
             .state
             .oidc_providers
             .iter()
             .filter(|a| **a != provider.arn)
         {
+            if account_of(old) != account_of(&provider.arn) {
+                // Made in the account the cluster lived in before the config moved it:
+                // out of this place's reach. Forgotten, and people told.
+                let text = format!(
+                    ":warning: cluster `{}` moved accounts: the OIDC provider {old} the fleet made for it before is left where it is; delete it there",
+                    c.name
+                );
+                self.notifier.send_or_warn(&text).await;
+                self.store.forget_oidc_provider(&c.name, old).await?;
+                continue;
+            }
             self.at(c).iam.delete_provider(old).await?;
             self.store.forget_oidc_provider(&c.name, old).await?;
             tracing::info!(cluster = %c.name, provider = %old, "the earlier issuer's OIDC provider deleted");

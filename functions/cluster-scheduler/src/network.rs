@@ -46,6 +46,23 @@ impl Scheduler {
                 not_down.push(c.name.clone());
             }
         }
+        // A cluster the config moved away (to another place or network) while its
+        // incarnation still runs where it was (the tick refuses the move): every network
+        // of that place keeps what its nodes may route through.
+        let here = self.network_place(n);
+        for c in &self.config.clusters {
+            let Some(record) = records.get(&c.name) else {
+                continue;
+            };
+            let Some(home) = record.state.home.as_deref() else {
+                continue;
+            };
+            let moved_from_here = home != self.home(c)
+                && crate::tick::parse_home(home).is_some_and(|(place, _)| place == here);
+            if moved_from_here && holds_the_evening(&record.state) && !not_down.contains(&c.name) {
+                not_down.push(c.name.clone());
+            }
+        }
         (desired, not_down)
     }
 
@@ -59,12 +76,14 @@ impl Scheduler {
         let (desired, not_down) = self.network_inputs(n, records, now);
         let record = self.store.network(&n.name).await?;
         let recorded: Vec<String> = record.gateways.keys().cloned().collect();
-        // A network removed from the config hands the tables other networks list over
-        // before its gateways go: it looks at them.
-        let other_tables: Vec<String> = if self.config.network(&n.name).is_none() {
+        // A network removed from the config (or moved away) hands the tables other
+        // networks of its place list over before its gateways go: it looks at them.
+        let other_tables: Vec<String> = if self.retiring(n) {
+            let here = self.network_place(n);
             self.config
                 .networks
                 .iter()
+                .filter(|o| self.network_place(o) == here)
                 .flat_map(|o| o.route_tables().map(|(_, r)| r.to_string()))
                 .collect()
         } else {
@@ -97,7 +116,33 @@ impl Scheduler {
         inv: &Invocation,
         stop_at: tokio::time::Instant,
     ) -> (Vec<NetworkOutcome>, HashMap<String, NetworkGate>) {
-        let known = self.known_networks().await;
+        let known = match self.known_networks().await {
+            Ok(k) => k,
+            Err(e) => {
+                // Where each network's gateways live is not known this tick: acting
+                // could make a moved network's anew and lose the old ones. None is acted
+                // on; their clusters' nodes wait a tick.
+                let outcomes = self
+                    .config
+                    .networks
+                    .iter()
+                    .map(|n| NetworkOutcome {
+                        name: n.name.clone(),
+                        desired: self.network_inputs(n, records, inv.now).0,
+                        actual: "unknown".into(),
+                        step: "none".into(),
+                        result: StepResult::Failed,
+                        ready: false,
+                        error: Some(format!(
+                            "reading where the fleet's networks live failed: {e}"
+                        )),
+                        notes: vec![],
+                    })
+                    .collect::<Vec<_>>();
+                let gates = self.gates(&outcomes);
+                return (outcomes, gates);
+            }
+        };
         let known = &known;
         // Every network at once (each in its own place, whose clients time out), none past
         // the tick's deadline: a region in an outage holds back only its own.
@@ -129,16 +174,20 @@ impl Scheduler {
     }
 
     /// The networks the fleet made something for, and where (see
-    /// [`StateStore::known_networks`](fleet_shared::state::StateStore::known_networks));
-    /// none when the list cannot be read (logged: the next tick reads it again).
-    pub(crate) async fn known_networks(&self) -> Vec<(String, Option<Place>)> {
-        match self.store.known_networks().await {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::warn!(error = %e, "listing the networks the fleet made something for failed");
-                vec![]
-            }
-        }
+    /// [`StateStore::known_networks`](fleet_shared::state::StateStore::known_networks)):
+    /// a network recorded before places were lives in the hub's region.
+    ///
+    /// # Errors
+    /// The state table's.
+    pub(crate) async fn known_networks(&self) -> Result<Vec<(String, Place)>> {
+        let hub = Place::hub(self.config.fleet.region.clone());
+        Ok(self
+            .store
+            .known_networks()
+            .await?
+            .into_iter()
+            .map(|(name, place)| (name, place.unwrap_or_else(|| hub.clone())))
+            .collect())
     }
 
     /// Network `n`'s tick. When the config moved it (account or region) and the fleet
@@ -150,12 +199,12 @@ impl Scheduler {
         n: &NetworkConfig,
         records: &HashMap<String, ClusterRecord>,
         inv: &Invocation,
-        known: &[(String, Option<Place>)],
+        known: &[(String, Place)],
     ) -> NetworkOutcome {
         let was = known
             .iter()
             .find(|(name, _)| *name == n.name)
-            .and_then(|(_, place)| place.clone())
+            .map(|(_, place)| place.clone())
             .filter(|place| *place != self.network_place(n));
         let Some(was) = was else {
             return self.reconcile_network(n, records, inv).await;
@@ -217,7 +266,7 @@ impl Scheduler {
     /// gateways stay as blackholes, and people are told so.
     pub(crate) async fn retire_removed_networks(
         &self,
-        known: &[(String, Option<Place>)],
+        known: &[(String, Place)],
         inv: &Invocation,
     ) -> Vec<NetworkOutcome> {
         let mut outcomes = vec![];
@@ -226,10 +275,7 @@ impl Scheduler {
                 continue;
             }
             let name = name.clone();
-            let place = place.clone().unwrap_or_else(|| Place {
-                account: None,
-                region: self.config.fleet.region.clone(),
-            });
+            let place = place.clone();
             // A spoke removed from the config along with its network: every call fails
             // naming the account (never the hub's credentials), reported each tick until
             // the account is configured again.
@@ -303,7 +349,12 @@ impl Scheduler {
             None => "never up".into(),
         };
         if removed {
-            outcome.actual = format!("{} (removed from the config)", outcome.actual);
+            let why = if self.config.network(&n.name).is_some() {
+                "moved in the config"
+            } else {
+                "removed from the config"
+            };
+            outcome.actual = format!("{} ({why})", outcome.actual);
         }
         // What is there serves the nodes whatever this tick does: a network that is up
         // and routed is ready while it backs off or another invocation acts on it.

@@ -187,14 +187,17 @@ impl Scheduler {
                     .clusters_of(&n.name)
                     .map(|c| c.name.as_str())
                     .collect();
-                match self.store.clusters(&names).await {
-                    Ok(records) => {
-                        let known = self.known_networks().await;
+                let read = match self.store.clusters(&names).await {
+                    Ok(records) => self.known_networks().await.map(|known| (records, known)),
+                    Err(e) => Err(e),
+                };
+                match read {
+                    Ok((records, known)) => {
                         let outcome = self.network_tick(n, &records, inv, &known).await;
                         self.gates(&[outcome]).remove(&c.name).flatten()
                     }
                     Err(e) => Some(format!(
-                        "network {}: reading its clusters' state failed: {e}",
+                        "network {}: reading its clusters' state or where it lives failed: {e}",
                         n.name
                     )),
                 }
@@ -249,7 +252,11 @@ impl Scheduler {
         }
         let home = self.home(c);
         if let Some(there) = record.state.home.clone().filter(|h| *h != home) {
-            if let Err(e) = self.left_home(c, &record.state, &there).await {
+            let gone = match self.left_home(c, &record.state, &there).await {
+                Ok(()) => self.store.forget_home(&c.name).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = gone {
                 return self.after_error(c, &record, now, outcome, e).await;
             }
             record.state.home = None;
@@ -259,6 +266,23 @@ impl Scheduler {
             Err(e) => return self.after_error(c, &record, now, outcome, e).await,
         };
         self.classify(&mut described, &record.state);
+        // About to be built, and the fleet owns an incarnation whose home was never
+        // recorded (owned before homes were, or its home forgotten when it was
+        // destroyed): it may run where every cluster lived before accounts, the hub's
+        // region under its fleet name. One look there before building.
+        let homeless = record.state.home.is_none() && record.state.owned_generation.is_some();
+        if homeless && decision.desired == Desired::Up && matches!(described, Observed::Absent) {
+            let legacy = format!(
+                "{}/{}",
+                Place::hub(self.config.fleet.region.clone()),
+                c.name
+            );
+            if legacy != home {
+                if let Err(e) = self.left_home(c, &record.state, &legacy).await {
+                    return self.after_error(c, &record, now, outcome, e).await;
+                }
+            }
+        }
         if let Observed::Present(o) = &described {
             // First sight of the incarnation the fleet's token created: it is the fleet's
             // (the token is spent; the next creation takes a new one). Where it lives is
@@ -440,14 +464,15 @@ impl Scheduler {
     }
 
     /// The config moved `c` (account, region or EKS name) away from `there`, where the
-    /// fleet's incarnation was recorded. Gone from there (or not the fleet's one any
-    /// more): the record forgets it, and the cluster is built where the config says.
-    /// Still there: an error, and nothing is built, so that the old one is not left
-    /// billing out of the fleet's sight; it names the way out.
+    /// fleet's incarnation was recorded (or may be). `Ok`: gone from there (or not the
+    /// fleet's one any more), and the cluster may be built where the config says. Still
+    /// there: an error, and nothing is built, so that the old one is not left billing
+    /// out of the fleet's sight; it names the way out.
     ///
     /// # Errors
-    /// [`FleetError::Config`] while the old incarnation runs (or its account is no
-    /// longer configured); EKS's or the state table's.
+    /// [`FleetError::Config`] while the old incarnation runs, or when the fleet cannot
+    /// look there (its account no longer configured, or IAM refusing: its region left
+    /// the deploy); EKS's otherwise.
     pub(crate) async fn left_home(
         &self,
         c: &ClusterConfig,
@@ -455,17 +480,11 @@ impl Scheduler {
         there: &str,
     ) -> Result<()> {
         let key = self.config.cluster_key(c);
-        let mut parts = there.splitn(3, '/');
-        let (Some(account), Some(region), Some(eks_name)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
-            // Not written by this code: nothing to hold on to.
-            return self.store.forget_home(&c.name).await;
+        // Not written by this code: nothing to hold on to.
+        let Some((place, eks_name)) = parse_home(there) else {
+            return Ok(());
         };
-        let place = Place {
-            account: (account != "hub").then(|| account.to_string()),
-            region: region.to_string(),
-        };
+        let account = place.account.as_deref().unwrap_or("hub");
         if place
             .account
             .as_deref()
@@ -476,7 +495,16 @@ impl Scheduler {
                 format!("cluster `{}` was built in {there}, and account `{account}` is no longer configured: the fleet cannot see whether it still runs there. Configure the account again until it is gone (delete it there, or move the cluster back until it is down), or clear the record", c.name),
             ));
         }
-        let observed = self.aws.at(&place).eks.describe(eks_name).await?;
+        let observed = match self.aws.at(&place).eks.describe(&eks_name).await {
+            Ok(o) => o,
+            Err(e) if e.is_access_denied() => {
+                return Err(FleetError::config(
+                    key,
+                    format!("cluster `{}` was built in {there}, and the fleet may no longer look there ({e}): keep that account and region in the deploy (make deploy and make deploy-spoke take them from the config) until the move is done; move it back until the schedule has it down, then move it", c.name),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
         let still_there = matches!(&observed, Observed::Present(o)
             if recorded.owned_generation.as_deref() == Some(o.generation.as_str()));
         if still_there {
@@ -486,7 +514,7 @@ impl Scheduler {
             ));
         }
         tracing::info!(cluster = %c.name, from = %there, to = %self.home(c), "the cluster moved; the old incarnation is gone");
-        self.store.forget_home(&c.name).await
+        Ok(())
     }
 
     pub(crate) async fn after_error(
@@ -579,5 +607,45 @@ impl Scheduler {
             generation,
         };
         self.store.audit(&c.name, &entry).await
+    }
+}
+
+/// `(place, EKS name)` of a recorded home (`production/us-east-1/web`, `hub/eu-west-1/web`);
+/// `None` for text this code did not write.
+pub(crate) fn parse_home(home: &str) -> Option<(Place, String)> {
+    let mut parts = home.splitn(3, '/');
+    let (account, region, eks_name) = (parts.next()?, parts.next()?, parts.next()?);
+    if account.is_empty() || region.is_empty() || eks_name.is_empty() {
+        return None;
+    }
+    Some((
+        Place {
+            account: (account != "hub").then(|| account.to_string()),
+            region: region.to_string(),
+        },
+        eks_name.to_string(),
+    ))
+}
+
+#[cfg(test)]
+mod home_tests {
+    use super::*;
+
+    #[test]
+    fn homes_read_back_as_written() {
+        let (place, eks) = parse_home("production/us-east-1/web").expect("home");
+        assert_eq!(place.account.as_deref(), Some("production"));
+        assert_eq!(place.region, "us-east-1");
+        assert_eq!(eks, "web");
+        assert_eq!(
+            format!("{place}/{eks}"),
+            "production/us-east-1/web",
+            "Place's Display writes what parse_home reads"
+        );
+        let (place, _) = parse_home("hub/eu-west-1/staging").expect("home");
+        assert_eq!(place, Place::hub("eu-west-1"));
+        assert!(parse_home("hub/eu-west-1").is_none());
+        assert!(parse_home("hub//x").is_none());
+        assert!(parse_home("").is_none());
     }
 }
