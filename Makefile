@@ -42,9 +42,9 @@ help:
 	@echo "make deny                       cargo deny: licenses, bans, sources; advisories when a database is there"
 	@echo "make fuzz [FUZZ_SECONDS=60]     every fuzz target under libFuzzer for FUZZ_SECONDS each"
 	@echo "make bench [SECTIONS=\"4 6\"]     measure cold start, memory, drain, DORA, ingest, fan-out, API calls -> BENCHMARKS.md"
-	@echo "make deploy PREFIX=... [STACK=fleet] CONFIG=infra/fleet.toml PARAMS='BlueprintRoleArns=...'"
+	@echo "make deploy PREFIX=... [STACK=fleet] [CONFIG=infra/fleet.toml] [PARAMS='Name=value ...']"
 	@echo "                                SAM build (cargo-lambda) and deploy of every function"
-	@echo "make deploy-spoke ACCOUNT=... PREFIX=... [ACCOUNT_PROFILE=...] [REGIONS='us-east-1 eu-central-1']"
+	@echo "make deploy-spoke ACCOUNT=... PREFIX=... ACCOUNT_PROFILE=... [REGIONS='us-east-1 eu-central-1'] (ACCOUNT=hub: no profile)"
 	@echo "                                the spoke stack (infra/spoke.yaml) in one [[account]] (ACCOUNT=hub: the hub account's other regions, forwarding only)"
 	@echo "make deploy-fn FN=...            new code for one deployed function (cargo lambda deploy)"
 	@echo "make destroy [STACK=fleet]       delete the stack (the state table is kept)"
@@ -205,7 +205,8 @@ deploy: deploy-preflight setup $(DEPLOY_VENV)/.installed
 # default ones); REGIONS defaults to the account's regions in the config.
 deploy-spoke: deploy-preflight setup $(DEPLOY_VENV)/.installed
 	@test -n "$(ACCOUNT)" || { echo "ACCOUNT=<[[account]] name of $(CONFIG), or hub> is required"; exit 1; }
-	cargo run --quiet -p fleet-shared --bin fleet-config -- spoke-params $(CONFIG) $(ACCOUNT) > $(DEPLOY_VENV)/spoke-params
+	@test -n "$(PREFIX)" || { echo "PREFIX=<the hub's ClusterNamePrefix> is required"; exit 1; }
+	cargo run --quiet -p fleet-shared --bin fleet-config -- spoke-params $(CONFIG) $(ACCOUNT) $(PREFIX) > $(DEPLOY_VENV)/spoke-params
 	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(DEPLOY_VENV)/bin/python infra/deploy-spoke.py \
 		$(CONFIG) $(ACCOUNT) $(STACK) $(PREFIX) $(DEPLOY_VENV)/spoke-params "$(REGIONS)" "$(ACCOUNT_PROFILE)"
 

@@ -5,8 +5,8 @@ Usage: python infra/deploy-spoke.py <config.toml> <account name> <hub stack> <pr
            <spoke-params file> [<regions>] [<profile>]
 
 The hub's account comes from the caller's own credentials (the hub's: the default
-profile); the spoke's from <profile> (an AWS CLI profile of the spoke account), given to
-`sam deploy`. The account's external id, when the config names one (`ssm:`), is read
+profile); the spoke's from <profile> (an AWS CLI profile of the spoke account, required
+and checked against the account's role_arn), given to `sam deploy`. The account's external id, when the config names one (`ssm:`), is read
 from the hub's SSM and passed as the NoEcho parameter `ExternalId`. Regions: the
 space-separated <regions>, else every region the config has clusters or networks of the
 account in. The roles (IAM is global) are always made by the stack in the hub's region,
@@ -46,6 +46,18 @@ def main() -> None:
         f"ClusterNamePrefix={prefix}",
         *params,
     ]
+    if not forwarding_only:
+        # The stack goes where the profile's credentials are: never the hub's by default.
+        if not profile:
+            sys.exit(f"account `{account}`: ACCOUNT_PROFILE=<an AWS CLI profile of that account> is required")
+        spoke_account = boto3.session.Session(profile_name=profile).client(
+            "sts", region_name=hub_region
+        ).get_caller_identity()["Account"]
+        wanted = entry["role_arn"].split(":")[4]
+        if spoke_account != wanted:
+            sys.exit(
+                f"ACCOUNT_PROFILE={profile} is account {spoke_account}; account `{account}`'s role_arn is in {wanted}"
+            )
     external = entry.get("external_id")
     if external:
         if not external.startswith("ssm:"):

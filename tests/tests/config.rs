@@ -380,25 +380,33 @@ fn fleet_config_check_refuses_what_a_deployed_function_would() {
     let dir = std::env::temp_dir().join(fleet_tests::unique("deploy"));
     std::fs::create_dir_all(&dir).expect("dir");
     let literal = dir.join("fleet.toml");
-    std::fs::write(
-        &literal,
-        text.replace(
+    // Each secret key written out (the spokes' external ids too): refused, naming the
+    // key, never printing the value.
+    for (reference, value, key) in [
+        (
             "ssm:/fleet/slack-webhook",
             "https://hooks.example/services/T0/B0/literal-value",
+            "fleet.slack_webhook",
         ),
-    )
-    .expect("write");
-    let out = std::process::Command::new(&bin)
-        .args(["check", literal.to_str().expect("path")])
-        .output()
-        .expect("fleet-config");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("fleet.slack_webhook") && stderr.contains("ssm: reference"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("literal-value"), "{stderr}");
+        (
+            "ssm:/fleet/spoke-external-id",
+            "literal-external-id-value",
+            "account[0].external_id",
+        ),
+    ] {
+        std::fs::write(&literal, text.replace(reference, value)).expect("write");
+        let out = std::process::Command::new(&bin)
+            .args(["check", literal.to_str().expect("path")])
+            .output()
+            .expect("fleet-config");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(key) && stderr.contains("ssm: reference"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(value), "{stderr}");
+    }
 }
 
 /// `GetParameters` answers `/x:1` under the bare name `/x`: a prefetch must not let one

@@ -22,14 +22,18 @@ use std::process::ExitCode;
 
 use fleet_shared::config::{normalize_name, DnsProvider, FleetConfig, SecretRef, SecretSource};
 
-const USAGE: &str = "usage: fleet-config check <file.toml>\n       fleet-config params <file.toml> [<cluster name prefix>]\n       fleet-config spoke-params <file.toml> <account name | hub>";
+const USAGE: &str = "usage: fleet-config check <file.toml>\n       fleet-config params <file.toml> [<cluster name prefix>]\n       fleet-config spoke-params <file.toml> <account name | hub> [<cluster name prefix>]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (command, path, prefix) = match args.as_slice() {
-        [c, p] => (c.as_str(), p, None),
+    // `prefix` is the account's name for spoke-params.
+    let (command, path, prefix, spoke_prefix) = match args.as_slice() {
+        [c, p] => (c.as_str(), p, None, None),
         [c, p, prefix] if c == "params" || c == "spoke-params" => {
-            (c.as_str(), p, Some(prefix.as_str()))
+            (c.as_str(), p, Some(prefix.as_str()), None)
+        }
+        [c, p, account, prefix] if c == "spoke-params" => {
+            (c.as_str(), p, Some(account.as_str()), Some(prefix.as_str()))
         }
         _ => {
             eprintln!("{USAGE}");
@@ -53,7 +57,16 @@ fn main() -> ExitCode {
     // Both commands are about a deployed config, which the functions read as Lambda does.
     // `dora.pushgateway_url` may be written out (it is a secret only when its URL carries
     // credentials); every other secret must come from SSM.
-    for (key, secret) in secrets(&config) {
+    let external_ids = config
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("account[{i}].external_id"), a.external_id.as_ref()));
+    let keyed = secrets(&config)
+        .into_iter()
+        .map(|(k, s)| (k.to_string(), s))
+        .chain(external_ids);
+    for (key, secret) in keyed {
         let problem = match secret {
             Some(SecretRef::Literal(_)) if key != "dora.pushgateway_url" => Some(
                 "must be an ssm: reference in a deployed config (a secret written in the config is readable by everyone who can read the config; put it in SSM as a SecureString and write ssm:/its/name)",
@@ -75,7 +88,9 @@ fn main() -> ExitCode {
             println!("ok: {path}: {} cluster(s)", config.clusters.len());
             ExitCode::SUCCESS
         }
-        "spoke-params" => match spoke_params(&config, prefix.unwrap_or_default()) {
+        "spoke-params" => match check_prefix(&config, spoke_prefix)
+            .and_then(|()| spoke_params(&config, prefix.unwrap_or_default()))
+        {
             Ok(words) => {
                 println!("{}", words.join(" "));
                 ExitCode::SUCCESS
@@ -157,9 +172,10 @@ const SECRET_PARAMETERS: [(&str, &str); 6] = [
 ];
 
 /// What the blueprints of the clusters in `account` (`None`: the hub's own) name, as
-/// the roles' stack parameters: access entries' principals and policies, Pod Identity
-/// and IRSA roles, the networks' route tables.
+/// the roles' stack parameters: the cluster and node roles to pass, access entries'
+/// principals and policies, Pod Identity and IRSA roles, the networks' route tables.
 fn blueprint_params(config: &FleetConfig, account: Option<&str>) -> Vec<String> {
+    let mut roles = BTreeSet::new();
     let mut principals = BTreeSet::new();
     let mut policies = BTreeSet::new();
     let mut pod_roles = BTreeSet::new();
@@ -169,6 +185,13 @@ fn blueprint_params(config: &FleetConfig, account: Option<&str>) -> Vec<String> 
         .iter()
         .filter(|c| c.account.as_deref() == account)
     {
+        roles.insert(c.blueprint.role_arn.clone());
+        roles.extend(
+            c.blueprint
+                .nodegroups
+                .iter()
+                .map(|n| n.node_role_arn.clone()),
+        );
         for a in &c.blueprint.access {
             principals.insert(a.principal_arn.clone());
             policies.extend(a.policy_arn("aws"));
@@ -183,6 +206,7 @@ fn blueprint_params(config: &FleetConfig, account: Option<&str>) -> Vec<String> 
         .flat_map(|n| n.route_tables().map(|(_, r)| r.to_string()))
         .collect();
     vec![
+        format!("BlueprintRoleArns={}", list(roles)),
         format!("AccessPrincipalArns={}", list(principals)),
         format!("AccessPolicyArns={}", list(policies)),
         format!("PodIdentityRoleArns={}", list(pod_roles)),
@@ -279,19 +303,6 @@ fn spoke_params(config: &FleetConfig, name: &str) -> Result<Vec<String>, String>
         // Only Route53 zones or the bill (global): the roles act in no region but the hub's.
         regions.insert(config.fleet.region.clone());
     }
-    let roles: BTreeSet<String> = config
-        .clusters
-        .iter()
-        .filter(|c| c.account.as_deref() == Some(name))
-        .flat_map(|c| {
-            std::iter::once(c.blueprint.role_arn.clone()).chain(
-                c.blueprint
-                    .nodegroups
-                    .iter()
-                    .map(|n| n.node_role_arn.clone()),
-            )
-        })
-        .collect();
     let mut words = vec![
         format!(
             "SpokeRoleName={}",
@@ -300,7 +311,6 @@ fn spoke_params(config: &FleetConfig, name: &str) -> Result<Vec<String>, String>
         format!("HubRegion={}", config.fleet.region),
         format!("EventBusName={}", config.fleet.event_bus),
         format!("Regions={}", list(regions)),
-        format!("BlueprintRoleArns={}", list(roles)),
         format!("HostedZoneIds={}", list(zones)),
         format!("Route53RecordNames={}", list(names)),
         format!("HoldsTheBill={holds_the_bill}"),
@@ -309,7 +319,9 @@ fn spoke_params(config: &FleetConfig, name: &str) -> Result<Vec<String>, String>
     Ok(words)
 }
 
-fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, String> {
+/// Every EKS name of the fleet starts with `prefix` (the stacks' `ClusterNamePrefix`): one
+/// prefix for the hub and every spoke.
+fn check_prefix(config: &FleetConfig, prefix: Option<&str>) -> Result<(), String> {
     if let Some(prefix) = prefix {
         // IAM binds the EKS name (the cluster's ARN), which `eks_name` may set apart.
         if let Some(c) = config
@@ -324,6 +336,11 @@ fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, Str
             ));
         }
     }
+    Ok(())
+}
+
+fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, String> {
+    check_prefix(config, prefix)?;
     let mut zones = BTreeSet::new();
     let mut names = BTreeSet::new();
     let mut sm_secrets = BTreeSet::new();
@@ -481,5 +498,24 @@ mod tests {
             "{words:?}"
         );
         assert!(spoke_params(&config, "nowhere").is_err());
+        // One prefix for the fleet, on EKS names.
+        assert!(check_prefix(&config, Some("s")).is_ok());
+        let e = check_prefix(&config, Some("prod-")).expect_err("staging");
+        assert!(
+            e.contains("does not start with ClusterNamePrefix `prod-`"),
+            "{e}"
+        );
+        let mut renamed = config.clone();
+        renamed.clusters[0].eks_name = Some("web".into());
+        let e = check_prefix(&renamed, Some("s")).expect_err("web");
+        assert!(e.contains("(EKS name `web`)"), "{e}");
+        // The hub's own cluster and node roles are the hub stack's to pass.
+        let words = params(&config, None).expect("params");
+        assert!(
+            words
+                .iter()
+                .any(|w| w.starts_with("BlueprintRoleArns=arn:aws:iam::123456789012:role/")),
+            "{words:?}"
+        );
     }
 }

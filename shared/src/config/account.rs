@@ -167,7 +167,7 @@ pub(super) fn validate_accounts(accounts: &[AccountConfig], hub_region: &str) ->
             return Err(FleetError::config(
                 key("role_arn"),
                 format!(
-                    "the role name `{role_name}` is longer than {} characters: each function's role is <name>-scheduler, -drainer or -dns, and IAM allows 64",
+                    "the role name `{role_name}` is longer than {} characters: each function's role is <name>-scheduler, -drainer, -dns or -cost, and IAM allows 64",
                     crate::place::ACCOUNT_ROLE_NAME_MAX
                 ),
             ));
