@@ -17,6 +17,7 @@ use crate::schedule::{ClusterSchedule, Holiday, Uptime};
 mod account;
 mod blueprint;
 mod cost;
+mod deployed;
 mod dns;
 mod dora;
 mod karpenter;
@@ -30,6 +31,7 @@ pub use blueprint::{
     CapacityType, NodegroupBlueprint, PodIdentity, ReadyObject, SecretSource, ACCESS_POLICIES,
 };
 pub use cost::{CostConfig, CostMetric};
+pub use deployed::{check_deployed, secret_keys};
 pub use dns::{
     cloudflare_marker, is_hostname, normalize_name, DnsConfig, DnsProvider, DnsRecordConfig,
     OnDestroy, ServiceRef, CLOUDFLARE_COMMENT_MAX,

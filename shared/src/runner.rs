@@ -278,18 +278,26 @@ where
     };
     let event: Value = serde_json::from_str(&text)
         .map_err(|e| FleetError::bad_request("event", format!("not valid JSON: {e}")))?;
-    let now = match std::env::var("FLEET_NOW") {
+    let now = local_now()?;
+    // Whatever `FLEET_NOW` says, the run has Lambda's longest timeout of real time.
+    handler(event, Invocation::at(now)).await
+}
+
+/// The decision time of a local run: `FLEET_NOW` when set (the demo's virtual clock),
+/// else the real clock, as Lambda would.
+///
+/// # Errors
+/// [`FleetError::BadRequest`] naming `FLEET_NOW` when it is not an RFC 3339 timestamp.
+pub fn local_now() -> Result<Timestamp> {
+    match std::env::var("FLEET_NOW") {
         Ok(v) => v.parse::<Timestamp>().map_err(|e| {
             FleetError::bad_request(
                 "FLEET_NOW",
                 format!("`{v}` is not an RFC 3339 timestamp: {e}"),
             )
-        })?,
-        // No virtual clock asked for: decide at the real time, as Lambda would.
-        Err(_) => Timestamp::now(),
-    };
-    // Whatever `FLEET_NOW` says, the run has Lambda's longest timeout of real time.
-    handler(event, Invocation::at(now)).await
+        }),
+        Err(_) => Ok(Timestamp::now()),
+    }
 }
 
 fn event_arg(mut args: impl Iterator<Item = String>) -> Result<String> {

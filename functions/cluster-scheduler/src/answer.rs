@@ -179,8 +179,17 @@ pub struct StatusRow {
     pub reason: String,
     /// What EKS shows.
     pub actual: String,
+    /// The EKS cluster's name (`eks_name`, else the fleet name).
+    pub eks_name: String,
+    /// The `[[account]]` it lives in; `None`: the hub's own account.
+    pub account: Option<String>,
+    /// The AWS region it lives in.
+    pub region: String,
     /// The API server's URL, while the cluster exists.
     pub endpoint: Option<String>,
+    /// The API server's CA bundle (base64 PEM, EKS's `certificateAuthority.data`), while
+    /// the cluster exists: with `endpoint`, what a kubeconfig needs.
+    pub certificate_authority: Option<String>,
     /// The state table's record.
     pub recorded: RecordedState,
     /// The override in force, if any.

@@ -128,7 +128,8 @@ impl Scheduler {
     }
 
     /// Serves one invocation: a tick, a plan, a status or an override; the answer is the
-    /// matching type of [`crate::answer`] as JSON.
+    /// matching type of [`crate::answer`] as JSON. A plan or status for one cluster
+    /// (`"cluster"`) has only its row, and only its network's.
     ///
     /// # Errors
     /// A malformed request (bad request, naming the field), an unknown cluster, an
@@ -137,7 +138,9 @@ impl Scheduler {
     pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
         match request::parse(&event)? {
             Request::Reconcile => respond(self.reconcile_all(&inv).await?),
-            Request::Plan { at } => respond(self.plan(at.unwrap_or(inv.now)).await?),
+            Request::Plan { at, cluster } => {
+                respond(self.plan(at.unwrap_or(inv.now), cluster.as_deref()).await?)
+            }
             Request::Override {
                 cluster,
                 desired,
@@ -148,7 +151,7 @@ impl Scheduler {
                     .await?,
             ),
             Request::Clear { cluster } => respond(self.clear_override(&inv, &cluster).await?),
-            Request::Status => respond(self.status(inv.now).await?),
+            Request::Status { cluster } => respond(self.status(inv.now, cluster.as_deref()).await?),
         }
     }
 

@@ -21,7 +21,9 @@ use crate::request::Until;
 use crate::handler::*;
 
 impl Scheduler {
-    pub(crate) async fn plan(&self, at: Timestamp) -> Result<Plan> {
+    /// The plan at `at` of every cluster, or of `only` (and its network).
+    pub(crate) async fn plan(&self, at: Timestamp, only: Option<&str>) -> Result<Plan> {
+        let only = only.map(|name| self.cluster(name)).transpose()?;
         let names: Vec<&str> = self
             .config
             .clusters
@@ -35,7 +37,8 @@ impl Scheduler {
         };
         let mut networks = vec![];
         let mut gates = std::collections::HashMap::new();
-        for n in &self.config.networks {
+        let wanted = |n: &&NetworkConfig| only.is_none_or(|c| c.network.as_ref() == Some(&n.name));
+        for n in self.config.networks.iter().filter(wanted) {
             let (desired, record, plan) = self.plan_network(n, &records, at).await?;
             for c in self.config.clusters_of(&n.name) {
                 let gate = (!plan.ready).then(|| {
@@ -65,9 +68,13 @@ impl Scheduler {
             .iter()
             .map(|c| gates.get(&c.name).cloned().flatten())
             .collect();
-        let rows: Vec<Result<PlanRow>> = self
-            .each_cluster(inputs, |c, gate| self.plan_one(c, at, gate))
-            .await;
+        let rows: Vec<Result<PlanRow>> = match only {
+            Some(c) => vec![self.plan_one(c, at, gates.remove(&c.name).flatten()).await],
+            None => {
+                self.each_cluster(inputs, |c, gate| self.plan_one(c, at, gate))
+                    .await
+            }
+        };
         let clusters = rows.into_iter().collect::<Result<Vec<PlanRow>>>()?;
         Ok(Plan {
             at,
@@ -166,14 +173,21 @@ impl Scheduler {
         })
     }
 
-    pub(crate) async fn status(&self, now: Timestamp) -> Result<Status> {
-        let inputs = vec![(); self.config.clusters.len()];
-        let rows: Vec<Result<StatusRow>> = self
-            .each_cluster(inputs, |c, ()| self.status_one(c, now))
-            .await;
+    /// The status at `now` of every cluster, or of `only` (and its network).
+    pub(crate) async fn status(&self, now: Timestamp, only: Option<&str>) -> Result<Status> {
+        let only = only.map(|name| self.cluster(name)).transpose()?;
+        let rows: Vec<Result<StatusRow>> = match only {
+            Some(c) => vec![self.status_one(c, now).await],
+            None => {
+                let inputs = vec![(); self.config.clusters.len()];
+                self.each_cluster(inputs, |c, ()| self.status_one(c, now))
+                    .await
+            }
+        };
         let clusters = rows.into_iter().collect::<Result<Vec<StatusRow>>>()?;
         let mut networks = vec![];
-        for n in &self.config.networks {
+        let wanted = |n: &&NetworkConfig| only.is_none_or(|c| c.network.as_ref() == Some(&n.name));
+        for n in self.config.networks.iter().filter(wanted) {
             networks.push(self.network_status(n, now).await?);
         }
         Ok(Status {
@@ -248,10 +262,13 @@ impl Scheduler {
         let audit = self.store.audit_trail(&c.name, 5).await?;
         let (uptime, last_transitions, median_rebuild) = self.history(&c.name, now).await?;
         let over = record.over.clone().filter(|o| o.until > now);
-        let endpoint = match &observed {
-            Observed::Present(ObservedCluster { endpoint, .. }) => endpoint.clone(),
-            Observed::Absent => None,
+        let (endpoint, certificate_authority) = match &observed {
+            Observed::Present(ObservedCluster {
+                endpoint, ca_data, ..
+            }) => (endpoint.clone(), ca_data.clone()),
+            Observed::Absent => (None, None),
         };
+        let place = self.config.place(c);
         Ok(StatusRow {
             name: c.name.clone(),
             mode: c.mode,
@@ -259,7 +276,11 @@ impl Scheduler {
             desired,
             reason,
             actual: summarize(&observed),
+            eks_name: c.eks_name().to_string(),
+            account: place.account,
+            region: place.region,
             endpoint,
+            certificate_authority,
             next_change: schedule.next_change(now, record.over.as_ref(), HORIZON_DAYS),
             recorded: record.state,
             over,

@@ -10,8 +10,11 @@ use serde_json::Value;
 pub enum Request {
     /// One reconcile pass over every cluster (the schedule tick, or `{"action":"reconcile"}`).
     Reconcile,
-    /// What a tick at `at` would do; changes nothing.
-    Plan { at: Option<Timestamp> },
+    /// What a tick at `at` would do (for one cluster, or every one); changes nothing.
+    Plan {
+        at: Option<Timestamp>,
+        cluster: Option<String>,
+    },
     /// Hold a cluster up or down until a time, or for a while from now.
     Override {
         cluster: String,
@@ -21,8 +24,8 @@ pub enum Request {
     },
     /// Drop a cluster's override.
     Clear { cluster: String },
-    /// Recorded state, overrides, history and uptime of every cluster.
-    Status,
+    /// Recorded state, overrides, history and uptime of one cluster, or every one.
+    Status { cluster: Option<String> },
 }
 
 /// When an override ends: `until` (a timestamp) or `for` (a duration such as `3h`,
@@ -65,6 +68,17 @@ struct PlanDoc {
     #[allow(dead_code)]
     action: String,
     at: Option<String>,
+    #[serde(default)]
+    cluster: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusDoc {
+    #[allow(dead_code)]
+    action: String,
+    #[serde(default)]
+    cluster: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -131,11 +145,14 @@ pub fn parse(event: &Value) -> Result<Request> {
     };
     match action {
         "reconcile" => doc::<BareDoc>(event).map(|_| Request::Reconcile),
-        "status" => doc::<BareDoc>(event).map(|_| Request::Status),
+        "status" => doc::<StatusDoc>(event).map(|d| Request::Status { cluster: d.cluster }),
         "plan" => {
             let d: PlanDoc = doc(event)?;
             let at = d.at.as_deref().map(|t| timestamp("at", t)).transpose()?;
-            Ok(Request::Plan { at })
+            Ok(Request::Plan {
+                at,
+                cluster: d.cluster,
+            })
         }
         "up" | "down" => {
             let d: OverrideDoc = doc(event)?;
@@ -191,7 +208,8 @@ mod tests {
         assert_eq!(
             parse(&json!({"action":"plan","at":"2026-11-23T08:00:00+01:00"})).ok(),
             Some(Request::Plan {
-                at: Some("2026-11-23T07:00:00Z".parse().expect("ts"))
+                at: Some("2026-11-23T07:00:00Z".parse().expect("ts")),
+                cluster: None,
             })
         );
         assert_eq!(
@@ -217,6 +235,19 @@ mod tests {
             panic!("for days: should parse");
         };
         assert_eq!(until.resolve(now).ok(), "2026-11-25T20:00:00Z".parse().ok());
+        assert_eq!(
+            parse(&json!({"action":"status","cluster":"staging"})).ok(),
+            Some(Request::Status {
+                cluster: Some("staging".into())
+            })
+        );
+        assert_eq!(
+            parse(&json!({"action":"plan","cluster":"staging"})).ok(),
+            Some(Request::Plan {
+                at: None,
+                cluster: Some("staging".into())
+            })
+        );
         assert_eq!(
             parse(&json!({"action":"clear","cluster":"staging"})).ok(),
             Some(Request::Clear {

@@ -20,7 +20,9 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use fleet_shared::config::{normalize_name, DnsProvider, FleetConfig, SecretRef, SecretSource};
+use fleet_shared::config::{
+    check_deployed, normalize_name, secret_keys, DnsProvider, FleetConfig, SecretRef, SecretSource,
+};
 
 const USAGE: &str = "usage: fleet-config check <file.toml>\n       fleet-config params <file.toml> [<cluster name prefix>]\n       fleet-config spoke-params <file.toml> <account name | hub> [<cluster name prefix>]";
 
@@ -47,42 +49,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let config = match FleetConfig::parse(&text) {
+    // Every command is about a deployed config, which the functions read as Lambda does.
+    let config = match check_deployed(&text) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {path}: {e}");
             return ExitCode::from(1);
         }
     };
-    // Both commands are about a deployed config, which the functions read as Lambda does.
-    // `dora.pushgateway_url` may be written out (it is a secret only when its URL carries
-    // credentials); every other secret must come from SSM.
-    let external_ids = config
-        .accounts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (format!("account[{i}].external_id"), a.external_id.as_ref()));
-    let keyed = secrets(&config)
-        .into_iter()
-        .map(|(k, s)| (k.to_string(), s))
-        .chain(external_ids);
-    for (key, secret) in keyed {
-        let problem = match secret {
-            Some(SecretRef::Literal(_)) if key != "dora.pushgateway_url" => Some(
-                "must be an ssm: reference in a deployed config (a secret written in the config is readable by everyone who can read the config; put it in SSM as a SecureString and write ssm:/its/name)",
-            ),
-            Some(SecretRef::Ssm(name))
-                if name.trim_start_matches('/').is_empty() || name.starts_with("arn:") =>
-            {
-                Some("ssm: takes a parameter name such as ssm:/fleet/slack-webhook (not empty, not an ARN)")
-            }
-            _ => None,
-        };
-        if let Some(problem) = problem {
-            eprintln!("error: {path}: `{key}`: {problem}");
-            return ExitCode::from(1);
-        }
-    }
     match command {
         "check" => {
             println!("ok: {path}: {} cluster(s)", config.clusters.len());
@@ -133,32 +107,6 @@ fn list(values: BTreeSet<String>) -> String {
     } else {
         values.into_iter().collect::<Vec<_>>().join(",")
     }
-}
-
-/// Every secret key of the config with its reference, and the stack parameter that gives
-/// its function role read access to it.
-fn secrets(config: &FleetConfig) -> Vec<(&'static str, Option<&SecretRef>)> {
-    let dora = config.dora.as_ref();
-    vec![
-        ("fleet.slack_webhook", config.fleet.slack_webhook.as_ref()),
-        (
-            "fleet.cloudflare_api_token",
-            config.fleet.cloudflare_api_token.as_ref(),
-        ),
-        ("dora.webhook_secret", dora.map(|d| &d.webhook_secret)),
-        (
-            "dora.flux_secret",
-            dora.and_then(|d| d.flux_secret.as_ref()),
-        ),
-        (
-            "dora.flagger_token",
-            dora.and_then(|d| d.flagger_token.as_ref()),
-        ),
-        (
-            "dora.pushgateway_url",
-            dora.and_then(|d| d.pushgateway_url.as_ref()),
-        ),
-    ]
 }
 
 /// The stack parameter of each secret key.
@@ -380,7 +328,7 @@ fn params(config: &FleetConfig, prefix: Option<&str>) -> Result<Vec<String>, Str
             }
         }
     }
-    let mut words: Vec<String> = secrets(config)
+    let mut words: Vec<String> = secret_keys(config)
         .into_iter()
         .filter_map(|(key, secret)| {
             let (_, name) = SECRET_PARAMETERS.iter().find(|(k, _)| *k == key)?;
@@ -463,7 +411,7 @@ mod tests {
         ));
         assert!(params(&config, Some("prod-")).is_err());
         // Every secret key has its stack parameter.
-        for (key, _) in secrets(&config) {
+        for (key, _) in secret_keys(&config) {
             assert!(SECRET_PARAMETERS.iter().any(|(k, _)| *k == key), "{key}");
         }
         assert!(params(&config, Some("s")).is_ok());

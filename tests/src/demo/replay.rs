@@ -13,7 +13,7 @@ use crate::fakes::cloudflare::FakeCloudflare;
 use crate::fakes::karpenter;
 use crate::fakes::kube::FakeKube;
 use crate::fakes::slack::FakeSlack;
-use crate::fixtures::dns::{ingress_service, INGRESS_NAME, INGRESS_NS};
+use crate::fixtures::dns::{INGRESS_NAME, INGRESS_NS};
 use crate::{
     seed_local_account, workspace_root, BusTap, MotoServer, LOCAL_BUS, LOCAL_CLOUDFLARE_TOKEN,
     LOCAL_HOSTED_ZONE_ID, LOCAL_TABLE, LOCAL_ZONE, REGION,
@@ -273,24 +273,7 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
                 // The rebuilt cluster's ingress controller gets a new load balancer, and its
                 // Deployment (Flux installs it from Git) has its pods available a tick
                 // after the bootstrap; Flux's Kustomization is Ready at its first look.
-                kube.insert(ingress_service(Some(LOAD_BALANCER)));
-                kube.insert(ingress_deployment());
-                kube.ready_after_reads(
-                    "apps/v1",
-                    "Deployment",
-                    Some(INGRESS_NS),
-                    INGRESS_NAME,
-                    2,
-                    json!({"availableReplicas": 2, "readyReplicas": 2}),
-                );
-                kube.ready_after_reads(
-                    "kustomize.toolkit.fluxcd.io/v1",
-                    "Kustomization",
-                    Some("flux-system"),
-                    "flux-system",
-                    1,
-                    json!({"conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded"}]}),
-                );
+                crate::fixtures::dns::morning_ingress(&kube, LOAD_BALANCER);
             }
             let step = c["step"].as_str().unwrap_or_default();
             if c["name"] == "staging" && step.starts_with("delete-loadbalancer-services") {
@@ -477,18 +460,6 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
 }
 
 /// What of the example config's networks still bills, or routes through a NAT gateway.
-/// The ingress controller's Deployment as Flux creates it: two replicas, none available.
-fn ingress_deployment() -> Value {
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": INGRESS_NAME, "namespace": INGRESS_NS},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
-                 "template": {"metadata": {"labels": {"app.kubernetes.io/name": "ingress-nginx"}},
-                              "spec": {"containers": [{"name": "controller", "image": "registry.k8s.io/ingress-nginx/controller:v1.12.0"}]}}},
-        "status": {"replicas": 2, "availableReplicas": 0}
-    })
-}
-
 /// What staging's morning must have brought back, read from moto and the fake API when
 /// its `Cluster Ready` came.
 async fn morning_facts(sdk: &aws_types::SdkConfig, kube: &FakeKube) -> Vec<(String, bool)> {
