@@ -174,6 +174,15 @@ async fn fleetctl_drives_the_example_fleet_through_every_command() {
         .fails(&["wait", "sandbox-us", "--timeout", "10s"], 3)
         .await;
     assert!(err.contains("sandbox-us is wanted down"), "{err}");
+    let (code, out, _) = f.run(&["--json", "wait", "sandbox-us"]).await;
+    assert_eq!(code, 3);
+    let said: Value = serde_json::from_str(&out).expect("--json says why too");
+    assert_eq!(said["ready"], false, "{said}");
+    let out = f.ok(&["status", "sandbox-us"]).await;
+    assert!(
+        out.contains("absent") && !out.contains("sandbox-us: failing"),
+        "waiting on a cluster wanted down ticked nothing: {out}"
+    );
 
     // The morning: wait runs the ticks itself (--local) until Cluster Ready.
     let out = f
@@ -186,6 +195,11 @@ async fn fleetctl_drives_the_example_fleet_through_every_command() {
             .unwrap_or_default()
             .starts_with("staging is ready after"),
         "{out}"
+    );
+    let out = f.ok(&["wait", "staging", "--timeout", "1s"]).await;
+    assert!(
+        out.starts_with("staging is ready after 0s"),
+        "ready at the first look: {out}"
     );
     let out = f.ok(&["--json", "status", "staging"]).await;
     let status: Value = serde_json::from_str(&out).expect("--json is JSON");
@@ -251,8 +265,13 @@ async fn fleetctl_drives_the_example_fleet_through_every_command() {
     );
     let out = f.ok(&["dns", "sync", "staging"]).await;
     assert!(out.contains("create"), "{out}");
-    let out = f.ok(&["drain", "i-0abc1234def567890", "--dry-run"]).await;
-    assert!(out.contains("instance_id: i-0abc1234def567890"), "{out}");
+    // An instance that is no node of the fleet: nothing drained, said, exit 1.
+    let (code, out, _) = f.run(&["drain", "i-0abc1234def567890", "--dry-run"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("status: not-ours") && out.contains("i-0abc1234def567890"),
+        "{out}"
+    );
     let out = f
         .ok(&["dora", "report", "--from", "2026-11-01T00:00:00Z"])
         .await;

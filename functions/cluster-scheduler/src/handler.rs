@@ -138,6 +138,10 @@ impl Scheduler {
     pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
         match request::parse(&event)? {
             Request::Reconcile => respond(self.reconcile_all(&inv).await?),
+            Request::ReconcileOne { cluster } => {
+                let c = self.cluster(&cluster)?;
+                respond(self.reconcile_one(c, &inv).await)
+            }
             Request::Plan { at, cluster } => {
                 respond(self.plan(at.unwrap_or(inv.now), cluster.as_deref()).await?)
             }

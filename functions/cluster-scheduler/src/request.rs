@@ -10,6 +10,8 @@ use serde_json::Value;
 pub enum Request {
     /// One reconcile pass over every cluster (the schedule tick, or `{"action":"reconcile"}`).
     Reconcile,
+    /// One step of one cluster (and its network's): `{"action":"reconcile","cluster":…}`.
+    ReconcileOne { cluster: String },
     /// What a tick at `at` would do (for one cluster, or every one); changes nothing.
     Plan {
         at: Option<Timestamp>,
@@ -103,13 +105,6 @@ struct ClusterDoc {
     cluster: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BareDoc {
-    #[allow(dead_code)]
-    action: String,
-}
-
 use fleet_shared::request::document as doc;
 use fleet_shared::request::{not_scheduled, unknown_action, Envelope};
 
@@ -144,7 +139,10 @@ pub fn parse(event: &Value) -> Result<Request> {
         Envelope::Action(a) => a,
     };
     match action {
-        "reconcile" => doc::<BareDoc>(event).map(|_| Request::Reconcile),
+        "reconcile" => doc::<StatusDoc>(event).map(|d| match d.cluster {
+            Some(cluster) => Request::ReconcileOne { cluster },
+            None => Request::Reconcile,
+        }),
         "status" => doc::<StatusDoc>(event).map(|d| Request::Status { cluster: d.cluster }),
         "plan" => {
             let d: PlanDoc = doc(event)?;
@@ -235,6 +233,12 @@ mod tests {
             panic!("for days: should parse");
         };
         assert_eq!(until.resolve(now).ok(), "2026-11-25T20:00:00Z".parse().ok());
+        assert_eq!(
+            parse(&json!({"action":"reconcile","cluster":"staging"})).ok(),
+            Some(Request::ReconcileOne {
+                cluster: "staging".into()
+            })
+        );
         assert_eq!(
             parse(&json!({"action":"status","cluster":"staging"})).ok(),
             Some(Request::Status {

@@ -459,7 +459,6 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
     Ok(report)
 }
 
-/// What of the example config's networks still bills, or routes through a NAT gateway.
 /// What staging's morning must have brought back, read from moto and the fake API when
 /// its `Cluster Ready` came.
 async fn morning_facts(sdk: &aws_types::SdkConfig, kube: &FakeKube) -> Vec<(String, bool)> {

@@ -58,6 +58,7 @@ impl From<Failure> for Error {
         Error {
             exit: match f {
                 Failure::Refused(_) => Exit::Usage,
+                Failure::NotReady(_) => Exit::NotReady,
                 Failure::Failed(_) => Exit::Failed,
             },
             message: f.message().to_string(),
@@ -69,6 +70,18 @@ fn failed(message: impl Into<String>) -> Error {
     Error {
         exit: Exit::Failed,
         message: message.into(),
+    }
+}
+
+/// Writes `text` and a newline to stdout. A closed pipe (`fleetctl status | head`) is not
+/// a failure; any other write error is (exit 1), never a panic.
+pub fn emit(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(failed(format!("writing the output: {e}"))),
     }
 }
 
@@ -94,8 +107,7 @@ impl Ctx {
         } else {
             human(answer).map_err(failed)?
         };
-        println!("{text}");
-        Ok(())
+        emit(&text)
     }
 }
 
@@ -105,12 +117,9 @@ pub async fn run(cli: Cli, style: Style) -> Result<Exit, Error> {
     // What needs no function at all.
     match &cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "fleetctl",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "fleetctl", &mut script);
+            emit(String::from_utf8_lossy(&script).trim_end())?;
             return Ok(Exit::Ok);
         }
         Command::Config {
@@ -127,6 +136,11 @@ pub async fn run(cli: Cli, style: Style) -> Result<Exit, Error> {
     };
     // Every argument is checked before anything is invoked (or connected to).
     let planned = plan_request(&cli.command, now)?;
+    let request = || {
+        planned
+            .clone()
+            .ok_or_else(|| failed("no request for this command"))
+    };
     let invoker = if g.local {
         Invoker::Local(Box::<Local>::default())
     } else {
@@ -138,34 +152,24 @@ pub async fn run(cli: Cli, style: Style) -> Result<Exit, Error> {
     };
     match cli.command {
         Command::Status { .. } => {
-            let answer = ctx.ask(planned.expect("status has a request")).await?;
+            let answer = ctx.ask(request()?).await?;
             ctx.show(&answer, |a| Ok(render::status(&render::view(a)?, style)))?;
             Ok(Exit::Ok)
         }
         Command::Plan { .. } => {
-            let answer = ctx.ask(planned.expect("plan has a request")).await?;
+            let answer = ctx.ask(request()?).await?;
             ctx.show(&answer, |a| Ok(render::plan(&render::view(a)?, style)))?;
             Ok(Exit::Ok)
         }
         Command::Up(_) | Command::Down(_) => {
-            let answer = ctx.ask(planned.expect("a hold has a request")).await?;
-            let set: render::OverrideSet = render::view(&answer).map_err(failed)?;
-            ctx.show(&answer, |_| Ok(render::override_set(&set)))?;
-            Ok(if set.reconcile.failed() {
-                Exit::Failed
-            } else {
-                Exit::Ok
-            })
+            let answer = ctx.ask(request()?).await?;
+            ctx.show(&answer, |a| Ok(render::override_set(&render::view(a)?)))?;
+            Ok(tick_exit(&answer))
         }
         Command::Clear { .. } => {
-            let answer = ctx.ask(planned.expect("clear has a request")).await?;
-            let cleared: render::OverrideCleared = render::view(&answer).map_err(failed)?;
-            ctx.show(&answer, |_| Ok(render::override_cleared(&cleared)))?;
-            Ok(if cleared.reconcile.failed() {
-                Exit::Failed
-            } else {
-                Exit::Ok
-            })
+            let answer = ctx.ask(request()?).await?;
+            ctx.show(&answer, |a| Ok(render::override_cleared(&render::view(a)?)))?;
+            Ok(tick_exit(&answer))
         }
         Command::Wait {
             cluster,
@@ -178,13 +182,18 @@ pub async fn run(cli: Cli, style: Style) -> Result<Exit, Error> {
             role_arn,
         } => {
             let row = one_status(&ctx, &cluster).await?;
+            if let (Some(account), None, None) = (&row.account, &aws_profile, &role_arn) {
+                eprintln!(
+                    "note: {cluster} lives in account `{account}`: the token is made with the credentials kubectl runs with; --aws-profile or --role-arn names that account's"
+                );
+            }
             let token = crate::kubeconfig::TokenOptions {
                 aws_profile,
                 role_arn,
             };
             match crate::kubeconfig::kubeconfig(&row, &token) {
                 Ok(yaml) => {
-                    print!("{yaml}");
+                    emit(yaml.trim_end())?;
                     Ok(Exit::Ok)
                 }
                 Err(message) => Err(Error {
@@ -197,7 +206,7 @@ pub async fn run(cli: Cli, style: Style) -> Result<Exit, Error> {
         | Command::Dns { .. }
         | Command::Dora { .. }
         | Command::Cost { .. } => {
-            let answer = ctx.ask(planned.expect("a report has a request")).await?;
+            let answer = ctx.ask(request()?).await?;
             ctx.show(&answer, |a| Ok(render::generic(a, style)))?;
             Ok(if reports_failure(&answer) {
                 Exit::Failed
@@ -253,14 +262,25 @@ fn plan_request(command: &Command, now: Timestamp) -> Result<Option<Request>, Us
     }))
 }
 
-/// Whether a report answer says something failed: an `error` or `errors` anywhere, or
-/// a `result`/`status` of `failed`.
+/// Exit 1 when the tick an override made at once failed (the override stands; the
+/// schedule's next tick retries).
+fn tick_exit(answer: &Value) -> Exit {
+    if answer["reconcile"]["result"] == "failed" {
+        Exit::Failed
+    } else {
+        Exit::Ok
+    }
+}
+
+/// Whether a report answer says something failed or was not done: an `error` or
+/// `errors` anywhere, a `result`/`status` of `failed`, a drain's `not-ours` (the instance
+/// is no node of the fleet: nothing drained) or its `pending` pods (still on the node).
 fn reports_failure(answer: &Value) -> bool {
     match answer {
         Value::Object(m) => m.iter().any(|(k, v)| match (k.as_str(), v) {
             ("error", Value::String(_)) => true,
-            ("errors", Value::Array(a)) => !a.is_empty(),
-            ("result" | "status", Value::String(s)) => s == "failed",
+            ("errors" | "pending", Value::Array(a)) => !a.is_empty(),
+            ("result" | "status", Value::String(s)) => s == "failed" || s == "not-ours",
             _ => reports_failure(v),
         }),
         Value::Array(items) => items.iter().any(reports_failure),
@@ -272,11 +292,12 @@ async fn one_status(ctx: &Ctx, cluster: &str) -> Result<render::StatusRow, Error
     let answer = ctx
         .ask(request::status(&Some(cluster.to_string()))?)
         .await?;
-    let mut status: render::Status = render::view(&answer).map_err(failed)?;
+    let status: render::Status = render::view(&answer).map_err(failed)?;
     status
         .clusters
-        .pop()
-        .ok_or_else(|| failed(format!("the status of {cluster} has no row")))
+        .into_iter()
+        .find(|c| c.name == cluster)
+        .ok_or_else(|| failed(format!("the status of {cluster} has no row for it")))
 }
 
 /// The step a tick takes (or would take) now for `cluster`: with --local, the tick this
@@ -284,19 +305,12 @@ async fn one_status(ctx: &Ctx, cluster: &str) -> Result<render::StatusRow, Error
 /// schedule ticks).
 async fn step_now(ctx: &Ctx, cluster: &str) -> Result<Option<String>, Error> {
     if ctx.invoker.is_local() {
-        let tick = ctx.ask(request::reconcile()).await?;
-        let outcome = tick["clusters"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["name"] == cluster);
-        return Ok(outcome.map(|o| {
-            format!(
-                "{} ({})",
-                o["step"].as_str().unwrap_or_default(),
-                o["result"].as_str().unwrap_or_default()
-            )
-        }));
+        let o = ctx.ask(request::reconcile(cluster)).await?;
+        return Ok(Some(format!(
+            "{} ({})",
+            o["step"].as_str().unwrap_or_default(),
+            o["result"].as_str().unwrap_or_default()
+        )));
     }
     let plan = ctx
         .ask(request::plan(&None, &Some(cluster.to_string()))?)
@@ -318,56 +332,66 @@ async fn wait_for(
         None => Duration::from_secs(15),
     };
     let started = Instant::now();
-    let mut last = String::new();
-    // A cluster the schedule wants down is said at once, before a local tick acts.
-    if let Look::WantedDown(message) = wait::look(&one_status(ctx, cluster).await?, None) {
-        return Err(Error {
+    let not_ready = |message: String| {
+        if ctx.json {
+            emit(&json!({"cluster": cluster, "ready": false, "reason": message}).to_string())?;
+        }
+        Err(Error {
             exit: Exit::NotReady,
             message,
-        });
-    }
+        })
+    };
+    let mut last = String::new();
     loop {
-        let step = step_now(ctx, cluster).await?;
-        let row = one_status(ctx, cluster).await?;
-        match wait::look(&row, step.as_deref()) {
+        // A look that fails (a throttled or timed-out invoke) is a line, not the end: the
+        // wait goes on until its timeout. A cluster wanted down is said before any tick.
+        let look = match one_status(ctx, cluster).await {
+            Ok(row) => match wait::look(&row, None) {
+                Look::Rising(_) => match step_now(ctx, cluster).await {
+                    Ok(step) => wait::look(&row, step.as_deref()),
+                    Err(e) if e.exit == Exit::Failed => {
+                        Look::Rising(format!("{cluster}: {}", e.message))
+                    }
+                    Err(e) => return Err(e),
+                },
+                other => other,
+            },
+            Err(e) if e.exit == Exit::Failed => Look::Rising(format!("{cluster}: {}", e.message)),
+            Err(e) => return Err(e),
+        };
+        match look {
             Look::Ready => {
+                let row = one_status(ctx, cluster).await?;
+                let endpoint = row.endpoint.as_deref().unwrap_or("-");
                 if ctx.json {
-                    println!(
-                        "{}",
-                        json!({"cluster": cluster, "ready": true, "endpoint": row.endpoint})
-                    );
+                    emit(
+                        &json!({"cluster": cluster, "ready": true, "endpoint": row.endpoint})
+                            .to_string(),
+                    )?;
                 } else {
-                    println!(
-                        "{cluster} is ready after {}s: {}",
-                        started.elapsed().as_secs(),
-                        row.endpoint.as_deref().unwrap_or("-")
-                    );
+                    emit(&format!(
+                        "{cluster} is ready after {}s: {endpoint}",
+                        started.elapsed().as_secs()
+                    ))?;
                 }
                 return Ok(Exit::Ok);
             }
-            Look::WantedDown(message) => {
-                return Err(Error {
-                    exit: Exit::NotReady,
-                    message,
-                })
-            }
+            Look::WantedDown(message) => return not_ready(message),
             Look::Rising(line) => {
                 if line != last && !ctx.json {
-                    println!("[{:>4}s] {line}", started.elapsed().as_secs());
+                    emit(&format!("[{:>4}s] {line}", started.elapsed().as_secs()))?;
                 }
-                if started.elapsed() + interval > timeout {
-                    return Err(Error {
-                        exit: Exit::NotReady,
-                        message: format!(
-                            "{cluster} not ready after {}s: {line}",
-                            started.elapsed().as_secs()
-                        ),
-                    });
+                let left = timeout.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return not_ready(format!(
+                        "{cluster} not ready after {}s: {line}",
+                        started.elapsed().as_secs()
+                    ));
                 }
                 last = line;
+                tokio::time::sleep(interval.min(left)).await;
             }
         }
-        tokio::time::sleep(interval).await;
     }
 }
 
@@ -379,18 +403,15 @@ fn config_check(file: &std::path::Path, json: bool) -> Result<Exit, Error> {
     let config = fleet_shared::config::check_deployed(&text)
         .map_err(|e| failed(format!("{}: {e}", file.display())))?;
     if json {
-        println!(
-            "{}",
-            json!({"ok": true, "file": file.display().to_string(), "clusters": config.clusters.len(), "networks": config.networks.len(), "accounts": config.accounts.len()})
-        );
+        emit(&json!({"ok": true, "file": file.display().to_string(), "clusters": config.clusters.len(), "networks": config.networks.len(), "accounts": config.accounts.len()}).to_string())?;
     } else {
-        println!(
+        emit(&format!(
             "ok: {}: {} cluster(s), {} network(s), {} account(s) besides the hub",
             file.display(),
             config.clusters.len(),
             config.networks.len(),
             config.accounts.len()
-        );
+        ))?;
     }
     Ok(Exit::Ok)
 }

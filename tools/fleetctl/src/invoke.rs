@@ -39,6 +39,9 @@ pub enum Failure {
     /// The function refused the request (a `BadRequest`: unknown cluster, a time in the
     /// past, a malformed field): nothing was changed. Exit 2.
     Refused(String),
+    /// The function found something not ready yet (a `NotReady`: a cluster not ACTIVE
+    /// for a DNS sync). Exit 3.
+    NotReady(String),
     /// Anything else: AWS, the function's own failure, the stack not found. Exit 1.
     Failed(String),
 }
@@ -48,6 +51,7 @@ impl Failure {
     pub fn of(e: FleetError) -> Self {
         match e {
             FleetError::BadRequest { .. } => Failure::Refused(refusal(&e.to_string())),
+            FleetError::Pending(_) => Failure::NotReady(one_line(&e.to_string())),
             e => Failure::Failed(one_line(&e.to_string())),
         }
     }
@@ -64,23 +68,21 @@ impl Failure {
             });
         match doc["errorType"].as_str() {
             Some("BadRequest") => Failure::Refused(refusal(&message)),
+            Some("NotReady") => Failure::NotReady(message),
             _ => Failure::Failed(message),
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
-            Failure::Refused(m) | Failure::Failed(m) => m,
+            Failure::Refused(m) | Failure::NotReady(m) | Failure::Failed(m) => m,
         }
     }
 }
 
 /// A refusal without the `bad request: ` every one starts with (`error: ` says it).
 fn refusal(s: &str) -> String {
-    let s = one_line(s);
-    s.strip_prefix("bad request: ")
-        .map(String::from)
-        .unwrap_or(s)
+    crate::request::cli_words(&one_line(s))
 }
 
 fn one_line(s: &str) -> String {
@@ -130,6 +132,14 @@ impl Lambda {
         if let Some(r) = region {
             loader = loader.region(aws_config::Region::new(r.to_string()));
         }
+        // The scheduler runs one invocation at a time (reserved concurrency 1): a command
+        // during a tick (up to its 60 s timeout) is throttled. Retry throttling for about
+        // a minute and a half (10 s apart at most) rather than fail at once.
+        loader = loader.retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(12)
+                .with_max_backoff(std::time::Duration::from_secs(10)),
+        );
         let sdk = loader.load().await;
         let cfn = aws_sdk_cloudformation::Client::new(&sdk);
         let out = cfn.describe_stacks().stack_name(stack).send().await.map_err(|e| {
@@ -253,6 +263,17 @@ mod tests {
         assert_eq!(
             Failure::of_lambda(Function::Scheduler, refused),
             Failure::Refused("`cluster`: unknown cluster `x`".into())
+        );
+        let until = br#"{"errorType":"BadRequest","errorMessage":"bad request: `until`: 2026-11-23T06:00:00Z is not in the future"}"#;
+        assert_eq!(
+            Failure::of_lambda(Function::Scheduler, until),
+            Failure::Refused("--until: 2026-11-23T06:00:00Z is not in the future".into())
+        );
+        let pending =
+            br#"{"errorType":"NotReady","errorMessage":"not ready: staging is CREATING"}"#;
+        assert_eq!(
+            Failure::of_lambda(Function::DnsUpdater, pending),
+            Failure::NotReady("not ready: staging is CREATING".into())
         );
         let failed = br#"{"errorType":"AwsError","errorMessage":"DynamoDB\n throttled"}"#;
         assert_eq!(

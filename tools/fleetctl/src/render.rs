@@ -178,9 +178,7 @@ pub fn status(s: &Status, style: Style) -> String {
     for c in &s.clusters {
         let ready = match (c.ready(), c.recorded.phase.as_deref()) {
             (true, _) => Cell::new("yes").fg(Color::Green),
-            (false, Some("up")) | (false, None) if c.desired == "up" => {
-                Cell::new("no").fg(Color::Yellow)
-            }
+            (false, _) if c.desired == "up" => Cell::new("no").fg(Color::Yellow),
             _ => Cell::new("-"),
         };
         let name = match &c.eks_name {
@@ -321,10 +319,6 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn failed(&self) -> bool {
-        self.result == "failed"
-    }
-
     fn line(&self) -> String {
         let mut s = format!("this tick: {} ({})", self.step, self.result);
         if let Some(e) = &self.error {

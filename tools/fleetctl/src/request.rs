@@ -34,17 +34,20 @@ fn s(v: &Option<String>) -> Option<Value> {
 
 /// The function's refusal in the CLI's words: `--for` for the document's `for`.
 fn usage(e: fleet_shared::FleetError) -> Usage {
-    let text = e.to_string();
-    let text = text.strip_prefix("bad request: ").unwrap_or(&text);
-    Usage(
-        text.replacen("`for`", "--for", 1)
-            .replacen("`until`", "--until", 1)
-            .replacen("`at`", "--at", 1)
-            .replacen("`instance_id`", "instance id", 1)
-            .replacen("`month`", "--month", 1)
-            .replacen("`from`", "--from", 1)
-            .replacen("`to`", "--to", 1),
-    )
+    Usage(cli_words(&e.to_string()))
+}
+
+/// A function's refusal (`bad request: `until`: …`) in the CLI's words (`--until: …`),
+/// whether the parser here or the deployed function said it.
+pub fn cli_words(refusal: &str) -> String {
+    let text = refusal.strip_prefix("bad request: ").unwrap_or(refusal);
+    text.replacen("`for`", "--for", 1)
+        .replacen("`until`", "--until", 1)
+        .replacen("`at`", "--at", 1)
+        .replacen("`instance_id`", "instance id", 1)
+        .replacen("`month`", "--month", 1)
+        .replacen("`from`", "--from", 1)
+        .replacen("`to`", "--to", 1)
 }
 
 /// `status [<cluster>]`.
@@ -105,11 +108,12 @@ pub fn clear(cluster: &str) -> Result<Request, Usage> {
     scheduler(json!({"action": "clear", "cluster": cluster}))
 }
 
-/// One tick over every cluster (what `wait --local` runs between looks).
-pub fn reconcile() -> Request {
+/// One step of `cluster` and its network (what `wait --local` runs between looks:
+/// nothing else ticks locally, and nothing else should be acted on).
+pub fn reconcile(cluster: &str) -> Request {
     Request {
         function: Function::Scheduler,
-        event: json!({"action": "reconcile"}),
+        event: json!({"action": "reconcile", "cluster": cluster}),
     }
 }
 
