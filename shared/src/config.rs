@@ -25,6 +25,7 @@ mod keys;
 mod metrics;
 mod network;
 mod secret;
+mod slack;
 pub use account::{partition_of, AccountConfig, Place};
 pub use blueprint::{
     is_secret_key, AccessEntry, AccessEntryType, AddonBlueprint, Blueprint, BootstrapSecret,
@@ -42,6 +43,7 @@ use keys::{deserialize, key_name, unknown_key};
 pub use metrics::{CloudWatchMetrics, MetricsConfig};
 pub use network::{NatGatewayConfig, NetworkConfig};
 pub use secret::{Secret, SecretRef};
+pub use slack::SlackConfig;
 
 /// Tag key carried by every resource the fleet creates: the cluster it belongs to. The cost
 /// reporter groups by it.
@@ -77,6 +79,9 @@ pub struct FleetConfig {
     /// `[metrics]`: which CloudWatch custom metrics are sent (default: the summary).
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[slack]`: the `/fleet` command and the notice's buttons (`slack-commands`).
+    #[serde(default)]
+    pub slack: Option<SlackConfig>,
 }
 
 /// `[fleet]`: what every function shares.
@@ -157,6 +162,11 @@ pub struct ClusterConfig {
     /// Services to disappear before it goes on (and reports them as left behind).
     #[serde(default = "default_lb_wait")]
     pub load_balancer_wait_minutes: u32,
+    /// Minutes before a scheduled down transition that Slack (`fleet.slack_webhook`) is
+    /// told, once, with buttons to keep it up or tear it down now (default 30, at most
+    /// [`MAX_NOTIFY_MINUTES`]; 0: no notice). Protected clusters get none.
+    #[serde(default = "default_notify_before_down")]
+    pub notify_before_down_minutes: u32,
     /// What a spot rebalance recommendation does to a node: `drain` (default) or only
     /// `cordon`. Interruptions and retirements always drain.
     #[serde(default)]
@@ -187,6 +197,14 @@ pub enum RebalanceAction {
 fn default_lb_wait() -> u32 {
     10
 }
+
+fn default_notify_before_down() -> u32 {
+    30
+}
+
+/// The longest `notify_before_down_minutes`: 12 hours. A notice posted earlier than that
+/// is noise, and its buttons outlive Slack's 30-minute `response_url`s by hours anyway.
+pub const MAX_NOTIFY_MINUTES: u32 = 720;
 
 fn default_mode() -> Mode {
     Mode::Destroy
@@ -254,6 +272,9 @@ impl FleetConfig {
         }
         if let Some(dora) = &self.dora {
             dora.validate()?;
+        }
+        if let Some(slack) = &self.slack {
+            slack.validate()?;
         }
         if let Some(cost) = &self.cost {
             cost.validate()?;
@@ -332,6 +353,15 @@ impl FleetConfig {
                         ));
                     }
                 }
+            }
+            if c.notify_before_down_minutes > MAX_NOTIFY_MINUTES {
+                return Err(FleetError::config(
+                    key("notify_before_down_minutes"),
+                    format!(
+                        "{} is more than {MAX_NOTIFY_MINUTES} (12 hours); 0 turns the notice off",
+                        c.notify_before_down_minutes
+                    ),
+                ));
             }
             if c.uptime.is_none() && !c.protect {
                 return Err(FleetError::config(

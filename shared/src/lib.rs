@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod kube;
 pub mod metrics;
+pub mod notice;
 pub mod notify;
 pub mod place;
 pub mod request;

@@ -133,26 +133,92 @@ impl Notifier {
 
     /// Posts `text`; returns whether a webhook is configured.
     pub async fn send(&self, text: &str) -> Result<bool> {
+        self.send_message(&serde_json::json!({ "text": text }))
+            .await
+    }
+
+    /// Posts `message`, an incoming-webhook body (`text`, and Block Kit `blocks` such as
+    /// [`crate::notice::message`]'s); returns whether a webhook is configured. Errors
+    /// (`Http`, retryable on 5xx and transport failures) never carry the webhook URL.
+    pub async fn send_message(&self, message: &serde_json::Value) -> Result<bool> {
         let Some(url) = self.webhook().await? else {
             return Ok(false);
         };
-        // The webhook URL is the secret: strip it from any error before it can be logged.
-        let fail = |message: String, retryable: bool| FleetError::Http {
-            api: "Slack",
-            message,
-            retryable,
-        };
-        let resp = self
-            .http()
-            .post(url.expose())
-            .json(&serde_json::json!({ "text": text }))
-            .send()
-            .await
-            .map_err(|e| fail(e.without_url().to_string(), true))?;
-        let status = resp.status();
-        if !status.is_success() {
-            return Err(fail(format!("HTTP {status}"), status.is_server_error()));
-        }
+        post(self.http(), url.expose(), message).await?;
         Ok(true)
+    }
+}
+
+/// Posts `message` to Slack URL `url`; errors say what failed, never the URL (a webhook
+/// or a `response_url` is a credential).
+async fn post(http: &reqwest::Client, url: &str, message: &serde_json::Value) -> Result<()> {
+    let fail = |message: String, retryable: bool| FleetError::Http {
+        api: "Slack",
+        message,
+        retryable,
+    };
+    let resp = http
+        .post(url)
+        .json(message)
+        .send()
+        .await
+        .map_err(|e| fail(e.without_url().to_string(), true))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(fail(format!("HTTP {status}"), status.is_server_error()));
+    }
+    Ok(())
+}
+
+/// Where Slack's `response_url`s live. Only URLs under it are posted to: a document that
+/// names another URL could otherwise make a function post fleet state anywhere.
+pub const SLACK_RESPONSE_URLS: &str = "https://hooks.slack.com/";
+
+/// Answers a Slack command or button click through its `response_url` (Slack keeps one
+/// for 30 minutes and 5 posts). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Responder {
+    http: reqwest::Client,
+    prefix: String,
+}
+
+impl Responder {
+    /// A responder for URLs under [`SLACK_RESPONSE_URLS`], or under
+    /// `SLACK_RESPONSE_URL_PREFIX` when set (the tests' fake Slack on loopback).
+    pub fn from_env() -> Self {
+        let prefix = std::env::var("SLACK_RESPONSE_URL_PREFIX")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| SLACK_RESPONSE_URLS.into());
+        Responder {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            prefix,
+        }
+    }
+
+    /// Whether `url` is one this responder posts to.
+    pub fn allows(&self, url: &str) -> bool {
+        url.starts_with(&self.prefix)
+    }
+
+    /// Posts `message` (`text`, `blocks`, `replace_original`, `response_type`) to `url`.
+    ///
+    /// # Errors
+    /// `BadRequest` (`response_url`) for a URL not under the allowed prefix; `Http` when
+    /// Slack refuses or cannot be reached (never naming the URL).
+    pub async fn post(&self, url: &str, message: &serde_json::Value) -> Result<()> {
+        if !self.allows(url) {
+            return Err(FleetError::bad_request(
+                "response_url",
+                format!(
+                    "not a Slack response URL (expected one under {})",
+                    self.prefix
+                ),
+            ));
+        }
+        post(&self.http, url, message).await
     }
 }

@@ -38,6 +38,8 @@ pub struct Scheduler {
     pub store: StateStore,
     pub bus: EventPublisher,
     pub notifier: Notifier,
+    /// Answers documents that carry `reply_to` (Slack `response_url`s).
+    pub responder: fleet_shared::notify::Responder,
     pub kube: Arc<KubeConnector>,
     /// Bootstrap manifests (`s3://`), read with the hub's credentials.
     pub s3: aws_sdk_s3::Client,
@@ -123,6 +125,7 @@ impl Scheduler {
                 config.fleet.event_bus.clone(),
             ),
             notifier,
+            responder: fleet_shared::notify::Responder::from_env(),
             config: Arc::new(config),
         }
     }
@@ -135,8 +138,27 @@ impl Scheduler {
     /// A malformed request (bad request, naming the field), an unknown cluster, an
     /// override in the past or on a protected cluster; the state table failing before a
     /// tick could begin. A cluster's own failure is in its outcome, not an error.
+    ///
+    /// A document with `reply_to` (see [`request::ReplyTo`]) also has its answer, or its
+    /// error, posted there for Slack ([`crate::reply`]); a failed post is logged only.
     pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
-        match request::parse(&event)? {
+        let reply_to = request::reply_to(&event).ok().flatten();
+        let (request, answer) = match request::parse(&event) {
+            Ok(r) => (Some(r.clone()), self.serve(r, &inv).await),
+            Err(e) => (None, Err(e)),
+        };
+        if let Some(to) = reply_to {
+            let message = crate::reply::message(&self.config, request.as_ref(), &answer, &to);
+            if let Err(e) = self.responder.post(&to.url, &message).await {
+                tracing::warn!(error = %e, "the reply to Slack failed");
+            }
+        }
+        answer
+    }
+
+    async fn serve(&self, request: Request, inv: &Invocation) -> Result<Value> {
+        let inv = inv.clone();
+        match request {
             Request::Reconcile => respond(self.reconcile_all(&inv).await?),
             Request::ReconcileOne { cluster } => {
                 let c = self.cluster(&cluster)?;
@@ -154,7 +176,9 @@ impl Scheduler {
                 self.set_override(&inv, &cluster, desired, until, reason)
                     .await?,
             ),
-            Request::Clear { cluster } => respond(self.clear_override(&inv, &cluster).await?),
+            Request::Clear { cluster, reason } => {
+                respond(self.clear_override(&inv, &cluster, reason).await?)
+            }
             Request::Status { cluster } => respond(self.status(inv.now, cluster.as_deref()).await?),
         }
     }

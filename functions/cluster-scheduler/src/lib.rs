@@ -7,6 +7,8 @@
 //! - `eks`: the EKS adapter that observes and acts.
 //! - `answer`: the typed answers (outcomes, plan, status, overrides);
 //! - `handler`: the cold start and the dispatch of a request;
+//! - `reply`: an answer as a Slack message, for documents that carry `reply_to`;
+//! - `notices`: the pre-shutdown notices a tick posts to Slack;
 //! - `tick`: one reconcile tick over every cluster (records, backoff, failures);
 //! - `execute`: carries out one step and announces finished transitions;
 //! - `queries`: plan, status and overrides;
@@ -30,10 +32,12 @@ pub mod karpenter_steps;
 pub mod network;
 pub mod network_api;
 pub mod network_steps;
+pub mod notices;
 pub mod observed;
 pub mod queries;
 pub mod ready;
 pub mod reconcile;
+pub mod reply;
 pub mod request;
 pub mod step;
 pub mod teardown;

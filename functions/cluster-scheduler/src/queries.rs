@@ -148,6 +148,15 @@ impl Scheduler {
         };
         self.store.set_override(name, &o).await?;
         tracing::info!(cluster = %name, desired = %desired, %until, "override set");
+        // Who asked, kept with the destructive steps (a Slack click's reason names the
+        // person). Best effort: the override is set whatever happens to the trail.
+        self.audit_manual(
+            inv,
+            name,
+            format!("override {desired} until {until}"),
+            &o.reason,
+        )
+        .await;
         // Act now rather than on the next tick.
         let outcome = self.reconcile_one(c, inv).await;
         Ok(OverrideSet {
@@ -161,9 +170,15 @@ impl Scheduler {
         &self,
         inv: &Invocation,
         name: &str,
+        reason: Option<String>,
     ) -> Result<OverrideCleared> {
         let c = self.cluster(name)?;
         let cleared = self.store.clear_override(name).await?;
+        if cleared.is_some() {
+            let reason = reason.unwrap_or_else(|| "manual clear".into());
+            self.audit_manual(inv, name, "clear override".into(), &reason)
+                .await;
+        }
         let outcome = self.reconcile_one(c, inv).await;
         Ok(OverrideCleared {
             cluster: name.to_string(),
@@ -171,6 +186,21 @@ impl Scheduler {
             over: cleared,
             reconcile: outcome,
         })
+    }
+
+    /// Appends a manual action (an override set or cleared) to `name`'s audit trail;
+    /// a failure is logged, not returned.
+    async fn audit_manual(&self, inv: &Invocation, name: &str, step: String, reason: &str) {
+        let entry = fleet_shared::state::AuditEntry {
+            at: inv.now,
+            step,
+            decided_by: reason.to_string(),
+            request_id: inv.request_id.clone(),
+            generation: String::new(),
+        };
+        if let Err(e) = self.store.audit(name, &entry).await {
+            tracing::warn!(cluster = %name, error = %e, "audit of a manual action failed");
+        }
     }
 
     /// The status at `now` of every cluster, or of `only` (and its network).

@@ -24,8 +24,11 @@ pub enum Request {
         until: Until,
         reason: String,
     },
-    /// Drop a cluster's override.
-    Clear { cluster: String },
+    /// Drop a cluster's override; `reason`: who asked and why (the audit trail's).
+    Clear {
+        cluster: String,
+        reason: Option<String>,
+    },
     /// Recorded state, overrides, history and uptime of one cluster, or every one.
     Status { cluster: Option<String> },
 }
@@ -69,6 +72,9 @@ const ACTIONS: &str = "plan, reconcile, up, down, clear, status";
 struct PlanDoc {
     #[allow(dead_code)]
     action: String,
+    #[allow(dead_code)]
+    #[serde(default)]
+    reply_to: Option<ReplyTo>,
     at: Option<String>,
     #[serde(default)]
     cluster: Option<String>,
@@ -79,6 +85,9 @@ struct PlanDoc {
 struct StatusDoc {
     #[allow(dead_code)]
     action: String,
+    #[allow(dead_code)]
+    #[serde(default)]
+    reply_to: Option<ReplyTo>,
     #[serde(default)]
     cluster: Option<String>,
 }
@@ -88,6 +97,9 @@ struct StatusDoc {
 struct OverrideDoc {
     #[allow(dead_code)]
     action: String,
+    #[allow(dead_code)]
+    #[serde(default)]
+    reply_to: Option<ReplyTo>,
     cluster: String,
     #[serde(default)]
     until: Option<String>,
@@ -99,10 +111,46 @@ struct OverrideDoc {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ClusterDoc {
+struct ClearDoc {
     #[allow(dead_code)]
     action: String,
+    #[allow(dead_code)]
+    #[serde(default)]
+    reply_to: Option<ReplyTo>,
     cluster: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Where the answer also goes (`"reply_to"` in `status`, `plan`, `up`, `down` and
+/// `clear`): a Slack `response_url`, as `slack-commands` passes it on. The invocation's
+/// own answer is unchanged.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyTo {
+    /// The `response_url` (under `https://hooks.slack.com/`).
+    pub url: String,
+    /// Replace the message the command came from (a notice's buttons) rather than post
+    /// a new one.
+    #[serde(default)]
+    pub replace_original: bool,
+}
+
+#[derive(Deserialize)]
+struct ReplyDoc {
+    #[serde(default)]
+    reply_to: Option<ReplyTo>,
+}
+
+/// The document's `reply_to`, if any (checked like the rest of it by [`parse`]).
+///
+/// # Errors
+/// Bad request naming `reply_to` when it is not `{"url": …, "replace_original": bool}`.
+pub fn reply_to(event: &Value) -> Result<Option<ReplyTo>> {
+    if event.get("reply_to").is_none() {
+        return Ok(None);
+    }
+    doc::<ReplyDoc>(event).map(|d| d.reply_to)
 }
 
 use fleet_shared::request::document as doc;
@@ -175,8 +223,11 @@ pub fn parse(event: &Value) -> Result<Request> {
             })
         }
         "clear" => {
-            let d: ClusterDoc = doc(event)?;
-            Ok(Request::Clear { cluster: d.cluster })
+            let d: ClearDoc = doc(event)?;
+            Ok(Request::Clear {
+                cluster: d.cluster,
+                reason: d.reason,
+            })
         }
         other => Err(unknown_action(other, ACTIONS)),
     }
@@ -198,6 +249,31 @@ mod tests {
         assert_eq!(
             parse(&json!({"action":"reconcile"})).ok(),
             Some(Request::Reconcile)
+        );
+    }
+
+    #[test]
+    fn reply_to_rides_along_checked() {
+        let ev = json!({"action":"up","cluster":"staging","for":"1h","reason":"demo",
+            "reply_to":{"url":"https://hooks.slack.com/actions/T1/2/x","replace_original":true}});
+        assert!(matches!(parse(&ev), Ok(Request::Override { .. })));
+        assert_eq!(
+            reply_to(&ev).ok().flatten(),
+            Some(ReplyTo {
+                url: "https://hooks.slack.com/actions/T1/2/x".into(),
+                replace_original: true
+            })
+        );
+        assert_eq!(reply_to(&json!({"action":"status"})).ok(), Some(None));
+        let bad = json!({"action":"status","reply_to":{"url":"x","to":"y"}});
+        assert!(parse(&bad).is_err());
+        assert!(reply_to(&bad).is_err());
+        assert_eq!(
+            parse(&json!({"action":"clear","cluster":"staging","reason":"by Uxx"})).ok(),
+            Some(Request::Clear {
+                cluster: "staging".into(),
+                reason: Some("by Uxx".into())
+            })
         );
     }
 
@@ -255,7 +331,8 @@ mod tests {
         assert_eq!(
             parse(&json!({"action":"clear","cluster":"staging"})).ok(),
             Some(Request::Clear {
-                cluster: "staging".into()
+                cluster: "staging".into(),
+                reason: None,
             })
         );
     }

@@ -125,6 +125,7 @@ impl Scheduler {
         // One batch read for every cluster's record. If it fails the tick fails before
         // acting on anything, and the next tick starts over.
         let mut records = self.store.clusters(&names).await?;
+        self.post_notices(&records, inv).await;
         // Networks first: a cluster's nodes wait for its network's NAT gateways, and a
         // network goes down only after its clusters are recorded down.
         let (networks, mut gates) = self.reconcile_networks(&records, inv, stop_at).await;

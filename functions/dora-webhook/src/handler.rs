@@ -6,7 +6,6 @@ use std::sync::Arc;
 use aws_lambda_events::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
-use base64::Engine;
 use fleet_shared::aws::SdkConfig;
 use fleet_shared::config::{DoraConfig, Secret};
 use fleet_shared::dora::DoraStore;
@@ -327,32 +326,11 @@ pub fn is_delivery_id(value: &str) -> bool {
 
 /// The raw body, decoded from base64 when the flag says so; 413 past [`MAX_BODY`].
 fn body_bytes(request: &LambdaFunctionUrlRequest) -> std::result::Result<Vec<u8>, (i64, String)> {
-    let raw = request.body.as_deref().unwrap_or_default();
-    if raw.is_empty() {
-        return Err((400, "the body is empty".into()));
-    }
-    if request.is_base64_encoded {
-        // Base64 is 4 bytes per 3: anything longer cannot decode to an accepted size.
-        if raw.len() > MAX_BODY.div_ceil(3) * 4 + 4 {
-            return Err((413, format!("the body is over {MAX_BODY} bytes")));
-        }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(raw.trim())
-            .map_err(|_| {
-                (
-                    400,
-                    "isBase64Encoded is set but the body is not base64".to_string(),
-                )
-            })?;
-        if bytes.len() > MAX_BODY {
-            return Err((413, format!("the body is over {MAX_BODY} bytes")));
-        }
-        Ok(bytes)
-    } else if raw.len() > MAX_BODY {
-        Err((413, format!("the body is over {MAX_BODY} bytes")))
-    } else {
-        Ok(raw.as_bytes().to_vec())
-    }
+    fleet_shared::request::function_url_body(
+        request.body.as_deref(),
+        request.is_base64_encoded,
+        MAX_BODY,
+    )
 }
 
 impl fleet_shared::runner::Function for Webhook {

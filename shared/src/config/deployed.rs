@@ -15,6 +15,10 @@ pub fn secret_keys(config: &FleetConfig) -> Vec<(&'static str, Option<&SecretRef
         ),
         ("dora.webhook_secret", dora.map(|d| &d.webhook_secret)),
         (
+            "slack.signing_secret",
+            config.slack.as_ref().map(|s| &s.signing_secret),
+        ),
+        (
             "dora.flux_secret",
             dora.and_then(|d| d.flux_secret.as_ref()),
         ),
