@@ -190,6 +190,12 @@ impl Responder {
             .ok()
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| SLACK_RESPONSE_URLS.into());
+        Responder::new(prefix)
+    }
+
+    /// A responder for URLs under `prefix` (`https://hooks.slack.com/`; the tests' fake).
+    pub fn new(prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
         Responder {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))

@@ -284,6 +284,7 @@ pub async fn seed_local_account(sdk: &SdkConfig, slack_url: &str) -> Result<(), 
         ("/fleet/slack-webhook", slack_url),
         ("/fleet/cloudflare-api-token", LOCAL_CLOUDFLARE_TOKEN),
         ("/fleet/github-webhook-secret", LOCAL_WEBHOOK_SECRET),
+        ("/fleet/slack-signing-secret", LOCAL_SLACK_SIGNING_SECRET),
     ] {
         put_secret(&ssm, name, value).await?;
     }
@@ -291,6 +292,10 @@ pub async fn seed_local_account(sdk: &SdkConfig, slack_url: &str) -> Result<(), 
     seed_local_accounts(sdk).await?;
     seed_local_networks(sdk).await
 }
+
+/// The example config's `slack.signing_secret` in the local account: what a stand-in of
+/// Slack signs requests to a local slack-commands with.
+pub const LOCAL_SLACK_SIGNING_SECRET: &str = "local-slack-signing-secret-0123456789abcdef";
 
 /// The example config's production account (`[[account]]`): its spoke roles, as
 /// `make deploy-spoke` makes them, requiring the external id the hub keeps in SSM.

@@ -60,6 +60,16 @@ fn every_function_is_deployed_with_its_limits() {
     assert!(p("cluster-scheduler", "Timeout").as_u64() <= Some(60));
     assert_eq!(p("cluster-scheduler", "ReservedConcurrentExecutions"), 1);
     assert_eq!(p("dora-webhook", "FunctionUrlConfig")["AuthType"], "NONE");
+    assert_eq!(p("slack-commands", "FunctionUrlConfig")["AuthType"], "NONE");
+    // Slack's documents wait while a tick runs; a failed one is not run twice.
+    assert_eq!(
+        p("cluster-scheduler", "EventInvokeConfig")["MaximumRetryAttempts"],
+        0
+    );
+    assert_eq!(
+        p("slack-commands", "Environment")["Variables"]["SCHEDULER_FUNCTION"],
+        json!({"Ref": "ClusterScheduler"})
+    );
     let globals = &t["Globals"]["Function"];
     assert_eq!(globals["Runtime"], "provided.al2023");
     assert_eq!(globals["MemorySize"], 128);
@@ -231,7 +241,7 @@ fn schedules_send_what_the_functions_parse() {
 }
 
 /// SDK operations (as the code calls them) -> the IAM actions they need.
-const OPERATIONS: [(&str, &[&str]); 65] = [
+const OPERATIONS: [(&str, &[&str]); 66] = [
     ("describe_cluster", &["eks:DescribeCluster"]),
     ("create_cluster", &["eks:CreateCluster"]),
     ("delete_cluster", &["eks:DeleteCluster"]),
@@ -304,6 +314,8 @@ const OPERATIONS: [(&str, &[&str]); 65] = [
     ),
     ("put_events", &["events:PutEvents"]),
     ("get_parameter", &["ssm:GetParameter"]),
+    // slack-commands hands the scheduler its documents.
+    ("invoke", &["lambda:InvokeFunction"]),
     ("get_parameters", &["ssm:GetParameters"]),
     ("put_metric_data", &["cloudwatch:PutMetricData"]),
     (
@@ -507,6 +519,7 @@ fn every_shared_call_is_credited_to_a_function() {
         "dora-webhook",
         "dora-aggregator",
         "cost-reporter",
+        "slack-commands",
     ]
     .iter()
     .flat_map(|f| shared_calls(f))
@@ -818,11 +831,17 @@ fn the_cost_reporter_only_lists_instance_profiles() {
 fn each_role_reads_its_own_secrets_and_writes_its_own_items() {
     let t = template();
     let parameter = |p: &str| json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter${{{p}}}")});
-    let expected: [(&str, &[&str], &[&str]); 6] = [
+    let expected: [(&str, &[&str], &[&str]); 7] = [
         (
             "cluster-scheduler",
             &["SlackWebhookParameter"],
-            &["cluster#*", "network#*", "transitions#*", "audit#*"],
+            &[
+                "cluster#*",
+                "network#*",
+                "transitions#*",
+                "audit#*",
+                "notice#*",
+            ],
         ),
         ("spot-drainer", &["SlackWebhookParameter"], &["drain#*"]),
         (
@@ -849,6 +868,8 @@ fn each_role_reads_its_own_secrets_and_writes_its_own_items() {
             &["SlackWebhookParameter"],
             &["cost#*", "cluster#*", "transitions#*"],
         ),
+        // The signing secret only: it reads no table and posts no notices.
+        ("slack-commands", &["SlackSigningSecretParameter"], &[]),
     ];
     for (function, secrets, partitions) in expected {
         let mut ssm = allowing(&t, function, "ssm:GetParameter");

@@ -141,19 +141,29 @@ impl Scheduler {
     ///
     /// A document with `reply_to` (see [`request::ReplyTo`]) also has its answer, or its
     /// error, posted there for Slack ([`crate::reply`]); a failed post is logged only.
+    /// A refusal posted there is answered `{"refused": "<why>"}`, not an error.
     pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
         let reply_to = request::reply_to(&event).ok().flatten();
         let (request, answer) = match request::parse(&event) {
             Ok(r) => (Some(r.clone()), self.serve(r, &inv).await),
             Err(e) => (None, Err(e)),
         };
-        if let Some(to) = reply_to {
-            let message = crate::reply::message(&self.config, request.as_ref(), &answer, &to);
-            if let Err(e) = self.responder.post(&to.url, &message).await {
-                tracing::warn!(error = %e, "the reply to Slack failed");
-            }
+        let Some(to) = reply_to else {
+            return answer;
+        };
+        let message = crate::reply::message(&self.config, request.as_ref(), &answer, &to);
+        if let Err(e) = self.responder.post(&to.url, &message).await {
+            tracing::warn!(error = %e, "the reply to Slack failed");
+            return answer;
         }
-        answer
+        match answer {
+            // The person has the refusal in Slack: the invocation is not a failure (no
+            // Errors alarm, no retry of an async invocation, no dead letter).
+            Err(e @ FleetError::BadRequest { .. }) => {
+                Ok(serde_json::json!({"refused": e.to_string()}))
+            }
+            other => other,
+        }
     }
 
     async fn serve(&self, request: Request, inv: &Invocation) -> Result<Value> {

@@ -110,13 +110,14 @@ fn list(values: BTreeSet<String>) -> String {
 }
 
 /// The stack parameter of each secret key.
-const SECRET_PARAMETERS: [(&str, &str); 6] = [
+const SECRET_PARAMETERS: [(&str, &str); 7] = [
     ("fleet.slack_webhook", "SlackWebhookParameter"),
     ("fleet.cloudflare_api_token", "CloudflareTokenParameter"),
     ("dora.webhook_secret", "GitHubSecretParameter"),
     ("dora.flux_secret", "FluxSecretParameter"),
     ("dora.flagger_token", "FlaggerTokenParameter"),
     ("dora.pushgateway_url", "PushgatewayUrlParameter"),
+    ("slack.signing_secret", "SlackSigningSecretParameter"),
 ];
 
 /// What the blueprints of the clusters in `account` (`None`: the hub's own) name, as
