@@ -108,6 +108,48 @@ pub fn is_scheduled(event: &Value) -> bool {
         || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
 }
 
+/// The raw body of a Function URL request (`body`, base64 when `is_base64_encoded`), at
+/// most `max` bytes; before decoding, a base64 text too long to fit is refused unread.
+///
+/// # Errors
+/// `(400, why)` for an empty body or bad base64, `(413, why)` for one over `max` bytes:
+/// the HTTP status to answer and its reason.
+pub fn function_url_body(
+    body: Option<&str>,
+    is_base64_encoded: bool,
+    max: usize,
+) -> std::result::Result<Vec<u8>, (i64, String)> {
+    use base64::Engine;
+    let raw = body.unwrap_or_default();
+    let too_large = || (413, format!("the body is over {max} bytes"));
+    if raw.is_empty() {
+        return Err((400, "the body is empty".into()));
+    }
+    if !is_base64_encoded {
+        return if raw.len() > max {
+            Err(too_large())
+        } else {
+            Ok(raw.as_bytes().to_vec())
+        };
+    }
+    // Base64 is 4 bytes per 3: anything longer cannot decode to an accepted size.
+    if raw.len() > max.div_ceil(3) * 4 + 4 {
+        return Err(too_large());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(raw.trim())
+        .map_err(|_| {
+            (
+                400,
+                "isBase64Encoded is set but the body is not base64".to_string(),
+            )
+        })?;
+    if bytes.len() > max {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,46 +196,4 @@ mod tests {
         assert!(!is_scheduled(&json!([])));
         assert!(!is_scheduled(&json!({"detail-type": "Cluster Ready"})));
     }
-}
-
-/// The raw body of a Function URL request (`body`, base64 when `is_base64_encoded`), at
-/// most `max` bytes; before decoding, a base64 text too long to fit is refused unread.
-///
-/// # Errors
-/// `(400, why)` for an empty body or bad base64, `(413, why)` for one over `max` bytes:
-/// the HTTP status to answer and its reason.
-pub fn function_url_body(
-    body: Option<&str>,
-    is_base64_encoded: bool,
-    max: usize,
-) -> std::result::Result<Vec<u8>, (i64, String)> {
-    use base64::Engine;
-    let raw = body.unwrap_or_default();
-    let too_large = || (413, format!("the body is over {max} bytes"));
-    if raw.is_empty() {
-        return Err((400, "the body is empty".into()));
-    }
-    if !is_base64_encoded {
-        return if raw.len() > max {
-            Err(too_large())
-        } else {
-            Ok(raw.as_bytes().to_vec())
-        };
-    }
-    // Base64 is 4 bytes per 3: anything longer cannot decode to an accepted size.
-    if raw.len() > max.div_ceil(3) * 4 + 4 {
-        return Err(too_large());
-    }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(raw.trim())
-        .map_err(|_| {
-            (
-                400,
-                "isBase64Encoded is set but the body is not base64".to_string(),
-            )
-        })?;
-    if bytes.len() > max {
-        return Err(too_large());
-    }
-    Ok(bytes)
 }
