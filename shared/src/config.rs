@@ -202,6 +202,10 @@ fn default_notify_before_down() -> u32 {
     30
 }
 
+/// The shortest `notify_before_down_minutes` but 0: the template's default tick
+/// (`TickRate`, `rate(5 minutes)`); a shorter one could fall between two ticks.
+pub const MIN_NOTIFY_MINUTES: u32 = 5;
+
 /// The longest `notify_before_down_minutes`: 12 hours. A notice posted earlier than that
 /// is noise, and its buttons outlive Slack's 30-minute `response_url`s by hours anyway.
 pub const MAX_NOTIFY_MINUTES: u32 = 720;
@@ -353,6 +357,15 @@ impl FleetConfig {
                         ));
                     }
                 }
+            }
+            if (1..MIN_NOTIFY_MINUTES).contains(&c.notify_before_down_minutes) {
+                return Err(FleetError::config(
+                    key("notify_before_down_minutes"),
+                    format!(
+                        "{} minutes is shorter than the scheduler's tick (5 minutes by default): no tick might fall in it, and no notice go out. Give 0 (off) or at least {MIN_NOTIFY_MINUTES}, and at least the stack's TickRate",
+                        c.notify_before_down_minutes
+                    ),
+                ));
             }
             if c.notify_before_down_minutes > MAX_NOTIFY_MINUTES {
                 return Err(FleetError::config(
@@ -624,6 +637,39 @@ desired_size = 2
             err(&format!("{}\n[metrics]\nnamespace = \"x\"\n", minimal("")))
                 .starts_with("config key `metrics.namespace`: unknown key")
         );
+    }
+
+    #[test]
+    fn the_notice_lead_time_and_the_slack_section_are_checked() {
+        let c = FleetConfig::parse(&minimal("")).expect("parses");
+        assert_eq!(c.clusters[0].notify_before_down_minutes, 30);
+        assert!(FleetConfig::parse(&minimal("notify_before_down_minutes = 0")).is_ok());
+        assert!(err(&minimal("notify_before_down_minutes = 3")).starts_with(
+            "config key `cluster[0].notify_before_down_minutes`: 3 minutes is shorter"
+        ));
+        assert!(
+            err(&minimal("notify_before_down_minutes = 721")).starts_with(
+                "config key `cluster[0].notify_before_down_minutes`: 721 is more than 720"
+            )
+        );
+        let slack = |body: &str| {
+            format!(
+                "{}\n[slack]\nsigning_secret = \"ssm:/s\"\n{body}\n",
+                minimal("")
+            )
+        };
+        assert!(FleetConfig::parse(&slack("allowed_users = [\"U012ABCDEF\"]")).is_ok());
+        assert!(err(&slack("")).starts_with(
+            "config key `slack.allowed_users`: give allowed_users or allowed_channels"
+        ));
+        assert!(err(&slack(
+            "allowed_users = [\"U012ABCDEF\"]\nallowed_teams = []"
+        ))
+        .starts_with("config key `slack.allowed_teams`: unknown key"));
+        let deployed = slack("allowed_users = [\"U012ABCDEF\"]")
+            .replace("ssm:/s", "written-out-secret-value-0123456789");
+        let e = check_deployed(&deployed).expect_err("a written-out secret");
+        assert!(e.contains("slack.signing_secret"), "{e}");
     }
 
     #[test]

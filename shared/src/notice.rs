@@ -12,6 +12,10 @@ use serde_json::{json, Value};
 use crate::config::ClusterConfig;
 use crate::schedule::{Desired, Override};
 
+/// The longest "Keep up until …" a notice offers: longer is not a snooze but a night
+/// (`/fleet up` says so plainly).
+pub const KEEP_UNTIL_MAX_HOURS: i64 = 12;
+
 /// How far past the down transition "Tear down now" looks for the morning's up
 /// transition: the scheduler's plan horizon.
 const HORIZON_DAYS: i64 = 40;
@@ -29,8 +33,9 @@ pub struct Notice {
     /// spec's.
     pub zone: TimeZone,
     /// "Keep up until …": the next window's start when it comes before local midnight
-    /// (a lunch break bridged), else local midnight.
-    pub keep_until: Timestamp,
+    /// (a lunch break bridged), else local midnight; `None` (no such button) when that
+    /// is more than [`KEEP_UNTIL_MAX_HOURS`] away (a window ending at midnight).
+    pub keep_until: Option<Timestamp>,
     /// "Tear down now" holds it down until here: when the schedule next wants it up
     /// (within 40 days), else a day after `down_at`.
     pub back_up_at: Timestamp,
@@ -63,10 +68,13 @@ pub fn due(c: &ClusterConfig, over: Option<&Override>, now: Timestamp) -> Option
         .and_then(|d| d.to_zoned(zone.clone()).ok())
         .map(|z| z.timestamp())
         .unwrap_or(down_at);
-    let keep_until = match back_up {
+    let until = match back_up {
         Some(t) if t < midnight => t,
         _ => midnight,
     };
+    let keep_until = (until > down_at
+        && until.as_second() - down_at.as_second() <= KEEP_UNTIL_MAX_HOURS * 3600)
+        .then_some(until);
     Some(Notice {
         cluster: c.name.clone(),
         down_at,
@@ -181,23 +189,28 @@ pub fn message(n: &Notice, buttons: bool) -> Value {
             .unwrap_or_default()
         };
         let hour = n.down_at.checked_add(1.hours()).unwrap_or(n.down_at);
-        blocks.push(json!({
-            "type": "actions",
-            "block_id": format!("notice:{}", n.cluster),
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": Button::KeepUp1h.action_id(),
-                    "text": {"type": "plain_text", "text": "Keep up 1 h"},
-                    "value": value(hour),
-                },
-                {
-                    "type": "button",
-                    "action_id": Button::KeepUpUntil.action_id(),
-                    "text": {"type": "plain_text", "text": format!("Keep up until {}", local_or_midnight(n.keep_until, &n.zone))},
-                    "value": value(n.keep_until),
-                },
-                {
+        let mut elements = vec![json!({
+            "type": "button",
+            "action_id": Button::KeepUp1h.action_id(),
+            "text": {"type": "plain_text", "text": "Keep up 1 h"},
+            "value": value(hour),
+        })];
+        if let Some(until) = n.keep_until {
+            elements.push(json!({
+                "type": "button",
+                "action_id": Button::KeepUpUntil.action_id(),
+                "text": {"type": "plain_text", "text": format!("Keep up until {}", local_or_midnight(until, &n.zone))},
+                "value": value(until),
+            }));
+        }
+        // Slack's confirmation dialog takes plain text only.
+        let back = n.back_up_at.to_zoned(n.zone.clone());
+        let back_day = if back.date() == n.down_at.to_zoned(n.zone.clone()).date() {
+            String::new()
+        } else {
+            back.strftime(" %a").to_string()
+        };
+        elements.push(json!({
                     "type": "button",
                     "action_id": Button::TearDownNow.action_id(),
                     "style": "danger",
@@ -205,12 +218,15 @@ pub fn message(n: &Notice, buttons: bool) -> Value {
                     "value": value(n.back_up_at),
                     "confirm": {
                         "title": {"type": "plain_text", "text": "Tear down now?"},
-                        "text": {"type": "mrkdwn", "text": format!("`{}` goes down now and stays down until {} {}.", n.cluster, local(n.back_up_at, &n.zone), zone_name(&n.zone))},
+                        "text": {"type": "plain_text", "text": format!("{} goes down now and stays down until{back_day} {} {}.", n.cluster, local(n.back_up_at, &n.zone), zone_name(&n.zone))},
                         "confirm": {"type": "plain_text", "text": "Tear down"},
                         "deny": {"type": "plain_text", "text": "Cancel"},
                     },
-                },
-            ],
+        }));
+        blocks.push(json!({
+            "type": "actions",
+            "block_id": format!("notice:{}", n.cluster),
+            "elements": elements,
         }));
     }
     json!({"text": text, "blocks": blocks})
@@ -269,7 +285,7 @@ desired_size = 2
         );
         // Friday evening: back up on Monday morning; keep-until is midnight.
         let fri = due(&c, None, ts("2030-01-11T18:45:00Z")).expect("Friday");
-        assert_eq!(fri.keep_until, ts("2030-01-11T23:00:00Z"));
+        assert_eq!(fri.keep_until, Some(ts("2030-01-11T23:00:00Z")));
         assert_eq!(fri.back_up_at, ts("2030-01-14T07:00:00Z"));
         // Already down (after 20:00), or not yet up: nothing to warn about.
         assert_eq!(due(&c, None, ts("2030-01-07T19:10:00Z")), None);
@@ -281,7 +297,11 @@ desired_size = 2
         let c = cluster("");
         let n = due(&c, None, ts("2030-01-07T10:45:00Z")).expect("before the noon break");
         assert_eq!(n.down_at, ts("2030-01-07T11:00:00Z"));
-        assert_eq!(n.keep_until, ts("2030-01-07T12:00:00Z"), "13:00 Berlin");
+        assert_eq!(
+            n.keep_until,
+            Some(ts("2030-01-07T12:00:00Z")),
+            "13:00 Berlin"
+        );
         assert_eq!(n.back_up_at, ts("2030-01-07T12:00:00Z"));
         let m = message(&n, true);
         let labels: Vec<&str> = m["blocks"][1]["elements"]
@@ -293,6 +313,33 @@ desired_size = 2
         assert_eq!(
             labels,
             ["Keep up 1 h", "Keep up until 13:00", "Tear down now"]
+        );
+    }
+
+    #[test]
+    fn a_window_ending_at_midnight_offers_no_keep_until() {
+        let c = cluster("").clone();
+        let mut late = c.clone();
+        late.uptime = Some(
+            crate::schedule::Uptime::try_from("Mon-Fri 14:00-24:00 Europe/Berlin".to_string())
+                .expect("uptime"),
+        );
+        let n = due(&late, None, ts("2030-01-07T22:45:00Z")).expect("before midnight");
+        assert_eq!(n.down_at, ts("2030-01-07T23:00:00Z"));
+        assert_eq!(n.keep_until, None, "not a 14-hour snooze");
+        let m = message(&n, true);
+        let buttons = m["blocks"][1]["elements"].as_array().expect("buttons");
+        assert_eq!(buttons.len(), 2);
+        assert_eq!(
+            buttons[1]["confirm"]["text"]["text"],
+            "staging goes down now and stays down until 14:00 Europe/Berlin."
+        );
+        // Friday's tear-down lasts until Monday, and says so.
+        let fri = due(&c, None, ts("2030-01-11T18:45:00Z")).expect("Friday");
+        let m = message(&fri, true);
+        assert_eq!(
+            m["blocks"][1]["elements"][2]["confirm"]["text"]["text"],
+            "staging goes down now and stays down until Mon 08:00 Europe/Berlin."
         );
     }
 

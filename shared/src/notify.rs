@@ -185,10 +185,11 @@ pub struct Responder {
 impl Responder {
     /// A responder for URLs under [`SLACK_RESPONSE_URLS`], or under
     /// `SLACK_RESPONSE_URL_PREFIX` when set (the tests' fake Slack on loopback).
+    /// Ignored in Lambda: there only Slack's own URLs are posted to.
     pub fn from_env() -> Self {
         let prefix = std::env::var("SLACK_RESPONSE_URL_PREFIX")
             .ok()
-            .filter(|p| !p.is_empty())
+            .filter(|p| !p.is_empty() && !crate::runner::in_lambda())
             .unwrap_or_else(|| SLACK_RESPONSE_URLS.into());
         Responder::new(prefix)
     }
@@ -202,6 +203,18 @@ impl Responder {
                 .build()
                 .unwrap_or_default(),
             prefix,
+        }
+    }
+
+    /// The same, giving Slack at most `timeout` per post (slack-commands answers a
+    /// click within Slack's 3 seconds, so it cannot wait 5).
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        Responder {
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .unwrap_or_default(),
+            prefix: self.prefix,
         }
     }
 

@@ -296,6 +296,27 @@ async fn the_notice_its_buttons_and_who_pressed_them() {
         text(&outcome[1]).contains("goes down and stays down until 08:00 Europe/Berlin (Tue 8 Jan): tear down now (by @alice"),
         "{outcome:?}"
     );
+
+    // A click made in time but run after the transition (it waited in Lambda's queue
+    // behind a tick) is refused by the scheduler too, and says so in place.
+    let url = w.fx.slack.response_url("actions");
+    let queued = click_body(ALICE, &button(&notices[1], "keep_up_1h"), &url);
+    w.post(signed(&queued, 0), ts("2030-01-07T19:50:00Z")).await;
+    let answers = w.run_handed(ts("2030-01-07T20:01:00Z")).await;
+    assert!(answers[0]["refused"].is_string(), "{answers:?}");
+    let said = w.fx.slack.responses(&url);
+    assert!(
+        text(&said[1]).contains("already went down at 21:00 Europe/Berlin"),
+        "{said:?}"
+    );
+    let over =
+        w.fx.store
+            .cluster(name)
+            .await
+            .expect("record")
+            .over
+            .expect("override");
+    assert_eq!(over.desired, Desired::Down, "the tear-down stands");
 }
 
 #[tokio::test]

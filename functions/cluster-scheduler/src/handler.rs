@@ -182,10 +182,19 @@ impl Scheduler {
                 desired,
                 until,
                 reason,
-            } => respond(
-                self.set_override(&inv, &cluster, desired, until, reason)
-                    .await?,
-            ),
+                not_after,
+            } => {
+                if let Some(t) = not_after.filter(|t| inv.now >= *t) {
+                    return Err(FleetError::bad_request(
+                        "not_after",
+                        format!("it was asked for before {t}, which has passed (now is {}): nothing changed", inv.now),
+                    ));
+                }
+                respond(
+                    self.set_override(&inv, &cluster, desired, until, reason)
+                        .await?,
+                )
+            }
             Request::Clear { cluster, reason } => {
                 respond(self.clear_override(&inv, &cluster, reason).await?)
             }

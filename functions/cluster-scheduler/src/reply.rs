@@ -21,7 +21,21 @@ pub fn message(
     to: &ReplyTo,
 ) -> Value {
     let (text, public) = match (request, answer) {
-        (_, Err(e)) => (format!(":warning: {e}"), false),
+        (
+            Some(Request::Override {
+                cluster,
+                not_after: Some(t),
+                ..
+            }),
+            Err(fleet_shared::FleetError::BadRequest { field, .. }),
+        ) if field == "not_after" => (
+            format!(
+                "`{cluster}` already went down at {} as scheduled: this notice is over. `/fleet up {cluster} 2h` brings it back.",
+                local_time(config, cluster, &t.to_string())
+            ),
+            false,
+        ),
+        (_, Err(e)) => (format!(":warning: {}", escape(&e.to_string())), false),
         (Some(Request::Override { .. }), Ok(a)) => (override_set(config, a), true),
         (Some(Request::Clear { .. }), Ok(a)) => (override_cleared(a), true),
         (Some(Request::Status { .. }), Ok(a)) => (
@@ -45,6 +59,14 @@ pub fn message(
         m["response_type"] = json!(if public { "in_channel" } else { "ephemeral" });
     }
     m
+}
+
+/// Slack's three control characters escaped (Slack, "Formatting text for app
+/// surfaces"): text a person typed (a reason) cannot ping `<!channel>` or forge a link.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
@@ -92,7 +114,7 @@ fn override_set(config: &FleetConfig, a: &Value) -> String {
     format!(
         ":white_check_mark: `{cluster}` {verb} until {}: {}.{}",
         local_time(config, cluster, str_at(a, "/override/until")),
-        str_at(a, "/override/reason"),
+        escape(str_at(a, "/override/reason")),
         progress(a)
     )
 }
@@ -105,7 +127,7 @@ fn override_cleared(a: &Value) -> String {
     format!(
         ":white_check_mark: `{cluster}`: override cleared, the schedule decides again ({}: {}).{}",
         str_at(a, "/reconcile/desired"),
-        str_at(a, "/reconcile/reason"),
+        escape(str_at(a, "/reconcile/reason")),
         progress(a)
     )
 }
@@ -206,16 +228,20 @@ desired_size = 2
         )
         .expect("doc");
         let answer = json!({"cluster":"staging","override":{"desired":"up","until":"2030-01-07T20:00:00Z",
-            "reason":"keep up 1 h (by <@U012ABCDEF> alice via Slack)","set_at":"2030-01-07T18:40:00Z"},
+            "reason":"keep up 1 h (by @alice (U012ABCDEF) via Slack)","set_at":"2030-01-07T18:40:00Z"},
             "reconcile":{"name":"staging","desired":"up","step":"none","result":"steady"}});
         let m = message(&config(), Some(&set), &Ok(answer), &to(true));
         assert_eq!(
             m["text"],
-            ":white_check_mark: `staging` stays up until 21:00 Europe/Berlin (Mon 7 Jan): keep up 1 h (by <@U012ABCDEF> alice via Slack)."
+            ":white_check_mark: `staging` stays up until 21:00 Europe/Berlin (Mon 7 Jan): keep up 1 h (by @alice (U012ABCDEF) via Slack)."
         );
         assert_eq!(m["replace_original"], true);
         let none = json!({"cluster":"staging","cleared":false,"override":null,"reconcile":{}});
         let m = message(&config(), Some(&request), &Ok(none), &to(false));
+        assert_eq!(
+            escape("<!channel> & <https://x|y>"),
+            "&lt;!channel&gt; &amp; &lt;https://x|y&gt;"
+        );
         assert_eq!(m["response_type"], "in_channel");
         assert!(m["text"].as_str().unwrap_or("").contains("had no override"));
     }

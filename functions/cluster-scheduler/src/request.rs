@@ -23,6 +23,9 @@ pub enum Request {
         desired: Desired,
         until: Until,
         reason: String,
+        /// Refused at or after this instant (`"not_after"`): a notice's button is about
+        /// one transition, and its click may wait in Lambda's queue past it.
+        not_after: Option<Timestamp>,
     },
     /// Drop a cluster's override; `reason`: who asked and why (the audit trail's).
     Clear {
@@ -107,6 +110,8 @@ struct OverrideDoc {
     duration: Option<String>,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    not_after: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -220,6 +225,11 @@ pub fn parse(event: &Value) -> Result<Request> {
                 },
                 until,
                 reason: d.reason.unwrap_or_else(|| "manual override".into()),
+                not_after: d
+                    .not_after
+                    .as_deref()
+                    .map(|t| timestamp("not_after", t))
+                    .transpose()?,
             })
         }
         "clear" => {
@@ -294,6 +304,7 @@ mod tests {
                 desired: Desired::Down,
                 until: Until::At("2026-11-24T00:00:00Z".parse().expect("ts")),
                 reason: "manual override".into(),
+                not_after: None,
             })
         );
         let Ok(Request::Override { until, .. }) =

@@ -112,6 +112,9 @@ impl Scheduler {
         Ok(observed)
     }
 
+    /// What posting the notices may take: Slack's timeout and a lease on either side.
+    const NOTICE_TIME: std::time::Duration = std::time::Duration::from_secs(7);
+
     pub(crate) async fn reconcile_all(&self, inv: &Invocation) -> Result<Tick> {
         // One instant for all, in real time: clusters that wait for a free slot get what is
         // left, not a budget of their own that would end past Lambda's deadline.
@@ -125,7 +128,7 @@ impl Scheduler {
         // One batch read for every cluster's record. If it fails the tick fails before
         // acting on anything, and the next tick starts over.
         let mut records = self.store.clusters(&names).await?;
-        self.post_notices(&records, inv).await;
+        let notices = self.notices_due(&records, inv.now);
         // Networks first: a cluster's nodes wait for its network's NAT gateways, and a
         // network goes down only after its clusters are recorded down.
         let (networks, mut gates) = self.reconcile_networks(&records, inv, stop_at).await;
@@ -165,6 +168,15 @@ impl Scheduler {
                 }
             })
             .await;
+        // After the clusters' work, if what is left of the tick holds Slack's 5-second
+        // timeout (posts go at once): else the next tick posts them (a notice is minutes
+        // ahead of its transition). Never cut short: a lease taken and its post cut off
+        // would lose the notice.
+        if stop_at.saturating_duration_since(tokio::time::Instant::now()) >= Self::NOTICE_TIME {
+            self.post_notices(notices, inv).await;
+        } else if !notices.is_empty() {
+            tracing::warn!("out of time for the pre-shutdown notices; the next tick posts them");
+        }
         Ok(Tick {
             clusters: outcomes,
             networks,

@@ -48,9 +48,10 @@ pub fn allowed(slack: &SlackConfig, user: &str, channel: Option<&str>) -> bool {
     }
 }
 
+/// The usage text (durations without spaces: the text is split on them).
 fn help(command: &str) -> String {
     format!(
-        "Usage:\n`{command} status [cluster]` · `{command} plan [cluster]`\n`{command} up <cluster> <for> [reason]` · `{command} down <cluster> <for> [reason]` (for: `3h`, `90m`, `2 days`)\n`{command} clear <cluster>`"
+        "Usage:\n`{command} status [cluster]` · `{command} plan [cluster]`\n`{command} up <cluster> <for> [reason]` · `{command} down <cluster> <for> [reason]` (for: `3h`, `90m`, `2d`)\n`{command} clear <cluster>`"
     )
 }
 
@@ -202,8 +203,10 @@ pub fn click(config: &FleetConfig, click: &BlockActions, now: Timestamp) -> Deci
         fleet_shared::schedule::Desired::Down => "down",
     };
     Decision::Dispatch {
+        // The scheduler refuses it too once the transition came: the click may wait in
+        // Lambda's queue while a tick runs.
         document: json!({"action": action, "cluster": name, "until": value.until.to_string(),
-            "reason": format!("{what} ({by})")}),
+            "reason": format!("{what} ({by})"), "not_after": value.down_at.to_string()}),
         ack: format!(
             ":hourglass_flowing_sand: <@{}> asked to {ack}…",
             click.user.id
@@ -336,7 +339,8 @@ desired_size = 2
         assert_eq!(
             doc(click(&c, &clicked("keep_up_1h", value), before)),
             json!({"action":"up","cluster":"staging","until":"2030-01-07T20:00:00Z",
-                "reason":"keep up 1 h (by @alice (U012ABCDEF) via Slack)"})
+                "reason":"keep up 1 h (by @alice (U012ABCDEF) via Slack)",
+                "not_after":"2030-01-07T19:00:00Z"})
         );
         let down = doc(click(&c, &clicked("tear_down_now", value), before));
         assert_eq!(down["action"], "down");

@@ -61,6 +61,16 @@ fn reject(status: i64, reason: impl std::fmt::Display) -> Value {
     respond(status, Some(json!({"error": reason})))
 }
 
+/// The answer of a deployment without `[slack]`: 404, saying so.
+pub fn not_configured() -> Value {
+    respond(
+        404,
+        Some(
+            json!({"error": "slack-commands is not configured: the fleet config has no [slack] section"}),
+        ),
+    )
+}
+
 /// An ephemeral answer to a slash command (only the person who typed it sees it).
 fn ephemeral(text: String) -> Value {
     respond(
@@ -207,17 +217,21 @@ impl<D: Dispatch> SlackCommands<D> {
                 }
             }
         };
-        let mut message = message;
+        // Who asked goes up first: the scheduler's answer, posted to the same URL,
+        // must come after it, not be covered by it.
+        if let Err(e) = self.responder.post(&url, &message).await {
+            tracing::warn!(error = %e, "answer to the click failed");
+        }
         if let Some(document) = document {
             tracing::info!(user = %click.user.id, action = %document["action"], "button handed to the scheduler");
             if let Err(e) = self.dispatch.dispatch(document).await {
                 tracing::warn!(error = %e, "hand-off to the scheduler failed");
-                message = json!({"response_type": "ephemeral", "replace_original": false,
-                    "text": format!(":warning: The scheduler could not be reached ({e}). Nothing was changed; press again.")});
+                let warning = json!({"replace_original": true,
+                    "text": format!(":warning: The scheduler could not be reached ({e}). Nothing was changed; use `/fleet` to try again.")});
+                if let Err(e) = self.responder.post(&url, &warning).await {
+                    tracing::warn!(error = %e, "answer to the click failed");
+                }
             }
-        }
-        if let Err(e) = self.responder.post(&url, &message).await {
-            tracing::warn!(error = %e, "answer to the click failed");
         }
         respond(200, None)
     }

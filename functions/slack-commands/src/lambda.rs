@@ -41,14 +41,27 @@ impl Dispatch for LambdaDispatch {
     }
 }
 
-impl Function for SlackCommands<LambdaDispatch> {
+/// What is deployed: the function, or, without `[slack]` in the config, one that
+/// answers every request 404 (the template deploys it either way; a request then is
+/// not a failed invocation, and pages nobody).
+pub enum Deployed {
+    /// No `[slack]`.
+    Unconfigured,
+    /// Configured.
+    Ready(Box<SlackCommands<LambdaDispatch>>),
+}
+
+/// A click's answer goes out within Slack's 3 seconds, the cold start and the hand-off
+/// included.
+const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+impl Function for Deployed {
     async fn cold_start() -> Result<Self> {
         let cold = fleet_shared::startup::cold_start().await?;
-        let slack = cold
-            .config
-            .slack
-            .clone()
-            .ok_or_else(|| FleetError::config("slack", "missing: the [slack] section"))?;
+        let Some(slack) = cold.config.slack.clone() else {
+            tracing::warn!("no [slack] in the fleet config: every request is answered 404");
+            return Ok(Deployed::Unconfigured);
+        };
         let secret = cold
             .secret("slack.signing_secret", &slack.signing_secret)
             .await?;
@@ -62,15 +75,15 @@ impl Function for SlackCommands<LambdaDispatch> {
                 )
             })?;
         let dispatch = LambdaDispatch::new(aws_sdk_lambda::Client::new(&cold.sdk), function);
-        SlackCommands::new(
-            Arc::new(cold.config),
-            secret,
-            dispatch,
-            Responder::from_env(),
-        )
+        let responder = Responder::from_env().with_timeout(RESPONSE_TIMEOUT);
+        SlackCommands::new(Arc::new(cold.config), secret, dispatch, responder)
+            .map(|f| Deployed::Ready(Box::new(f)))
     }
 
     async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
-        SlackCommands::handle(self, event, inv).await
+        match self {
+            Deployed::Ready(f) => f.handle(event, inv).await,
+            Deployed::Unconfigured => Ok(crate::handler::not_configured()),
+        }
     }
 }

@@ -3,10 +3,9 @@
 use std::process::ExitCode;
 
 use fleet_shared::runner;
-use slack_commands::lambda::LambdaDispatch;
-use slack_commands::SlackCommands;
+use slack_commands::lambda::Deployed;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    runner::serve::<SlackCommands<LambdaDispatch>>().await
+    runner::serve::<Deployed>().await
 }

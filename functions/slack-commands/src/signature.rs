@@ -70,7 +70,8 @@ pub fn verify(
     let sent: i64 = timestamp
         .parse()
         .map_err(|_| Rejected::Malformed(TIMESTAMP))?;
-    if (now - sent).abs() > MAX_SKEW_SECONDS {
+    // abs_diff: a hostile timestamp such as i64::MIN must not overflow.
+    if now.abs_diff(sent) > MAX_SKEW_SECONDS.unsigned_abs() {
         return Err(Rejected::Stale);
     }
     let digest = signature

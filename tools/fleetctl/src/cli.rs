@@ -80,6 +80,9 @@ pub enum Command {
     Clear {
         /// The cluster's name in the fleet config.
         cluster: String,
+        /// Why, and who asks: kept in the cluster's audit trail.
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Wait until a cluster is ready (its `Cluster Ready` published), showing its step.
     /// With --local, it runs the ticks itself (nothing else ticks locally).

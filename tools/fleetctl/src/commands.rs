@@ -228,7 +228,7 @@ fn plan_request(command: &Command, now: Timestamp) -> Result<Option<Request>, Us
         Command::Plan { at, cluster } => request::plan(at, cluster)?,
         Command::Up(h) => hold("up", h)?,
         Command::Down(h) => hold("down", h)?,
-        Command::Clear { cluster } => request::clear(cluster)?,
+        Command::Clear { cluster, reason } => request::clear(cluster, reason.as_deref())?,
         Command::Wait {
             cluster,
             timeout,

@@ -103,9 +103,13 @@ pub fn hold(
     Ok(r)
 }
 
-/// `clear <cluster>`.
-pub fn clear(cluster: &str) -> Result<Request, Usage> {
-    scheduler(json!({"action": "clear", "cluster": cluster}))
+/// `clear <cluster> [--reason …]`.
+pub fn clear(cluster: &str, reason: Option<&str>) -> Result<Request, Usage> {
+    let mut doc = json!({"action": "clear", "cluster": cluster});
+    if let Some(r) = reason {
+        doc["reason"] = json!(r);
+    }
+    scheduler(doc)
 }
 
 /// One step of `cluster` and its network (what `wait --local` runs between looks:
