@@ -37,7 +37,10 @@ pub use dns::{
     cloudflare_marker, is_hostname, normalize_name, DnsConfig, DnsProvider, DnsRecordConfig,
     OnDestroy, ServiceRef, CLOUDFLARE_COMMENT_MAX,
 };
-pub use dora::{check_pushgateway_url, DeploySource, DoraConfig, DoraService};
+pub use dora::{
+    check_pushgateway_url, priority_rank, Claim, DeploySource, DoraConfig, DoraService, GitHubHook,
+    ImageTag,
+};
 pub use karpenter::{InterruptionHandler, KarpenterConfig};
 use keys::{deserialize, key_name, unknown_key};
 pub use metrics::{CloudWatchMetrics, MetricsConfig};

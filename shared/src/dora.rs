@@ -15,10 +15,22 @@ use crate::state::sort_key_time;
 
 pub mod model;
 
-pub use model::{unassigned, Commit, DoraEvent, Outcome, ServiceEvent};
+pub use model::{unassigned, Commit, DoraEvent, IncidentSource, Origin, Outcome, ServiceEvent};
 
 fn pk(service: &str) -> String {
     format!("dora#{service}")
+}
+
+/// An item read back: the event, its semantic key and, for an unassigned deployment,
+/// what it came through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// The semantic key (`push:<head>`, `deploy:…`).
+    pub key: String,
+    /// The event.
+    pub event: DoraEvent,
+    /// What it came through, when stored unassigned.
+    pub origin: Option<Origin>,
 }
 
 /// The DORA events in the state table (the module's item layout).
@@ -56,9 +68,13 @@ impl DoraStore {
         let ttl = at
             .as_second()
             .saturating_add(self.retention_days.saturating_mul(86_400));
-        let result = self
-            .client
-            .put_item()
+        let mut put = self.client.put_item();
+        if let Some(origin) = &e.origin {
+            let origin = serde_json::to_string(origin)
+                .map_err(|err| FleetError::Internal(format!("encoding an origin: {err}")))?;
+            put = put.item("o", AttributeValue::S(origin));
+        }
+        let result = put
             .table_name(&self.table)
             .item("pk", AttributeValue::S(pk(&e.service)))
             .item(
@@ -109,6 +125,41 @@ impl DoraStore {
         Ok(())
     }
 
+    /// Claims the redelivery of a GitHub delivery (`guid`) for the sweep: true the first
+    /// time only, so each failed delivery is asked for at most once (kept 30 days).
+    pub async fn claim_redelivery(&self, guid: &str, now: Timestamp) -> Result<bool> {
+        let ttl = now.as_second() + DELIVERY_DAYS * 86_400;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("dora#redeliver#{guid}")))
+            .item("sk", AttributeValue::S("redeliver".into()))
+            .item("ttl", AttributeValue::N(ttl.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(FleetError::aws_call("DynamoDB", "PutItem"));
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_condition_failed() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives a claim back (GitHub refused the redelivery: the next sweep tries again).
+    pub async fn release_redelivery(&self, guid: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("dora#redeliver#{guid}")))
+            .key("sk", AttributeValue::S("redeliver".into()))
+            .send()
+            .await
+            .map_err(FleetError::aws_call("DynamoDB", "DeleteItem"))?;
+        Ok(())
+    }
+
     /// A service's events with `from <= time < to`, oldest first, in one paginated query.
     pub async fn events(
         &self,
@@ -116,6 +167,22 @@ impl DoraStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<DoraEvent>> {
+        Ok(self
+            .items(service, from, to)
+            .await?
+            .into_iter()
+            .map(|i| i.event)
+            .collect())
+    }
+
+    /// The items of a partition (a service's, or an [`unassigned`] one) with
+    /// `from <= time < to`, oldest first, with their keys and origins.
+    pub async fn items(
+        &self,
+        service: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StoredEvent>> {
         let mut out = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -139,8 +206,18 @@ impl DoraStore {
                 let Some(body) = item.get("e").and_then(|v| v.as_s().ok()) else {
                     continue;
                 };
+                let key = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|sk| sk.split_once('#'))
+                    .map(|(_, key)| key.to_string())
+                    .unwrap_or_default();
+                let origin = item
+                    .get("o")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|o| serde_json::from_str::<Origin>(o).ok());
                 match serde_json::from_str::<DoraEvent>(body) {
-                    Ok(e) if e.at() < to => out.push(e),
+                    Ok(event) if event.at() < to => out.push(StoredEvent { key, event, origin }),
                     Ok(_) => {}
                     // An item written by a newer version: skipped, not fatal.
                     Err(err) => tracing::warn!(error = %err, "unreadable DORA event skipped"),

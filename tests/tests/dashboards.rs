@@ -1178,6 +1178,7 @@ fn pushed() -> BTreeMap<String, BTreeSet<String>> {
         rework: 1,
         lead_times_hours: vec![2.0, 30.0],
         recoveries_hours: vec![1.5],
+        incidents: vec![],
     };
     let report = ServiceReport {
         name: "web".into(),

@@ -55,6 +55,7 @@ fn kinds(events: &[DoraEvent]) -> Vec<&'static str> {
             DoraEvent::MergedPullRequest { .. } => "merged-pr",
             DoraEvent::IncidentOpened { .. } => "incident-opened",
             DoraEvent::IncidentClosed { .. } => "incident-closed",
+            DoraEvent::Revision { .. } => "revision",
         })
         .collect()
 }

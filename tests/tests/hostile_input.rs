@@ -252,6 +252,8 @@ fn webhook() -> &'static Webhook {
                 github: Secret::new("hostile-input-secret".into()),
                 flux: Secret::new("hostile-input-secret".into()),
                 flagger: Some(Secret::new("hostile-input-secret".into())),
+                argocd: Some(Secret::new("hostile-input-secret".into())),
+                pagerduty: Some(Secret::new("hostile-input-secret".into())),
             },
         )
     })

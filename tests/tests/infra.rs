@@ -409,9 +409,10 @@ fn shared_calls(function: &str) -> Vec<&'static str> {
         ],
         // dora: DoraStore::put, delivery_seen, mark_delivery.
         "dora-webhook" => vec!["get_item", "put_item"],
-        // dora: DoraStore::events; state: claim_daily for the digest (a lease, given
-        // back if its write's answer is lost).
-        "dora-aggregator" => vec!["query", "put_item", "delete_item"],
+        // dora: DoraStore::events; the redelivery sweep's delivery_seen and its claims
+        // (claim_redelivery, release_redelivery); state: claim_daily for the digest (a
+        // lease, given back if its write's answer is lost).
+        "dora-aggregator" => vec!["query", "get_item", "put_item", "delete_item"],
         // state: transitions(), cluster(), the Cost Explorer cache, claim_daily for Slack.
         "cost-reporter" => vec!["query", "get_item", "put_item", "delete_item"],
         _ => vec![],
@@ -855,12 +856,18 @@ fn each_role_reads_its_own_secrets_and_writes_its_own_items() {
                 "GitHubSecretParameter",
                 "FluxSecretParameter",
                 "FlaggerTokenParameter",
+                "ArgoCdTokenParameter",
+                "PagerDutySecretParameter",
             ],
             &["dora#*"],
         ),
         (
             "dora-aggregator",
-            &["SlackWebhookParameter", "PushgatewayUrlParameter"],
+            &[
+                "SlackWebhookParameter",
+                "PushgatewayUrlParameter",
+                "GitHubTokenParameter",
+            ],
             &["dora#*"],
         ),
         (

@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use aws_sdk_cloudwatch::types::StandardUnit;
 use fleet_shared::aws::SdkConfig;
-use fleet_shared::config::{CloudWatchMetrics, DoraConfig, DoraService, Secret};
-use fleet_shared::dora::DoraStore;
+use fleet_shared::config::{
+    Claim, CloudWatchMetrics, DeploySource, DoraConfig, DoraService, ImageTag, Secret,
+};
+use fleet_shared::dora::{unassigned, DoraEvent, DoraStore, StoredEvent};
 use fleet_shared::metrics as custom_metrics;
 use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
@@ -18,6 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::metrics::{tally, History, Metrics, Tally, Window};
+use crate::redeliver::{sweep, GitHubApi, Sweep};
 use crate::request::{parse, Request};
 
 /// CloudWatch namespace of the DORA metrics.
@@ -36,6 +39,8 @@ pub struct Aggregator {
     pub http: reqwest::Client,
     /// `dora.pushgateway_url`, resolved (it may live in SSM).
     pub pushgateway: Option<Secret>,
+    /// The redelivery sweep's GitHub API (`dora.github_token` set).
+    pub github: Option<GitHubApi>,
 }
 
 /// One service's (or all services') metrics: `{"name", "environment", …metrics}`.
@@ -65,6 +70,7 @@ impl Aggregator {
         cold.prefetch([
             cold.config.fleet.slack_webhook.as_ref(),
             dora.pushgateway_url.as_ref(),
+            dora.github_token.as_ref(),
         ])
         .await;
         let notifier = cold.notifier().await?;
@@ -76,8 +82,15 @@ impl Aggregator {
             }
             None => None,
         };
+        let github = match &dora.github_token {
+            Some(t) => Some(cold.secret("dora.github_token", t).await?),
+            None => None,
+        };
         let mut aggregator = Aggregator::new(&cold.sdk, dora, table, notifier, pushgateway)?;
         aggregator.metrics_level = cold.config.metrics.cloudwatch;
+        if let Some(token) = github {
+            aggregator = aggregator.with_github_token(token);
+        }
         Ok(aggregator)
     }
 
@@ -103,6 +116,7 @@ impl Aggregator {
             dora: Arc::new(dora),
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
             metrics_level: CloudWatchMetrics::default(),
+            github: None,
             notifier,
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
@@ -111,9 +125,29 @@ impl Aggregator {
         })
     }
 
+    /// The redelivery sweep on, with `token`, against `dora.github_api_url`.
+    pub fn with_github_token(mut self, token: Secret) -> Self {
+        self.github = Some(GitHubApi::new(
+            self.http.clone(),
+            &self.dora.github_api_url,
+            token,
+        ));
+        self
+    }
+
+    /// The redelivery sweep of the configured hooks (`None`: no hooks or no token).
+    pub async fn redeliver(&self, now: Timestamp) -> Option<Sweep> {
+        let api = self.github.as_ref()?;
+        if self.dora.github_hooks.is_empty() {
+            return None;
+        }
+        Some(sweep(api, &self.store, &self.dora.github_hooks, now).await)
+    }
+
     pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
         match parse(&event)? {
             Request::Daily => {
+                let redelivery = self.redeliver(inv.now).await;
                 let window = Window {
                     from: inv
                         .now
@@ -123,7 +157,9 @@ impl Aggregator {
                 };
                 let (reports, all) = self.compute(None, window).await?;
                 self.publish(&reports, &all, &window, &inv).await;
-                fleet_shared::runner::respond(render(&window, &reports, &all))
+                let mut report = render(&window, &reports, &all);
+                report.redelivery = redelivery;
+                fleet_shared::runner::respond(report)
             }
             Request::Report { service, from, to } => {
                 let to = to.unwrap_or(inv.now);
@@ -169,8 +205,12 @@ impl Aggregator {
         let mut reports = Vec::new();
         let mut total = Tally::default();
         for s in services {
-            let events = self.store.events(&s.name, read_from, window.to).await?;
-            let t = tally(&History::new(events), &window);
+            let mut items = self.store.items(&s.name, read_from, window.to).await?;
+            for partition in unassigned_partitions(s) {
+                let kept = self.store.items(&partition, read_from, window.to).await?;
+                items.extend(kept.into_iter().filter_map(|item| claim(s, item)));
+            }
+            let t = tally(&History::new(service_events(s, items)), &window);
             total.add(t.clone());
             reports.push(ServiceReport {
                 name: s.name.clone(),
@@ -327,6 +367,81 @@ impl Aggregator {
     }
 }
 
+/// The `unassigned:` partitions a service may claim events from: its repository's, and
+/// those of the senders that name no repository it takes deployments or revisions from.
+pub fn unassigned_partitions(s: &DoraService) -> Vec<String> {
+    let mut out = vec![unassigned(&s.repo)];
+    let mut sender = |name: &str| {
+        let p = unassigned(name);
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    match s.deployments_from {
+        DeploySource::Flux => sender("flux"),
+        DeploySource::Flagger => sender("flagger"),
+        DeploySource::Argocd => sender("argocd"),
+        DeploySource::ArgoRollouts => sender("argo-rollouts"),
+        DeploySource::WorkflowRun | DeploySource::DeploymentStatus => {}
+    }
+    if s.deployments_from == DeploySource::ArgoRollouts {
+        if s.argocd_app.is_some() {
+            sender("argocd");
+        }
+        if s.flux_object.is_some() {
+            sender("flux");
+        }
+    }
+    out
+}
+
+/// What an unassigned item is to the service: a deployment it now claims (by the
+/// origin kept with it), a revision, a repository's push, pull request or incident; or
+/// nothing. A deployment kept without an origin (stored before origins were) is never
+/// claimed.
+pub fn claim(s: &DoraService, item: StoredEvent) -> Option<StoredEvent> {
+    match &item.origin {
+        Some(origin) => match s.claims(origin) {
+            Claim::Deployment => Some(item),
+            Claim::Revision => item.event.as_revision().map(|event| StoredEvent {
+                key: format!("revision:{}", item.key),
+                event,
+                origin: None,
+            }),
+            Claim::None => None,
+        },
+        None => match item.event {
+            DoraEvent::Deployment { .. } | DoraEvent::Revision { .. } => None,
+            _ => Some(item),
+        },
+    }
+}
+
+/// A service's events, each semantic key once (the same fact may be in its partition and,
+/// from before it was configured, in an unassigned one; or arrive twice with different
+/// dates, as an Argo Rollouts notification dated on arrival does): the earliest is kept.
+/// An Argo Rollouts service without `image_tag = "sha"` does not read commits from tags.
+pub fn service_events(s: &DoraService, mut items: Vec<StoredEvent>) -> Vec<DoraEvent> {
+    items.sort_by_key(|i| i.event.at());
+    let tags_are_commits = s.image_tag == Some(ImageTag::Sha);
+    let rollouts = s.deployments_from == DeploySource::ArgoRollouts;
+    let mut seen = std::collections::HashSet::new();
+    items
+        .into_iter()
+        .filter(|i| seen.insert(i.key.clone()))
+        .map(|i| match i.event {
+            DoraEvent::Deployment { at, outcome, .. } if rollouts && !tags_are_commits => {
+                DoraEvent::Deployment {
+                    at,
+                    outcome,
+                    sha: None,
+                }
+            }
+            other => other,
+        })
+        .collect()
+}
+
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -377,6 +492,9 @@ pub struct DoraReport {
     pub services: Vec<ServiceReport>,
     /// Every service together (`name` = `all`).
     pub all: ServiceReport,
+    /// The daily run's redelivery sweep (absent without `[[dora.github_hook]]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redelivery: Option<Sweep>,
 }
 
 /// The window a report covers: `[from, to)`, and its length in days.
@@ -397,6 +515,7 @@ pub fn render(window: &Window, reports: &[ServiceReport], all: &ServiceReport) -
         },
         services: reports.to_vec(),
         all: all.clone(),
+        redelivery: None,
     }
 }
 

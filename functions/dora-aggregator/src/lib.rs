@@ -7,6 +7,7 @@
 
 pub mod handler;
 pub mod metrics;
+pub mod redeliver;
 pub mod request;
 
 pub use handler::Aggregator;

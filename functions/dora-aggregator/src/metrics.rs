@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use fleet_shared::dora::model::{DoraEvent, Outcome};
+use fleet_shared::dora::model::{DoraEvent, IncidentSource, Outcome};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -40,8 +40,20 @@ struct Push {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Incident {
+    source: IncidentSource,
+    id: u64,
     opened: Timestamp,
     closed: Option<Timestamp>,
+}
+
+/// An incident a report names: where it was recorded, its id (the GitHub issue's id, the
+/// PagerDuty incident's number), when it was opened and closed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentRef {
+    pub source: &'static str,
+    pub id: u64,
+    pub opened: Timestamp,
+    pub closed: Option<Timestamp>,
 }
 
 /// One service's events, sorted and indexed for the computations.
@@ -62,7 +74,11 @@ impl History {
     pub fn new(events: impl IntoIterator<Item = DoraEvent>) -> Self {
         let mut h = History::default();
         let mut pushes = Vec::new();
-        let mut incidents: HashMap<u64, Incident> = HashMap::new();
+        let mut revisions: Vec<(Timestamp, String)> = Vec::new();
+        // (opened, closed) per incident: one whose opening was never seen (before the
+        // lookback, or below a priority filter) is not counted.
+        type Span = (Option<Timestamp>, Option<Timestamp>);
+        let mut incidents: HashMap<(IncidentSource, u64), Span> = HashMap::new();
         for e in events {
             match e {
                 DoraEvent::Deployment { at, outcome, sha } => h.deploys.push(Deploy {
@@ -78,23 +94,25 @@ impl History {
                 } => {
                     h.started.insert(merge_commit.to_ascii_lowercase(), started);
                 }
-                DoraEvent::IncidentOpened { at, issue } => {
-                    let i = incidents.entry(issue).or_insert(Incident {
-                        opened: at,
-                        closed: None,
-                    });
-                    i.opened = i.opened.min(at);
+                DoraEvent::IncidentOpened { at, issue, source } => {
+                    let i = incidents.entry((source, issue)).or_default();
+                    i.0 = Some(i.0.map_or(at, |o| o.min(at)));
                 }
-                DoraEvent::IncidentClosed { at, issue } => {
-                    let i = incidents.entry(issue).or_insert(Incident {
-                        opened: at,
-                        closed: None,
-                    });
-                    i.closed = Some(i.closed.map_or(at, |c| c.max(at)));
+                DoraEvent::IncidentClosed { at, issue, source } => {
+                    let i = incidents.entry((source, issue)).or_default();
+                    i.1 = Some(i.1.map_or(at, |c| c.max(at)));
                 }
+                DoraEvent::Revision { at, sha } => revisions.push((at, sha.to_ascii_lowercase())),
             }
         }
         h.deploys.sort_by_key(|d| d.at);
+        // A deployment that names no commit (an Argo Rollout whose image tag is not one)
+        // deployed the latest revision its Application or Flux object synced before it.
+        revisions.sort();
+        for d in h.deploys.iter_mut().filter(|d| d.sha.is_none()) {
+            let synced = revisions.partition_point(|(at, _)| *at <= d.at);
+            d.sha = synced.checked_sub(1).map(|i| revisions[i].1.clone());
+        }
         pushes.sort_by_key(|(at, _, _)| *at);
         for (at, head, commits) in pushes {
             let index = h.pushes.len();
@@ -109,8 +127,34 @@ impl History {
             h.heads.insert(head.to_ascii_lowercase(), index);
             h.pushes.push(Push { at, commits: mine });
         }
-        h.incidents = incidents.into_values().collect();
-        h.incidents.sort_by_key(|i| i.opened);
+        // A short sha (an image tag) names the one pushed commit it abbreviates.
+        for d in &mut h.deploys {
+            let Some(short) = d.sha.as_deref().filter(|s| s.len() < 40) else {
+                continue;
+            };
+            let mut matches = h
+                .heads
+                .keys()
+                .chain(h.commit_push.keys())
+                .filter(|full| full.starts_with(short))
+                .collect::<HashSet<_>>()
+                .into_iter();
+            if let (Some(full), None) = (matches.next(), matches.next()) {
+                d.sha = Some(full.clone());
+            }
+        }
+        h.incidents = incidents
+            .into_iter()
+            .filter_map(|((source, id), (opened, closed))| {
+                Some(Incident {
+                    source,
+                    id,
+                    opened: opened?,
+                    closed,
+                })
+            })
+            .collect();
+        h.incidents.sort_by_key(|i| (i.opened, i.source, i.id));
         h
     }
 }
@@ -126,6 +170,8 @@ pub struct Tally {
     pub rework: usize,
     pub lead_times_hours: Vec<f64>,
     pub recoveries_hours: Vec<f64>,
+    /// Incidents opened or closed in the window.
+    pub incidents: Vec<IncidentRef>,
 }
 
 fn hours(d: SignedDuration) -> f64 {
@@ -180,6 +226,17 @@ pub fn tally(h: &History, window: &Window) -> Tally {
         }
     }
     t.lead_times_hours = lead_times(h, window);
+    t.incidents = h
+        .incidents
+        .iter()
+        .filter(|i| window.contains(i.opened) || i.closed.is_some_and(|c| window.contains(c)))
+        .map(|i| IncidentRef {
+            source: i.source.as_str(),
+            id: i.id,
+            opened: i.opened,
+            closed: i.closed,
+        })
+        .collect();
     t
 }
 
@@ -314,6 +371,9 @@ pub struct Metrics {
     pub recovery_time_hours: Option<Recovery>,
     pub rework_rate: Option<f64>,
     pub levels: Levels,
+    /// The incidents opened or closed in the window, oldest first, each with its source
+    /// (`github` or `pagerduty`).
+    pub incidents: Vec<IncidentRef>,
 }
 
 impl Tally {
@@ -324,6 +384,7 @@ impl Tally {
         self.rework += other.rework;
         self.lead_times_hours.extend(other.lead_times_hours);
         self.recoveries_hours.extend(other.recoveries_hours);
+        self.incidents.extend(other.incidents);
     }
 
     pub fn metrics(mut self, window: &Window) -> Metrics {
@@ -367,6 +428,11 @@ impl Tally {
             recovery_time_hours: recovery,
             rework_rate: rework,
             levels,
+            incidents: {
+                let mut incidents = self.incidents;
+                incidents.sort_by_key(|i| (i.opened, i.source, i.id));
+                incidents
+            },
         }
     }
 }
@@ -530,11 +596,13 @@ mod tests {
             DoraEvent::IncidentOpened {
                 at: ts("2026-11-06T11:00:00Z"),
                 issue: 7,
+                source: Default::default(),
             },
             deploy("2026-11-06T11:30:00Z", true, "c"),
             DoraEvent::IncidentClosed {
                 at: ts("2026-11-06T11:45:00Z"),
                 issue: 7,
+                source: Default::default(),
             },
         ]);
         // b is blamed (a is not); c shipped during the incident: rework.
@@ -552,10 +620,12 @@ mod tests {
             DoraEvent::IncidentOpened {
                 at: ts("2026-11-05T11:00:00Z"),
                 issue: 1,
+                source: Default::default(),
             },
             DoraEvent::IncidentOpened {
                 at: ts("2026-11-05T12:00:00Z"),
                 issue: 2,
+                source: Default::default(),
             },
         ]);
         assert_eq!(m.change_failure_rate, Some(1.0));
@@ -625,10 +695,12 @@ mod tests {
                         2 => DoraEvent::IncidentOpened {
                             at,
                             issue: u64::from(secs as u8 % 3),
+                            source: Default::default(),
                         },
                         _ => DoraEvent::IncidentClosed {
                             at,
                             issue: u64::from(secs as u8 % 3),
+                            source: Default::default(),
                         },
                     }
                 },

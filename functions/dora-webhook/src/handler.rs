@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::normalize::{self, Normalized};
-use crate::signature::{verify_sha256, verify_token};
+use crate::signature::{verify_bearer, verify_pagerduty, verify_sha256, verify_token};
 
 /// The largest body accepted (GitHub caps payloads at 25 MB; ours are far smaller).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -27,6 +27,10 @@ pub struct Secrets {
     pub flux: Secret,
     /// `None`: no `dora.flagger_token`, and `/flagger` answers 404.
     pub flagger: Option<Secret>,
+    /// `None`: no `dora.argocd_token`, and `/argocd` and `/argo-rollouts` answer 404.
+    pub argocd: Option<Secret>,
+    /// `None`: no `dora.pagerduty_secret`, and `/pagerduty` answers 404.
+    pub pagerduty: Option<Secret>,
 }
 
 pub struct Webhook {
@@ -41,6 +45,9 @@ enum Sender {
     GitHub,
     Flux,
     Flagger,
+    Argocd,
+    ArgoRollouts,
+    PagerDuty,
 }
 
 /// The body of every answer (`status` says which).
@@ -58,6 +65,14 @@ pub enum Reply {
     Ignored {
         /// Why.
         reason: String,
+    },
+    /// A deployment no service claims, kept under `unassigned:` so that a service
+    /// configured for it later counts it (202).
+    Unassigned {
+        /// What it came through, and where it is kept.
+        reason: String,
+        /// Stored now (0: stored before).
+        stored: usize,
     },
     /// Storage failed: 500, the sender redelivers.
     Error {
@@ -120,6 +135,8 @@ impl Webhook {
             Some(&dora.webhook_secret),
             dora.flux_secret.as_ref(),
             dora.flagger_token.as_ref(),
+            dora.argocd_token.as_ref(),
+            dora.pagerduty_secret.as_ref(),
         ])
         .await;
         let github = cold
@@ -135,10 +152,20 @@ impl Webhook {
             Some(s) => Some(cold.secret("dora.flagger_token", s).await?),
             None => None,
         };
+        let argocd = match &dora.argocd_token {
+            Some(s) => Some(cold.secret("dora.argocd_token", s).await?),
+            None => None,
+        };
+        let pagerduty = match &dora.pagerduty_secret {
+            Some(s) => Some(cold.secret("dora.pagerduty_secret", s).await?),
+            None => None,
+        };
         let secrets = Secrets {
             github,
             flux,
             flagger,
+            argocd,
+            pagerduty,
         };
         Ok(Webhook::new(&cold.sdk, dora, table_name()?, secrets))
     }
@@ -201,11 +228,14 @@ impl Webhook {
             "/github" => Sender::GitHub,
             "/flux" => Sender::Flux,
             "/flagger" => Sender::Flagger,
+            "/argocd" => Sender::Argocd,
+            "/argo-rollouts" => Sender::ArgoRollouts,
+            "/pagerduty" => Sender::PagerDuty,
             "" if headers.contains_key("x-github-event") => Sender::GitHub,
             other => {
                 return Ok(reject(
                     404,
-                    format!("unknown path `{other}`: POST to /github, /flux or /flagger"),
+                    format!("unknown path `{other}`: POST to /github, /flux, /flagger, /argocd, /argo-rollouts or /pagerduty"),
                 ))
             }
         };
@@ -238,6 +268,28 @@ impl Webhook {
                     ))
                 }
             },
+            Sender::Argocd | Sender::ArgoRollouts => match &self.secrets.argocd {
+                Some(token) => verify_bearer(&values("authorization"), token.expose().as_bytes()),
+                None => {
+                    return Ok(reject(
+                        404,
+                        format!("{path} is off: set dora.argocd_token to receive Argo notifications"),
+                    ))
+                }
+            },
+            Sender::PagerDuty => match &self.secrets.pagerduty {
+                Some(secret) => verify_pagerduty(
+                    &values("x-pagerduty-signature"),
+                    secret.expose().as_bytes(),
+                    &body,
+                ),
+                None => {
+                    return Ok(reject(
+                        404,
+                        "/pagerduty is off: set dora.pagerduty_secret to receive PagerDuty webhooks",
+                    ))
+                }
+            },
         };
         if let Err(why) = authenticated {
             return Ok(reject(401, why));
@@ -264,16 +316,34 @@ impl Webhook {
             }
             Sender::Flux => (normalize::flux(&payload, &self.dora), None),
             Sender::Flagger => (normalize::flagger(&payload, &self.dora), None),
+            Sender::Argocd => (normalize::argocd(&payload, &self.dora), None),
+            Sender::ArgoRollouts => (
+                normalize::argo_rollouts(&payload, &self.dora, inv.now),
+                None,
+            ),
+            Sender::PagerDuty => (normalize::pagerduty(&payload, &self.dora), None),
         };
-        let events = match normalized {
+        let (events, unassigned) = match normalized {
             Err(e) => return Ok(reject(400, e.0)),
             Ok(Normalized::Ignored(reason)) => {
                 tracing::info!(%reason, "ignored");
                 return Ok(respond(202, Reply::Ignored { reason }));
             }
-            Ok(Normalized::Events(events)) => events,
+            Ok(Normalized::Events(events)) => (events, None),
+            Ok(Normalized::Unassigned(events, reason)) => (events, Some(reason)),
         };
         match self.store_all(&events, delivery.as_deref(), inv).await {
+            Ok(Reply::Stored(stored)) if unassigned.is_some() => {
+                let reason = unassigned.unwrap_or_default();
+                tracing::info!(%reason, "kept unassigned");
+                Ok(respond(
+                    202,
+                    Reply::Unassigned {
+                        reason,
+                        stored: stored.stored,
+                    },
+                ))
+            }
             Ok(body) => Ok(respond(200, body)),
             Err(e) => {
                 tracing::error!(error = %e, "storing webhook events failed");

@@ -4,8 +4,10 @@
 //! twice, through a redelivery or through an organization hook and a repository hook,
 //! is stored once.
 
-use fleet_shared::config::{DeploySource, DoraConfig, DoraService};
-use fleet_shared::dora::model::{unassigned, Commit, DoraEvent, Outcome, ServiceEvent};
+use fleet_shared::config::{priority_rank, Claim, DoraConfig, DoraService};
+use fleet_shared::dora::model::{
+    unassigned, Commit, DoraEvent, IncidentSource, Origin, Outcome, ServiceEvent,
+};
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -13,6 +15,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Normalized {
     Events(Vec<ServiceEvent>),
+    /// A deployment no service claims, kept under `unassigned:` so that a service
+    /// configured later counts it; the reason says what it came through.
+    Unassigned(Vec<ServiceEvent>, String),
     /// Valid, but nothing to store; the reason says why.
     Ignored(String),
 }
@@ -96,7 +101,7 @@ pub fn github(event: &str, payload: &Value, dora: &DoraConfig) -> Normalize {
     let services = services_of(dora, repo);
     match event {
         "push" => push(payload, repo, &services),
-        "workflow_run" => workflow_run(payload, &services),
+        "workflow_run" => workflow_run(payload, repo, &services),
         "deployment_status" => deployment_status(payload, repo, &services),
         "issues" => issues(payload, repo, &services, &dora.incident_label),
         _ => pull_request(payload, repo, &services),
@@ -142,6 +147,7 @@ fn push(payload: &Value, repo: &str, services: &[&DoraService]) -> Normalize {
                 service: unassigned(repo),
                 key,
                 event,
+                origin: None,
             });
         }
     }
@@ -150,7 +156,7 @@ fn push(payload: &Value, repo: &str, services: &[&DoraService]) -> Normalize {
     }))
 }
 
-fn workflow_run(payload: &Value, services: &[&DoraService]) -> Normalize {
+fn workflow_run(payload: &Value, repo: &str, services: &[&DoraService]) -> Normalize {
     if payload["action"] != "completed" {
         return Ok(Normalized::Ignored("workflow run not completed yet".into()));
     }
@@ -180,23 +186,28 @@ fn workflow_run(payload: &Value, services: &[&DoraService]) -> Normalize {
         id(run, "/id")?,
         run["run_attempt"].as_u64().unwrap_or(1)
     );
-    let out = services
-        .iter()
-        .filter(|s| {
-            s.deployments_from == DeploySource::WorkflowRun
-                && s.branch == branch
-                && s.deploy_workflows
-                    .iter()
-                    .any(|w| w == path || (!name.is_empty() && w == name))
-        })
-        .map(|s| per_service(s, &key, &event))
-        .collect();
-    Ok(events(out, || {
-        format!(
-            "workflow `{}` on `{branch}` is not a service's deploy workflow",
-            if path.is_empty() { name } else { path }
-        )
-    }))
+    let origin = Origin::WorkflowRun {
+        path: path.to_string(),
+        name: name.to_string(),
+        branch: branch.to_string(),
+    };
+    let what = format!(
+        "workflow `{}` on `{branch}` is not a service's deploy workflow",
+        if path.is_empty() { name } else { path }
+    );
+    // A repository no service names: its CI runs are not kept (an organization hook
+    // would store every repository's).
+    if services.is_empty() {
+        return Ok(Normalized::Ignored(what));
+    }
+    Ok(claimed(
+        services.iter().copied(),
+        origin,
+        &key,
+        event,
+        &unassigned(repo),
+        what,
+    ))
 }
 
 fn deployment_status(payload: &Value, repo: &str, services: &[&DoraService]) -> Normalize {
@@ -217,23 +228,18 @@ fn deployment_status(payload: &Value, repo: &str, services: &[&DoraService]) -> 
         sha: Some(text(payload, "/deployment/sha")?.to_string()),
     };
     let key = format!("deploy:deployment_status:{}", id(status, "/id")?);
-    let mut out: Vec<ServiceEvent> = services
-        .iter()
-        .filter(|s| {
-            s.deployments_from == DeploySource::DeploymentStatus && s.environment == environment
-        })
-        .map(|s| per_service(s, &key, &event))
-        .collect();
-    if services.is_empty() {
-        out.push(ServiceEvent {
-            service: unassigned(repo),
-            key,
-            event,
-        });
-    }
-    Ok(events(out, || {
-        format!("environment `{environment}` is not a service's")
-    }))
+    let what = format!("environment `{environment}` is not a service's");
+    let origin = Origin::DeploymentStatus {
+        environment: environment.to_string(),
+    };
+    Ok(claimed(
+        services.iter().copied(),
+        origin,
+        &key,
+        event,
+        &unassigned(repo),
+        what,
+    ))
 }
 
 fn issues(payload: &Value, repo: &str, services: &[&DoraService], label: &str) -> Normalize {
@@ -254,6 +260,7 @@ fn issues(payload: &Value, repo: &str, services: &[&DoraService], label: &str) -
             DoraEvent::IncidentOpened {
                 at: time(issue, "/created_at")?,
                 issue: number,
+                source: IncidentSource::GitHub,
             },
             format!("incident:{number}:opened"),
         ),
@@ -261,6 +268,7 @@ fn issues(payload: &Value, repo: &str, services: &[&DoraService], label: &str) -
             DoraEvent::IncidentClosed {
                 at: time(issue, "/closed_at")?,
                 issue: number,
+                source: IncidentSource::GitHub,
             },
             format!("incident:{number}:closed"),
         ),
@@ -308,7 +316,54 @@ fn per_service(s: &DoraService, key: &str, event: &DoraEvent) -> ServiceEvent {
         service: s.name.clone(),
         key: key.to_string(),
         event: event.clone(),
+        origin: None,
     }
+}
+
+/// A deployment for every service that claims it (for an Argo Rollouts service taking
+/// its commits from this Application or Flux object, the synced revision), or, when
+/// none does, kept under `partition` with its origin, so that a service configured later
+/// counts it (`what` says why nobody claimed it).
+fn claimed<'a>(
+    services: impl IntoIterator<Item = &'a DoraService>,
+    origin: Origin,
+    key: &str,
+    event: DoraEvent,
+    partition: &str,
+    what: String,
+) -> Normalized {
+    let mut out = Vec::new();
+    let mut claimed = false;
+    for s in services {
+        match s.claims(&origin) {
+            Claim::Deployment => {
+                claimed = true;
+                out.push(per_service(s, key, &event));
+            }
+            Claim::Revision => {
+                claimed = true;
+                if let Some(revision) = event.as_revision() {
+                    out.push(per_service(s, &format!("revision:{key}"), &revision));
+                }
+            }
+            Claim::None => {}
+        }
+    }
+    if claimed {
+        return events(out, || format!("{what}: nothing to count"));
+    }
+    let reason = format!(
+        "{what}; kept under `{partition}`, so that a service configured for it later counts it"
+    );
+    Normalized::Unassigned(
+        vec![ServiceEvent {
+            service: partition.to_string(),
+            key: key.to_string(),
+            event,
+            origin: Some(origin),
+        }],
+        reason,
+    )
 }
 
 fn for_services(
@@ -322,6 +377,7 @@ fn for_services(
             service: unassigned(repo),
             key,
             event,
+            origin: None,
         }];
     }
     services
@@ -375,20 +431,15 @@ pub fn flux(payload: &Value, dora: &DoraConfig) -> Normalize {
         sha: flux_sha(revision),
     };
     let key = format!("deploy:flux:{object}:{revision}:{severity}");
-    let out = dora
-        .services
-        .iter()
-        .filter(|s| {
-            s.deployments_from == DeploySource::Flux
-                && s.flux_object
-                    .as_deref()
-                    .is_some_and(|o| o.eq_ignore_ascii_case(&object))
-        })
-        .map(|s| per_service(s, &key, &event))
-        .collect();
-    Ok(events(out, || {
-        format!("`{object}` is not a service's Flux object")
-    }))
+    let what = format!("`{object}` is not a service's Flux object");
+    Ok(claimed(
+        &dora.services,
+        Origin::Flux { object },
+        &key,
+        event,
+        &unassigned("flux"),
+        what,
+    ))
 }
 
 /// The first instant a Flagger timestamp may name: milliseconds before this are not a
@@ -468,20 +519,279 @@ pub fn flagger(payload: &Value, dora: &DoraConfig) -> Normalize {
             at.as_millisecond()
         ),
     };
-    let out = dora
-        .services
-        .iter()
-        .filter(|s| {
-            s.deployments_from == DeploySource::Flagger
-                && s.flagger_canary.as_deref() == Some(canary.as_str())
-        })
-        .map(|s| per_service(s, &key, &event))
-        .collect();
-    Ok(events(out, || {
-        format!("canary `{canary}` is not a service's")
-    }))
+    let what = format!("canary `{canary}` is not a service's");
+    Ok(claimed(
+        &dora.services,
+        Origin::Flagger { canary },
+        &key,
+        event,
+        &unassigned("flagger"),
+        what,
+    ))
 }
 
+/// What Go's text/template writes for a field the object does not have: Argo's
+/// notification templates render missing fields so.
+const NO_VALUE: &str = "<no value>";
+
+/// A template field, `None` when empty or not rendered (`<no value>`).
+fn rendered<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && *s != NO_VALUE)
+}
+
+fn rendered_text<'a>(v: &'a Value, pointer: &str) -> Result<&'a str, Malformed> {
+    rendered(v, pointer).ok_or_else(|| {
+        Malformed(format!(
+            "`{}` is missing or was not rendered (`{NO_VALUE}`): check the template",
+            pointer.trim_start_matches('/')
+        ))
+    })
+}
+
+/// A full commit sha (40 hex digits), lowercase.
+fn full_sha(revision: &str) -> Option<String> {
+    (revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| revision.to_ascii_lowercase())
+}
+
+/// `owner/name` of a git repository URL (`https://github.com/o/n.git`,
+/// `git@github.com:o/n.git`, `ssh://git@github.com/o/n`); `None` for other sources (a
+/// Helm repository, an OCI registry).
+pub fn repo_of_url(url: &str) -> Option<String> {
+    let path = match url.split_once("://") {
+        // `scheme://[user@]host[:port]/owner/name`: the path starts after the host.
+        Some((_, rest)) => rest.split_once('/').map(|(_, p)| p)?,
+        // scp-like `git@host:owner/name`.
+        None => url.split_once(':').map(|(_, p)| p).unwrap_or(url),
+    };
+    let path = path.trim_end_matches('/').trim_end_matches(".git");
+    let mut parts = path.rsplit('/');
+    let name = parts.next().filter(|n| !n.is_empty())?;
+    let owner = parts.next().filter(|o| !o.is_empty())?;
+    Some(format!("{owner}/{name}"))
+}
+
+/// An Argo CD notification (the README's `argocd-notifications-cm` template):
+/// `{"event":"deployed|sync-failed|health-degraded","app","project","repo","revision",
+/// "phase","health","finished_at"}`. `deployed` (`on-deployed`: operation Succeeded and
+/// health Healthy, once per revision) is a successful deployment; `sync-failed` and
+/// `health-degraded` after a sync are failed ones; all are dated by the operation's
+/// `finishedAt`. The semantic key is the application, revision, phase and event word
+/// (`on-deployed` and `on-health-degraded` both carry phase `Succeeded`), so Argo CD's
+/// resends on a resync are stored once.
+pub fn argocd(payload: &Value, dora: &DoraConfig) -> Normalize {
+    let word = text(payload, "/event")?;
+    let app = rendered_text(payload, "/app")?;
+    let project = rendered(payload, "/project").unwrap_or("default");
+    let phase = rendered(payload, "/phase").unwrap_or("none");
+    let outcome = match word {
+        "deployed" if phase == "Succeeded" => Outcome::Success,
+        "deployed" => {
+            return Ok(Normalized::Ignored(format!(
+                "`deployed` for `{project}/{app}` with operation phase `{phase}`, not Succeeded (check the on-deployed trigger)"
+            )))
+        }
+        "sync-failed" => Outcome::Failure,
+        "health-degraded" if phase != "none" => Outcome::Failure,
+        "health-degraded" => {
+            return Ok(Normalized::Ignored(format!(
+                "`{project}/{app}` degraded without a sync: not a deployment"
+            )))
+        }
+        other => {
+            return Ok(Normalized::Ignored(format!(
+                "Argo CD event `{other}` is not deployed, sync-failed or health-degraded"
+            )))
+        }
+    };
+    let revision = rendered(payload, "/revision");
+    let at = rendered_text(payload, "/finished_at")?
+        .parse::<Timestamp>()
+        .map_err(|_| Malformed("`finished_at` is not an RFC 3339 time".into()))?;
+    let event = DoraEvent::Deployment {
+        at,
+        outcome,
+        sha: revision.and_then(full_sha),
+    };
+    let key = format!(
+        "deploy:argocd:{project}/{app}:{}:{phase}:{word}",
+        revision.unwrap_or("none")
+    );
+    let partition = match rendered(payload, "/repo").and_then(repo_of_url) {
+        Some(repo)
+            if dora
+                .services
+                .iter()
+                .any(|s| s.repo.eq_ignore_ascii_case(&repo)) =>
+        {
+            unassigned(&repo)
+        }
+        _ => unassigned("argocd"),
+    };
+    let what = format!("Application `{project}/{app}` is not a service's");
+    let origin = Origin::Argocd {
+        project: project.to_string(),
+        app: app.to_string(),
+    };
+    Ok(claimed(
+        &dora.services,
+        origin,
+        &key,
+        event,
+        &partition,
+        what,
+    ))
+}
+
+/// The commit in an image's tag (`registry/app:3f2c1e0`, 7 to 40 hex digits), lowercase.
+pub fn image_tag_sha(image: &str) -> Option<String> {
+    let image = image.split('@').next().unwrap_or(image);
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let (_, tag) = last.split_once(':')?;
+    ((7..=40).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| tag.to_ascii_lowercase())
+}
+
+/// An Argo Rollouts notification (the README's template): `{"event":"completed|aborted|
+/// analysis-failed","rollout","namespace","revision","phase","abort","message","image",
+/// "at"?}`. The event word decides, not the phase: a notification may carry a stale
+/// Rollout (argo-rollouts #3535). Dated by `at` (the template renders sprig's `now`),
+/// else when it arrived (`received`). The semantic key is the Rollout, its revision
+/// (`rollout.argoproj.io/revision`) and the event word, so a notification sent twice is
+/// counted once. The image tag's commit is kept when it looks like one; the aggregator
+/// uses it only for services with `image_tag = "sha"`.
+pub fn argo_rollouts(payload: &Value, dora: &DoraConfig, received: Timestamp) -> Normalize {
+    let word = text(payload, "/event")?;
+    let rollout = format!(
+        "{}/{}",
+        rendered_text(payload, "/namespace")?,
+        rendered_text(payload, "/rollout")?
+    );
+    let outcome = match word {
+        "completed" => Outcome::Success,
+        "aborted" | "analysis-failed" => Outcome::Failure,
+        other => {
+            return Ok(Normalized::Ignored(format!(
+                "Argo Rollouts event `{other}` is not completed, aborted or analysis-failed"
+            )))
+        }
+    };
+    let revision = rendered_text(payload, "/revision")?;
+    let at = match rendered(payload, "/at") {
+        Some(t) => t
+            .parse::<Timestamp>()
+            .map_err(|_| Malformed("`at` is not an RFC 3339 time".into()))?,
+        None => received,
+    };
+    let event = DoraEvent::Deployment {
+        at,
+        outcome,
+        sha: rendered(payload, "/image").and_then(image_tag_sha),
+    };
+    let key = format!("deploy:argo-rollouts:{rollout}:{revision}:{word}");
+    let what = format!("Rollout `{rollout}` is not a service's");
+    Ok(claimed(
+        &dora.services,
+        Origin::ArgoRollouts { rollout },
+        &key,
+        event,
+        &unassigned("argo-rollouts"),
+        what,
+    ))
+}
+
+/// A PagerDuty v3 webhook: `{"event":{"id","event_type","occurred_at","data":{"number",
+/// "created_at","service":{"id"},"priority":{"summary"}|null}}}`. `incident.triggered`,
+/// `incident.reopened` and `incident.priority_updated` open the incident (dated by its
+/// `created_at`; one key, so they are stored once), `incident.resolved` closes it (dated
+/// by `occurred_at`, keyed by the event id: a reopened incident resolved again closes
+/// later). Mapped to the services whose `pagerduty_service` is the incident's service;
+/// an opening below a service's `pagerduty_min_priority` is not counted (a priority
+/// raised later opens it then). Incidents of other PagerDuty services are ignored.
+pub fn pagerduty(payload: &Value, dora: &DoraConfig) -> Normalize {
+    let event = field(payload, "/event")?;
+    let kind = text(event, "/event_type")?;
+    let opens = match kind {
+        "incident.triggered" | "incident.reopened" | "incident.priority_updated" => true,
+        "incident.resolved" => false,
+        "pagey.ping" => return Ok(Normalized::Ignored("PagerDuty's ping".into())),
+        other => {
+            return Ok(Normalized::Ignored(format!(
+                "PagerDuty `{other}` neither opens nor resolves an incident"
+            )))
+        }
+    };
+    let data = field(event, "/data")?;
+    let number = id(data, "/number")?;
+    let service_id = text(data, "/service/id")?;
+    let priority = data.pointer("/priority/summary").and_then(Value::as_str);
+    let services: Vec<&DoraService> = dora
+        .services
+        .iter()
+        .filter(|s| s.pagerduty_service.as_deref() == Some(service_id))
+        .collect();
+    if services.is_empty() {
+        return Ok(Normalized::Ignored(format!(
+            "PagerDuty service `{service_id}` is not a service's pagerduty_service"
+        )));
+    }
+    let (event_out, key, counted): (DoraEvent, String, Vec<&DoraService>) = if opens {
+        let counted = services
+            .iter()
+            .copied()
+            .filter(|s| priority_passes(s.pagerduty_min_priority.as_deref(), priority))
+            .collect();
+        (
+            DoraEvent::IncidentOpened {
+                at: time(data, "/created_at")?,
+                issue: number,
+                source: IncidentSource::PagerDuty,
+            },
+            format!("incident:pagerduty:{number}:opened"),
+            counted,
+        )
+    } else {
+        let event_id = text(event, "/id")?;
+        (
+            DoraEvent::IncidentClosed {
+                at: time(event, "/occurred_at")?,
+                issue: number,
+                source: IncidentSource::PagerDuty,
+            },
+            format!("incident:pagerduty:{number}:resolved:{event_id}"),
+            services,
+        )
+    };
+    Ok(events(
+        counted
+            .iter()
+            .map(|s| per_service(s, &key, &event_out))
+            .collect(),
+        || {
+            format!(
+                "incident #{number}'s priority {} is below the services' pagerduty_min_priority",
+                priority.unwrap_or("(none)")
+            )
+        },
+    ))
+}
+
+/// Whether an incident of `priority` counts for a service with `min` (`P2`: P1 and P2).
+/// Without a minimum every incident counts; with one, an incident without a priority,
+/// or of a priority not named `P<n>`, does not.
+fn priority_passes(min: Option<&str>, priority: Option<&str>) -> bool {
+    match (
+        min.and_then(priority_rank),
+        priority.and_then(priority_rank),
+    ) {
+        (None, _) => true,
+        (Some(min), Some(p)) => p <= min,
+        (Some(_), None) => false,
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -563,6 +873,17 @@ mod tests {
             Ok(Normalized::Ignored(reason)) => reason,
             other => panic!("expected an ignored payload, got {other:?}"),
         }
+    }
+
+    fn kept_events(n: Normalize) -> (Vec<ServiceEvent>, String) {
+        match n {
+            Ok(Normalized::Unassigned(events, reason)) => (events, reason),
+            other => panic!("expected an unassigned deployment, got {other:?}"),
+        }
+    }
+
+    fn kept(n: Normalize) -> String {
+        kept_events(n).1
     }
 
     fn malformed(n: Normalize) -> String {
@@ -673,6 +994,7 @@ mod tests {
                         },
                     ],
                 },
+                origin: None,
             }]
         );
         // Without `pushed_at`, the head commit dates the push.
@@ -768,6 +1090,7 @@ mod tests {
                     outcome: Outcome::Success,
                     sha: Some(HEAD.into()),
                 },
+                origin: None,
             }]
         );
         // A rerun is another deployment; failures and time-outs are failed ones.
@@ -813,16 +1136,21 @@ mod tests {
         let mut ci = workflow_run();
         ci["workflow_run"]["path"] = json!(".github/workflows/ci.yml");
         ci["workflow_run"]["name"] = json!("ci");
+        // Of a configured repository: kept unassigned (a service may claim it later).
         assert_eq!(
-            ignored(github("workflow_run", &ci, &config())),
-            "workflow `.github/workflows/ci.yml` on `main` is not a service's deploy workflow"
+            kept(github("workflow_run", &ci, &config())),
+            "workflow `.github/workflows/ci.yml` on `main` is not a service's deploy workflow; kept under `unassigned:your-org/infra-fleet`, so that a service configured for it later counts it"
         );
         let mut branch = workflow_run();
         branch["workflow_run"]["head_branch"] = json!("feature");
         assert!(matches!(
             github("workflow_run", &branch, &config()),
-            Ok(Normalized::Ignored(_))
+            Ok(Normalized::Unassigned(..))
         ));
+        // Of a repository no service names: not kept.
+        let mut foreign = workflow_run();
+        foreign["repository"]["full_name"] = json!("your-org/unknown");
+        assert!(ignored(github("workflow_run", &foreign, &config())).contains("deploy workflow"));
         let mut no_id = workflow_run();
         no_id["workflow_run"]["id"] = json!("11820000001");
         assert_eq!(
@@ -848,6 +1176,7 @@ mod tests {
                     outcome: Outcome::Success,
                     sha: Some("f95f852bd8fca8fcc58a9a2d6c842781e32a215e".into()),
                 },
+                origin: None,
             }]
         );
         for failed in ["failure", "error"] {
@@ -870,10 +1199,8 @@ mod tests {
         // A repository no service names keeps it unassigned.
         let mut other = deployment_status("success", "production");
         other["repository"]["full_name"] = json!("your-org/unknown");
-        assert_eq!(
-            stored(github("deployment_status", &other, &config()))[0].service,
-            unassigned("your-org/unknown")
-        );
+        let (events, _) = kept_events(github("deployment_status", &other, &config()));
+        assert_eq!(events[0].service, unassigned("your-org/unknown"));
     }
 
     #[test]
@@ -887,14 +1214,12 @@ mod tests {
             )),
             "deployment state `in_progress` is not final"
         );
-        assert_eq!(
-            ignored(github(
-                "deployment_status",
-                &deployment_status("success", "staging"),
-                &config()
-            )),
-            "environment `staging` is not a service's"
-        );
+        assert!(kept(github(
+            "deployment_status",
+            &deployment_status("success", "staging"),
+            &config()
+        ))
+        .starts_with("environment `staging` is not a service's; kept under `unassigned:codertocat/hello-world`"));
         let mut no_sha = deployment_status("success", "production");
         no_sha["deployment"]
             .as_object_mut()
@@ -916,7 +1241,9 @@ mod tests {
                 event: DoraEvent::IncidentOpened {
                     at: ts("2019-05-15T15:20:18Z"),
                     issue: 444500041,
+                    source: IncidentSource::GitHub,
                 },
+                origin: None,
             }]
         );
         // Labelled afterwards: the label comes with the event; reopened opens again.
@@ -942,6 +1269,7 @@ mod tests {
             DoraEvent::IncidentClosed {
                 at: ts("2019-05-15T17:00:00Z"),
                 issue: 444500041,
+                source: IncidentSource::GitHub,
             }
         );
     }
@@ -1024,6 +1352,7 @@ mod tests {
                     outcome: Outcome::Success,
                     sha: Some(FLUX_SHA.into()),
                 },
+                origin: None,
             }]
         );
         let failed = stored(flux(&flux_event("error", "HealthCheckFailed"), &config()));
@@ -1058,10 +1387,8 @@ mod tests {
         );
         let mut other = flux_event("info", "ReconciliationSucceeded");
         other["involvedObject"]["name"] = json!("infra");
-        assert_eq!(
-            ignored(flux(&other, &config())),
-            "`Kustomization/flux-system/infra` is not a service's Flux object"
-        );
+        assert!(kept(flux(&other, &config()))
+            .starts_with("`Kustomization/flux-system/infra` is not a service's Flux object; kept under `unassigned:flux`"));
         let mut no_object = flux_event("info", "ReconciliationSucceeded");
         no_object
             .as_object_mut()
@@ -1089,6 +1416,7 @@ mod tests {
                     outcome: Outcome::Success,
                     sha: None,
                 },
+                origin: None,
             }]
         );
         // Flagger up to v1.41 sends the promotion with `Finalising`: the same key.
@@ -1130,10 +1458,9 @@ mod tests {
             "Promotion completed! Scaling down podinfo.prod",
         );
         elsewhere["namespace"] = json!("prod");
-        assert_eq!(
-            ignored(flagger(&elsewhere, &config())),
-            "canary `prod/podinfo` is not a service's"
-        );
+        assert!(kept(flagger(&elsewhere, &config())).starts_with(
+            "canary `prod/podinfo` is not a service's; kept under `unassigned:flagger`"
+        ));
         // Seconds read as milliseconds, words, a number instead of Flagger's string.
         for bad in [
             json!("1795428000"),
@@ -1153,5 +1480,296 @@ mod tests {
             malformed(flagger(&missing, &config())),
             "`metadata.timestamp` is missing"
         );
+    }
+
+    // Argo CD, Argo Rollouts and PagerDuty: the bodies the README's templates render for
+    // real objects, and PagerDuty's v3 example.
+
+    fn argo_config() -> DoraConfig {
+        serde_json::from_value(json!({
+            "webhook_secret": "s", "argocd_token": "t", "pagerduty_secret": "p",
+            "service": [
+                {"name": "shop", "repo": "your-org/shop", "deployments_from": "argocd",
+                 "argocd_app": "shop", "pagerduty_service": "PF9KMXH",
+                 "pagerduty_min_priority": "P2"},
+                {"name": "api", "repo": "your-org/api", "deployments_from": "argo_rollouts",
+                 "argo_rollout": "prod/api", "argocd_app": "platform/api", "image_tag": "sha"}
+            ]
+        }))
+        .expect("a DoraConfig")
+    }
+
+    /// `argocd-notifications-cm`'s template rendered for a synced, healthy Application.
+    fn argocd_body(word: &str, app: &str, phase: &str) -> Value {
+        json!({"event": word, "app": app, "project": "default",
+               "repo": "https://github.com/your-org/shop.git",
+               "revision": HEAD, "phase": phase, "health": "Healthy",
+               "finished_at": "2026-11-23T09:00:00Z"})
+    }
+
+    #[test]
+    fn argocd_deployments() {
+        let events = stored(argocd(
+            &argocd_body("deployed", "shop", "Succeeded"),
+            &argo_config(),
+        ));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].service, "shop");
+        assert_eq!(
+            events[0].key,
+            format!("deploy:argocd:default/shop:{HEAD}:Succeeded:deployed")
+        );
+        assert_eq!(
+            events[0].event,
+            DoraEvent::Deployment {
+                at: ts("2026-11-23T09:00:00Z"),
+                outcome: Outcome::Success,
+                sha: Some(HEAD.into())
+            }
+        );
+        let failed = stored(argocd(
+            &argocd_body("sync-failed", "shop", "Failed"),
+            &argo_config(),
+        ));
+        assert!(matches!(
+            failed[0].event,
+            DoraEvent::Deployment {
+                outcome: Outcome::Failure,
+                ..
+            }
+        ));
+        // Degraded after a successful sync: a failure with its own key.
+        let degraded = stored(argocd(
+            &argocd_body("health-degraded", "shop", "Succeeded"),
+            &argo_config(),
+        ));
+        assert!(degraded[0].key.ends_with(":Succeeded:health-degraded"));
+        // Missing fields render `<no value>`; a Helm chart's revision is no commit.
+        let mut helm = argocd_body("deployed", "shop", "Succeeded");
+        helm["revision"] = json!("1.4.2");
+        assert!(matches!(
+            &stored(argocd(&helm, &argo_config()))[0].event,
+            DoraEvent::Deployment { sha: None, .. }
+        ));
+        let mut unrendered = argocd_body("deployed", "shop", "Succeeded");
+        unrendered["finished_at"] = json!("<no value>");
+        assert!(malformed(argocd(&unrendered, &argo_config())).contains("finished_at"));
+        assert!(ignored(argocd(
+            &argocd_body("deployed", "shop", "Running"),
+            &argo_config()
+        ))
+        .contains("Running"));
+        assert!(ignored(argocd(
+            &argocd_body("created", "shop", "Succeeded"),
+            &argo_config()
+        ))
+        .contains("created"));
+        // The Application that syncs a Rollout gives that service a revision.
+        let mut api = argocd_body("deployed", "api", "Succeeded");
+        api["project"] = json!("platform");
+        let events = stored(argocd(&api, &argo_config()));
+        assert_eq!(events[0].service, "api");
+        assert!(matches!(events[0].event, DoraEvent::Revision { .. }));
+        // An application nobody claims, of a configured repository: kept, 202.
+        match argocd(
+            &argocd_body("deployed", "other", "Succeeded"),
+            &argo_config(),
+        ) {
+            Ok(Normalized::Unassigned(events, reason)) => {
+                assert_eq!(events[0].service, "unassigned:your-org/shop");
+                assert!(events[0].origin.is_some());
+                assert!(reason.contains("unassigned:your-org/shop"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn repository_urls() {
+        for url in [
+            "https://github.com/your-org/shop.git",
+            "https://github.com/your-org/shop",
+            "git@github.com:your-org/shop.git",
+            "ssh://git@github.com/your-org/shop",
+        ] {
+            assert_eq!(repo_of_url(url).as_deref(), Some("your-org/shop"), "{url}");
+        }
+        assert_eq!(repo_of_url("https://charts.example.com"), None);
+    }
+
+    #[test]
+    fn argo_rollouts_deployments() {
+        let body = |word: &str, phase: &str| {
+            json!({"event": word, "rollout": "api", "namespace": "prod", "revision": "7",
+                   "phase": phase, "abort": "false", "message": "",
+                   "image": "ghcr.io/your-org/api:9f2c1e0", "at": "2026-11-23T10:00:00Z"})
+        };
+        let events = stored(argo_rollouts(
+            &body("completed", "Healthy"),
+            &argo_config(),
+            ts("2026-11-23T10:00:05Z"),
+        ));
+        assert_eq!(events[0].key, "deploy:argo-rollouts:prod/api:7:completed");
+        assert_eq!(
+            events[0].event,
+            DoraEvent::Deployment {
+                at: ts("2026-11-23T10:00:00Z"),
+                outcome: Outcome::Success,
+                sha: Some("9f2c1e0".into())
+            }
+        );
+        // A stale object: the event word decides, not the phase.
+        let aborted = stored(argo_rollouts(
+            &body("aborted", "Paused"),
+            &argo_config(),
+            ts("2026-11-23T10:00:05Z"),
+        ));
+        assert!(matches!(
+            aborted[0].event,
+            DoraEvent::Deployment {
+                outcome: Outcome::Failure,
+                ..
+            }
+        ));
+        // Without `at`, dated on arrival.
+        let mut undated = body("analysis-failed", "Degraded");
+        undated.as_object_mut().map(|o| o.remove("at"));
+        let events = stored(argo_rollouts(
+            &undated,
+            &argo_config(),
+            ts("2026-11-23T10:07:00Z"),
+        ));
+        assert_eq!(events[0].event.at(), ts("2026-11-23T10:07:00Z"));
+        let mut no_revision = body("completed", "Healthy");
+        no_revision["revision"] = json!("<no value>");
+        assert!(malformed(argo_rollouts(
+            &no_revision,
+            &argo_config(),
+            ts("2026-11-23T10:00:00Z")
+        ))
+        .contains("revision"));
+        assert!(ignored(argo_rollouts(
+            &body("paused", "Paused"),
+            &argo_config(),
+            ts("2026-11-23T10:00:00Z")
+        ))
+        .contains("paused"));
+        assert_eq!(
+            image_tag_sha("registry:5000/api:ABCDEF0@sha256:00"),
+            Some("abcdef0".into())
+        );
+        assert_eq!(image_tag_sha("api:v1.2.3"), None);
+        assert_eq!(image_tag_sha("registry:5000/api"), None);
+    }
+
+    /// PagerDuty's v3 `incident.triggered` example (developer docs, "Webhooks v3
+    /// Overview"), its service and priority set to the config's.
+    fn pagerduty_event(kind: &str, priority: Option<&str>) -> Value {
+        json!({"event": {
+            "id": "01DEN2SFUXJCW4VOBEQW3OGQ3B", "event_type": kind, "resource_type": "incident",
+            "occurred_at": "2026-11-23T11:45:22.169Z",
+            "agent": {"html_url": "https://acme.pagerduty.com/users/PLH1HKV", "id": "PLH1HKV",
+                      "self": "https://api.pagerduty.com/users/PLH1HKV", "summary": "Tenex Engineer",
+                      "type": "user_reference"},
+            "client": null,
+            "data": {"id": "PGR0VU2", "type": "incident", "self": "https://api.pagerduty.com/incidents/PGR0VU2",
+                     "html_url": "https://acme.pagerduty.com/incidents/PGR0VU2", "number": 2,
+                     "status": "triggered", "incident_key": "d3640fbd41094207a1c11e58e46b1662",
+                     "created_at": "2026-11-23T10:45:22Z", "title": "A little bump in the road",
+                     "service": {"html_url": "https://acme.pagerduty.com/services/PF9KMXH", "id": "PF9KMXH",
+                                 "self": "https://api.pagerduty.com/services/PF9KMXH", "summary": "API Service",
+                                 "type": "service_reference"},
+                     "assignees": [], "escalation_policy": null, "teams": [],
+                     "priority": priority.map(|p| json!({"id": "PSO75BM", "summary": p, "type": "priority_reference"})),
+                     "urgency": "high", "conference_bridge": null, "resolve_reason": null}
+        }})
+    }
+
+    #[test]
+    fn pagerduty_incidents() {
+        let opened = stored(pagerduty(
+            &pagerduty_event("incident.triggered", Some("P1")),
+            &argo_config(),
+        ));
+        assert_eq!(opened[0].service, "shop");
+        assert_eq!(opened[0].key, "incident:pagerduty:2:opened");
+        assert_eq!(
+            opened[0].event,
+            DoraEvent::IncidentOpened {
+                at: ts("2026-11-23T10:45:22Z"),
+                issue: 2,
+                source: IncidentSource::PagerDuty
+            }
+        );
+        // Below the service's minimum, or without a priority: not counted until raised.
+        assert!(ignored(pagerduty(
+            &pagerduty_event("incident.triggered", Some("P3")),
+            &argo_config()
+        ))
+        .contains("P3"));
+        assert!(ignored(pagerduty(
+            &pagerduty_event("incident.triggered", None),
+            &argo_config()
+        ))
+        .contains("(none)"));
+        let raised = stored(pagerduty(
+            &pagerduty_event("incident.priority_updated", Some("P2")),
+            &argo_config(),
+        ));
+        assert_eq!(raised[0].key, "incident:pagerduty:2:opened");
+        let resolved = stored(pagerduty(
+            &pagerduty_event("incident.resolved", Some("P3")),
+            &argo_config(),
+        ));
+        assert_eq!(
+            resolved[0].key,
+            "incident:pagerduty:2:resolved:01DEN2SFUXJCW4VOBEQW3OGQ3B"
+        );
+        assert_eq!(
+            resolved[0].event.at(),
+            "2026-11-23T11:45:22.169Z".parse::<Timestamp>().expect("t")
+        );
+        assert!(ignored(pagerduty(
+            &pagerduty_event("incident.acknowledged", Some("P1")),
+            &argo_config()
+        ))
+        .contains("acknowledged"));
+        let mut other = pagerduty_event("incident.triggered", Some("P1"));
+        other["event"]["data"]["service"]["id"] = json!("PXXXXXX");
+        assert!(ignored(pagerduty(&other, &argo_config())).contains("PXXXXXX"));
+        let mut broken = pagerduty_event("incident.triggered", Some("P1"));
+        broken["event"]["data"]["number"] = json!("two");
+        assert!(malformed(pagerduty(&broken, &argo_config())).contains("number"));
+    }
+
+    #[test]
+    fn deployments_of_a_configured_repository_are_kept_unassigned() {
+        let mut other_workflow = workflow_run();
+        other_workflow["workflow_run"]["path"] = json!(".github/workflows/ci.yml");
+        other_workflow["workflow_run"]["name"] = json!("ci");
+        match github("workflow_run", &other_workflow, &config()) {
+            Ok(Normalized::Unassigned(events, _)) => {
+                assert_eq!(events[0].service, format!("unassigned:{FLEET_REPO}"));
+                assert_eq!(
+                    events[0].origin,
+                    Some(Origin::WorkflowRun {
+                        path: ".github/workflows/ci.yml".into(),
+                        name: "ci".into(),
+                        branch: "main".into()
+                    })
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match github(
+            "deployment_status",
+            &deployment_status("success", "staging"),
+            &config(),
+        ) {
+            Ok(Normalized::Unassigned(events, _)) => {
+                assert_eq!(events[0].service, "unassigned:codertocat/hello-world");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

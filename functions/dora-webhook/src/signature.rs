@@ -1,5 +1,6 @@
-//! Request authentication: HMAC-SHA256 signatures (GitHub, Flux `generic-hmac`) and the
-//! Flagger token, all compared in constant time. SHA-1 signatures are never accepted.
+//! Request authentication: HMAC-SHA256 signatures (GitHub, Flux `generic-hmac`,
+//! PagerDuty v3), the Flagger token and the Argo bearer token, all compared in constant
+//! time. SHA-1 signatures are never accepted.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -18,6 +19,12 @@ impl std::fmt::Display for Rejected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Rejected::Missing(h) => write!(f, "no {h}"),
+            Rejected::Malformed(h) if h.starts_with("X-PagerDuty") => {
+                write!(f, "{h} is not `v1=<64 hex digits>[,v1=…]`")
+            }
+            Rejected::Malformed(h) if *h == "Authorization" => {
+                write!(f, "{h} is not `Bearer <token>`")
+            }
             Rejected::Malformed(h) => write!(f, "{h} is not `sha256=<64 hex digits>`"),
             Rejected::Mismatch(h) => write!(f, "{h} does not match the body"),
             Rejected::Duplicated(h) => write!(f, "{h} given more than once"),
@@ -75,6 +82,62 @@ pub fn verify_token(
     }
 }
 
+/// Checks PagerDuty's `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>…]` against
+/// HMAC-SHA256(secret, body): during a secret rotation PagerDuty sends one signature per
+/// secret, and any valid one is enough (PagerDuty's "Verifying Signatures"). Signatures
+/// of other versions are skipped; none of version 1 is malformed.
+pub fn verify_pagerduty(values: &[&str], secret: &[u8], body: &[u8]) -> Result<(), Rejected> {
+    const H: &str = "X-PagerDuty-Signature";
+    let value = match values {
+        [] => return Err(Rejected::Missing(H)),
+        [one] => one.trim(),
+        _ => return Err(Rejected::Duplicated(H)),
+    };
+    let mut any = false;
+    for signature in value.split(',').map(str::trim) {
+        let Some(hex_digest) = signature.strip_prefix("v1=") else {
+            continue;
+        };
+        any = true;
+        let Ok(expected) = hex::decode(hex_digest) else {
+            continue;
+        };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+            continue;
+        };
+        mac.update(body);
+        if mac.verify_slice(&expected).is_ok() {
+            return Ok(());
+        }
+    }
+    if any {
+        Err(Rejected::Mismatch(H))
+    } else {
+        Err(Rejected::Malformed(H))
+    }
+}
+
+/// PagerDuty's signature header for `body` (for tests and tools): `v1=<hex>`.
+pub fn sign_pagerduty(secret: &[u8], body: &[u8]) -> String {
+    sign_sha256(secret, body).replacen("sha256=", "v1=", 1)
+}
+
+/// Checks `Authorization: Bearer <token>` (Argo's webhook service sends the header its
+/// config names; it cannot sign the body), in constant time.
+pub fn verify_bearer(values: &[&str], expected: &[u8]) -> Result<(), Rejected> {
+    const H: &str = "Authorization";
+    let value = match values {
+        [] => return Err(Rejected::Missing(H)),
+        [one] => one.trim(),
+        _ => return Err(Rejected::Duplicated(H)),
+    };
+    let (scheme, token) = value.split_once(' ').ok_or(Rejected::Malformed(H))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Rejected::Malformed(H));
+    }
+    verify_token(H, Some(token.trim()), expected)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +193,60 @@ mod tests {
         assert_eq!(verify_token("token", Some("abc"), b"abc"), Ok(()));
         assert!(verify_token("token", Some("abd"), b"abc").is_err());
         assert!(verify_token("token", None, b"abc").is_err());
+    }
+
+    #[test]
+    fn pagerduty_signatures() {
+        const P: &str = "X-PagerDuty-Signature";
+        let body = br#"{"event":{"id":"01DEN2SFUXJCW4VOBEQW3OGQ3B"}}"#;
+        let good = sign_pagerduty(b"new", body);
+        let old = sign_pagerduty(b"old", body);
+        assert!(good.starts_with("v1=") && good.len() == 67);
+        assert_eq!(verify_pagerduty(&[&good], b"new", body), Ok(()));
+        // A rotation: two signatures, either secret verifies.
+        let both = format!("{old},{good}");
+        assert_eq!(verify_pagerduty(&[&both], b"new", body), Ok(()));
+        assert_eq!(verify_pagerduty(&[&both], b"old", body), Ok(()));
+        assert_eq!(
+            verify_pagerduty(&[&both], b"other", body),
+            Err(Rejected::Mismatch(P))
+        );
+        assert_eq!(
+            verify_pagerduty(&[&good], b"new", b"{}"),
+            Err(Rejected::Mismatch(P))
+        );
+        assert_eq!(
+            verify_pagerduty(&[], b"new", body),
+            Err(Rejected::Missing(P))
+        );
+        assert_eq!(
+            verify_pagerduty(&["sha256=00"], b"new", body),
+            Err(Rejected::Malformed(P))
+        );
+        assert_eq!(
+            verify_pagerduty(&["v1=zz"], b"new", body),
+            Err(Rejected::Mismatch(P))
+        );
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        const A: &str = "Authorization";
+        assert_eq!(verify_bearer(&["Bearer abc"], b"abc"), Ok(()));
+        assert_eq!(verify_bearer(&["bearer  abc "], b"abc"), Ok(()));
+        assert_eq!(
+            verify_bearer(&["Bearer abd"], b"abc"),
+            Err(Rejected::Mismatch(A))
+        );
+        assert_eq!(
+            verify_bearer(&["Basic abc"], b"abc"),
+            Err(Rejected::Malformed(A))
+        );
+        assert_eq!(verify_bearer(&["abc"], b"abc"), Err(Rejected::Malformed(A)));
+        assert_eq!(verify_bearer(&[], b"abc"), Err(Rejected::Missing(A)));
+        assert_eq!(
+            verify_bearer(&["Bearer abc", "Bearer abc"], b"abc"),
+            Err(Rejected::Duplicated(A))
+        );
     }
 }

@@ -110,7 +110,7 @@ fn list(values: BTreeSet<String>) -> String {
 }
 
 /// The stack parameter of each secret key.
-const SECRET_PARAMETERS: [(&str, &str); 7] = [
+const SECRET_PARAMETERS: [(&str, &str); 10] = [
     ("fleet.slack_webhook", "SlackWebhookParameter"),
     ("fleet.cloudflare_api_token", "CloudflareTokenParameter"),
     ("dora.webhook_secret", "GitHubSecretParameter"),
@@ -118,6 +118,9 @@ const SECRET_PARAMETERS: [(&str, &str); 7] = [
     ("dora.flagger_token", "FlaggerTokenParameter"),
     ("dora.pushgateway_url", "PushgatewayUrlParameter"),
     ("slack.signing_secret", "SlackSigningSecretParameter"),
+    ("dora.argocd_token", "ArgoCdTokenParameter"),
+    ("dora.pagerduty_secret", "PagerDutySecretParameter"),
+    ("dora.github_token", "GitHubTokenParameter"),
 ];
 
 /// What the blueprints of the clusters in `account` (`None`: the hub's own) name, as

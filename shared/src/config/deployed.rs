@@ -30,6 +30,18 @@ pub fn secret_keys(config: &FleetConfig) -> Vec<(&'static str, Option<&SecretRef
             "dora.pushgateway_url",
             dora.and_then(|d| d.pushgateway_url.as_ref()),
         ),
+        (
+            "dora.argocd_token",
+            dora.and_then(|d| d.argocd_token.as_ref()),
+        ),
+        (
+            "dora.pagerduty_secret",
+            dora.and_then(|d| d.pagerduty_secret.as_ref()),
+        ),
+        (
+            "dora.github_token",
+            dora.and_then(|d| d.github_token.as_ref()),
+        ),
     ]
 }
 

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::SecretRef;
+use crate::dora::model::Origin;
 use crate::error::{FleetError, Result};
 use crate::schedule::DayName;
 
@@ -19,6 +20,26 @@ pub struct DoraConfig {
     /// where it is logged. Without it `/flagger` answers 404.
     #[serde(default)]
     pub flagger_token: Option<SecretRef>,
+    /// Argo CD and Argo Rollouts notifications' bearer token (`Authorization: Bearer
+    /// <token>`, compared in constant time): their webhook service cannot sign bodies.
+    /// Without it `/argocd` and `/argo-rollouts` answer 404.
+    #[serde(default)]
+    pub argocd_token: Option<SecretRef>,
+    /// PagerDuty v3 webhook subscription secret (`X-PagerDuty-Signature: v1=<hex
+    /// HMAC-SHA256>`). Without it `/pagerduty` answers 404.
+    #[serde(default)]
+    pub pagerduty_secret: Option<SecretRef>,
+    /// GitHub token for the daily redelivery sweep (a fine-grained token with webhooks
+    /// read and write on the hooks' repositories or organization).
+    #[serde(default)]
+    pub github_token: Option<SecretRef>,
+    /// `[[dora.github_hook]]`: the webhooks whose failed deliveries the daily sweep asks
+    /// GitHub to redeliver (GitHub never redelivers by itself).
+    #[serde(default, rename = "github_hook")]
+    pub github_hooks: Vec<GitHubHook>,
+    /// The GitHub REST API's base URL (GitHub Enterprise Server: `https://<host>/api/v3`).
+    #[serde(default = "default_github_api")]
+    pub github_api_url: String,
     /// Issues carrying this label are incidents.
     #[serde(default = "default_incident_label")]
     pub incident_label: String,
@@ -45,6 +66,32 @@ pub struct DoraConfig {
     pub services: Vec<DoraService>,
 }
 
+/// `[[dora.github_hook]]`: one repository or organization webhook, by its id (the number
+/// in the hook's settings URL, `…/settings/hooks/<id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GitHubHook {
+    /// `owner/name` for a repository webhook.
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// The organization, for an organization webhook.
+    #[serde(default)]
+    pub org: Option<String>,
+    /// The hook's id.
+    pub id: u64,
+}
+
+impl GitHubHook {
+    /// The REST path of the hook's deliveries: `repos/<owner>/<name>/hooks/<id>/deliveries`
+    /// or `orgs/<org>/hooks/<id>/deliveries`.
+    pub fn deliveries_path(&self) -> String {
+        match (&self.repo, &self.org) {
+            (Some(repo), _) => format!("repos/{repo}/hooks/{}/deliveries", self.id),
+            (None, Some(org)) => format!("orgs/{org}/hooks/{}/deliveries", self.id),
+            (None, None) => format!("hooks/{}/deliveries", self.id),
+        }
+    }
+}
+
 /// An http(s) URL; the error names the key, not the URL (it may carry a password).
 pub fn check_pushgateway_url(url: &str) -> Result<()> {
     if url.starts_with("http://") || url.starts_with("https://") {
@@ -60,6 +107,9 @@ pub fn check_pushgateway_url(url: &str) -> Result<()> {
 /// The longest `dora.retention_days` accepted: a century.
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
+fn default_github_api() -> String {
+    "https://api.github.com".into()
+}
 fn default_incident_label() -> String {
     "incident".into()
 }
@@ -88,6 +138,20 @@ pub enum DeploySource {
     Flux,
     /// Flagger events of one canary (promotion completed / canary failed).
     Flagger,
+    /// Argo CD notifications of one Application (`on-deployed`, `on-sync-failed`,
+    /// `on-health-degraded`).
+    Argocd,
+    /// Argo Rollouts notifications of one Rollout (`on-rollout-completed`,
+    /// `on-rollout-aborted`, `on-analysis-run-failed`).
+    ArgoRollouts,
+}
+
+/// Where an Argo Rollouts deployment's commit comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageTag {
+    /// The first container image's tag is the commit (7 to 40 hex digits).
+    Sha,
 }
 
 /// `[[dora.service]]`: one service.
@@ -115,6 +179,107 @@ pub struct DoraService {
     /// `flagger`: the canary, `namespace/name`.
     #[serde(default)]
     pub flagger_canary: Option<String>,
+    /// `argocd`: the Application, `name` or `project/name` (when two projects have an
+    /// application of that name). With `argo_rollouts`: the Application that syncs the
+    /// Rollout, whose revisions date the Rollout's commits when its image tag does not.
+    #[serde(default)]
+    pub argocd_app: Option<String>,
+    /// `argo_rollouts`: the Rollout, `namespace/name`.
+    #[serde(default)]
+    pub argo_rollout: Option<String>,
+    /// `argo_rollouts`: `"sha"` when the image tag is the commit.
+    #[serde(default)]
+    pub image_tag: Option<ImageTag>,
+    /// The PagerDuty service (its id, e.g. `PF9KMXH`) whose incidents are this service's.
+    #[serde(default)]
+    pub pagerduty_service: Option<String>,
+    /// Only PagerDuty incidents of this priority or higher count (`P1` is the highest);
+    /// default every incident.
+    #[serde(default)]
+    pub pagerduty_min_priority: Option<String>,
+}
+
+/// What an event that came through an [`Origin`] is to a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// One of its deployments.
+    Deployment,
+    /// A revision synced for it (Argo Rollouts services: their Application or Flux
+    /// object).
+    Revision,
+    /// Not its.
+    None,
+}
+
+impl DoraService {
+    /// Whether a deployment that came through `origin` is this service's. The webhook
+    /// decides with it when an event arrives, the aggregator again for events kept
+    /// unassigned, so a service configured later counts what came before.
+    pub fn claims(&self, origin: &Origin) -> Claim {
+        let yes = |source: DeploySource| {
+            if self.deployments_from == source {
+                Claim::Deployment
+            } else {
+                Claim::None
+            }
+        };
+        let revision_or = |source: DeploySource| {
+            if self.deployments_from == DeploySource::ArgoRollouts {
+                Claim::Revision
+            } else {
+                yes(source)
+            }
+        };
+        match origin {
+            Origin::WorkflowRun { path, name, branch }
+                if self.branch == *branch
+                    && self
+                        .deploy_workflows
+                        .iter()
+                        .any(|w| w == path || (!name.is_empty() && w == name)) =>
+            {
+                yes(DeploySource::WorkflowRun)
+            }
+            Origin::DeploymentStatus { environment } if self.environment == *environment => {
+                yes(DeploySource::DeploymentStatus)
+            }
+            Origin::Flux { object }
+                if self
+                    .flux_object
+                    .as_deref()
+                    .is_some_and(|o| o.eq_ignore_ascii_case(object)) =>
+            {
+                revision_or(DeploySource::Flux)
+            }
+            Origin::Flagger { canary } if self.flagger_canary.as_deref() == Some(canary) => {
+                yes(DeploySource::Flagger)
+            }
+            Origin::Argocd { project, app }
+                if self
+                    .argocd_app
+                    .as_deref()
+                    .is_some_and(|a| match a.split_once('/') {
+                        Some((p, n)) => p == project && n == app,
+                        None => a == app,
+                    }) =>
+            {
+                revision_or(DeploySource::Argocd)
+            }
+            Origin::ArgoRollouts { rollout } if self.argo_rollout.as_deref() == Some(rollout) => {
+                yes(DeploySource::ArgoRollouts)
+            }
+            _ => Claim::None,
+        }
+    }
+}
+
+/// The rank of a PagerDuty priority name `P<n>` (`P1` = 1, the highest); `None` for any
+/// other name (PagerDuty accounts may rename their priorities).
+pub fn priority_rank(name: &str) -> Option<u32> {
+    name.strip_prefix('P')
+        .or_else(|| name.strip_prefix('p'))
+        .filter(|n| !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse().ok())
 }
 
 fn default_branch() -> String {
@@ -208,8 +373,115 @@ impl DoraConfig {
                         "missing or not `namespace/name`",
                     ))
                 }
+                DeploySource::Argocd
+                    if !has_parts(s.argocd_app.as_deref(), 1)
+                        && !has_parts(s.argocd_app.as_deref(), 2) =>
+                {
+                    return Err(FleetError::config(
+                        key("argocd_app"),
+                        "missing or not `name` or `project/name`",
+                    ))
+                }
+                DeploySource::ArgoRollouts if !has_parts(s.argo_rollout.as_deref(), 2) => {
+                    return Err(FleetError::config(
+                        key("argo_rollout"),
+                        "missing or not `namespace/name`",
+                    ))
+                }
                 _ => {}
             }
+            if s.argocd_app.is_some()
+                && !has_parts(s.argocd_app.as_deref(), 1)
+                && !has_parts(s.argocd_app.as_deref(), 2)
+            {
+                return Err(FleetError::config(
+                    key("argocd_app"),
+                    "not `name` or `project/name`",
+                ));
+            }
+            if s.flux_object.is_some() && !has_parts(s.flux_object.as_deref(), 3) {
+                return Err(FleetError::config(
+                    key("flux_object"),
+                    "not `Kind/namespace/name`",
+                ));
+            }
+            if s.image_tag.is_some() && s.deployments_from != DeploySource::ArgoRollouts {
+                return Err(FleetError::config(
+                    key("image_tag"),
+                    "only for deployments_from = \"argo_rollouts\"",
+                ));
+            }
+            let argo = matches!(
+                s.deployments_from,
+                DeploySource::Argocd | DeploySource::ArgoRollouts
+            );
+            if argo && self.argocd_token.is_none() {
+                return Err(FleetError::config(
+                    "dora.argocd_token",
+                    format!(
+                        "missing: service `{}` is deployed by Argo, whose notifications are checked with it",
+                        s.name
+                    ),
+                ));
+            }
+            if let Some(pd) = &s.pagerduty_service {
+                if pd.is_empty() || !pd.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(FleetError::config(
+                        key("pagerduty_service"),
+                        format!("`{pd}` is not a PagerDuty service id (e.g. PF9KMXH)"),
+                    ));
+                }
+                if self.pagerduty_secret.is_none() {
+                    return Err(FleetError::config(
+                        "dora.pagerduty_secret",
+                        format!(
+                            "missing: service `{}` reads PagerDuty incidents, whose webhooks are checked with it",
+                            s.name
+                        ),
+                    ));
+                }
+            }
+            if let Some(p) = &s.pagerduty_min_priority {
+                if s.pagerduty_service.is_none() || priority_rank(p).is_none() {
+                    return Err(FleetError::config(
+                        key("pagerduty_min_priority"),
+                        format!(
+                            "`{p}` is not a priority `P1`..`P99`, or pagerduty_service is not set"
+                        ),
+                    ));
+                }
+            }
+        }
+        for (i, h) in self.github_hooks.iter().enumerate() {
+            let key = |k: &str| format!("dora.github_hook[{i}].{k}");
+            let repo_ok = h.repo.as_deref().is_some_and(|r| has_parts(Some(r), 2));
+            let org_ok = h
+                .org
+                .as_deref()
+                .is_some_and(|o| !o.is_empty() && !o.contains('/'));
+            if repo_ok == org_ok || (h.repo.is_some() && h.org.is_some()) {
+                return Err(FleetError::config(
+                    key("repo"),
+                    "give either repo = \"owner/name\" or org = \"name\"",
+                ));
+            }
+            if h.id == 0 {
+                return Err(FleetError::config(key("id"), "must be the hook's id"));
+            }
+        }
+        if !(self.github_api_url.starts_with("https://")
+            || self.github_api_url.starts_with("http://"))
+        {
+            return Err(FleetError::config(
+                "dora.github_api_url",
+                "not an http(s) URL (https://api.github.com)",
+            ));
+        }
+        if !self.github_hooks.is_empty() && self.github_token.is_none() {
+            return Err(FleetError::config(
+                "dora.github_token",
+                "missing: [[dora.github_hook]] needs a token to list and redeliver deliveries",
+            ));
         }
         Ok(())
     }

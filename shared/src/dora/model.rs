@@ -55,19 +55,100 @@ pub enum DoraEvent {
         /// When the pull request was opened: the lead time's start for the merge commit.
         started: Timestamp,
     },
-    /// An incident opened (a GitHub issue with the incident label).
+    /// An incident opened (a GitHub issue with the incident label, a PagerDuty incident).
     IncidentOpened {
         /// When it was opened.
         at: Timestamp,
-        /// The issue's number.
+        /// The GitHub issue's id, or the PagerDuty incident's number.
         issue: u64,
+        /// Where it was recorded (absent in events stored before PagerDuty: GitHub).
+        #[serde(default)]
+        source: IncidentSource,
     },
     /// An incident closed: the time to restore service ends here.
     IncidentClosed {
         /// When it was closed.
         at: Timestamp,
-        /// The issue's number.
+        /// The GitHub issue's id, or the PagerDuty incident's number.
         issue: u64,
+        /// Where it was recorded.
+        #[serde(default)]
+        source: IncidentSource,
+    },
+    /// A revision Argo CD or Flux synced for a service deployed by Argo Rollouts: not a
+    /// deployment; the Rollout's next deployment without a commit of its own deployed it.
+    Revision {
+        /// When the sync finished.
+        at: Timestamp,
+        /// The synced commit.
+        sha: String,
+    },
+}
+
+/// Where an incident was recorded.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentSource {
+    /// A GitHub issue with `dora.incident_label`.
+    #[default]
+    GitHub,
+    /// A PagerDuty incident of the service's `pagerduty_service`.
+    PagerDuty,
+}
+
+impl IncidentSource {
+    /// `github` or `pagerduty`, as in reports.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            IncidentSource::GitHub => "github",
+            IncidentSource::PagerDuty => "pagerduty",
+        }
+    }
+}
+
+/// What a deployment came through (which workflow, environment, object, application or
+/// rollout). Kept with deployments no service claims, so that a service configured
+/// later claims them when its report is computed ([`crate::config::DoraService::claims`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub enum Origin {
+    /// A GitHub Actions run.
+    WorkflowRun {
+        /// The workflow's path (`.github/workflows/deploy.yml`).
+        path: String,
+        /// The workflow's name.
+        name: String,
+        /// The run's branch.
+        branch: String,
+    },
+    /// A GitHub deployment status.
+    DeploymentStatus {
+        /// Its environment.
+        environment: String,
+    },
+    /// A Flux object's event.
+    Flux {
+        /// `Kind/namespace/name`.
+        object: String,
+    },
+    /// A Flagger canary's event.
+    Flagger {
+        /// `namespace/name`.
+        canary: String,
+    },
+    /// An Argo CD Application's notification.
+    Argocd {
+        /// Its project.
+        project: String,
+        /// Its name.
+        app: String,
+    },
+    /// An Argo Rollouts Rollout's notification.
+    ArgoRollouts {
+        /// `namespace/name`.
+        rollout: String,
     },
 }
 
@@ -79,7 +160,24 @@ impl DoraEvent {
             | DoraEvent::Deployment { at, .. }
             | DoraEvent::MergedPullRequest { at, .. }
             | DoraEvent::IncidentOpened { at, .. }
-            | DoraEvent::IncidentClosed { at, .. } => *at,
+            | DoraEvent::IncidentClosed { at, .. }
+            | DoraEvent::Revision { at, .. } => *at,
+        }
+    }
+
+    /// A successful deployment of a known commit as a synced revision (what an Argo
+    /// Rollouts service keeps of its Application's or Flux object's deployments).
+    pub fn as_revision(&self) -> Option<DoraEvent> {
+        match self {
+            DoraEvent::Deployment {
+                at,
+                outcome: Outcome::Success,
+                sha: Some(sha),
+            } => Some(DoraEvent::Revision {
+                at: *at,
+                sha: sha.clone(),
+            }),
+            _ => None,
         }
     }
 }
@@ -94,9 +192,15 @@ pub struct ServiceEvent {
     pub key: String,
     /// The event.
     pub event: DoraEvent,
+    /// What a deployment came through, stored with those no service claimed (`None`
+    /// otherwise).
+    pub origin: Option<Origin>,
 }
 
-/// Services not in the config keep their events here (`<owner>/<repo>`), unreported.
+/// Events no service claims keep their place here, so that a service configured later
+/// counts them: `unassigned:<owner>/<repo>` (lowercase) for a repository's, or
+/// `unassigned:<sender>` (`flux`, `flagger`, `argocd`, `argo-rollouts`) for senders that
+/// name no repository.
 pub fn unassigned(repo: &str) -> String {
-    format!("unassigned:{repo}")
+    format!("unassigned:{}", repo.to_ascii_lowercase())
 }

@@ -64,10 +64,12 @@ fn service_year(s: usize, start: Timestamp, seed: &mut u64) -> Vec<fleet_shared:
             events.push(DoraEvent::IncidentOpened {
                 at: t(opened),
                 issue,
+                source: Default::default(),
             });
             events.push(DoraEvent::IncidentClosed {
                 at: t(opened + 3_600 + (rand() % 28_800) as i64),
                 issue,
+                source: Default::default(),
             });
         }
     }
@@ -124,10 +126,10 @@ fn write_dora_csv(
                         sha.as_deref().unwrap_or("")
                     )?;
                 }
-                DoraEvent::IncidentOpened { at, issue } => {
+                DoraEvent::IncidentOpened { at, issue, .. } => {
                     writeln!(incidents, "{s},{issue},opened,{}", at.as_second())?
                 }
-                DoraEvent::IncidentClosed { at, issue } => {
+                DoraEvent::IncidentClosed { at, issue, .. } => {
                     writeln!(incidents, "{s},{issue},closed,{}", at.as_second())?
                 }
                 _ => {}
@@ -193,8 +195,16 @@ fn read_dora_csv(dir: &std::path::Path) -> Result<Vec<Vec<fleet_shared::dora::Do
     for (s, issue, kind, t) in rows::<(usize, u64, String, i64)>(dir, "incidents.csv")? {
         let at = at(t)?;
         of(&mut services, s).push(match kind.as_str() {
-            "opened" => DoraEvent::IncidentOpened { at, issue },
-            _ => DoraEvent::IncidentClosed { at, issue },
+            "opened" => DoraEvent::IncidentOpened {
+                at,
+                issue,
+                source: Default::default(),
+            },
+            _ => DoraEvent::IncidentClosed {
+                at,
+                issue,
+                source: Default::default(),
+            },
         });
     }
     Ok(services)

@@ -517,6 +517,8 @@ async fn simulate(meter: &Meter) -> Result<Counts, String> {
             github: Secret::new(LOCAL_WEBHOOK_SECRET.into()),
             flux: Secret::new(LOCAL_WEBHOOK_SECRET.into()),
             flagger: None,
+            argocd: None,
+            pagerduty: None,
         },
     );
     let mut aggregator =

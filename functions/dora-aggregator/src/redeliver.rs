@@ -1,0 +1,282 @@
+//! The daily redelivery sweep: GitHub never redelivers a failed webhook delivery by
+//! itself, so each configured hook's recent deliveries are listed and every failed one
+//! not delivered since is asked for again, at most once.
+//!
+//! REST: `GET /repos/{owner}/{repo}/hooks/{id}/deliveries` (organization hooks:
+//! `/orgs/{org}/hooks/{id}/deliveries`), newest first, paginated by a `cursor` that the
+//! `Link` header's `rel="next"` URL carries; `POST …/deliveries/{delivery_id}/attempts`
+//! answers 202. GitHub keeps deliveries for 3 days, so the sweep looks that far back.
+
+use std::collections::HashMap;
+
+use fleet_shared::config::{GitHubHook, Secret};
+use fleet_shared::dora::DoraStore;
+use fleet_shared::{FleetError, Result};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// How far back deliveries are read: GitHub keeps (and redelivers) them for 3 days.
+pub const LOOKBACK: SignedDuration = SignedDuration::from_hours(72);
+
+/// The most pages read per hook (100 deliveries each), whatever the hook's traffic.
+const MAX_PAGES: usize = 50;
+
+/// One delivery as GitHub lists it (the fields the sweep reads).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Delivery {
+    /// This attempt's id (redeliveries get their own).
+    pub id: u64,
+    /// The delivery's GUID, `X-GitHub-Delivery`: shared by a delivery and its redeliveries.
+    pub guid: String,
+    /// When the attempt was made.
+    pub delivered_at: Timestamp,
+    /// The HTTP status the receiver answered (0: no answer, e.g. a timeout).
+    #[serde(default)]
+    pub status_code: u16,
+}
+
+/// The latest failed attempt of every GUID that never succeeded since `since`: what the
+/// sweep asks GitHub to redeliver, oldest first.
+pub fn failed(deliveries: &[Delivery], since: Timestamp) -> Vec<&Delivery> {
+    let mut by_guid: HashMap<&str, Vec<&Delivery>> = HashMap::new();
+    for d in deliveries.iter().filter(|d| d.delivered_at >= since) {
+        by_guid.entry(d.guid.as_str()).or_default().push(d);
+    }
+    let mut out: Vec<&Delivery> = by_guid
+        .into_values()
+        .filter(|attempts| !attempts.iter().any(|d| (200..300).contains(&d.status_code)))
+        .filter_map(|attempts| attempts.into_iter().max_by_key(|d| (d.delivered_at, d.id)))
+        .collect();
+    out.sort_by_key(|d| (d.delivered_at, d.id));
+    out
+}
+
+/// The URL of `rel="next"` in a `Link` header (RFC 8288), if any. Written here: one
+/// relation of one header, which GitHub always formats `<url>; rel="next"`.
+pub fn next_link(link: &str) -> Option<&str> {
+    link.split(',').find_map(|part| {
+        let (url, params) = part.trim().split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| p.trim().eq_ignore_ascii_case("rel=\"next\""));
+        is_next.then(|| url.trim().trim_start_matches('<').trim_end_matches('>'))
+    })
+}
+
+/// What the sweep did: counted in the daily report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Sweep {
+    /// Hooks listed.
+    pub hooks: usize,
+    /// Deliveries read within the last 3 days.
+    pub deliveries: usize,
+    /// Deliveries that never succeeded.
+    pub failed: usize,
+    /// Redeliveries asked for now.
+    pub redelivered: usize,
+    /// Failed deliveries asked for before (or stored by the webhook since): not again.
+    pub already: usize,
+    /// What went wrong, per hook or delivery (the sweep goes on).
+    pub errors: Vec<String>,
+}
+
+/// The GitHub REST API with the sweep's token.
+pub struct GitHubApi {
+    http: reqwest::Client,
+    base: String,
+    token: Secret,
+}
+
+impl GitHubApi {
+    /// The API at `base` (`https://api.github.com`) with `token`.
+    pub fn new(http: reqwest::Client, base: &str, token: Secret) -> Self {
+        GitHubApi {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            token,
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, url)
+            .bearer_auth(self.token.expose())
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .header("user-agent", "infra-fleet-dora-aggregator")
+    }
+
+    /// The hook's deliveries since `since`, newest first, page by page.
+    ///
+    /// # Errors
+    /// An HTTP error names the status and GitHub's `message` (never the token).
+    pub async fn deliveries(&self, hook: &GitHubHook, since: Timestamp) -> Result<Vec<Delivery>> {
+        let mut url = format!("{}/{}?per_page=100", self.base, hook.deliveries_path());
+        let mut out = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let response = self.send(self.request(reqwest::Method::GET, &url)).await?;
+            let next = response
+                .headers()
+                .get("link")
+                .and_then(|l| l.to_str().ok())
+                .and_then(next_link)
+                .map(str::to_string);
+            let page: Vec<Delivery> = response.json().await.map_err(|e| FleetError::Http {
+                api: "GitHub",
+                message: format!(
+                    "a deliveries page is not a list of deliveries: {}",
+                    e.without_url()
+                ),
+                retryable: false,
+            })?;
+            let older = page.iter().any(|d| d.delivered_at < since);
+            out.extend(page);
+            match next {
+                Some(n) if !older => url = n,
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Asks GitHub to redeliver one delivery attempt (202).
+    pub async fn redeliver(&self, hook: &GitHubHook, delivery: u64) -> Result<()> {
+        let url = format!(
+            "{}/{}/{delivery}/attempts",
+            self.base,
+            hook.deliveries_path()
+        );
+        self.send(self.request(reqwest::Method::POST, &url)).await?;
+        Ok(())
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let response = request.send().await.map_err(|e| FleetError::Http {
+            api: "GitHub",
+            message: e.without_url().to_string(),
+            retryable: true,
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let message = response
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        Err(FleetError::Http {
+            api: "GitHub",
+            message: format!("HTTP {status}: {message}"),
+            retryable: status.is_server_error() || status.as_u16() == 429,
+        })
+    }
+}
+
+/// Lists every hook's recent deliveries and asks for each failed one not seen since (not
+/// stored by the webhook, not asked for before) once. Errors are counted, never fatal:
+/// the metrics still go out.
+pub async fn sweep(
+    api: &GitHubApi,
+    store: &DoraStore,
+    hooks: &[GitHubHook],
+    now: Timestamp,
+) -> Sweep {
+    let since = now.checked_sub(LOOKBACK).unwrap_or(now);
+    let mut out = Sweep::default();
+    for hook in hooks {
+        let name = hook.deliveries_path();
+        let deliveries = match api.deliveries(hook, since).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(hook = %name, error = %e, "webhook deliveries not listed");
+                out.errors.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        out.hooks += 1;
+        out.deliveries += deliveries
+            .iter()
+            .filter(|d| d.delivered_at >= since)
+            .count();
+        for d in failed(&deliveries, since) {
+            out.failed += 1;
+            match redeliver_once(api, store, hook, d, now).await {
+                Ok(true) => out.redelivered += 1,
+                Ok(false) => out.already += 1,
+                Err(e) => {
+                    tracing::error!(hook = %name, delivery = d.id, error = %e, "redelivery not asked for");
+                    out.errors.push(format!("{name} delivery {}: {e}", d.id));
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn redeliver_once(
+    api: &GitHubApi,
+    store: &DoraStore,
+    hook: &GitHubHook,
+    d: &Delivery,
+    now: Timestamp,
+) -> Result<bool> {
+    // Stored by the webhook after all (a redelivery asked for by hand, say).
+    if store.delivery_seen(&d.guid).await? || !store.claim_redelivery(&d.guid, now).await? {
+        return Ok(false);
+    }
+    if let Err(e) = api.redeliver(hook, d.id).await {
+        // Not asked for after all: the next sweep may try again.
+        if let Err(release) = store.release_redelivery(&d.guid).await {
+            tracing::warn!(error = %release, "redelivery claim not released");
+        }
+        return Err(e);
+    }
+    tracing::info!(delivery = d.id, guid = %d.guid, "redelivery asked for");
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(id: u64, guid: &str, at: &str, status: u16) -> Delivery {
+        Delivery {
+            id,
+            guid: guid.into(),
+            delivered_at: at.parse().expect("time"),
+            status_code: status,
+        }
+    }
+
+    #[test]
+    fn only_deliveries_that_never_succeeded_are_asked_for() {
+        let since: Timestamp = "2026-11-20T00:00:00Z".parse().expect("time");
+        let all = vec![
+            d(1, "a", "2026-11-21T10:00:00Z", 500),
+            d(2, "a", "2026-11-21T11:00:00Z", 200), // redelivered by hand: done
+            d(3, "b", "2026-11-21T12:00:00Z", 0),   // timed out
+            d(4, "b", "2026-11-21T13:00:00Z", 502), // and again: the latest attempt
+            d(5, "c", "2026-11-19T13:00:00Z", 500), // too old to redeliver
+            d(6, "e", "2026-11-22T13:00:00Z", 202),
+        ];
+        let ids: Vec<u64> = failed(&all, since).iter().map(|d| d.id).collect();
+        assert_eq!(ids, vec![4]);
+    }
+
+    #[test]
+    fn link_headers() {
+        let link = r#"<https://api.github.com/repos/o/r/hooks/1/deliveries?per_page=100&cursor=v1_12077215967>; rel="next""#;
+        assert_eq!(
+            next_link(link),
+            Some("https://api.github.com/repos/o/r/hooks/1/deliveries?per_page=100&cursor=v1_12077215967")
+        );
+        assert_eq!(
+            next_link(r#"<https://x/1>; rel="prev", <https://x/3>; rel="next""#),
+            Some("https://x/3")
+        );
+        assert_eq!(next_link(r#"<https://x/1>; rel="prev""#), None);
+        assert_eq!(next_link(""), None);
+    }
+}
