@@ -244,6 +244,10 @@ pub const LOCAL_CLOUDFLARE_TOKEN: &str = "local-cloudflare-token-0123456789abcde
 /// The GitHub webhook secret `make local-aws` and the demo store (secrets are at least 32
 /// bytes: `fleet_shared::startup::MIN_SECRET_BYTES`).
 pub const LOCAL_WEBHOOK_SECRET: &str = "local-webhook-secret-0123456789abcdef";
+/// The example's `dora.argocd_token` in the local account (Argo's bearer token).
+pub const LOCAL_ARGOCD_TOKEN: &str = "local-argocd-token-0123456789abcdef0123";
+/// The example's `dora.pagerduty_secret` in the local account (PagerDuty's signing secret).
+pub const LOCAL_PAGERDUTY_SECRET: &str = "local-pagerduty-secret-0123456789abcdef";
 
 /// Makes a moto account look like a deployed fleet for the example config: the state
 /// table, the `fleet` bus, the SSM parameters the example names (the Slack webhook
@@ -285,6 +289,8 @@ pub async fn seed_local_account(sdk: &SdkConfig, slack_url: &str) -> Result<(), 
         ("/fleet/cloudflare-api-token", LOCAL_CLOUDFLARE_TOKEN),
         ("/fleet/github-webhook-secret", LOCAL_WEBHOOK_SECRET),
         ("/fleet/slack-signing-secret", LOCAL_SLACK_SIGNING_SECRET),
+        ("/fleet/argocd-token", LOCAL_ARGOCD_TOKEN),
+        ("/fleet/pagerduty-secret", LOCAL_PAGERDUTY_SECRET),
     ] {
         put_secret(&ssm, name, value).await?;
     }

@@ -2,6 +2,7 @@
 //! dora-webhook and dora-aggregator on moto; deployments nobody claims kept and claimed
 //! later; the redelivery sweep against the fake GitHub API.
 
+use dora_aggregator::Aggregator;
 use fleet_tests::fakes::github::FakeGitHub;
 use fleet_tests::fixtures::dora::{
     github_request, DoraFixture, ARGOCD_TOKEN, GITHUB_SECRET, PAGERDUTY_SECRET,
@@ -97,6 +98,29 @@ repo = "your-org/web-{suffix}"
 deployments_from = "workflow_run"
 deploy_workflows = [".github/workflows/deploy.yml"]
 "#;
+
+/// An aggregator over the fixture's table sweeping the hook `id` of `repo` on the fake
+/// GitHub with `token`.
+fn sweeper(f: &DoraFixture, github: &FakeGitHub, repo: &str, id: u64, token: &str) -> Aggregator {
+    let config = format!(
+        "github_api_url = \"{}\"\ngithub_token = \"ssm:/fleet/github-token\"\n[[dora.github_hook]]\nrepo = \"{repo}\"\nid = {id}\n{MIXED}",
+        github.url
+    );
+    f.aggregator_with(&config)
+        .with_github_token(fleet_shared::config::Secret::new(token.into()))
+}
+
+/// The daily scheduled run at `t`: its answer.
+async fn daily(aggregator: &Aggregator, t: &str) -> Value {
+    let event = json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}});
+    aggregator
+        .handle(
+            event,
+            fleet_shared::runner::Invocation::at(t.parse().expect("time")),
+        )
+        .await
+        .expect("daily")
+}
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
@@ -395,8 +419,8 @@ async fn argo_and_pagerduty_requests_are_authenticated() {
     assert!(f.stored(&shop).await.is_empty());
 }
 
-/// An Argo CD deployment of a configured repository that no service claims yet is kept
-/// (202 says where); the service configured for it later counts it.
+/// An Argo CD deployment that no service claims yet is kept (202 says where); the service
+/// configured for it later counts it.
 #[tokio::test]
 async fn deployments_nobody_claims_are_counted_once_a_service_claims_them() {
     let f = DoraFixture::start(MIXED, false).await;
@@ -424,7 +448,7 @@ async fn deployments_nobody_claims_are_counted_once_a_service_claims_them() {
     assert!(
         reply["reason"]
             .as_str()
-            .is_some_and(|r| r.contains(&format!("unassigned:{shop_repo}"))),
+            .is_some_and(|r| r.contains("unassigned:argocd")),
         "{reply}"
     );
     let later = f.aggregator_with(&format!(
@@ -508,21 +532,10 @@ async fn failed_github_deliveries_are_redelivered_once() {
         .await;
     assert_eq!(stored3.0, 200);
 
-    let config = format!(
-        "github_api_url = \"{}\"\ngithub_token = \"ssm:/fleet/github-token\"\n[[dora.github_hook]]\nrepo = \"{web_repo}\"\nid = 4711\n{MIXED}",
-        github.url
-    );
-    let aggregator = f
-        .aggregator_with(&config)
-        .with_github_token(fleet_shared::config::Secret::new(github.token().into()));
-    let daily = json!({"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}});
+    let aggregator = sweeper(&f, &github, &web_repo, 4711, github.token());
     // The receiver fails the redelivery too (the webhook is still down).
     github.set_redelivery_status(502);
-    let inv = |t: &str| fleet_shared::runner::Invocation::at(t.parse().expect("time"));
-    let report = aggregator
-        .handle(daily.clone(), inv("2026-11-23T06:00:00Z"))
-        .await
-        .expect("daily");
+    let report = daily(&aggregator, "2026-11-23T06:00:00Z").await;
     let sweep = &report["redelivery"];
     assert_eq!(sweep["hooks"], 1, "{sweep}");
     assert_eq!(sweep["failed"], 2, "{sweep}");
@@ -542,10 +555,7 @@ async fn failed_github_deliveries_are_redelivered_once() {
     assert_eq!(f.post(again).await.1["status"], "duplicate");
 
     // The schedule fires again; the redelivery failed too: never asked for twice.
-    let report = aggregator
-        .handle(daily.clone(), inv("2026-11-23T06:05:00Z"))
-        .await
-        .expect("daily");
+    let report = daily(&aggregator, "2026-11-23T06:05:00Z").await;
     assert_eq!(
         report["redelivery"]["failed"], 2,
         "{}",
@@ -559,13 +569,8 @@ async fn failed_github_deliveries_are_redelivered_once() {
     assert_eq!(github.redeliveries().len(), 1);
 
     // A wrong token: the sweep reports it, the metrics still go out.
-    let wrong = f
-        .aggregator_with(&config)
-        .with_github_token(fleet_shared::config::Secret::new("ghp-wrong".into()));
-    let report = wrong
-        .handle(daily, inv("2026-11-23T06:10:00Z"))
-        .await
-        .expect("daily");
+    let wrong = sweeper(&f, &github, &web_repo, 4711, "ghp-wrong");
+    let report = daily(&wrong, "2026-11-23T06:10:00Z").await;
     let errors = report["redelivery"]["errors"].to_string();
     assert!(
         errors.contains("401") && errors.contains("Bad credentials"),
@@ -573,4 +578,49 @@ async fn failed_github_deliveries_are_redelivered_once() {
     );
     assert!(!errors.contains("ghp-wrong"), "{errors}");
     assert!(report["all"].is_object());
+}
+
+/// GitHub's secondary rate limit stops the hook's sweep; what is left waits for the next
+/// run, which asks for it then.
+#[tokio::test]
+async fn a_throttled_sweep_leaves_the_rest_for_the_next_run() {
+    let f = DoraFixture::start(MIXED, false).await;
+    let github = FakeGitHub::start("ghp-test-token").await;
+    let web_repo = format!("your-org/{}", f.service("web"));
+    let hook = format!("repos/{web_repo}/hooks/99");
+    for i in 0..4 {
+        github.deliver(
+            &hook,
+            &format!("1c9d5a80-c9e2-11f0-8a1e-00000000000{i}"),
+            "push",
+            "2026-11-22T08:00:00Z",
+            502,
+        );
+    }
+    github.limit_redeliveries(1);
+    let aggregator = sweeper(&f, &github, &web_repo, 99, github.token());
+    let report = daily(&aggregator, "2026-11-23T06:00:00Z").await;
+    let sweep = &report["redelivery"];
+    assert_eq!(
+        (
+            sweep["failed"].as_u64(),
+            sweep["redelivered"].as_u64(),
+            sweep["deferred"].as_u64()
+        ),
+        (Some(4), Some(1), Some(2)),
+        "{sweep}"
+    );
+    assert!(
+        sweep["errors"].to_string().contains("secondary rate limit"),
+        "{sweep}"
+    );
+    // The next day (the limit lifted): the throttled one and the deferred ones.
+    github.limit_redeliveries(10);
+    let report = daily(&aggregator, "2026-11-24T06:00:00Z").await;
+    assert_eq!(
+        report["redelivery"]["redelivered"], 3,
+        "{}",
+        report["redelivery"]
+    );
+    assert_eq!(github.redeliveries().len(), 4);
 }

@@ -189,6 +189,8 @@ async fn webhook_answers_never_show_the_secret() {
         fleet_tests::fixtures::dora::GITHUB_SECRET,
         fleet_tests::fixtures::dora::FLUX_SECRET,
         fleet_tests::fixtures::dora::FLAGGER_TOKEN,
+        fleet_tests::fixtures::dora::ARGOCD_TOKEN,
+        fleet_tests::fixtures::dora::PAGERDUTY_SECRET,
     ] {
         assert!(!text.contains(secret), "the logs leak a webhook secret");
     }
@@ -209,7 +211,14 @@ async fn canary_config_with_slack(slack_base: &str) -> std::path::PathBuf {
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     // Tests run in parallel on one moto: each config gets its own parameters.
     let prefix = format!("/{}", fleet_tests::unique("canary"));
-    for name in ["cloudflare", "github", "flux", "flagger"] {
+    for name in [
+        "cloudflare",
+        "github",
+        "flux",
+        "flagger",
+        "argocd",
+        "pagerduty",
+    ] {
         fleet_tests::put_secret(
             &ssm,
             &format!("{prefix}/{name}"),
@@ -240,6 +249,11 @@ async fn canary_config_with_slack(slack_base: &str) -> std::path::PathBuf {
         .replace(
             "# flagger_token = \"ssm:/fleet/flagger-token\"",
             &format!("flagger_token = \"ssm:{prefix}/flagger\""),
+        )
+        .replace("ssm:/fleet/argocd-token", &format!("ssm:{prefix}/argocd"))
+        .replace(
+            "ssm:/fleet/pagerduty-secret",
+            &format!("ssm:{prefix}/pagerduty"),
         );
     let dir = std::env::temp_dir().join(fleet_tests::unique("canary"));
     std::fs::create_dir_all(&dir).expect("dir");

@@ -8,7 +8,7 @@ use fleet_shared::aws::SdkConfig;
 use fleet_shared::config::{
     Claim, CloudWatchMetrics, DeploySource, DoraConfig, DoraService, ImageTag, Secret,
 };
-use fleet_shared::dora::{unassigned, DoraEvent, DoraStore, StoredEvent};
+use fleet_shared::dora::{unassigned, DoraEvent, DoraStore, Origin, StoredEvent};
 use fleet_shared::metrics as custom_metrics;
 use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
@@ -135,19 +135,19 @@ impl Aggregator {
         self
     }
 
-    /// The redelivery sweep of the configured hooks (`None`: no hooks or no token).
-    pub async fn redeliver(&self, now: Timestamp) -> Option<Sweep> {
+    /// The redelivery sweep of the configured hooks (`None`: no hooks or no token),
+    /// within the invocation's real time left.
+    pub async fn redeliver(&self, inv: &Invocation) -> Option<Sweep> {
         let api = self.github.as_ref()?;
         if self.dora.github_hooks.is_empty() {
             return None;
         }
-        Some(sweep(api, &self.store, &self.dora.github_hooks, now).await)
+        Some(sweep(api, &self.store, &self.dora.github_hooks, inv).await)
     }
 
     pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Value> {
         match parse(&event)? {
             Request::Daily => {
-                let redelivery = self.redeliver(inv.now).await;
                 let window = Window {
                     from: inv
                         .now
@@ -158,7 +158,8 @@ impl Aggregator {
                 let (reports, all) = self.compute(None, window).await?;
                 self.publish(&reports, &all, &window, &inv).await;
                 let mut report = render(&window, &reports, &all);
-                report.redelivery = redelivery;
+                // After the metrics are out: a long sweep never holds them back.
+                report.redelivery = self.redeliver(&inv).await;
                 fleet_shared::runner::respond(report)
             }
             Request::Report { service, from, to } => {
@@ -371,6 +372,11 @@ impl Aggregator {
 /// those of the senders that name no repository it takes deployments or revisions from.
 pub fn unassigned_partitions(s: &DoraService) -> Vec<String> {
     let mut out = vec![unassigned(&s.repo)];
+    // Kept as GitHub spells the repository before partitions were lowercase.
+    let as_spelled = format!("unassigned:{}", s.repo);
+    if !out.contains(&as_spelled) {
+        out.push(as_spelled);
+    }
     let mut sender = |name: &str| {
         let p = unassigned(name);
         if !out.contains(&p) {
@@ -401,6 +407,7 @@ pub fn unassigned_partitions(s: &DoraService) -> Vec<String> {
 /// claimed.
 pub fn claim(s: &DoraService, item: StoredEvent) -> Option<StoredEvent> {
     match &item.origin {
+        Some(Origin::Branch { branch }) => (*branch == s.branch).then_some(item),
         Some(origin) => match s.claims(origin) {
             Claim::Deployment => Some(item),
             Claim::Revision => item.event.as_revision().map(|event| StoredEvent {
@@ -417,9 +424,11 @@ pub fn claim(s: &DoraService, item: StoredEvent) -> Option<StoredEvent> {
     }
 }
 
-/// A service's events, each semantic key once (the same fact may be in its partition and,
-/// from before it was configured, in an unassigned one; or arrive twice with different
-/// dates, as an Argo Rollouts notification dated on arrival does): the earliest is kept.
+/// A service's events, each fact once: the same fact may be in its partition and, from
+/// before it was configured, in an unassigned one. A deployment is its semantic key (it
+/// may arrive twice with different dates, as an Argo Rollouts notification dated on
+/// arrival does: the earliest is kept); any other event its key and time (an issue
+/// closed, reopened and closed again has two closes of one key).
 /// An Argo Rollouts service without `image_tag = "sha"` does not read commits from tags.
 pub fn service_events(s: &DoraService, mut items: Vec<StoredEvent>) -> Vec<DoraEvent> {
     items.sort_by_key(|i| i.event.at());
@@ -428,7 +437,13 @@ pub fn service_events(s: &DoraService, mut items: Vec<StoredEvent>) -> Vec<DoraE
     let mut seen = std::collections::HashSet::new();
     items
         .into_iter()
-        .filter(|i| seen.insert(i.key.clone()))
+        .filter(|i| {
+            let at = match i.event {
+                DoraEvent::Deployment { .. } | DoraEvent::Revision { .. } => None,
+                _ => Some(i.event.at()),
+            };
+            seen.insert((i.key.clone(), at))
+        })
         .map(|i| match i.event {
             DoraEvent::Deployment { at, outcome, .. } if rollouts && !tags_are_commits => {
                 DoraEvent::Deployment {

@@ -106,13 +106,6 @@ impl History {
             }
         }
         h.deploys.sort_by_key(|d| d.at);
-        // A deployment that names no commit (an Argo Rollout whose image tag is not one)
-        // deployed the latest revision its Application or Flux object synced before it.
-        revisions.sort();
-        for d in h.deploys.iter_mut().filter(|d| d.sha.is_none()) {
-            let synced = revisions.partition_point(|(at, _)| *at <= d.at);
-            d.sha = synced.checked_sub(1).map(|i| revisions[i].1.clone());
-        }
         pushes.sort_by_key(|(at, _, _)| *at);
         for (at, head, commits) in pushes {
             let index = h.pushes.len();
@@ -139,9 +132,18 @@ impl History {
                 .filter(|full| full.starts_with(short))
                 .collect::<HashSet<_>>()
                 .into_iter();
-            if let (Some(full), None) = (matches.next(), matches.next()) {
-                d.sha = Some(full.clone());
-            }
+            d.sha = match (matches.next(), matches.next()) {
+                (Some(full), None) => Some(full.clone()),
+                // Not a pushed commit after all (an all-digit tag): no commit.
+                _ => None,
+            };
+        }
+        // A deployment that names no commit (an Argo Rollout whose image tag is not one)
+        // deployed the latest revision its Application or Flux object synced before it.
+        revisions.sort();
+        for d in h.deploys.iter_mut().filter(|d| d.sha.is_none()) {
+            let synced = revisions.partition_point(|(at, _)| *at <= d.at);
+            d.sha = synced.checked_sub(1).map(|i| revisions[i].1.clone());
         }
         h.incidents = incidents
             .into_iter()

@@ -9,8 +9,11 @@
 
 use std::collections::HashMap;
 
+use std::time::Duration;
+
 use fleet_shared::config::{GitHubHook, Secret};
 use fleet_shared::dora::DoraStore;
+use fleet_shared::runner::Invocation;
 use fleet_shared::{FleetError, Result};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -19,7 +22,15 @@ use serde::{Deserialize, Serialize};
 pub const LOOKBACK: SignedDuration = SignedDuration::from_hours(72);
 
 /// The most pages read per hook (100 deliveries each), whatever the hook's traffic.
-const MAX_PAGES: usize = 50;
+pub const MAX_PAGES: usize = 50;
+
+/// The most redeliveries asked for in one run: GitHub's secondary rate limit allows about
+/// 80 content-creating requests a minute ("Rate limits for the REST API"); the rest wait
+/// for the next day's run (GitHub keeps deliveries 3 days).
+pub const MAX_REDELIVERIES: usize = 50;
+
+/// Real time kept back from the sweep for answering (it runs after the metrics are out).
+const MARGIN: Duration = Duration::from_secs(15);
 
 /// One delivery as GitHub lists it (the fields the sweep reads).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -35,17 +46,25 @@ pub struct Delivery {
     pub status_code: u16,
 }
 
-/// The latest failed attempt of every GUID that never succeeded since `since`: what the
-/// sweep asks GitHub to redeliver, oldest first.
+/// Whether a delivery failed in a way a redelivery can mend: no answer (0), a timeout
+/// (408), throttled (429) or a server error. The webhook answers other 4xx for what it
+/// will refuse again (a bad signature, a body too large).
+fn mendable(status: u16) -> bool {
+    status == 0 || status == 408 || status == 429 || status >= 500
+}
+
+/// The latest attempt of every GUID that never succeeded, when that attempt is since
+/// `since` and failed mendably: what the sweep asks GitHub to redeliver, oldest first.
 pub fn failed(deliveries: &[Delivery], since: Timestamp) -> Vec<&Delivery> {
     let mut by_guid: HashMap<&str, Vec<&Delivery>> = HashMap::new();
-    for d in deliveries.iter().filter(|d| d.delivered_at >= since) {
+    for d in deliveries {
         by_guid.entry(d.guid.as_str()).or_default().push(d);
     }
     let mut out: Vec<&Delivery> = by_guid
         .into_values()
         .filter(|attempts| !attempts.iter().any(|d| (200..300).contains(&d.status_code)))
         .filter_map(|attempts| attempts.into_iter().max_by_key(|d| (d.delivered_at, d.id)))
+        .filter(|d| d.delivered_at >= since && mendable(d.status_code))
         .collect();
     out.sort_by_key(|d| (d.delivered_at, d.id));
     out
@@ -76,6 +95,9 @@ pub struct Sweep {
     pub redelivered: usize,
     /// Failed deliveries asked for before (or stored by the webhook since): not again.
     pub already: usize,
+    /// Failed deliveries left for the next run (the per-run cap, the time left, GitHub's
+    /// rate limit).
+    pub deferred: usize,
     /// What went wrong, per hook or delivery (the sweep goes on).
     pub errors: Vec<String>,
 }
@@ -106,14 +128,29 @@ impl GitHubApi {
             .header("user-agent", "infra-fleet-dora-aggregator")
     }
 
-    /// The hook's deliveries since `since`, newest first, page by page.
+    /// The hook's deliveries since `since`, newest first, page by page (at most
+    /// [`MAX_PAGES`]; the flag says the list was cut there).
     ///
     /// # Errors
-    /// An HTTP error names the status and GitHub's `message` (never the token).
-    pub async fn deliveries(&self, hook: &GitHubHook, since: Timestamp) -> Result<Vec<Delivery>> {
+    /// An HTTP error names the status and GitHub's `message` (never the token); a `Link`
+    /// to another host than the API's is refused (the token would go there).
+    pub async fn deliveries(
+        &self,
+        hook: &GitHubHook,
+        since: Timestamp,
+    ) -> Result<(Vec<Delivery>, bool)> {
         let mut url = format!("{}/{}?per_page=100", self.base, hook.deliveries_path());
         let mut out = Vec::new();
         for _ in 0..MAX_PAGES {
+            if !url.starts_with(&format!("{}/", self.base)) {
+                return Err(FleetError::Http {
+                    api: "GitHub",
+                    message:
+                        "the next page is on another host than dora.github_api_url; not followed"
+                            .into(),
+                    retryable: false,
+                });
+            }
             let response = self.send(self.request(reqwest::Method::GET, &url)).await?;
             let next = response
                 .headers()
@@ -133,10 +170,10 @@ impl GitHubApi {
             out.extend(page);
             match next {
                 Some(n) if !older => url = n,
-                _ => break,
+                _ => return Ok((out, false)),
             }
         }
-        Ok(out)
+        Ok((out, true))
     }
 
     /// Asks GitHub to redeliver one delivery attempt (202).
@@ -160,35 +197,58 @@ impl GitHubApi {
         if status.is_success() {
             return Ok(response);
         }
+        let spent = response
+            .headers()
+            .get("x-ratelimit-remaining")
+            .is_some_and(|v| v.as_bytes() == b"0");
         let message = response
             .json::<serde_json::Value>()
             .await
             .ok()
             .and_then(|v| v["message"].as_str().map(str::to_string))
             .unwrap_or_default();
+        // 429, or 403 with the rate limit spent or GitHub's "secondary rate limit": stop
+        // asking (the sweep leaves the rest for the next run).
+        let limited = status.as_u16() == 429
+            || (status.as_u16() == 403
+                && (spent || message.to_ascii_lowercase().contains("rate limit")));
         Err(FleetError::Http {
             api: "GitHub",
             message: format!("HTTP {status}: {message}"),
-            retryable: status.is_server_error() || status.as_u16() == 429,
+            retryable: status.is_server_error() || limited,
         })
     }
 }
 
 /// Lists every hook's recent deliveries and asks for each failed one not seen since (not
-/// stored by the webhook, not asked for before) once. Errors are counted, never fatal:
-/// the metrics still go out.
+/// stored by the webhook, not asked for before) once: at most [`MAX_REDELIVERIES`] a run,
+/// within the invocation's real time, a hook left alone once GitHub throttles or fails.
+/// Errors are counted, never fatal.
 pub async fn sweep(
     api: &GitHubApi,
     store: &DoraStore,
     hooks: &[GitHubHook],
-    now: Timestamp,
+    inv: &Invocation,
 ) -> Sweep {
+    let now = inv.now;
     let since = now.checked_sub(LOOKBACK).unwrap_or(now);
     let mut out = Sweep::default();
     for hook in hooks {
         let name = hook.deliveries_path();
+        if inv.budget.is_within(MARGIN) {
+            out.errors.push(format!("{name}: not listed, out of time"));
+            continue;
+        }
         let deliveries = match api.deliveries(hook, since).await {
-            Ok(d) => d,
+            Ok((d, cut)) => {
+                if cut {
+                    out.errors.push(format!(
+                        "{name}: more than {} deliveries in 3 days; the oldest were not read",
+                        MAX_PAGES * 100
+                    ));
+                }
+                d
+            }
             Err(e) => {
                 tracing::error!(hook = %name, error = %e, "webhook deliveries not listed");
                 out.errors.push(format!("{name}: {e}"));
@@ -200,14 +260,30 @@ pub async fn sweep(
             .iter()
             .filter(|d| d.delivered_at >= since)
             .count();
-        for d in failed(&deliveries, since) {
-            out.failed += 1;
+        let failed = failed(&deliveries, since);
+        out.failed += failed.len();
+        for (i, d) in failed.iter().enumerate() {
+            if out.redelivered >= MAX_REDELIVERIES || inv.budget.is_within(MARGIN) {
+                out.deferred += failed.len() - i;
+                break;
+            }
             match redeliver_once(api, store, hook, d, now).await {
                 Ok(true) => out.redelivered += 1,
                 Ok(false) => out.already += 1,
                 Err(e) => {
                     tracing::error!(hook = %name, delivery = d.id, error = %e, "redelivery not asked for");
                     out.errors.push(format!("{name} delivery {}: {e}", d.id));
+                    // Throttled or GitHub failing: the rest of this hook waits for tomorrow.
+                    if matches!(
+                        e,
+                        FleetError::Http {
+                            retryable: true,
+                            ..
+                        }
+                    ) {
+                        out.deferred += failed.len() - i - 1;
+                        break;
+                    }
                 }
             }
         }
@@ -260,9 +336,14 @@ mod tests {
             d(4, "b", "2026-11-21T13:00:00Z", 502), // and again: the latest attempt
             d(5, "c", "2026-11-19T13:00:00Z", 500), // too old to redeliver
             d(6, "e", "2026-11-22T13:00:00Z", 202),
+            d(7, "f", "2026-11-22T14:00:00Z", 401), // refused: it would be again
+            d(8, "g", "2026-11-22T15:00:00Z", 429),
+            // Succeeded on a redelivery older than the window: still done.
+            d(9, "h", "2026-11-22T16:00:00Z", 500),
+            d(10, "h", "2026-11-19T16:00:00Z", 200),
         ];
         let ids: Vec<u64> = failed(&all, since).iter().map(|d| d.id).collect();
-        assert_eq!(ids, vec![4]);
+        assert_eq!(ids, vec![4, 8]);
     }
 
     #[test]

@@ -219,11 +219,13 @@ impl Webhook {
                 .filter_map(|v| v.to_str().ok())
                 .collect()
         };
-        let path = request
-            .raw_path
-            .as_deref()
-            .unwrap_or("/")
-            .trim_end_matches('/');
+        // `<DoraWebhookUrl>/argocd` has two slashes (the output ends in one): both mean
+        // the same route.
+        let path = match request.raw_path.as_deref().unwrap_or("/").trim_matches('/') {
+            "" => String::new(),
+            p => format!("/{p}"),
+        };
+        let path = path.as_str();
         let sender = match path {
             "/github" => Sender::GitHub,
             "/flux" => Sender::Flux,
@@ -316,7 +318,7 @@ impl Webhook {
             }
             Sender::Flux => (normalize::flux(&payload, &self.dora), None),
             Sender::Flagger => (normalize::flagger(&payload, &self.dora), None),
-            Sender::Argocd => (normalize::argocd(&payload, &self.dora), None),
+            Sender::Argocd => (normalize::argocd(&payload, &self.dora, inv.now), None),
             Sender::ArgoRollouts => (
                 normalize::argo_rollouts(&payload, &self.dora, inv.now),
                 None,

@@ -147,7 +147,9 @@ fn push(payload: &Value, repo: &str, services: &[&DoraService]) -> Normalize {
                 service: unassigned(repo),
                 key,
                 event,
-                origin: None,
+                origin: Some(Origin::Branch {
+                    branch: default.to_string(),
+                }),
             });
         }
     }
@@ -278,7 +280,9 @@ fn issues(payload: &Value, repo: &str, services: &[&DoraService], label: &str) -
             )))
         }
     };
-    Ok(Normalized::Events(for_services(services, repo, key, event)))
+    Ok(Normalized::Events(for_services(
+        services, repo, key, event, None,
+    )))
 }
 
 fn pull_request(payload: &Value, repo: &str, services: &[&DoraService]) -> Normalize {
@@ -305,8 +309,15 @@ fn pull_request(payload: &Value, repo: &str, services: &[&DoraService]) -> Norma
             "`{base}` is not a service's branch"
         )));
     }
+    let origin = Origin::Branch {
+        branch: base.to_string(),
+    };
     Ok(Normalized::Events(for_services(
-        &on_branch, repo, key, event,
+        &on_branch,
+        repo,
+        key,
+        event,
+        Some(origin),
     )))
 }
 
@@ -366,18 +377,21 @@ fn claimed<'a>(
     )
 }
 
+/// The event for each of the repository's services, or, when it has none, kept under
+/// `unassigned:<repo>` with `origin` (a pull request's base branch).
 fn for_services(
     services: &[&DoraService],
     repo: &str,
     key: String,
     event: DoraEvent,
+    origin: Option<Origin>,
 ) -> Vec<ServiceEvent> {
     if services.is_empty() {
         return vec![ServiceEvent {
             service: unassigned(repo),
             key,
             event,
-            origin: None,
+            origin,
         }];
     }
     services
@@ -557,32 +571,20 @@ fn full_sha(revision: &str) -> Option<String> {
         .then(|| revision.to_ascii_lowercase())
 }
 
-/// `owner/name` of a git repository URL (`https://github.com/o/n.git`,
-/// `git@github.com:o/n.git`, `ssh://git@github.com/o/n`); `None` for other sources (a
-/// Helm repository, an OCI registry).
-pub fn repo_of_url(url: &str) -> Option<String> {
-    let path = match url.split_once("://") {
-        // `scheme://[user@]host[:port]/owner/name`: the path starts after the host.
-        Some((_, rest)) => rest.split_once('/').map(|(_, p)| p)?,
-        // scp-like `git@host:owner/name`.
-        None => url.split_once(':').map(|(_, p)| p).unwrap_or(url),
-    };
-    let path = path.trim_end_matches('/').trim_end_matches(".git");
-    let mut parts = path.rsplit('/');
-    let name = parts.next().filter(|n| !n.is_empty())?;
-    let owner = parts.next().filter(|o| !o.is_empty())?;
-    Some(format!("{owner}/{name}"))
-}
+/// How soon after its sync an Application's degradation is that sync's failure: later,
+/// something else broke (a node, a dependency), not the deployment.
+pub const DEGRADED_WITHIN: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 
 /// An Argo CD notification (the README's `argocd-notifications-cm` template):
 /// `{"event":"deployed|sync-failed|health-degraded","app","project","repo","revision",
 /// "phase","health","finished_at"}`. `deployed` (`on-deployed`: operation Succeeded and
-/// health Healthy, once per revision) is a successful deployment; `sync-failed` and
-/// `health-degraded` after a sync are failed ones; all are dated by the operation's
-/// `finishedAt`. The semantic key is the application, revision, phase and event word
-/// (`on-deployed` and `on-health-degraded` both carry phase `Succeeded`), so Argo CD's
-/// resends on a resync are stored once.
-pub fn argocd(payload: &Value, dora: &DoraConfig) -> Normalize {
+/// health Healthy, once per revision) is a successful deployment; `sync-failed`, and
+/// `health-degraded` arriving (`received`) within [`DEGRADED_WITHIN`] of a sync, are failed
+/// ones; all are dated by the operation's `finishedAt`. The semantic key is the
+/// application, revision and outcome, so Argo CD's resends, and a sync that fails and
+/// then degrades, are stored once (a revision not rendered: its `finishedAt` instead).
+/// Kept under `unassigned:argocd` when no service names the application.
+pub fn argocd(payload: &Value, dora: &DoraConfig, received: Timestamp) -> Normalize {
     let word = text(payload, "/event")?;
     let app = rendered_text(payload, "/app")?;
     let project = rendered(payload, "/project").unwrap_or("default");
@@ -608,29 +610,24 @@ pub fn argocd(payload: &Value, dora: &DoraConfig) -> Normalize {
         }
     };
     let revision = rendered(payload, "/revision");
-    let at = rendered_text(payload, "/finished_at")?
+    let finished = rendered_text(payload, "/finished_at")?;
+    let at = finished
         .parse::<Timestamp>()
         .map_err(|_| Malformed("`finished_at` is not an RFC 3339 time".into()))?;
+    if word == "health-degraded" && received.duration_since(at) > DEGRADED_WITHIN {
+        return Ok(Normalized::Ignored(format!(
+            "`{project}/{app}` degraded more than an hour after its sync ({finished}): not a failed deployment"
+        )));
+    }
     let event = DoraEvent::Deployment {
         at,
         outcome,
         sha: revision.and_then(full_sha),
     };
     let key = format!(
-        "deploy:argocd:{project}/{app}:{}:{phase}:{word}",
-        revision.unwrap_or("none")
+        "deploy:argocd:{project}/{app}:{}:{outcome:?}",
+        revision.unwrap_or(finished)
     );
-    let partition = match rendered(payload, "/repo").and_then(repo_of_url) {
-        Some(repo)
-            if dora
-                .services
-                .iter()
-                .any(|s| s.repo.eq_ignore_ascii_case(&repo)) =>
-        {
-            unassigned(&repo)
-        }
-        _ => unassigned("argocd"),
-    };
     let what = format!("Application `{project}/{app}` is not a service's");
     let origin = Origin::Argocd {
         project: project.to_string(),
@@ -641,16 +638,18 @@ pub fn argocd(payload: &Value, dora: &DoraConfig) -> Normalize {
         origin,
         &key,
         event,
-        &partition,
+        &unassigned("argocd"),
         what,
     ))
 }
 
-/// The commit in an image's tag (`registry/app:3f2c1e0`, 7 to 40 hex digits), lowercase.
+/// The commit in an image's tag (`registry/app:3f2c1e0`, or `sha-3f2c1e0` as
+/// docker/metadata-action tags it; 7 to 40 hex digits), lowercase.
 pub fn image_tag_sha(image: &str) -> Option<String> {
     let image = image.split('@').next().unwrap_or(image);
     let last = image.rsplit('/').next().unwrap_or(image);
     let (_, tag) = last.split_once(':')?;
+    let tag = tag.strip_prefix("sha-").unwrap_or(tag);
     ((7..=40).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| tag.to_ascii_lowercase())
 }
@@ -660,8 +659,8 @@ pub fn image_tag_sha(image: &str) -> Option<String> {
 /// "at"?}`. The event word decides, not the phase: a notification may carry a stale
 /// Rollout (argo-rollouts #3535). Dated by `at` (the template renders sprig's `now`),
 /// else when it arrived (`received`). The semantic key is the Rollout, its revision
-/// (`rollout.argoproj.io/revision`) and the event word, so a notification sent twice is
-/// counted once. The image tag's commit is kept when it looks like one; the aggregator
+/// (`rollout.argoproj.io/revision`) and the outcome, so a notification sent twice, or an
+/// analysis that fails and aborts the rollout (two notifications), is counted once. The image tag's commit is kept when it looks like one; the aggregator
 /// uses it only for services with `image_tag = "sha"`.
 pub fn argo_rollouts(payload: &Value, dora: &DoraConfig, received: Timestamp) -> Normalize {
     let word = text(payload, "/event")?;
@@ -691,7 +690,7 @@ pub fn argo_rollouts(payload: &Value, dora: &DoraConfig, received: Timestamp) ->
         outcome,
         sha: rendered(payload, "/image").and_then(image_tag_sha),
     };
-    let key = format!("deploy:argo-rollouts:{rollout}:{revision}:{word}");
+    let key = format!("deploy:argo-rollouts:{rollout}:{revision}:{outcome:?}");
     let what = format!("Rollout `{rollout}` is not a service's");
     Ok(claimed(
         &dora.services,
@@ -1485,6 +1484,11 @@ mod tests {
     // Argo CD, Argo Rollouts and PagerDuty: the bodies the README's templates render for
     // real objects, and PagerDuty's v3 example.
 
+    /// When the notifications arrive: minutes after the syncs they report.
+    fn received() -> Timestamp {
+        ts("2026-11-23T09:05:00Z")
+    }
+
     fn argo_config() -> DoraConfig {
         serde_json::from_value(json!({
             "webhook_secret": "s", "argocd_token": "t", "pagerduty_secret": "p",
@@ -1512,12 +1516,13 @@ mod tests {
         let events = stored(argocd(
             &argocd_body("deployed", "shop", "Succeeded"),
             &argo_config(),
+            received(),
         ));
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].service, "shop");
         assert_eq!(
             events[0].key,
-            format!("deploy:argocd:default/shop:{HEAD}:Succeeded:deployed")
+            format!("deploy:argocd:default/shop:{HEAD}:Success")
         );
         assert_eq!(
             events[0].event,
@@ -1530,6 +1535,7 @@ mod tests {
         let failed = stored(argocd(
             &argocd_body("sync-failed", "shop", "Failed"),
             &argo_config(),
+            received(),
         ));
         assert!(matches!(
             failed[0].event,
@@ -1538,63 +1544,71 @@ mod tests {
                 ..
             }
         ));
-        // Degraded after a successful sync: a failure with its own key.
+        // Degraded soon after a successful sync: a failure, the same as a failed sync of
+        // that revision (one failed deployment, however many notifications).
         let degraded = stored(argocd(
             &argocd_body("health-degraded", "shop", "Succeeded"),
             &argo_config(),
+            received(),
         ));
-        assert!(degraded[0].key.ends_with(":Succeeded:health-degraded"));
+        assert_eq!(degraded[0].key, failed[0].key);
+        assert!(degraded[0].key.ends_with(":Failure"));
+        // Degraded days later: something else broke, not the deployment.
+        assert!(ignored(argocd(
+            &argocd_body("health-degraded", "shop", "Succeeded"),
+            &argo_config(),
+            ts("2026-11-26T09:00:00Z"),
+        ))
+        .contains("more than an hour"));
+        // A revision not rendered (a multi-source application): each sync keyed by its
+        // finishedAt, not all of them one.
+        let mut multi = argocd_body("deployed", "shop", "Succeeded");
+        multi["revision"] = json!("<no value>");
+        let first = stored(argocd(&multi, &argo_config(), received()));
+        multi["finished_at"] = json!("2026-11-23T09:02:00Z");
+        let second = stored(argocd(&multi, &argo_config(), received()));
+        assert_ne!(first[0].key, second[0].key);
         // Missing fields render `<no value>`; a Helm chart's revision is no commit.
         let mut helm = argocd_body("deployed", "shop", "Succeeded");
         helm["revision"] = json!("1.4.2");
         assert!(matches!(
-            &stored(argocd(&helm, &argo_config()))[0].event,
+            &stored(argocd(&helm, &argo_config(), received()))[0].event,
             DoraEvent::Deployment { sha: None, .. }
         ));
         let mut unrendered = argocd_body("deployed", "shop", "Succeeded");
         unrendered["finished_at"] = json!("<no value>");
-        assert!(malformed(argocd(&unrendered, &argo_config())).contains("finished_at"));
+        assert!(malformed(argocd(&unrendered, &argo_config(), received())).contains("finished_at"));
         assert!(ignored(argocd(
             &argocd_body("deployed", "shop", "Running"),
-            &argo_config()
+            &argo_config(),
+            received()
         ))
         .contains("Running"));
         assert!(ignored(argocd(
             &argocd_body("created", "shop", "Succeeded"),
-            &argo_config()
+            &argo_config(),
+            received()
         ))
         .contains("created"));
         // The Application that syncs a Rollout gives that service a revision.
         let mut api = argocd_body("deployed", "api", "Succeeded");
         api["project"] = json!("platform");
-        let events = stored(argocd(&api, &argo_config()));
+        let events = stored(argocd(&api, &argo_config(), received()));
         assert_eq!(events[0].service, "api");
         assert!(matches!(events[0].event, DoraEvent::Revision { .. }));
         // An application nobody claims, of a configured repository: kept, 202.
         match argocd(
             &argocd_body("deployed", "other", "Succeeded"),
             &argo_config(),
+            received(),
         ) {
             Ok(Normalized::Unassigned(events, reason)) => {
-                assert_eq!(events[0].service, "unassigned:your-org/shop");
+                assert_eq!(events[0].service, "unassigned:argocd");
                 assert!(events[0].origin.is_some());
-                assert!(reason.contains("unassigned:your-org/shop"), "{reason}");
+                assert!(reason.contains("unassigned:argocd"), "{reason}");
             }
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn repository_urls() {
-        for url in [
-            "https://github.com/your-org/shop.git",
-            "https://github.com/your-org/shop",
-            "git@github.com:your-org/shop.git",
-            "ssh://git@github.com/your-org/shop",
-        ] {
-            assert_eq!(repo_of_url(url).as_deref(), Some("your-org/shop"), "{url}");
-        }
-        assert_eq!(repo_of_url("https://charts.example.com"), None);
     }
 
     #[test]
@@ -1609,7 +1623,7 @@ mod tests {
             &argo_config(),
             ts("2026-11-23T10:00:05Z"),
         ));
-        assert_eq!(events[0].key, "deploy:argo-rollouts:prod/api:7:completed");
+        assert_eq!(events[0].key, "deploy:argo-rollouts:prod/api:7:Success");
         assert_eq!(
             events[0].event,
             DoraEvent::Deployment {
@@ -1631,9 +1645,19 @@ mod tests {
                 ..
             }
         ));
-        // Without `at`, dated on arrival.
+        // Without `at`, dated on arrival. A failed analysis also aborts the rollout: the
+        // two notifications are one failed deployment.
         let mut undated = body("analysis-failed", "Degraded");
         undated.as_object_mut().map(|o| o.remove("at"));
+        assert_eq!(
+            stored(argo_rollouts(
+                &undated,
+                &argo_config(),
+                ts("2026-11-23T10:07:00Z")
+            ))[0]
+                .key,
+            aborted[0].key
+        );
         let events = stored(argo_rollouts(
             &undated,
             &argo_config(),
@@ -1659,6 +1683,10 @@ mod tests {
             Some("abcdef0".into())
         );
         assert_eq!(image_tag_sha("api:v1.2.3"), None);
+        assert_eq!(
+            image_tag_sha("ghcr.io/o/api:sha-9f2c1e0"),
+            Some("9f2c1e0".into())
+        );
         assert_eq!(image_tag_sha("registry:5000/api"), None);
     }
 

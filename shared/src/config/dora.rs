@@ -212,7 +212,8 @@ pub enum Claim {
 }
 
 impl DoraService {
-    /// Whether a deployment that came through `origin` is this service's. The webhook
+    /// Whether a deployment that came through `origin` is this service's (a branch
+    /// origin, a push's, is never a deployment). The webhook
     /// decides with it when an event arrives, the aggregator again for events kept
     /// unassigned, so a service configured later counts what came before.
     pub fn claims(&self, origin: &Origin) -> Claim {
@@ -442,12 +443,16 @@ impl DoraConfig {
                 }
             }
             if let Some(p) = &s.pagerduty_min_priority {
-                if s.pagerduty_service.is_none() || priority_rank(p).is_none() {
+                if s.pagerduty_service.is_none() {
+                    return Err(FleetError::config(
+                        key("pagerduty_service"),
+                        "missing: pagerduty_min_priority filters the incidents of a PagerDuty service",
+                    ));
+                }
+                if priority_rank(p).is_none() {
                     return Err(FleetError::config(
                         key("pagerduty_min_priority"),
-                        format!(
-                            "`{p}` is not a priority `P1`..`P99`, or pagerduty_service is not set"
-                        ),
+                        format!("`{p}` is not a priority `P1`..`P99`"),
                     ));
                 }
             }
@@ -469,12 +474,14 @@ impl DoraConfig {
                 return Err(FleetError::config(key("id"), "must be the hook's id"));
             }
         }
-        if !(self.github_api_url.starts_with("https://")
-            || self.github_api_url.starts_with("http://"))
-        {
+        // The token goes there: https, or plain http to this machine only (a test's fake).
+        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+            .iter()
+            .any(|p| self.github_api_url.starts_with(p));
+        if !(self.github_api_url.starts_with("https://") || loopback) {
             return Err(FleetError::config(
                 "dora.github_api_url",
-                "not an http(s) URL (https://api.github.com)",
+                "not an https URL (https://api.github.com; GitHub Enterprise Server: https://<host>/api/v3)",
             ));
         }
         if !self.github_hooks.is_empty() && self.github_token.is_none() {

@@ -109,7 +109,7 @@ impl IncidentSource {
 }
 
 /// What a deployment came through (which workflow, environment, object, application or
-/// rollout). Kept with deployments no service claims, so that a service configured
+/// rollout), or a push's branch. Kept with events no service claims, so that a service configured
 /// later claims them when its report is computed ([`crate::config::DoraService::claims`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "via", rename_all = "snake_case")]
@@ -149,6 +149,12 @@ pub enum Origin {
     ArgoRollouts {
         /// `namespace/name`.
         rollout: String,
+    },
+    /// A push or merged pull request of a repository no service named then: its branch
+    /// (a service configured later counts it only if that is its branch).
+    Branch {
+        /// The pushed branch, or the pull request's base.
+        branch: String,
     },
 }
 

@@ -517,8 +517,8 @@ async fn simulate(meter: &Meter) -> Result<Counts, String> {
             github: Secret::new(LOCAL_WEBHOOK_SECRET.into()),
             flux: Secret::new(LOCAL_WEBHOOK_SECRET.into()),
             flagger: None,
-            argocd: None,
-            pagerduty: None,
+            argocd: Some(Secret::new(crate::LOCAL_ARGOCD_TOKEN.into())),
+            pagerduty: Some(Secret::new(crate::LOCAL_PAGERDUTY_SECRET.into())),
         },
     );
     let mut aggregator =
@@ -564,11 +564,11 @@ async fn simulate(meter: &Meter) -> Result<Counts, String> {
         // The day's webhooks (the demo's Monday, every weekday), at their minutes.
         if weekday {
             let day = crate::demo::Day { monday: date };
-            for (when, event, payload, _) in crate::demo::webhooks(&day)?
+            for hook in crate::demo::webhooks(&day)?
                 .into_iter()
-                .filter(|h| h.0 >= at && h.0 < at + Duration::from_secs(300))
+                .filter(|h| h.at >= at && h.at < at + Duration::from_secs(300))
             {
-                let request = crate::demo::github(event, &payload, &format!("bill-{event}-{when}"));
+                let request = hook.request(&format!("bill-{:?}-{}", hook.sender, hook.at));
                 invoke(
                     meter,
                     &dispatch,

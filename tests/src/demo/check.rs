@@ -2,7 +2,7 @@
 //! webhooks, DORA and cost, each against what the day says it should be.
 
 use jiff::Timestamp;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::inputs::example_config;
 use super::print::short;
@@ -179,7 +179,7 @@ pub fn check(report: &Report) -> Result<(), String> {
             ));
         }
     }
-    if report.webhooks.len() != 10 || report.webhooks.iter().any(|s| *s != 200) {
+    if report.webhooks.len() != 16 || report.webhooks.iter().any(|s| *s != 200) {
         return Err(format!("webhook answers {:?}", report.webhooks));
     }
     // DORA for Monday: #101, #103 and #104 succeeded, #102 failed and the incident
@@ -203,6 +203,31 @@ pub fn check(report: &Report) -> Result<(), String> {
     }
     if s["recovery_time_hours"]["median"] != json!(0.75) {
         return Err(format!("DORA recovery {}", s["recovery_time_hours"]));
+    }
+    // shop, by Argo CD: e (10:00) and the hotfix f (13:20) synced; PagerDuty #12
+    // (13:00-13:40) pinned on e, f shipped during it; lead times 40 and 15 minutes.
+    let shop = &report.dora["services"][1];
+    let expected = [
+        ("name", json!("shop")),
+        ("deployments", json!(2)),
+        ("failed_deployments", json!(1)),
+        ("change_failure_rate", json!(0.5)),
+        ("rework_rate", json!(0.5)),
+    ];
+    for (k, v) in expected {
+        if shop[k] != v {
+            return Err(format!("DORA shop {k} is {}, expected {v}", shop[k]));
+        }
+    }
+    let median = |v: &Value| v["median"].as_f64().unwrap_or(0.0);
+    if (median(&shop["lead_time_hours"]) - 27.5 / 60.0).abs() > 0.001
+        || (median(&shop["recovery_time_hours"]) - 40.0 / 60.0).abs() > 0.001
+        || shop["incidents"][0]["source"] != "pagerduty"
+    {
+        return Err(format!(
+            "DORA shop lead time {}, recovery {}, incidents {}",
+            shop["lead_time_hours"], shop["recovery_time_hours"], shop["incidents"]
+        ));
     }
     // Cost: the schedule saved money on staging, and the PVC's volume was found.
     let c = &report.cost;

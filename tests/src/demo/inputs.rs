@@ -5,12 +5,78 @@ use jiff::{Timestamp, ToSpan};
 use serde_json::{json, Value};
 
 use super::Day;
-use crate::fixtures::dora::{github_examples, github_request};
-use crate::{cost_day, seed_costs, workspace_root, LOCAL_TABLE, LOCAL_WEBHOOK_SECRET};
+use crate::fixtures::dora::{function_url_request, github_examples, github_request};
+use crate::{
+    cost_day, seed_costs, workspace_root, LOCAL_ARGOCD_TOKEN, LOCAL_PAGERDUTY_SECRET, LOCAL_TABLE,
+    LOCAL_WEBHOOK_SECRET,
+};
 
-/// A GitHub delivery to the webhook's Function URL, signed with the local secret.
-pub(crate) fn github(event: &str, payload: &Value, delivery: &str) -> Value {
-    github_request(event, payload, delivery, LOCAL_WEBHOOK_SECRET)
+/// Who sends one of the day's webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sender {
+    /// GitHub, with its `X-GitHub-Event`.
+    GitHub(&'static str),
+    /// Argo CD's notifications (the README's template).
+    Argocd,
+    /// PagerDuty's v3 webhooks.
+    PagerDuty,
+}
+
+/// One of the day's webhooks: when, who sends what, and what it is.
+#[derive(Debug, Clone)]
+pub(crate) struct Hook {
+    pub at: Timestamp,
+    pub sender: Sender,
+    pub payload: Value,
+    pub what: String,
+}
+
+impl Hook {
+    /// The Function URL request the sender makes, signed (GitHub, PagerDuty) or carrying
+    /// the token (Argo CD) with the local secrets `make local-aws` stores.
+    pub(crate) fn request(&self, delivery: &str) -> Value {
+        let body = self.payload.to_string();
+        match self.sender {
+            Sender::GitHub(event) => {
+                github_request(event, &self.payload, delivery, LOCAL_WEBHOOK_SECRET)
+            }
+            Sender::Argocd => function_url_request(
+                "/argocd",
+                "",
+                &[
+                    ("authorization", &format!("Bearer {LOCAL_ARGOCD_TOKEN}")),
+                    ("user-agent", "Go-http-client/1.1"),
+                ],
+                body.as_bytes(),
+                false,
+            ),
+            Sender::PagerDuty => function_url_request(
+                "/pagerduty",
+                "",
+                &[
+                    (
+                        "x-pagerduty-signature",
+                        &dora_webhook::signature::sign_pagerduty(
+                            LOCAL_PAGERDUTY_SECRET.as_bytes(),
+                            body.as_bytes(),
+                        ),
+                    ),
+                    ("user-agent", "PagerDuty-Webhook/V3.0"),
+                ],
+                body.as_bytes(),
+                false,
+            ),
+        }
+    }
+
+    /// `GitHub`, `Argo CD` or `PagerDuty`.
+    pub(crate) fn source(&self) -> &'static str {
+        match self.sender {
+            Sender::GitHub(_) => "GitHub",
+            Sender::Argocd => "Argo CD",
+            Sender::PagerDuty => "PagerDuty",
+        }
+    }
 }
 
 fn example(event: &str, pick: impl Fn(&Value) -> bool) -> Result<Value, String> {
@@ -20,8 +86,9 @@ fn example(event: &str, pick: impl Fn(&Value) -> bool) -> Result<Value, String> 
         .ok_or_else(|| format!("no `{event}` example (run `make setup`)"))
 }
 
-/// The day's webhooks: (virtual time, event, payload, what it is).
-pub(crate) fn webhooks(day: &Day) -> Result<Vec<(Timestamp, &'static str, Value, String)>, String> {
+/// The day's webhooks, in time order: `load-harness` deployed by GitHub Actions with a
+/// GitHub issue incident, and `shop` deployed by Argo CD with a PagerDuty incident.
+pub(crate) fn webhooks(day: &Day) -> Result<Vec<Hook>, String> {
     // Monday hh:mm UTC, as GitHub writes it.
     let t = |h: i8, m: i8| {
         day.utc(h, m)
@@ -79,8 +146,14 @@ pub(crate) fn webhooks(day: &Day) -> Result<Vec<(Timestamp, &'static str, Value,
         "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3",
         "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4",
     );
-    Ok(vec![
-        (
+    let github = |at: Timestamp, event: &'static str, payload: Value, what: &str| Hook {
+        at,
+        sender: Sender::GitHub(event),
+        payload,
+        what: what.to_string(),
+    };
+    let mut hooks = vec![
+        github(
             day.utc(9, 0)?,
             "push",
             push(
@@ -91,61 +164,165 @@ pub(crate) fn webhooks(day: &Day) -> Result<Vec<(Timestamp, &'static str, Value,
                     (a, &t(8, 40)?),
                 ],
             )?,
-            "push: 2 commits to main".into(),
+            "push: 2 commits to main",
         ),
-        (
+        github(
             day.utc(9, 30)?,
             "workflow_run",
             run(101, "success", a, &t(9, 30)?)?,
-            "deploy.yml #101 succeeded".into(),
+            "deploy.yml #101 succeeded",
         ),
-        (
+        github(
             day.utc(11, 0)?,
             "push",
             push(b, &t(11, 0)?, &[(b, &t(10, 30)?)])?,
-            "push: 1 commit".into(),
+            "push: 1 commit",
         ),
-        (
+        github(
             day.utc(11, 30)?,
             "workflow_run",
             run(102, "failure", b, &t(11, 30)?)?,
-            "deploy.yml #102 failed".into(),
+            "deploy.yml #102 failed",
         ),
-        (
+        github(
             day.utc(11, 45)?,
             "push",
             push(c, &t(11, 45)?, &[(c, &t(11, 40)?)])?,
-            "push: the fix".into(),
+            "push: the fix",
         ),
-        (
+        github(
             day.utc(12, 0)?,
             "workflow_run",
             run(103, "success", c, &t(12, 0)?)?,
-            "deploy.yml #103 succeeded".into(),
+            "deploy.yml #103 succeeded",
         ),
-        (
+        github(
             day.utc(14, 0)?,
             "issues",
             issue("opened", &t(14, 0)?, None)?,
-            "incident opened".into(),
+            "incident opened",
         ),
-        (
+        github(
             day.utc(14, 30)?,
             "push",
             push(d, &t(14, 30)?, &[(d, &t(14, 20)?)])?,
-            "push: a hotfix".into(),
+            "push: a hotfix",
         ),
-        (
+        github(
             day.utc(14, 45)?,
             "workflow_run",
             run(104, "success", d, &t(14, 45)?)?,
-            "deploy.yml #104 succeeded".into(),
+            "deploy.yml #104 succeeded",
         ),
-        (
+        github(
             day.utc(15, 0)?,
             "issues",
             issue("closed", &t(14, 0)?, Some(t(15, 0)?.as_str()))?,
-            "incident closed".into(),
+            "incident closed",
+        ),
+    ];
+    hooks.extend(shop(day)?);
+    hooks.sort_by_key(|h| h.at);
+    Ok(hooks)
+}
+
+/// `shop`, deployed by Argo CD: `e` (pushed 09:40, committed 09:20) synced at 10:00;
+/// PagerDuty #12 (P1) opened 13:00, blamed on it; the hotfix `f` (committed 13:05,
+/// pushed 13:10) synced at 13:20 while #12 is open (rework); #12 resolved at 13:40.
+fn shop(day: &Day) -> Result<Vec<Hook>, String> {
+    let t = |h: i8, m: i8| {
+        day.utc(h, m)
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+    };
+    let repo = "your-org/shop";
+    let (e, f) = (
+        "e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5",
+        "f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6",
+    );
+    let push = |sha: &str, pushed: Timestamp, committed: &str| -> Result<Value, String> {
+        let mut p = example("push", |e| e["ref"] == "refs/heads/master")?;
+        p["ref"] = json!("refs/heads/main");
+        p["repository"]["full_name"] = json!(repo);
+        p["repository"]["default_branch"] = json!("main");
+        p["after"] = json!(sha);
+        p["repository"]["pushed_at"] = json!(pushed.as_second());
+        let mut c = p["commits"][0].clone();
+        c["id"] = json!(sha);
+        c["timestamp"] = json!(committed);
+        p["commits"] = json!([c]);
+        Ok(p)
+    };
+    // argocd-notifications-cm's `dora-deployed` template rendered for the Application.
+    let synced = |sha: &str, at: &str| {
+        json!({"event": "deployed", "app": "shop", "project": "default",
+               "repo": "https://github.com/your-org/shop.git", "revision": sha,
+               "phase": "Succeeded", "health": "Healthy", "finished_at": at})
+    };
+    // PagerDuty's v3 incident event (its developer docs' example) for the shop service.
+    let incident = |kind: &str, id: &str, occurred: &str| -> Result<Value, String> {
+        Ok(json!({"event": {
+            "id": id, "event_type": kind, "resource_type": "incident", "occurred_at": occurred,
+            "agent": {"id": "PLH1HKV", "type": "user_reference", "summary": "On-call engineer"},
+            "client": null,
+            "data": {"id": "Q2SHOP12", "type": "incident", "number": 12,
+                     "status": if kind == "incident.resolved" { "resolved" } else { "triggered" },
+                     "incident_key": "checkout-5xx", "created_at": t(13, 0)?,
+                     "title": "Checkout returns 502", "urgency": "high",
+                     "service": {"id": "PSHOP01", "summary": "Shop", "type": "service_reference"},
+                     "priority": {"id": "PSO75BM", "summary": "P1", "type": "priority_reference"},
+                     "assignees": [], "teams": [], "conference_bridge": null, "resolve_reason": null}
+        }}))
+    };
+    let hook = |at: Timestamp, sender: Sender, payload: Value, what: &str| Hook {
+        at,
+        sender,
+        payload,
+        what: what.to_string(),
+    };
+    Ok(vec![
+        hook(
+            day.utc(9, 45)?,
+            Sender::GitHub("push"),
+            push(e, day.utc(9, 40)?, &t(9, 20)?)?,
+            "shop push: 1 commit",
+        ),
+        hook(
+            day.utc(10, 0)?,
+            Sender::Argocd,
+            synced(e, &t(10, 0)?),
+            "shop synced and healthy",
+        ),
+        hook(
+            day.utc(13, 0)?,
+            Sender::PagerDuty,
+            incident(
+                "incident.triggered",
+                "01SHOP0000000000000000001",
+                &t(13, 0)?,
+            )?,
+            "shop incident #12 triggered (P1)",
+        ),
+        hook(
+            day.utc(13, 15)?,
+            Sender::GitHub("push"),
+            push(f, day.utc(13, 10)?, &t(13, 5)?)?,
+            "shop push: the hotfix",
+        ),
+        hook(
+            day.utc(13, 30)?,
+            Sender::Argocd,
+            synced(f, &t(13, 20)?),
+            "shop hotfix synced",
+        ),
+        hook(
+            day.utc(13, 45)?,
+            Sender::PagerDuty,
+            incident(
+                "incident.resolved",
+                "01SHOP0000000000000000002",
+                &t(13, 40)?,
+            )?,
+            "shop incident #12 resolved",
         ),
     ])
 }

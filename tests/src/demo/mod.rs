@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 pub use check::check;
 pub use day::{Day, UpInterval};
-pub(crate) use inputs::{github, webhooks};
+pub(crate) use inputs::webhooks;
 pub use print::{format_entry, summary};
 pub use replay::run;
 

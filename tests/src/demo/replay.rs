@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use jiff::{Timestamp, ToSpan};
 use serde_json::{json, Value};
 
-use super::inputs::{example_config, github, seed_history, webhooks};
+use super::inputs::{example_config, seed_history, webhooks};
 use super::{bin_dir, Day, Entry, Report, LOAD_BALANCER, RECORD};
 use crate::fakes::cloudflare::FakeCloudflare;
 use crate::fakes::karpenter;
@@ -227,10 +227,10 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
             }
             report.drained_node = drained_node_state(&kube);
         }
-        for (when, event, payload, what) in hooks.iter().filter(|h| h.0 == at) {
-            let delivery = format!("demo-{event}-{when}");
+        for hook in hooks.iter().filter(|h| h.at == at) {
+            let delivery = format!("demo-{:?}-{}", hook.sender, hook.at);
             let r = fleet
-                .invoke_value("dora-webhook", &github(event, payload, &delivery), Some(at))
+                .invoke_value("dora-webhook", &hook.request(&delivery), Some(at))
                 .await?;
             let status = r["statusCode"].as_i64().unwrap_or(0);
             let body: Value = r["body"]
@@ -242,7 +242,9 @@ pub async fn run(day: Day, mut on_entry: impl FnMut(&Entry)) -> Result<Report, S
                 at,
                 "dora-webhook",
                 format!(
-                    "GitHub {what}: {status} {}",
+                    "{} {}: {status} {}",
+                    hook.source(),
+                    hook.what,
                     body["status"].as_str().unwrap_or_default()
                 ),
             );

@@ -6,8 +6,10 @@
 //!   opaque `cursor` that only the `Link: <…>; rel="next"` header gives (GitHub's
 //!   "Using pagination in the REST API"); an unknown hook is 404.
 //! - `POST …/deliveries/{delivery_id}/attempts`: 202 and a new attempt with the same
-//!   `guid` and `redelivery: true`, delivered by calling the test's receiver; an unknown
-//!   delivery is 404.
+//!   `guid` and `redelivery: true`, answered with the status the test sets (the test
+//!   posts the delivery to the webhook itself); an unknown delivery is 404; past the
+//!   test's limit of such requests, 403 "You have exceeded a secondary rate limit" with
+//!   `retry-after`, as GitHub throttles content-creating requests.
 //! - Every request needs `Authorization: Bearer <token>` (401 `Bad credentials`
 //!   otherwise) and a `User-Agent` (403, as GitHub refuses requests without one).
 
@@ -41,6 +43,8 @@ struct Hooks {
     requests: usize,
     /// What the receiver answers a redelivery (200 unless a test says otherwise).
     redelivery_status: u16,
+    /// Redeliveries accepted before the secondary rate limit refuses (None: no limit).
+    post_limit: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -171,6 +175,18 @@ async fn redeliver(
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     state.requests += 1;
+    if state
+        .post_limit
+        .is_some_and(|limit| state.redeliveries.len() >= limit)
+    {
+        let mut r = refused(
+            StatusCode::FORBIDDEN,
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+        );
+        r.headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("60"));
+        return r;
+    }
     state.next_id += 1;
     let id = state.next_id;
     let Some((_, attempts)) = state.hooks.iter_mut().find(|(h, _)| *h == hook) else {
@@ -278,6 +294,13 @@ impl FakeGitHub {
     pub fn set_redelivery_status(&self, status: u16) {
         if let Ok(mut s) = self.state.lock() {
             s.redelivery_status = status;
+        }
+    }
+
+    /// Accepts `n` more redeliveries, then answers GitHub's secondary rate limit.
+    pub fn limit_redeliveries(&self, n: usize) {
+        if let Ok(mut s) = self.state.lock() {
+            s.post_limit = Some(s.redeliveries.len() + n);
         }
     }
 
