@@ -580,3 +580,119 @@ impl fleet_shared::runner::Function for Aggregator {
         Aggregator::handle(self, event, inv).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleet_shared::dora::model::{IncidentSource, Outcome};
+
+    fn service(toml: &str) -> DoraService {
+        let text = format!(
+            "[fleet]\nregion = \"eu-west-1\"\n[dora]\nwebhook_secret = \"s\"\nargocd_token = \"t\"\n[[dora.service]]\nname = \"svc\"\nrepo = \"your-org/svc\"\n{toml}"
+        );
+        let config = fleet_shared::config::FleetConfig::parse(&text).expect("config");
+        config.dora.expect("dora").services[0].clone()
+    }
+
+    fn at(t: &str) -> Timestamp {
+        t.parse().expect("time")
+    }
+
+    fn item(key: &str, event: DoraEvent, origin: Option<Origin>) -> StoredEvent {
+        StoredEvent {
+            key: key.into(),
+            event,
+            origin,
+        }
+    }
+
+    fn deployment(t: &str, sha: Option<&str>) -> DoraEvent {
+        DoraEvent::Deployment {
+            at: at(t),
+            outcome: Outcome::Success,
+            sha: sha.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn unassigned_events_are_claimed_by_what_the_service_names_now() {
+        let release = service("branch = \"release\"\ndeployments_from = \"workflow_run\"\ndeploy_workflows = [\"deploy\"]");
+        let push = |branch: &str| {
+            item(
+                "push:x",
+                DoraEvent::Push {
+                    at: at("2026-11-02T09:00:00Z"),
+                    head: "x".into(),
+                    commits: vec![],
+                },
+                Some(Origin::Branch {
+                    branch: branch.into(),
+                }),
+            )
+        };
+        assert!(claim(&release, push("main")).is_none());
+        assert!(claim(&release, push("release")).is_some());
+        let run = |path: &str| {
+            item(
+                "deploy:workflow_run:1:1",
+                deployment("2026-11-02T10:00:00Z", Some("x")),
+                Some(Origin::WorkflowRun {
+                    path: path.into(),
+                    name: "deploy".into(),
+                    branch: "release".into(),
+                }),
+            )
+        };
+        assert!(claim(&release, run(".github/workflows/deploy.yml")).is_some());
+        // A deployment kept without an origin cannot be told apart: never claimed.
+        let bare = item("deploy:x", deployment("2026-11-02T10:00:00Z", None), None);
+        assert!(claim(&release, bare).is_none());
+        // An Argo Rollouts service takes its Application's deployments as revisions.
+        let rollouts = service("deployments_from = \"argo_rollouts\"\nargo_rollout = \"prod/api\"\nargocd_app = \"api\"");
+        let synced = item(
+            "deploy:argocd:default/api:x:Success",
+            deployment("2026-11-02T10:00:00Z", Some("x")),
+            Some(Origin::Argocd {
+                project: "default".into(),
+                app: "api".into(),
+            }),
+        );
+        let claimed = claim(&rollouts, synced).expect("a revision");
+        assert!(matches!(claimed.event, DoraEvent::Revision { .. }));
+        assert_eq!(claimed.key, "revision:deploy:argocd:default/api:x:Success");
+        assert!(unassigned_partitions(&rollouts).contains(&"unassigned:argocd".to_string()));
+    }
+
+    #[test]
+    fn each_fact_once() {
+        let rollouts = service("deployments_from = \"argo_rollouts\"\nargo_rollout = \"prod/api\"");
+        let closed = |t: &str| DoraEvent::IncidentClosed {
+            at: at(t),
+            issue: 4,
+            source: IncidentSource::GitHub,
+        };
+        let events = service_events(
+            &rollouts,
+            vec![
+                // The same notification twice, dated on arrival: the earliest.
+                item(
+                    "deploy:argo-rollouts:prod/api:7:Success",
+                    deployment("2026-11-02T10:01:00Z", Some("abcdef0")),
+                    None,
+                ),
+                item(
+                    "deploy:argo-rollouts:prod/api:7:Success",
+                    deployment("2026-11-02T10:00:00Z", Some("abcdef0")),
+                    None,
+                ),
+                // An issue closed, reopened and closed again: both closes.
+                item("incident:4:closed", closed("2026-11-03T10:00:00Z"), None),
+                item("incident:4:closed", closed("2026-11-04T10:00:00Z"), None),
+                item("incident:4:closed", closed("2026-11-04T10:00:00Z"), None),
+            ],
+        );
+        assert_eq!(events.len(), 3);
+        // Without image_tag = "sha", a tag is not read as the commit.
+        assert_eq!(events[0], deployment("2026-11-02T10:00:00Z", None));
+    }
+}

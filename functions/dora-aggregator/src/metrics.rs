@@ -735,4 +735,90 @@ mod tests {
             }
         }
     }
+
+    /// An Argo Rollout names its commit by a short image tag, or not at all: then the
+    /// revision its Application synced before it is what it deployed.
+    #[test]
+    fn rollouts_take_their_commit_from_a_short_tag_or_the_synced_revision() {
+        let full = "9f2c1e0b7a6d5c4b3a2918f7e6d5c4b3a2918f7e";
+        let other = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
+        let rollout = |at: &str, sha: Option<&str>| DoraEvent::Deployment {
+            at: ts(at),
+            outcome: Outcome::Success,
+            sha: sha.map(str::to_string),
+        };
+        // A short tag: 2 h after the commit.
+        let m = run(vec![
+            push(
+                "2026-11-02T09:00:00Z",
+                full,
+                &[(full, "2026-11-02T08:00:00Z")],
+            ),
+            rollout("2026-11-02T10:00:00Z", Some("9f2c1e0")),
+        ]);
+        assert_eq!(m.lead_time_hours.map(|l| l.median), Some(2.0));
+        // No tag: the synced revision (the later one is not yet synced at 10:00).
+        let m = run(vec![
+            push(
+                "2026-11-02T09:00:00Z",
+                full,
+                &[(full, "2026-11-02T07:00:00Z")],
+            ),
+            DoraEvent::Revision {
+                at: ts("2026-11-02T09:30:00Z"),
+                sha: full.into(),
+            },
+            push(
+                "2026-11-02T10:30:00Z",
+                other,
+                &[(other, "2026-11-02T10:20:00Z")],
+            ),
+            DoraEvent::Revision {
+                at: ts("2026-11-02T11:00:00Z"),
+                sha: other.into(),
+            },
+            rollout("2026-11-02T10:00:00Z", None),
+        ]);
+        assert_eq!(m.deployments, 1, "a revision is not a deployment");
+        assert_eq!(m.lead_time_hours.map(|l| l.median), Some(3.0));
+        // A tag that abbreviates no pushed commit (an all-digit build number): the
+        // revision instead.
+        let m = run(vec![
+            push(
+                "2026-11-02T09:00:00Z",
+                full,
+                &[(full, "2026-11-02T07:00:00Z")],
+            ),
+            DoraEvent::Revision {
+                at: ts("2026-11-02T09:30:00Z"),
+                sha: full.into(),
+            },
+            rollout("2026-11-02T10:00:00Z", Some("20261102")),
+        ]);
+        assert_eq!(m.lead_time_hours.map(|l| l.median), Some(3.0));
+    }
+
+    /// An incident whose opening was never seen (before the lookback, or below a
+    /// PagerDuty priority filter) is neither blamed nor recovered; sources are reported.
+    #[test]
+    fn incidents_need_their_opening_and_say_their_source() {
+        let m = run(vec![
+            deploy("2026-11-05T10:00:00Z", true, "a"),
+            DoraEvent::IncidentClosed {
+                at: ts("2026-11-06T11:45:00Z"),
+                issue: 7,
+                source: IncidentSource::PagerDuty,
+            },
+            DoraEvent::IncidentOpened {
+                at: ts("2026-11-07T09:00:00Z"),
+                issue: 7,
+                source: IncidentSource::GitHub,
+            },
+        ]);
+        // GitHub issue 7 is not PagerDuty incident 7.
+        assert_eq!(m.recovery_time_hours, None);
+        assert_eq!(m.change_failure_rate, Some(1.0));
+        assert_eq!(m.incidents.len(), 1);
+        assert_eq!(m.incidents[0].source, "github");
+    }
 }
