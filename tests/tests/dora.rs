@@ -624,7 +624,22 @@ fn the_sample_requests_are_signed_with_the_local_secret() {
             ),
             "{file}"
         );
-    }
+    }    let sample = |file: &str| -> serde_json::Value {
+        let path = fleet_tests::workspace_root().join("events").join(file);
+        serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json")
+    };
+    let pagerduty = sample("dora-pagerduty-triggered.json");
+    assert_eq!(
+        pagerduty["headers"]["x-pagerduty-signature"],
+        dora_webhook::signature::sign_pagerduty(
+            fleet_tests::LOCAL_PAGERDUTY_SECRET.as_bytes(),
+            pagerduty["body"].as_str().expect("body").as_bytes()
+        )
+    );
+    assert_eq!(
+        sample("dora-argocd-deployed.json")["headers"]["authorization"],
+        format!("Bearer {}", fleet_tests::LOCAL_ARGOCD_TOKEN)
+    );
 }
 
 /// An `X-GitHub-Delivery` that is not GUID-shaped (or over 64 characters) is processed
