@@ -125,10 +125,12 @@ impl DoraStore {
         Ok(())
     }
 
-    /// Claims the redelivery of a GitHub delivery (`guid`) for the sweep: true the first
-    /// time only, so each failed delivery is asked for at most once (kept 30 days).
+    /// Claims the redelivery of a GitHub delivery (`guid`) for the sweep: true when no
+    /// live claim is there. The claim lasts an hour until [`DoraStore::confirm_redelivery`]
+    /// keeps it 30 days (a sweep cut off between claim and answer leaves none behind for
+    /// long). An expired claim DynamoDB has not deleted yet counts as none.
     pub async fn claim_redelivery(&self, guid: &str, now: Timestamp) -> Result<bool> {
-        let ttl = now.as_second() + DELIVERY_DAYS * 86_400;
+        let ttl = now.as_second() + 3_600;
         let result = self
             .client
             .put_item()
@@ -136,7 +138,9 @@ impl DoraStore {
             .item("pk", AttributeValue::S(format!("dora#redeliver#{guid}")))
             .item("sk", AttributeValue::S("redeliver".into()))
             .item("ttl", AttributeValue::N(ttl.to_string()))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", AttributeValue::N(now.as_second().to_string()))
             .send()
             .await
             .map_err(FleetError::aws_call("DynamoDB", "PutItem"));
@@ -145,6 +149,21 @@ impl DoraStore {
             Err(e) if e.is_condition_failed() => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Keeps a claim 30 days: GitHub accepted the redelivery.
+    pub async fn confirm_redelivery(&self, guid: &str, now: Timestamp) -> Result<()> {
+        let ttl = now.as_second() + DELIVERY_DAYS * 86_400;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("dora#redeliver#{guid}")))
+            .item("sk", AttributeValue::S("redeliver".into()))
+            .item("ttl", AttributeValue::N(ttl.to_string()))
+            .send()
+            .await
+            .map_err(FleetError::aws_call("DynamoDB", "PutItem"))?;
+        Ok(())
     }
 
     /// Gives a claim back (GitHub refused the redelivery: the next sweep tries again).

@@ -624,7 +624,8 @@ fn the_sample_requests_are_signed_with_the_local_secret() {
             ),
             "{file}"
         );
-    }    let sample = |file: &str| -> serde_json::Value {
+    }
+    let sample = |file: &str| -> serde_json::Value {
         let path = fleet_tests::workspace_root().join("events").join(file);
         serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json")
     };

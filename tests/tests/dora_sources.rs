@@ -99,11 +99,21 @@ deployments_from = "workflow_run"
 deploy_workflows = [".github/workflows/deploy.yml"]
 "#;
 
-/// An aggregator over the fixture's table sweeping the hook `id` of `repo` on the fake
+/// An aggregator over the fixture's table sweeping the hooks `ids` of `repo` on the fake
 /// GitHub with `token`.
-fn sweeper(f: &DoraFixture, github: &FakeGitHub, repo: &str, id: u64, token: &str) -> Aggregator {
+fn sweeper(
+    f: &DoraFixture,
+    github: &FakeGitHub,
+    repo: &str,
+    ids: &[u64],
+    token: &str,
+) -> Aggregator {
+    let hooks: String = ids
+        .iter()
+        .map(|id| format!("[[dora.github_hook]]\nrepo = \"{repo}\"\nid = {id}\n"))
+        .collect();
     let config = format!(
-        "github_api_url = \"{}\"\ngithub_token = \"ssm:/fleet/github-token\"\n[[dora.github_hook]]\nrepo = \"{repo}\"\nid = {id}\n{MIXED}",
+        "github_api_url = \"{}\"\ngithub_token = \"ssm:/fleet/github-token\"\n{hooks}{MIXED}",
         github.url
     );
     f.aggregator_with(&config)
@@ -416,6 +426,17 @@ async fn argo_and_pagerduty_requests_are_authenticated() {
     );
     let (status, reply) = f.pagerduty(&incident, "not-the-secret").await;
     assert_eq!(status, 401, "{reply}");
+    // A name longer than a key can hold: 400, not a storage failure.
+    let long = argocd(
+        "deployed",
+        &"a".repeat(600),
+        "your-org/x",
+        &sha(9),
+        "Succeeded",
+        "2026-11-02T10:00:00Z",
+    );
+    let (status, reply) = f.argo("/argocd", &long, ARGOCD_TOKEN).await;
+    assert_eq!(status, 400, "{reply}");
     assert!(f.stored(&shop).await.is_empty());
 }
 
@@ -532,7 +553,7 @@ async fn failed_github_deliveries_are_redelivered_once() {
         .await;
     assert_eq!(stored3.0, 200);
 
-    let aggregator = sweeper(&f, &github, &web_repo, 4711, github.token());
+    let aggregator = sweeper(&f, &github, &web_repo, &[4711], github.token());
     // The receiver fails the redelivery too (the webhook is still down).
     github.set_redelivery_status(502);
     let report = daily(&aggregator, "2026-11-23T06:00:00Z").await;
@@ -569,7 +590,7 @@ async fn failed_github_deliveries_are_redelivered_once() {
     assert_eq!(github.redeliveries().len(), 1);
 
     // A wrong token: the sweep reports it, the metrics still go out.
-    let wrong = sweeper(&f, &github, &web_repo, 4711, "ghp-wrong");
+    let wrong = sweeper(&f, &github, &web_repo, &[4711], "ghp-wrong");
     let report = daily(&wrong, "2026-11-23T06:10:00Z").await;
     let errors = report["redelivery"]["errors"].to_string();
     assert!(
@@ -587,18 +608,66 @@ async fn a_throttled_sweep_leaves_the_rest_for_the_next_run() {
     let f = DoraFixture::start(MIXED, false).await;
     let github = FakeGitHub::start("ghp-test-token").await;
     let web_repo = format!("your-org/{}", f.service("web"));
-    let hook = format!("repos/{web_repo}/hooks/99");
-    for i in 0..4 {
-        github.deliver(
-            &hook,
-            &format!("1c9d5a80-c9e2-11f0-8a1e-00000000000{i}"),
-            "push",
-            "2026-11-22T08:00:00Z",
-            502,
-        );
+    for (hook, n) in [(99, 4), (100, 2)] {
+        for i in 0..n {
+            github.deliver(
+                &format!("repos/{web_repo}/hooks/{hook}"),
+                &format!("1c9d5a80-c9e2-11f0-8a1e-{hook:06}{i:06}"),
+                "push",
+                "2026-11-22T08:00:00Z",
+                502,
+            );
+        }
     }
     github.limit_redeliveries(1);
-    let aggregator = sweeper(&f, &github, &web_repo, 99, github.token());
+    let aggregator = sweeper(&f, &github, &web_repo, &[99, 100], github.token());
+    let report = daily(&aggregator, "2026-11-23T06:00:00Z").await;
+    let sweep = &report["redelivery"];
+    // The limit is the token's: the second hook is not even listed.
+    assert_eq!(
+        (
+            sweep["hooks"].as_u64(),
+            sweep["failed"].as_u64(),
+            sweep["redelivered"].as_u64(),
+            sweep["deferred"].as_u64()
+        ),
+        (Some(1), Some(4), Some(1), Some(2)),
+        "{sweep}"
+    );
+    assert!(
+        sweep["errors"].to_string().contains("secondary rate limit"),
+        "{sweep}"
+    );
+    // The next day (the limit lifted): the throttled one, the deferred ones and the
+    // second hook's.
+    github.limit_redeliveries(10);
+    let report = daily(&aggregator, "2026-11-24T06:00:00Z").await;
+    assert_eq!(
+        report["redelivery"]["redelivered"], 5,
+        "{}",
+        report["redelivery"]
+    );
+    assert_eq!(github.redeliveries().len(), 6);
+}
+
+/// A token that may read hooks but not write them: one refusal, then the hook is left
+/// (every other redelivery would be refused the same way), and nothing stays claimed.
+#[tokio::test]
+async fn a_read_only_token_is_refused_once_per_hook() {
+    let f = DoraFixture::start(MIXED, false).await;
+    let github = FakeGitHub::start("ghp-test-token").await;
+    let web_repo = format!("your-org/{}", f.service("web"));
+    for i in 0..3 {
+        github.deliver(
+            &format!("repos/{web_repo}/hooks/7"),
+            &format!("2c9d5a80-c9e2-11f0-8a1e-{i:012}"),
+            "push",
+            "2026-11-22T08:00:00Z",
+            0,
+        );
+    }
+    github.read_only();
+    let aggregator = sweeper(&f, &github, &web_repo, &[7], github.token());
     let report = daily(&aggregator, "2026-11-23T06:00:00Z").await;
     let sweep = &report["redelivery"];
     assert_eq!(
@@ -607,20 +676,20 @@ async fn a_throttled_sweep_leaves_the_rest_for_the_next_run() {
             sweep["redelivered"].as_u64(),
             sweep["deferred"].as_u64()
         ),
-        (Some(4), Some(1), Some(2)),
+        (Some(3), Some(0), Some(2)),
         "{sweep}"
     );
     assert!(
-        sweep["errors"].to_string().contains("secondary rate limit"),
+        sweep["errors"]
+            .to_string()
+            .contains("Resource not accessible"),
         "{sweep}"
     );
-    // The next day (the limit lifted): the throttled one and the deferred ones.
-    github.limit_redeliveries(10);
+    // Its claim was given back: tomorrow it is asked for again, not counted as done.
     let report = daily(&aggregator, "2026-11-24T06:00:00Z").await;
     assert_eq!(
-        report["redelivery"]["redelivered"], 3,
+        report["redelivery"]["already"], 0,
         "{}",
         report["redelivery"]
     );
-    assert_eq!(github.redeliveries().len(), 4);
 }

@@ -8,7 +8,7 @@ use fleet_shared::aws::SdkConfig;
 use fleet_shared::config::{
     Claim, CloudWatchMetrics, DeploySource, DoraConfig, DoraService, ImageTag, Secret,
 };
-use fleet_shared::dora::{unassigned, DoraEvent, DoraStore, Origin, StoredEvent};
+use fleet_shared::dora::{unassigned, DoraEvent, DoraStore, Origin, Outcome, StoredEvent};
 use fleet_shared::metrics as custom_metrics;
 use fleet_shared::notify::Notifier;
 use fleet_shared::runner::Invocation;
@@ -425,23 +425,23 @@ pub fn claim(s: &DoraService, item: StoredEvent) -> Option<StoredEvent> {
 }
 
 /// A service's events, each fact once: the same fact may be in its partition and, from
-/// before it was configured, in an unassigned one. A deployment is its semantic key (it
-/// may arrive twice with different dates, as an Argo Rollouts notification dated on
-/// arrival does: the earliest is kept); any other event its key and time (an issue
-/// closed, reopened and closed again has two closes of one key).
+/// before it was configured, in an unassigned one. A fact is its semantic key and time
+/// (an issue closed, reopened and closed again has two closes of one key; Argo CD
+/// syncing a revision again after a rollback, a second deployment of one key), except
+/// for Argo Rollouts notifications, dated on arrival, where the key alone is (a resend
+/// comes later; a rollback is a new Rollout revision): the earliest is kept. A
+/// deployment reported both succeeded and failed at one instant and commit (Argo CD:
+/// Healthy, then Degraded within the hour, both dated by the sync) failed.
 /// An Argo Rollouts service without `image_tag = "sha"` does not read commits from tags.
 pub fn service_events(s: &DoraService, mut items: Vec<StoredEvent>) -> Vec<DoraEvent> {
     items.sort_by_key(|i| i.event.at());
     let tags_are_commits = s.image_tag == Some(ImageTag::Sha);
     let rollouts = s.deployments_from == DeploySource::ArgoRollouts;
     let mut seen = std::collections::HashSet::new();
-    items
+    let mut events = items
         .into_iter()
         .filter(|i| {
-            let at = match i.event {
-                DoraEvent::Deployment { .. } | DoraEvent::Revision { .. } => None,
-                _ => Some(i.event.at()),
-            };
+            let at = (!i.key.starts_with(ARRIVAL_DATED)).then(|| i.event.at());
             seen.insert((i.key.clone(), at))
         })
         .map(|i| match i.event {
@@ -454,8 +454,32 @@ pub fn service_events(s: &DoraService, mut items: Vec<StoredEvent>) -> Vec<DoraE
             }
             other => other,
         })
-        .collect()
+        .collect::<Vec<_>>();
+    let failed: std::collections::HashSet<(Timestamp, Option<String>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            DoraEvent::Deployment {
+                at,
+                outcome: Outcome::Failure,
+                sha,
+            } => Some((*at, sha.clone())),
+            _ => None,
+        })
+        .collect();
+    events.retain(|e| match e {
+        DoraEvent::Deployment {
+            at,
+            outcome: Outcome::Success,
+            sha,
+        } => !failed.contains(&(*at, sha.clone())),
+        _ => true,
+    });
+    events
 }
+
+/// The key prefix of deployments dated when they arrive (Argo Rollouts notifications
+/// without `at`): deduplicated by key alone.
+const ARRIVAL_DATED: &str = "deploy:argo-rollouts:";
 
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -694,5 +718,34 @@ mod tests {
         assert_eq!(events.len(), 3);
         // Without image_tag = "sha", a tag is not read as the commit.
         assert_eq!(events[0], deployment("2026-11-02T10:00:00Z", None));
+
+        let argocd = service("deployments_from = \"argocd\"\nargocd_app = \"shop\"");
+        let failed = DoraEvent::Deployment {
+            at: at("2026-11-02T10:00:00Z"),
+            outcome: Outcome::Failure,
+            sha: Some("w".into()),
+        };
+        let events = service_events(
+            &argocd,
+            vec![
+                // Synced W, Healthy then Degraded within the hour: one failed deployment.
+                item(
+                    "deploy:argocd:default/shop:w:Success",
+                    deployment("2026-11-02T10:00:00Z", Some("w")),
+                    None,
+                ),
+                item("deploy:argocd:default/shop:w:Failure", failed.clone(), None),
+                // Rolled back to W two days later: a deployment again.
+                item(
+                    "deploy:argocd:default/shop:w:Success",
+                    deployment("2026-11-04T10:00:00Z", Some("w")),
+                    None,
+                ),
+            ],
+        );
+        assert_eq!(
+            events,
+            vec![failed, deployment("2026-11-04T10:00:00Z", Some("w"))]
+        );
     }
 }

@@ -117,7 +117,8 @@ impl History {
                     mine.push((sha, c.at));
                 }
             }
-            h.heads.insert(head.to_ascii_lowercase(), index);
+            // A head pushed again (force-pushed away and back) keeps its first push.
+            h.heads.entry(head.to_ascii_lowercase()).or_insert(index);
             h.pushes.push(Push { at, commits: mine });
         }
         // A short sha (an image tag) names the one pushed commit it abbreviates.

@@ -220,9 +220,39 @@ impl GitHubApi {
     }
 }
 
+/// What an error from GitHub means for the rest of the sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Throttled or failing (429, a rate-limit 403, 5xx, no answer): the limit is the
+    /// token's, so every hook waits for the next run.
+    Sweep,
+    /// This hook refuses the token (401, a permission 403, 404): its other deliveries
+    /// would be refused too.
+    Hook,
+    /// Only this delivery.
+    Delivery,
+}
+
+fn stop_for(e: &FleetError) -> Stop {
+    match e {
+        FleetError::Http {
+            retryable: true, ..
+        } => Stop::Sweep,
+        FleetError::Http { message, .. }
+            if ["HTTP 401", "HTTP 403", "HTTP 404"]
+                .iter()
+                .any(|s| message.starts_with(s)) =>
+        {
+            Stop::Hook
+        }
+        _ => Stop::Delivery,
+    }
+}
+
 /// Lists every hook's recent deliveries and asks for each failed one not seen since (not
-/// stored by the webhook, not asked for before) once: at most [`MAX_REDELIVERIES`] a run,
-/// within the invocation's real time, a hook left alone once GitHub throttles or fails.
+/// stored by the webhook, not asked for before) once: at most [`MAX_REDELIVERIES`]
+/// requests a run, within the invocation's real time less a margin, the whole sweep
+/// stopped once GitHub throttles or fails, a hook left alone once it refuses the token.
 /// Errors are counted, never fatal.
 pub async fn sweep(
     api: &GitHubApi,
@@ -230,15 +260,30 @@ pub async fn sweep(
     hooks: &[GitHubHook],
     inv: &Invocation,
 ) -> Sweep {
-    let now = inv.now;
-    let since = now.checked_sub(LOOKBACK).unwrap_or(now);
     let mut out = Sweep::default();
+    let ends = inv.budget.less(MARGIN).ends();
+    let work = sweep_hooks(api, store, hooks, inv.now, &mut out);
+    if tokio::time::timeout_at(tokio::time::Instant::from_std(ends), work)
+        .await
+        .is_err()
+    {
+        out.errors
+            .push("out of time: the rest waits for the next run".into());
+    }
+    out
+}
+
+async fn sweep_hooks(
+    api: &GitHubApi,
+    store: &DoraStore,
+    hooks: &[GitHubHook],
+    now: Timestamp,
+    out: &mut Sweep,
+) {
+    let since = now.checked_sub(LOOKBACK).unwrap_or(now);
+    let mut asked = 0;
     for hook in hooks {
         let name = hook.deliveries_path();
-        if inv.budget.is_within(MARGIN) {
-            out.errors.push(format!("{name}: not listed, out of time"));
-            continue;
-        }
         let deliveries = match api.deliveries(hook, since).await {
             Ok((d, cut)) => {
                 if cut {
@@ -252,6 +297,9 @@ pub async fn sweep(
             Err(e) => {
                 tracing::error!(hook = %name, error = %e, "webhook deliveries not listed");
                 out.errors.push(format!("{name}: {e}"));
+                if stop_for(&e) == Stop::Sweep {
+                    return;
+                }
                 continue;
             }
         };
@@ -263,54 +311,66 @@ pub async fn sweep(
         let failed = failed(&deliveries, since);
         out.failed += failed.len();
         for (i, d) in failed.iter().enumerate() {
-            if out.redelivered >= MAX_REDELIVERIES || inv.budget.is_within(MARGIN) {
+            if asked >= MAX_REDELIVERIES {
                 out.deferred += failed.len() - i;
                 break;
             }
-            match redeliver_once(api, store, hook, d, now).await {
-                Ok(true) => out.redelivered += 1,
-                Ok(false) => out.already += 1,
+            match redeliver_once(api, store, hook, d, now, out).await {
+                Ok(None) => out.already += 1,
+                Ok(Some(())) => {
+                    asked += 1;
+                    out.redelivered += 1;
+                }
                 Err(e) => {
+                    asked += 1;
                     tracing::error!(hook = %name, delivery = d.id, error = %e, "redelivery not asked for");
                     out.errors.push(format!("{name} delivery {}: {e}", d.id));
-                    // Throttled or GitHub failing: the rest of this hook waits for tomorrow.
-                    if matches!(
-                        e,
-                        FleetError::Http {
-                            retryable: true,
-                            ..
+                    match stop_for(&e) {
+                        Stop::Sweep => {
+                            out.deferred += failed.len() - i - 1;
+                            return;
                         }
-                    ) {
-                        out.deferred += failed.len() - i - 1;
-                        break;
+                        Stop::Hook => {
+                            out.deferred += failed.len() - i - 1;
+                            break;
+                        }
+                        Stop::Delivery => {}
                     }
                 }
             }
         }
     }
-    out
 }
 
+/// `Ok(Some(()))` asked for now, `Ok(None)` stored or asked for before.
 async fn redeliver_once(
     api: &GitHubApi,
     store: &DoraStore,
     hook: &GitHubHook,
     d: &Delivery,
     now: Timestamp,
-) -> Result<bool> {
+    out: &mut Sweep,
+) -> Result<Option<()>> {
     // Stored by the webhook after all (a redelivery asked for by hand, say).
     if store.delivery_seen(&d.guid).await? || !store.claim_redelivery(&d.guid, now).await? {
-        return Ok(false);
+        return Ok(None);
     }
     if let Err(e) = api.redeliver(hook, d.id).await {
-        // Not asked for after all: the next sweep may try again.
+        // Not asked for after all: the next sweep may try again (the claim is short
+        // until GitHub accepts, so one left behind here lapses within the hour).
         if let Err(release) = store.release_redelivery(&d.guid).await {
             tracing::warn!(error = %release, "redelivery claim not released");
+            out.errors
+                .push(format!("delivery {}: claim not released: {release}", d.id));
         }
         return Err(e);
     }
+    if let Err(e) = store.confirm_redelivery(&d.guid, now).await {
+        // Asked for: at worst asked again after the short claim lapses.
+        tracing::warn!(error = %e, "redelivery claim not extended");
+    }
     tracing::info!(delivery = d.id, guid = %d.guid, "redelivery asked for");
-    Ok(true)
+    Ok(Some(()))
 }
 
 #[cfg(test)]

@@ -21,6 +21,10 @@ use crate::signature::{verify_bearer, verify_pagerduty, verify_sha256, verify_to
 /// The largest body accepted (GitHub caps payloads at 25 MB; ours are far smaller).
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// The longest semantic key stored: a sort key is at most 1024 bytes in DynamoDB, and
+/// keys carry names from the payload (an application, a revision, an event id).
+pub const MAX_KEY: usize = 512;
+
 /// The secrets requests are checked with, read once at cold start.
 pub struct Secrets {
     pub github: Secret,
@@ -334,6 +338,12 @@ impl Webhook {
             Ok(Normalized::Events(events)) => (events, None),
             Ok(Normalized::Unassigned(events, reason)) => (events, Some(reason)),
         };
+        if events.iter().any(|e| e.key.len() > MAX_KEY) {
+            return Ok(reject(
+                400,
+                format!("a name or revision in the payload is too long (its event's key is over {MAX_KEY} bytes)"),
+            ));
+        }
         match self.store_all(&events, delivery.as_deref(), inv).await {
             Ok(Reply::Stored(stored)) if unassigned.is_some() => {
                 let reason = unassigned.unwrap_or_default();

@@ -597,10 +597,12 @@ pub fn argocd(payload: &Value, dora: &DoraConfig, received: Timestamp) -> Normal
             )))
         }
         "sync-failed" => Outcome::Failure,
-        "health-degraded" if phase != "none" => Outcome::Failure,
+        "health-degraded" if matches!(phase, "Succeeded" | "Failed" | "Error") => {
+            Outcome::Failure
+        }
         "health-degraded" => {
             return Ok(Normalized::Ignored(format!(
-                "`{project}/{app}` degraded without a sync: not a deployment"
+                "`{project}/{app}` degraded with no finished sync (phase `{phase}`): not a deployment"
             )))
         }
         other => {
@@ -1560,6 +1562,13 @@ mod tests {
             ts("2026-11-26T09:00:00Z"),
         ))
         .contains("more than an hour"));
+        // Degraded while a sync runs (no finishedAt yet): not a deployment's end.
+        assert!(ignored(argocd(
+            &argocd_body("health-degraded", "shop", "Running"),
+            &argo_config(),
+            received(),
+        ))
+        .contains("Running"));
         // A revision not rendered (a multi-source application): each sync keyed by its
         // finishedAt, not all of them one.
         let mut multi = argocd_body("deployed", "shop", "Succeeded");

@@ -475,9 +475,16 @@ impl DoraConfig {
             }
         }
         // The token goes there: https, or plain http to this machine only (a test's fake).
-        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
-            .iter()
-            .any(|p| self.github_api_url.starts_with(p));
+        let loopback = self
+            .github_api_url
+            .strip_prefix("http://")
+            .map(|rest| rest.split('/').next().unwrap_or(rest))
+            .and_then(|authority| authority.rsplit_once(':'))
+            .is_some_and(|(host, port)| {
+                ["127.0.0.1", "localhost", "[::1]"].contains(&host)
+                    && !port.is_empty()
+                    && port.bytes().all(|b| b.is_ascii_digit())
+            });
         if !(self.github_api_url.starts_with("https://") || loopback) {
             return Err(FleetError::config(
                 "dora.github_api_url",
@@ -534,6 +541,19 @@ mod tests {
             "dora.service[0].repo"
         );
         assert_eq!(key_of("digest_day = \"Caturday\""), "dora.digest_day");
+        // The token goes to github_api_url: https, or http to this machine only.
+        for bad in [
+            "http://api.github.com",
+            "http://localhost:1@attacker.example/",
+            "http://127.0.0.1.attacker.example:80/",
+            "ftp://127.0.0.1:21",
+        ] {
+            assert_eq!(
+                key_of(&format!("github_api_url = \"{bad}\"")),
+                "dora.github_api_url",
+                "{bad}"
+            );
+        }
         assert_eq!(key_of("flagger_token = \"ssm:s\""), "dora.flagger_token");
         assert_eq!(key_of("flagger_token = \"ssm:/s\""), "dora.flagger_token");
         // Retention: at least window + lookback (30 + 90 by default), at most a century;

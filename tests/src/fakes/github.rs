@@ -9,7 +9,8 @@
 //!   `guid` and `redelivery: true`, answered with the status the test sets (the test
 //!   posts the delivery to the webhook itself); an unknown delivery is 404; past the
 //!   test's limit of such requests, 403 "You have exceeded a secondary rate limit" with
-//!   `retry-after`, as GitHub throttles content-creating requests.
+//!   `retry-after`, as GitHub throttles content-creating requests; for a read-only token
+//!   403 "Resource not accessible by personal access token".
 //! - Every request needs `Authorization: Bearer <token>` (401 `Bad credentials`
 //!   otherwise) and a `User-Agent` (403, as GitHub refuses requests without one).
 
@@ -45,6 +46,9 @@ struct Hooks {
     redelivery_status: u16,
     /// Redeliveries accepted before the secondary rate limit refuses (None: no limit).
     post_limit: Option<usize>,
+    /// The token may read hooks but not write them (a fine-grained token without
+    /// *Webhooks: write*): every POST is a permission 403.
+    read_only: bool,
 }
 
 #[derive(Clone)]
@@ -175,6 +179,12 @@ async fn redeliver(
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     state.requests += 1;
+    if state.read_only {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by personal access token",
+        );
+    }
     if state
         .post_limit
         .is_some_and(|limit| state.redeliveries.len() >= limit)
@@ -294,6 +304,13 @@ impl FakeGitHub {
     pub fn set_redelivery_status(&self, status: u16) {
         if let Ok(mut s) = self.state.lock() {
             s.redelivery_status = status;
+        }
+    }
+
+    /// Refuses every redelivery as a token without write access is refused.
+    pub fn read_only(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.read_only = true;
         }
     }
 
